@@ -1,0 +1,1 @@
+//! Criterion benches for scout-audit; see benches/benches/.

@@ -1,0 +1,149 @@
+//! [`MemorySink`]: a sink that keeps records in memory, for tests and for
+//! programs that want the model without the disk.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::record::{Decoded, decode_line};
+use crate::{
+    Clock, Durability, Error, Event, Receipt, Record, SessionId, Sink, SystemClock, Watermark,
+};
+
+/// Keeps every logged event as the [`Record`] a file store would read
+/// back (the event is encoded and decoded by the same code). Its
+/// acknowledgements mean "held in this sink's memory"; it reports the
+/// durability it was created with.
+#[derive(Debug)]
+pub struct MemorySink {
+    session: SessionId,
+    durability: Durability,
+    clock: Arc<dyn Clock>,
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Every record logged, in log order; `records.len()` is the next seq.
+    records: Vec<Record>,
+    closed: bool,
+}
+
+impl Default for MemorySink {
+    fn default() -> Self {
+        MemorySink::new()
+    }
+}
+
+impl MemorySink {
+    /// An empty sink writing this process's session, at `Process` level.
+    pub fn new() -> MemorySink {
+        MemorySink::with(
+            SessionId::process(),
+            Durability::Process,
+            Arc::new(SystemClock),
+        )
+    }
+
+    /// An empty sink with the given session, level and clock.
+    pub fn with(session: SessionId, durability: Durability, clock: Arc<dyn Clock>) -> MemorySink {
+        MemorySink {
+            session,
+            durability,
+            clock,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    /// A copy of every record logged so far, in order.
+    pub fn records(&self) -> Vec<Record> {
+        self.lock().records.clone()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Sink for MemorySink {
+    fn log(&self, event: Event) -> Result<Receipt, Error> {
+        event.validate().map_err(Error::InvalidEvent)?;
+        let mut st = self.lock();
+        if st.closed {
+            return Err(Error::Closed);
+        }
+        let seq = st.records.len() as u64;
+        let ts = event.timestamp().unwrap_or_else(|| self.clock.now());
+        let mut line = Vec::with_capacity(256);
+        event.encode_into(ts, &self.session, seq, &mut line);
+        line.pop();
+        match decode_line(&line) {
+            Decoded::Record(r) => st.records.push(r),
+            other => {
+                return Err(Error::InvalidEvent(format!(
+                    "does not read back: {other:?}"
+                )));
+            }
+        }
+        Ok(Receipt { seq, ts })
+    }
+
+    fn flush(&self) -> Result<(), Error> {
+        if self.lock().closed {
+            return Err(Error::Closed);
+        }
+        Ok(())
+    }
+
+    fn close(&self) -> Result<(), Error> {
+        self.lock().closed = true;
+        Ok(())
+    }
+
+    fn durability(&self) -> Durability {
+        self.durability
+    }
+
+    fn session(&self) -> SessionId {
+        self.session.clone()
+    }
+
+    fn watermark(&self) -> Watermark {
+        let n = self.lock().records.len() as u64;
+        let last = n.checked_sub(1);
+        Watermark {
+            written: last,
+            synced: last,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ManualClock, Timestamp};
+
+    #[test]
+    fn logs_records_with_contiguous_seq() {
+        let t0 = Timestamp::parse("2026-01-01T00:00:00Z").unwrap();
+        let clock = Arc::new(ManualClock::new(t0));
+        let sink = MemorySink::with(SessionId::new("s"), Durability::Sync, clock.clone());
+        let r0 = sink.log(Event::new("nav").cost(0.5)).unwrap();
+        clock.advance(std::time::Duration::from_secs(1));
+        let r1 = sink.log(Event::new("brief")).unwrap();
+        assert_eq!((r0.seq, r1.seq), (0, 1));
+        assert_eq!(r0.ts, t0);
+        let recs = sink.records();
+        assert_eq!(
+            recs[1].ts(),
+            Some(t0.saturating_add(std::time::Duration::from_secs(1)))
+        );
+        assert_eq!(recs[0].session_id(), Some("s"));
+        assert_eq!(recs[0].cost(), Some(0.5));
+        assert_eq!(sink.watermark().synced, Some(1));
+        assert!(matches!(
+            sink.log(Event::new("x").field("seq", 1)),
+            Err(Error::InvalidEvent(_))
+        ));
+        sink.close().unwrap();
+        assert!(matches!(sink.log(Event::new("nav")), Err(Error::Closed)));
+    }
+}
