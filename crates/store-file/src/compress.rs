@@ -1,0 +1,244 @@
+//! Compressing a sealed segment in the crash-safe order, verifying an
+//! archive against its source, and retention.
+//!
+//! Order (docs/durability.md): write `.gz.tmp` streaming, fsync it, rename
+//! it to `.gz`, fsync the directory, unlink the sealed `.jsonl`. A crash
+//! anywhere leaves the sealed `.jsonl` readable until the `.gz` is durable;
+//! recovery finishes or redoes the step. The segment's own `flock` marks
+//! "being compressed", so two processes never compress one segment at once.
+
+use std::io::{self, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use flate2::Compression as Level;
+use flate2::bufread::MultiGzDecoder;
+use flate2::write::GzEncoder;
+use scout_audit_core::Timestamp;
+
+use crate::error::{Error, Result};
+use crate::fs::{Fs, WriteFile};
+use crate::layout::{Layout, Segment};
+use crate::options::Retention;
+use crate::store::Shared;
+
+/// gzip level of archives: zlib's default, a fair trade of size for speed.
+pub const GZIP_LEVEL: u32 = 6;
+
+/// Compresses a sealed segment, then applies retention; failures are kept
+/// for `close()` to report (nothing is lost: the sealed file stays).
+pub(crate) fn compress_and_retain(sh: &Shared, seg: &Segment) {
+    if let Err(e) = compress_segment(&*sh.fs, &sh.layout, seg) {
+        sh.record_bg_error(Error::Background {
+            task: "compression",
+            message: e.to_string(),
+        });
+        return;
+    }
+    if let Err(e) = apply_retention(&*sh.fs, &sh.layout, &sh.retention, sh.now()) {
+        sh.record_bg_error(Error::Background {
+            task: "retention",
+            message: e.to_string(),
+        });
+    }
+}
+
+/// `io::Write` over a [`WriteFile`].
+struct Out(Arc<dyn WriteFile>);
+
+impl Write for Out {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write_once(buf)?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Compresses one sealed segment to its `.gz` (see the module docs).
+/// Returns `false` when there was nothing to do: another process holds the
+/// segment, or it is already compressed.
+pub fn compress_segment(fs: &dyn Fs, layout: &Layout, seg: &Segment) -> Result<bool> {
+    let sealed = layout.sealed_path(seg);
+    let dir = layout.dir();
+    let seg_lock = match fs.open_file_lock(&sealed) {
+        Ok(l) => l,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(Error::io("open", &sealed, e)),
+    };
+    if !seg_lock
+        .try_lock_exclusive()
+        .map_err(|e| Error::io("lock", &sealed, e))?
+    {
+        return Ok(false);
+    }
+    // Under the segment lock: the state cannot change under us.
+    let r = compress_locked(fs, layout, seg, &sealed, dir);
+    let _ = seg_lock.unlock();
+    r
+}
+
+fn compress_locked(
+    fs: &dyn Fs,
+    layout: &Layout,
+    seg: &Segment,
+    sealed: &Path,
+    dir: &Path,
+) -> Result<bool> {
+    match fs.stat(sealed) {
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(Error::io("stat", sealed, e)),
+    }
+    let gz = layout.archive_path(seg);
+    let tmp = layout.temp_path(seg);
+    if fs.stat(&gz).is_ok() {
+        // An earlier run got as far as the rename: finish if the archive is
+        // whole, else redo it.
+        if archive_matches(fs, &gz, sealed)? {
+            remove(fs, sealed)?;
+            fs.sync_dir(dir)
+                .map_err(|e| Error::io("fsync directory", dir, e))?;
+            return Ok(true);
+        }
+        remove(fs, &gz)?;
+    }
+    let out = fs.create(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
+    let input = fs
+        .open_read(sealed)
+        .map_err(|e| Error::io("open", sealed, e))?;
+    let mut enc = GzEncoder::new(Out(Arc::clone(&out)), Level::new(GZIP_LEVEL));
+    let mut reader = BufReader::with_capacity(256 << 10, input);
+    io::copy(&mut reader, &mut enc).map_err(|e| Error::io("compress", sealed, e))?;
+    enc.finish().map_err(|e| Error::io("write", &tmp, e))?;
+    out.sync_all().map_err(|e| Error::io("fsync", &tmp, e))?;
+    drop(out);
+    fs.rename(&tmp, &gz)
+        .map_err(|e| Error::io("rename", &tmp, e))?;
+    fs.sync_dir(dir)
+        .map_err(|e| Error::io("fsync directory", dir, e))?;
+    remove(fs, sealed)?;
+    fs.sync_dir(dir)
+        .map_err(|e| Error::io("fsync directory", dir, e))?;
+    Ok(true)
+}
+
+fn remove(fs: &dyn Fs, path: &Path) -> Result<()> {
+    match fs.remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io("remove", path, e)),
+    }
+}
+
+/// Whether `gz` decompresses to exactly the bytes of `plain`. A corrupt or
+/// truncated archive does not match; an unreadable `plain` is an error.
+pub fn archive_matches(fs: &dyn Fs, gz: &Path, plain: &Path) -> Result<bool> {
+    let a = match fs.open_read(gz) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(Error::io("open", gz, e)),
+    };
+    let b = fs
+        .open_read(plain)
+        .map_err(|e| Error::io("open", plain, e))?;
+    let mut a = MultiGzDecoder::new(BufReader::with_capacity(64 << 10, a));
+    let mut b = BufReader::with_capacity(64 << 10, b);
+    let mut ba = vec![0u8; 64 << 10];
+    let mut bb = vec![0u8; 64 << 10];
+    loop {
+        let na = match read_full(&mut a, &mut ba) {
+            Ok(n) => n,
+            // A damaged archive simply does not match.
+            Err(_) => return Ok(false),
+        };
+        let nb = read_full(&mut b, &mut bb).map_err(|e| Error::io("read", plain, e))?;
+        if na != nb || ba[..na] != bb[..nb] {
+            return Ok(false);
+        }
+        if na == 0 {
+            return Ok(true);
+        }
+    }
+}
+
+fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// Deletes the archives `retention` says to, oldest first, and returns
+/// their paths. Only readable `.gz` archives are candidates.
+pub fn apply_retention(
+    fs: &dyn Fs,
+    layout: &Layout,
+    retention: &Retention,
+    now: Timestamp,
+) -> Result<Vec<PathBuf>> {
+    if !retention.is_active() {
+        return Ok(Vec::new());
+    }
+    let dir = layout.dir();
+    let listing = layout.list(fs).map_err(|e| Error::io("list", dir, e))?;
+    let mut archives: Vec<(Segment, u64)> = Vec::new();
+    for seg in listing.archives() {
+        match fs.stat(&seg.path) {
+            Ok(m) => archives.push((seg.clone(), m.len)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io("stat", &seg.path, e)),
+        }
+    }
+    let mut doomed = vec![false; archives.len()];
+    if let Some(age) = retention.max_age {
+        let cutoff = now.saturating_sub(age);
+        for (i, (seg, _)) in archives.iter().enumerate() {
+            if seg.seal_time() < cutoff {
+                doomed[i] = true;
+            }
+        }
+    }
+    if let Some(max) = retention.max_archives {
+        let excess = archives.len().saturating_sub(max);
+        for d in doomed.iter_mut().take(excess) {
+            *d = true;
+        }
+    }
+    if let Some(max) = retention.max_bytes {
+        let mut total: u64 = archives
+            .iter()
+            .zip(&doomed)
+            .filter(|(_, d)| !**d)
+            .map(|((_, n), _)| *n)
+            .sum();
+        for (i, (_, n)) in archives.iter().enumerate() {
+            if total <= max {
+                break;
+            }
+            if !doomed[i] {
+                doomed[i] = true;
+                total -= n;
+            }
+        }
+    }
+    let mut removed = Vec::new();
+    for ((seg, _), d) in archives.iter().zip(&doomed) {
+        if *d {
+            remove(fs, &seg.path)?;
+            removed.push(seg.path.clone());
+        }
+    }
+    if !removed.is_empty() {
+        fs.sync_dir(dir)
+            .map_err(|e| Error::io("fsync directory", dir, e))?;
+    }
+    Ok(removed)
+}

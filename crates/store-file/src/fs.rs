@@ -1,0 +1,267 @@
+//! The one narrow interface through which the store touches the file
+//! system, and its real implementation.
+//!
+//! Every open, write, fsync, rename, unlink, directory listing and lock of
+//! the store goes through [`Fs`]; nothing else in this crate calls
+//! `std::fs`. The crash tests put a simulated file system under it that
+//! keeps unsynced writes and directory operations pending and decides what
+//! survives a crash.
+
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+/// Identity and size of a file, as `stat` gives them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Meta {
+    /// Device and inode: equal for two paths or handles of the same file.
+    pub id: (u64, u64),
+    /// Length in bytes.
+    pub len: u64,
+    /// Whether it is a regular file.
+    pub is_file: bool,
+    /// Whether it is a directory.
+    pub is_dir: bool,
+    /// Last modification time.
+    pub mtime: SystemTime,
+}
+
+/// A file opened for appending (the live segment) or for writing a new file
+/// (a compressed archive, a quarantine file).
+pub trait WriteFile: Send + Sync + fmt::Debug {
+    /// Writes all of `buf` with one `write` call. A short write is an error
+    /// (a second call could interleave with another process's append).
+    fn write_once(&self, buf: &[u8]) -> io::Result<()>;
+    /// `fdatasync`: the data and the size are on stable storage.
+    fn sync_data(&self) -> io::Result<()>;
+    /// `fsync`.
+    fn sync_all(&self) -> io::Result<()>;
+    /// `fstat`.
+    fn meta(&self) -> io::Result<Meta>;
+}
+
+/// A file opened for reading.
+pub trait ReadFile: Read + Send + fmt::Debug {
+    /// `fstat`.
+    fn meta(&self) -> io::Result<Meta>;
+    /// Moves the read position.
+    fn seek_to(&mut self, pos: u64) -> io::Result<()>;
+}
+
+/// An advisory lock file (`flock`). Each handle is an independent holder,
+/// as two processes are.
+pub trait LockFile: Send + Sync + fmt::Debug {
+    /// Blocks until a shared lock is held.
+    fn lock_shared(&self) -> io::Result<()>;
+    /// Blocks until the exclusive lock is held.
+    fn lock_exclusive(&self) -> io::Result<()>;
+    /// Takes the exclusive lock if free; `false` if another holder has it.
+    fn try_lock_exclusive(&self) -> io::Result<bool>;
+    /// Releases what this handle holds.
+    fn unlock(&self) -> io::Result<()>;
+}
+
+/// The file-system operations of the store.
+pub trait Fs: Send + Sync + fmt::Debug {
+    /// Opens `path` for appending (`O_APPEND`), creating it with mode 0600
+    /// when missing.
+    fn open_append(&self, path: &Path) -> io::Result<Arc<dyn WriteFile>>;
+    /// Creates `path` (mode 0600) for writing, truncating an existing file.
+    fn create(&self, path: &Path) -> io::Result<Arc<dyn WriteFile>>;
+    /// Opens `path` for reading.
+    fn open_read(&self, path: &Path) -> io::Result<Box<dyn ReadFile>>;
+    /// Truncates the file at `path` to `len` bytes and fsyncs it.
+    fn truncate(&self, path: &Path, len: u64) -> io::Result<()>;
+    /// Renames a file within its directory (atomic replace).
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Unlinks a file.
+    fn remove_file(&self, path: &Path) -> io::Result<()>;
+    /// Fsyncs a directory, making renames, creates and unlinks in it durable.
+    fn sync_dir(&self, dir: &Path) -> io::Result<()>;
+    /// The names of the entries of a directory (any order).
+    fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>>;
+    /// `stat` (following symlinks).
+    fn stat(&self, path: &Path) -> io::Result<Meta>;
+    /// Creates a directory and its parents, mode 0700 for those created.
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()>;
+    /// Opens a lock file, creating it (mode 0600) when `create` is set.
+    fn open_lock(&self, path: &Path, create: bool) -> io::Result<Arc<dyn LockFile>>;
+    /// Opens a file to hold an advisory lock on the file itself (used to
+    /// mark a segment as being compressed).
+    fn open_file_lock(&self, path: &Path) -> io::Result<Arc<dyn LockFile>>;
+}
+
+/// The real file system.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RealFs;
+
+fn meta_of(m: &fs::Metadata) -> Meta {
+    Meta {
+        id: (m.dev(), m.ino()),
+        len: m.len(),
+        is_file: m.is_file(),
+        is_dir: m.is_dir(),
+        mtime: m.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+    }
+}
+
+#[derive(Debug)]
+struct RealWrite(File);
+
+impl WriteFile for RealWrite {
+    fn write_once(&self, buf: &[u8]) -> io::Result<()> {
+        loop {
+            match (&self.0).write(buf) {
+                Ok(n) if n == buf.len() => return Ok(()),
+                Ok(n) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::WriteZero,
+                        format!("short write: {n} of {} bytes", buf.len()),
+                    ));
+                }
+                // Interrupted before anything was written: safe to retry.
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    fn sync_data(&self) -> io::Result<()> {
+        self.0.sync_data()
+    }
+    fn sync_all(&self) -> io::Result<()> {
+        self.0.sync_all()
+    }
+    fn meta(&self) -> io::Result<Meta> {
+        Ok(meta_of(&self.0.metadata()?))
+    }
+}
+
+#[derive(Debug)]
+struct RealRead(File);
+
+impl Read for RealRead {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+impl ReadFile for RealRead {
+    fn meta(&self) -> io::Result<Meta> {
+        Ok(meta_of(&self.0.metadata()?))
+    }
+    fn seek_to(&mut self, pos: u64) -> io::Result<()> {
+        self.0.seek(SeekFrom::Start(pos)).map(|_| ())
+    }
+}
+
+#[derive(Debug)]
+struct RealLock(File);
+
+impl LockFile for RealLock {
+    fn lock_shared(&self) -> io::Result<()> {
+        flock(&self.0, rustix::fs::FlockOperation::LockShared)
+    }
+    fn lock_exclusive(&self) -> io::Result<()> {
+        flock(&self.0, rustix::fs::FlockOperation::LockExclusive)
+    }
+    fn try_lock_exclusive(&self) -> io::Result<bool> {
+        match rustix::fs::flock(
+            &self.0,
+            rustix::fs::FlockOperation::NonBlockingLockExclusive,
+        ) {
+            Ok(()) => Ok(true),
+            Err(e) if e == rustix::io::Errno::WOULDBLOCK => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+    fn unlock(&self) -> io::Result<()> {
+        flock(&self.0, rustix::fs::FlockOperation::Unlock)
+    }
+}
+
+fn flock(f: &File, op: rustix::fs::FlockOperation) -> io::Result<()> {
+    loop {
+        match rustix::fs::flock(f, op) {
+            Ok(()) => return Ok(()),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+impl Fs for RealFs {
+    fn open_append(&self, path: &Path) -> io::Result<Arc<dyn WriteFile>> {
+        let f = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .open(path)?;
+        Ok(Arc::new(RealWrite(f)))
+    }
+    fn create(&self, path: &Path) -> io::Result<Arc<dyn WriteFile>> {
+        let f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(path)?;
+        Ok(Arc::new(RealWrite(f)))
+    }
+    fn open_read(&self, path: &Path) -> io::Result<Box<dyn ReadFile>> {
+        Ok(Box::new(RealRead(File::open(path)?)))
+    }
+    fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
+        let f = OpenOptions::new().write(true).open(path)?;
+        f.set_len(len)?;
+        f.sync_all()
+    }
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        fs::rename(from, to)
+    }
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        fs::remove_file(path)
+    }
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        File::open(dir)?.sync_all()
+    }
+    fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        for entry in fs::read_dir(dir)? {
+            let entry = entry?;
+            if let Some(name) = entry.file_name().to_str() {
+                names.push(name.to_owned());
+            }
+        }
+        Ok(names)
+    }
+    fn stat(&self, path: &Path) -> io::Result<Meta> {
+        Ok(meta_of(&fs::metadata(path)?))
+    }
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+    }
+    fn open_lock(&self, path: &Path, create: bool) -> io::Result<Arc<dyn LockFile>> {
+        let f = if create {
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(path)?
+        } else {
+            File::open(path)?
+        };
+        Ok(Arc::new(RealLock(f)))
+    }
+    fn open_file_lock(&self, path: &Path) -> io::Result<Arc<dyn LockFile>> {
+        Ok(Arc::new(RealLock(File::open(path)?)))
+    }
+}

@@ -1,0 +1,115 @@
+//! Store settings as named types.
+
+use std::num::NonZeroU64;
+use std::time::Duration;
+
+/// When the store fsyncs on top of the `process` durability level: after
+/// every N lines, or when T has passed since the last fsync and lines are
+/// unsynced (a background timer keeps the interval even when writes stop).
+/// `flush`, `close` and rotation always fsync.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FsyncPolicy {
+    /// Fsync when this many lines are unsynced.
+    pub lines: Option<NonZeroU64>,
+    /// Fsync when unsynced lines are this old.
+    pub interval: Option<Duration>,
+}
+
+impl FsyncPolicy {
+    /// The Python original's policy, the default: 10 lines or 1.0 s.
+    pub const PYTHON: FsyncPolicy = FsyncPolicy {
+        lines: NonZeroU64::new(10),
+        interval: Some(Duration::from_secs(1)),
+    };
+
+    /// Fsync only on `flush`, `close` and rotation.
+    pub const NEVER: FsyncPolicy = FsyncPolicy {
+        lines: None,
+        interval: None,
+    };
+
+    /// A policy with the given bounds (`0` lines: no line bound).
+    pub fn new(lines: u64, interval: Option<Duration>) -> FsyncPolicy {
+        FsyncPolicy {
+            lines: NonZeroU64::new(lines),
+            interval,
+        }
+    }
+}
+
+impl Default for FsyncPolicy {
+    fn default() -> Self {
+        FsyncPolicy::PYTHON
+    }
+}
+
+/// The size at which the live segment is sealed and a new one started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RotateSize(pub(crate) u64);
+
+impl RotateSize {
+    /// 10 MiB, the Python original's size.
+    pub const DEFAULT: RotateSize = RotateSize(10 << 20);
+    /// Never rotate by size (`scout-audit rotate` still can).
+    pub const NEVER: RotateSize = RotateSize(u64::MAX);
+
+    /// Rotate before a write would take the live segment past `n` bytes
+    /// (a segment holds at least one record, so a single record larger
+    /// than `n` makes a larger segment). `0` means never.
+    pub fn bytes(n: u64) -> RotateSize {
+        if n == 0 {
+            RotateSize::NEVER
+        } else {
+            RotateSize(n)
+        }
+    }
+
+    /// The size in bytes (`u64::MAX` for never).
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl Default for RotateSize {
+    fn default() -> Self {
+        RotateSize::DEFAULT
+    }
+}
+
+/// Which compressed archives to delete, applied on open and after each
+/// rotation (once the new archive is compressed). Only `.gz` archives are
+/// ever deleted, oldest first; the live file and sealed segments awaiting
+/// compression never are. The default keeps everything.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Retention {
+    /// Keep at most this many archives.
+    pub max_archives: Option<usize>,
+    /// Delete archives sealed longer ago than this.
+    pub max_age: Option<Duration>,
+    /// Keep the archives' total size under this many bytes.
+    pub max_bytes: Option<u64>,
+}
+
+impl Retention {
+    /// Keep every archive.
+    pub const KEEP_ALL: Retention = Retention {
+        max_archives: None,
+        max_age: None,
+        max_bytes: None,
+    };
+
+    /// Whether any bound is set.
+    pub fn is_active(&self) -> bool {
+        self.max_archives.is_some() || self.max_age.is_some() || self.max_bytes.is_some()
+    }
+}
+
+/// What happens to a sealed segment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Compression {
+    /// Compressed to `.gz` by a background thread (writers never wait).
+    #[default]
+    Background,
+    /// Left as a plain `.jsonl` (readers read it the same).
+    Off,
+}

@@ -1,0 +1,1032 @@
+//! [`FileStore`]: the writer. One live segment appended with `O_APPEND`,
+//! the durability level and fsync policy of docs/durability.md, group
+//! commit, rotation under an exclusive `flock`, background compression and
+//! a background timer.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use scout_audit_core::{
+    Clock, Durability, Event, Receipt, SessionId, Sink, SystemClock, Timestamp, Watermark,
+};
+
+use crate::compress;
+use crate::error::{Error, Result};
+use crate::fs::{Fs, LockFile, RealFs, WriteFile};
+use crate::layout::{Layout, Segment};
+use crate::options::{Compression, FsyncPolicy, Retention, RotateSize};
+use crate::recovery::{self, RecoveryReport};
+
+/// A buffered store writes its buffer inline once it holds this much.
+const MAX_PENDING: usize = 1 << 20;
+
+/// Work for the compressor thread.
+#[derive(Debug)]
+enum Job {
+    /// Compress a sealed segment, then apply retention.
+    Compress(Segment),
+    /// Answer when reached: everything queued before is done.
+    Marker(Sender<()>),
+}
+
+/// Builds a [`FileStore`]; every setting has the default of
+/// docs/durability.md.
+#[derive(Clone, Debug)]
+pub struct Builder {
+    path: PathBuf,
+    fs: Arc<dyn Fs>,
+    clock: Arc<dyn Clock>,
+    durability: Durability,
+    fsync: FsyncPolicy,
+    max_delay: Duration,
+    rotate: RotateSize,
+    retention: Retention,
+    compression: Compression,
+    session: Option<SessionId>,
+}
+
+impl Builder {
+    /// The durability level `log` acknowledges at (default `Process`).
+    pub fn durability(mut self, d: Durability) -> Self {
+        self.durability = d;
+        self
+    }
+
+    /// The fsync policy on top of `Process` and `Buffered` (default
+    /// [`FsyncPolicy::PYTHON`]).
+    pub fn fsync_policy(mut self, p: FsyncPolicy) -> Self {
+        self.fsync = p;
+        self
+    }
+
+    /// How long a `Buffered` event may wait in memory (default 50 ms).
+    pub fn max_delay(mut self, d: Duration) -> Self {
+        self.max_delay = d;
+        self
+    }
+
+    /// The rotation size (default 10 MiB).
+    pub fn rotate_size(mut self, r: RotateSize) -> Self {
+        self.rotate = r;
+        self
+    }
+
+    /// Which archives to delete (default: none).
+    pub fn retention(mut self, r: Retention) -> Self {
+        self.retention = r;
+        self
+    }
+
+    /// Whether sealed segments are compressed (default: in the background).
+    pub fn compression(mut self, c: Compression) -> Self {
+        self.compression = c;
+        self
+    }
+
+    /// The writer session (default: [`SessionId::process`]).
+    pub fn session(mut self, s: SessionId) -> Self {
+        self.session = Some(s);
+        self
+    }
+
+    /// The clock for `ts` and seal times (default: the system clock).
+    pub fn clock(mut self, c: Arc<dyn Clock>) -> Self {
+        self.clock = c;
+        self
+    }
+
+    /// The file system (default: the real one; tests put a simulated or
+    /// fault-injecting one here).
+    pub fn file_system(mut self, fs: Arc<dyn Fs>) -> Self {
+        self.fs = fs;
+        self
+    }
+
+    /// Opens the store: creates its directory (0700) if needed, takes the
+    /// exclusive lock, recovers (docs/durability.md), opens the live file
+    /// (0600) and starts the background threads.
+    pub fn open(self) -> Result<FileStore> {
+        FileStore::open_with(self)
+    }
+}
+
+/// The embedded file store, a [`Sink`]. Cheap to clone; all clones share
+/// one writer. Dropping the last clone closes it (errors then are lost:
+/// call [`FileStore::close`] to see them).
+#[derive(Clone, Debug)]
+pub struct FileStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    shared: Arc<Shared>,
+    ticker: Mutex<Option<JoinHandle<()>>>,
+    compressor: Mutex<Option<JoinHandle<()>>>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) fs: Arc<dyn Fs>,
+    pub(crate) layout: Layout,
+    pub(crate) clock: Arc<dyn Clock>,
+    durability: Durability,
+    fsync: FsyncPolicy,
+    max_delay: Duration,
+    rotate: RotateSize,
+    pub(crate) retention: Retention,
+    compression: Compression,
+    session: SessionId,
+    registry_key: (PathBuf, SessionId),
+    /// This writer's handle on the lock file: shared while appending,
+    /// exclusive while rotating or recovering. Used only under `state`.
+    lock: Arc<dyn LockFile>,
+    state: Mutex<State>,
+    /// Signalled when `synced_writes` advances, a leader finishes, or the
+    /// writer is poisoned or closed.
+    synced_cv: Condvar,
+    /// Wakes the background timer.
+    ticker_cv: Condvar,
+    /// Queue of the compressor thread; `None` once closing.
+    compress_tx: Mutex<Option<Sender<Job>>>,
+    /// The first failure of a background task (compression, retention).
+    pub(crate) bg_error: Mutex<Option<Error>>,
+    /// What recovery did at open.
+    recovery: RecoveryReport,
+}
+
+#[derive(Debug)]
+struct State {
+    /// The live file we append to; `None` once closed.
+    live: Option<Arc<dyn WriteFile>>,
+    /// Device and inode of `live`; a different id at the live path means
+    /// another writer rotated (or someone replaced the file).
+    live_id: (u64, u64),
+    /// The next `seq` of the writer's own session.
+    next_seq: u64,
+    /// The next `seq` of sessions given per event.
+    other_seqs: HashMap<SessionId, u64>,
+    /// `write` calls made; `synced_writes` of them are known durable.
+    writes: u64,
+    /// Every write numbered at most this is on stable storage.
+    synced_writes: u64,
+    /// Own-session watermarks (see [`Watermark`]).
+    written_seq: Option<u64>,
+    synced_seq: Option<u64>,
+    /// Lines written since the last fsync (for the policy's line bound).
+    unsynced_lines: u64,
+    /// When the last fsync finished (for the policy's interval).
+    last_sync: Instant,
+    /// A group-commit leader is fsyncing outside the lock.
+    syncing: bool,
+    /// `Buffered`: encoded lines not yet written, in seq order.
+    pending: Vec<u8>,
+    pending_lines: u64,
+    /// The last own-session seq in `pending`.
+    pending_last_seq: Option<u64>,
+    /// When `pending` became non-empty.
+    pending_since: Option<Instant>,
+    /// Why the writer refuses events, after a failed write or fsync.
+    poisoned: Option<String>,
+    closed: bool,
+    /// Reused encoding buffer.
+    scratch: Vec<u8>,
+}
+
+/// Per process: which (store, session) writers are open, and where each
+/// session's `seq` continues when the store is opened again.
+fn registry() -> &'static Mutex<HashMap<(PathBuf, SessionId), (bool, u64, HashMap<SessionId, u64>)>>
+{
+    static REG: OnceLock<
+        Mutex<HashMap<(PathBuf, SessionId), (bool, u64, HashMap<SessionId, u64>)>>,
+    > = OnceLock::new();
+    REG.get_or_init(Default::default)
+}
+
+fn lock_ignoring_poison<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The absolute, lexically normalized form of a path (no file-system calls).
+fn absolute(path: &Path) -> PathBuf {
+    let abs = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(path)
+    };
+    let mut out = PathBuf::new();
+    for c in abs.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+impl FileStore {
+    /// Opens the store at `path` (the live file) with default settings.
+    pub fn open(path: impl AsRef<Path>) -> Result<FileStore> {
+        FileStore::builder(path).open()
+    }
+
+    /// A builder for the store at `path`.
+    pub fn builder(path: impl AsRef<Path>) -> Builder {
+        Builder {
+            path: path.as_ref().to_path_buf(),
+            fs: Arc::new(RealFs),
+            clock: Arc::new(SystemClock),
+            durability: Durability::Process,
+            fsync: FsyncPolicy::PYTHON,
+            max_delay: Duration::from_millis(50),
+            rotate: RotateSize::DEFAULT,
+            retention: Retention::KEEP_ALL,
+            compression: Compression::Background,
+            session: None,
+        }
+    }
+
+    fn open_with(b: Builder) -> Result<FileStore> {
+        let layout = Layout::new(&b.path).map_err(|reason| Error::InvalidPath {
+            path: b.path.clone(),
+            reason,
+        })?;
+        let fs = b.fs;
+        let live = layout.live();
+        fs.create_dir_all(layout.dir())
+            .map_err(|e| Error::io("create directory", layout.dir(), e))?;
+        match fs.stat(&live) {
+            Ok(m) if m.is_dir => {
+                return Err(Error::InvalidPath {
+                    path: live,
+                    reason: "is a directory".into(),
+                });
+            }
+            Ok(m) if !m.is_file => {
+                return Err(Error::InvalidPath {
+                    path: live,
+                    reason: "is not a regular file".into(),
+                });
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io("stat", live, e)),
+        }
+        let session = b.session.unwrap_or_else(SessionId::process);
+        let key = (absolute(&live), session.clone());
+        let (next_seq, other_seqs) = {
+            let mut reg = lock_ignoring_poison(registry());
+            let entry = reg.entry(key.clone()).or_insert((false, 0, HashMap::new()));
+            if entry.0 {
+                return Err(Error::AlreadyOpen {
+                    path: live,
+                    session,
+                });
+            }
+            entry.0 = true;
+            (entry.1, entry.2.clone())
+        };
+        let release = |next: u64, others: HashMap<SessionId, u64>| {
+            let mut reg = lock_ignoring_poison(registry());
+            reg.insert(key.clone(), (false, next, others));
+        };
+        let opened = (|| {
+            let lock_path = layout.lock();
+            let lock = fs
+                .open_lock(&lock_path, true)
+                .map_err(|e| Error::io("open lock file", &lock_path, e))?;
+            lock.lock_exclusive()
+                .map_err(|e| Error::io("lock", &lock_path, e))?;
+            let r = (|| {
+                let report = recovery::recover(&*fs, &layout, &*b.clock, &b.retention)?;
+                let (file, created) = open_live(&*fs, &layout)?;
+                if created {
+                    fs.sync_dir(layout.dir())
+                        .map_err(|e| Error::io("fsync directory", layout.dir(), e))?;
+                }
+                let id = file
+                    .meta()
+                    .map_err(|e| Error::io("stat", layout.live(), e))?
+                    .id;
+                Ok::<_, Error>((report, file, id))
+            })();
+            let unlocked = lock
+                .unlock()
+                .map_err(|e| Error::io("unlock", &lock_path, e));
+            let (report, file, id) = r?;
+            unlocked?;
+            Ok::<_, Error>((lock, report, file, id))
+        })();
+        let (lock, report, file, id) = match opened {
+            Ok(v) => v,
+            Err(e) => {
+                release(next_seq, other_seqs);
+                return Err(e);
+            }
+        };
+        let to_compress = report.to_compress.clone();
+        let shared = Arc::new(Shared {
+            fs,
+            layout,
+            clock: b.clock,
+            durability: b.durability,
+            fsync: b.fsync,
+            max_delay: b.max_delay,
+            rotate: b.rotate,
+            retention: b.retention,
+            compression: b.compression,
+            session,
+            registry_key: key,
+            lock,
+            state: Mutex::new(State {
+                live: Some(file),
+                live_id: id,
+                next_seq,
+                other_seqs,
+                writes: 0,
+                synced_writes: 0,
+                written_seq: None,
+                synced_seq: None,
+                unsynced_lines: 0,
+                last_sync: Instant::now(),
+                syncing: false,
+                pending: Vec::new(),
+                pending_lines: 0,
+                pending_last_seq: None,
+                pending_since: None,
+                poisoned: None,
+                closed: false,
+                scratch: Vec::with_capacity(512),
+            }),
+            synced_cv: Condvar::new(),
+            ticker_cv: Condvar::new(),
+            compress_tx: Mutex::new(None),
+            bg_error: Mutex::new(None),
+            recovery: report,
+        });
+        let compressor = if shared.compression == Compression::Background {
+            let (tx, rx) = mpsc::channel::<Job>();
+            for seg in to_compress {
+                // The receiver is alive: it is in this scope.
+                let _ = tx.send(Job::Compress(seg));
+            }
+            *lock_ignoring_poison(&shared.compress_tx) = Some(tx);
+            let sh = Arc::clone(&shared);
+            Some(
+                std::thread::Builder::new()
+                    .name("scout-audit-compress".into())
+                    .spawn(move || {
+                        for job in rx {
+                            match job {
+                                Job::Compress(seg) => compress::compress_and_retain(&sh, &seg),
+                                Job::Marker(done) => {
+                                    let _ = done.send(());
+                                }
+                            }
+                        }
+                    })
+                    .map_err(|e| Error::io("start compression thread", shared.layout.dir(), e))?,
+            )
+        } else {
+            None
+        };
+        let sh = Arc::clone(&shared);
+        let ticker = std::thread::Builder::new()
+            .name("scout-audit-timer".into())
+            .spawn(move || sh.ticker())
+            .map_err(|e| Error::io("start timer thread", shared.layout.dir(), e))?;
+        Ok(FileStore {
+            inner: Arc::new(Inner {
+                shared,
+                ticker: Mutex::new(Some(ticker)),
+                compressor: Mutex::new(compressor),
+            }),
+        })
+    }
+
+    /// The live file's path.
+    pub fn path(&self) -> PathBuf {
+        self.inner.shared.layout.live()
+    }
+
+    /// The store's layout.
+    pub fn layout(&self) -> &Layout {
+        &self.inner.shared.layout
+    }
+
+    /// The file system the store uses.
+    pub fn file_system(&self) -> Arc<dyn Fs> {
+        Arc::clone(&self.inner.shared.fs)
+    }
+
+    /// The clock the store uses.
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        Arc::clone(&self.inner.shared.clock)
+    }
+
+    /// What recovery did when the store was opened.
+    pub fn recovery_report(&self) -> &RecoveryReport {
+        &self.inner.shared.recovery
+    }
+
+    /// Logs one event; returns once it is durable at the store's level.
+    pub fn append(&self, event: Event) -> Result<Receipt> {
+        let mut r = self.append_batch(vec![event])?;
+        r.pop().ok_or(Error::Closed)
+    }
+
+    /// Logs events as one batch: one `write`, and for `Sync` one fsync
+    /// shared with concurrent writers.
+    pub fn append_batch(&self, events: Vec<Event>) -> Result<Vec<Receipt>> {
+        self.inner.shared.log_batch(events)
+    }
+
+    /// Writes what is buffered and fsyncs: every event acknowledged so far
+    /// survives power loss.
+    pub fn sync(&self) -> Result<()> {
+        let sh = &self.inner.shared;
+        let mut st = sh.lock_state();
+        sh.check_open(&st)?;
+        sh.write_pending(&mut st)?;
+        sh.sync_locked(&mut st)
+    }
+
+    /// Writes what is buffered, without fsync (read-your-writes for
+    /// `Buffered` stores).
+    pub fn write_buffered(&self) -> Result<()> {
+        let sh = &self.inner.shared;
+        let mut st = sh.lock_state();
+        sh.check_open(&st)?;
+        sh.write_pending(&mut st)
+    }
+
+    /// Seals the live segment now (if it holds anything), as a size
+    /// rotation would. Returns the sealed segment's name.
+    pub fn rotate(&self) -> Result<Option<String>> {
+        let sh = &self.inner.shared;
+        let mut st = sh.lock_state();
+        sh.check_open(&st)?;
+        sh.write_pending(&mut st)?;
+        sh.rotate(&mut st, None)
+    }
+
+    /// Flushes, stops the background threads (waiting for compression to
+    /// finish) and releases the store. Returns the first error met,
+    /// including a failure of background compression (which loses nothing:
+    /// the next open retries it). Closing twice is not an error.
+    pub fn close(&self) -> Result<()> {
+        self.inner.close()
+    }
+
+    /// The store's durability level.
+    pub fn durability_level(&self) -> Durability {
+        self.inner.shared.durability
+    }
+
+    /// The writer session.
+    pub fn session_id(&self) -> &SessionId {
+        &self.inner.shared.session
+    }
+
+    /// How far this writer's own-session events have got.
+    pub fn watermark_now(&self) -> Watermark {
+        let st = self.inner.shared.lock_state();
+        Watermark {
+            written: st.written_seq,
+            synced: st.synced_seq,
+        }
+    }
+
+    /// Blocks until the compressor has nothing queued or running (tests and
+    /// the demo use it to show archives appear).
+    pub fn wait_compressed(&self) {
+        let (tx, rx) = mpsc::channel::<()>();
+        let sent = {
+            let g = lock_ignoring_poison(&self.inner.shared.compress_tx);
+            g.as_ref().is_some_and(|q| q.send(Job::Marker(tx)).is_ok())
+        };
+        if sent {
+            // The compressor answers when it reaches the marker.
+            let _ = rx.recv();
+        }
+    }
+
+    /// The first background failure so far, as text.
+    pub fn background_error(&self) -> Option<String> {
+        lock_ignoring_poison(&self.inner.shared.bg_error)
+            .as_ref()
+            .map(ToString::to_string)
+    }
+}
+
+impl Inner {
+    fn close(&self) -> Result<()> {
+        let sh = &self.shared;
+        let first = {
+            let mut st = sh.lock_state();
+            if st.closed {
+                return Ok(());
+            }
+            let r = match &st.poisoned {
+                Some(cause) => Err(Error::Poisoned {
+                    cause: cause.clone(),
+                }),
+                None => sh
+                    .write_pending(&mut st)
+                    .and_then(|()| sh.sync_locked(&mut st)),
+            };
+            st.closed = true;
+            st.live = None;
+            // Park the seq counters so a reopen in this process continues them.
+            let mut reg = lock_ignoring_poison(registry());
+            reg.insert(
+                sh.registry_key.clone(),
+                (false, st.next_seq, st.other_seqs.clone()),
+            );
+            r
+        };
+        sh.ticker_cv.notify_all();
+        sh.synced_cv.notify_all();
+        if let Some(t) = lock_ignoring_poison(&self.ticker).take() {
+            let _ = t.join();
+        }
+        drop(lock_ignoring_poison(&sh.compress_tx).take());
+        if let Some(t) = lock_ignoring_poison(&self.compressor).take() {
+            let _ = t.join();
+        }
+        first?;
+        match lock_ignoring_poison(&sh.bg_error).take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Errors cannot be returned from drop; `close()` reports them.
+        let _ = self.close();
+    }
+}
+
+/// Opens (creating if needed) the live file; says whether it was created.
+fn open_live(fs: &dyn Fs, layout: &Layout) -> Result<(Arc<dyn WriteFile>, bool)> {
+    let live = layout.live();
+    let existed = match fs.stat(&live) {
+        Ok(m) if !m.is_file => {
+            return Err(Error::InvalidPath {
+                path: live,
+                reason: "is not a regular file".into(),
+            });
+        }
+        Ok(_) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) => return Err(Error::io("stat", live, e)),
+    };
+    let f = fs
+        .open_append(&live)
+        .map_err(|e| Error::io("open for appending", &live, e))?;
+    Ok((f, !existed))
+}
+
+/// Releases a shared `flock` when dropped.
+struct SharedLock<'a>(&'a dyn LockFile);
+
+impl Drop for SharedLock<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
+    }
+}
+
+impl Shared {
+    fn lock_state(&self) -> MutexGuard<'_, State> {
+        lock_ignoring_poison(&self.state)
+    }
+
+    fn check_open(&self, st: &State) -> Result<()> {
+        if st.closed {
+            return Err(Error::Closed);
+        }
+        if let Some(cause) = &st.poisoned {
+            return Err(Error::Poisoned {
+                cause: cause.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    fn poison(&self, st: &mut State, e: Error) -> Error {
+        if st.poisoned.is_none() {
+            st.poisoned = Some(e.to_string());
+        }
+        self.synced_cv.notify_all();
+        e
+    }
+
+    fn log_batch(&self, events: Vec<Event>) -> Result<Vec<Receipt>> {
+        for e in &events {
+            e.validate().map_err(Error::InvalidEvent)?;
+        }
+        let mut st = self.lock_state();
+        self.check_open(&st)?;
+        let mut receipts = Vec::with_capacity(events.len());
+        let mut buf = std::mem::take(&mut st.scratch);
+        buf.clear();
+        let buffered = self.durability == Durability::Buffered;
+        if buffered {
+            buf = std::mem::take(&mut st.pending);
+        }
+        let mut last_own = None;
+        for e in &events {
+            let ts = e.timestamp().unwrap_or_else(|| self.clock.now());
+            let seq = match e.session_override() {
+                Some(s) if *s != self.session => {
+                    let n = st.other_seqs.entry(s.clone()).or_insert(0);
+                    let seq = *n;
+                    *n += 1;
+                    seq
+                }
+                _ => {
+                    let seq = st.next_seq;
+                    st.next_seq += 1;
+                    last_own = Some(seq);
+                    seq
+                }
+            };
+            e.encode_into(ts, &self.session, seq, &mut buf);
+            receipts.push(Receipt { seq, ts });
+        }
+        let lines = events.len() as u64;
+        if buffered {
+            st.pending = buf;
+            st.pending_lines += lines;
+            if last_own.is_some() {
+                st.pending_last_seq = last_own;
+            }
+            if st.pending_since.is_none() {
+                st.pending_since = Some(Instant::now());
+                self.ticker_cv.notify_one();
+            }
+            if st.pending.len() >= MAX_PENDING {
+                self.write_pending(&mut st)?;
+            }
+            return Ok(receipts);
+        }
+        let r = self.append_locked(&mut st, &buf, lines, last_own);
+        buf.clear();
+        st.scratch = buf;
+        let my_write = r?;
+        match self.durability {
+            Durability::Sync => self.wait_synced(st, my_write)?,
+            _ => self.apply_policy(&mut st, lines)?,
+        }
+        Ok(receipts)
+    }
+
+    /// Writes `bytes` (whole lines) to the live file with one `write`,
+    /// rotating first when the size limit asks for it. Returns the write's
+    /// number. Any write error poisons the writer.
+    fn append_locked(
+        &self,
+        st: &mut State,
+        bytes: &[u8],
+        lines: u64,
+        last_own: Option<u64>,
+    ) -> Result<u64> {
+        if bytes.is_empty() {
+            return Ok(st.writes);
+        }
+        let lock_path = self.layout.lock();
+        let live_path = self.layout.live();
+        loop {
+            self.lock
+                .lock_shared()
+                .map_err(|e| Error::io("lock", &lock_path, e))?;
+            let guard = SharedLock(&*self.lock);
+            let len = self.ensure_current(st)?;
+            if len > 0 && len.saturating_add(bytes.len() as u64) > self.rotate.get() {
+                drop(guard);
+                self.rotate(st, Some(bytes.len() as u64))?;
+                continue;
+            }
+            let Some(file) = st.live.clone() else {
+                return Err(Error::Closed);
+            };
+            if let Err(e) = file.write_once(bytes) {
+                let err = Error::io("append to", &live_path, e);
+                return Err(self.poison(st, err));
+            }
+            drop(guard);
+            st.writes += 1;
+            st.unsynced_lines += lines;
+            if last_own.is_some() {
+                st.written_seq = last_own;
+            }
+            return Ok(st.writes);
+        }
+    }
+
+    /// Makes sure `st.live` is the file at the live path (another process
+    /// may have rotated it, or someone removed it) and returns that file's
+    /// length. Called with the lock file held (shared or exclusive).
+    fn ensure_current(&self, st: &mut State) -> Result<u64> {
+        let live_path = self.layout.live();
+        match self.fs.stat(&live_path) {
+            Ok(m) if m.id == st.live_id && st.live.is_some() => return Ok(m.len),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io("stat", live_path, e)),
+        }
+        // Our file is no longer the live one: make what we wrote to it
+        // durable (normally the rotating writer already did), then switch.
+        if st.unsynced_lines > 0 || st.synced_writes < st.writes {
+            self.sync_locked(st)?;
+        }
+        let (file, created) = open_live(&*self.fs, &self.layout)?;
+        if created {
+            self.fs
+                .sync_dir(self.layout.dir())
+                .map_err(|e| Error::io("fsync directory", self.layout.dir(), e))?;
+        }
+        let m = file.meta().map_err(|e| Error::io("stat", &live_path, e))?;
+        st.live = Some(file);
+        st.live_id = m.id;
+        Ok(m.len)
+    }
+
+    /// Seals the live segment under the exclusive lock. With
+    /// `Some(incoming)`, only if it is still needed for a write of that many
+    /// bytes (another process may have rotated meanwhile); with `None`,
+    /// whenever the live segment is not empty.
+    fn rotate(&self, st: &mut State, incoming: Option<u64>) -> Result<Option<String>> {
+        let lock_path = self.layout.lock();
+        self.lock
+            .lock_exclusive()
+            .map_err(|e| Error::io("lock", &lock_path, e))?;
+        let r = self.rotate_exclusive(st, incoming);
+        let u = self
+            .lock
+            .unlock()
+            .map_err(|e| Error::io("unlock", &lock_path, e));
+        let sealed = r?;
+        u?;
+        if let Some(seg) = &sealed {
+            let q = lock_ignoring_poison(&self.compress_tx);
+            if let Some(q) = q.as_ref() {
+                let _ = q.send(Job::Compress(seg.clone()));
+            }
+        }
+        Ok(sealed.map(|s| s.name))
+    }
+
+    fn rotate_exclusive(&self, st: &mut State, incoming: Option<u64>) -> Result<Option<Segment>> {
+        let dir = self.layout.dir();
+        let live_path = self.layout.live();
+        let len = self.ensure_current(st)?;
+        if len == 0 {
+            return Ok(None);
+        }
+        if let Some(n) = incoming
+            && len.saturating_add(n) <= self.rotate.get()
+        {
+            return Ok(None);
+        }
+        let Some(file) = st.live.clone() else {
+            return Err(Error::Closed);
+        };
+        if let Err(e) = file.sync_all() {
+            return Err(self.poison(st, Error::io("fsync", &live_path, e)));
+        }
+        self.mark_synced(st, st.writes, st.written_seq);
+        let listing = self
+            .layout
+            .list(&*self.fs)
+            .map_err(|e| Error::io("list", dir, e))?;
+        let number = listing.max_number().map_or(1, |n| n + 1);
+        let now = self.clock.now().unix_secs();
+        let seal = listing.max_seal_secs().map_or(now, |m| m.max(now));
+        let name = self.layout.sealed_name(seal, number);
+        let sealed_path = dir.join(&name);
+        if let Err(e) = self.fs.rename(&live_path, &sealed_path) {
+            return Err(self.poison(st, Error::io("rename", &live_path, e)));
+        }
+        if let Err(e) = self.fs.sync_dir(dir) {
+            return Err(self.poison(st, Error::io("fsync directory", dir, e)));
+        }
+        let file = match self.fs.open_append(&live_path) {
+            Ok(f) => f,
+            Err(e) => return Err(self.poison(st, Error::io("create", &live_path, e))),
+        };
+        if let Err(e) = self.fs.sync_dir(dir) {
+            return Err(self.poison(st, Error::io("fsync directory", dir, e)));
+        }
+        let id = file
+            .meta()
+            .map_err(|e| Error::io("stat", &live_path, e))?
+            .id;
+        st.live = Some(file);
+        st.live_id = id;
+        Ok(self.layout.parse_segment(&name))
+    }
+
+    fn mark_synced(&self, st: &mut State, writes: u64, seq: Option<u64>) {
+        if writes >= st.synced_writes {
+            st.synced_writes = writes;
+            if seq.is_some() {
+                st.synced_seq = seq;
+            }
+        }
+        if st.synced_writes >= st.writes {
+            st.unsynced_lines = 0;
+        }
+        st.last_sync = Instant::now();
+        self.synced_cv.notify_all();
+    }
+
+    /// Fsyncs the live file while holding the state lock (the policy's
+    /// bound on unsynced lines then holds with any number of threads).
+    fn sync_locked(&self, st: &mut State) -> Result<()> {
+        if st.synced_writes >= st.writes && st.unsynced_lines == 0 {
+            return Ok(());
+        }
+        let Some(file) = st.live.clone() else {
+            return Err(Error::Closed);
+        };
+        let (target, seq) = (st.writes, st.written_seq);
+        if let Err(e) = file.sync_data() {
+            return Err(self.poison(st, Error::io("fsync", self.layout.live(), e)));
+        }
+        self.mark_synced(st, target, seq);
+        Ok(())
+    }
+
+    /// The policy on top of `Process`: fsync when enough lines or time.
+    fn apply_policy(&self, st: &mut State, just_written: u64) -> Result<()> {
+        if st.unsynced_lines == 0 {
+            return Ok(());
+        }
+        let by_lines = self
+            .fsync
+            .lines
+            .is_some_and(|n| st.unsynced_lines >= n.get());
+        let by_time = self
+            .fsync
+            .interval
+            .is_some_and(|iv| st.last_sync.elapsed() >= iv);
+        if by_lines || by_time {
+            return self.sync_locked(st);
+        }
+        if self.fsync.interval.is_some() && st.unsynced_lines == just_written {
+            // The first unsynced lines since the last fsync: arm the timer.
+            self.ticker_cv.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Group commit: waits until write `my_write` is durable; the first
+    /// waiter to find no fsync under way runs one for everyone, outside the
+    /// state lock, so writers keep appending meanwhile.
+    fn wait_synced<'a>(&'a self, mut st: MutexGuard<'a, State>, my_write: u64) -> Result<()> {
+        loop {
+            if st.synced_writes >= my_write {
+                return Ok(());
+            }
+            if let Some(cause) = &st.poisoned {
+                return Err(Error::Poisoned {
+                    cause: cause.clone(),
+                });
+            }
+            if st.syncing {
+                st = self.synced_cv.wait(st).unwrap_or_else(|p| p.into_inner());
+                continue;
+            }
+            let Some(file) = st.live.clone() else {
+                return Err(Error::Closed);
+            };
+            st.syncing = true;
+            let (target, seq) = (st.writes, st.written_seq);
+            drop(st);
+            let r = file.sync_data();
+            st = self.lock_state();
+            st.syncing = false;
+            match r {
+                Ok(()) => self.mark_synced(&mut st, target, seq),
+                Err(e) => {
+                    let err = Error::io("fsync", self.layout.live(), e);
+                    return Err(self.poison(&mut st, err));
+                }
+            }
+        }
+    }
+
+    /// Writes the `Buffered` lines held in memory, then applies the policy.
+    fn write_pending(&self, st: &mut State) -> Result<()> {
+        if st.pending.is_empty() {
+            return Ok(());
+        }
+        let bytes = std::mem::take(&mut st.pending);
+        let lines = std::mem::take(&mut st.pending_lines);
+        let last = st.pending_last_seq.take();
+        st.pending_since = None;
+        let r = self.append_locked(st, &bytes, lines, last);
+        // Keep the allocation for the next batch.
+        let mut bytes = bytes;
+        bytes.clear();
+        st.pending = bytes;
+        r?;
+        self.apply_policy(st, lines)
+    }
+
+    /// The background timer: writes `Buffered` lines after `max_delay` and
+    /// fsyncs unsynced lines after the policy's interval, even when no
+    /// further writes come.
+    fn ticker(&self) {
+        let mut st = self.lock_state();
+        loop {
+            if st.closed {
+                return;
+            }
+            if st.poisoned.is_none() {
+                let now = Instant::now();
+                if st
+                    .pending_since
+                    .is_some_and(|t| now.duration_since(t) >= self.max_delay)
+                {
+                    // An error poisons the writer; the next log() reports it.
+                    let _ = self.write_pending(&mut st);
+                }
+                if let Some(iv) = self.fsync.interval
+                    && st.unsynced_lines > 0
+                    && now.duration_since(st.last_sync) >= iv
+                {
+                    let _ = self.sync_locked(&mut st);
+                }
+            }
+            let now = Instant::now();
+            let mut wait = Duration::from_secs(3600);
+            if st.poisoned.is_none() {
+                if let Some(t) = st.pending_since {
+                    wait = wait.min((t + self.max_delay).saturating_duration_since(now));
+                }
+                if let Some(iv) = self.fsync.interval
+                    && st.unsynced_lines > 0
+                {
+                    wait = wait.min((st.last_sync + iv).saturating_duration_since(now));
+                }
+            }
+            st = self
+                .ticker_cv
+                .wait_timeout(st, wait.max(Duration::from_micros(100)))
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    pub(crate) fn record_bg_error(&self, e: Error) {
+        let mut g = lock_ignoring_poison(&self.bg_error);
+        if g.is_none() {
+            *g = Some(e);
+        }
+    }
+
+    pub(crate) fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+}
+
+impl Sink for FileStore {
+    fn log(&self, event: Event) -> Result<Receipt, scout_audit_core::Error> {
+        Ok(self.append(event)?)
+    }
+
+    fn log_batch(&self, events: Vec<Event>) -> Result<Vec<Receipt>, scout_audit_core::Error> {
+        Ok(self.append_batch(events)?)
+    }
+
+    fn flush(&self) -> Result<(), scout_audit_core::Error> {
+        Ok(self.sync()?)
+    }
+
+    fn close(&self) -> Result<(), scout_audit_core::Error> {
+        Ok(FileStore::close(self)?)
+    }
+
+    fn durability(&self) -> Durability {
+        self.durability_level()
+    }
+
+    fn session(&self) -> SessionId {
+        self.session_id().clone()
+    }
+
+    fn watermark(&self) -> Watermark {
+        self.watermark_now()
+    }
+}

@@ -1,0 +1,146 @@
+//! `verify`: a read-only check of every segment of a store.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::error::Result;
+use crate::fs::Fs;
+use crate::layout::{Layout, SegmentKind};
+use crate::lines::Pos;
+use crate::reader::{Problem, ReadReport, Reader, Snapshot};
+
+/// A break in one writer session's `seq`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SeqGap {
+    /// The session.
+    pub session: String,
+    /// The `seq` expected next.
+    pub expected: u64,
+    /// The `seq` found.
+    pub found: u64,
+    /// Where the unexpected record is.
+    pub path: PathBuf,
+    /// Its line and offset.
+    pub pos: Pos,
+}
+
+/// What `verify` found.
+#[derive(Clone, Debug, Default)]
+pub struct VerifyReport {
+    /// Everything the read met: malformed lines, torn tails and fragments,
+    /// damaged archives (with locations).
+    pub read: ReadReport,
+    /// Per session, each place where `seq` does not follow the previous
+    /// record of that session (a hole, a repeat or a step back), the
+    /// first 1000 kept.
+    pub seq_gaps: Vec<SeqGap>,
+    /// All breaks in `seq` counted.
+    pub seq_gap_count: u64,
+    /// Leftover `.gz.tmp` files that no process is compressing.
+    pub leftover_temps: Vec<PathBuf>,
+    /// Sealed segments not yet compressed (not a problem: the next writer
+    /// to open compresses them).
+    pub uncompressed: Vec<PathBuf>,
+    /// Quarantined torn tails from earlier recoveries (information).
+    pub quarantine: Vec<PathBuf>,
+    /// Sessions seen.
+    pub sessions: u64,
+}
+
+impl VerifyReport {
+    /// Whether anything is wrong.
+    pub fn is_ok(&self) -> bool {
+        self.read.problem_count() == 0 && self.seq_gap_count == 0 && self.leftover_temps.is_empty()
+    }
+
+    /// The problems as lines of text, first the located ones.
+    pub fn problem_lines(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.read.problems.iter().map(Problem::to_string).collect();
+        for g in &self.seq_gaps {
+            out.push(format!(
+                "{}:{} (byte {}): session {}: seq {} where {} was expected",
+                g.path.display(),
+                g.pos.line,
+                g.pos.offset,
+                g.session,
+                g.found,
+                g.expected
+            ));
+        }
+        for t in &self.leftover_temps {
+            out.push(format!("{}: leftover temporary file", t.display()));
+        }
+        out
+    }
+}
+
+/// Checks every segment of the store: reads all of it, counts and locates
+/// malformed lines, torn tails and fragments and damaged archives, finds
+/// breaks in each session's `seq`, and lists leftover temporary files.
+/// Writes nothing.
+pub fn verify(fs: Arc<dyn Fs>, layout: &Layout) -> Result<VerifyReport> {
+    let listing = layout
+        .list(&*fs)
+        .map_err(|e| crate::Error::io("list", layout.dir(), e))?;
+    let mut report = VerifyReport {
+        quarantine: listing.quarantine.clone(),
+        ..VerifyReport::default()
+    };
+    for seg in &listing.all {
+        match seg.kind {
+            SegmentKind::Temp => {
+                let sealed = layout.sealed_path(seg);
+                // A temp whose sealed segment is locked is being compressed now.
+                let busy = fs
+                    .open_file_lock(&sealed)
+                    .ok()
+                    .and_then(|l| {
+                        let got = l.try_lock_exclusive().ok()?;
+                        if got {
+                            let _ = l.unlock();
+                        }
+                        Some(!got)
+                    })
+                    .unwrap_or(false);
+                if !busy {
+                    report.leftover_temps.push(seg.path.clone());
+                }
+            }
+            SegmentKind::Sealed => report.uncompressed.push(seg.path.clone()),
+            SegmentKind::Archive => {}
+        }
+    }
+    let snap = Snapshot::take(&*fs, layout)?;
+    let mut reader = Reader::from_snapshot(fs, Some(layout.clone()), snap);
+    let mut next: HashMap<String, u64> = HashMap::new();
+    while let Some(item) = reader.next_located() {
+        let l = item?;
+        let (Some(session), Some(seq)) = (l.record.session_id(), l.record.seq()) else {
+            continue;
+        };
+        match next.get_mut(session) {
+            None => {
+                next.insert(session.to_owned(), seq + 1);
+            }
+            Some(expected) => {
+                if seq != *expected {
+                    report.seq_gap_count += 1;
+                    if report.seq_gaps.len() < crate::reader::MAX_LOCATED {
+                        report.seq_gaps.push(SeqGap {
+                            session: session.to_owned(),
+                            expected: *expected,
+                            found: seq,
+                            path: reader.sources()[l.source].path.clone(),
+                            pos: l.pos,
+                        });
+                    }
+                }
+                *expected = seq + 1;
+            }
+        }
+    }
+    report.sessions = next.len() as u64;
+    report.read = reader.report().clone();
+    Ok(report)
+}

@@ -1,0 +1,5 @@
+//! Integration tests of the file store: one binary, a module per concern.
+
+mod support;
+
+mod basics;
