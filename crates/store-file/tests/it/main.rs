@@ -3,3 +3,10 @@
 mod support;
 
 mod basics;
+mod concurrency;
+mod faults;
+mod python_compat;
+mod reading;
+mod recovery;
+mod retention;
+mod rotation;

@@ -1,0 +1,208 @@
+use std::sync::Arc;
+
+use scout_audit_core::{Durability, Event, SessionId, Sink};
+use scout_audit_store_file::options::{FsyncPolicy, RotateSize};
+use scout_audit_store_file::{Error, FileStore};
+
+use crate::support::*;
+
+const ENOSPC: i32 = 28;
+const EIO: i32 = 5;
+
+fn open(t: &TempStore, fs: &Arc<FaultFs>, d: Durability) -> FileStore {
+    FileStore::builder(&t.path)
+        .durability(d)
+        .file_system(Arc::new(Faulty(Arc::clone(fs))))
+        .session(SessionId::random())
+        .open()
+        .unwrap()
+}
+
+#[test]
+fn failed_fsync_poisons_and_is_never_acknowledged() {
+    let t = temp_store();
+    let fs = FaultFs::new();
+    let store = open(&t, &fs, Durability::Sync);
+    for _ in 0..5 {
+        store.append(Event::new("ok")).unwrap();
+    }
+    fs.fail(Op::SyncData, EIO, 0);
+    let err = store.append(Event::new("lost?")).unwrap_err();
+    assert!(err.to_string().contains("cannot fsync"), "{err}");
+    assert!(err.to_string().contains("Input/output error"), "{err}");
+    fs.heal();
+    // Poisoned: refuses further events even though the disk is back.
+    let err = store.append(Event::new("after")).unwrap_err();
+    assert!(matches!(err, Error::Poisoned { .. }), "{err}");
+    assert!(matches!(
+        store.flush(),
+        Err(scout_audit_core::Error::Poisoned(_))
+    ));
+    assert_eq!(store.watermark_now().synced, Some(4));
+    assert!(store.close().is_err());
+    // Reopen recovers; everything acknowledged is there.
+    let (recs, _) = read_all(&t.path);
+    assert_eq!(recs.iter().filter(|r| r.event() == Some("ok")).count(), 5);
+    let again = FileStore::open(&t.path).unwrap();
+    again.append(Event::new("again")).unwrap();
+    again.close().unwrap();
+}
+
+#[test]
+fn full_disk_is_one_clear_error_and_loses_nothing_written() {
+    let t = temp_store();
+    let fs = FaultFs::new();
+    let store = open(&t, &fs, Durability::Process);
+    for _ in 0..3 {
+        store.append(Event::new("ok")).unwrap();
+    }
+    fs.fail(Op::Write, ENOSPC, 0);
+    let err = store.append(Event::new("no room")).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("cannot append to") && msg.contains("No space left on device"),
+        "{msg}"
+    );
+    assert!(msg.contains("audit.jsonl"), "{msg}");
+    assert!(matches!(
+        store.append(Event::new("x")),
+        Err(Error::Poisoned { .. })
+    ));
+    fs.heal();
+    drop(store);
+    let (recs, report) = read_all(&t.path);
+    assert_eq!(recs.len(), 3);
+    assert_eq!(report.problem_count(), 0);
+}
+
+#[test]
+fn failed_rotation_step_poisons_but_keeps_data() {
+    let t = temp_store();
+    let fs = FaultFs::new();
+    let store = FileStore::builder(&t.path)
+        .rotate_size(RotateSize::bytes(400))
+        .file_system(Arc::new(Faulty(Arc::clone(&fs))))
+        .session(SessionId::random())
+        .open()
+        .unwrap();
+    store.append(Event::new("a")).unwrap();
+    store.append(Event::new("b")).unwrap();
+    fs.fail(Op::SyncDir, EIO, 0);
+    let mut n = 2;
+    let err = loop {
+        match store.append(Event::new("c")) {
+            Ok(_) => n += 1,
+            Err(e) => break e,
+        }
+    };
+    assert!(err.to_string().contains("fsync directory"), "{err}");
+    fs.heal();
+    let _ = store.close();
+    let again = FileStore::open(&t.path).unwrap();
+    again.close().unwrap();
+    assert_eq!(read_all(&t.path).0.len(), n);
+}
+
+#[test]
+fn fsync_policy_counts() {
+    let t = temp_store();
+    let fs = FaultFs::new();
+    let store = FileStore::builder(&t.path)
+        .fsync_policy(FsyncPolicy::new(10, None))
+        .file_system(Arc::new(Faulty(Arc::clone(&fs))))
+        .open()
+        .unwrap();
+    let base = fs.fsyncs();
+    for _ in 0..25 {
+        store.append(Event::new("x")).unwrap();
+    }
+    assert_eq!(fs.fsyncs() - base, 2, "one fsync per 10 lines");
+    // At most 9 acknowledged lines are ever unsynced.
+    let wm = store.watermark_now();
+    assert_eq!((wm.written, wm.synced), (Some(24), Some(19)));
+    store.sync().unwrap();
+    assert_eq!(store.watermark_now().synced, Some(24));
+    store.close().unwrap();
+}
+
+#[test]
+fn fsync_interval_holds_when_writes_stop() {
+    let t = temp_store();
+    let fs = FaultFs::new();
+    let store = FileStore::builder(&t.path)
+        .fsync_policy(FsyncPolicy::new(
+            0,
+            Some(std::time::Duration::from_millis(50)),
+        ))
+        .file_system(Arc::new(Faulty(Arc::clone(&fs))))
+        .open()
+        .unwrap();
+    store.append(Event::new("x")).unwrap();
+    store.append(Event::new("y")).unwrap();
+    assert_eq!(store.watermark_now().synced, None);
+    // No further write: the background timer must fsync by itself.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while store.watermark_now().synced != Some(1) {
+        assert!(std::time::Instant::now() < deadline, "timer never fsynced");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    store.close().unwrap();
+}
+
+#[test]
+fn buffered_events_are_written_within_max_delay() {
+    let t = temp_store();
+    let store = FileStore::builder(&t.path)
+        .durability(Durability::Buffered)
+        .max_delay(std::time::Duration::from_millis(20))
+        .open()
+        .unwrap();
+    store.append(Event::new("x")).unwrap();
+    assert_eq!(store.watermark_now().written, None, "in memory only");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while store.watermark_now().written != Some(0) {
+        assert!(std::time::Instant::now() < deadline, "never written");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert_eq!(read_all(&t.path).0.len(), 1);
+    store.close().unwrap();
+}
+
+#[test]
+fn bad_paths_get_clear_errors() {
+    let t = temp_store();
+    std::fs::create_dir(&t.path).unwrap();
+    let err = FileStore::open(&t.path).unwrap_err().to_string();
+    assert!(err.contains("is a directory"), "{err}");
+    let file = t.dir.path().join("plain");
+    std::fs::write(&file, "x").unwrap();
+    let err = FileStore::open(file.join("audit.jsonl"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("cannot create directory"), "{err}");
+    assert!(
+        err.contains("Not a directory") || err.contains("File exists"),
+        "{err}"
+    );
+    let err = FileStore::open("/").unwrap_err().to_string();
+    assert!(err.contains("does not name a file"), "{err}");
+    let err = FileStore::open("/dev/null").unwrap_err().to_string();
+    assert!(err.contains("not a regular file"), "{err}");
+}
+
+#[test]
+fn invalid_events_are_refused_without_side_effects() {
+    let t = temp_store();
+    let store = FileStore::open(&t.path).unwrap();
+    let err = store
+        .append(Event::new("nav").field("cost", "free"))
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid event: field \"cost\" must be a number, not a string"
+    );
+    let r = store.append(Event::new("nav")).unwrap();
+    assert_eq!(r.seq, 0, "a refused event takes no seq");
+    store.close().unwrap();
+    assert!(matches!(store.append(Event::new("x")), Err(Error::Closed)));
+}

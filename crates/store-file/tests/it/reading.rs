@@ -1,0 +1,148 @@
+use std::io::Write;
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use scout_audit_core::{Event, SessionId};
+use scout_audit_store_file::fs::RealFs;
+use scout_audit_store_file::reader::ProblemKind;
+use scout_audit_store_file::verify::verify;
+use scout_audit_store_file::{FileStore, Reader};
+
+use crate::support::*;
+
+fn line(seq: u64, session: &str) -> String {
+    format!(
+        "{{\"ts\":\"2026-01-01T00:00:{:02}+00:00\",\"event\":\"nav\",\"session_id\":\"{session}\",\"seq\":{seq}}}\n",
+        seq % 60
+    )
+}
+
+fn gz(text: &str) -> Vec<u8> {
+    let mut e = GzEncoder::new(Vec::new(), Compression::default());
+    e.write_all(text.as_bytes()).unwrap();
+    e.finish().unwrap()
+}
+
+#[test]
+fn damaged_archives_keep_what_precedes_the_damage() {
+    let t = temp_store();
+    let dir = t.dir.path();
+    let body: String = (0..2000).map(|i| line(i, "a")).collect();
+    let full = gz(&body);
+    // Truncated archive: the records decoded before the cut count.
+    std::fs::write(
+        dir.join("audit-20260101T000001Z-000001.jsonl.gz"),
+        &full[..full.len() / 2],
+    )
+    .unwrap();
+    // Not gzip at all.
+    std::fs::write(
+        dir.join("audit-20260101T000002Z-000002.jsonl.gz"),
+        b"this is not gzip\n",
+    )
+    .unwrap();
+    // A good multi-member archive.
+    let mut two = gz(&line(0, "b"));
+    two.extend(gz(&line(1, "b")));
+    std::fs::write(dir.join("audit-20260101T000003Z-000003.jsonl.gz"), two).unwrap();
+    std::fs::write(&t.path, line(2, "b")).unwrap();
+    let (recs, report) = read_all(&t.path);
+    let from_a = recs.iter().filter(|r| r.session_id() == Some("a")).count();
+    assert!(from_a > 100 && from_a < 2000, "{from_a}");
+    let bs: Vec<u64> = recs
+        .iter()
+        .filter(|r| r.session_id() == Some("b"))
+        .map(|r| r.seq().unwrap())
+        .collect();
+    assert_eq!(bs, [0, 1, 2]);
+    assert_eq!(report.damaged_segments, 2, "{:?}", report.problems);
+    assert!(
+        report
+            .problems
+            .iter()
+            .all(|p| matches!(p.kind, ProblemKind::Gzip(_) | ProblemKind::TornTail(_)))
+    );
+    // Strict mode stops at the first problem with a located error.
+    let mut strict = Reader::open(&t.path).unwrap().strict(true);
+    let err = strict.find_map(|r| r.err()).unwrap();
+    assert!(
+        err.to_string()
+            .contains("audit-20260101T000001Z-000001.jsonl.gz"),
+        "{err}"
+    );
+}
+
+#[test]
+fn decompression_bomb_is_bounded() {
+    // 64 MiB of zeros with no newline compresses to ~64 KiB: the reader
+    // must skip it as one over-long line, not hold it in memory.
+    let t = temp_store();
+    let mut e = GzEncoder::new(Vec::new(), Compression::best());
+    let zeros = vec![b'0'; 1 << 20];
+    for _ in 0..64 {
+        e.write_all(&zeros).unwrap();
+    }
+    e.write_all(b"\n").unwrap();
+    e.write_all(line(0, "z").as_bytes()).unwrap();
+    std::fs::write(
+        t.dir.path().join("audit-20260101T000001Z-000001.jsonl.gz"),
+        e.finish().unwrap(),
+    )
+    .unwrap();
+    let (recs, report) = read_all(&t.path);
+    assert_eq!(recs.len(), 1);
+    assert_eq!(report.malformed, 1);
+    assert!(matches!(report.problems[0].kind, ProblemKind::TooLong(n) if n == (64 << 20) + 1));
+}
+
+#[test]
+fn verify_finds_gaps_malformed_and_leftovers() {
+    let t = temp_store();
+    let dir = t.dir.path();
+    let mut live = String::new();
+    for s in [0, 1, 2, 4, 5] {
+        live.push_str(&line(s, "gappy"));
+    }
+    live.push_str("garbage\n");
+    for s in 0..3 {
+        live.push_str(&line(s, "fine"));
+    }
+    std::fs::write(&t.path, &live).unwrap();
+    std::fs::write(dir.join("audit-20260101T000009Z-000009.jsonl.gz.tmp"), b"x").unwrap();
+    let rep = verify(std::sync::Arc::new(RealFs), &layout(&t.path)).unwrap();
+    assert!(!rep.is_ok());
+    assert_eq!(rep.seq_gap_count, 1);
+    assert_eq!((rep.seq_gaps[0].expected, rep.seq_gaps[0].found), (3, 4));
+    assert_eq!(rep.seq_gaps[0].pos.line, 4);
+    assert_eq!(rep.read.malformed, 1);
+    assert_eq!(rep.leftover_temps.len(), 1);
+    assert_eq!(rep.sessions, 2);
+    let lines = rep.problem_lines();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(lines[0].contains("audit.jsonl:6 (byte"), "{lines:?}");
+}
+
+#[test]
+fn verify_passes_a_healthy_store() {
+    let t = temp_store();
+    let store = FileStore::builder(&t.path)
+        .rotate_size(scout_audit_store_file::options::RotateSize::bytes(1000))
+        .session(SessionId::new("ok"))
+        .open()
+        .unwrap();
+    for _ in 0..50 {
+        store.append(Event::new("nav")).unwrap();
+    }
+    store.close().unwrap();
+    let rep = verify(std::sync::Arc::new(RealFs), &layout(&t.path)).unwrap();
+    assert!(rep.is_ok(), "{:?}", rep.problem_lines());
+    assert_eq!(rep.read.records, 50);
+}
+
+#[test]
+fn reading_never_creates_files() {
+    let t = temp_store();
+    let (recs, _) = read_all(&t.path);
+    assert!(recs.is_empty());
+    assert!(file_names(t.dir.path()).is_empty());
+}
