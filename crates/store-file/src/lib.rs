@@ -33,6 +33,7 @@
 mod audit_log;
 pub mod compress;
 mod error;
+pub mod follow;
 pub mod fs;
 pub mod layout;
 pub mod lines;

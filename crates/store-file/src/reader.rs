@@ -153,6 +153,21 @@ pub struct Source {
 }
 
 impl Source {
+    /// A store's sealed segment or archive.
+    pub fn sealed(seg: Segment) -> Source {
+        Source {
+            path: seg.path.clone(),
+            gzip: seg.is_gzip(),
+            segment: Some(seg),
+            live: None,
+        }
+    }
+
+    /// The opened live file, for a source that is one.
+    pub(crate) fn into_live(self) -> Option<Box<dyn ReadFile>> {
+        self.live
+    }
+
     /// Whether this is the store's live file.
     pub fn is_live(&self) -> bool {
         self.live.is_some()
@@ -211,16 +226,7 @@ impl Snapshot {
         let listing = layout
             .list(fs)
             .map_err(|e| Error::io("list", layout.dir(), e))?;
-        let mut sources: Vec<Source> = listing
-            .readable
-            .into_iter()
-            .map(|s| Source {
-                path: s.path.clone(),
-                gzip: s.is_gzip(),
-                segment: Some(s),
-                live: None,
-            })
-            .collect();
+        let mut sources: Vec<Source> = listing.readable.into_iter().map(Source::sealed).collect();
         match fs.open_read(&live_path) {
             Ok(f) => sources.push(Source {
                 path: live_path,
