@@ -1,1 +1,184 @@
-fn main() {}
+//! `scout-audit`: record LLM tool events and query them, from the shell.
+//!
+//! See `scout-audit --help` and docs/cli.md.
+
+mod args;
+mod demo;
+mod log_cmd;
+mod output;
+mod read_cmd;
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use scout_audit_core::{Durability, Timestamp};
+use scout_audit_store_file::options::{Compression, FsyncPolicy, Retention, RotateSize};
+use scout_audit_store_file::{Builder, FileStore};
+
+use crate::args::{TimeArg, parse_duration, parse_size};
+
+/// Record what an LLM tool did and what it cost, and ask about it.
+#[derive(Parser, Debug)]
+#[command(name = "scout-audit", version, about, long_about = None, max_term_width = 100)]
+pub struct Cli {
+    /// The store's live file [default: $SCOUT_AUDIT_PATH, else ~/.scout/audit.jsonl].
+    #[arg(long, global = true, value_name = "PATH")]
+    path: Option<PathBuf>,
+
+    /// Seal the live file when it would grow past this size (suffixes K, M, G; 0: never).
+    #[arg(long, global = true, value_name = "BYTES", default_value = "10M", value_parser = parse_size)]
+    rotate_size: u64,
+
+    /// Fsync after this many unsynced lines (0: no line bound).
+    #[arg(long, global = true, value_name = "N", default_value_t = 10)]
+    fsync_lines: u64,
+
+    /// Fsync unsynced lines after this long, even when writes stop (0: never).
+    #[arg(long, global = true, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    fsync_interval: std::time::Duration,
+
+    /// For --durability buffered: the longest an event waits in memory.
+    #[arg(long, global = true, value_name = "DURATION", default_value = "50ms", value_parser = parse_duration)]
+    max_delay: std::time::Duration,
+
+    /// Retention: keep at most this many archives.
+    #[arg(long, global = true, value_name = "N")]
+    keep_archives: Option<usize>,
+
+    /// Retention: delete archives sealed longer ago than this (e.g. 90d).
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration)]
+    keep_age: Option<std::time::Duration>,
+
+    /// Retention: keep the archives' total size under this (suffixes K, M, G).
+    #[arg(long, global = true, value_name = "BYTES", value_parser = parse_size)]
+    keep_bytes: Option<u64>,
+
+    /// Leave sealed segments uncompressed.
+    #[arg(long, global = true)]
+    no_compress: bool,
+
+    /// Evaluate relative times (1h, 30d) and windows against this instant
+    /// instead of the clock.
+    #[arg(long, global = true, value_name = "TIME", value_parser = TimeArg::parse)]
+    now: Option<TimeArg>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Log one event from flags, or many JSON events from stdin.
+    Log(log_cmd::LogArgs),
+    /// Print matching records in log order.
+    Query(read_cmd::QueryArgs),
+    /// Print the last records, and with -f follow new ones across rotations.
+    Tail(read_cmd::TailArgs),
+    /// Sum of cost in a window, optionally grouped.
+    Spend(read_cmd::SpendArgs),
+    /// Navigation accuracy: nav events against validation failures.
+    Accuracy(read_cmd::AccuracyArgs),
+    /// Records, events, time range, segments, bytes and malformed lines.
+    Stats(read_cmd::StatsArgs),
+    /// Check every segment: torn tails, malformed lines, seq gaps, leftovers.
+    Verify(read_cmd::VerifyArgs),
+    /// Seal the live file now (it is compressed before the command exits).
+    Rotate,
+    /// Write a realistic log to a fresh temporary store and run the headline queries.
+    Demo(demo::DemoArgs),
+}
+
+impl Cli {
+    /// The store path: --path, else $SCOUT_AUDIT_PATH, else the default.
+    fn store_path(&self) -> Result<PathBuf> {
+        if let Some(p) = &self.path {
+            return Ok(p.clone());
+        }
+        scout_audit_store_file::default_path()
+            .context("no store path: pass --path or set SCOUT_AUDIT_PATH (HOME is not set)")
+    }
+
+    /// "Now" for relative times.
+    fn now(&self) -> Timestamp {
+        let clock = Timestamp::now();
+        self.now.map_or(clock, |t| t.resolve(clock))
+    }
+
+    /// A store builder with every store setting of the command line.
+    fn builder(&self, path: PathBuf, durability: Durability) -> Builder {
+        let interval = (!self.fsync_interval.is_zero()).then_some(self.fsync_interval);
+        FileStore::builder(path)
+            .durability(durability)
+            .fsync_policy(FsyncPolicy::new(self.fsync_lines, interval))
+            .max_delay(self.max_delay)
+            .rotate_size(RotateSize::bytes(self.rotate_size))
+            .retention(Retention {
+                max_archives: self.keep_archives,
+                max_age: self.keep_age,
+                max_bytes: self.keep_bytes,
+            })
+            .compression(if self.no_compress {
+                Compression::Off
+            } else {
+                Compression::Background
+            })
+    }
+}
+
+fn run(cli: &Cli) -> Result<ExitCode> {
+    match &cli.command {
+        Command::Log(a) => log_cmd::run(cli, a),
+        Command::Query(a) => read_cmd::query(cli, a),
+        Command::Tail(a) => read_cmd::tail(cli, a),
+        Command::Spend(a) => read_cmd::spend(cli, a),
+        Command::Accuracy(a) => read_cmd::accuracy(cli, a),
+        Command::Stats(a) => read_cmd::stats(cli, a),
+        Command::Verify(a) => read_cmd::verify(cli, a),
+        Command::Rotate => {
+            let store = cli.builder(cli.store_path()?, Durability::Process).open()?;
+            let sealed = store.rotate()?;
+            store.close()?;
+            let mut out = io::stdout().lock();
+            match sealed {
+                Some(name) => writeln!(out, "sealed {name}")?,
+                None => writeln!(out, "nothing to seal: the live file is empty")?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo(a) => demo::run(cli, a),
+    }
+}
+
+/// Whether an error is a closed pipe on output (`scout-audit query | head`).
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(code) => code,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line: each cause once (store errors already name theirs).
+            let mut msg = String::new();
+            for c in e.chain() {
+                let c = c.to_string();
+                if !msg.ends_with(&c) {
+                    if !msg.is_empty() {
+                        msg.push_str(": ");
+                    }
+                    msg.push_str(&c);
+                }
+            }
+            let _ = writeln!(io::stderr(), "scout-audit: error: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}

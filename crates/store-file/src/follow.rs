@@ -28,7 +28,8 @@ pub enum Followed {
     CaughtUp,
 }
 
-/// A follower of one store (see the module docs).
+/// A follower of one store (see the module docs). Call
+/// [`Follow::next_record`] in a loop.
 #[derive(Debug)]
 pub struct Follow {
     fs: Arc<dyn Fs>,
@@ -107,7 +108,7 @@ impl Follow {
 
     /// The next record, waiting for one as long as needed. Returns
     /// `CaughtUp` once, when the backlog is exhausted.
-    pub fn next(&mut self) -> Result<Followed> {
+    pub fn next_record(&mut self) -> Result<Followed> {
         loop {
             if let Some(b) = &mut self.backlog {
                 match b.next() {

@@ -204,9 +204,7 @@ impl Layout {
                 listing.all.push(seg);
             }
         }
-        listing
-            .all
-            .sort_by(|a, b| (a.key, a.kind).cmp(&(b.key, b.kind)));
+        listing.all.sort_by_key(|s| (s.key, s.kind));
         listing.quarantine.sort();
         // One readable file per key: the sealed .jsonl if present, else the .gz.
         let mut i = 0;

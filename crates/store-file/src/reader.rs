@@ -349,7 +349,7 @@ impl Reader {
 
     /// Reads the rest, folding each matching record; returns the report.
     pub fn for_each_record(mut self, mut f: impl FnMut(Record)) -> Result<ReadReport> {
-        while let Some(r) = self.next() {
+        for r in self.by_ref() {
             f(r?);
         }
         Ok(self.report)

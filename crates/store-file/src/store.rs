@@ -197,13 +197,19 @@ struct State {
     scratch: Vec<u8>,
 }
 
-/// Per process: which (store, session) writers are open, and where each
-/// session's `seq` continues when the store is opened again.
-fn registry() -> &'static Mutex<HashMap<(PathBuf, SessionId), (bool, u64, HashMap<SessionId, u64>)>>
-{
-    static REG: OnceLock<
-        Mutex<HashMap<(PathBuf, SessionId), (bool, u64, HashMap<SessionId, u64>)>>,
-    > = OnceLock::new();
+/// Per (store, writer session) in this process: whether a writer is open,
+/// and where the seq counters continue when it is opened again.
+#[derive(Debug, Default, Clone)]
+struct Registered {
+    open: bool,
+    next_seq: u64,
+    other_seqs: HashMap<SessionId, u64>,
+}
+
+type Registry = Mutex<HashMap<(PathBuf, SessionId), Registered>>;
+
+fn registry() -> &'static Registry {
+    static REG: OnceLock<Registry> = OnceLock::new();
     REG.get_or_init(Default::default)
 }
 
@@ -283,19 +289,26 @@ impl FileStore {
         let key = (absolute(&live), session.clone());
         let (next_seq, other_seqs) = {
             let mut reg = lock_ignoring_poison(registry());
-            let entry = reg.entry(key.clone()).or_insert((false, 0, HashMap::new()));
-            if entry.0 {
+            let entry = reg.entry(key.clone()).or_default();
+            if entry.open {
                 return Err(Error::AlreadyOpen {
                     path: live,
                     session,
                 });
             }
-            entry.0 = true;
-            (entry.1, entry.2.clone())
+            entry.open = true;
+            (entry.next_seq, entry.other_seqs.clone())
         };
         let release = |next: u64, others: HashMap<SessionId, u64>| {
             let mut reg = lock_ignoring_poison(registry());
-            reg.insert(key.clone(), (false, next, others));
+            reg.insert(
+                key.clone(),
+                Registered {
+                    open: false,
+                    next_seq: next,
+                    other_seqs: others,
+                },
+            );
         };
         let opened = (|| {
             let lock_path = layout.lock();
@@ -548,7 +561,11 @@ impl Inner {
             let mut reg = lock_ignoring_poison(registry());
             reg.insert(
                 sh.registry_key.clone(),
-                (false, st.next_seq, st.other_seqs.clone()),
+                Registered {
+                    open: false,
+                    next_seq: st.next_seq,
+                    other_seqs: st.other_seqs.clone(),
+                },
             );
             r
         };

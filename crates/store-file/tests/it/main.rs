@@ -1,4 +1,5 @@
 //! Integration tests of the file store: one binary, a module per concern.
+#![allow(clippy::unwrap_used)]
 
 mod support;
 

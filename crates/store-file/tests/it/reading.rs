@@ -173,7 +173,7 @@ fn follow_sees_every_record_once_across_rotations() {
             let mut seen = Vec::new();
             let mut caught_up_at = None;
             while seen.len() < total {
-                match follow.next().unwrap() {
+                match follow.next_record().unwrap() {
                     Followed::Record(r) => seen.push(r),
                     Followed::CaughtUp => caught_up_at = Some(seen.len()),
                 }

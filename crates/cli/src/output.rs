@@ -1,0 +1,266 @@
+//! Output formats: a table on a terminal, JSONL, CSV or JSON on request.
+
+use std::io::{self, IsTerminal, Write};
+
+use clap::ValueEnum;
+use scout_audit_core::Record;
+use serde_json::Value;
+
+/// How records or answers are printed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Aligned columns for people.
+    Table,
+    /// One JSON object per line (records as written).
+    Jsonl,
+    /// Comma-separated values with a header.
+    Csv,
+    /// One JSON document (for aggregating commands).
+    Json,
+}
+
+impl Format {
+    /// The format asked for, else a table on a terminal and `otherwise`
+    /// when stdout is a pipe or file.
+    pub fn or_default(asked: Option<Format>, otherwise: Format) -> Format {
+        asked.unwrap_or_else(|| {
+            if io::stdout().is_terminal() {
+                Format::Table
+            } else {
+                otherwise
+            }
+        })
+    }
+}
+
+const CSV_COLUMNS: [&str; 13] = [
+    "ts",
+    "event",
+    "session_id",
+    "seq",
+    "cost",
+    "model",
+    "input_t",
+    "output_t",
+    "files",
+    "reason",
+    "confidence",
+    "duration_ms",
+    "config",
+];
+
+/// Prints records one at a time in a format.
+pub struct RecordPrinter<W: Write> {
+    out: W,
+    format: Format,
+    header_done: bool,
+}
+
+impl<W: Write> RecordPrinter<W> {
+    /// A printer; `Json` prints records as JSONL.
+    pub fn new(out: W, format: Format) -> Self {
+        RecordPrinter {
+            out,
+            format,
+            header_done: false,
+        }
+    }
+
+    /// Prints one record.
+    pub fn print(&mut self, r: &Record) -> io::Result<()> {
+        match self.format {
+            Format::Jsonl | Format::Json => {
+                serde_json::to_writer(&mut self.out, r.fields())?;
+                self.out.write_all(b"\n")
+            }
+            Format::Csv => {
+                if !self.header_done {
+                    self.header_done = true;
+                    writeln!(self.out, "{},extra", CSV_COLUMNS.join(","))?;
+                }
+                let mut cells: Vec<String> = CSV_COLUMNS
+                    .iter()
+                    .map(|k| r.get(k).map(cell_text).unwrap_or_default())
+                    .collect();
+                let extra: serde_json::Map<String, Value> = r
+                    .fields()
+                    .iter()
+                    .filter(|(k, _)| !CSV_COLUMNS.contains(&k.as_str()))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                cells.push(if extra.is_empty() {
+                    String::new()
+                } else {
+                    Value::Object(extra).to_string()
+                });
+                let line: Vec<String> = cells.iter().map(|c| csv_escape(c)).collect();
+                writeln!(self.out, "{}", line.join(","))
+            }
+            Format::Table => {
+                if !self.header_done {
+                    self.header_done = true;
+                    writeln!(
+                        self.out,
+                        "{:<26}  {:<16}  {:<8}  {:>6}  {:>10}  {:<18}  {:>7}  {:>7}  DETAILS",
+                        "TS", "EVENT", "SESSION", "SEQ", "COST", "MODEL", "IN", "OUT"
+                    )?;
+                }
+                let ts = match r.get("ts") {
+                    Some(Value::String(s)) => s.strip_suffix("+00:00").unwrap_or(s).to_owned(),
+                    Some(v) => v.to_string(),
+                    None => "-".into(),
+                };
+                let session: String = r.session_id().unwrap_or("-").chars().take(8).collect();
+                let num = |k: &str| r.get(k).map(cell_text).unwrap_or_else(|| "-".into());
+                let details: Vec<String> = r
+                    .fields()
+                    .iter()
+                    .filter(|(k, _)| {
+                        ![
+                            "ts",
+                            "event",
+                            "session_id",
+                            "seq",
+                            "cost",
+                            "model",
+                            "input_t",
+                            "output_t",
+                        ]
+                        .contains(&k.as_str())
+                    })
+                    .map(|(k, v)| format!("{k}={}", cell_text(v)))
+                    .collect();
+                writeln!(
+                    self.out,
+                    "{:<26}  {:<16}  {:<8}  {:>6}  {:>10}  {:<18}  {:>7}  {:>7}  {}",
+                    clip(&ts, 26),
+                    clip(r.event().unwrap_or("-"), 16),
+                    session,
+                    num("seq"),
+                    num("cost"),
+                    clip(r.model().unwrap_or("-"), 18),
+                    num("input_t"),
+                    num("output_t"),
+                    clip(&details.join(" "), 80)
+                )
+            }
+        }
+    }
+
+    /// Flushes the output.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+fn cell_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn clip(s: &str, n: usize) -> String {
+    let s: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if s.chars().count() <= n {
+        s
+    } else {
+        let mut t: String = s.chars().take(n.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
+
+/// Quotes a CSV cell when needed (RFC 4180).
+pub fn csv_escape(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}
+
+/// Prints rows as an aligned table (numbers right-aligned) or CSV.
+pub fn print_rows(
+    out: &mut dyn Write,
+    format: Format,
+    headers: &[&str],
+    rows: &[Vec<String>],
+) -> io::Result<()> {
+    if format == Format::Csv {
+        writeln!(out, "{}", headers.join(","))?;
+        for r in rows {
+            let cells: Vec<String> = r.iter().map(|c| csv_escape(c)).collect();
+            writeln!(out, "{}", cells.join(","))?;
+        }
+        return Ok(());
+    }
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max(c.chars().count());
+        }
+    }
+    let numeric: Vec<bool> = (0..headers.len())
+        .map(|i| {
+            !rows.is_empty()
+                && rows
+                    .iter()
+                    .all(|r| r[i].is_empty() || r[i].parse::<f64>().is_ok() || r[i] == "-")
+        })
+        .collect();
+    let line = |cells: Vec<&str>| -> String {
+        let parts: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                if numeric[i] {
+                    format!("{c:>w$}", w = widths[i])
+                } else {
+                    format!("{c:<w$}", w = widths[i])
+                }
+            })
+            .collect();
+        parts.join("  ").trim_end().to_owned()
+    };
+    writeln!(out, "{}", line(headers.to_vec()))?;
+    for r in rows {
+        writeln!(out, "{}", line(r.iter().map(String::as_str).collect()))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_quoting() {
+        assert_eq!(csv_escape("plain"), "plain");
+        assert_eq!(csv_escape("a,b"), "\"a,b\"");
+        assert_eq!(csv_escape("say \"hi\"\n"), "\"say \"\"hi\"\"\n\"");
+    }
+
+    #[test]
+    fn rows_align() {
+        let mut out = Vec::new();
+        print_rows(
+            &mut out,
+            Format::Table,
+            &["MODEL", "COST"],
+            &[
+                vec!["a".into(), "1.5".into()],
+                vec!["long-name".into(), "10".into()],
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "MODEL      COST\na           1.5\nlong-name    10\n"
+        );
+    }
+}
