@@ -1,1 +1,125 @@
-fn main() {}
+//! `cargo xtask <task>`: parses the command line and runs the task from the
+//! xtask library. One variant of [`Task`] per task.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, ensure};
+use clap::{Args, Parser, Subcommand};
+use scout_audit_core::Timestamp;
+use xtask::datagen::{self, GenOptions, Layout, MIB};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "scout-audit's development tasks")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Write deterministic, realistic audit data: a store (gzip archives and
+    /// a live file) or one plain JSONL file.
+    Gen(GenArgs),
+}
+
+#[derive(Args)]
+struct GenArgs {
+    /// The live file of the store to write (or the plain file), e.g.
+    /// /tmp/scout/audit.jsonl.
+    #[arg(long)]
+    out: PathBuf,
+    /// Size of the live file, in MiB.
+    #[arg(long, default_value_t = 1.0)]
+    live_mib: f64,
+    /// Total uncompressed MiB held in gzip archives.
+    #[arg(long, default_value_t = 10.0)]
+    archive_mib: f64,
+    /// Uncompressed MiB of each archive (the store's rotation size).
+    #[arg(long, default_value_t = 10.0)]
+    segment_mib: f64,
+    /// Spread the records over this many days ending at --end.
+    #[arg(long, default_value_t = 30.0)]
+    days: f64,
+    /// The end of the time span: RFC 3339, or `now`.
+    #[arg(long, default_value = "2026-11-27T00:00:00Z")]
+    end: String,
+    /// Fraction of lines replaced by damage (truncated JSON, non-objects,
+    /// garbage bytes, invalid UTF-8, bad ts).
+    #[arg(long, default_value_t = 0.0)]
+    malformed: f64,
+    /// Seed of everything random.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// `store`: archives and a live file; `plain`: one JSONL file at --out.
+    #[arg(long, default_value_t = Layout::Store)]
+    layout: Layout,
+    /// Write lines as the Python original did (", " and ": " separators,
+    /// ASCII only, no seq).
+    #[arg(long)]
+    python_style: bool,
+    /// Replace an existing store at --out (its live file and archives).
+    #[arg(long)]
+    force: bool,
+}
+
+fn mib_to_bytes(flag: &str, mib: f64) -> anyhow::Result<u64> {
+    ensure!(
+        mib.is_finite() && mib >= 0.0,
+        "--{flag} must be a non-negative number of MiB, not {mib}"
+    );
+    Ok((mib * MIB as f64).round() as u64)
+}
+
+impl GenArgs {
+    fn options(&self) -> anyhow::Result<GenOptions> {
+        let end = if self.end == "now" {
+            Timestamp::now()
+        } else {
+            Timestamp::parse(&self.end).context("--end")?
+        };
+        Ok(GenOptions {
+            out: self.out.clone(),
+            live_bytes: mib_to_bytes("live-mib", self.live_mib)?,
+            archive_bytes: mib_to_bytes("archive-mib", self.archive_mib)?,
+            segment_bytes: mib_to_bytes("segment-mib", self.segment_mib)?,
+            days: self.days,
+            end,
+            malformed: self.malformed,
+            seed: self.seed,
+            layout: self.layout,
+            python_style: self.python_style,
+            force: self.force,
+        })
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.task {
+        Task::Gen(args) => {
+            let summary = datagen::generate(&args.options()?)?;
+            print_quietly(&summary.to_string())?;
+        }
+    }
+    Ok(())
+}
+
+/// Prints a line on stdout; a closed pipe is not an error.
+fn print_quietly(text: &str) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        r => r,
+    }
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

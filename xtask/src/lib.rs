@@ -1,0 +1,15 @@
+//! xtask: scout-audit's development tasks, run as `cargo xtask <task>`
+//! (an alias in `.cargo/config.toml`).
+//!
+//! The tasks live in modules so that one task can call another (a benchmark
+//! generates its data with [`datagen::generate`], say); `main.rs` only parses
+//! the command line and dispatches. (`gen` is a reserved word in Rust 2024,
+//! hence the module name `datagen`.)
+//!
+//! - [`datagen`] (`cargo xtask gen`): deterministic, realistic audit data, as a store (gzip archives
+//!   and a live file) or one plain JSONL file.
+//! - [`rng`]: the small PRNG every task uses, so a seed means the same
+//!   data on every machine.
+
+pub mod datagen;
+pub mod rng;
