@@ -8,8 +8,11 @@
 //!
 //! - [`datagen`] (`cargo xtask gen`): deterministic, realistic audit data, as a store (gzip archives
 //!   and a live file) or one plain JSONL file.
+//! - [`bench`] (`cargo xtask bench`): the `log()` throughput table against the
+//!   Python reference.
 //! - [`rng`]: the small PRNG every task uses, so a seed means the same
 //!   data on every machine.
 
+pub mod bench;
 pub mod datagen;
 pub mod rng;

@@ -22,6 +22,25 @@ enum Task {
     /// Write deterministic, realistic audit data: a store (gzip archives and
     /// a live file) or one plain JSONL file.
     Gen(GenArgs),
+    /// Measure log() throughput at every durability level, 1 and 8 threads,
+    /// against the Python reference in the same run, and print the table.
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Runs per scout-audit configuration (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+    /// Runs per Python reference configuration.
+    #[arg(long, default_value_t = 3)]
+    python_runs: usize,
+    /// Ten times fewer events (a smoke run).
+    #[arg(long)]
+    quick: bool,
+    /// The Python reference [default: ../shared/reference/audit.py].
+    #[arg(long)]
+    reference: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -100,6 +119,28 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Task::Gen(args) => {
             let summary = datagen::generate(&args.options()?)?;
             print_quietly(&summary.to_string())?;
+        }
+        Task::Bench(a) => {
+            let default =
+                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference/audit.py");
+            let reference = a.reference.unwrap_or(default);
+            let python = std::process::Command::new("python3")
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success());
+            let reference = if reference.exists() && python {
+                Some(reference)
+            } else {
+                eprintln!("the Python reference or python3 is missing: its column is skipped");
+                None
+            };
+            let table = xtask::bench::run(&xtask::bench::BenchOptions {
+                runs: a.runs.max(1),
+                python_runs: a.python_runs.max(1),
+                quick: a.quick,
+                reference,
+            })?;
+            print_quietly(&table)?;
         }
     }
     Ok(())

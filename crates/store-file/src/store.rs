@@ -133,6 +133,10 @@ struct Inner {
 pub(crate) struct Shared {
     pub(crate) fs: Arc<dyn Fs>,
     pub(crate) layout: Layout,
+    /// `layout.live()` and `layout.lock()`, computed once: the append path
+    /// must not allocate paths.
+    live_path: PathBuf,
+    lock_path: PathBuf,
     pub(crate) clock: Arc<dyn Clock>,
     durability: Durability,
     fsync: FsyncPolicy,
@@ -149,6 +153,8 @@ pub(crate) struct Shared {
     /// Signalled when `synced_writes` advances, a leader finishes, or the
     /// writer is poisoned or closed.
     synced_cv: Condvar,
+    /// Wakes a gathering group-commit leader when enough writes arrived.
+    gather_cv: Condvar,
     /// Wakes the background timer.
     ticker_cv: Condvar,
     /// Queue of the compressor thread; `None` once closing.
@@ -183,6 +189,16 @@ struct State {
     last_sync: Instant,
     /// A group-commit leader is fsyncing outside the lock.
     syncing: bool,
+    /// `Sync`-level calls inside `log_batch` now.
+    sync_inside: u32,
+    /// The most calls inside at once since the last group fsync started:
+    /// how many writes the next leader waits for.
+    sync_inside_peak: u32,
+    /// A leader is waiting for more writes before it fsyncs.
+    gathering: bool,
+    /// Moving average of a group fsync's duration; a leader waits at most
+    /// half of it for more writes to join.
+    fsync_ewma: Duration,
     /// `Buffered`: encoded lines not yet written, in seq order.
     pending: Vec<u8>,
     pending_lines: u64,
@@ -347,6 +363,8 @@ impl FileStore {
         let to_compress = report.to_compress.clone();
         let shared = Arc::new(Shared {
             fs,
+            live_path: layout.live(),
+            lock_path: layout.lock(),
             layout,
             clock: b.clock,
             durability: b.durability,
@@ -370,6 +388,10 @@ impl FileStore {
                 unsynced_lines: 0,
                 last_sync: Instant::now(),
                 syncing: false,
+                sync_inside: 0,
+                sync_inside_peak: 0,
+                gathering: false,
+                fsync_ewma: Duration::ZERO,
                 pending: Vec::new(),
                 pending_lines: 0,
                 pending_last_seq: None,
@@ -379,6 +401,7 @@ impl FileStore {
                 scratch: Vec::with_capacity(512),
             }),
             synced_cv: Condvar::new(),
+            gather_cv: Condvar::new(),
             ticker_cv: Condvar::new(),
             compress_tx: Mutex::new(None),
             bg_error: Mutex::new(None),
@@ -696,14 +719,32 @@ impl Shared {
             }
             return Ok(receipts);
         }
+        if self.durability == Durability::Sync {
+            st.sync_inside += 1;
+            st.sync_inside_peak = st.sync_inside_peak.max(st.sync_inside);
+        }
         let r = self.append_locked(&mut st, &buf, lines, last_own);
         buf.clear();
         st.scratch = buf;
-        let my_write = r?;
-        match self.durability {
-            Durability::Sync => self.wait_synced(st, my_write)?,
-            _ => self.apply_policy(&mut st, lines)?,
+        if self.durability == Durability::Sync {
+            let r = match r {
+                Ok(my_write) => {
+                    if st.gathering
+                        && st.writes - st.synced_writes >= u64::from(st.sync_inside_peak)
+                    {
+                        self.gather_cv.notify_one();
+                    }
+                    self.wait_synced(st, my_write)
+                }
+                Err(e) => {
+                    st.sync_inside -= 1;
+                    Err(e)
+                }
+            };
+            return r.map(|()| receipts);
         }
+        r?;
+        self.apply_policy(&mut st, lines)?;
         Ok(receipts)
     }
 
@@ -720,12 +761,10 @@ impl Shared {
         if bytes.is_empty() {
             return Ok(st.writes);
         }
-        let lock_path = self.layout.lock();
-        let live_path = self.layout.live();
         loop {
             self.lock
                 .lock_shared()
-                .map_err(|e| Error::io("lock", &lock_path, e))?;
+                .map_err(|e| Error::io("lock", &self.lock_path, e))?;
             let guard = SharedLock(&*self.lock);
             let len = self.ensure_current(st)?;
             if len > 0 && len.saturating_add(bytes.len() as u64) > self.rotate.get() {
@@ -737,7 +776,7 @@ impl Shared {
                 return Err(Error::Closed);
             };
             if let Err(e) = file.write_once(bytes) {
-                let err = Error::io("append to", &live_path, e);
+                let err = Error::io("append to", &self.live_path, e);
                 return Err(self.poison(st, err));
             }
             drop(guard);
@@ -754,8 +793,8 @@ impl Shared {
     /// may have rotated it, or someone removed it) and returns that file's
     /// length. Called with the lock file held (shared or exclusive).
     fn ensure_current(&self, st: &mut State) -> Result<u64> {
-        let live_path = self.layout.live();
-        match self.fs.stat(&live_path) {
+        let live_path = &self.live_path;
+        match self.fs.stat(live_path) {
             Ok(m) if m.id == st.live_id && st.live.is_some() => return Ok(m.len),
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -772,7 +811,7 @@ impl Shared {
                 .sync_dir(self.layout.dir())
                 .map_err(|e| Error::io("fsync directory", self.layout.dir(), e))?;
         }
-        let m = file.meta().map_err(|e| Error::io("stat", &live_path, e))?;
+        let m = file.meta().map_err(|e| Error::io("stat", live_path, e))?;
         st.live = Some(file);
         st.live_id = m.id;
         Ok(m.len)
@@ -878,7 +917,7 @@ impl Shared {
         };
         let (target, seq) = (st.writes, st.written_seq);
         if let Err(e) = file.sync_data() {
-            return Err(self.poison(st, Error::io("fsync", self.layout.live(), e)));
+            return Err(self.poison(st, Error::io("fsync", &self.live_path, e)));
         }
         self.mark_synced(st, target, seq);
         Ok(())
@@ -909,35 +948,81 @@ impl Shared {
 
     /// Group commit: waits until write `my_write` is durable; the first
     /// waiter to find no fsync under way runs one for everyone, outside the
-    /// state lock, so writers keep appending meanwhile.
-    fn wait_synced<'a>(&'a self, mut st: MutexGuard<'a, State>, my_write: u64) -> Result<()> {
+    /// state lock, so writers keep appending meanwhile. Before it fsyncs,
+    /// the leader waits (at most half an fsync) until as many writes are
+    /// pending as there were writers inside at once since the last group
+    /// fsync: without that wait the writers split into two groups that
+    /// alternate, each fsync covering half of them. One thread alone never
+    /// waits. Called with `sync_inside` counting this call; decrements it.
+    fn wait_synced<'a>(&'a self, st: MutexGuard<'a, State>, my_write: u64) -> Result<()> {
+        let (mut st, r) = self.wait_synced_inner(st, my_write);
+        st.sync_inside -= 1;
+        r
+    }
+
+    fn wait_synced_inner<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, State>,
+        my_write: u64,
+    ) -> (MutexGuard<'a, State>, Result<()>) {
+        let mut gathered = false;
         loop {
             if st.synced_writes >= my_write {
-                return Ok(());
+                return (st, Ok(()));
             }
             if let Some(cause) = &st.poisoned {
-                return Err(Error::Poisoned {
-                    cause: cause.clone(),
-                });
+                let cause = cause.clone();
+                return (st, Err(Error::Poisoned { cause }));
             }
             if st.syncing {
                 st = self.synced_cv.wait(st).unwrap_or_else(|p| p.into_inner());
                 continue;
             }
+            let want = u64::from(st.sync_inside_peak);
+            if !gathered && st.writes - st.synced_writes < want && !st.fsync_ewma.is_zero() {
+                gathered = true;
+                let deadline = Instant::now() + st.fsync_ewma / 2;
+                st.gathering = true;
+                while !st.syncing
+                    && st.synced_writes < my_write
+                    && st.writes - st.synced_writes < want
+                {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        break;
+                    }
+                    st = self
+                        .gather_cv
+                        .wait_timeout(st, deadline - now)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0;
+                }
+                st.gathering = false;
+                continue;
+            }
             let Some(file) = st.live.clone() else {
-                return Err(Error::Closed);
+                return (st, Err(Error::Closed));
             };
             st.syncing = true;
+            st.sync_inside_peak = st.sync_inside;
             let (target, seq) = (st.writes, st.written_seq);
+            let started = Instant::now();
             drop(st);
             let r = file.sync_data();
             st = self.lock_state();
             st.syncing = false;
+            let took = started.elapsed();
+            st.fsync_ewma = if st.fsync_ewma.is_zero() {
+                took
+            } else {
+                (st.fsync_ewma * 7 + took) / 8
+            };
             match r {
                 Ok(()) => self.mark_synced(&mut st, target, seq),
                 Err(e) => {
-                    let err = Error::io("fsync", self.layout.live(), e);
-                    return Err(self.poison(&mut st, err));
+                    let err = Error::io("fsync", &self.live_path, e);
+                    let err = self.poison(&mut st, err);
+                    return (st, Err(err));
                 }
             }
         }

@@ -1,0 +1,282 @@
+//! `cargo xtask bench`: the `log()` throughput table, scout-audit against
+//! the Python reference in the same run, on the same workload.
+//!
+//! Each configuration (durability level × threads) runs several times in a
+//! fresh temporary directory; the table gives medians (these machines are
+//! shared and noisy), the ratio to the reference, the issue's target, and
+//! the physical bound the measured fsync latency puts on fsync'd levels.
+
+use std::fmt::Write as _;
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct BenchOptions {
+    /// Runs of each scout-audit configuration (the median is reported).
+    pub runs: usize,
+    /// Runs of each reference configuration.
+    pub python_runs: usize,
+    /// Divide every event count by 10 (a smoke run).
+    pub quick: bool,
+    /// The Python reference (`audit.py`); `None` skips it.
+    pub reference: Option<PathBuf>,
+}
+
+struct Config {
+    mode: &'static str,
+    threads: u64,
+    events: u64,
+    py_events: Option<u64>,
+    target: Option<f64>,
+}
+
+const CONFIGS: [Config; 8] = [
+    Config {
+        mode: "process",
+        threads: 1,
+        events: 1_000_000,
+        py_events: Some(200_000),
+        target: Some(500_000.0),
+    },
+    Config {
+        mode: "process",
+        threads: 8,
+        events: 1_000_000,
+        py_events: Some(200_000),
+        target: None,
+    },
+    Config {
+        mode: "policy",
+        threads: 1,
+        events: 200_000,
+        py_events: Some(50_000),
+        target: Some(100_000.0),
+    },
+    Config {
+        mode: "policy",
+        threads: 8,
+        events: 200_000,
+        py_events: Some(50_000),
+        target: None,
+    },
+    Config {
+        mode: "sync",
+        threads: 1,
+        events: 10_000,
+        py_events: Some(3_000),
+        target: None,
+    },
+    Config {
+        mode: "sync",
+        threads: 8,
+        events: 80_000,
+        py_events: Some(8_000),
+        target: Some(100_000.0),
+    },
+    Config {
+        mode: "buffered",
+        threads: 1,
+        events: 1_000_000,
+        py_events: None,
+        target: None,
+    },
+    Config {
+        mode: "buffered",
+        threads: 8,
+        events: 1_000_000,
+        py_events: None,
+        target: None,
+    },
+];
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Median latency in µs of a 200-byte append followed by `fdatasync`.
+pub fn fsync_latency_us(dir: &Path) -> Result<f64> {
+    let path = dir.join("fsync-probe");
+    let mut f = OpenOptions::new().create(true).append(true).open(&path)?;
+    let line = [b'x'; 200];
+    let mut v = Vec::with_capacity(300);
+    for _ in 0..300 {
+        let t = Instant::now();
+        f.write_all(&line)?;
+        f.sync_data()?;
+        v.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    std::fs::remove_file(&path)?;
+    Ok(median(v))
+}
+
+fn events_per_sec(out: &[u8]) -> Result<f64> {
+    let text = String::from_utf8_lossy(out);
+    let key = "\"events_per_sec\":";
+    let i = text
+        .find(key)
+        .with_context(|| format!("no rate in {text:?}"))?;
+    let rest = text[i + key.len()..].trim_start();
+    let end = rest
+        .find(|c: char| !(c.is_ascii_digit() || ".eE+-".contains(c)))
+        .unwrap_or(rest.len());
+    rest[..end]
+        .parse()
+        .with_context(|| format!("bad rate in {text:?}"))
+}
+
+fn run_once(cmd: &mut Command) -> Result<f64> {
+    let out = cmd.output().context("cannot run the benchmark runner")?;
+    if !out.status.success() {
+        bail!(
+            "benchmark runner failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    events_per_sec(&out.stdout)
+}
+
+fn fmt_rate(x: f64) -> String {
+    if x.is_nan() {
+        "n/a".into()
+    } else if x >= 1e6 {
+        format!("{:.2}M", x / 1e6)
+    } else {
+        format!("{:.1}k", x / 1e3)
+    }
+}
+
+/// Builds the runner, measures every configuration, returns the table.
+pub fn run(opts: &BenchOptions) -> Result<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(&root)
+        .args([
+            "build",
+            "--release",
+            "-q",
+            "-p",
+            "scout-audit-benches",
+            "--bin",
+            "throughput",
+        ])
+        .status()
+        .context("cannot run cargo build")?;
+    if !status.success() {
+        bail!("building the throughput runner failed");
+    }
+    let runner = root.join("target/release/throughput");
+    let script = root.join("benches/python/reference_throughput.py");
+    let scratch = tempfile::Builder::new()
+        .prefix("scout-audit-bench-")
+        .tempdir()?;
+    let fsync_us = fsync_latency_us(scratch.path())?;
+    let scale = if opts.quick { 10 } else { 1 };
+    let mut table = String::new();
+    writeln!(
+        table,
+        "log() throughput, events/s, median of {} runs (Python reference: {} runs); fsync (200 B append + fdatasync) median {fsync_us:.0} µs\n",
+        opts.runs, opts.python_runs
+    )?;
+    writeln!(
+        table,
+        "| level | threads | scout-audit | Python reference | ratio | target | fsync bound |"
+    )?;
+    writeln!(table, "|---|---|---|---|---|---|---|")?;
+    for c in &CONFIGS {
+        let mut ours = Vec::new();
+        for _ in 0..opts.runs {
+            let dir = tempfile::tempdir_in(scratch.path())?;
+            ours.push(run_once(
+                Command::new(&runner)
+                    .arg(c.mode)
+                    .arg(c.threads.to_string())
+                    .arg((c.events / scale).to_string())
+                    .arg(dir.path()),
+            )?);
+        }
+        let ours_min = ours.iter().copied().fold(f64::INFINITY, f64::min);
+        let ours_max = ours.iter().copied().fold(0.0, f64::max);
+        let ours = median(ours);
+        let mut py = f64::NAN;
+        if let (Some(reference), Some(n)) = (&opts.reference, c.py_events) {
+            let mut v = Vec::new();
+            for _ in 0..opts.python_runs {
+                let dir = tempfile::tempdir_in(scratch.path())?;
+                v.push(run_once(
+                    Command::new("python3")
+                        .arg(&script)
+                        .arg(c.mode)
+                        .arg(c.threads.to_string())
+                        .arg((n / scale).to_string())
+                        .arg(dir.path())
+                        .env("SCOUT_AUDIT_REFERENCE", reference),
+                )?);
+            }
+            py = median(v);
+        }
+        let bound = match c.mode {
+            "policy" => format!("{} (10 lines / fsync)", fmt_rate(10.0 / (fsync_us * 1e-6))),
+            "sync" => format!(
+                "{} ({} / fsync)",
+                fmt_rate(c.threads as f64 / (fsync_us * 1e-6)),
+                c.threads
+            ),
+            _ => "-".into(),
+        };
+        let target = c
+            .target
+            .map_or("-".into(), |t| format!(">= {}", fmt_rate(t)));
+        let ratio = if py.is_nan() {
+            "-".into()
+        } else {
+            format!("{:.1}x", ours / py)
+        };
+        writeln!(
+            table,
+            "| {} | {} | {} [{}–{}] | {} | {ratio} | {target} | {bound} |",
+            c.mode,
+            c.threads,
+            fmt_rate(ours),
+            fmt_rate(ours_min),
+            fmt_rate(ours_max),
+            fmt_rate(py)
+        )?;
+    }
+    writeln!(
+        table,
+        "\nlevels: process = in the kernel, no fsync policy; policy = process + fsync every 10 lines / 1 s (the default);\nsync = fsync'd before log() returns (group commit across threads); buffered = in memory, written within 50 ms.\nThe reference has no buffered level; its 'process' has its fsync disabled, its 'sync' fsyncs every line. No rotation in either."
+    )?;
+    Ok(table)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn medians_and_rates() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert!(median(vec![]).is_nan());
+        let r = events_per_sec(br#"{"mode":"x","events_per_sec":523456.7}"#).unwrap();
+        assert_eq!(r, 523456.7);
+        assert!(events_per_sec(b"nothing").is_err());
+        assert_eq!(fmt_rate(1_234_567.0), "1.23M");
+        assert_eq!(fmt_rate(45_600.0), "45.6k");
+    }
+}
