@@ -17,7 +17,7 @@ use flate2::write::GzEncoder;
 use scout_audit_core::Timestamp;
 
 use crate::error::{Error, Result};
-use crate::fs::{Fs, WriteFile};
+use crate::fs::{Fs, LockFile, WriteFile};
 use crate::layout::{Layout, Segment};
 use crate::options::Retention;
 use crate::store::Shared;
@@ -27,15 +27,15 @@ pub const GZIP_LEVEL: u32 = 6;
 
 /// Compresses a sealed segment, then applies retention; failures are kept
 /// for `close()` to report (nothing is lost: the sealed file stays).
-pub(crate) fn compress_and_retain(sh: &Shared, seg: &Segment) {
-    if let Err(e) = compress_segment(&*sh.fs, &sh.layout, seg) {
+pub(crate) fn compress_and_retain(sh: &Shared, lock: &dyn LockFile, seg: &Segment) {
+    if let Err(e) = compress_segment(&*sh.fs, &sh.layout, seg, Some(lock)) {
         sh.record_bg_error(Error::Background {
             task: "compression",
             message: e.to_string(),
         });
         return;
     }
-    if let Err(e) = apply_retention(&*sh.fs, &sh.layout, &sh.retention, sh.now()) {
+    if let Err(e) = apply_retention(&*sh.fs, &sh.layout, &sh.retention, sh.now(), Some(lock)) {
         sh.record_bg_error(Error::Background {
             task: "retention",
             message: e.to_string(),
@@ -56,10 +56,35 @@ impl Write for Out {
     }
 }
 
+/// Runs `f` under the store's exclusive lock: `lock` is a handle of the
+/// caller's own (not the writer's), or `None` when the caller already holds
+/// the lock.
+pub(crate) fn exclusively<T>(
+    lock: Option<&dyn LockFile>,
+    path: &Path,
+    f: impl FnOnce() -> Result<T>,
+) -> Result<T> {
+    let Some(l) = lock else { return f() };
+    l.lock_exclusive().map_err(|e| Error::io("lock", path, e))?;
+    let r = f();
+    let u = l.unlock().map_err(|e| Error::io("unlock", path, e));
+    let v = r?;
+    u?;
+    Ok(v)
+}
+
 /// Compresses one sealed segment to its `.gz` (see the module docs).
+/// `store_lock`: a handle on the store's lock file for the renames and
+/// unlinks (`None`: the caller holds the exclusive lock already).
 /// Returns `false` when there was nothing to do: another process holds the
-/// segment, or it is already compressed.
-pub fn compress_segment(fs: &dyn Fs, layout: &Layout, seg: &Segment) -> Result<bool> {
+/// segment, or it is already compressed. An existing `.gz` that differs
+/// from the sealed file is never deleted: both are kept and an error says so.
+pub fn compress_segment(
+    fs: &dyn Fs,
+    layout: &Layout,
+    seg: &Segment,
+    store_lock: Option<&dyn LockFile>,
+) -> Result<bool> {
     let sealed = layout.sealed_path(seg);
     let dir = layout.dir();
     let seg_lock = match fs.open_file_lock(&sealed) {
@@ -74,7 +99,7 @@ pub fn compress_segment(fs: &dyn Fs, layout: &Layout, seg: &Segment) -> Result<b
         return Ok(false);
     }
     // Under the segment lock: the state cannot change under us.
-    let r = compress_locked(fs, layout, seg, &sealed, dir);
+    let r = compress_locked(fs, layout, seg, &sealed, dir, store_lock);
     let _ = seg_lock.unlock();
     r
 }
@@ -85,7 +110,9 @@ fn compress_locked(
     seg: &Segment,
     sealed: &Path,
     dir: &Path,
+    store_lock: Option<&dyn LockFile>,
 ) -> Result<bool> {
+    let lock_path = layout.lock();
     match fs.stat(sealed) {
         Ok(_) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
@@ -94,15 +121,20 @@ fn compress_locked(
     let gz = layout.archive_path(seg);
     let tmp = layout.temp_path(seg);
     if fs.stat(&gz).is_ok() {
-        // An earlier run got as far as the rename: finish if the archive is
-        // whole, else redo it.
+        // An earlier run got as far as the rename (an archive is only ever
+        // made whole, by rename after fsync): finish it.
         if archive_matches(fs, &gz, sealed)? {
-            remove(fs, sealed)?;
-            fs.sync_dir(dir)
-                .map_err(|e| Error::io("fsync directory", dir, e))?;
+            exclusively(store_lock, &lock_path, || {
+                remove(fs, sealed)?;
+                fs.sync_dir(dir)
+                    .map_err(|e| Error::io("fsync directory", dir, e))
+            })?;
             return Ok(true);
         }
-        remove(fs, &gz)?;
+        return Err(Error::Conflict {
+            path: gz,
+            reason: format!("differs from {}; both are kept", sealed.display()),
+        });
     }
     let out = fs.create(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
     let input = fs
@@ -114,13 +146,15 @@ fn compress_locked(
     enc.finish().map_err(|e| Error::io("write", &tmp, e))?;
     out.sync_all().map_err(|e| Error::io("fsync", &tmp, e))?;
     drop(out);
-    fs.rename(&tmp, &gz)
-        .map_err(|e| Error::io("rename", &tmp, e))?;
-    fs.sync_dir(dir)
-        .map_err(|e| Error::io("fsync directory", dir, e))?;
-    remove(fs, sealed)?;
-    fs.sync_dir(dir)
-        .map_err(|e| Error::io("fsync directory", dir, e))?;
+    exclusively(store_lock, &lock_path, || {
+        fs.rename(&tmp, &gz)
+            .map_err(|e| Error::io("rename", &tmp, e))?;
+        fs.sync_dir(dir)
+            .map_err(|e| Error::io("fsync directory", dir, e))?;
+        remove(fs, sealed)?;
+        fs.sync_dir(dir)
+            .map_err(|e| Error::io("fsync directory", dir, e))
+    })?;
     Ok(true)
 }
 
@@ -177,16 +211,29 @@ fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
 }
 
 /// Deletes the archives `retention` says to, oldest first, and returns
-/// their paths. Only readable `.gz` archives are candidates.
+/// their paths. Only readable `.gz` archives are candidates. Runs under the
+/// store's exclusive lock (`store_lock`, or held by the caller when `None`).
 pub fn apply_retention(
     fs: &dyn Fs,
     layout: &Layout,
     retention: &Retention,
     now: Timestamp,
+    store_lock: Option<&dyn LockFile>,
 ) -> Result<Vec<PathBuf>> {
     if !retention.is_active() {
         return Ok(Vec::new());
     }
+    exclusively(store_lock, &layout.lock(), || {
+        retain(fs, layout, retention, now)
+    })
+}
+
+fn retain(
+    fs: &dyn Fs,
+    layout: &Layout,
+    retention: &Retention,
+    now: Timestamp,
+) -> Result<Vec<PathBuf>> {
     let dir = layout.dir();
     let listing = layout.list(fs).map_err(|e| Error::io("list", dir, e))?;
     let mut archives: Vec<(Segment, u64)> = Vec::new();

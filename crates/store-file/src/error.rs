@@ -61,6 +61,15 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// Two files that should hold the same records do not; neither was
+    /// deleted.
+    #[error("conflict at {}: {reason}", path.display())]
+    Conflict {
+        /// The file that differs.
+        path: PathBuf,
+        /// What differs, and what was kept.
+        reason: String,
+    },
     /// A background task (compression, retention) failed; no data was lost,
     /// and the next open retries.
     #[error("background {task} failed: {message}")]

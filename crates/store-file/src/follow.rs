@@ -240,7 +240,7 @@ impl Follow {
         let mut reader = Reader::from_snapshot(
             Arc::clone(&self.fs),
             Some(self.layout.clone()),
-            Snapshot { sources },
+            Snapshot { sources, listing },
         );
         for r in &mut reader {
             self.ready.push_back(r?);

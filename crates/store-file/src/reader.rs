@@ -18,7 +18,7 @@ use scout_audit_core::{Filter, Record};
 
 use crate::error::{Error, Result};
 use crate::fs::{Fs, ReadFile, RealFs};
-use crate::layout::{Layout, Segment, SegmentKind};
+use crate::layout::{Layout, Listing, Segment, SegmentKind};
 use crate::lines::{Item, LineReader, Pos};
 
 /// How many problems a report keeps with their locations (all are counted).
@@ -179,12 +179,15 @@ impl Source {
 pub struct Snapshot {
     /// The inputs, in log order.
     pub sources: Vec<Source>,
+    /// The directory listing they came from (taken under the lock).
+    pub listing: Listing,
 }
 
 impl Snapshot {
     /// Lists the store and opens its live file under the shared lock (when
     /// a lock file exists; reading never creates one).
     pub fn take(fs: &dyn Fs, layout: &Layout) -> Result<Snapshot> {
+        check_dir(fs, layout)?;
         let lock_path = layout.lock();
         let lock = match fs.open_lock(&lock_path, false) {
             Ok(l) => Some(l),
@@ -206,15 +209,6 @@ impl Snapshot {
 
     fn take_unlocked(fs: &dyn Fs, layout: &Layout) -> Result<Snapshot> {
         let live_path = layout.live();
-        match fs.stat(layout.dir()) {
-            Ok(m) if !m.is_dir => {
-                return Err(Error::InvalidPath {
-                    path: layout.dir().to_path_buf(),
-                    reason: "is not a directory".into(),
-                });
-            }
-            _ => {}
-        }
         if let Ok(m) = fs.stat(&live_path)
             && m.is_dir
         {
@@ -226,7 +220,12 @@ impl Snapshot {
         let listing = layout
             .list(fs)
             .map_err(|e| Error::io("list", layout.dir(), e))?;
-        let mut sources: Vec<Source> = listing.readable.into_iter().map(Source::sealed).collect();
+        let mut sources: Vec<Source> = listing
+            .readable
+            .iter()
+            .cloned()
+            .map(Source::sealed)
+            .collect();
         match fs.open_read(&live_path) {
             Ok(f) => sources.push(Source {
                 path: live_path,
@@ -237,7 +236,18 @@ impl Snapshot {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::io("open", &live_path, e)),
         }
-        Ok(Snapshot { sources })
+        Ok(Snapshot { sources, listing })
+    }
+}
+
+/// The store's directory, if it exists, must be a directory.
+pub(crate) fn check_dir(fs: &dyn Fs, layout: &Layout) -> Result<()> {
+    match fs.stat(layout.dir()) {
+        Ok(m) if !m.is_dir => Err(Error::InvalidPath {
+            path: layout.dir().to_path_buf(),
+            reason: "is not a directory".into(),
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -307,7 +317,14 @@ impl Reader {
                 live: None,
             })
             .collect();
-        Reader::from_snapshot(Arc::new(RealFs), None, Snapshot { sources })
+        Reader::from_snapshot(
+            Arc::new(RealFs),
+            None,
+            Snapshot {
+                sources,
+                listing: Listing::default(),
+            },
+        )
     }
 
     /// Reads a snapshot.

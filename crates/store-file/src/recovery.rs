@@ -12,8 +12,9 @@
 //!    line that is a whole record missing only its `\n` gets the `\n`. A
 //!    suffix of blank lines is harmless and left alone.
 //! 2. **Compression.** A sealed `.jsonl` whose `.gz` exists and matches it
-//!    byte for byte is removed (the crash came after the rename); a `.gz`
-//!    that does not match is removed and the segment compressed again; a
+//!    byte for byte is removed (the crash came after the rename). A `.gz`
+//!    is only ever made whole (renamed after fsync), so one that does not
+//!    match is a conflict: both are kept and reported, nothing deleted. A
 //!    `.gz.tmp` beside its sealed `.jsonl` or `.gz` is removed. Segments
 //!    another process is compressing (their `flock` is held) are left alone.
 //!    A `.gz.tmp` alone (no sealed file, no archive) is never deleted: it is
@@ -42,9 +43,11 @@ pub struct RecoveryReport {
     pub completed_last_line: bool,
     /// Sealed `.jsonl` files removed because their `.gz` was complete.
     pub finished_compressions: Vec<PathBuf>,
-    /// Damaged or stale `.gz` / `.gz.tmp` files removed (their sealed
-    /// `.jsonl` is intact and will be compressed again).
+    /// Stale `.gz.tmp` files removed (their sealed `.jsonl` or `.gz` is
+    /// intact).
     pub removed_partials: Vec<PathBuf>,
+    /// `.gz` archives that differ from their sealed `.jsonl`: both kept.
+    pub conflicts: Vec<PathBuf>,
     /// Sealed segments waiting for compression.
     pub to_compress: Vec<Segment>,
     /// `.gz.tmp` files with neither source nor archive, left in place.
@@ -132,12 +135,11 @@ pub fn recover(
                 if archive_matches(fs, &gz, &seg.path)? {
                     remove(fs, &seg.path)?;
                     report.finished_compressions.push(seg.path.clone());
-                    pending = false;
+                    removed_any = true;
                 } else {
-                    remove(fs, &gz)?;
-                    report.removed_partials.push(gz);
+                    report.conflicts.push(gz);
                 }
-                removed_any = true;
+                pending = false;
             }
             if listing
                 .all
@@ -181,7 +183,7 @@ pub fn recover(
         fs.sync_dir(dir)
             .map_err(|e| Error::io("fsync directory", dir, e))?;
     }
-    report.retention_removed = apply_retention(fs, layout, retention, clock.now())?;
+    report.retention_removed = apply_retention(fs, layout, retention, clock.now(), None)?;
     Ok(report)
 }
 

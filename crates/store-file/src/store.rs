@@ -187,6 +187,9 @@ struct State {
     unsynced_lines: u64,
     /// When the last fsync finished (for the policy's interval).
     last_sync: Instant,
+    /// The highest segment number this writer sealed: a floor for the next
+    /// number, whatever a directory listing shows.
+    last_number: u64,
     /// A group-commit leader is fsyncing outside the lock.
     syncing: bool,
     /// `Sync`-level calls inside `log_batch` now.
@@ -282,6 +285,7 @@ impl FileStore {
         })?;
         let fs = b.fs;
         let live = layout.live();
+        crate::reader::check_dir(&*fs, &layout)?;
         fs.create_dir_all(layout.dir())
             .map_err(|e| Error::io("create directory", layout.dir(), e))?;
         match fs.stat(&live) {
@@ -387,6 +391,7 @@ impl FileStore {
                 synced_seq: None,
                 unsynced_lines: 0,
                 last_sync: Instant::now(),
+                last_number: 0,
                 syncing: false,
                 sync_inside: 0,
                 sync_inside_peak: 0,
@@ -408,6 +413,12 @@ impl FileStore {
             recovery: report,
         });
         let compressor = if shared.compression == Compression::Background {
+            // Its own handle on the lock file: flock belongs to an open file
+            // description, and the writer's is used by writer threads.
+            let bg_lock = shared
+                .fs
+                .open_lock(&shared.lock_path, true)
+                .map_err(|e| Error::io("open lock file", &shared.lock_path, e))?;
             let (tx, rx) = mpsc::channel::<Job>();
             for seg in to_compress {
                 // The receiver is alive: it is in this scope.
@@ -421,7 +432,9 @@ impl FileStore {
                     .spawn(move || {
                         for job in rx {
                             match job {
-                                Job::Compress(seg) => compress::compress_and_retain(&sh, &seg),
+                                Job::Compress(seg) => {
+                                    compress::compress_and_retain(&sh, &*bg_lock, &seg)
+                                }
                                 Job::Marker(done) => {
                                     let _ = done.send(());
                                 }
@@ -865,7 +878,8 @@ impl Shared {
             .layout
             .list(&*self.fs)
             .map_err(|e| Error::io("list", dir, e))?;
-        let number = listing.max_number().map_or(1, |n| n + 1);
+        let number = listing.max_number().unwrap_or(0).max(st.last_number) + 1;
+        st.last_number = number;
         let now = self.clock.now().unix_secs();
         let seal = listing.max_seal_secs().map_or(now, |m| m.max(now));
         let name = self.layout.sealed_name(seal, number);

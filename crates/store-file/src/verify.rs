@@ -39,6 +39,9 @@ pub struct VerifyReport {
     pub seq_gap_count: u64,
     /// Leftover `.gz.tmp` files that no process is compressing.
     pub leftover_temps: Vec<PathBuf>,
+    /// Archives that differ from the sealed `.jsonl` of the same segment
+    /// (readers read the `.jsonl`; the archive's records are not read).
+    pub conflicts: Vec<PathBuf>,
     /// Sealed segments not yet compressed (not a problem: the next writer
     /// to open compresses them).
     pub uncompressed: Vec<PathBuf>,
@@ -51,7 +54,10 @@ pub struct VerifyReport {
 impl VerifyReport {
     /// Whether anything is wrong.
     pub fn is_ok(&self) -> bool {
-        self.read.problem_count() == 0 && self.seq_gap_count == 0 && self.leftover_temps.is_empty()
+        self.read.problem_count() == 0
+            && self.seq_gap_count == 0
+            && self.leftover_temps.is_empty()
+            && self.conflicts.is_empty()
     }
 
     /// The problems as lines of text, first the located ones.
@@ -71,6 +77,12 @@ impl VerifyReport {
         for t in &self.leftover_temps {
             out.push(format!("{}: leftover temporary file", t.display()));
         }
+        for c in &self.conflicts {
+            out.push(format!(
+                "{}: differs from the sealed segment of the same name; its records are not read",
+                c.display()
+            ));
+        }
         out
     }
 }
@@ -80,9 +92,10 @@ impl VerifyReport {
 /// breaks in each session's `seq`, and lists leftover temporary files.
 /// Writes nothing.
 pub fn verify(fs: Arc<dyn Fs>, layout: &Layout) -> Result<VerifyReport> {
-    let listing = layout
-        .list(&*fs)
-        .map_err(|e| crate::Error::io("list", layout.dir(), e))?;
+    // The listing of the snapshot: taken under the shared lock, so no name
+    // changes while it runs.
+    let snap = Snapshot::take(&*fs, layout)?;
+    let listing = snap.listing.clone();
     let mut report = VerifyReport {
         quarantine: listing.quarantine.clone(),
         ..VerifyReport::default()
@@ -107,11 +120,20 @@ pub fn verify(fs: Arc<dyn Fs>, layout: &Layout) -> Result<VerifyReport> {
                     report.leftover_temps.push(seg.path.clone());
                 }
             }
-            SegmentKind::Sealed => report.uncompressed.push(seg.path.clone()),
+            SegmentKind::Sealed => {
+                report.uncompressed.push(seg.path.clone());
+                let gz = layout.archive_path(seg);
+                let paired = listing
+                    .all
+                    .iter()
+                    .any(|s| s.key == seg.key && s.kind == SegmentKind::Archive);
+                if paired && !crate::compress::archive_matches(&*fs, &gz, &seg.path)? {
+                    report.conflicts.push(gz);
+                }
+            }
             SegmentKind::Archive => {}
         }
     }
-    let snap = Snapshot::take(&*fs, layout)?;
     let mut reader = Reader::from_snapshot(fs, Some(layout.clone()), snap);
     let mut next: HashMap<String, u64> = HashMap::new();
     while let Some(item) = reader.next_located() {

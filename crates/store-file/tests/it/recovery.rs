@@ -153,7 +153,7 @@ fn interrupted_compressions_are_finished_or_redone() {
         &gz(content.as_bytes())[..10],
     )
     .unwrap();
-    // 3: a .gz that does not match its source (damaged).
+    // 3: a .gz that does not match its source.
     std::fs::write(dir.join("audit-20261127T000003Z-000003.jsonl"), &content).unwrap();
     std::fs::write(
         dir.join("audit-20261127T000003Z-000003.jsonl.gz"),
@@ -172,9 +172,12 @@ fn interrupted_compressions_are_finished_or_redone() {
         .unwrap();
     let rep = store.recovery_report().clone();
     assert_eq!(rep.finished_compressions.len(), 1);
-    assert_eq!(rep.removed_partials.len(), 2);
-    assert_eq!(rep.to_compress.len(), 2);
+    assert_eq!(rep.removed_partials.len(), 1);
+    assert_eq!(rep.to_compress.len(), 1);
     assert_eq!(rep.orphan_temps.len(), 1);
+    // An archive is only ever made whole, so one that differs from its
+    // source is a conflict: nothing is deleted.
+    assert_eq!(rep.conflicts.len(), 1);
     store.wait_compressed();
     store.close().unwrap();
     let names = file_names(dir);
@@ -183,6 +186,7 @@ fn interrupted_compressions_are_finished_or_redone() {
         [
             "audit-20261127T000001Z-000001.jsonl.gz",
             "audit-20261127T000002Z-000002.jsonl.gz",
+            "audit-20261127T000003Z-000003.jsonl",
             "audit-20261127T000003Z-000003.jsonl.gz",
             "audit-20261127T000004Z-000004.jsonl.gz.tmp",
             "audit.jsonl",
