@@ -1,6 +1,6 @@
 //! `scout-audit log`: one event from flags, or JSON events from stdin.
 
-use std::io::{self, BufRead, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -114,10 +114,12 @@ fn event_from_flags(a: &LogArgs, event: &str) -> Result<Event> {
 }
 
 pub fn run(cli: &Cli, a: &LogArgs) -> Result<ExitCode> {
-    let store = cli.builder(cli.store_path()?, a.durability).open()?;
+    let path = cli.store_path()?;
     if !a.stdin {
+        // Check the flags before opening: a bad flag creates no file.
         let event = a.event.as_deref().unwrap_or_default();
         let e = event_from_flags(a, event)?;
+        let store = cli.builder(path, a.durability).open()?;
         let r = store.append(e)?;
         if a.ack {
             if a.durability == Durability::Buffered {
@@ -132,9 +134,12 @@ pub fn run(cli: &Cli, a: &LogArgs) -> Result<ExitCode> {
         store.close()?;
         return Ok(ExitCode::SUCCESS);
     }
+    let store = cli.builder(path, a.durability).open()?;
     let acker = (a.ack && a.durability == Durability::Buffered)
         .then(|| BufferedAcker::start(store.clone()));
-    let stdin = io::stdin().lock();
+    // Our own buffer, so the loop can see what is buffered without blocking
+    // (larger than stdin's own, which our reads therefore bypass).
+    let stdin = BufReader::with_capacity(1 << 16, io::stdin().lock());
     let (skipped, total) = log_stdin(&store, stdin, a.ack && acker.is_none())?;
     let closed = store.close();
     if let Some(acker) = acker {
@@ -150,8 +155,7 @@ pub fn run(cli: &Cli, a: &LogArgs) -> Result<ExitCode> {
 
 /// Reads stdin in batches of the lines already available; logs each batch
 /// with one write (and one fsync for `sync`); prints acknowledgements.
-fn log_stdin(store: &FileStore, mut input: impl BufRead, ack: bool) -> Result<(u64, u64)> {
-    let mut out = io::stdout().lock();
+fn log_stdin(store: &FileStore, mut input: BufReader<impl Read>, ack: bool) -> Result<(u64, u64)> {
     let mut line_no: u64 = 0;
     let mut skipped: u64 = 0;
     let mut line = Vec::new();
@@ -179,13 +183,16 @@ fn log_stdin(store: &FileStore, mut input: impl BufRead, ack: bool) -> Result<(u
                 }
             }
         }
-        // Log when input ends, when nothing more is buffered, or when full.
-        let flush_now = n == 0
-            || input.fill_buf().map(|b| b.is_empty()).unwrap_or(true)
-            || batch.len() >= MAX_BATCH;
+        // Log when input ends, when nothing more is buffered (never wait
+        // for more input while holding events: `fill_buf` would block), or
+        // when full.
+        let flush_now = n == 0 || input.buffer().is_empty() || batch.len() >= MAX_BATCH;
         if flush_now && !batch.is_empty() {
             let receipts = store.append_batch(std::mem::take(&mut batch))?;
             if ack {
+                // Locked per batch only: with `buffered` the acknowledging
+                // thread prints instead, and must get the lock.
+                let mut out = io::stdout().lock();
                 for r in receipts {
                     writeln!(out, "{}", r.seq)?;
                 }

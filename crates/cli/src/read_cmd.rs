@@ -110,7 +110,7 @@ pub enum By {
 #[derive(Args, Debug)]
 pub struct SpendArgs {
     /// The window: records with ts >= now - HOURS (the Python hourly_spend) [default: 1].
-    #[arg(long, conflicts_with = "since")]
+    #[arg(long, conflicts_with = "since", allow_negative_numbers = true)]
     hours: Option<f64>,
     /// The window: records at or after this time instead.
     #[arg(long, value_parser = TimeArg::parse)]
@@ -185,12 +185,10 @@ pub fn query(cli: &Cli, a: &QueryArgs) -> Result<ExitCode> {
     let limit = a.limit.unwrap_or(u64::MAX);
     if a.count {
         let mut n: u64 = 0;
-        for r in &mut reader {
+        while n < limit {
+            let Some(r) = reader.next() else { break };
             r?;
             n += 1;
-            if n >= limit {
-                break;
-            }
         }
         match Format::or_default(a.format, Format::Table) {
             Format::Json | Format::Jsonl => writeln!(out, "{}", json!({ "count": n }))?,

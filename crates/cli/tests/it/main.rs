@@ -1,0 +1,17 @@
+//! End-to-end tests of the `scout-audit` binary: one test binary, a module
+//! per concern, each test on its own store in a temp dir (with a private
+//! HOME, so the real default store is never touched).
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+mod faults;
+mod log_flags;
+mod log_stdin;
+mod processes;
+mod query;
+mod spend;
+mod stats;
+mod store_options;
+mod tail;
+mod verify;

@@ -1,0 +1,127 @@
+//! `stats --format json` over a hand-made store: an archive, a live file
+//! with a malformed line, a record without `ts` and a torn tail.
+
+use serde_json::json;
+
+use crate::support::{Store, archive_of};
+
+const ARCHIVED: &str = concat!(
+    r#"{"ts":"2026-01-01T00:00:00+00:00","event":"nav","session_id":"s","seq":0}"#,
+    "\n",
+    r#"{"ts":"2026-01-01T01:00:00Z","event":"llm_call","session_id":"s","seq":1,"cost":1}"#,
+    "\n",
+);
+
+const LIVE: &str = concat!(
+    r#"{"ts":"2026-01-02T00:00:00+02:00","event":"nav","session_id":"s","seq":2}"#,
+    "\n",
+    "not json\n",
+    r#"{"event":"brief","session_id":"t","seq":0}"#,
+    "\n",
+    r#"{"ts":"2026-01-01T23:00:00Z","event":"nav","session_id":"t","seq":1}"#,
+    "\n",
+    r#"{"ts":"2026-01-0"#,
+);
+
+const ARCHIVE_NAME: &str = "audit-20260101T020000Z-000001.jsonl.gz";
+
+/// The store, the archive's size, and the byte offsets of live lines 2 and 5.
+fn damaged_store() -> (Store, u64, u64, u64) {
+    let s = Store::new();
+    let gz = archive_of(ARCHIVED);
+    s.write(ARCHIVE_NAME, &gz);
+    s.write("audit.jsonl", LIVE);
+    let line2 = LIVE.find("not json").unwrap() as u64;
+    let line5 = LIVE.rfind('\n').unwrap() as u64 + 1;
+    (s, gz.len() as u64, line2, line5)
+}
+
+#[test]
+fn stats_counts_and_locates() {
+    let (s, gz_len, line2, line5) = damaged_store();
+    let live = s.path.display().to_string();
+    let out = s.ok(&["stats", "--format", "json"]);
+    let torn = LIVE.len() as u64 - line5;
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&out).unwrap(),
+        json!({
+            "path": live,
+            "records": 5,
+            "events": {"brief": 1, "llm_call": 1, "nav": 3},
+            "records_without_event": 0,
+            "records_without_ts": 1,
+            "sessions": 2,
+            "first_ts": "2026-01-01T00:00:00+00:00",
+            "last_ts": "2026-01-01T23:00:00+00:00",
+            "segments": {"archives": 1, "sealed": 0, "live": true},
+            "bytes_on_disk": gz_len + LIVE.len() as u64,
+            "bytes_read": (ARCHIVED.len() + LIVE.len()) as u64,
+            "malformed": 1,
+            "torn_tails": 1,
+            "torn_fragments": 0,
+            "damaged_segments": 0,
+            "problems": [
+                format!("{live}:2 (byte {line2}): malformed line: invalid JSON: expected ident at line 1 column 2"),
+                format!("{live}:5 (byte {line5}): torn tail of {torn} bytes"),
+            ],
+            "quarantine_files": 0,
+        })
+    );
+    // The keys in this order, for scripts that read them as text.
+    assert!(out.starts_with(&format!(
+        "{{\"path\":{:?},\"records\":5,\"events\":{{\"brief\":1,\"llm_call\":1,\"nav\":3}},",
+        live
+    )));
+    // Reading repairs nothing: the torn tail is still there.
+    assert_eq!(std::fs::read_to_string(&s.path).unwrap(), LIVE);
+    assert_eq!(s.files(), [ARCHIVE_NAME, "audit.jsonl"]);
+}
+
+#[test]
+fn stats_table_lists_problems() {
+    let (s, _, line2, line5) = damaged_store();
+    let live = s.path.display().to_string();
+    let torn = LIVE.len() as u64 - line5;
+    let out = s.ok(&["stats", "--format", "table"]);
+    assert!(out.starts_with(&format!("STAT                VALUE\npath                {live}\nrecords             5\nsessions            2\n")), "{out}");
+    assert!(
+        out.contains("\nsegments            1 archives, 0 sealed, 1 live\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "\nEVENT     RECORDS\nbrief           1\nllm_call        1\nnav             3\n\n"
+        ),
+        "{out}"
+    );
+    assert!(out.ends_with(&format!("{live}:2 (byte {line2}): malformed line: invalid JSON: expected ident at line 1 column 2\n{live}:5 (byte {line5}): torn tail of {torn} bytes\n")), "{out}");
+}
+
+#[test]
+fn a_writer_quarantines_the_torn_tail_and_continues_on_a_fresh_line() {
+    let (s, _, _, line5) = damaged_store();
+    assert_eq!(s.ok(&["log", "after", "--ack"]), "0\n");
+    let files = s.files();
+    assert_eq!(files.len(), 4, "{files:?}");
+    let q = files
+        .iter()
+        .find(|f| f.starts_with("audit.jsonl.torn-"))
+        .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(s.store_dir().join(q)).unwrap(),
+        &LIVE[line5 as usize..]
+    );
+    let live = std::fs::read_to_string(&s.path).unwrap();
+    assert!(live.starts_with(&LIVE[..line5 as usize]));
+    assert_eq!(live[line5 as usize..].lines().count(), 1);
+    let st: serde_json::Value = serde_json::from_str(&s.ok(&["stats"])).unwrap();
+    assert_eq!(
+        (
+            &st["records"],
+            &st["torn_tails"],
+            &st["malformed"],
+            &st["quarantine_files"]
+        ),
+        (&json!(6), &json!(0), &json!(1), &json!(1))
+    );
+}
