@@ -50,9 +50,5 @@ fn append(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(
-    benches,
-    encode,
-    append
-);
+criterion_group!(benches, encode, append);
 criterion_main!(benches);

@@ -36,9 +36,5 @@ fn timestamps(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(
-    benches,
-    lines,
-    timestamps
-);
+criterion_group!(benches, lines, timestamps);
 criterion_main!(benches);
