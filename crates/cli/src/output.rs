@@ -33,21 +33,9 @@ impl Format {
     }
 }
 
-const CSV_COLUMNS: [&str; 13] = [
-    "ts",
-    "event",
-    "session_id",
-    "seq",
-    "cost",
-    "model",
-    "input_t",
-    "output_t",
-    "files",
-    "reason",
-    "confidence",
-    "duration_ms",
-    "config",
-];
+/// CSV columns: the fields the writer owns or types, in written order,
+/// then `extra` (every other field, as one JSON object).
+const CSV_COLUMNS: [&str; 13] = scout_audit_core::event::RESERVED_FIELDS;
 
 /// Prints records one at a time in a format.
 pub struct RecordPrinter<W: Write> {
