@@ -18,7 +18,10 @@ use crate::{Record, Timestamp};
 /// Python's `math.fsum` uses): the result is the sum of the exact values
 /// rounded once, whatever the order of `add` and `merge` calls.
 /// Non-finite values are ignored.
-#[derive(Clone, Debug, Default, PartialEq)]
+///
+/// Two sums are equal when they hold the same exact sum and give the same
+/// value (bits, so the sign of a zero too), however their partials differ.
+#[derive(Clone, Debug, Default)]
 pub struct ExactSum {
     /// Non-overlapping partial sums, increasing in magnitude; their exact
     /// sum is the exact sum of everything added.
@@ -102,6 +105,20 @@ impl ExactSum {
             }
         }
         hi
+    }
+}
+
+impl PartialEq for ExactSum {
+    fn eq(&self, other: &ExactSum) -> bool {
+        if self.value().to_bits() != other.value().to_bits() {
+            return false;
+        }
+        let mut diff = self.clone();
+        for &p in &other.partials {
+            diff.add(-p);
+        }
+        // Non-overlapping partials that are not all zero never sum to zero.
+        diff.partials.iter().all(|&p| p == 0.0)
     }
 }
 
@@ -717,6 +734,15 @@ mod tests {
         let mut t = ExactSum::new();
         t.extend(s.partials().iter().copied());
         assert_eq!(t.value(), 1.0);
+        assert_eq!(t, s);
+        // Equal values of different exact sums are not equal sums.
+        let mut u = ExactSum::new();
+        u.extend([1.0, 1e-30]);
+        assert_eq!(u.value(), 1.0);
+        assert_ne!(u, s);
+        let mut z = ExactSum::new();
+        z.add(-0.0);
+        assert_ne!(z, ExactSum::new());
         let mut f = FileCounts::default();
         f.add(["b", "a", "b"]);
         let mut g2 = FileCounts::default();
