@@ -6,6 +6,7 @@ mod args;
 mod demo;
 mod log_cmd;
 mod output;
+mod progress;
 mod read_cmd;
 
 use std::io::{self, Write};
@@ -65,6 +66,10 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "TIME", value_parser = TimeArg::parse)]
     now: Option<TimeArg>,
 
+    /// Threads of the scans of read commands [default: one per core].
+    #[arg(long, global = true, value_name = "N")]
+    threads: Option<usize>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -85,6 +90,8 @@ enum Command {
     Stats(read_cmd::StatsArgs),
     /// Check every segment: torn tails, malformed lines, seq gaps, leftovers.
     Verify(read_cmd::VerifyArgs),
+    /// Write sidecar indexes for the archives that have none (Python-era or older ones).
+    Index(read_cmd::IndexArgs),
     /// Seal the live file now (it is compressed before the command exits).
     Rotate,
     /// Write a realistic log to a fresh temporary store and run the headline queries.
@@ -137,6 +144,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         Command::Accuracy(a) => read_cmd::accuracy(cli, a),
         Command::Stats(a) => read_cmd::stats(cli, a),
         Command::Verify(a) => read_cmd::verify(cli, a),
+        Command::Index(a) => read_cmd::index(cli, a),
         Command::Rotate => {
             let store = cli.builder(cli.store_path()?, Durability::Process).open()?;
             let sealed = store.rotate()?;
