@@ -10,9 +10,12 @@
 //!   and a live file) or one plain JSONL file.
 //! - [`bench`] (`cargo xtask bench`): the `log()` throughput table against the
 //!   Python reference.
+//! - [`peers`] (`cargo xtask bench --peers`): the scanner against DuckDB
+//!   and jq on 1 GiB, plain and as a gzip store.
 //! - [`rng`]: the small PRNG every task uses, so a seed means the same
 //!   data on every machine.
 
 pub mod bench;
 pub mod datagen;
+pub mod peers;
 pub mod rng;

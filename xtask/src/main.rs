@@ -41,6 +41,19 @@ struct BenchArgs {
     /// The Python reference [default: ../shared/reference/audit.py].
     #[arg(long)]
     reference: Option<PathBuf>,
+    /// Instead: the scanner against DuckDB and jq on ~1 GiB (Q1 to Q3,
+    /// plain file and gzip store, cold and indexed).
+    #[arg(long)]
+    peers: bool,
+    /// --peers: MiB of data to generate (or reuse) under target/peers.
+    #[arg(long, default_value_t = 1024)]
+    mib: u64,
+    /// --peers: runs of each jq measurement.
+    #[arg(long, default_value_t = 1)]
+    jq_runs: usize,
+    /// --peers: leave jq out.
+    #[arg(long)]
+    no_jq: bool,
 }
 
 #[derive(Args)]
@@ -119,6 +132,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Task::Gen(args) => {
             let summary = datagen::generate(&args.options()?)?;
             print_quietly(&summary.to_string())?;
+        }
+        Task::Bench(a) if a.peers => {
+            let table = xtask::peers::run(&xtask::peers::PeerOptions {
+                mib: if a.quick { a.mib.min(64) } else { a.mib }.max(16),
+                runs: a.runs.max(1),
+                jq_runs: a.jq_runs.max(1),
+                no_jq: a.no_jq,
+            })?;
+            print_quietly(&table)?;
         }
         Task::Bench(a) => {
             let default =

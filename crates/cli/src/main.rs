@@ -70,6 +70,11 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "N")]
     threads: Option<usize>,
 
+    /// Read every segment: no pruning by index or seal time (indexes still
+    /// answer nothing).
+    #[arg(long, global = true)]
+    no_prune: bool,
+
     #[command(subcommand)]
     command: Command,
 }

@@ -12,7 +12,7 @@ use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 use scout_audit_core::agg::{GroupBy, LastN, spend_cutoff};
 use scout_audit_core::{Filter, Record, Timestamp};
-use scout_audit_scan::{IndexOutcome, Inputs, Scan, ScanReport};
+use scout_audit_scan::{IndexOutcome, Inputs, Pruning, Scan, ScanReport};
 use scout_audit_store_file::Layout;
 use scout_audit_store_file::follow::{Follow, Followed};
 use scout_audit_store_file::fs::{Fs, RealFs};
@@ -184,7 +184,15 @@ fn inputs(cli: &Cli, given: &[PathBuf]) -> Result<Inputs> {
 
 /// A scan of the command's inputs with the command line's settings.
 fn scan(cli: &Cli, given: &[PathBuf]) -> Result<Scan> {
-    Ok(Scan::new(inputs(cli, given)?).threads(cli.threads))
+    Ok(configure(cli, Scan::new(inputs(cli, given)?)))
+}
+
+fn configure(cli: &Cli, scan: Scan) -> Scan {
+    scan.threads(cli.threads).pruning(if cli.no_prune {
+        Pruning::Off
+    } else {
+        Pruning::SealTime
+    })
 }
 
 /// Tells stderr, in one summary, what was skipped.
@@ -449,7 +457,7 @@ pub fn stats(cli: &Cli, a: &StatsArgs) -> Result<ExitCode> {
         .count();
     let plain = ins.files().count() - gz;
     let in_bytes = ins.total_bytes();
-    let answer = with_progress(Scan::new(ins).threads(cli.threads), |s| s.stats())?;
+    let answer = with_progress(configure(cli, Scan::new(ins)), |s| s.stats())?;
     let top = match a.top_files {
         Some(k) => Some((k, scan(cli, &a.inputs)?.top_files()?.value)),
         None => None,
