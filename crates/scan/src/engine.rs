@@ -311,10 +311,13 @@ pub(crate) fn read_pieces<R: BufRead>(
                 on(Piece::Lines(&avail[body..=last], offset + body as u64));
             }
             body = last + 1;
-            carry_at = offset + body as u64;
         }
         let rest = &avail[body..];
         if !rest.is_empty() {
+            if carry.is_empty() && long.is_none() {
+                // A line begins here.
+                carry_at = offset + body as u64;
+            }
             match &mut long {
                 Some(len) => *len += rest.len() as u64,
                 None if carry.len() + rest.len() > MAX_LINE => {
