@@ -140,6 +140,33 @@ pub enum Fast<'a> {
     Slow,
 }
 
+/// The contract on one line: `Ok` when the fast path defers to
+/// `decode_line` or decides exactly what it decides; the difference
+/// otherwise. For the differential tests and fuzzing.
+pub fn check_against_decode_line(line: &[u8]) -> Result<(), String> {
+    use scout_audit_core::{Decoded, decode_line};
+    match (parse(line, Want::ALL), decode_line(line)) {
+        (Fast::Slow, _) | (Fast::Blank, Decoded::Blank) => Ok(()),
+        (Fast::Record(f), Decoded::Record(r)) => {
+            let s = Fields::of_record(&r, Want::ALL);
+            let same = f.ts == s.ts
+                && f.event == s.event
+                && f.session_id == s.session_id
+                && f.model == s.model
+                && f.cost.map(f64::to_bits) == s.cost.map(f64::to_bits)
+                && f.input_t == s.input_t
+                && f.output_t == s.output_t
+                && f.files == s.files;
+            if same {
+                Ok(())
+            } else {
+                Err(format!("fast {f:?}, decode_line {s:?}"))
+            }
+        }
+        (f, d) => Err(format!("fast {f:?}, decode_line {d:?}")),
+    }
+}
+
 /// Nesting deeper than this is left to the slow path (serde_json's own
 /// limit is 128).
 const MAX_DEPTH: u32 = 100;
@@ -366,6 +393,24 @@ impl<'a> P<'a> {
         }
     }
 
+    /// After an item of an object or array: `Some(true)` past a `,` (more
+    /// follow), `Some(false)` past `close`.
+    fn next_item(&mut self, close: u8) -> Option<bool> {
+        self.ws();
+        match self.peek()? {
+            b',' => {
+                self.i += 1;
+                self.ws();
+                Some(true)
+            }
+            c if c == close => {
+                self.i += 1;
+                Some(false)
+            }
+            _ => None,
+        }
+    }
+
     /// Skips any value, validating it.
     fn skip(&mut self, depth: u32) -> Option<()> {
         match self.peek()? {
@@ -385,17 +430,8 @@ impl<'a> P<'a> {
                     self.eat(b':')?;
                     self.ws();
                     self.skip(depth + 1)?;
-                    self.ws();
-                    match self.peek()? {
-                        b',' => {
-                            self.i += 1;
-                            self.ws();
-                        }
-                        b'}' => {
-                            self.i += 1;
-                            return Some(());
-                        }
-                        _ => return None,
+                    if !self.next_item(b'}')? {
+                        return Some(());
                     }
                 }
             }
@@ -410,17 +446,8 @@ impl<'a> P<'a> {
                 }
                 loop {
                     self.skip(depth + 1)?;
-                    self.ws();
-                    match self.peek()? {
-                        b',' => {
-                            self.i += 1;
-                            self.ws();
-                        }
-                        b']' => {
-                            self.i += 1;
-                            return Some(());
-                        }
-                        _ => return None,
+                    if !self.next_item(b']')? {
+                        return Some(());
                     }
                 }
             }
@@ -469,17 +496,8 @@ impl<'a> P<'a> {
             } else {
                 self.skip(2)?;
             }
-            self.ws();
-            match self.peek()? {
-                b',' => {
-                    self.i += 1;
-                    self.ws();
-                }
-                b']' => {
-                    self.i += 1;
-                    return Some(());
-                }
-                _ => return None,
+            if !self.next_item(b']')? {
+                return Some(());
             }
         }
     }
@@ -515,17 +533,8 @@ impl<'a> P<'a> {
                 Key::Files if want.files => self.files_value(&mut f.files)?,
                 _ => self.skip(1)?,
             }
-            self.ws();
-            match self.peek()? {
-                b',' => {
-                    self.i += 1;
-                    self.ws();
-                }
-                b'}' => {
-                    self.i += 1;
-                    return Some(f);
-                }
-                _ => return None,
+            if !self.next_item(b'}')? {
+                return Some(f);
             }
         }
     }
@@ -629,28 +638,9 @@ fn unescape(raw: &[u8]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use scout_audit_core::{Decoded, decode_line};
 
-    /// The contract on one line: fast agrees with decode_line whenever it
-    /// decides.
-    pub(crate) fn agrees(line: &[u8]) -> bool {
-        let fast = parse(line, Want::ALL);
-        match (fast, decode_line(line)) {
-            (Fast::Slow, _) => true,
-            (Fast::Blank, Decoded::Blank) => true,
-            (Fast::Record(f), Decoded::Record(r)) => {
-                let slow = Fields::of_record(&r, Want::ALL);
-                f.ts == slow.ts
-                    && f.event == slow.event
-                    && f.session_id == slow.session_id
-                    && f.model == slow.model
-                    && f.cost.map(f64::to_bits) == slow.cost.map(f64::to_bits)
-                    && f.input_t == slow.input_t
-                    && f.output_t == slow.output_t
-                    && f.files == slow.files
-            }
-            _ => false,
-        }
+    fn agrees(line: &[u8]) -> bool {
+        check_against_decode_line(line).is_ok()
     }
 
     fn fast(line: &str) -> Fields<'_> {

@@ -164,22 +164,35 @@ impl Scan {
         }
     }
 
-    fn run<F: Fold>(self, proto: F, how: How<F>) -> Result<(F, ScanReport)> {
-        let prefilter = if self.strict {
+    /// The prefilter of a fold (none in strict mode: every line is read).
+    fn prefilter(&self, fold_events: Option<&[&str]>) -> Option<Prefilter> {
+        if self.strict {
             None
         } else {
-            Prefilter::new(&self.filter, proto.events())
-        };
+            Prefilter::new(&self.filter, fold_events)
+        }
+    }
+
+    /// Takes the sources to read (setting the progress total).
+    fn take_sources(&mut self) -> Vec<source::Source> {
         if let Some(p) = &self.progress {
             p.set_total(self.inputs.total_bytes());
         }
-        let want = proto.want().or(self.want_of_filter());
-        let pool = engine::pool(self.threads)?;
-        let ctx = Ctx {
+        std::mem::take(&mut self.inputs.sources)
+    }
+
+    /// What every chunk of the scan shares.
+    fn ctx<'a, F>(
+        &'a self,
+        proto: &'a F,
+        want: fields::Want,
+        pre: Option<&'a Prefilter>,
+    ) -> Ctx<'a, F> {
+        Ctx {
             filter: &self.filter,
-            want,
-            prefilter: prefilter.as_ref(),
-            proto: &proto,
+            want: want.or(self.want_of_filter()),
+            prefilter: pre,
+            proto,
             strict: self.strict,
             pruning: if self.strict {
                 Pruning::Off
@@ -187,8 +200,14 @@ impl Scan {
                 self.pruning
             },
             progress: self.progress.as_deref(),
-        };
-        let sources = self.inputs.sources;
+        }
+    }
+
+    fn run<F: Fold>(mut self, proto: F, how: How<F>) -> Result<(F, ScanReport)> {
+        let prefilter = self.prefilter(proto.events());
+        let pool = engine::pool(self.threads)?;
+        let sources = self.take_sources();
+        let ctx = self.ctx(&proto, proto.want(), prefilter.as_ref());
         let threads = pool.current_num_threads();
         let part: Part<F> = pool.install(|| match how {
             How::All => engine::fold_all(&ctx, sources),
@@ -296,35 +315,15 @@ impl Scan {
     /// a time. In strict mode the records before the first problem are
     /// handed over, then the error is returned.
     pub fn for_each_record(
-        self,
+        mut self,
         mut emit: impl FnMut(Record) -> ControlFlow<()>,
     ) -> Result<ScanReport> {
         let proto = fold::Collect::default();
-        let prefilter = if self.strict {
-            None
-        } else {
-            Prefilter::new(&self.filter, None)
-        };
-        let want = self.want_of_filter();
+        let prefilter = self.prefilter(None);
         let pool = engine::pool(self.threads)?;
-        let ctx = Ctx {
-            filter: &self.filter,
-            want,
-            prefilter: prefilter.as_ref(),
-            proto: &proto,
-            strict: self.strict,
-            pruning: if self.strict {
-                Pruning::Off
-            } else {
-                self.pruning
-            },
-            progress: self.progress.as_deref(),
-        };
         let window = 2 * pool.current_num_threads();
-        if let Some(p) = &self.progress {
-            p.set_total(self.inputs.total_bytes());
-        }
-        let sources = self.inputs.sources;
+        let sources = self.take_sources();
+        let ctx = self.ctx(&proto, fields::Want::default(), prefilter.as_ref());
         let (report, _) = engine::stream_records(&ctx, &pool, sources, window, &mut emit);
         if self.strict
             && let Some(e) = engine::strict_error(&report)

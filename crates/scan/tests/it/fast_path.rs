@@ -2,32 +2,7 @@
 //! random lines built from JSON's pieces and their near misses.
 
 use proptest::prelude::*;
-use scout_audit_core::{Decoded, decode_line};
-use scout_audit_scan::fields::{Fast, Fields, Want, parse};
-
-fn agrees(line: &[u8]) -> Result<(), String> {
-    let fast = parse(line, Want::ALL);
-    match (fast, decode_line(line)) {
-        (Fast::Slow, _) | (Fast::Blank, Decoded::Blank) => Ok(()),
-        (Fast::Record(f), Decoded::Record(r)) => {
-            let s = Fields::of_record(&r, Want::ALL);
-            let same = f.ts == s.ts
-                && f.event == s.event
-                && f.session_id == s.session_id
-                && f.model == s.model
-                && f.cost.map(f64::to_bits) == s.cost.map(f64::to_bits)
-                && f.input_t == s.input_t
-                && f.output_t == s.output_t
-                && f.files == s.files;
-            if same {
-                Ok(())
-            } else {
-                Err(format!("fast {f:?} slow {s:?}"))
-            }
-        }
-        (f, d) => Err(format!("fast {f:?} slow {d:?}")),
-    }
-}
+use scout_audit_scan::fields::check_against_decode_line as agrees;
 
 const PIECES: &[&str] = &[
     "{",
