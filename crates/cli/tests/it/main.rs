@@ -6,6 +6,7 @@
 mod support;
 
 mod faults;
+mod inputs;
 mod log_flags;
 mod log_stdin;
 mod processes;
