@@ -11,8 +11,9 @@
 //! - [`bench`] (`cargo xtask bench`): the `log()` throughput table against the
 //!   Python reference.
 //! - [`rng`]: the small PRNG every task uses, so a seed means the same
-//!   data on every machine.
+//!   data on every machine (from `scout-audit-testkit`).
 
 pub mod bench;
 pub mod datagen;
-pub mod rng;
+/// The PRNG, shared with the crash campaigns (it lives in the testkit).
+pub use scout_audit_testkit::rng;
