@@ -286,8 +286,7 @@ impl FileStore {
         let fs = b.fs;
         let live = layout.live();
         crate::reader::check_dir(&*fs, &layout)?;
-        fs.create_dir_all(layout.dir())
-            .map_err(|e| Error::io("create directory", layout.dir(), e))?;
+        create_dir_durably(&*fs, layout.dir())?;
         match fs.stat(&live) {
             Ok(m) if m.is_dir => {
                 return Err(Error::InvalidPath {
@@ -627,6 +626,37 @@ impl Drop for Inner {
         // Errors cannot be returned from drop; `close()` reports them.
         let _ = self.close();
     }
+}
+
+/// Creates `dir` and its missing parents (mode 0700) and makes them durable:
+/// a new directory's entry is in its parent, so each parent of a directory
+/// created here is fsync'd. Without that, a power loss soon after the first
+/// `sync` acknowledgement could lose the whole new store directory.
+fn create_dir_durably(fs: &dyn Fs, dir: &Path) -> Result<()> {
+    let mut missing = Vec::new();
+    let mut cur = Some(dir);
+    while let Some(d) = cur.filter(|d| !d.as_os_str().is_empty()) {
+        match fs.stat(d) {
+            Ok(_) => break,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => missing.push(d),
+            Err(e) => return Err(Error::io("stat", d, e)),
+        }
+        cur = d.parent();
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    fs.create_dir_all(dir)
+        .map_err(|e| Error::io("create directory", dir, e))?;
+    for d in missing {
+        let parent = match d.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        fs.sync_dir(parent)
+            .map_err(|e| Error::io("fsync directory", parent, e))?;
+    }
+    Ok(())
 }
 
 /// Opens (creating if needed) the live file; says whether it was created.
