@@ -37,6 +37,8 @@ pub mod follow;
 pub mod fs;
 pub mod layout;
 pub mod lines;
+#[cfg(scout_audit_mutant)]
+pub mod mutant;
 pub mod options;
 pub mod reader;
 pub mod recovery;

@@ -679,6 +679,21 @@ fn open_live(fs: &dyn Fs, layout: &Layout) -> Result<(Arc<dyn WriteFile>, bool)>
     Ok((f, !existed))
 }
 
+/// Whether the test-only mutant `name` is active: always `false` unless
+/// built with `--cfg scout_audit_mutant` (see `mutant.rs`).
+#[inline(always)]
+fn mutant(name: &str) -> bool {
+    #[cfg(scout_audit_mutant)]
+    {
+        crate::mutant::active(name)
+    }
+    #[cfg(not(scout_audit_mutant))]
+    {
+        let _ = name;
+        false
+    }
+}
+
 /// Releases a shared `flock` when dropped.
 struct SharedLock<'a>(&'a dyn LockFile);
 
@@ -900,7 +915,9 @@ impl Shared {
         let Some(file) = st.live.clone() else {
             return Err(Error::Closed);
         };
-        if let Err(e) = file.sync_all() {
+        if !mutant("skip-seal-fsync")
+            && let Err(e) = file.sync_all()
+        {
             return Err(self.poison(st, Error::io("fsync", &live_path, e)));
         }
         self.mark_synced(st, st.writes, st.written_seq);
@@ -924,7 +941,9 @@ impl Shared {
             Ok(f) => f,
             Err(e) => return Err(self.poison(st, Error::io("create", &live_path, e))),
         };
-        if let Err(e) = self.fs.sync_dir(dir) {
+        if !mutant("skip-new-live-dir-fsync")
+            && let Err(e) = self.fs.sync_dir(dir)
+        {
             return Err(self.poison(st, Error::io("fsync directory", dir, e)));
         }
         let id = file
