@@ -211,6 +211,9 @@ struct State {
     pending_since: Option<Instant>,
     /// Why the writer refuses events, after a failed write or fsync.
     poisoned: Option<String>,
+    /// Bytes of the last failed `write` that reached the file (0 unless it
+    /// was a short write); set by `append_locked` when it fails.
+    failed_write_landed: usize,
     closed: bool,
     /// Reused encoding buffer.
     scratch: Vec<u8>,
@@ -401,6 +404,7 @@ impl FileStore {
                 pending_last_seq: None,
                 pending_since: None,
                 poisoned: None,
+                failed_write_landed: 0,
                 closed: false,
                 scratch: Vec::with_capacity(512),
             }),
@@ -694,6 +698,24 @@ fn mutant(name: &str) -> bool {
     }
 }
 
+/// How many lines of `landed` (the start of a batch) are records after a
+/// crash: those ended by their `\n`, and an unterminated last one that
+/// recovery would complete (it decodes as a record, by the one rule of
+/// `decode_line`). A partial line is a torn fragment, not a record.
+fn whole_lines(landed: &[u8]) -> usize {
+    let n = memchr::memchr_iter(b'\n', landed).count();
+    let tail = match memchr::memrchr(b'\n', landed) {
+        Some(i) => &landed[i + 1..],
+        None => landed,
+    };
+    let completed = !tail.is_empty()
+        && matches!(
+            scout_audit_core::decode_line(tail),
+            scout_audit_core::Decoded::Record(_) | scout_audit_core::Decoded::Glued { .. }
+        );
+    n + usize::from(completed)
+}
+
 /// Releases a shared `flock` when dropped.
 struct SharedLock<'a>(&'a dyn LockFile);
 
@@ -782,6 +804,13 @@ impl Shared {
             st.sync_inside_peak = st.sync_inside_peak.max(st.sync_inside);
         }
         let r = self.append_locked(&mut st, &buf, lines, last_own);
+        if r.is_err() {
+            // The events whose lines did not reach the file were never
+            // used: give their seqs back, so that reopening this session in
+            // this process continues without a hole.
+            let landed = whole_lines(&buf[..st.failed_write_landed.min(buf.len())]);
+            self.unassign(&mut st, &events[landed.min(events.len())..]);
+        }
         buf.clear();
         st.scratch = buf;
         if self.durability == Durability::Sync {
@@ -806,6 +835,21 @@ impl Shared {
         Ok(receipts)
     }
 
+    /// Takes back the seqs of `events`, the last ones assigned (under the
+    /// same lock hold), whose lines were not written.
+    fn unassign(&self, st: &mut State, events: &[Event]) {
+        for e in events.iter().rev() {
+            match e.session_override() {
+                Some(s) if *s != self.session => {
+                    if let Some(n) = st.other_seqs.get_mut(s) {
+                        *n = n.saturating_sub(1);
+                    }
+                }
+                _ => st.next_seq = st.next_seq.saturating_sub(1),
+            }
+        }
+    }
+
     /// Writes `bytes` (whole lines) to the live file with one `write`,
     /// rotating first when the size limit asks for it. Returns the write's
     /// number. Any write error poisons the writer.
@@ -816,6 +860,7 @@ impl Shared {
         lines: u64,
         last_own: Option<u64>,
     ) -> Result<u64> {
+        st.failed_write_landed = 0;
         if bytes.is_empty() {
             return Ok(st.writes);
         }
@@ -834,6 +879,7 @@ impl Shared {
                 return Err(Error::Closed);
             };
             if let Err(e) = file.write_once(bytes) {
+                st.failed_write_landed = crate::fs::bytes_written_by(&e);
                 let err = Error::io("append to", &self.live_path, e);
                 return Err(self.poison(st, err));
             }

@@ -164,7 +164,7 @@ impl Report {
 
 /// A number unique in this process (sessions and probe keys of recoveries:
 /// the store's registry is keyed by path and session).
-fn unique() -> u64 {
+pub(crate) fn unique() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     NEXT.fetch_add(1, Ordering::SeqCst)
 }
@@ -233,7 +233,7 @@ fn read_and_check(
             kind: "verify-failed",
             detail: e.to_string(),
         })?;
-        v.seq_gap_count > 0 && v.read.problem_count() > 0
+        !v.is_ok()
     } else {
         false
     };

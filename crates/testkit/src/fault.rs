@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use scout_audit_store_file::fs::{Fs, LockFile, Meta, ReadFile, RealFs, WriteFile};
+use scout_audit_store_file::fs::{Fs, LockFile, Meta, ReadFile, RealFs, WriteFile, short_write};
 
 pub use crate::sim::{EIO, ENOSPC};
 
@@ -117,10 +117,7 @@ impl WriteFile for FaultFile {
             Some(How::Short) => {
                 let half = buf.len() / 2;
                 self.inner.write_once(&buf[..half])?;
-                return Err(io::Error::new(
-                    io::ErrorKind::WriteZero,
-                    format!("short write: {half} of {} bytes", buf.len()),
-                ));
+                return Err(short_write(half, buf.len()));
             }
         }
         self.fs.writes.fetch_add(1, Ordering::SeqCst);

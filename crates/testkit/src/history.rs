@@ -68,6 +68,8 @@ enum Entry {
     Ack { session: String, seq: u64, n: u64 },
     /// Every event of `session` up to `seq` is durable.
     Durable { session: String, upto: u64 },
+    /// Every event of `session` up to `seq` is in the kernel (written).
+    Written { session: String, upto: u64 },
 }
 
 /// An append-only history. Its length is the mark a harness stores with
@@ -120,6 +122,15 @@ impl History {
         });
     }
 
+    /// Every event of `session` with seq at most `upto` reached the kernel
+    /// (for `Process` and `Sync` writers, every acknowledged one).
+    pub fn written(&mut self, session: &str, upto: u64) {
+        self.entries.push(Entry::Written {
+            session: session.to_owned(),
+            upto,
+        });
+    }
+
     /// What was known after the first `mark` entries.
     pub fn upto(&self, mark: u64) -> Summary {
         let mut s = Summary::default();
@@ -136,6 +147,10 @@ impl History {
                 Entry::Durable { session, upto } => {
                     let ss = s.sessions.entry(session.clone()).or_default();
                     ss.durable_upto = Some(ss.durable_upto.map_or(*upto, |d| d.max(*upto)));
+                }
+                Entry::Written { session, upto } => {
+                    let ss = s.sessions.entry(session.clone()).or_default();
+                    ss.written_upto = Some(ss.written_upto.map_or(*upto, |d| d.max(*upto)));
                 }
             }
         }
@@ -164,12 +179,20 @@ pub struct SessionSummary {
     pub acked: BTreeMap<u64, u64>,
     /// Every acknowledged seq at most this is durable.
     pub durable_upto: Option<u64>,
+    /// Every seq at most this reached the kernel (survives a process crash).
+    pub written_upto: Option<u64>,
 }
 
 impl SessionSummary {
     /// Whether the acknowledged `seq` is durable.
     pub fn is_durable(&self, seq: u64) -> bool {
         self.durable_upto.is_some_and(|d| seq <= d)
+    }
+
+    /// Whether the acknowledged `seq` reached the kernel: recorded as
+    /// written, or durable.
+    pub fn is_written(&self, seq: u64) -> bool {
+        self.written_upto.is_some_and(|d| seq <= d) || self.is_durable(seq)
     }
 }
 
@@ -197,7 +220,8 @@ impl Summary {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Loss {
     /// The process died (kill -9): the kernel keeps everything written, so
-    /// every acknowledged event must be read back, and each session's
+    /// every acknowledged event that reached the kernel (every one, for
+    /// `process` and `sync` writers) must be read back, and each session's
     /// records are a contiguous prefix.
     Process,
     /// The machine lost power: every durable event must be read back;
@@ -234,7 +258,8 @@ fn v(kind: &'static str, detail: String) -> Violation {
 /// 2. no (session, seq) and no event is returned twice;
 /// 3. each session's seqs increase in the order returned, and an event
 ///    whose seq was known (acknowledged, or one thread per session) has it;
-/// 4. D ⊆ R; with [`Loss::Process`] also A ⊆ R;
+/// 4. D ⊆ R; with [`Loss::Process`] also every acknowledged event that
+///    reached the kernel is in R;
 /// 5. with [`Loss::Process`] each session's seqs are contiguous from 0;
 ///    with [`Loss::Power`] a hole is allowed only when `holes_reported`
 ///    (the reader or verify reported damage).
@@ -338,7 +363,7 @@ pub fn check(
                     "lost-durable",
                     format!("{session} seq {seq} (n={n}) was acknowledged durable and is missing"),
                 ));
-            } else if loss == Loss::Process {
+            } else if loss == Loss::Process && ss.is_written(*seq) {
                 out.push(v("lost-acknowledged", format!("{session} seq {seq} (n={n}) was acknowledged and is missing after a process crash")));
             }
         }
@@ -386,6 +411,7 @@ mod tests {
         for (seq, n) in [(0, 10), (1, 11), (2, 12), (3, 13)] {
             h.attempt("a", n, Some(seq));
             h.ack("a", seq, n);
+            h.written("a", seq);
         }
         h.durable("a", 1);
         h
@@ -456,7 +482,7 @@ mod tests {
         assert_eq!(h.upto(0), Summary::default());
         let s = h.upto(3);
         let a = &s.sessions["a"];
-        assert_eq!(a.attempted.len(), 2);
+        assert_eq!(a.attempted.len(), 1);
         assert_eq!(a.acked.len(), 1);
         assert_eq!(a.durable_upto, None);
         assert_eq!(h.summary().counts(), (4, 4, 2));

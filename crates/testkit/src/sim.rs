@@ -38,7 +38,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
-use scout_audit_store_file::fs::{Fs, LockFile, Meta, ReadFile, WriteFile};
+use scout_audit_store_file::fs::{Fs, LockFile, Meta, ReadFile, WriteFile, short_write};
 
 use crate::rng::Rng;
 
@@ -873,10 +873,7 @@ impl WriteFile for SimWrite {
             },
         )?;
         if n < buf.len() {
-            return Err(io::Error::new(
-                io::ErrorKind::WriteZero,
-                format!("short write: {n} of {} bytes", buf.len()),
-            ));
+            return Err(short_write(n, buf.len()));
         }
         Ok(())
     }

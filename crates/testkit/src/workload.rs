@@ -239,6 +239,9 @@ pub struct Run {
     next_seq: Vec<u64>,
     /// Per writer: how many sessions it has had.
     opens: Vec<u64>,
+    /// Per writer: whether the seqs of its next events are unknown in
+    /// advance (after a failure, which may or may not have used some).
+    seq_unknown: Vec<bool>,
     next_n: u64,
 }
 
@@ -257,6 +260,7 @@ impl Run {
             sessions: (0..n).map(|i| SessionId::new(format!("w{i}"))).collect(),
             next_seq: vec![0; n],
             opens: vec![0; n],
+            seq_unknown: vec![false; n],
             next_n: 0,
         }
     }
@@ -272,6 +276,11 @@ impl Run {
 
     fn mark(&self) {
         self.fs.set_mark(self.history.len());
+    }
+
+    /// Writer `w`'s store, if open.
+    pub fn writer(&self, w: usize) -> Option<&FileStore> {
+        self.stores.get(w).and_then(Option::as_ref)
     }
 
     fn store(&self, w: usize) -> Result<&FileStore, String> {
@@ -300,11 +309,15 @@ impl Run {
 
     /// Records what the writer's watermark says is durable.
     fn note_durable(&mut self, w: usize) {
-        if let Ok(s) = self.store(w)
-            && let Some(synced) = s.watermark_now().synced
-        {
+        if let Ok(s) = self.store(w) {
+            let wm = s.watermark_now();
             let session = self.sessions[w].to_string();
-            self.history.durable(&session, synced);
+            if let Some(written) = wm.written {
+                self.history.written(&session, written);
+            }
+            if let Some(synced) = wm.synced {
+                self.history.durable(&session, synced);
+            }
         }
         self.mark();
     }
@@ -335,6 +348,7 @@ impl Run {
                 self.opens[w] += 1;
                 self.sessions[w] = SessionId::new(format!("w{w}-{}", self.opens[w]));
                 self.next_seq[w] = 0;
+                self.seq_unknown[w] = false;
                 self.open(w)
             }
             Step::Log(w, k) => {
@@ -409,10 +423,25 @@ impl Run {
         let n = self.next_n;
         self.next_n += 1;
         let session = self.sessions[w].to_string();
-        self.history.attempt(&session, n, Some(self.next_seq[w]));
+        let seq = (!self.seq_unknown[w]).then_some(self.next_seq[w]);
+        self.history.attempt(&session, n, seq);
         self.next_seq[w] += 1;
         self.mark();
         (n, session)
+    }
+
+    /// After writer `w` failed: closes it (a poisoned writer's close fails,
+    /// and that is expected) and opens it again in this process, same
+    /// session. The seqs of its next events are no longer predicted: the
+    /// failure may or may not have used some.
+    pub fn reopen_after_failure(&mut self, w: usize) -> Result<(), String> {
+        if let Some(s) = self.stores[w].take() {
+            let _ = s.close();
+        }
+        self.seq_unknown[w] = true;
+        let r = self.open(w);
+        self.note_durable(w);
+        r
     }
 
     /// Closes every open writer, reporting the first error.
