@@ -6,7 +6,8 @@
 //!   that keeps unsynced writes and directory operations pending and, at a
 //!   crash, keeps, drops, keeps a subset of or garbles them.
 //! - [`fault::FaultFs`]: the real file system failing chosen calls (`EIO`,
-//!   `ENOSPC`, short writes).
+//!   `ENOSPC`, short writes); [`faults`]: every write, fsync and directory
+//!   fsync of a workload failed in turn on the simulated one.
 //! - [`workload`]: deterministic store workloads over a `SimFs`, and random
 //!   ones; [`history`]: what was attempted, acknowledged and made durable,
 //!   and the invariant checker; [`campaign`]: every crash point of a
@@ -25,6 +26,7 @@
 
 pub mod campaign;
 pub mod fault;
+pub mod faults;
 pub mod history;
 pub mod rng;
 pub mod sim;

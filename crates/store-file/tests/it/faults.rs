@@ -210,6 +210,40 @@ fn invalid_events_are_refused_without_side_effects() {
     assert!(matches!(store.append(Event::new("x")), Err(Error::Closed)));
 }
 
+/// Every write, fsync and directory fsync of the standard workloads fails
+/// in turn (EIO, ENOSPC that stays full, short writes) on the simulated
+/// file system: a clear error, the failing batch never acknowledged
+/// durable, the writer poisoned, nothing earlier lost after a process
+/// crash or a power loss, and reopening recovers (testkit `faults`).
+#[test]
+fn every_write_and_fsync_failing_in_turn_keeps_the_contract() {
+    let mut total = scout_audit_testkit::faults::Report::default();
+    for w in scout_audit_testkit::workload::Workload::standard() {
+        total.merge(&scout_audit_testkit::faults::run_matrix(&w));
+    }
+    eprintln!("{total:#?}");
+    assert_eq!(total.violations, 0, "{:#?}", total.examples);
+    let kinds: Vec<&str> = total.by_kind.keys().map(String::as_str).collect();
+    assert_eq!(
+        kinds,
+        [
+            "DirFsync EIO",
+            "DirFsync ENOSPC",
+            "Fsync EIO",
+            "Fsync ENOSPC",
+            "Write EIO",
+            "Write ENOSPC",
+            "Write short write"
+        ]
+    );
+    assert!(total.cases > 500, "{}", total.cases);
+    assert!(
+        total.poisoned > 100 && total.compression_failed > 10 && total.open_failed > 10,
+        "{total:#?}"
+    );
+    assert_eq!(total.recoveries, 3 * total.cases);
+}
+
 /// Found by the fault matrix: a write that failed took its events' seqs
 /// with it, so reopening the same session in this process (once the disk
 /// had room again) continued after them and left a hole in the session's
