@@ -215,3 +215,59 @@ fn follow_sees_every_record_once_across_rotations() {
         all.iter().map(key).collect::<Vec<_>>()
     );
 }
+
+/// Found while writing the concurrency campaign: a follower that had read a
+/// torn tail (a writer killed mid-line) kept its read position past it;
+/// when the next writer's recovery cut the tail off and appended, the
+/// follower resumed in the middle of the new lines and skipped records.
+#[test]
+fn follow_resumes_at_the_cut_when_recovery_removes_a_torn_tail() {
+    use scout_audit_store_file::follow::{Follow, Followed};
+    let t = temp_store();
+    let a = FileStore::builder(&t.path)
+        .session(SessionId::new("A"))
+        .open()
+        .unwrap();
+    for _ in 0..3 {
+        a.append(Event::new("before")).unwrap();
+    }
+    a.close().unwrap();
+    // A writer killed in the middle of a line.
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&t.path)
+        .unwrap();
+    f.write_all(br#"{"ts":"2026-11-27T05:21:16.123456+00:00","event":"to"#)
+        .unwrap();
+    drop(f);
+    let mut follow = Follow::start(std::sync::Arc::new(RealFs), layout(&t.path))
+        .unwrap()
+        .poll_interval(std::time::Duration::from_millis(1));
+    let mut seen = Vec::new();
+    while let Followed::Record(r) = follow.next_record().unwrap() {
+        seen.push(r.event().unwrap().to_owned());
+    }
+    assert_eq!(seen, ["before"; 3]);
+    // The next writer recovers (quarantines the torn tail) and appends.
+    let b = FileStore::builder(&t.path)
+        .session(SessionId::new("B"))
+        .open()
+        .unwrap();
+    assert!(b.recovery_report().quarantined.is_some());
+    for i in 0..3u64 {
+        b.append(Event::new("after").field("i", i)).unwrap();
+    }
+    b.close().unwrap();
+    let mut after = Vec::new();
+    while after.len() < 3 {
+        match follow.next_record().unwrap() {
+            Followed::Record(r) => after.push((r.event().unwrap().to_owned(), r.get("i").cloned())),
+            Followed::CaughtUp => {}
+        }
+    }
+    let want: Vec<(String, Option<serde_json::Value>)> = (0..3u64)
+        .map(|i| ("after".to_owned(), Some(serde_json::Value::from(i))))
+        .collect();
+    assert_eq!(after, want);
+    assert_eq!(follow.malformed(), 0);
+}
