@@ -469,9 +469,12 @@ impl Run {
 /// compressor thread does); how many it compressed.
 pub fn compress_all(fs: &SimFs, path: &Path) -> Result<usize, String> {
     let layout = Layout::new(path)?;
+    let listing = layout.list(fs).map_err(|e| format!("list: {e}"))?;
+    if !listing.all.iter().any(|s| s.kind == SegmentKind::Sealed) {
+        return Ok(0);
+    }
     let lock = scout_audit_store_file::fs::Fs::open_lock(fs, &layout.lock(), true)
         .map_err(|e| format!("open lock: {e}"))?;
-    let listing = layout.list(fs).map_err(|e| format!("list: {e}"))?;
     let mut n = 0;
     for seg in listing.all.iter().filter(|s| s.kind == SegmentKind::Sealed) {
         if compress_segment(fs, &layout, seg, Some(&*lock)).map_err(|e| e.to_string())? {
