@@ -10,10 +10,13 @@
 //!   and a live file) or one plain JSONL file.
 //! - [`bench`] (`cargo xtask bench`): the `log()` throughput table against the
 //!   Python reference.
+//! - [`crash`] (`cargo xtask crash`): the kill -9 campaign against real
+//!   writer processes, and the long mode of the simulated power-loss one.
 //! - [`rng`]: the small PRNG every task uses, so a seed means the same
 //!   data on every machine (from `scout-audit-testkit`).
 
 pub mod bench;
+pub mod crash;
 pub mod datagen;
 /// The PRNG, shared with the crash campaigns (it lives in the testkit).
 pub use scout_audit_testkit::rng;
