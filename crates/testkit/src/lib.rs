@@ -12,6 +12,8 @@
 //!   ones; [`history`]: what was attempted, acknowledged and made durable,
 //!   and the invariant checker; [`campaign`]: every crash point of a
 //!   workload, damaged, recovered and checked.
+//! - [`model`]: the model test (a store against an in-memory model), for
+//!   proptest and fuzzing.
 //! - [`rng`]: the small deterministic PRNG every campaign uses.
 //!
 //! ```
@@ -28,6 +30,7 @@ pub mod campaign;
 pub mod fault;
 pub mod faults;
 pub mod history;
+pub mod model;
 pub mod rng;
 pub mod sim;
 pub mod workload;
