@@ -174,6 +174,52 @@ impl Source {
     }
 }
 
+/// A gzip decoder that keeps every byte decompressed before damage.
+///
+/// A decoder that meets corrupt data in the middle of a `read` returns the
+/// error and drops what that same call had already decompressed, up to a
+/// whole buffer of records. On the first error this reader decompresses
+/// the archive again from its start, skips what it delivered, and goes on
+/// one byte per call, so the error comes exactly where the damage is.
+struct Salvage {
+    inner: MultiGzDecoder<BufReader<Box<dyn ReadFile>>>,
+    fs: Arc<dyn Fs>,
+    path: PathBuf,
+    /// Decompressed bytes returned so far.
+    delivered: u64,
+    /// Whether the second, byte-by-byte pass is under way.
+    salvaging: bool,
+}
+
+impl io::Read for Salvage {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if self.salvaging {
+            return self.inner.read(&mut buf[..1]);
+        }
+        match self.inner.read(buf) {
+            Ok(n) => {
+                self.delivered += n as u64;
+                Ok(n)
+            }
+            Err(e) => {
+                self.salvaging = true;
+                let f = self.fs.open_read(&self.path)?;
+                self.inner = MultiGzDecoder::new(BufReader::with_capacity(64 << 10, f));
+                let skipped =
+                    io::copy(&mut (&mut self.inner).take(self.delivered), &mut io::sink())?;
+                if skipped < self.delivered {
+                    // The archive changed under us: report the first error.
+                    return Err(e);
+                }
+                self.inner.read(&mut buf[..1])
+            }
+        }
+    }
+}
+
 /// The segments of a store at one moment.
 #[derive(Debug)]
 pub struct Snapshot {
@@ -415,13 +461,19 @@ impl Reader {
         };
         match opened {
             Ok((f, gz, p)) => {
-                self.sources[i].path = p;
+                self.sources[i].path = p.clone();
                 self.sources[i].gzip = gz;
                 let raw = BufReader::with_capacity(256 << 10, f);
                 let r: Box<dyn BufRead + Send> = if gz {
                     Box::new(BufReader::with_capacity(
                         256 << 10,
-                        MultiGzDecoder::new(raw),
+                        Salvage {
+                            inner: MultiGzDecoder::new(raw),
+                            fs: Arc::clone(&self.fs),
+                            path: p,
+                            delivered: 0,
+                            salvaging: false,
+                        },
                     ))
                 } else {
                     Box::new(raw)

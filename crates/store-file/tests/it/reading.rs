@@ -271,3 +271,32 @@ fn follow_resumes_at_the_cut_when_recovery_removes_a_torn_tail() {
     assert_eq!(after, want);
     assert_eq!(follow.malformed(), 0);
 }
+
+/// Found by the `segment_reader` fuzz target: when an archive's damage
+/// came in the middle of the decompressor's read (here an "invalid distance
+/// too far back" after one whole record, not a truncation), the records
+/// decompressed in that same read were dropped with it.
+#[test]
+fn records_before_corrupt_deflate_data_are_kept() {
+    const FOUND: &[u8] = include_bytes!(
+        "../../../../fuzz/corpus/segment_reader/found-corrupt-deflate-after-a-record"
+    );
+    let t = temp_store();
+    std::fs::write(
+        t.dir.path().join("audit-20260101T000001Z-000001.jsonl.gz"),
+        FOUND,
+    )
+    .unwrap();
+    let (recs, report) = read_all(&t.path);
+    let got: Vec<String> = recs.iter().map(|r| r.to_json_line()).collect();
+    assert_eq!(
+        got,
+        [r#"{"ts":"2026-01-01T00:00:00+00:00","event":"nav","session_id":"s","seq":0}"#]
+    );
+    assert_eq!(report.damaged_segments, 1);
+    assert!(
+        matches!(&report.problems[0].kind, ProblemKind::Gzip(m) if m.contains("corrupt deflate stream")),
+        "{:?}",
+        report.problems
+    );
+}
