@@ -207,7 +207,11 @@ impl Follow {
             let base = self.pos - self.partial.len() as u64;
             let mut start = 0;
             while let Some(i) = memchr::memchr(b'\n', &self.partial[start..]) {
-                let line = &self.partial[start..start + i];
+                let mut line = &self.partial[start..start + i];
+                if base + start as u64 == 0 {
+                    // A BOM at the start of the file, as the reader skips it.
+                    line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
+                }
                 match decode_line(line) {
                     Decoded::Record(r) | Decoded::Glued { record: r, .. } => {
                         self.ready.push_back(r);
