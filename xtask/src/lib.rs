@@ -10,6 +10,7 @@
 //!   and a live file) or one plain JSONL file.
 //! - [`bench`] (`cargo xtask bench`): the `log()` throughput table against the
 //!   Python reference.
+//! - [`fuzz`] (`cargo xtask fuzz`): every cargo-fuzz target for a while.
 //! - [`crash`] (`cargo xtask crash`): the kill -9 campaign against real
 //!   writer processes, and the long mode of the simulated power-loss one.
 //! - [`rng`]: the small PRNG every task uses, so a seed means the same
@@ -18,5 +19,6 @@
 pub mod bench;
 pub mod crash;
 pub mod datagen;
+pub mod fuzz;
 /// The PRNG, shared with the crash campaigns (it lives in the testkit).
 pub use scout_audit_testkit::rng;

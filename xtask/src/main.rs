@@ -30,6 +30,10 @@ enum Task {
     /// long mode), and with --sim-states the simulated power-loss campaign.
     /// Exits non-zero on any violation.
     Crash(CrashArgs),
+    /// Run every cargo-fuzz target of fuzz/ (nightly, through cargo fuzz)
+    /// for --time seconds each on a scratch copy of its corpus; report the
+    /// executions. Exits non-zero on a finding.
+    Fuzz(FuzzArgs),
     /// (internal) A writer process of the crash campaign.
     #[command(hide = true)]
     CrashChild(CrashChildArgs),
@@ -65,6 +69,23 @@ struct CrashArgs {
     /// Seed of everything random [default: from the clock, printed].
     #[arg(long)]
     seed: Option<u64>,
+}
+
+#[derive(Args)]
+struct FuzzArgs {
+    /// Seconds per target.
+    #[arg(long, default_value_t = 60)]
+    time: u64,
+    /// Only this target (repeat for several).
+    #[arg(long)]
+    target: Vec<String>,
+    /// Merge inputs with new coverage into the checked-in corpus.
+    #[arg(long)]
+    merge: bool,
+    /// libFuzzer's memory limit in MiB (an input that makes a reader hold
+    /// more, such as a decompression bomb, is a finding).
+    #[arg(long, default_value_t = 512)]
+    rss_limit_mb: u64,
 }
 
 #[derive(Args)]
@@ -257,6 +278,31 @@ fn crash(a: &CrashArgs) -> anyhow::Result<()> {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.task {
         Task::Crash(a) => crash(&a)?,
+        Task::Fuzz(a) => {
+            let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+            let runs = xtask::fuzz::run(&xtask::fuzz::FuzzOptions {
+                root,
+                seconds: a.time.max(1),
+                targets: a.target,
+                merge: a.merge,
+                rss_limit_mb: a.rss_limit_mb,
+            })?;
+            let mut table = format!(
+                "{:<16} {:>14} {:>9} {:>10} {:>8}",
+                "target", "executions", "seconds", "exec/s", "corpus"
+            );
+            for r in &runs {
+                table.push_str(&format!(
+                    "\n{:<16} {:>14} {:>9.0} {:>10.0} {:>8}",
+                    r.target,
+                    r.runs,
+                    r.seconds,
+                    r.runs as f64 / r.seconds.max(1e-9),
+                    r.corpus
+                ));
+            }
+            print_quietly(&table)?;
+        }
         Task::CrashChild(a) => xtask::crash::child(&xtask::crash::ChildOptions {
             path: a.path,
             durability: a.durability.parse().map_err(anyhow::Error::msg)?,
