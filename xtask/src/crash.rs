@@ -39,7 +39,7 @@ use scout_audit_store_file::fs::RealFs;
 use scout_audit_store_file::options::RotateSize;
 use scout_audit_store_file::verify::verify;
 use scout_audit_store_file::{FileStore, Layout, Reader};
-use scout_audit_testkit::history::{History, Loss, Violation, check, event_for, key_of};
+use scout_audit_testkit::history::{Findings, History, Loss, Violation, check, event_for, key_of};
 use scout_audit_testkit::rng::Rng;
 
 /// The key of thread `t`'s `i`-th event in child `w`.
@@ -212,17 +212,12 @@ pub struct KillReport {
     /// Torn tails quarantined by recoveries (the parent's).
     pub quarantined: u64,
     /// Violations.
-    pub violations: u64,
-    /// The first violations.
-    pub examples: Vec<String>,
+    pub found: Findings,
 }
 
 impl KillReport {
     fn violation(&mut self, ctx: &str, v: impl std::fmt::Display) {
-        self.violations += 1;
-        if self.examples.len() < 30 {
-            self.examples.push(format!("{ctx}: {v}"));
-        }
+        self.found.add(ctx, v);
     }
 }
 
@@ -247,8 +242,8 @@ impl std::fmt::Display for KillReport {
             self.sealed_waiting,
             self.quarantined
         )?;
-        write!(f, "  {} violations", self.violations)?;
-        for e in &self.examples {
+        write!(f, "  {} violations", self.found.count)?;
+        for e in &self.found.examples {
             write!(f, "\n    {e}")?;
         }
         Ok(())
@@ -586,7 +581,7 @@ pub fn kill_campaign(o: &KillOptions, mut progress: impl FnMut(&KillReport)) -> 
         if follower.is_finished() {
             let _ = follower.join();
         }
-        if report.violations == 0 {
+        if report.found.count == 0 {
             let _ = std::fs::remove_dir_all(&store_dir);
         }
         progress(&report);

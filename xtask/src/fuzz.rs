@@ -85,6 +85,23 @@ fn cargo_fuzz() -> Command {
     c
 }
 
+/// `cargo fuzz run` of `target` on `corpora` (the first one takes new
+/// inputs), ending with `--`: libFuzzer's flags follow.
+fn fuzz_run(fuzz_dir: &Path, target: &str, corpora: [&Path; 2]) -> Command {
+    let mut c = cargo_fuzz();
+    c.current_dir(fuzz_dir)
+        .args([
+            "run",
+            "--release",
+            "--debug-assertions",
+            "--sanitizer=none",
+            target,
+        ])
+        .args(corpora)
+        .arg("--");
+    c
+}
+
 fn count_files(dir: &Path) -> usize {
     std::fs::read_dir(dir).map_or(0, |d| {
         d.filter(|e| e.as_ref().is_ok_and(|e| e.path().is_file()))
@@ -135,18 +152,7 @@ pub fn run(o: &FuzzOptions) -> Result<Vec<TargetRun>> {
         let work = o.root.join("target/fuzz-corpus").join(&t);
         std::fs::create_dir_all(&work)?;
         let started = Instant::now();
-        let output = cargo_fuzz()
-            .current_dir(&fuzz_dir)
-            .args([
-                "run",
-                "--release",
-                "--debug-assertions",
-                "--sanitizer=none",
-                &t,
-            ])
-            .arg(&work)
-            .arg(&seeds)
-            .arg("--")
+        let output = fuzz_run(&fuzz_dir, &t, [&work, &seeds])
             .arg(format!("-max_total_time={}", o.seconds))
             .arg(format!("-rss_limit_mb={}", o.rss_limit_mb))
             .arg("-max_len=65536")
@@ -165,18 +171,8 @@ pub fn run(o: &FuzzOptions) -> Result<Vec<TargetRun>> {
         let runs = executions(&stderr)
             .with_context(|| format!("no execution count from {t}:\n{stderr}"))?;
         if o.merge {
-            let merged = cargo_fuzz()
-                .current_dir(&fuzz_dir)
-                .args([
-                    "run",
-                    "--release",
-                    "--debug-assertions",
-                    "--sanitizer=none",
-                    &t,
-                ])
-                .arg(&seeds)
-                .arg(&work)
-                .args(["--", "-merge=1", "-max_len=65536"])
+            let merged = fuzz_run(&fuzz_dir, &t, [&seeds, &work])
+                .args(["-merge=1", "-max_len=65536"])
                 .output()
                 .with_context(|| format!("merge the corpus of {t}"))?;
             if !merged.status.success() {

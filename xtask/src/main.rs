@@ -220,17 +220,17 @@ fn crash(a: &CrashArgs) -> anyhow::Result<()> {
         let report = xtask::crash::kill_campaign(&opts, |r| {
             if last.elapsed() >= std::time::Duration::from_secs(10) {
                 last = std::time::Instant::now();
-                eprintln!("  ... {} kills, {} violations", r.kills, r.violations);
+                eprintln!("  ... {} kills, {} violations", r.kills, r.found.count);
             }
         })?;
         print_quietly(&format!(
             "{report}\n  ({:.0} s)",
             started.elapsed().as_secs_f64()
         ))?;
-        if report.violations > 0 {
+        if report.found.count > 0 {
             eprintln!("stores kept in {}", dir.keep().display());
         }
-        violations += report.violations;
+        violations += report.found.count;
     }
     if a.sim_states > 0 {
         use scout_audit_testkit::campaign;
@@ -262,11 +262,11 @@ fn crash(a: &CrashArgs) -> anyhow::Result<()> {
             report.damage_reported,
             report.lost_acknowledged,
         );
-        for e in &report.examples {
+        for e in &report.found.examples {
             text.push_str(&format!("\n    {e}"));
         }
         print_quietly(&text)?;
-        violations += report.violations;
+        violations += report.found.count;
     }
     anyhow::ensure!(
         violations == 0,

@@ -31,10 +31,10 @@ use scout_audit_store_file::options::Compression;
 use scout_audit_store_file::verify::verify;
 use scout_audit_store_file::{FileStore, Layout, ReadReport, Reader};
 
-use crate::history::{History, Loss, Violation, check, key_of};
+use crate::history::{Findings, History, Loss, Violation, check, key_of};
 use crate::rng::{Rng, splitmix64};
 use crate::sim::{CrashReport, DirDamage, FileDamage, SimFs, SimState};
-use crate::workload::{Run, Workload, fresh_store_path, recover_and_probe, start_time};
+use crate::workload::{Workload, record, recover_and_probe, start_time};
 
 /// How thorough a campaign is.
 #[derive(Clone, Copy, Debug)]
@@ -73,9 +73,7 @@ pub struct Report {
     /// Of `states`, those crashed during a recovery.
     pub recovery_crash_states: u64,
     /// Invariant violations found.
-    pub violations: u64,
-    /// The first violations, with where they happened.
-    pub examples: Vec<String>,
+    pub found: Findings,
     /// Files with unsynced writes, by what a crash did to them.
     pub file_damage: BTreeMap<String, u64>,
     /// Directories with pending operations, by what a crash did to them.
@@ -98,9 +96,6 @@ pub struct Report {
     pub lost_acknowledged: u64,
 }
 
-/// How many examples a report keeps.
-const EXAMPLES: usize = 20;
-
 impl Report {
     /// Adds another report's counts.
     pub fn merge(&mut self, o: &Report) {
@@ -108,12 +103,7 @@ impl Report {
         self.crash_points += o.crash_points;
         self.states += o.states;
         self.recovery_crash_states += o.recovery_crash_states;
-        self.violations += o.violations;
-        for e in &o.examples {
-            if self.examples.len() < EXAMPLES {
-                self.examples.push(e.clone());
-            }
-        }
+        self.found.merge(&o.found);
         for (k, v) in &o.file_damage {
             *self.file_damage.entry(k.clone()).or_default() += v;
         }
@@ -143,10 +133,7 @@ impl Report {
     }
 
     fn violation(&mut self, label: &str, v: &Violation) {
-        self.violations += 1;
-        if self.examples.len() < EXAMPLES {
-            self.examples.push(format!("{label}: {v}"));
-        }
+        self.found.add(label, v);
     }
 
     /// One line of counts.
@@ -157,7 +144,7 @@ impl Report {
             self.crash_points,
             self.states,
             self.recovery_crash_states,
-            self.violations
+            self.found.count
         )
     }
 }
@@ -247,24 +234,23 @@ pub fn run(w: &Workload, opts: &Options) -> Report {
         workloads: 1,
         ..Report::default()
     };
-    let fs = SimFs::default();
-    let path = fresh_store_path();
-    let initial = fs.state();
-    fs.record();
-    let mut run = Run::new(fs.clone(), &path, w);
-    let outcome = run.run_all(&w.steps).and_then(|()| run.close_all());
-    let recording = fs.take_recording();
-    if let Err(e) = outcome {
-        report.violation(
-            &w.name,
-            &Violation {
-                kind: "workload-failed",
-                detail: e,
-            },
-        );
-        return report;
-    }
-    let mut points: Vec<(SimState, String, u64)> = vec![(initial, "nothing yet".into(), 0)];
+    let (run, recording) = match record(w) {
+        Ok(r) => r,
+        Err(e) => {
+            report.violation(
+                &w.name,
+                &Violation {
+                    kind: "workload-failed",
+                    detail: e,
+                },
+            );
+            return report;
+        }
+    };
+    let path = run.path.clone();
+    // The first crash point: before anything happened.
+    let mut points: Vec<(SimState, String, u64)> =
+        vec![(SimState::default(), "nothing yet".into(), 0)];
     points.extend(recording.into_iter().map(|r| (r.state, r.op, r.mark)));
     report.crash_points = points.len() as u64;
     for (p, (state, op, mark)) in points.iter().enumerate() {

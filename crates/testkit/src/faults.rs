@@ -17,10 +17,10 @@ use std::collections::BTreeMap;
 use scout_audit_store_file::Error;
 
 use crate::campaign::read_store;
-use crate::history::{History, Loss, Violation, check, event_for};
+use crate::history::{Findings, History, Loss, Violation, check, event_for};
 use crate::rng::Rng;
 use crate::sim::{EIO, ENOSPC, Fault, FaultKind, OpClass, SimFs, SimState};
-use crate::workload::{Run, Step, Workload, fresh_store_path, recover_and_probe};
+use crate::workload::{Run, Step, Workload, fresh_store_path, record, recover_and_probe};
 
 /// What a fault matrix did and found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -38,17 +38,12 @@ pub struct Report {
     /// Reopens after the fault, each checked (process crash and power loss).
     pub recoveries: u64,
     /// Violations found.
-    pub violations: u64,
-    /// The first violations, with their case.
-    pub examples: Vec<String>,
+    pub found: Findings,
 }
 
 impl Report {
     fn violation(&mut self, label: &str, v: &Violation) {
-        self.violations += 1;
-        if self.examples.len() < 20 {
-            self.examples.push(format!("{label}: {v}"));
-        }
+        self.found.add(label, v);
     }
 
     /// Adds another report's counts.
@@ -61,12 +56,7 @@ impl Report {
         self.open_failed += o.open_failed;
         self.compression_failed += o.compression_failed;
         self.recoveries += o.recoveries;
-        self.violations += o.violations;
-        for e in &o.examples {
-            if self.examples.len() < 20 {
-                self.examples.push(e.clone());
-            }
-        }
+        self.found.merge(&o.found);
     }
 }
 
@@ -86,22 +76,21 @@ fn faults_for(class: OpClass) -> Vec<(FaultKind, &'static str)> {
 pub fn run_matrix(w: &Workload) -> Report {
     let mut report = Report::default();
     // A clean run, to count the operations of each class.
-    let fs = SimFs::default();
-    fs.record();
-    let mut run = Run::new(fs.clone(), &fresh_store_path(), w);
-    let clean = run.run_all(&w.steps).and_then(|()| run.close_all());
-    if let Err(e) = clean {
-        report.violation(
-            &w.name,
-            &Violation {
-                kind: "workload-failed",
-                detail: e,
-            },
-        );
-        return report;
-    }
+    let recording = match record(w) {
+        Ok((_, rec)) => rec,
+        Err(e) => {
+            report.violation(
+                &w.name,
+                &Violation {
+                    kind: "workload-failed",
+                    detail: e,
+                },
+            );
+            return report;
+        }
+    };
     let mut counts: BTreeMap<OpClass, u64> = BTreeMap::new();
-    for r in fs.take_recording() {
+    for r in recording {
         *counts.entry(r.class).or_default() += 1;
     }
     for class in [OpClass::Write, OpClass::Fsync, OpClass::DirFsync] {

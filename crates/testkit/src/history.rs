@@ -250,6 +250,36 @@ fn v(kind: &'static str, detail: String) -> Violation {
     Violation { kind, detail }
 }
 
+/// Violations a campaign found: every one counted, the first
+/// [`Findings::KEPT`] kept with where they happened.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Findings {
+    /// Violations found.
+    pub count: u64,
+    /// The first ones, as `where: what`.
+    pub examples: Vec<String>,
+}
+
+impl Findings {
+    /// How many examples are kept.
+    pub const KEPT: usize = 20;
+
+    /// Counts a violation found at `at`.
+    pub fn add(&mut self, at: &str, v: impl fmt::Display) {
+        self.count += 1;
+        if self.examples.len() < Findings::KEPT {
+            self.examples.push(format!("{at}: {v}"));
+        }
+    }
+
+    /// Adds another campaign's findings.
+    pub fn merge(&mut self, o: &Findings) {
+        self.count += o.count;
+        let room = Findings::KEPT.saturating_sub(self.examples.len());
+        self.examples.extend(o.examples.iter().take(room).cloned());
+    }
+}
+
 /// Checks what a reader returned (`records`, in the order returned) against
 /// what was known at the crash (docs/durability.md, "Invariants"):
 ///

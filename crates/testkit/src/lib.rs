@@ -22,7 +22,7 @@
 //!
 //! let w = &Workload::standard()[0];
 //! let report = campaign::run(w, &Options { seeds: 1, recovery_points: 0, seed: 7 });
-//! assert_eq!(report.violations, 0, "{:?}", report.examples);
+//! assert_eq!(report.found.count, 0, "{:?}", report.found.examples);
 //! assert!(report.states > 50);
 //! ```
 

@@ -106,6 +106,23 @@ fn survivors(recs: &[Record]) -> History {
     h
 }
 
+/// Reads the whole store and runs the history check (holes are allowed
+/// where the reader reported damage: a power loss may leave them).
+fn read_checked(run: &Run, layout: &Layout, ctx: &str) -> Result<Vec<Record>, String> {
+    let (recs, rep) =
+        read_store(Arc::new(run.fs.clone()), layout).map_err(|e| format!("{ctx}: {e}"))?;
+    let vs = check(
+        &run.history.summary(),
+        &recs,
+        Loss::Power,
+        rep.problem_count() > 0,
+    );
+    if !vs.is_empty() {
+        return Err(format!("{ctx}: {vs:?}"));
+    }
+    Ok(recs)
+}
+
 /// Runs `ops` on a new store over the simulated file system (see the
 /// module docs); `Err` describes the first divergence from the model.
 pub fn run(ops: &[Op]) -> Result<(), String> {
@@ -188,19 +205,9 @@ pub fn run(ops: &[Op]) -> Result<(), String> {
                     (1 << 41) + probes,
                 )
                 .map_err(|e| format!("{ctx}: {e}"))?;
-                let (recs, rep) = read_store(Arc::new(run.fs.clone()), &layout)
-                    .map_err(|e| format!("{ctx}: {e}"))?;
                 // (A kill -9 is checked exactly below; holes an earlier power
                 // loss left are reported damage.)
-                let vs = check(
-                    &run.history.summary(),
-                    &recs,
-                    Loss::Power,
-                    rep.problem_count() > 0,
-                );
-                if !vs.is_empty() {
-                    return Err(format!("{ctx}: {vs:?}"));
-                }
+                let recs = read_checked(&run, &layout, &ctx)?;
                 if !*power {
                     // A process crash loses nothing written: the model, and
                     // the probe after it.
@@ -218,22 +225,12 @@ pub fn run(ops: &[Op]) -> Result<(), String> {
                 continue;
             }
             Op::Read => {
-                let (recs, rep) = read_store(Arc::new(run.fs.clone()), &layout)
-                    .map_err(|e| format!("{ctx}: {e}"))?;
+                let recs = read_checked(&run, &layout, &ctx)?;
                 if keys(&recs) != model {
                     return Err(format!(
                         "{ctx}: read {:?}, the model says {model:?}",
                         keys(&recs)
                     ));
-                }
-                let vs = check(
-                    &run.history.summary(),
-                    &recs,
-                    Loss::Power,
-                    rep.problem_count() > 0,
-                );
-                if !vs.is_empty() {
-                    return Err(format!("{ctx}: {vs:?}"));
                 }
                 continue;
             }

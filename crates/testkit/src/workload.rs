@@ -22,7 +22,7 @@ use scout_audit_store_file::{FileStore, Layout};
 
 use crate::history::{History, event_for};
 use crate::rng::Rng;
-use crate::sim::SimFs;
+use crate::sim::{Recorded, SimFs};
 
 /// How one writer of a workload opens the store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -463,6 +463,18 @@ impl Run {
     pub fn abandon(&mut self) -> Vec<FileStore> {
         self.stores.iter_mut().filter_map(Option::take).collect()
     }
+}
+
+/// Runs `w` to its end (closing its writers) on a new recording disk and a
+/// new store path: the run (its history and path) and the state after
+/// every operation; `Err` if a step failed.
+pub fn record(w: &Workload) -> Result<(Run, Vec<Recorded>), String> {
+    let fs = SimFs::default();
+    fs.record();
+    let mut run = Run::new(fs.clone(), &fresh_store_path(), w);
+    let outcome = run.run_all(&w.steps).and_then(|()| run.close_all());
+    let recording = fs.take_recording();
+    outcome.map(|()| (run, recording))
 }
 
 /// Compresses every sealed segment of the store at `path` (what the

@@ -125,14 +125,10 @@ fn writers_readers_and_a_follower_across_rotations() {
     const THREADS: u64 = 3;
     const EACH: u64 = 150;
     let t = temp_store();
-    let open = |s: &str| {
-        FileStore::builder(&t.path)
-            .rotate_size(RotateSize::bytes(3000))
-            .session(SessionId::new(s))
-            .open()
-            .unwrap()
-    };
-    let writers = [open("P1"), open("P2")];
+    let writers = [
+        open_rotating(&t.path, 3000, "P1"),
+        open_rotating(&t.path, 3000, "P2"),
+    ];
     // Every event any thread logs, keyed by (writer, thread, index).
     let key = |w: u64, th: u64, i: u64| (w << 20) | (th << 10) | i;
     let mut attempted = History::new();

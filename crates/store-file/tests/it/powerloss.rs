@@ -48,7 +48,7 @@ fn every_crash_point_of_the_standard_workloads_keeps_the_contract() {
     let t = std::time::Instant::now();
     let report = campaign::run_many(&opts, 10_000, |_| {});
     eprintln!("{} in {:?}", report.summary_line(), t.elapsed());
-    assert_eq!(report.violations, 0, "{:#?}", report.examples);
+    assert_eq!(report.found.count, 0, "{:#?}", report.found.examples);
     assert!(report.states >= 10_000, "{}", report.summary_line());
     // The damage space was covered: every kind of file and directory
     // damage, lost directory operations, quarantined tails, interrupted

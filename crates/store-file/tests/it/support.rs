@@ -36,6 +36,17 @@ pub fn file_names(dir: &Path) -> Vec<String> {
     v
 }
 
+/// A writer of session `session` on the store at `path`, rotating at
+/// `rotate` bytes (two of them hold separate descriptors and locks, as two
+/// processes do).
+pub fn open_rotating(path: &Path, rotate: u64, session: &str) -> scout_audit_store_file::FileStore {
+    scout_audit_store_file::FileStore::builder(path)
+        .rotate_size(scout_audit_store_file::options::RotateSize::bytes(rotate))
+        .session(scout_audit_core::SessionId::new(session))
+        .open()
+        .unwrap()
+}
+
 pub fn layout(path: &Path) -> Layout {
     Layout::new(path).unwrap()
 }

@@ -27,18 +27,22 @@ fn mutants_are_caught_and_the_real_store_is_not() {
         mutant::activate(None);
         eprintln!("{m}: {}", report.summary_line());
         assert!(
-            report.violations > 0,
+            report.found.count > 0,
             "{m} was not caught: {}",
             report.summary_line()
         );
         // What it finds is acknowledged-durable data lost.
         assert!(
-            report.examples.iter().any(|e| e.contains("lost-durable")),
+            report
+                .found
+                .examples
+                .iter()
+                .any(|e| e.contains("lost-durable")),
             "{m}: {:#?}",
-            report.examples
+            report.found.examples
         );
-        eprintln!("  e.g. {}", report.examples[0]);
+        eprintln!("  e.g. {}", report.found.examples[0]);
     }
     let control = campaign();
-    assert_eq!(control.violations, 0, "{:#?}", control.examples);
+    assert_eq!(control.found.count, 0, "{:#?}", control.found.examples);
 }

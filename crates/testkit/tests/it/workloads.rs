@@ -3,21 +3,16 @@
 
 use scout_audit_store_file::Layout;
 use scout_audit_store_file::layout::SegmentKind;
-use scout_audit_testkit::sim::{OpClass, SimFs};
-use scout_audit_testkit::workload::{Run, Step, Workload, fresh_store_path};
+use scout_audit_testkit::sim::OpClass;
+use scout_audit_testkit::workload::{Step, Workload, record};
 
 #[test]
 fn standard_workloads_rotate_twice_compress_and_reopen() {
     for w in Workload::standard() {
-        let fs = SimFs::default();
-        let path = fresh_store_path();
-        fs.record();
-        let mut run = Run::new(fs.clone(), &path, &w);
-        run.run_all(&w.steps).unwrap();
-        run.close_all().unwrap();
-        let rec = fs.take_recording();
+        let (run, rec) = record(&w).unwrap();
+        let (fs, path) = (&run.fs, &run.path);
         let renames = rec.iter().filter(|r| r.class == OpClass::Rename).count();
-        let listing = Layout::new(&path).unwrap().list(&fs).unwrap();
+        let listing = Layout::new(path).unwrap().list(fs).unwrap();
         let archives = listing
             .all
             .iter()
