@@ -12,10 +12,16 @@
 //!   Python reference.
 //! - [`peers`] (`cargo xtask bench --peers`): the scanner against DuckDB
 //!   and jq on 1 GiB, plain and as a gzip store.
+//! - [`fuzz`] (`cargo xtask fuzz`): every cargo-fuzz target for a while.
+//! - [`crash`] (`cargo xtask crash`): the kill -9 campaign against real
+//!   writer processes, and the long mode of the simulated power-loss one.
 //! - [`rng`]: the small PRNG every task uses, so a seed means the same
-//!   data on every machine.
+//!   data on every machine (from `scout-audit-testkit`).
 
 pub mod bench;
+pub mod crash;
 pub mod datagen;
+pub mod fuzz;
 pub mod peers;
-pub mod rng;
+/// The PRNG, shared with the crash campaigns (it lives in the testkit).
+pub use scout_audit_testkit::rng;

@@ -25,6 +25,87 @@ enum Task {
     /// Measure log() throughput at every durability level, 1 and 8 threads,
     /// against the Python reference in the same run, and print the table.
     Bench(BenchArgs),
+    /// Prove the durability contract: writer processes killed with SIGKILL
+    /// at random moments (at least 200 kills by default; --minutes for the
+    /// long mode), and with --sim-states the simulated power-loss campaign.
+    /// Exits non-zero on any violation.
+    Crash(CrashArgs),
+    /// Run every cargo-fuzz target of fuzz/ (nightly, through cargo fuzz)
+    /// for --time seconds each on a scratch copy of its corpus; report the
+    /// executions. Exits non-zero on a finding.
+    Fuzz(FuzzArgs),
+    /// (internal) A writer process of the crash campaign.
+    #[command(hide = true)]
+    CrashChild(CrashChildArgs),
+}
+
+#[derive(Args)]
+struct CrashArgs {
+    /// Kill at least this many writer processes.
+    #[arg(long, default_value_t = 200)]
+    kills: u64,
+    /// Keep killing for this many minutes (the long mode).
+    #[arg(long, default_value_t = 0.0)]
+    minutes: f64,
+    /// Writer processes at once on one store.
+    #[arg(long, default_value_t = 3)]
+    processes: u64,
+    /// Threads in each writer process.
+    #[arg(long, default_value_t = 2)]
+    threads: u64,
+    /// Rounds of kills on one store before it is recovered and checked.
+    #[arg(long, default_value_t = 8)]
+    rounds_per_store: u64,
+    /// Also run the simulated power-loss campaign until this many crash
+    /// states are checked (the long mode: 1000000).
+    #[arg(long, default_value_t = 0)]
+    sim_states: u64,
+    /// Damage seeds per crash point in the simulated campaign.
+    #[arg(long, default_value_t = 8)]
+    sim_seeds: u64,
+    /// Skip the kill campaign (with --sim-states: only the simulation).
+    #[arg(long)]
+    no_kill: bool,
+    /// Seed of everything random [default: from the clock, printed].
+    #[arg(long)]
+    seed: Option<u64>,
+}
+
+#[derive(Args)]
+struct FuzzArgs {
+    /// Seconds per target.
+    #[arg(long, default_value_t = 60)]
+    time: u64,
+    /// Only this target (repeat for several).
+    #[arg(long)]
+    target: Vec<String>,
+    /// Merge inputs with new coverage into the checked-in corpus.
+    #[arg(long)]
+    merge: bool,
+    /// libFuzzer's memory limit in MiB (an input that makes a reader hold
+    /// more, such as a decompression bomb, is a finding).
+    #[arg(long, default_value_t = 512)]
+    rss_limit_mb: u64,
+}
+
+#[derive(Args)]
+struct CrashChildArgs {
+    #[arg(long)]
+    path: PathBuf,
+    #[arg(long)]
+    durability: String,
+    #[arg(long)]
+    threads: u64,
+    #[arg(long)]
+    writer: u64,
+    #[arg(long)]
+    rotate: u64,
+    #[arg(long)]
+    batch_max: u64,
+    #[arg(long)]
+    pace_us: u64,
+    #[arg(long)]
+    seed: u64,
 }
 
 #[derive(Args)]
@@ -127,8 +208,124 @@ impl GenArgs {
     }
 }
 
+fn crash(a: &CrashArgs) -> anyhow::Result<()> {
+    let seed = a.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64)
+    });
+    eprintln!("cargo xtask crash --seed {seed}");
+    let mut violations = 0;
+    if !a.no_kill {
+        let dir = tempfile::Builder::new().prefix("scout-crash-").tempdir()?;
+        let opts = xtask::crash::KillOptions {
+            kills: a.kills,
+            duration: std::time::Duration::from_secs_f64(a.minutes.max(0.0) * 60.0),
+            processes: a.processes.max(1),
+            threads: a.threads.max(1),
+            rounds_per_store: a.rounds_per_store.max(1),
+            seed,
+            exe: std::env::current_exe()?,
+            dir: dir.path().to_path_buf(),
+        };
+        let started = std::time::Instant::now();
+        let mut last = std::time::Instant::now();
+        let report = xtask::crash::kill_campaign(&opts, |r| {
+            if last.elapsed() >= std::time::Duration::from_secs(10) {
+                last = std::time::Instant::now();
+                eprintln!("  ... {} kills, {} violations", r.kills, r.found.count);
+            }
+        })?;
+        print_quietly(&format!(
+            "{report}\n  ({:.0} s)",
+            started.elapsed().as_secs_f64()
+        ))?;
+        if report.found.count > 0 {
+            eprintln!("stores kept in {}", dir.keep().display());
+        }
+        violations += report.found.count;
+    }
+    if a.sim_states > 0 {
+        use scout_audit_testkit::campaign;
+        let opts = campaign::Options {
+            seeds: a.sim_seeds.max(1),
+            recovery_points: 4,
+            seed,
+        };
+        let started = std::time::Instant::now();
+        let mut last = std::time::Instant::now();
+        let report = campaign::run_many(&opts, a.sim_states, |r| {
+            if last.elapsed() >= std::time::Duration::from_secs(10) {
+                last = std::time::Instant::now();
+                eprintln!("  ... {}", r.summary_line());
+            }
+        });
+        let mut text = format!(
+            "simulated power loss: {} ({:.0} s)\n  damage: files {:?}, directories {:?}, {} directory operations lost, {} writes lost, {} sectors garbled\n  recovery: {} torn tails quarantined, {} compressions finished, {} partial archives removed; {} states with damage readers reported; {} acknowledged, not yet durable events lost (allowed)",
+            report.summary_line(),
+            started.elapsed().as_secs_f64(),
+            report.file_damage,
+            report.dir_damage,
+            report.lost_dir_ops,
+            report.lost_writes,
+            report.garbled_sectors,
+            report.quarantined,
+            report.finished_compressions,
+            report.removed_partials,
+            report.damage_reported,
+            report.lost_acknowledged,
+        );
+        for e in &report.found.examples {
+            text.push_str(&format!("\n    {e}"));
+        }
+        print_quietly(&text)?;
+        violations += report.found.count;
+    }
+    anyhow::ensure!(
+        violations == 0,
+        "{violations} violations of the durability contract"
+    );
+    Ok(())
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.task {
+        Task::Crash(a) => crash(&a)?,
+        Task::Fuzz(a) => {
+            let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+            let runs = xtask::fuzz::run(&xtask::fuzz::FuzzOptions {
+                root,
+                seconds: a.time.max(1),
+                targets: a.target,
+                merge: a.merge,
+                rss_limit_mb: a.rss_limit_mb,
+            })?;
+            let mut table = format!(
+                "{:<16} {:>14} {:>9} {:>10} {:>8}",
+                "target", "executions", "seconds", "exec/s", "corpus"
+            );
+            for r in &runs {
+                table.push_str(&format!(
+                    "\n{:<16} {:>14} {:>9.0} {:>10.0} {:>8}",
+                    r.target,
+                    r.runs,
+                    r.seconds,
+                    r.runs as f64 / r.seconds.max(1e-9),
+                    r.corpus
+                ));
+            }
+            print_quietly(&table)?;
+        }
+        Task::CrashChild(a) => xtask::crash::child(&xtask::crash::ChildOptions {
+            path: a.path,
+            durability: a.durability.parse().map_err(anyhow::Error::msg)?,
+            threads: a.threads,
+            writer: a.writer,
+            rotate: a.rotate,
+            batch_max: a.batch_max.max(1),
+            pace: std::time::Duration::from_micros(a.pace_us),
+            seed: a.seed,
+        })?,
         Task::Gen(args) => {
             let summary = datagen::generate(&args.options()?)?;
             print_quietly(&summary.to_string())?;

@@ -15,7 +15,9 @@ use scout_audit_core::{Decoded, Filter, Timestamp, decode_line};
 use scout_audit_store_file::fs::RealFs;
 use scout_audit_store_file::index::read_index;
 use scout_audit_store_file::lines::MAX_LINE;
-use scout_audit_store_file::reader::{Problem, ProblemKind, READ_BUFFER, ReadReport, gzip_reader};
+use scout_audit_store_file::reader::{
+    Problem, ProblemKind, READ_BUFFER, ReadReport, Reopen, gzip_reader, reopen_shared,
+};
 
 use crate::error::{Error, Result};
 use crate::fields::{self, Fast, Fields, Want};
@@ -558,7 +560,7 @@ fn open(src: Source) -> std::result::Result<Opened, Problem> {
         )),
         Kind::Gzip => match File::open(&src.path) {
             Ok(f) => Ok(Opened::Stream(
-                Box::new(gzip_reader(f)),
+                Box::new(gzip_reader(f, reopen(&src.path))),
                 true,
                 src.path,
                 src.size,
@@ -577,7 +579,12 @@ fn open(src: Source) -> std::result::Result<Opened, Problem> {
                 // Compressed since the listing: its archive holds the same records.
                 let gz = src.archive_instead.unwrap_or_default();
                 match File::open(&gz) {
-                    Ok(f) => Ok(Opened::Stream(Box::new(gzip_reader(f)), true, gz, src.size)),
+                    Ok(f) => Ok(Opened::Stream(
+                        Box::new(gzip_reader(f, reopen(&gz))),
+                        true,
+                        gz,
+                        src.size,
+                    )),
                     Err(e) => Err(problem(&src.path, e)),
                 }
             }
@@ -842,6 +849,14 @@ fn stream_file<R: BufRead>(
         });
     }
     state.report.read.bytes = bytes;
+}
+
+/// Opens an archive again (for the gzip reader's salvage of damage).
+fn reopen(path: &std::path::Path) -> Reopen<'static> {
+    reopen_shared(
+        std::sync::Arc::new(scout_audit_store_file::fs::RealFs),
+        path.to_path_buf(),
+    )
 }
 
 #[cfg(test)]

@@ -6,6 +6,11 @@
 //! a writer rotated: under the shared lock (so no writer is mid-append) it
 //! drains the old file to its end, reads whole any segments sealed since
 //! that are not the old file itself, and opens the new live file.
+//!
+//! Recovery may cut a torn tail off the live file (under the exclusive
+//! lock) and writers then append in its place: the follower reads the live
+//! file under the shared lock and, at its end, goes back to just after the
+//! last record line it read, so it never glues old bytes to new ones.
 
 use std::io::{self, Read};
 use std::sync::Arc;
@@ -40,6 +45,18 @@ pub struct Follow {
     live: Option<(Box<dyn ReadFile>, (u64, u64))>,
     /// Bytes read from the live file after its last `\n`.
     partial: Vec<u8>,
+    /// Offset in the live file of the next byte to read.
+    pos: u64,
+    /// Offset just past the last record line read from the live file.
+    /// Recovery may cut off (and a writer then overwrite) only what follows
+    /// the last record, so reading resumes here when what was read after it
+    /// was not records (see `read_live`).
+    rec_end: u64,
+    /// Malformed lines counted after `rec_end` (taken back when re-read).
+    malformed_after_rec: u64,
+    /// The store's lock file, once it exists: held shared while reading
+    /// the live file, so no recovery truncates it in the middle of a read.
+    lock: Option<Arc<dyn crate::fs::LockFile>>,
     /// The highest segment key that existed when `live` was opened.
     known: Option<SegmentKey>,
     /// Whether `CaughtUp` was yielded.
@@ -82,6 +99,10 @@ impl Follow {
             backlog: Some(backlog),
             live,
             partial: Vec::new(),
+            pos: 0,
+            rec_end: 0,
+            malformed_after_rec: 0,
+            lock: None,
             known,
             caught_up: false,
             ready: Default::default(),
@@ -123,7 +144,7 @@ impl Follow {
             if let Some(r) = self.ready.pop_front() {
                 return Ok(Followed::Record(r));
             }
-            let got = self.read_live()?;
+            let got = self.read_live_locked()?;
             if got {
                 continue;
             }
@@ -138,8 +159,37 @@ impl Follow {
         }
     }
 
+    /// [`Follow::read_live`] under the store's shared lock (when the store
+    /// has a lock file), so that a recovery cannot cut the live file in the
+    /// middle of the read.
+    fn read_live_locked(&mut self) -> Result<bool> {
+        if self.lock.is_none() {
+            let lock_path = self.layout.lock();
+            self.lock = match self.fs.open_lock(&lock_path, false) {
+                Ok(l) => Some(l),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+                Err(e) => return Err(Error::io("open lock file", &lock_path, e)),
+            };
+        }
+        let Some(lock) = self.lock.clone() else {
+            return self.read_live(false);
+        };
+        lock.lock_shared()
+            .map_err(|e| Error::io("lock", self.layout.lock(), e))?;
+        let r = self.read_live(false);
+        let _ = lock.unlock();
+        r
+    }
+
     /// Reads what is new in the live file; whether any record came.
-    fn read_live(&mut self) -> Result<bool> {
+    ///
+    /// At the end of the file, unless `draining` a file no writer appends
+    /// to any more, whatever was read after the last record line (a line
+    /// being written, or what a killed writer left) is read again next
+    /// time: a recovery may cut it off and a writer then append in its
+    /// place, and reading on from where we were would skip the new lines or
+    /// glue the old bytes to them.
+    fn read_live(&mut self, draining: bool) -> Result<bool> {
         let Some((f, _)) = &mut self.live else {
             return Ok(false);
         };
@@ -152,17 +202,28 @@ impl Follow {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(Error::io("read", self.layout.live(), e)),
             };
+            self.pos += n as u64;
             self.partial.extend_from_slice(&buf[..n]);
+            let base = self.pos - self.partial.len() as u64;
             let mut start = 0;
             while let Some(i) = memchr::memchr(b'\n', &self.partial[start..]) {
-                let line = &self.partial[start..start + i];
+                let mut line = &self.partial[start..start + i];
+                if base + start as u64 == 0 {
+                    // A BOM at the start of the file, as the reader skips it.
+                    line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
+                }
                 match decode_line(line) {
                     Decoded::Record(r) | Decoded::Glued { record: r, .. } => {
                         self.ready.push_back(r);
                         any = true;
+                        self.rec_end = base + (start + i + 1) as u64;
+                        self.malformed_after_rec = 0;
                     }
                     Decoded::Blank => {}
-                    Decoded::Malformed(_) => self.malformed += 1,
+                    Decoded::Malformed(_) => {
+                        self.malformed += 1;
+                        self.malformed_after_rec += 1;
+                    }
                 }
                 start += i + 1;
             }
@@ -170,7 +231,16 @@ impl Follow {
             if self.partial.len() > crate::lines::MAX_LINE {
                 self.partial.clear();
                 self.malformed += 1;
+                self.malformed_after_rec += 1;
             }
+        }
+        if !draining && self.pos > self.rec_end {
+            f.seek_to(self.rec_end)
+                .map_err(|e| Error::io("seek", self.layout.live(), e))?;
+            self.pos = self.rec_end;
+            self.partial.clear();
+            self.malformed -= self.malformed_after_rec;
+            self.malformed_after_rec = 0;
         }
         Ok(any)
     }
@@ -207,7 +277,7 @@ impl Follow {
 
     fn switch(&mut self) -> Result<()> {
         // No writer appends to the old file any more: drain it.
-        self.read_live()?;
+        self.read_live(true)?;
         if !self.partial.is_empty() {
             self.malformed += 1;
             self.partial.clear();
@@ -247,6 +317,7 @@ impl Follow {
         }
         self.malformed += reader.report().problem_count();
         let live_path = self.layout.live();
+        (self.pos, self.rec_end, self.malformed_after_rec) = (0, 0, 0);
         self.live = match self.fs.open_read(&live_path) {
             Ok(f) => {
                 let id = f.meta().map_err(|e| Error::io("stat", &live_path, e))?.id;

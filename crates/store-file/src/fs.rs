@@ -34,7 +34,9 @@ pub struct Meta {
 /// (a compressed archive, a quarantine file).
 pub trait WriteFile: Send + Sync + fmt::Debug {
     /// Writes all of `buf` with one `write` call. A short write is an error
-    /// (a second call could interleave with another process's append).
+    /// (a second call could interleave with another process's append),
+    /// made by [`short_write`] so the caller knows how many bytes landed;
+    /// any other error means nothing was written.
     fn write_once(&self, buf: &[u8]) -> io::Result<()>;
     /// `fdatasync`: the data and the size are on stable storage.
     fn sync_data(&self) -> io::Result<()>;
@@ -95,6 +97,37 @@ pub trait Fs: Send + Sync + fmt::Debug {
     fn open_file_lock(&self, path: &Path) -> io::Result<Arc<dyn LockFile>>;
 }
 
+/// The error of a short write: `written` of `len` bytes landed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShortWrite {
+    /// Bytes written.
+    pub written: usize,
+    /// Bytes asked.
+    pub len: usize,
+}
+
+impl fmt::Display for ShortWrite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "short write: {} of {} bytes", self.written, self.len)
+    }
+}
+
+impl std::error::Error for ShortWrite {}
+
+/// The error [`WriteFile::write_once`] returns when only `written` of `len`
+/// bytes were written.
+pub fn short_write(written: usize, len: usize) -> io::Error {
+    io::Error::new(io::ErrorKind::WriteZero, ShortWrite { written, len })
+}
+
+/// How many bytes a failed [`WriteFile::write_once`] wrote: the count of a
+/// [`short_write`] error, else 0.
+pub fn bytes_written_by(e: &io::Error) -> usize {
+    e.get_ref()
+        .and_then(|x| x.downcast_ref::<ShortWrite>())
+        .map_or(0, |s| s.written)
+}
+
 /// The real file system.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RealFs;
@@ -117,12 +150,7 @@ impl WriteFile for RealWrite {
         loop {
             match (&self.0).write(buf) {
                 Ok(n) if n == buf.len() => return Ok(()),
-                Ok(n) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::WriteZero,
-                        format!("short write: {n} of {} bytes", buf.len()),
-                    ));
-                }
+                Ok(n) => return Err(short_write(n, buf.len())),
                 // Interrupted before anything was written: safe to retry.
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),

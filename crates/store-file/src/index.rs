@@ -33,7 +33,7 @@ use crate::error::{Error, Result};
 use crate::fs::{Fs, LockFile};
 use crate::layout::{Layout, Segment};
 use crate::lines::{Item, LineReader};
-use crate::reader::gzip_reader;
+use crate::reader::{gzip_reader, reopen_with};
 
 /// The version of the index format this code writes and reads.
 pub const INDEX_VERSION: u64 = 1;
@@ -560,7 +560,10 @@ pub fn read_index(fs: &dyn Fs, archive: &Path, index: &Path) -> Option<SegmentIn
 /// `Ok(None)` when it is damaged (no index is made for it).
 pub fn summarize_archive(fs: &dyn Fs, path: &Path) -> Result<Option<Summary>> {
     let f = fs.open_read(path).map_err(|e| Error::io("open", path, e))?;
-    match Summary::of_lines(LineReader::new(gzip_reader(f))) {
+    match Summary::of_lines(LineReader::new(gzip_reader(
+        f,
+        reopen_with(fs, path.to_path_buf()),
+    ))) {
         Ok(s) => Ok(Some(s)),
         Err(_) => Ok(None),
     }

@@ -205,16 +205,83 @@ impl Source {
 /// Capacity of the buffers of [`gzip_reader`], and of the plain reads.
 pub const READ_BUFFER: usize = 256 << 10;
 
+/// Opens an archive again from its start (for [`gzip_reader`]'s salvage).
+pub type Reopen<'a> = Box<dyn Fn() -> io::Result<Box<dyn io::Read + Send + 'a>> + Send + 'a>;
+
 /// The decompressed bytes of a gzip file (any number of members), as every
-/// reader of archives reads them: through this one stack of buffers, so
-/// that a damaged archive yields the same bytes before its damage to
-/// every reader (flate2 drops the output of a call that ends in an error,
-/// so what comes before the damage depends on the sizes of the reads).
-pub fn gzip_reader<R: io::Read>(r: R) -> BufReader<MultiGzDecoder<BufReader<R>>> {
+/// reader of archives reads them: every byte decompressed before damage is
+/// delivered, whatever the sizes of the reads, so the sequential reader,
+/// the scanner and the indexer see the same records of a damaged archive.
+///
+/// A decoder that meets corrupt data in the middle of a `read` returns the
+/// error and drops what that same call had already decompressed, up to a
+/// whole buffer of records. On the first error this reader decompresses
+/// the archive again from its start (`reopen`), skips what it delivered,
+/// and goes on one byte per call, so the error comes exactly where the
+/// damage is.
+pub fn gzip_reader<'a, R: io::Read + Send + 'a>(
+    first: R,
+    reopen: Reopen<'a>,
+) -> BufReader<Salvage<'a>> {
+    let first: Box<dyn io::Read + Send + 'a> = Box::new(first);
     BufReader::with_capacity(
         READ_BUFFER,
-        MultiGzDecoder::new(BufReader::with_capacity(READ_BUFFER, r)),
+        Salvage {
+            inner: MultiGzDecoder::new(BufReader::with_capacity(READ_BUFFER, first)),
+            reopen,
+            delivered: 0,
+            salvaging: false,
+        },
     )
+}
+
+/// See [`gzip_reader`].
+pub struct Salvage<'a> {
+    inner: MultiGzDecoder<BufReader<Box<dyn io::Read + Send + 'a>>>,
+    reopen: Reopen<'a>,
+    /// Decompressed bytes returned so far.
+    delivered: u64,
+    /// Whether the second, byte-by-byte pass is under way.
+    salvaging: bool,
+}
+
+impl io::Read for Salvage<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if self.salvaging {
+            return self.inner.read(&mut buf[..1]);
+        }
+        match self.inner.read(buf) {
+            Ok(n) => {
+                self.delivered += n as u64;
+                Ok(n)
+            }
+            Err(e) => {
+                self.salvaging = true;
+                let f = (self.reopen)()?;
+                self.inner = MultiGzDecoder::new(BufReader::with_capacity(READ_BUFFER, f));
+                let skipped =
+                    io::copy(&mut (&mut self.inner).take(self.delivered), &mut io::sink())?;
+                if skipped < self.delivered {
+                    // The archive changed under us: report the first error.
+                    return Err(e);
+                }
+                self.inner.read(&mut buf[..1])
+            }
+        }
+    }
+}
+
+/// A [`Reopen`] through a file system.
+pub fn reopen_with<'a>(fs: &'a dyn Fs, path: PathBuf) -> Reopen<'a> {
+    Box::new(move || Ok(Box::new(fs.open_read(&path)?) as Box<dyn io::Read + Send>))
+}
+
+/// A [`Reopen`] through a shared file system (for readers that outlive the call).
+pub fn reopen_shared(fs: Arc<dyn Fs>, path: PathBuf) -> Reopen<'static> {
+    Box::new(move || Ok(Box::new(fs.open_read(&path)?) as Box<dyn io::Read + Send>))
 }
 
 /// The segments of a store at one moment.
@@ -458,10 +525,10 @@ impl Reader {
         };
         match opened {
             Ok((f, gz, p)) => {
-                self.sources[i].path = p;
+                self.sources[i].path = p.clone();
                 self.sources[i].gzip = gz;
                 let r: Box<dyn BufRead + Send> = if gz {
-                    Box::new(gzip_reader(f))
+                    Box::new(gzip_reader(f, reopen_shared(Arc::clone(&self.fs), p)))
                 } else {
                     Box::new(BufReader::with_capacity(READ_BUFFER, f))
                 };

@@ -211,6 +211,9 @@ struct State {
     pending_since: Option<Instant>,
     /// Why the writer refuses events, after a failed write or fsync.
     poisoned: Option<String>,
+    /// Bytes of the last failed `write` that reached the file (0 unless it
+    /// was a short write); set by `append_locked` when it fails.
+    failed_write_landed: usize,
     closed: bool,
     /// Reused encoding buffer.
     scratch: Vec<u8>,
@@ -286,8 +289,7 @@ impl FileStore {
         let fs = b.fs;
         let live = layout.live();
         crate::reader::check_dir(&*fs, &layout)?;
-        fs.create_dir_all(layout.dir())
-            .map_err(|e| Error::io("create directory", layout.dir(), e))?;
+        create_dir_durably(&*fs, layout.dir())?;
         match fs.stat(&live) {
             Ok(m) if m.is_dir => {
                 return Err(Error::InvalidPath {
@@ -402,6 +404,7 @@ impl FileStore {
                 pending_last_seq: None,
                 pending_since: None,
                 poisoned: None,
+                failed_write_landed: 0,
                 closed: false,
                 scratch: Vec::with_capacity(512),
             }),
@@ -629,6 +632,37 @@ impl Drop for Inner {
     }
 }
 
+/// Creates `dir` and its missing parents (mode 0700) and makes them durable:
+/// a new directory's entry is in its parent, so each parent of a directory
+/// created here is fsync'd. Without that, a power loss soon after the first
+/// `sync` acknowledgement could lose the whole new store directory.
+fn create_dir_durably(fs: &dyn Fs, dir: &Path) -> Result<()> {
+    let mut missing = Vec::new();
+    let mut cur = Some(dir);
+    while let Some(d) = cur.filter(|d| !d.as_os_str().is_empty()) {
+        match fs.stat(d) {
+            Ok(_) => break,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => missing.push(d),
+            Err(e) => return Err(Error::io("stat", d, e)),
+        }
+        cur = d.parent();
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    fs.create_dir_all(dir)
+        .map_err(|e| Error::io("create directory", dir, e))?;
+    for d in missing {
+        let parent = match d.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        fs.sync_dir(parent)
+            .map_err(|e| Error::io("fsync directory", parent, e))?;
+    }
+    Ok(())
+}
+
 /// Opens (creating if needed) the live file; says whether it was created.
 fn open_live(fs: &dyn Fs, layout: &Layout) -> Result<(Arc<dyn WriteFile>, bool)> {
     let live = layout.live();
@@ -647,6 +681,39 @@ fn open_live(fs: &dyn Fs, layout: &Layout) -> Result<(Arc<dyn WriteFile>, bool)>
         .open_append(&live)
         .map_err(|e| Error::io("open for appending", &live, e))?;
     Ok((f, !existed))
+}
+
+/// Whether the test-only mutant `name` is active: always `false` unless
+/// built with `--cfg scout_audit_mutant` (see `mutant.rs`).
+#[inline(always)]
+fn mutant(name: &str) -> bool {
+    #[cfg(scout_audit_mutant)]
+    {
+        crate::mutant::active(name)
+    }
+    #[cfg(not(scout_audit_mutant))]
+    {
+        let _ = name;
+        false
+    }
+}
+
+/// How many lines of `landed` (the start of a batch) are records after a
+/// crash: those ended by their `\n`, and an unterminated last one that
+/// recovery would complete (it decodes as a record, by the one rule of
+/// `decode_line`). A partial line is a torn fragment, not a record.
+fn whole_lines(landed: &[u8]) -> usize {
+    let n = memchr::memchr_iter(b'\n', landed).count();
+    let tail = match memchr::memrchr(b'\n', landed) {
+        Some(i) => &landed[i + 1..],
+        None => landed,
+    };
+    let completed = !tail.is_empty()
+        && matches!(
+            scout_audit_core::decode_line(tail),
+            scout_audit_core::Decoded::Record(_) | scout_audit_core::Decoded::Glued { .. }
+        );
+    n + usize::from(completed)
 }
 
 /// Releases a shared `flock` when dropped.
@@ -737,6 +804,13 @@ impl Shared {
             st.sync_inside_peak = st.sync_inside_peak.max(st.sync_inside);
         }
         let r = self.append_locked(&mut st, &buf, lines, last_own);
+        if r.is_err() {
+            // The events whose lines did not reach the file were never
+            // used: give their seqs back, so that reopening this session in
+            // this process continues without a hole.
+            let landed = whole_lines(&buf[..st.failed_write_landed.min(buf.len())]);
+            self.unassign(&mut st, &events[landed.min(events.len())..]);
+        }
         buf.clear();
         st.scratch = buf;
         if self.durability == Durability::Sync {
@@ -761,6 +835,21 @@ impl Shared {
         Ok(receipts)
     }
 
+    /// Takes back the seqs of `events`, the last ones assigned (under the
+    /// same lock hold), whose lines were not written.
+    fn unassign(&self, st: &mut State, events: &[Event]) {
+        for e in events.iter().rev() {
+            match e.session_override() {
+                Some(s) if *s != self.session => {
+                    if let Some(n) = st.other_seqs.get_mut(s) {
+                        *n = n.saturating_sub(1);
+                    }
+                }
+                _ => st.next_seq = st.next_seq.saturating_sub(1),
+            }
+        }
+    }
+
     /// Writes `bytes` (whole lines) to the live file with one `write`,
     /// rotating first when the size limit asks for it. Returns the write's
     /// number. Any write error poisons the writer.
@@ -771,6 +860,7 @@ impl Shared {
         lines: u64,
         last_own: Option<u64>,
     ) -> Result<u64> {
+        st.failed_write_landed = 0;
         if bytes.is_empty() {
             return Ok(st.writes);
         }
@@ -789,6 +879,7 @@ impl Shared {
                 return Err(Error::Closed);
             };
             if let Err(e) = file.write_once(bytes) {
+                st.failed_write_landed = crate::fs::bytes_written_by(&e);
                 let err = Error::io("append to", &self.live_path, e);
                 return Err(self.poison(st, err));
             }
@@ -870,7 +961,9 @@ impl Shared {
         let Some(file) = st.live.clone() else {
             return Err(Error::Closed);
         };
-        if let Err(e) = file.sync_all() {
+        if !mutant("skip-seal-fsync")
+            && let Err(e) = file.sync_all()
+        {
             return Err(self.poison(st, Error::io("fsync", &live_path, e)));
         }
         self.mark_synced(st, st.writes, st.written_seq);
@@ -894,7 +987,9 @@ impl Shared {
             Ok(f) => f,
             Err(e) => return Err(self.poison(st, Error::io("create", &live_path, e))),
         };
-        if let Err(e) = self.fs.sync_dir(dir) {
+        if !mutant("skip-new-live-dir-fsync")
+            && let Err(e) = self.fs.sync_dir(dir)
+        {
             return Err(self.poison(st, Error::io("fsync directory", dir, e)));
         }
         let id = file

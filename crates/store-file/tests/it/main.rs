@@ -7,6 +7,8 @@ mod basics;
 mod concurrency;
 mod faults;
 mod index;
+mod model;
+mod powerloss;
 mod python_compat;
 mod reading;
 mod recovery;

@@ -215,3 +215,110 @@ fn follow_sees_every_record_once_across_rotations() {
         all.iter().map(key).collect::<Vec<_>>()
     );
 }
+
+/// Found while writing the concurrency campaign: a follower that had read a
+/// torn tail (a writer killed mid-line) kept its read position past it;
+/// when the next writer's recovery cut the tail off and appended, the
+/// follower resumed in the middle of the new lines and skipped records.
+#[test]
+fn follow_resumes_at_the_cut_when_recovery_removes_a_torn_tail() {
+    use scout_audit_store_file::follow::{Follow, Followed};
+    let t = temp_store();
+    let a = FileStore::builder(&t.path)
+        .session(SessionId::new("A"))
+        .open()
+        .unwrap();
+    for _ in 0..3 {
+        a.append(Event::new("before")).unwrap();
+    }
+    a.close().unwrap();
+    // A writer killed in the middle of a line.
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&t.path)
+        .unwrap();
+    f.write_all(br#"{"ts":"2026-11-27T05:21:16.123456+00:00","event":"to"#)
+        .unwrap();
+    drop(f);
+    let mut follow = Follow::start(std::sync::Arc::new(RealFs), layout(&t.path))
+        .unwrap()
+        .poll_interval(std::time::Duration::from_millis(1));
+    let mut seen = Vec::new();
+    while let Followed::Record(r) = follow.next_record().unwrap() {
+        seen.push(r.event().unwrap().to_owned());
+    }
+    assert_eq!(seen, ["before"; 3]);
+    // The next writer recovers (quarantines the torn tail) and appends.
+    let b = FileStore::builder(&t.path)
+        .session(SessionId::new("B"))
+        .open()
+        .unwrap();
+    assert!(b.recovery_report().quarantined.is_some());
+    for i in 0..3u64 {
+        b.append(Event::new("after").field("i", i)).unwrap();
+    }
+    b.close().unwrap();
+    let mut after = Vec::new();
+    while after.len() < 3 {
+        match follow.next_record().unwrap() {
+            Followed::Record(r) => after.push((r.event().unwrap().to_owned(), r.get("i").cloned())),
+            Followed::CaughtUp => {}
+        }
+    }
+    let want: Vec<(String, Option<serde_json::Value>)> = (0..3u64)
+        .map(|i| ("after".to_owned(), Some(serde_json::Value::from(i))))
+        .collect();
+    assert_eq!(after, want);
+    assert_eq!(follow.malformed(), 0);
+}
+
+/// Found by the `segment_reader` fuzz target: when an archive's damage
+/// came in the middle of the decompressor's read (here an "invalid distance
+/// too far back" after one whole record, not a truncation), the records
+/// decompressed in that same read were dropped with it.
+#[test]
+fn records_before_corrupt_deflate_data_are_kept() {
+    const FOUND: &[u8] = include_bytes!(
+        "../../../../fuzz/corpus/segment_reader/found-corrupt-deflate-after-a-record"
+    );
+    let t = temp_store();
+    std::fs::write(
+        t.dir.path().join("audit-20260101T000001Z-000001.jsonl.gz"),
+        FOUND,
+    )
+    .unwrap();
+    let (recs, report) = read_all(&t.path);
+    let got: Vec<String> = recs.iter().map(|r| r.to_json_line()).collect();
+    assert_eq!(
+        got,
+        [r#"{"ts":"2026-01-01T00:00:00+00:00","event":"nav","session_id":"s","seq":0}"#]
+    );
+    assert_eq!(report.damaged_segments, 1);
+    assert!(
+        matches!(&report.problems[0].kind, ProblemKind::Gzip(m) if m.contains("corrupt deflate stream")),
+        "{:?}",
+        report.problems
+    );
+}
+
+/// Found by the `segment_reader` fuzz target: the reader skips a UTF-8 BOM
+/// at the start of a file but the follower did not, so a live file that
+/// starts with one lost its first record in `tail -f` (unless the record
+/// began with `"ts"` and was recovered as glued).
+#[test]
+fn follow_skips_a_bom_as_the_reader_does() {
+    use scout_audit_store_file::follow::{Follow, Followed};
+    let t = temp_store();
+    let first = r#"{"event":"nav","ts":"2026-01-01T00:00:00Z"}"#;
+    std::fs::write(&t.path, format!("\u{feff}{first}\n{}", line(1, "b"))).unwrap();
+    let (recs, report) = read_all(&t.path);
+    assert_eq!((recs.len(), report.problem_count()), (2, 0));
+    let mut follow = Follow::start(std::sync::Arc::new(RealFs), layout(&t.path)).unwrap();
+    let mut seen = Vec::new();
+    while let Followed::Record(r) = follow.next_record().unwrap() {
+        seen.push(r.to_json_line());
+    }
+    let want: Vec<String> = recs.iter().map(|r| r.to_json_line()).collect();
+    assert_eq!(seen, want);
+    assert_eq!(follow.malformed(), 0);
+}

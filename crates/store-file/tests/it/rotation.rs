@@ -121,15 +121,8 @@ fn two_writers_on_one_store_notice_each_others_rotations() {
     // Two stores in one process hold separate file descriptions and locks,
     // exactly as two processes do.
     let t = temp_store();
-    let open = |s: &str| {
-        FileStore::builder(&t.path)
-            .rotate_size(RotateSize::bytes(3000))
-            .session(SessionId::new(s))
-            .open()
-            .unwrap()
-    };
-    let a = open("A");
-    let b = open("B");
+    let a = open_rotating(&t.path, 3000, "A");
+    let b = open_rotating(&t.path, 3000, "B");
     std::thread::scope(|sc| {
         sc.spawn(|| {
             for i in 0..300u64 {

@@ -1,0 +1,28 @@
+//! Test-only mutants: deliberately broken variants of the store, compiled
+//! in only with `--cfg scout_audit_mutant` (set by `.ci/run` in a target
+//! directory of its own), to prove the crash campaigns catch the bug class
+//! they exist for. One mutant is active at a time, chosen at run time, so
+//! one build serves them all.
+
+use std::sync::Mutex;
+
+/// Rotation skips the directory fsync after creating the new live file
+/// (step 4 of docs/durability.md, "Rotation").
+pub const SKIP_NEW_LIVE_DIR_FSYNC: &str = "skip-new-live-dir-fsync";
+/// Rotation skips the fsync of the live file before sealing it (step 1).
+pub const SKIP_SEAL_FSYNC: &str = "skip-seal-fsync";
+
+/// Every mutant.
+pub const ALL: [&str; 2] = [SKIP_NEW_LIVE_DIR_FSYNC, SKIP_SEAL_FSYNC];
+
+static ACTIVE: Mutex<Option<&'static str>> = Mutex::new(None);
+
+/// Activates one mutant (`None`: the store as written).
+pub fn activate(m: Option<&'static str>) {
+    *ACTIVE.lock().unwrap_or_else(|p| p.into_inner()) = m;
+}
+
+/// Whether `m` is the active mutant.
+pub(crate) fn active(m: &str) -> bool {
+    *ACTIVE.lock().unwrap_or_else(|p| p.into_inner()) == Some(m)
+}

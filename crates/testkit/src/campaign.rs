@@ -1,0 +1,529 @@
+//! The simulated power-loss campaign: every crash point of a workload,
+//! several damage seeds per point, recovery checked, and crashes again at
+//! points inside recovery.
+//!
+//! For each workload: run it once on a recording [`SimFs`]; the state after
+//! each mutating operation (and the empty start) is a crash point. For each
+//! point and seed, [`SimState::crash`] makes a damaged disk; then
+//!
+//! 1. a reader on the damaged store (before any recovery) must not fail,
+//!    and what it returns must pass [`check`] (D ⊆ R already);
+//! 2. a writer opens the store (recovery runs), compresses what is left,
+//!    appends a probe event with `sync` and closes: the open must succeed,
+//!    a quarantined torn tail must hold exactly the bytes cut off the live
+//!    file, and a reader must then pass [`check`], see no torn tail, and
+//!    see the probe last;
+//! 3. opening again does nothing (recovery is idempotent) and the store
+//!    reads the same;
+//! 4. at up to `recovery_points` operations of step 2 the disk crashes
+//!    again, with damage, and steps 1 and 2 are checked on that disk.
+//!
+//! Every state counted in [`Report::states`] went through these checks.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use scout_audit_core::{Durability, ManualClock, Record, SessionId};
+use scout_audit_store_file::fs::Fs;
+use scout_audit_store_file::options::Compression;
+use scout_audit_store_file::verify::verify;
+use scout_audit_store_file::{FileStore, Layout, ReadReport, Reader};
+
+use crate::history::{Findings, History, Loss, Violation, check, key_of};
+use crate::rng::{Rng, splitmix64};
+use crate::sim::{CrashReport, DirDamage, FileDamage, SimFs, SimState};
+use crate::workload::{Workload, record, recover_and_probe, start_time};
+
+/// How thorough a campaign is.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// Damage seeds per crash point. Seed 0 keeps everything unsynced (a
+    /// process crash), seed 1 drops everything unsynced; the others draw
+    /// per file and directory.
+    pub seeds: u64,
+    /// At how many operations of each recovery (spread evenly) the disk
+    /// crashes again (0: never).
+    pub recovery_points: usize,
+    /// The seed of everything random.
+    pub seed: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            seeds: 8,
+            recovery_points: 4,
+            seed: 1,
+        }
+    }
+}
+
+/// What a campaign did and found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Workloads run.
+    pub workloads: u64,
+    /// Crash points enumerated (operations of the workloads, plus their start).
+    pub crash_points: u64,
+    /// Crash states checked: damaged disks recovered and checked, including
+    /// those crashed again during recovery.
+    pub states: u64,
+    /// Of `states`, those crashed during a recovery.
+    pub recovery_crash_states: u64,
+    /// Invariant violations found.
+    pub found: Findings,
+    /// Files with unsynced writes, by what a crash did to them.
+    pub file_damage: BTreeMap<String, u64>,
+    /// Directories with pending operations, by what a crash did to them.
+    pub dir_damage: BTreeMap<String, u64>,
+    /// Directory operations lost.
+    pub lost_dir_ops: u64,
+    /// File writes lost.
+    pub lost_writes: u64,
+    /// Sectors garbled.
+    pub garbled_sectors: u64,
+    /// Recoveries that quarantined a torn tail.
+    pub quarantined: u64,
+    /// Recoveries that finished an interrupted compression.
+    pub finished_compressions: u64,
+    /// Recoveries that removed a stale `.gz.tmp`.
+    pub removed_partials: u64,
+    /// Crash states whose reader reported damage (holes, torn fragments).
+    pub damage_reported: u64,
+    /// Acknowledged, not yet durable events lost (allowed by the contract).
+    pub lost_acknowledged: u64,
+}
+
+impl Report {
+    /// Adds another report's counts.
+    pub fn merge(&mut self, o: &Report) {
+        self.workloads += o.workloads;
+        self.crash_points += o.crash_points;
+        self.states += o.states;
+        self.recovery_crash_states += o.recovery_crash_states;
+        self.found.merge(&o.found);
+        for (k, v) in &o.file_damage {
+            *self.file_damage.entry(k.clone()).or_default() += v;
+        }
+        for (k, v) in &o.dir_damage {
+            *self.dir_damage.entry(k.clone()).or_default() += v;
+        }
+        self.lost_dir_ops += o.lost_dir_ops;
+        self.lost_writes += o.lost_writes;
+        self.garbled_sectors += o.garbled_sectors;
+        self.quarantined += o.quarantined;
+        self.finished_compressions += o.finished_compressions;
+        self.removed_partials += o.removed_partials;
+        self.damage_reported += o.damage_reported;
+        self.lost_acknowledged += o.lost_acknowledged;
+    }
+
+    fn damage(&mut self, c: &CrashReport) {
+        for m in c.files.values() {
+            *self.file_damage.entry(format!("{m:?}")).or_default() += 1;
+        }
+        for m in c.dirs.values() {
+            *self.dir_damage.entry(format!("{m:?}")).or_default() += 1;
+        }
+        self.lost_dir_ops += c.lost_dir_ops as u64;
+        self.lost_writes += c.lost_writes as u64;
+        self.garbled_sectors += c.garbled_sectors as u64;
+    }
+
+    fn violation(&mut self, label: &str, v: &Violation) {
+        self.found.add(label, v);
+    }
+
+    /// One line of counts.
+    pub fn summary_line(&self) -> String {
+        format!(
+            "{} workloads, {} crash points, {} crash states checked ({} crashed again during recovery), {} violations",
+            self.workloads,
+            self.crash_points,
+            self.states,
+            self.recovery_crash_states,
+            self.found.count
+        )
+    }
+}
+
+/// A number unique in this process (sessions and probe keys of recoveries:
+/// the store's registry is keyed by path and session).
+pub(crate) fn unique() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::SeqCst)
+}
+
+fn mix(a: u64, b: u64, c: u64) -> u64 {
+    let mut s = a ^ splitmix64(&mut b.wrapping_add(0x1234)) ^ c.rotate_left(32);
+    splitmix64(&mut s)
+}
+
+/// Every record of the store and the read report; an error if the reader
+/// failed (it must not, whatever the damage).
+pub fn read_store(fs: Arc<dyn Fs>, layout: &Layout) -> Result<(Vec<Record>, ReadReport), String> {
+    let mut r = Reader::open_store(fs, layout.clone())
+        .map_err(|e| format!("reader failed to open: {e}"))?;
+    let mut out = Vec::new();
+    for rec in &mut r {
+        out.push(rec.map_err(|e| format!("reader failed: {e}"))?);
+    }
+    Ok((out, r.report().clone()))
+}
+
+/// Whether some session's seqs have a hole (a seq missing below its highest).
+fn has_holes(records: &[Record]) -> bool {
+    let mut by: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+    for r in records {
+        if let (Some(s), Some(q)) = (r.session_id(), r.seq()) {
+            let e = by.entry(s).or_insert((0, 0));
+            e.0 += 1;
+            e.1 = e.1.max(q);
+        }
+    }
+    by.values().any(|(count, max)| *count < max + 1)
+}
+
+/// Acknowledged events of `hist` that `records` lacks.
+fn lost_acked(hist: &History, records: &[Record]) -> u64 {
+    let present: std::collections::BTreeSet<(&str, u64)> = records
+        .iter()
+        .filter_map(|r| Some((r.session_id()?, r.seq()?)))
+        .collect();
+    let summary = hist.summary();
+    let mut lost = 0;
+    for (s, ss) in &summary.sessions {
+        lost += ss
+            .acked
+            .keys()
+            .filter(|q| !present.contains(&(s.as_str(), **q)))
+            .count() as u64;
+    }
+    lost
+}
+
+/// Reads the store and checks it against `hist` ([`check`] with
+/// [`Loss::Power`]); holes are acceptable only if `verify` reports them.
+fn read_and_check(
+    fs: &SimFs,
+    layout: &Layout,
+    hist: &History,
+) -> Result<(Vec<Record>, ReadReport, Vec<Violation>), Violation> {
+    let (recs, rep) = read_store(Arc::new(fs.clone()), layout).map_err(|e| Violation {
+        kind: "reader-failed",
+        detail: e,
+    })?;
+    let reported = if has_holes(&recs) {
+        let v = verify(Arc::new(fs.clone()), layout).map_err(|e| Violation {
+            kind: "verify-failed",
+            detail: e.to_string(),
+        })?;
+        !v.is_ok()
+    } else {
+        false
+    };
+    let vs = check(&hist.summary(), &recs, Loss::Power, reported);
+    Ok((recs, rep, vs))
+}
+
+/// Runs the campaign over one workload.
+pub fn run(w: &Workload, opts: &Options) -> Report {
+    let mut report = Report {
+        workloads: 1,
+        ..Report::default()
+    };
+    let (run, recording) = match record(w) {
+        Ok(r) => r,
+        Err(e) => {
+            report.violation(
+                &w.name,
+                &Violation {
+                    kind: "workload-failed",
+                    detail: e,
+                },
+            );
+            return report;
+        }
+    };
+    let path = run.path.clone();
+    // The first crash point: before anything happened.
+    let mut points: Vec<(SimState, String, u64)> =
+        vec![(SimState::default(), "nothing yet".into(), 0)];
+    points.extend(recording.into_iter().map(|r| (r.state, r.op, r.mark)));
+    report.crash_points = points.len() as u64;
+    for (p, (state, op, mark)) in points.iter().enumerate() {
+        let hist = run.history.truncated(*mark);
+        for seed in 0..opts.seeds {
+            let mut rng = Rng::new(mix(opts.seed, p as u64, seed));
+            let uniform = match seed {
+                0 => Some((FileDamage::Keep, DirDamage::Keep)),
+                1 => Some((FileDamage::Drop, DirDamage::Drop)),
+                _ => None,
+            };
+            let (image, crash) = state.crash_with(&mut rng, uniform);
+            report.damage(&crash);
+            let label = format!("{}: crash after op {p} ({op}), seed {seed}", w.name);
+            check_crash(
+                &image,
+                &path,
+                &hist,
+                opts,
+                &mut rng,
+                &label,
+                &mut report,
+                true,
+            );
+        }
+    }
+    report
+}
+
+/// Checks one crash state (see the module docs); with `again`, also crashes
+/// during its recovery.
+#[allow(clippy::too_many_arguments)]
+fn check_crash(
+    image: &SimState,
+    path: &Path,
+    hist: &History,
+    opts: &Options,
+    rng: &mut Rng,
+    label: &str,
+    report: &mut Report,
+    again: bool,
+) {
+    report.states += 1;
+    let layout = match Layout::new(path) {
+        Ok(l) => l,
+        Err(e) => {
+            report.violation(
+                label,
+                &Violation {
+                    kind: "bad-path",
+                    detail: e,
+                },
+            );
+            return;
+        }
+    };
+    // 1. Reading the damaged store, before recovery.
+    let damaged = SimFs::new(image.clone());
+    match read_and_check(&damaged, &layout, hist) {
+        Ok((recs, rep, vs)) => {
+            if rep.problem_count() > 0 {
+                report.damage_reported += 1;
+            }
+            report.lost_acknowledged += lost_acked(hist, &recs);
+            for v in vs {
+                report.violation(&format!("{label}, before recovery"), &v);
+            }
+        }
+        Err(v) => report.violation(&format!("{label}, before recovery"), &v),
+    }
+    // 2. Recovery by a new writer, and its probe.
+    let fs = SimFs::new(image.clone());
+    if again && opts.recovery_points > 0 {
+        fs.record();
+    }
+    let mut h2 = hist.clone();
+    let id = unique();
+    let session = format!("recovery-{id}");
+    let recovered = recover_and_probe(&fs, path, &session, &mut h2, (1 << 40) + id);
+    let recording = fs.take_recording();
+    let recovered = match recovered {
+        Ok(r) => r,
+        Err(e) => {
+            report.violation(
+                label,
+                &Violation {
+                    kind: "reopen-failed",
+                    detail: e,
+                },
+            );
+            return;
+        }
+    };
+    let rr = &recovered.report;
+    if let Some((q, off, len)) = &rr.quarantined {
+        report.quarantined += 1;
+        let before = image.read(&layout.live()).unwrap_or_default();
+        let want = before.get(*off as usize..(off + len) as usize);
+        let got = fs.state().read(q);
+        if want.is_none() || got.as_deref() != want {
+            report.violation(
+                label,
+                &Violation {
+                    kind: "quarantine-differs",
+                    detail: format!(
+                        "{} does not hold bytes {off}..{} of the live file",
+                        q.display(),
+                        off + len
+                    ),
+                },
+            );
+        }
+    }
+    report.finished_compressions += rr.finished_compressions.len() as u64;
+    report.removed_partials += rr.removed_partials.len() as u64;
+    // 3. Reading after recovery.
+    let after = match read_and_check(&fs, &layout, &h2) {
+        Ok((recs, rep, vs)) => {
+            for v in vs {
+                report.violation(&format!("{label}, after recovery"), &v);
+            }
+            if rep.torn_tails > 0 {
+                report.violation(
+                    label,
+                    &Violation {
+                        kind: "torn-tail-after-recovery",
+                        detail: format!("{:?}", rep.problems),
+                    },
+                );
+            }
+            let last = recs.last().map(key_of);
+            if last != Some(Ok(recovered.probe.0)) {
+                report.violation(
+                    label,
+                    &Violation {
+                        kind: "probe-not-last",
+                        detail: format!(
+                            "the last record is {:?}",
+                            recs.last().map(Record::to_json_line)
+                        ),
+                    },
+                );
+            }
+            Some(recs)
+        }
+        Err(v) => {
+            report.violation(&format!("{label}, after recovery"), &v);
+            None
+        }
+    };
+    // 4. Idempotence.
+    if let Some(recs) = after {
+        idempotent(&fs, path, &layout, &recs, label, report);
+    }
+    // 5. Crashing again, during recovery.
+    if again && opts.recovery_points > 0 && !recording.is_empty() {
+        let k = opts.recovery_points.min(recording.len());
+        for i in 0..k {
+            let j = i * recording.len() / k;
+            let r = &recording[j];
+            let (image2, crash) = r.state.crash(rng);
+            report.damage(&crash);
+            report.recovery_crash_states += 1;
+            let h3 = h2.truncated(r.mark);
+            check_crash(
+                &image2,
+                path,
+                &h3,
+                opts,
+                rng,
+                &format!("{label}, crashed again after recovery op {j} ({})", r.op),
+                report,
+                false,
+            );
+        }
+    }
+}
+
+/// Opening the store again must do nothing, and the store must read the same.
+fn idempotent(
+    fs: &SimFs,
+    path: &Path,
+    layout: &Layout,
+    before: &[Record],
+    label: &str,
+    report: &mut Report,
+) {
+    let store = FileStore::builder(path)
+        .file_system(Arc::new(fs.clone()))
+        .clock(Arc::new(ManualClock::new(start_time())))
+        .durability(Durability::Sync)
+        .compression(Compression::Off)
+        .session(SessionId::new(format!("again-{}", unique())))
+        .open();
+    let store = match store {
+        Ok(s) => s,
+        Err(e) => {
+            report.violation(
+                label,
+                &Violation {
+                    kind: "reopen-failed",
+                    detail: format!("second open: {e}"),
+                },
+            );
+            return;
+        }
+    };
+    let r = store.recovery_report().clone();
+    if r.quarantined.is_some()
+        || r.completed_last_line
+        || !r.finished_compressions.is_empty()
+        || !r.removed_partials.is_empty()
+        || !r.to_compress.is_empty()
+    {
+        report.violation(
+            label,
+            &Violation {
+                kind: "recovery-not-idempotent",
+                detail: format!("the second open did more: {r:?}"),
+            },
+        );
+    }
+    if let Err(e) = store.close() {
+        report.violation(
+            label,
+            &Violation {
+                kind: "close-failed",
+                detail: e.to_string(),
+            },
+        );
+    }
+    match read_store(Arc::new(fs.clone()), layout) {
+        Ok((again, _)) => {
+            let a: Vec<String> = before.iter().map(Record::to_json_line).collect();
+            let b: Vec<String> = again.iter().map(Record::to_json_line).collect();
+            if a != b {
+                report.violation(
+                    label,
+                    &Violation {
+                        kind: "recovery-not-idempotent",
+                        detail: format!(
+                            "{} records before the second open, {} after",
+                            a.len(),
+                            b.len()
+                        ),
+                    },
+                );
+            }
+        }
+        Err(e) => report.violation(
+            label,
+            &Violation {
+                kind: "reader-failed",
+                detail: e,
+            },
+        ),
+    }
+}
+
+/// Runs the standard workloads, then random ones until `min_states` crash
+/// states are checked; `progress` is called after each workload.
+pub fn run_many(opts: &Options, min_states: u64, mut progress: impl FnMut(&Report)) -> Report {
+    let mut total = Report::default();
+    for w in Workload::standard() {
+        total.merge(&run(&w, opts));
+        progress(&total);
+    }
+    let mut rng = Rng::new(opts.seed);
+    while total.states < min_states {
+        let len = 10 + rng.below(30) as usize;
+        let w = Workload::random(&mut rng, len);
+        total.merge(&run(&w, opts));
+        progress(&total);
+    }
+    total
+}
