@@ -147,6 +147,14 @@ impl Accuracy {
         }
     }
 
+    /// The fold of `nav` navigations and `fails` validation failures.
+    pub fn from_counts(nav: u64, fails: u64) -> Accuracy {
+        Accuracy {
+            total_nav: nav,
+            fails,
+        }
+    }
+
     /// Adds another fold's counts.
     pub fn merge(&mut self, other: &Accuracy) {
         self.total_nav += other.total_nav;
@@ -221,7 +229,8 @@ pub struct SpendGroup {
 /// value for the key, first).
 #[derive(Clone, Debug, PartialEq)]
 pub struct SpendBy {
-    by: GroupBy,
+    /// `None`: everything in one group, keyed `None`.
+    by: Option<GroupBy>,
     groups: BTreeMap<Option<String>, SpendGroup>,
 }
 
@@ -229,21 +238,60 @@ impl SpendBy {
     /// An empty fold for this grouping.
     pub fn new(by: GroupBy) -> SpendBy {
         SpendBy {
-            by,
+            by: Some(by),
             groups: BTreeMap::new(),
         }
     }
 
+    /// An empty fold with a single group (key `None`).
+    pub fn ungrouped() -> SpendBy {
+        SpendBy {
+            by: None,
+            groups: BTreeMap::new(),
+        }
+    }
+
+    /// The grouping.
+    pub fn grouping(&self) -> Option<GroupBy> {
+        self.by
+    }
+
     /// Adds one record.
     pub fn add(&mut self, r: &Record) {
-        let key = self.by.key(r.ts(), r.model(), r.session_id());
+        self.add_parts(
+            r.ts(),
+            r.model(),
+            r.session_id(),
+            r.cost(),
+            r.input_t(),
+            r.output_t(),
+        );
+    }
+
+    /// Adds one record given its fields (for readers that do not build a
+    /// [`Record`]).
+    pub fn add_parts(
+        &mut self,
+        ts: Option<crate::Timestamp>,
+        model: Option<&str>,
+        session: Option<&str>,
+        cost: Option<f64>,
+        input_t: Option<u64>,
+        output_t: Option<u64>,
+    ) {
+        let key = self.by.and_then(|b| b.key(ts, model, session));
         let g = self.groups.entry(key).or_default();
         g.records += 1;
-        if let Some(c) = r.cost() {
+        if let Some(c) = cost {
             g.cost.add(c);
         }
-        g.input_t = g.input_t.saturating_add(r.input_t().unwrap_or(0));
-        g.output_t = g.output_t.saturating_add(r.output_t().unwrap_or(0));
+        g.input_t = g.input_t.saturating_add(input_t.unwrap_or(0));
+        g.output_t = g.output_t.saturating_add(output_t.unwrap_or(0));
+    }
+
+    /// Records over all groups.
+    pub fn records(&self) -> u64 {
+        self.groups.values().map(|g| g.records).sum()
     }
 
     /// Adds another fold of the same grouping.
@@ -283,14 +331,19 @@ pub struct EventCounts {
 impl EventCounts {
     /// Counts one record.
     pub fn add(&mut self, event: Option<&str>) {
+        self.add_n(event, 1);
+    }
+
+    /// Counts `n` records of one event type.
+    pub fn add_n(&mut self, event: Option<&str>, n: u64) {
         match event {
             Some(e) => match self.counts.get_mut(e) {
-                Some(n) => *n += 1,
+                Some(c) => *c += n,
                 None => {
-                    self.counts.insert(e.to_owned(), 1);
+                    self.counts.insert(e.to_owned(), n);
                 }
             },
-            None => self.untyped += 1,
+            None => self.untyped += n,
         }
     }
 
