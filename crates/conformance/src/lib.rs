@@ -24,15 +24,12 @@ use std::time::Duration;
 
 use scout_audit_core::agg::GroupBy;
 use scout_audit_core::{
-    Durability, Error, Event, Filter, ManualClock, ReadStore, Record, RecordStream, SessionId,
-    Sink, Timestamp, Watermark,
+    Durability, Error, Event, Filter, ManualClock, ReadStore, Record, SessionId, Sink, Timestamp,
 };
-use scout_audit_store_file::{FileReadStore, FileStore};
+use scout_audit_store_file::FileStore;
 use serde_json::json;
 
-/// A store under test: a writer and the query side over the same data.
-pub trait Store: Sink + ReadStore {}
-impl<T: Sink + ReadStore> Store for T {}
+pub use scout_audit_core::Store;
 
 /// How to open a backend's store for the suite.
 pub trait Harness: Sync {
@@ -45,68 +42,6 @@ pub trait Harness: Sync {
     fn open(&self, durability: Durability, session: SessionId, clock: Arc<ManualClock>) -> Self::S;
     /// Whether `import` skips records already stored (table backends).
     fn import_dedups(&self) -> bool;
-}
-
-/// The file store, as a [`Store`]: the reference every backend is compared with.
-#[derive(Debug)]
-pub struct FileBackend {
-    store: FileStore,
-    read: FileReadStore,
-}
-
-impl FileBackend {
-    /// Opens the file store at `path`.
-    pub fn open(
-        path: &std::path::Path,
-        durability: Durability,
-        session: SessionId,
-        clock: Arc<ManualClock>,
-    ) -> FileBackend {
-        let store = FileStore::builder(path)
-            .durability(durability)
-            .session(session)
-            .clock(clock)
-            .open()
-            .expect("open file store");
-        FileBackend {
-            store,
-            read: FileReadStore::open(path).expect("file read store"),
-        }
-    }
-}
-
-impl Sink for FileBackend {
-    fn log(&self, e: Event) -> Result<scout_audit_core::Receipt, Error> {
-        Sink::log(&self.store, e)
-    }
-    fn log_batch(&self, e: Vec<Event>) -> Result<Vec<scout_audit_core::Receipt>, Error> {
-        Sink::log_batch(&self.store, e)
-    }
-    fn import(&self, r: Vec<Record>) -> Result<u64, Error> {
-        Sink::import(&self.store, r)
-    }
-    fn flush(&self) -> Result<(), Error> {
-        Sink::flush(&self.store)
-    }
-    fn close(&self) -> Result<(), Error> {
-        Sink::close(&self.store)
-    }
-    fn durability(&self) -> Durability {
-        Sink::durability(&self.store)
-    }
-    fn session(&self) -> SessionId {
-        Sink::session(&self.store)
-    }
-    fn watermark(&self) -> Watermark {
-        Sink::watermark(&self.store)
-    }
-}
-
-impl ReadStore for FileBackend {
-    fn scan(&self, f: &Filter) -> Result<RecordStream<'_>, Error> {
-        self.store.write_buffered()?;
-        self.read.scan(f)
-    }
 }
 
 /// The file store as a harness (a temp dir per harness).
@@ -124,12 +59,17 @@ impl Default for FileHarness {
 }
 
 impl Harness for FileHarness {
-    type S = FileBackend;
+    type S = FileStore;
     fn name(&self) -> String {
         "file".into()
     }
-    fn open(&self, d: Durability, s: SessionId, c: Arc<ManualClock>) -> FileBackend {
-        FileBackend::open(&self.dir.path().join("audit.jsonl"), d, s, c)
+    fn open(&self, d: Durability, s: SessionId, c: Arc<ManualClock>) -> FileStore {
+        FileStore::builder(self.dir.path().join("audit.jsonl"))
+            .durability(d)
+            .session(s)
+            .clock(c)
+            .open()
+            .expect("open file store")
     }
     fn import_dedups(&self) -> bool {
         false

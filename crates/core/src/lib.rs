@@ -40,7 +40,7 @@ pub use error::Error;
 pub use event::{Event, types};
 pub use filter::Filter;
 pub use memory::MemorySink;
-pub use read::{ReadStore, RecordStream, Skipped};
+pub use read::{ReadStore, RecordStream, Skipped, Store};
 pub use record::{Decoded, Malformed, Record, decode_line};
 pub use session::SessionId;
 pub use sink::{Durability, Receipt, Sink, Watermark};

@@ -24,6 +24,11 @@ pub struct Skipped {
     pub examples: Vec<String>,
 }
 
+/// A backend that both writes and answers queries.
+pub trait Store: crate::Sink + ReadStore {}
+
+impl<T: crate::Sink + ReadStore> Store for T {}
+
 /// The query side of a backend. Implementations are shared between threads.
 pub trait ReadStore: Send + Sync {
     /// The records matching `filter`, in log order (the order they were

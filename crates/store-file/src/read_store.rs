@@ -79,6 +79,31 @@ impl Iterator for Tracked {
     }
 }
 
+/// A writer's store answers queries too; buffered events of this writer
+/// are written first, so a query sees everything logged before it.
+impl ReadStore for crate::FileStore {
+    fn scan(
+        &self,
+        filter: &Filter,
+    ) -> std::result::Result<RecordStream<'_>, scout_audit_core::Error> {
+        self.write_buffered()?;
+        let reader =
+            Reader::open_store(self.file_system(), self.layout().clone())?.filter(filter.clone());
+        Ok(Box::new(Tracked {
+            reader,
+            skipped: self.skipped_cell(),
+            done: false,
+        }))
+    }
+
+    fn skipped(&self) -> Skipped {
+        self.skipped_cell()
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
 impl ReadStore for FileReadStore {
     fn scan(
         &self,

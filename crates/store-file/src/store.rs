@@ -125,6 +125,8 @@ pub struct FileStore {
 #[derive(Debug)]
 struct Inner {
     shared: Arc<Shared>,
+    /// What the last query through this store skipped.
+    skipped: Arc<Mutex<scout_audit_core::Skipped>>,
     ticker: Mutex<Option<JoinHandle<()>>>,
     compressor: Mutex<Option<JoinHandle<()>>>,
 }
@@ -454,6 +456,7 @@ impl FileStore {
         Ok(FileStore {
             inner: Arc::new(Inner {
                 shared,
+                skipped: Arc::default(),
                 ticker: Mutex::new(Some(ticker)),
                 compressor: Mutex::new(compressor),
             }),
@@ -565,6 +568,11 @@ impl FileStore {
             // The compressor answers when it reaches the marker.
             let _ = rx.recv();
         }
+    }
+
+    /// Where queries through this store record what they skipped.
+    pub(crate) fn skipped_cell(&self) -> Arc<Mutex<scout_audit_core::Skipped>> {
+        Arc::clone(&self.inner.skipped)
     }
 
     /// The first background failure so far, as text.

@@ -5,6 +5,7 @@
 
 mod support;
 
+mod backends;
 mod faults;
 mod log_flags;
 mod log_stdin;
