@@ -10,9 +10,14 @@
 //!   and a live file) or one plain JSONL file.
 //! - [`bench`] (`cargo xtask bench`): the `log()` throughput table against the
 //!   Python reference.
+//! - [`backends`] (`cargo xtask bench --backends`): the backends table.
+//! - [`export_check`] (`cargo xtask export-check`): Parquet export answers
+//!   like scout-audit, in DuckDB and Spark.
 //! - [`rng`]: the small PRNG every task uses, so a seed means the same
 //!   data on every machine.
 
+pub mod backends;
 pub mod bench;
 pub mod datagen;
+pub mod export_check;
 pub mod rng;

@@ -25,6 +25,13 @@ enum Task {
     /// Measure log() throughput at every durability level, 1 and 8 threads,
     /// against the Python reference in the same run, and print the table.
     Bench(BenchArgs),
+    /// Export generated data to Parquet and check DuckDB (and with --spark,
+    /// Spark) answer Q1-Q3 as scout-audit does.
+    ExportCheck {
+        /// Also check with Spark (pyspark is installed into .venv if missing).
+        #[arg(long)]
+        spark: bool,
+    },
 }
 
 #[derive(Args)]
@@ -41,6 +48,10 @@ struct BenchArgs {
     /// The Python reference [default: ../shared/reference/audit.py].
     #[arg(long)]
     reference: Option<PathBuf>,
+    /// Instead: the backends table (file, SQLite, PostgreSQL: write rates,
+    /// Q1-Q3 on a million events, export of 1 GiB).
+    #[arg(long)]
+    backends: bool,
 }
 
 #[derive(Args)]
@@ -119,6 +130,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Task::Gen(args) => {
             let summary = datagen::generate(&args.options()?)?;
             print_quietly(&summary.to_string())?;
+        }
+        Task::ExportCheck { spark } => print_quietly(&xtask::export_check::run_check(spark)?)?,
+        Task::Bench(a) if a.backends => {
+            let table = xtask::backends::run_backends(&xtask::backends::BackendOptions {
+                runs: a.runs.max(1),
+                quick: a.quick,
+            })?;
+            print_quietly(&table)?;
         }
         Task::Bench(a) => {
             let default =
