@@ -32,11 +32,17 @@ fn root() -> PathBuf {
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
-    if v.is_empty() { f64::NAN } else { v[v.len() / 2] }
+    if v.is_empty() {
+        f64::NAN
+    } else {
+        v[v.len() / 2]
+    }
 }
 
 fn run(cmd: &mut Command) -> Result<String> {
-    let out = cmd.output().with_context(|| format!("cannot run {cmd:?}"))?;
+    let out = cmd
+        .output()
+        .with_context(|| format!("cannot run {cmd:?}"))?;
     if !out.status.success() {
         bail!("{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     }
@@ -45,7 +51,9 @@ fn run(cmd: &mut Command) -> Result<String> {
 
 fn field(json: &str, key: &str) -> Result<String> {
     let k = format!("\"{key}\":");
-    let i = json.find(&k).with_context(|| format!("no {key} in {json}"))?;
+    let i = json
+        .find(&k)
+        .with_context(|| format!("no {key} in {json}"))?;
     let rest = json[i + k.len()..].trim_start();
     let rest = rest.strip_prefix('"').unwrap_or(rest);
     let end = rest.find(['"', ',', '}']).unwrap_or(rest.len());
@@ -59,13 +67,19 @@ fn postgres() -> Result<String> {
     {
         return Ok(u);
     }
-    let out = run(Command::new("bash").arg(root().join(".ci/pg-start")).arg("54329"))?;
+    let out = run(Command::new("bash")
+        .arg(root().join(".ci/pg-start"))
+        .arg("54329"))?;
     Ok(out.trim().to_owned())
 }
 
 /// A fresh database on the server; returns its URL.
 fn fresh_db(admin: &str, name: &str) -> Result<String> {
-    run(Command::new("psql").args([admin, "-qc", &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")]))?;
+    run(Command::new("psql").args([
+        admin,
+        "-qc",
+        &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+    ]))?;
     run(Command::new("psql").args([admin, "-qc", &format!("CREATE DATABASE {name}")]))?;
     let base = admin.rsplit_once('/').map_or(admin, |(b, _)| b);
     Ok(format!("{base}/{name}"))
@@ -86,14 +100,27 @@ pub fn run_backends(opts: &BackendOptions) -> Result<String> {
     let root = root();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     run(Command::new(&cargo).current_dir(&root).args([
-        "build", "--release", "-q", "-p", "scout-audit-benches", "--bins", "-p", "scout-audit-cli",
+        "build",
+        "--release",
+        "-q",
+        "-p",
+        "scout-audit-benches",
+        "--bins",
+        "-p",
+        "scout-audit-cli",
     ]))?;
     let bin = |n: &str| root.join("target/release").join(n);
     let admin = postgres()?;
     let scale = if opts.quick { 10 } else { 1 };
-    let scratch = tempfile::Builder::new().prefix("scout-audit-backends-").tempdir()?;
+    let scratch = tempfile::Builder::new()
+        .prefix("scout-audit-backends-")
+        .tempdir()?;
     let mut out = String::new();
-    writeln!(out, "write throughput, events/s, median of {} runs (8 threads share one store)\n", opts.runs)?;
+    writeln!(
+        out,
+        "write throughput, events/s, median of {} runs (8 threads share one store)\n",
+        opts.runs
+    )?;
     writeln!(out, "| level | threads | file | SQLite | PostgreSQL |")?;
     writeln!(out, "|---|---|---|---|---|")?;
     // (mode, threads, events for file, sqlite, postgres)
@@ -123,12 +150,20 @@ pub fn run_backends(opts: &BackendOptions) -> Result<String> {
                     .arg(&backend))?;
                 rates.push(field(&o, "events_per_sec")?.parse::<f64>()?);
                 if *b == "postgres" {
-                    run(Command::new("psql").args([admin.as_str(), "-qc", &format!("DROP DATABASE IF EXISTS scout_bench_{n} WITH (FORCE)")]))?;
+                    run(Command::new("psql").args([
+                        admin.as_str(),
+                        "-qc",
+                        &format!("DROP DATABASE IF EXISTS scout_bench_{n} WITH (FORCE)"),
+                    ]))?;
                 }
             }
             cells.push(fmt_rate(median(rates)));
         }
-        writeln!(out, "| {mode} | {threads} | {} | {} | {} |", cells[0], cells[1], cells[2])?;
+        writeln!(
+            out,
+            "| {mode} | {threads} | {} | {} | {} |",
+            cells[0], cells[1], cells[2]
+        )?;
     }
 
     // Q1–Q3 on about a million events per backend.
@@ -147,18 +182,49 @@ pub fn run_backends(opts: &BackendOptions) -> Result<String> {
     let mut copy_rates = Vec::new();
     for target in [&sqlite, &pg] {
         let t0 = Instant::now();
-        let o = run(Command::new(bin("scout-audit")).args(["copy", "--from", &data.display().to_string(), "--to", target]))?;
+        let o = run(Command::new(bin("scout-audit")).args([
+            "copy",
+            "--from",
+            &data.display().to_string(),
+            "--to",
+            target,
+        ]))?;
         let secs = t0.elapsed().as_secs_f64();
-        let copied: f64 = o.split_whitespace().nth(1).unwrap_or("0").parse().unwrap_or(0.0);
+        let copied: f64 = o
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or("0")
+            .parse()
+            .unwrap_or(0.0);
         copy_rates.push((copied, secs));
     }
-    writeln!(out, "\nQ1–Q3 on {} events (the same events in each backend), median seconds of {} runs\n", copy_rates[0].0, opts.runs)?;
-    writeln!(out, "| backend | Q1 nav, 30 d | Q2 cost, 7 d | Q3 accuracy, 30 d | answers |")?;
+    writeln!(
+        out,
+        "\nQ1–Q3 on {} events (the same events in each backend), median seconds of {} runs\n",
+        copy_rates[0].0, opts.runs
+    )?;
+    writeln!(
+        out,
+        "| backend | Q1 nav, 30 d | Q2 cost, 7 d | Q3 accuracy, 30 d | answers |"
+    )?;
     writeln!(out, "|---|---|---|---|---|")?;
     let mut answers = Vec::new();
-    for (name, store) in [("file", data.display().to_string()), ("SQLite", sqlite.clone()), ("PostgreSQL", pg.clone())] {
-        let o = run(Command::new(bin("queries")).args([store.as_str(), now, &opts.runs.max(1).to_string()]))?;
-        let a = format!("{} / {} / {}", field(&o, "q1")?, field(&o, "q2")?, field(&o, "q3")?);
+    for (name, store) in [
+        ("file", data.display().to_string()),
+        ("SQLite", sqlite.clone()),
+        ("PostgreSQL", pg.clone()),
+    ] {
+        let o = run(Command::new(bin("queries")).args([
+            store.as_str(),
+            now,
+            &opts.runs.max(1).to_string(),
+        ]))?;
+        let a = format!(
+            "{} / {} / {}",
+            field(&o, "q1")?,
+            field(&o, "q2")?,
+            field(&o, "q3")?
+        );
         writeln!(
             out,
             "| {name} | {:.3} | {:.3} | {:.3} | {a} |",
@@ -177,7 +243,11 @@ pub fn run_backends(opts: &BackendOptions) -> Result<String> {
         copy_rates[0].0 / copy_rates[0].1 / 1e3,
         copy_rates[1].0 / copy_rates[1].1 / 1e3
     )?;
-    run(Command::new("psql").args([admin.as_str(), "-qc", "DROP DATABASE IF EXISTS scout_bench_queries WITH (FORCE)"]))?;
+    run(Command::new("psql").args([
+        admin.as_str(),
+        "-qc",
+        "DROP DATABASE IF EXISTS scout_bench_queries WITH (FORCE)",
+    ]))?;
 
     // Export of about 1 GiB to Parquet.
     let big = root.join("bench-data/export-1g/audit.jsonl");
@@ -194,10 +264,18 @@ pub fn run_backends(opts: &BackendOptions) -> Result<String> {
     for i in 0..opts.runs.max(1) {
         let dir = scratch.path().join(format!("export-{i}"));
         let t0 = Instant::now();
-        last = run(Command::new(bin("scout-audit")).args(["--path", &big.display().to_string(), "export", "--out"]).arg(&dir))?;
+        last = run(Command::new(bin("scout-audit"))
+            .args(["--path", &big.display().to_string(), "export", "--out"])
+            .arg(&dir))?;
         secs.push(t0.elapsed().as_secs_f64());
         std::fs::remove_dir_all(&dir)?;
     }
-    writeln!(out, "\nexport of {} MiB to Parquet: median {:.2} s ({})", 1024 / scale, median(secs), last.trim())?;
+    writeln!(
+        out,
+        "\nexport of {} MiB to Parquet: median {:.2} s ({})",
+        1024 / scale,
+        median(secs),
+        last.trim()
+    )?;
     Ok(out)
 }

@@ -15,7 +15,9 @@ fn root() -> PathBuf {
 }
 
 fn run(cmd: &mut Command) -> Result<String> {
-    let out = cmd.output().with_context(|| format!("cannot run {cmd:?}"))?;
+    let out = cmd
+        .output()
+        .with_context(|| format!("cannot run {cmd:?}"))?;
     if !out.status.success() {
         bail!("{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     }
@@ -29,10 +31,21 @@ fn python_with(module: &str, package: &str) -> Result<PathBuf> {
     if !py.exists() {
         run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
     }
-    let has = Command::new(&py).args(["-c", &format!("import {module}")]).output()?.status.success();
+    let has = Command::new(&py)
+        .args(["-c", &format!("import {module}")])
+        .output()?
+        .status
+        .success();
     if !has {
         eprintln!("installing {package} into {}", venv.display());
-        run(Command::new(&py).args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", package]))?;
+        run(Command::new(&py).args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            package,
+        ]))?;
     }
     Ok(py)
 }
@@ -40,18 +53,31 @@ fn python_with(module: &str, package: &str) -> Result<PathBuf> {
 fn num(v: &str, key: &str) -> Result<f64> {
     let k = format!("\"{key}\":");
     let i = v.find(&k).with_context(|| format!("no {key} in {v}"))?;
-    let rest = v[i + k.len()..].trim_start().trim_start_matches(['[', '{', '"']);
+    let rest = v[i + k.len()..]
+        .trim_start()
+        .trim_start_matches(['[', '{', '"']);
     let end = rest.find([',', '}', ']', '"']).unwrap_or(rest.len());
-    rest[..end].trim().parse().with_context(|| format!("{key} in {v}"))
+    rest[..end]
+        .trim()
+        .parse()
+        .with_context(|| format!("{key} in {v}"))
 }
 
 /// Generates data, exports it, and compares the engines' answers.
 pub fn run_check(spark: bool) -> Result<String> {
     let root = root();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    run(Command::new(&cargo).current_dir(&root).args(["build", "--release", "-q", "-p", "scout-audit-cli"]))?;
+    run(Command::new(&cargo).current_dir(&root).args([
+        "build",
+        "--release",
+        "-q",
+        "-p",
+        "scout-audit-cli",
+    ]))?;
     let bin = root.join("target/release/scout-audit");
-    let scratch = tempfile::Builder::new().prefix("scout-audit-export-check-").tempdir()?;
+    let scratch = tempfile::Builder::new()
+        .prefix("scout-audit-export-check-")
+        .tempdir()?;
     let store = scratch.path().join("store/audit.jsonl");
     let mut g = GenOptions::new(&store);
     g.archive_bytes = 40 * MIB;
@@ -61,13 +87,27 @@ pub fn run_check(spark: bool) -> Result<String> {
     generate(&g)?;
     let now = "2026-11-27T00:00:00Z";
     let p = store.display().to_string();
-    let q = |args: &[&str]| run(Command::new(&bin).args(["--path", &p, "--now", now]).args(args));
-    let q1 = num(&q(&["query", "--count", "--since", "30d", "--event", "nav", "--format", "json"])?, "count")?;
-    let q2 = num(&q(&["spend", "--since", "7d", "--format", "json"])?, "total_cost")?;
+    let q = |args: &[&str]| {
+        run(Command::new(&bin)
+            .args(["--path", &p, "--now", now])
+            .args(args))
+    };
+    let q1 = num(
+        &q(&[
+            "query", "--count", "--since", "30d", "--event", "nav", "--format", "json",
+        ])?,
+        "count",
+    )?;
+    let q2 = num(
+        &q(&["spend", "--since", "7d", "--format", "json"])?,
+        "total_cost",
+    )?;
     let acc = q(&["accuracy", "--since", "30d", "--format", "json"])?;
     let (nav, fails) = (num(&acc, "total_nav")?, num(&acc, "validation_fail_count")?);
     let out = scratch.path().join("export");
-    run(Command::new(&bin).args(["--path", &p, "export", "--out"]).arg(&out))?;
+    run(Command::new(&bin)
+        .args(["--path", &p, "export", "--out"])
+        .arg(&out))?;
     let script = root.join("tests/python/engines_check.py");
     let mut report = format!("scout-audit: Q1 {q1}, Q2 {q2}, Q3 {nav} nav / {fails} fails\n");
     let mut engines = vec![("duckdb", python_with("duckdb", "duckdb")?)];
@@ -75,7 +115,11 @@ pub fn run_check(spark: bool) -> Result<String> {
         engines.push(("spark", python_with("pyspark", "pyspark")?));
     }
     for (engine, py) in engines {
-        let v = run(Command::new(&py).arg(&script).arg(engine).arg(&out).arg(now))?;
+        let v = run(Command::new(&py)
+            .arg(&script)
+            .arg(engine)
+            .arg(&out)
+            .arg(now))?;
         let (e1, e2) = (num(&v, "q1")?, num(&v, "q2")?);
         let i = v.find("\"q3\":").context("no q3")?;
         let parts: Vec<f64> = v[i + 5..]

@@ -13,6 +13,8 @@
 //! - [`backends`] (`cargo xtask bench --backends`): the backends table.
 //! - [`export_check`] (`cargo xtask export-check`): Parquet export answers
 //!   like scout-audit, in DuckDB and Spark.
+//! - [`peers`] (`cargo xtask bench --peers`): the scanner against DuckDB
+//!   and jq on 1 GiB, plain and as a gzip store.
 //! - [`rng`]: the small PRNG every task uses, so a seed means the same
 //!   data on every machine.
 
@@ -20,4 +22,5 @@ pub mod backends;
 pub mod bench;
 pub mod datagen;
 pub mod export_check;
+pub mod peers;
 pub mod rng;

@@ -52,6 +52,19 @@ struct BenchArgs {
     /// Q1-Q3 on a million events, export of 1 GiB).
     #[arg(long)]
     backends: bool,
+    /// Instead: the scanner against DuckDB and jq on ~1 GiB (Q1 to Q3,
+    /// plain file and gzip store, cold and indexed).
+    #[arg(long)]
+    peers: bool,
+    /// --peers: MiB of data to generate (or reuse) under target/peers.
+    #[arg(long, default_value_t = 1024)]
+    mib: u64,
+    /// --peers: runs of each jq measurement.
+    #[arg(long, default_value_t = 1)]
+    jq_runs: usize,
+    /// --peers: leave jq out.
+    #[arg(long)]
+    no_jq: bool,
 }
 
 #[derive(Args)]
@@ -136,6 +149,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let table = xtask::backends::run_backends(&xtask::backends::BackendOptions {
                 runs: a.runs.max(1),
                 quick: a.quick,
+            })?;
+            print_quietly(&table)?;
+        }
+        Task::Bench(a) if a.peers => {
+            let table = xtask::peers::run(&xtask::peers::PeerOptions {
+                mib: if a.quick { a.mib.min(64) } else { a.mib }.max(16),
+                runs: a.runs.max(1),
+                jq_runs: a.jq_runs.max(1),
+                no_jq: a.no_jq,
             })?;
             print_quietly(&table)?;
         }

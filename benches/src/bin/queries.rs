@@ -45,11 +45,23 @@ fn main() -> Result<()> {
         }
         Ok((median(t), answer))
     };
-    let q1 = time(&|| Ok(rs.count(&Filter::new().since(d30).event("nav"))?.to_string()))?;
-    let q2 = time(&|| Ok(rs.spend(&Filter::new().since(d7), None)?.total().to_string()))?;
+    let q1 = time(&|| {
+        Ok(rs
+            .count(&Filter::new().since(d30).event("nav"))?
+            .to_string())
+    })?;
+    let q2 = time(&|| {
+        Ok(rs
+            .spend(&Filter::new().since(d7), None)?
+            .total()
+            .to_string())
+    })?;
     let q3 = time(&|| {
         let m = rs.accuracy(&Filter::new().since(d30))?;
-        Ok(format!("{}/{}/{}", m.total_nav, m.validation_fail_count, m.accuracy_pct))
+        Ok(format!(
+            "{}/{}/{}",
+            m.total_nav, m.validation_fail_count, m.accuracy_pct
+        ))
     })?;
     println!(
         "{{\"q1_s\":{},\"q2_s\":{},\"q3_s\":{},\"q1\":\"{}\",\"q2\":\"{}\",\"q3\":\"{}\"}}",

@@ -9,6 +9,7 @@ mod demo;
 mod export;
 mod log_cmd;
 mod output;
+mod progress;
 mod read_cmd;
 
 use std::io::{self, Write};
@@ -69,6 +70,15 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "TIME", value_parser = TimeArg::parse)]
     now: Option<TimeArg>,
 
+    /// Threads of the scans of read commands [default: one per core].
+    #[arg(long, global = true, value_name = "N")]
+    threads: Option<usize>,
+
+    /// Read every segment: no pruning by index or seal time (indexes still
+    /// answer nothing).
+    #[arg(long, global = true)]
+    no_prune: bool,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -89,6 +99,8 @@ enum Command {
     Stats(read_cmd::StatsArgs),
     /// Check every segment: torn tails, malformed lines, seq gaps, leftovers.
     Verify(read_cmd::VerifyArgs),
+    /// Write sidecar indexes for the archives that have none (Python-era or older ones).
+    Index(read_cmd::IndexArgs),
     /// Seal the live file now (it is compressed before the command exits).
     Rotate,
     /// Write a realistic log to a fresh temporary store and run the headline queries.
@@ -141,6 +153,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         Command::Accuracy(a) => read_cmd::accuracy(cli, a),
         Command::Stats(a) => read_cmd::stats(cli, a),
         Command::Verify(a) => read_cmd::verify(cli, a),
+        Command::Index(a) => read_cmd::index(cli, a),
         Command::Rotate => {
             let store = cli
                 .builder(cli.store_path_for("rotate")?, Durability::Process)

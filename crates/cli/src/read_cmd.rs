@@ -3,24 +3,25 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, BufWriter, Write};
+use std::ops::ControlFlow;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
-use scout_audit_core::agg::{
-    Accuracy, EventCounts, ExactSum, GroupBy, LastN, SpendBy, spend_cutoff,
-};
+use scout_audit_core::agg::{GroupBy, LastN, spend_cutoff};
 use scout_audit_core::{Filter, Record, Timestamp};
+use scout_audit_scan::{IndexOutcome, Inputs, Pruning, Scan, ScanReport};
+use scout_audit_store_file::Layout;
 use scout_audit_store_file::follow::{Follow, Followed};
 use scout_audit_store_file::fs::{Fs, RealFs};
-use scout_audit_store_file::reader::ReadReport;
-use scout_audit_store_file::{Layout, Reader};
 use serde_json::json;
 
 use crate::Cli;
 use crate::args::TimeArg;
 use crate::output::{Format, RecordPrinter, print_rows};
+use crate::progress::with_progress;
 
 /// Conditions shared by the commands that select records.
 #[derive(Args, Debug, Clone)]
@@ -76,6 +77,9 @@ pub struct QueryArgs {
     /// Output format [default: table on a terminal, else jsonl].
     #[arg(long, value_enum)]
     format: Option<Format>,
+    /// Files, directories or globs of .jsonl / .jsonl.gz to read instead of the store.
+    #[arg(value_name = "INPUT")]
+    inputs: Vec<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -92,6 +96,9 @@ pub struct TailArgs {
     /// Output format [default: table on a terminal, else jsonl].
     #[arg(long, value_enum)]
     format: Option<Format>,
+    /// Files, directories or globs of .jsonl / .jsonl.gz to read instead of the store.
+    #[arg(value_name = "INPUT")]
+    inputs: Vec<PathBuf>,
 }
 
 /// How `spend` groups.
@@ -121,6 +128,9 @@ pub struct SpendArgs {
     /// Output format [default: table on a terminal, else json].
     #[arg(long, value_enum)]
     format: Option<Format>,
+    /// Files, directories or globs of .jsonl / .jsonl.gz to read instead of the store.
+    #[arg(value_name = "INPUT")]
+    inputs: Vec<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -131,6 +141,9 @@ pub struct AccuracyArgs {
     /// Output format [default: table on a terminal, else json].
     #[arg(long, value_enum)]
     format: Option<Format>,
+    /// Files, directories or globs of .jsonl / .jsonl.gz to read instead of the store.
+    #[arg(value_name = "INPUT")]
+    inputs: Vec<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -138,6 +151,19 @@ pub struct StatsArgs {
     /// Output format [default: table on a terminal, else json].
     #[arg(long, value_enum)]
     format: Option<Format>,
+    /// Also list the N files most often in `files`.
+    #[arg(long, value_name = "N")]
+    top_files: Option<usize>,
+    /// Files, directories or globs of .jsonl / .jsonl.gz to read instead of the store.
+    #[arg(value_name = "INPUT")]
+    inputs: Vec<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct IndexArgs {
+    /// The store's live file, or a directory of stores [default: --path].
+    #[arg(value_name = "PATH")]
+    target: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -147,20 +173,31 @@ pub struct VerifyArgs {
     max_problems: usize,
 }
 
-fn open_reader(cli: &Cli) -> Result<(Reader, Layout, Arc<dyn Fs>)> {
-    let path = cli.store_path()?;
-    let layout = Layout::new(&path)
-        .map_err(|r| anyhow::anyhow!("invalid store path {}: {r}", path.display()))?;
-    let fs: Arc<dyn Fs> = Arc::new(RealFs);
-    Ok((
-        Reader::open_store(Arc::clone(&fs), layout.clone())?,
-        layout,
-        fs,
-    ))
+/// The inputs of a read command: the positional ones, else the store.
+fn inputs(cli: &Cli, given: &[PathBuf]) -> Result<Inputs> {
+    if given.is_empty() {
+        Ok(Inputs::store(cli.store_path()?)?)
+    } else {
+        Ok(Inputs::paths(given)?)
+    }
+}
+
+/// A scan of the command's inputs with the command line's settings.
+fn scan(cli: &Cli, given: &[PathBuf]) -> Result<Scan> {
+    Ok(configure(cli, Scan::new(inputs(cli, given)?)))
+}
+
+fn configure(cli: &Cli, scan: Scan) -> Scan {
+    scan.threads(cli.threads).pruning(if cli.no_prune {
+        Pruning::Off
+    } else {
+        Pruning::SealTime
+    })
 }
 
 /// Tells stderr, in one summary, what was skipped.
-fn report_skips(report: &ReadReport) {
+fn report_skips(report: &ScanReport) {
+    let report = &report.read;
     let n = report.problem_count();
     if n == 0 {
         return;
@@ -170,42 +207,69 @@ fn report_skips(report: &ReadReport) {
         .first()
         .map(ToString::to_string)
         .unwrap_or_default();
+    let first = if first.is_empty() {
+        String::new()
+    } else {
+        format!(" (first: {first})")
+    };
     eprintln!(
-        "scout-audit: skipped {n} malformed or damaged item{} (first: {first}); `scout-audit verify` lists them",
+        "scout-audit: skipped {n} malformed or damaged item{}{first}; `scout-audit verify` lists them",
         if n == 1 { "" } else { "s" }
     );
 }
 
 pub fn query(cli: &Cli, a: &QueryArgs) -> Result<ExitCode> {
     let now = cli.now();
-    let (reader, ..) = open_reader(cli)?;
-    let mut reader = reader.filter(a.select.filter(now)).strict(a.select.strict);
+    let scan = scan(cli, &a.inputs)?
+        .filter(a.select.filter(now))
+        .strict(a.select.strict);
     let stdout = io::stdout().lock();
     let mut out = BufWriter::with_capacity(1 << 16, stdout);
     let limit = a.limit.unwrap_or(u64::MAX);
-    if a.count {
-        let mut n: u64 = 0;
-        while n < limit {
-            let Some(r) = reader.next() else { break };
-            r?;
-            n += 1;
-        }
+    let report = if a.count {
+        let answer = with_progress(scan, |s| s.count())?;
+        let n = answer.value.min(limit);
         match Format::or_default(a.format, Format::Table) {
             Format::Json | Format::Jsonl => writeln!(out, "{}", json!({ "count": n }))?,
             _ => writeln!(out, "{n}")?,
         }
+        answer.report
     } else {
         let mut p = RecordPrinter::new(&mut out, Format::or_default(a.format, Format::Jsonl));
         let mut n: u64 = 0;
-        while n < limit {
-            let Some(r) = reader.next() else { break };
-            p.print(&r?)?;
-            n += 1;
+        let mut failed: Option<io::Error> = None;
+        let r = if limit == 0 {
+            Ok(ScanReport::default())
+        } else {
+            with_progress(scan, |s| {
+                s.for_each_record(|r| {
+                    if let Err(e) = p.print(&r) {
+                        failed = Some(e);
+                        return ControlFlow::Break(());
+                    }
+                    n += 1;
+                    if n >= limit {
+                        ControlFlow::Break(())
+                    } else {
+                        ControlFlow::Continue(())
+                    }
+                })
+            })
+        };
+        if let Some(e) = failed {
+            return Err(e.into());
         }
         p.flush()?;
-    }
+        match r {
+            Ok(report) => report,
+            Err(e) => {
+                out.flush()?;
+                return Err(e.into());
+            }
+        }
+    };
     out.flush()?;
-    report_skips(reader.report());
+    report_skips(&report);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -217,18 +281,16 @@ pub fn tail(cli: &Cli, a: &TailArgs) -> Result<ExitCode> {
     let format = Format::or_default(a.format, Format::Jsonl);
     let mut p = RecordPrinter::new(io::stdout().lock(), format);
     if !a.follow {
-        let (reader, ..) = open_reader(cli)?;
-        let mut reader = reader.filter(f);
-        let mut last = LastN::new(a.n);
-        for r in &mut reader {
-            last.push(r?);
-        }
-        for r in last.into_vec() {
-            p.print(&r)?;
+        let answer = with_progress(scan(cli, &a.inputs)?.filter(f), |s| s.last(a.n))?;
+        for r in &answer.value {
+            p.print(r)?;
         }
         p.flush()?;
-        report_skips(reader.report());
+        report_skips(&answer.report);
         return Ok(ExitCode::SUCCESS);
+    }
+    if !a.inputs.is_empty() {
+        bail!("tail -f follows the store at --path; it takes no INPUT arguments");
     }
     let path = cli.store_path()?;
     let layout = Layout::new(&path)
@@ -284,27 +346,21 @@ pub fn spend(cli: &Cli, a: &SpendArgs) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     };
-    let (reader, ..) = open_reader(cli)?;
-    let mut reader = reader.filter(Filter::new().since(since));
-    let mut total = ExactSum::new();
-    let mut records: u64 = 0;
-    let mut groups = a.by.map(|b| {
-        SpendBy::new(match b {
-            By::Hour => GroupBy::Hour,
-            By::Day => GroupBy::Day,
-            By::Model => GroupBy::Model,
-            By::Session => GroupBy::Session,
-        })
+    let by = a.by.map(|b| match b {
+        By::Hour => GroupBy::Hour,
+        By::Day => GroupBy::Day,
+        By::Model => GroupBy::Model,
+        By::Session => GroupBy::Session,
     });
-    for r in &mut reader {
-        let r = r?;
-        records += 1;
-        total.add(r.cost().unwrap_or(0.0));
-        if let Some(g) = &mut groups {
-            g.add(&r);
-        }
-    }
-    let total = total.value();
+    let answer = with_progress(
+        scan(cli, &a.inputs)?.filter(Filter::new().since(since)),
+        |s| s.spend(by),
+    )?;
+    let (total, records, groups) = (
+        answer.value.total,
+        answer.value.records,
+        answer.value.groups,
+    );
     match format {
         Format::Json | Format::Jsonl => {
             let mut v = json!({
@@ -365,19 +421,15 @@ pub fn spend(cli: &Cli, a: &SpendArgs) -> Result<ExitCode> {
             }
         }
     }
-    report_skips(reader.report());
+    report_skips(&answer.report);
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn accuracy(cli: &Cli, a: &AccuracyArgs) -> Result<ExitCode> {
     let now = cli.now();
-    let (reader, ..) = open_reader(cli)?;
-    let mut reader = reader.filter(Filter::new().with_since(a.since.map(|t| t.resolve(now))));
-    let mut acc = Accuracy::default();
-    for r in &mut reader {
-        acc.add(r?.event());
-    }
-    let m = acc.finish();
+    let filter = Filter::new().with_since(a.since.map(|t| t.resolve(now)));
+    let answer = with_progress(scan(cli, &a.inputs)?.filter(filter), |s| s.accuracy())?;
+    let m = answer.value;
     let mut out = io::stdout().lock();
     match Format::or_default(a.format, Format::Json) {
         Format::Json | Format::Jsonl => writeln!(out, "{}", serde_json::to_string(&m)?)?,
@@ -392,46 +444,62 @@ pub fn accuracy(cli: &Cli, a: &AccuracyArgs) -> Result<ExitCode> {
             ]],
         )?,
     }
-    report_skips(reader.report());
+    report_skips(&answer.report);
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn stats(cli: &Cli, a: &StatsArgs) -> Result<ExitCode> {
-    let (mut reader, layout, fs) = open_reader(cli)?;
-    let mut counts = EventCounts::default();
-    let mut first: Option<Timestamp> = None;
-    let mut last: Option<Timestamp> = None;
-    let mut without_ts: u64 = 0;
-    let mut sessions = std::collections::HashSet::new();
-    for r in &mut reader {
-        let r = r?;
-        counts.add(r.event());
-        match r.ts() {
-            Some(t) => {
-                first = Some(first.map_or(t, |f| f.min(t)));
-                last = Some(last.map_or(t, |l| l.max(t)));
-            }
-            None => without_ts += 1,
+    let ins = inputs(cli, &a.inputs)?;
+    // What the inputs are on disk, before the scan reads them.
+    let gz = ins
+        .files()
+        .filter(|p| p.extension().is_some_and(|e| e == "gz"))
+        .count();
+    let plain = ins.files().count() - gz;
+    let in_bytes = ins.total_bytes();
+    let answer = with_progress(configure(cli, Scan::new(ins)), |s| s.stats())?;
+    let top = match a.top_files {
+        Some(k) => Some((k, scan(cli, &a.inputs)?.top_files()?.value)),
+        None => None,
+    };
+    let st = answer.value;
+    let report = answer.report.read;
+    let (counts, first, last, without_ts, sessions) = (
+        st.events,
+        st.first_ts,
+        st.last_ts,
+        st.without_ts,
+        st.sessions,
+    );
+    let (path_text, archives, sealed, live, disk, quarantine) = if a.inputs.is_empty() {
+        let path = cli.store_path()?;
+        let layout = Layout::new(&path)
+            .map_err(|r| anyhow::anyhow!("invalid store path {}: {r}", path.display()))?;
+        let fs: Arc<dyn Fs> = Arc::new(RealFs);
+        let listing = layout.list(&*fs)?;
+        let mut seg_bytes = BTreeMap::new();
+        let mut disk: u64 = 0;
+        for s in &listing.readable {
+            let n = fs.stat(&s.path).map(|m| m.len).unwrap_or(0);
+            disk += n;
+            seg_bytes.insert(s.name.clone(), n);
         }
-        if let Some(s) = r.session_id()
-            && !sessions.contains(s)
-        {
-            sessions.insert(s.to_owned());
-        }
-    }
-    let report = reader.report().clone();
-    let listing = layout.list(&*fs)?;
-    let mut seg_bytes = BTreeMap::new();
-    let mut disk: u64 = 0;
-    for s in &listing.readable {
-        let n = fs.stat(&s.path).map(|m| m.len).unwrap_or(0);
-        disk += n;
-        seg_bytes.insert(s.name.clone(), n);
-    }
-    let live = fs.stat(&layout.live()).map(|m| m.len).ok();
-    disk += live.unwrap_or(0);
-    let archives = listing.archives().count();
-    let sealed = listing.readable.len() - archives;
+        let live = fs.stat(&layout.live()).map(|m| m.len).ok();
+        disk += live.unwrap_or(0);
+        let archives = listing.archives().count();
+        let sealed = listing.readable.len() - archives;
+        (
+            layout.live().display().to_string(),
+            archives,
+            sealed,
+            live.is_some(),
+            disk,
+            listing.quarantine.len(),
+        )
+    } else {
+        let text: Vec<String> = a.inputs.iter().map(|p| p.display().to_string()).collect();
+        (text.join(" "), gz, plain, false, in_bytes, 0)
+    };
     let ts_text = |t: Option<Timestamp>| t.map(|t| t.to_python_string());
     let mut out = io::stdout().lock();
     match Format::or_default(a.format, Format::Json) {
@@ -441,15 +509,15 @@ pub fn stats(cli: &Cli, a: &StatsArgs) -> Result<ExitCode> {
                 .map(|(k, n)| (k.to_owned(), json!(n)))
                 .collect();
             let v = json!({
-                "path": layout.live().display().to_string(),
+                "path": path_text,
                 "records": report.records,
                 "events": events,
                 "records_without_event": counts.untyped,
                 "records_without_ts": without_ts,
-                "sessions": sessions.len(),
+                "sessions": sessions,
                 "first_ts": ts_text(first),
                 "last_ts": ts_text(last),
-                "segments": {"archives": archives, "sealed": sealed, "live": live.is_some()},
+                "segments": {"archives": archives, "sealed": sealed, "live": live},
                 "bytes_on_disk": disk,
                 "bytes_read": report.bytes,
                 "malformed": report.malformed,
@@ -457,15 +525,23 @@ pub fn stats(cli: &Cli, a: &StatsArgs) -> Result<ExitCode> {
                 "torn_fragments": report.torn_fragments,
                 "damaged_segments": report.damaged_segments,
                 "problems": report.problems.iter().take(100).map(ToString::to_string).collect::<Vec<_>>(),
-                "quarantine_files": listing.quarantine.len(),
+                "quarantine_files": quarantine,
             });
+            let mut v = v;
+            if let Some((k, files)) = &top {
+                v["top_files"] = files
+                    .top(*k)
+                    .into_iter()
+                    .map(|(f, n)| json!({"file": f, "records": n}))
+                    .collect();
+            }
             writeln!(out, "{v}")?;
         }
         f => {
             let rows = vec![
-                vec!["path".into(), layout.live().display().to_string()],
+                vec!["path".into(), path_text.clone()],
                 vec!["records".into(), report.records.to_string()],
-                vec!["sessions".into(), sessions.len().to_string()],
+                vec!["sessions".into(), sessions.to_string()],
                 vec![
                     "first ts".into(),
                     ts_text(first).unwrap_or_else(|| "-".into()),
@@ -479,7 +555,7 @@ pub fn stats(cli: &Cli, a: &StatsArgs) -> Result<ExitCode> {
                     "segments".into(),
                     format!(
                         "{archives} archives, {sealed} sealed, {} live",
-                        u8::from(live.is_some())
+                        u8::from(live)
                     ),
                 ],
                 vec!["bytes on disk".into(), disk.to_string()],
@@ -491,10 +567,7 @@ pub fn stats(cli: &Cli, a: &StatsArgs) -> Result<ExitCode> {
                     "damaged segments".into(),
                     report.damaged_segments.to_string(),
                 ],
-                vec![
-                    "quarantine files".into(),
-                    listing.quarantine.len().to_string(),
-                ],
+                vec!["quarantine files".into(), quarantine.to_string()],
             ];
             print_rows(&mut out, f, &["STAT", "VALUE"], &rows)?;
             writeln!(out)?;
@@ -506,6 +579,15 @@ pub fn stats(cli: &Cli, a: &StatsArgs) -> Result<ExitCode> {
                 ev.push(vec!["(no event)".into(), counts.untyped.to_string()]);
             }
             print_rows(&mut out, f, &["EVENT", "RECORDS"], &ev)?;
+            if let Some((k, files)) = &top {
+                writeln!(out)?;
+                let rows: Vec<Vec<String>> = files
+                    .top(*k)
+                    .into_iter()
+                    .map(|(f, n)| vec![f.to_owned(), n.to_string()])
+                    .collect();
+                print_rows(&mut out, f, &["FILE", "RECORDS"], &rows)?;
+            }
             if !report.problems.is_empty() {
                 writeln!(out)?;
                 for p in report.problems.iter().take(20) {
@@ -572,4 +654,41 @@ pub fn verify(cli: &Cli, a: &VerifyArgs) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+pub fn index(cli: &Cli, a: &IndexArgs) -> Result<ExitCode> {
+    let path = match &a.target {
+        Some(p) => p.clone(),
+        None => cli.store_path()?,
+    };
+    let outcomes = scout_audit_scan::build_indexes(&path, cli.threads)?;
+    let mut out = io::stdout().lock();
+    let (mut written, mut valid, mut damaged, mut changed) = (0, 0, 0, 0);
+    for o in &outcomes {
+        match o {
+            IndexOutcome::Written(p) => {
+                written += 1;
+                writeln!(out, "indexed {}", p.display())?;
+            }
+            IndexOutcome::Valid(_) => valid += 1,
+            IndexOutcome::Damaged(p, why) => {
+                damaged += 1;
+                eprintln!("scout-audit: not indexed (damaged): {}: {why}", p.display());
+            }
+            IndexOutcome::Changed(p) => {
+                changed += 1;
+                eprintln!(
+                    "scout-audit: not indexed (changed while read): {}",
+                    p.display()
+                );
+            }
+            _ => {}
+        }
+    }
+    writeln!(
+        out,
+        "{written} archive{} indexed, {valid} already indexed, {damaged} damaged, {changed} changed",
+        if written == 1 { "" } else { "s" }
+    )?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -18,7 +18,10 @@ use crate::{Record, Timestamp};
 /// Python's `math.fsum` uses): the result is the sum of the exact values
 /// rounded once, whatever the order of `add` and `merge` calls.
 /// Non-finite values are ignored.
-#[derive(Clone, Debug, Default, PartialEq)]
+///
+/// Two sums are equal when they hold the same exact sum and give the same
+/// value (bits, so the sign of a zero too), however their partials differ.
+#[derive(Clone, Debug, Default)]
 pub struct ExactSum {
     /// Non-overlapping partial sums, increasing in magnitude; their exact
     /// sum is the exact sum of everything added.
@@ -64,6 +67,13 @@ impl ExactSum {
         }
     }
 
+    /// The partial sums (non-overlapping, increasing in magnitude) whose
+    /// exact sum is everything added: what an index stores so that a sum
+    /// can be continued exactly elsewhere (add them back one by one).
+    pub fn partials(&self) -> &[f64] {
+        &self.partials
+    }
+
     /// The correctly rounded total.
     pub fn value(&self) -> f64 {
         let p = &self.partials;
@@ -95,6 +105,20 @@ impl ExactSum {
             }
         }
         hi
+    }
+}
+
+impl PartialEq for ExactSum {
+    fn eq(&self, other: &ExactSum) -> bool {
+        if self.value().to_bits() != other.value().to_bits() {
+            return false;
+        }
+        let mut diff = self.clone();
+        for &p in &other.partials {
+            diff.add(-p);
+        }
+        // Non-overlapping partials that are not all zero never sum to zero.
+        diff.partials.iter().all(|&p| p == 0.0)
     }
 }
 
@@ -153,6 +177,12 @@ impl Accuracy {
             total_nav: nav,
             fails,
         }
+    }
+
+    /// Counts `nav` navigations and `fails` validation failures at once.
+    pub fn add_counts(&mut self, nav: u64, fails: u64) {
+        self.total_nav += nav;
+        self.fails += fails;
     }
 
     /// Adds another fold's counts.
@@ -251,11 +281,6 @@ impl SpendBy {
         }
     }
 
-    /// The grouping.
-    pub fn grouping(&self) -> Option<GroupBy> {
-        self.by
-    }
-
     /// Adds one record.
     pub fn add(&mut self, r: &Record) {
         self.add_parts(
@@ -268,11 +293,11 @@ impl SpendBy {
         );
     }
 
-    /// Adds one record given its fields (for readers that do not build a
-    /// [`Record`]).
+    /// Adds one record given by its typed fields: the one definition, for
+    /// parsers that do not build a [`Record`].
     pub fn add_parts(
         &mut self,
-        ts: Option<crate::Timestamp>,
+        ts: Option<Timestamp>,
         model: Option<&str>,
         session: Option<&str>,
         cost: Option<f64>,
@@ -294,14 +319,25 @@ impl SpendBy {
         self.groups.values().map(|g| g.records).sum()
     }
 
+    /// Adds a whole group at once (from a summary such as an archive
+    /// index): the same as adding its records one by one.
+    pub fn add_group(&mut self, key: Option<String>, group: &SpendGroup) {
+        let mine = self.groups.entry(key).or_default();
+        mine.records += group.records;
+        mine.cost.merge(&group.cost);
+        mine.input_t = mine.input_t.saturating_add(group.input_t);
+        mine.output_t = mine.output_t.saturating_add(group.output_t);
+    }
+
+    /// The grouping (`None`: one group).
+    pub fn by(&self) -> Option<GroupBy> {
+        self.by
+    }
+
     /// Adds another fold of the same grouping.
     pub fn merge(&mut self, other: &SpendBy) {
         for (k, g) in &other.groups {
-            let mine = self.groups.entry(k.clone()).or_default();
-            mine.records += g.records;
-            mine.cost.merge(&g.cost);
-            mine.input_t = mine.input_t.saturating_add(g.input_t);
-            mine.output_t = mine.output_t.saturating_add(g.output_t);
+            self.add_group(k.clone(), g);
         }
     }
 
@@ -402,6 +438,51 @@ impl<T> LastN<T> {
     /// The items, oldest first.
     pub fn into_vec(self) -> Vec<T> {
         self.items.into()
+    }
+}
+
+/// How often each file appears in the `files` of records ("top files").
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FileCounts {
+    counts: BTreeMap<String, u64>,
+}
+
+impl FileCounts {
+    /// Counts the files of one record (each occurrence counts).
+    pub fn add<'a>(&mut self, files: impl IntoIterator<Item = &'a str>) {
+        for f in files {
+            match self.counts.get_mut(f) {
+                Some(n) => *n += 1,
+                None => {
+                    self.counts.insert(f.to_owned(), 1);
+                }
+            }
+        }
+    }
+
+    /// Adds another fold.
+    pub fn merge(&mut self, other: &FileCounts) {
+        for (k, n) in &other.counts {
+            *self.counts.entry(k.clone()).or_default() += n;
+        }
+    }
+
+    /// The `k` most frequent files, most frequent first, ties in name order.
+    pub fn top(&self, k: usize) -> Vec<(&str, u64)> {
+        let mut v: Vec<(&str, u64)> = self.counts.iter().map(|(f, n)| (f.as_str(), *n)).collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        v.truncate(k);
+        v
+    }
+
+    /// Distinct files counted.
+    pub fn len(&self) -> usize {
+        self.counts.len()
+    }
+
+    /// Whether no file was counted.
+    pub fn is_empty(&self) -> bool {
+        self.counts.is_empty()
     }
 }
 
@@ -647,6 +728,54 @@ mod tests {
         merged.merge(&by_model);
         merged.merge(&by_model);
         assert_eq!(merged.total(), 30.0);
+    }
+
+    #[test]
+    fn parts_groups_and_files() {
+        let r = rec(r#"{"ts":"2026-01-01T09:10:00+00:00","model":"a","cost":1.5,"input_t":3}"#);
+        let mut a = SpendBy::new(GroupBy::Hour);
+        a.add(&r);
+        let mut b = SpendBy::new(GroupBy::Hour);
+        b.add_parts(r.ts(), Some("a"), None, Some(1.5), Some(3), None);
+        assert_eq!(a, b);
+        let (k, g) = a
+            .groups()
+            .next()
+            .map(|(k, g)| (k.map(str::to_owned), g.clone()))
+            .unwrap();
+        let mut c = SpendBy::new(GroupBy::Hour);
+        c.add_group(k.clone(), &g);
+        c.add_group(k, &g);
+        assert_eq!(c.total(), 3.0);
+        assert_eq!(c.groups().next().unwrap().1.input_t, 6);
+        let mut s = ExactSum::new();
+        s.extend([1e100, 1.0, -1e100]);
+        let mut t = ExactSum::new();
+        t.extend(s.partials().iter().copied());
+        assert_eq!(t.value(), 1.0);
+        assert_eq!(t, s);
+        // Equal values of different exact sums are not equal sums.
+        let mut u = ExactSum::new();
+        u.extend([1.0, 1e-30]);
+        assert_eq!(u.value(), 1.0);
+        assert_ne!(u, s);
+        let mut z = ExactSum::new();
+        z.add(-0.0);
+        assert_ne!(z, ExactSum::new());
+        let mut f = FileCounts::default();
+        f.add(["b", "a", "b"]);
+        let mut g2 = FileCounts::default();
+        g2.add(["a", "c"]);
+        f.merge(&g2);
+        assert_eq!(f.top(2), vec![("a", 2), ("b", 2)]);
+        assert_eq!((f.len(), f.is_empty()), (3, false));
+        let mut e = EventCounts::default();
+        e.add_n(Some("nav"), 3);
+        e.add_n(None, 2);
+        assert_eq!((e.get("nav"), e.untyped), (3, 2));
+        let mut acc = Accuracy::default();
+        acc.add_counts(4, 1);
+        assert_eq!(acc.finish().accuracy_pct, 75.0);
     }
 
     #[test]

@@ -254,6 +254,14 @@ impl Timestamp {
     /// [`Timestamp::parse`] over bytes, for parsers that have not checked
     /// UTF-8 (a valid timestamp is ASCII).
     pub fn parse_bytes(text: &[u8]) -> Result<Timestamp, TimestampError> {
+        if let Some(t) = parse_canonical(text) {
+            return Ok(t);
+        }
+        Timestamp::parse_general(text)
+    }
+
+    /// The general parser behind [`Timestamp::parse_bytes`].
+    fn parse_general(text: &[u8]) -> Result<Timestamp, TimestampError> {
         let orig = text;
         let err = |reason| TimestampError::new(orig, reason);
         let t = text.trim_ascii();
@@ -355,6 +363,60 @@ impl Timestamp {
             - offset_secs;
         Timestamp::from_unix(secs, nanos).ok_or_else(|| err("outside the years 1 to 9999"))
     }
+}
+
+/// The fast path of parsing: only the forms writers produce,
+/// `YYYY-MM-DDTHH:MM:SS[.f…]` then `+00:00` or `Z`, with every field in
+/// range; `None` for anything else (the general parser then decides).
+/// Tested to agree with the general parser.
+fn parse_canonical(b: &[u8]) -> Option<Timestamp> {
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        let mut v = 0u32;
+        for &c in &b[r] {
+            if !c.is_ascii_digit() {
+                return None;
+            }
+            v = v * 10 + u32::from(c - b'0');
+        }
+        Some(v)
+    };
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let mut i = 19;
+    let mut nanos = 0u32;
+    if b[i] == b'.' {
+        i += 1;
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            nanos = nanos.wrapping_mul(10).wrapping_add(u32::from(b[i] - b'0'));
+            i += 1;
+        }
+        let len = i - start;
+        if len == 0 || len > 9 {
+            return None;
+        }
+        nanos *= 10u32.pow((9 - len) as u32);
+    }
+    if &b[i..] != b"Z" && &b[i..] != b"+00:00" {
+        return None;
+    }
+    if hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let midnight = Timestamp::from_date(year as i32, month, day)?;
+    Timestamp::from_unix(
+        midnight.secs + i64::from(hour * 3600 + minute * 60 + second),
+        nanos,
+    )
 }
 
 struct Cursor<'a> {
@@ -581,6 +643,59 @@ mod tests {
                 .floor_hour(),
             Timestamp::parse("2026-01-01T05:00:00Z").unwrap()
         );
+    }
+
+    #[test]
+    fn canonical_fast_path_agrees_with_the_general_parser() {
+        for s in [
+            "2026-11-27T05:21:16.123456+00:00",
+            "2026-11-27T05:21:16+00:00",
+            "2026-11-27T05:21:16Z",
+            "2026-11-27T05:21:16.1Z",
+            "2026-11-27T05:21:16.123456789Z",
+            "2026-11-27T05:21:16.1234567890Z",
+            "2026-11-27T05:21:16.Z",
+            "2024-02-29T00:00:00Z",
+            "2023-02-29T00:00:00Z",
+            "0000-01-01T00:00:00Z",
+            "9999-12-31T23:59:59.999999999Z",
+            "2026-11-27T24:00:00Z",
+            "2026-11-27T23:60:00Z",
+            "2026-11-27T23:59:60Z",
+            "2026-13-01T00:00:00Z",
+            "2026-11-27T05:21:16+00:01",
+            "2026-11-27T05:21:16+00:00 ",
+            "2026-11-27t05:21:16Z",
+            "2026-1-27T05:21:16Z",
+        ] {
+            let fast = parse_canonical(s.as_bytes());
+            let general = Timestamp::parse_general(s.as_bytes()).ok();
+            if let Some(f) = fast {
+                assert_eq!(Some(f), general, "{s}");
+            }
+        }
+        assert!(parse_canonical(b"2026-11-27T05:21:16.123456+00:00").is_some());
+    }
+
+    proptest! {
+        #[test]
+        fn canonical_fast_path_agrees(
+            y in 0u32..10000, mo in 0u32..14, d in 0u32..33, h in 0u32..26, mi in 0u32..62,
+            sec in 0u32..62, frac in proptest::option::of("[0-9]{0,11}"), z in any::<bool>(),
+        ) {
+            let mut s = format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{sec:02}");
+            if let Some(f) = frac {
+                s.push('.');
+                s.push_str(&f);
+            }
+            s.push_str(if z { "Z" } else { "+00:00" });
+            let general = Timestamp::parse_general(s.as_bytes()).ok();
+            match parse_canonical(s.as_bytes()) {
+                Some(f) => prop_assert_eq!(Some(f), general, "{}", s),
+                None => prop_assert!(general.is_none() || s.len() >= 20, "{}", s),
+            }
+            prop_assert_eq!(Timestamp::parse(&s).ok(), general);
+        }
     }
 
     proptest! {

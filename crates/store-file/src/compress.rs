@@ -6,6 +6,8 @@
 //! anywhere leaves the sealed `.jsonl` readable until the `.gz` is durable;
 //! recovery finishes or redoes the step. The segment's own `flock` marks
 //! "being compressed", so two processes never compress one segment at once.
+//! Once the archive is durable, the compressor writes its sidecar index
+//! ([`crate::index`]); retention deletes an archive's index with it.
 
 use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -18,6 +20,7 @@ use scout_audit_core::Timestamp;
 
 use crate::error::{Error, Result};
 use crate::fs::{Fs, LockFile, WriteFile};
+use crate::index;
 use crate::layout::{Layout, Segment};
 use crate::options::Retention;
 use crate::store::Shared;
@@ -28,16 +31,40 @@ pub const GZIP_LEVEL: u32 = 6;
 /// Compresses a sealed segment, then applies retention; failures are kept
 /// for `close()` to report (nothing is lost: the sealed file stays).
 pub(crate) fn compress_and_retain(sh: &Shared, lock: &dyn LockFile, seg: &Segment) {
-    if let Err(e) = compress_segment(&*sh.fs, &sh.layout, seg, Some(lock)) {
-        sh.record_bg_error(Error::Background {
-            task: "compression",
-            message: e.to_string(),
-        });
-        return;
+    match compress_segment(&*sh.fs, &sh.layout, seg, Some(lock)) {
+        Err(e) => {
+            sh.record_bg_error(Error::Background {
+                task: "compression",
+                message: e.to_string(),
+            });
+            return;
+        }
+        Ok(true) => index_new_archive(sh, lock, seg),
+        Ok(false) => {}
     }
     if let Err(e) = apply_retention(&*sh.fs, &sh.layout, &sh.retention, sh.now(), Some(lock)) {
         sh.record_bg_error(Error::Background {
             task: "retention",
+            message: e.to_string(),
+        });
+    }
+}
+
+/// Writes the sidecar index of the archive just made from `sealed`, now
+/// that it is durable (docs/format.md, "Archive indexes"). A failure loses
+/// nothing (readers then read the archive whole); it is kept for `close()`.
+fn index_new_archive(sh: &Shared, lock: &dyn LockFile, sealed: &Segment) {
+    let gz = sh.layout.archive_path(sealed);
+    let Some(archive) = gz
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| sh.layout.parse_segment(n))
+    else {
+        return;
+    };
+    if let Err(e) = index::index_archive(&*sh.fs, &sh.layout, &archive, Some(lock)) {
+        sh.record_bg_error(Error::Background {
+            task: "index",
             message: e.to_string(),
         });
     }
@@ -280,6 +307,8 @@ fn retain(
     for ((seg, _), d) in archives.iter().zip(&doomed) {
         if *d {
             remove(fs, &seg.path)?;
+            // Its index goes with it (an index without archive is unused).
+            remove(fs, &layout.index_path(seg))?;
             removed.push(seg.path.clone());
         }
     }

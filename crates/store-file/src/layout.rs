@@ -7,6 +7,7 @@
 //! audit-20261127T052116Z-000042.jsonl         sealed, not yet compressed
 //! audit-20261127T052116Z-000042.jsonl.gz.tmp  compression under way
 //! audit-20261127T052116Z-000042.jsonl.gz      sealed archive
+//! audit-20261127T052116Z-000042.jsonl.gz.idx  its sidecar index (optional)
 //! audit_20250101T120000Z.jsonl.gz             archive of the Python original
 //! audit.lock                                  lock file
 //! audit.jsonl.torn-20261127T052116Z-000001    quarantined torn tail
@@ -20,6 +21,11 @@
 //! **De-duplication.** A sealed `.jsonl` and its `.gz` hold the same
 //! records while compression finishes: a reader reads the `.jsonl` and
 //! never both. A `.gz.tmp` is never read.
+//!
+//! **Indexes.** An archive `NAME.gz` may have a sidecar index `NAME.gz.idx`
+//! (format in docs/format.md, code in [`crate::index`]); `NAME.gz.idx.tmp`
+//! is one being written and is never read. An index is an optimisation:
+//! readers treat a missing, unreadable or stale one as absent.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -96,6 +102,12 @@ pub struct Listing {
     pub all: Vec<Segment>,
     /// Quarantine files of torn tails.
     pub quarantine: Vec<PathBuf>,
+    /// File names of the archives that have an index file beside them
+    /// (whether it is valid is for [`crate::index`] to say), sorted.
+    pub indexed: Vec<String>,
+    /// Index files whose archive is not in the directory, and index
+    /// files being written (`.idx.tmp`): never read, removed by recovery.
+    pub stray_indexes: Vec<PathBuf>,
     /// Whether the live file exists.
     pub live_exists: bool,
 }
@@ -113,6 +125,11 @@ impl Listing {
             .filter(|s| s.number.is_some())
             .map(|s| s.key.seal_secs)
             .max()
+    }
+
+    /// Whether an index file exists for this archive.
+    pub fn has_index(&self, archive: &Segment) -> bool {
+        self.indexed.binary_search(&archive.name).is_ok()
     }
 
     /// Compressed archives (readable `.gz` files), oldest first.
@@ -185,6 +202,16 @@ impl Layout {
         self.dir.join(base_name(seg))
     }
 
+    /// The path of an archive's sidecar index (`….jsonl.gz.idx`).
+    pub fn index_path(&self, archive: &Segment) -> PathBuf {
+        self.dir.join(index_name(&archive.name))
+    }
+
+    /// The path an archive's index is written to before its rename.
+    pub fn index_temp_path(&self, archive: &Segment) -> PathBuf {
+        self.dir.join(format!("{}.tmp", index_name(&archive.name)))
+    }
+
     /// The path of a quarantine file for a torn tail.
     pub fn quarantine_path(&self, secs: i64, n: u64) -> PathBuf {
         self.dir
@@ -195,6 +222,7 @@ impl Layout {
     pub fn classify(&self, names: impl IntoIterator<Item = String>) -> Listing {
         let mut listing = Listing::default();
         let torn_prefix = format!("{}.torn-", self.live_name);
+        let mut index_files = Vec::new();
         for name in names {
             if name == self.live_name {
                 listing.live_exists = true;
@@ -202,10 +230,33 @@ impl Layout {
                 listing.quarantine.push(self.dir.join(&name));
             } else if let Some(seg) = self.parse_segment(&name) {
                 listing.all.push(seg);
+            } else if let Some(archive) = name.strip_suffix(".idx.tmp") {
+                if self.parse_segment(archive).is_some() {
+                    listing.stray_indexes.push(self.dir.join(&name));
+                }
+            } else if let Some(archive) = indexed_archive(&name)
+                && self.parse_segment(archive).is_some()
+            {
+                index_files.push(archive.to_owned());
             }
         }
         listing.all.sort_by_key(|s| (s.key, s.kind));
         listing.quarantine.sort();
+        for archive in index_files {
+            if listing
+                .all
+                .iter()
+                .any(|s| s.kind == SegmentKind::Archive && s.name == archive)
+            {
+                listing.indexed.push(archive);
+            } else {
+                listing
+                    .stray_indexes
+                    .push(self.dir.join(index_name(&archive)));
+            }
+        }
+        listing.indexed.sort();
+        listing.stray_indexes.sort();
         // One readable file per key: the sealed .jsonl if present, else the .gz.
         let mut i = 0;
         while i < listing.all.len() {
@@ -287,6 +338,47 @@ impl Layout {
         }
         None
     }
+}
+
+/// The file name of the sidecar index of the archive named `archive`
+/// (any `.jsonl.gz` file, in a store or not): `archive` + `.idx`.
+pub fn index_name(archive: &str) -> String {
+    format!("{archive}.idx")
+}
+
+/// The path of the sidecar index of the archive at `archive`.
+pub fn index_path_of(archive: &Path) -> PathBuf {
+    let mut s = archive.as_os_str().to_owned();
+    s.push(".idx");
+    PathBuf::from(s)
+}
+
+/// The archive name an index file name belongs to (`X.jsonl.gz.idx` →
+/// `X.jsonl.gz`).
+pub fn indexed_archive(name: &str) -> Option<&str> {
+    name.strip_suffix(".idx")
+        .filter(|a| a.ends_with(".jsonl.gz"))
+}
+
+/// The stem of the store a segment file name belongs to, whatever store
+/// it is (`audit-20261127T052116Z-000042.jsonl.gz` → `audit`,
+/// `audit_20250101T120000Z.jsonl.gz` → `audit`); `None` for a name that
+/// is not a segment's. Lets a reader of a directory group its files into
+/// stores and apply each store's order and de-duplication.
+pub fn segment_stem(name: &str) -> Option<&str> {
+    let base = name
+        .strip_suffix(".jsonl.gz.tmp")
+        .or_else(|| name.strip_suffix(".jsonl.gz"))
+        .or_else(|| name.strip_suffix(".jsonl"))?;
+    let ours = base
+        .rsplit_once('-')
+        .and_then(|(rest, _)| rest.rsplit_once('-'))
+        .map(|(stem, _)| stem);
+    let python = base.rsplit_once('_').map(|(stem, _)| stem);
+    [ours, python].into_iter().flatten().find(|stem| {
+        !stem.is_empty()
+            && Layout::new(format!("{stem}.jsonl")).is_ok_and(|l| l.parse_segment(name).is_some())
+    })
 }
 
 /// The name without `.gz` / `.gz.tmp`: the sealed `.jsonl` name.
@@ -404,6 +496,59 @@ mod tests {
         assert_eq!(listing.max_number(), Some(3));
         assert_eq!(listing.quarantine.len(), 1);
         assert_eq!(listing.archives().count(), 3);
+    }
+
+    #[test]
+    fn indexes_and_stems() {
+        let l = layout();
+        let names = [
+            "audit.jsonl",
+            "audit-20261127T052116Z-000001.jsonl.gz",
+            "audit-20261127T052116Z-000001.jsonl.gz.idx",
+            "audit-20261127T052117Z-000002.jsonl.gz",
+            "audit-20261127T052117Z-000002.jsonl.gz.idx.tmp",
+            "audit-20261127T052118Z-000003.jsonl.gz.idx",
+            "audit_20250101T000000Z.jsonl.gz.idx",
+            "other.jsonl.gz.idx",
+        ]
+        .map(String::from);
+        let listing = l.classify(names);
+        assert_eq!(listing.indexed, ["audit-20261127T052116Z-000001.jsonl.gz"]);
+        assert!(listing.has_index(&listing.readable[0]));
+        assert!(!listing.has_index(&listing.readable[1]));
+        assert_eq!(
+            listing.stray_indexes,
+            [
+                PathBuf::from("/d/audit-20261127T052117Z-000002.jsonl.gz.idx.tmp"),
+                PathBuf::from("/d/audit-20261127T052118Z-000003.jsonl.gz.idx"),
+                PathBuf::from("/d/audit_20250101T000000Z.jsonl.gz.idx"),
+            ]
+        );
+        assert_eq!(
+            l.index_path(&listing.readable[0]),
+            PathBuf::from("/d/audit-20261127T052116Z-000001.jsonl.gz.idx")
+        );
+        assert_eq!(
+            index_path_of(Path::new("/x/a.jsonl.gz")),
+            PathBuf::from("/x/a.jsonl.gz.idx")
+        );
+        assert_eq!(indexed_archive("a.jsonl.gz.idx"), Some("a.jsonl.gz"));
+        assert_eq!(indexed_archive("a.jsonl.idx"), None);
+        for (name, stem) in [
+            ("audit-20261127T052116Z-000001.jsonl.gz", Some("audit")),
+            ("my-log-20261127T052116Z-000001.jsonl", Some("my-log")),
+            (
+                "audit_x-20261127T052116Z-000001.jsonl.gz.tmp",
+                Some("audit_x"),
+            ),
+            ("audit_20250101T000000Z.jsonl.gz", Some("audit")),
+            ("audit_20250101T000000Z.jsonl", None),
+            ("audit.jsonl", None),
+            ("-20261127T052116Z-000001.jsonl", None),
+            ("notes-2026-01.jsonl", None),
+        ] {
+            assert_eq!(segment_stem(name), stem, "{name}");
+        }
     }
 
     #[test]

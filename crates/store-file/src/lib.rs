@@ -8,6 +8,8 @@
 //! - [`AuditLog`]: the Python original's API over a `FileStore`.
 //! - [`Reader`]: the sequential reader over archives and live file, with
 //!   the layout's de-duplication rule; malformed lines counted and located.
+//! - [`index`]: the sidecar index of an archive (summaries for pruning
+//!   and answering without decompressing), written when it is sealed.
 //! - [`layout`]: segment names and order, the one definition; [`recovery`]
 //!   and [`verify`]: what open does, and the read-only check.
 //!
@@ -35,6 +37,7 @@ pub mod compress;
 mod error;
 pub mod follow;
 pub mod fs;
+pub mod index;
 pub mod layout;
 pub mod lines;
 pub mod options;

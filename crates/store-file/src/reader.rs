@@ -125,6 +125,28 @@ impl ReadReport {
             + self.vanished
     }
 
+    /// Counts a problem, keeping its location while fewer than
+    /// [`MAX_LOCATED`] are kept.
+    pub fn add_problem(&mut self, p: Problem) {
+        self.add(p);
+    }
+
+    /// Adds the counts and problems of a read of what comes after this
+    /// one (problems stay in log order; the first [`MAX_LOCATED`] are kept).
+    pub fn merge(&mut self, later: ReadReport) {
+        self.records += later.records;
+        self.matched += later.matched;
+        self.segments += later.segments;
+        self.bytes += later.bytes;
+        self.malformed += later.malformed;
+        self.torn_tails += later.torn_tails;
+        self.torn_fragments += later.torn_fragments;
+        self.damaged_segments += later.damaged_segments;
+        self.vanished += later.vanished;
+        let room = MAX_LOCATED.saturating_sub(self.problems.len());
+        self.problems.extend(later.problems.into_iter().take(room));
+    }
+
     fn add(&mut self, p: Problem) {
         match p.kind {
             ProblemKind::Malformed(_) | ProblemKind::TooLong(_) => self.malformed += 1,
@@ -168,10 +190,31 @@ impl Source {
         self.live
     }
 
-    /// Whether this is the store's live file.
+    /// Whether this is the store's live file (and it was not taken yet).
     pub fn is_live(&self) -> bool {
         self.live.is_some()
     }
+
+    /// Takes the live file opened when the snapshot was taken, for a
+    /// reader of its own (another engine); `None` for other sources.
+    pub fn take_live(&mut self) -> Option<Box<dyn ReadFile>> {
+        self.live.take()
+    }
+}
+
+/// Capacity of the buffers of [`gzip_reader`], and of the plain reads.
+pub const READ_BUFFER: usize = 256 << 10;
+
+/// The decompressed bytes of a gzip file (any number of members), as every
+/// reader of archives reads them: through this one stack of buffers, so
+/// that a damaged archive yields the same bytes before its damage to
+/// every reader (flate2 drops the output of a call that ends in an error,
+/// so what comes before the damage depends on the sizes of the reads).
+pub fn gzip_reader<R: io::Read>(r: R) -> BufReader<MultiGzDecoder<BufReader<R>>> {
+    BufReader::with_capacity(
+        READ_BUFFER,
+        MultiGzDecoder::new(BufReader::with_capacity(READ_BUFFER, r)),
+    )
 }
 
 /// The segments of a store at one moment.
@@ -395,7 +438,7 @@ impl Reader {
         let src = &mut self.sources[i];
         if let Some(f) = src.live.take() {
             return Ok(LineReader::new(Box::new(BufReader::with_capacity(
-                256 << 10,
+                READ_BUFFER,
                 f,
             ))));
         }
@@ -417,14 +460,10 @@ impl Reader {
             Ok((f, gz, p)) => {
                 self.sources[i].path = p;
                 self.sources[i].gzip = gz;
-                let raw = BufReader::with_capacity(256 << 10, f);
                 let r: Box<dyn BufRead + Send> = if gz {
-                    Box::new(BufReader::with_capacity(
-                        256 << 10,
-                        MultiGzDecoder::new(raw),
-                    ))
+                    Box::new(gzip_reader(f))
                 } else {
-                    Box::new(raw)
+                    Box::new(BufReader::with_capacity(READ_BUFFER, f))
                 };
                 Ok(LineReader::new(r))
             }

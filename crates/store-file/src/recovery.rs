@@ -19,7 +19,9 @@
 //!    another process is compressing (their `flock` is held) are left alone.
 //!    A `.gz.tmp` alone (no sealed file, no archive) is never deleted: it is
 //!    reported.
-//! 3. **Retention** is applied.
+//! 3. **Index leftovers** (`.idx.tmp`, indexes without their archive) are
+//!    removed; they are never read.
+//! 4. **Retention** is applied.
 
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -54,6 +56,9 @@ pub struct RecoveryReport {
     pub orphan_temps: Vec<PathBuf>,
     /// Archives deleted by retention.
     pub retention_removed: Vec<PathBuf>,
+    /// Index files no reader uses (`.idx.tmp` leftovers, indexes of
+    /// archives that are gone), removed.
+    pub stray_indexes_removed: Vec<PathBuf>,
 }
 
 /// Where the torn suffix of a live file starts.
@@ -183,6 +188,7 @@ pub fn recover(
         fs.sync_dir(dir)
             .map_err(|e| Error::io("fsync directory", dir, e))?;
     }
+    report.stray_indexes_removed = crate::index::remove_strays(fs, layout, &listing)?;
     report.retention_removed = apply_retention(fs, layout, retention, clock.now(), None)?;
     Ok(report)
 }

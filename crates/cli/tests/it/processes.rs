@@ -93,11 +93,20 @@ fn concurrent_writers_rotating_constantly_lose_and_repeat_nothing() {
         let want: Vec<(u64, u64)> = (0..EACH).map(|i| (i, i)).collect();
         assert!(*seqs == want, "{sid} ({event}): {seqs:?}");
     }
-    // Nothing left behind: the live file, the lock, and archives.
+    // Nothing left behind: the live file, the lock, and archives, each
+    // with its index.
     let files = s.files();
     let gz = files.iter().filter(|f| f.ends_with(".jsonl.gz")).count() as u64;
     assert_eq!(gz, archives);
-    let others: Vec<&String> = files.iter().filter(|f| !f.ends_with(".jsonl.gz")).collect();
+    let idx = files
+        .iter()
+        .filter(|f| f.ends_with(".jsonl.gz.idx"))
+        .count() as u64;
+    assert_eq!(idx, archives);
+    let others: Vec<&String> = files
+        .iter()
+        .filter(|f| !f.ends_with(".jsonl.gz") && !f.ends_with(".jsonl.gz.idx"))
+        .collect();
     assert_eq!(others, ["audit.jsonl", "audit.lock"]);
 }
 

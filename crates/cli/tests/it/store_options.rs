@@ -61,7 +61,12 @@ fn rotate_seals_and_compresses_before_it_exits() {
     );
     assert_eq!(
         s.files(),
-        [format!("{name}.gz").as_str(), "audit.jsonl", "audit.lock"]
+        [
+            format!("{name}.gz").as_str(),
+            &format!("{name}.gz.idx"),
+            "audit.jsonl",
+            "audit.lock"
+        ]
     );
     assert_eq!(std::fs::read(&s.path).unwrap(), b"");
     assert_eq!(
@@ -92,7 +97,8 @@ fn rotate_size_makes_archives() {
         .map(|g| sealed_parts(g.strip_suffix(".gz").unwrap()).1)
         .collect();
     assert_eq!(numbers, [1, 2, 3, 4]);
-    assert_eq!(s.files().len(), 6);
+    // Four archives, their four indexes, the live file and the lock.
+    assert_eq!(s.files().len(), 10);
     assert_eq!(s.records().len(), 5);
     // Without --rotate-size, 10M: no rotation.
     s.ok(&["log", "nav", "--reason", &reason]);
@@ -135,7 +141,9 @@ fn no_compress_leaves_sealed_jsonl() {
         s.files(),
         [
             format!("{}.gz", files[0]).as_str(),
+            &format!("{}.gz.idx", files[0]),
             &format!("{}.gz", files[1]),
+            &format!("{}.gz.idx", files[1]),
             "audit.jsonl",
             "audit.lock"
         ]

@@ -118,7 +118,12 @@ fn leftover_temp_files() {
     s.ok(&["log", "nav"]);
     assert_eq!(
         s.files(),
-        [&format!("{sealed}.gz"), "audit.jsonl", "audit.lock"]
+        [
+            &format!("{sealed}.gz"),
+            &format!("{sealed}.gz.idx"),
+            "audit.jsonl",
+            "audit.lock"
+        ]
     );
     assert!(s.ok(&["verify"]).ends_with(": OK\n"));
 }

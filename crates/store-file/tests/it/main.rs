@@ -6,6 +6,7 @@ mod support;
 mod basics;
 mod concurrency;
 mod faults;
+mod index;
 mod python_compat;
 mod reading;
 mod recovery;

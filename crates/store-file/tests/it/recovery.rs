@@ -186,6 +186,8 @@ fn interrupted_compressions_are_finished_or_redone() {
         [
             "audit-20261127T000001Z-000001.jsonl.gz",
             "audit-20261127T000002Z-000002.jsonl.gz",
+            // Compressed by this open: indexed once durable.
+            "audit-20261127T000002Z-000002.jsonl.gz.idx",
             "audit-20261127T000003Z-000003.jsonl",
             "audit-20261127T000003Z-000003.jsonl.gz",
             "audit-20261127T000004Z-000004.jsonl.gz.tmp",

@@ -1,0 +1,159 @@
+//! `scout-audit index`: sidecar indexes for the archives of a store that
+//! have none (the Python original's, a store's written before indexes
+//! existed, or one whose index went stale), built with the scanner and
+//! written as the store writes them (store-file's `index::write_index`:
+//! temporary file, fsync, rename under the store's exclusive lock).
+
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use scout_audit_core::Filter;
+use scout_audit_store_file::fs::{Fs, RealFs};
+use scout_audit_store_file::index::{ArchiveStamp, read_index, write_index};
+use scout_audit_store_file::layout::{self, Layout};
+
+use crate::engine::{self, Ctx, Pruning};
+use crate::error::{Error, Result};
+use crate::fold::SummaryFold;
+use crate::source::{Kind, Source};
+
+/// What `build_indexes` did for one archive.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IndexOutcome {
+    /// An index was written.
+    Written(PathBuf),
+    /// It had a valid index already.
+    Valid(PathBuf),
+    /// It is damaged (not gzip, truncated, ...): no index, it is read whole.
+    Damaged(PathBuf, String),
+    /// It changed or vanished while being read: try again.
+    Changed(PathBuf),
+}
+
+/// Writes an index for every archive of the store(s) at `path` (a store's
+/// live file, or a directory: every store in it) that has no valid one.
+pub fn build_indexes(path: &Path, threads: Option<usize>) -> Result<Vec<IndexOutcome>> {
+    let mut out = Vec::new();
+    let pool = engine::pool(threads)?;
+    for live in stores(path)? {
+        let layout = Layout::new(&live).map_err(|reason| Error::Input {
+            path: live.clone(),
+            reason,
+        })?;
+        out.extend(pool.install(|| index_store(&layout))?);
+    }
+    Ok(out)
+}
+
+fn stores(path: &Path) -> Result<Vec<PathBuf>> {
+    if !path.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut stems: Vec<String> = std::fs::read_dir(path)
+        .map_err(|e| Error::Io {
+            op: "list",
+            path: path.to_path_buf(),
+            source: e,
+        })?
+        .flatten()
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()
+                .and_then(layout::segment_stem)
+                .map(str::to_owned)
+        })
+        .collect();
+    stems.sort();
+    stems.dedup();
+    Ok(stems
+        .into_iter()
+        .map(|s| path.join(format!("{s}.jsonl")))
+        .collect())
+}
+
+fn index_store(layout: &Layout) -> Result<Vec<IndexOutcome>> {
+    let fs = RealFs;
+    let lock_path = layout.lock();
+    if !layout.dir().is_dir() {
+        return Err(Error::Input {
+            path: layout.live(),
+            reason: "no store here: the directory does not exist".into(),
+        });
+    }
+    // Writing indexes is writing into the store: its lock file may be made.
+    let lock = fs.open_lock(&lock_path, true).map_err(|e| Error::Io {
+        op: "open lock file",
+        path: lock_path.clone(),
+        source: e,
+    })?;
+    lock.lock_shared().map_err(|e| Error::Io {
+        op: "lock",
+        path: lock_path.clone(),
+        source: e,
+    })?;
+    let listing = layout.list(&fs);
+    let _ = lock.unlock();
+    let listing = listing.map_err(|e| Error::Io {
+        op: "list",
+        path: layout.dir().to_path_buf(),
+        source: e,
+    })?;
+    let archives: Vec<_> = listing.archives().cloned().collect();
+    let filter = Filter::new();
+    let proto = SummaryFold::default();
+    let ctx = Ctx {
+        filter: &filter,
+        want: crate::fold::Fold::want(&proto),
+        prefilter: None,
+        proto: &proto,
+        strict: false,
+        pruning: Pruning::Off,
+        progress: None,
+    };
+    archives
+        .par_iter()
+        .map(|seg| {
+            let idx = layout.index_path(seg);
+            if listing.has_index(seg) && read_index(&fs, &seg.path, &idx).is_some() {
+                return Ok(IndexOutcome::Valid(seg.path.clone()));
+            }
+            let Ok(stamp) = ArchiveStamp::read(&fs, &seg.path) else {
+                return Ok(IndexOutcome::Changed(seg.path.clone()));
+            };
+            let src = Source {
+                path: seg.path.clone(),
+                kind: Kind::Gzip,
+                seal: None,
+                index: None,
+                archive_instead: None,
+                size: stamp.len,
+            };
+            let part = engine::fold_all(&ctx, vec![src]);
+            let r = &part.report.read;
+            if r.damaged_segments > 0 || r.vanished > 0 {
+                let why = r
+                    .problems
+                    .iter()
+                    .rev()
+                    .find(|p| p.line == 0)
+                    .map(ToString::to_string);
+                return Ok(IndexOutcome::Damaged(
+                    seg.path.clone(),
+                    why.unwrap_or_else(|| "damaged".into()),
+                ));
+            }
+            let mut summary = part.fold.0;
+            summary.bytes = r.bytes;
+            summary.malformed = r.malformed;
+            summary.torn_tails = r.torn_tails;
+            summary.torn_fragments = r.torn_fragments;
+            let written = write_index(&fs, layout, seg, stamp, summary, Some(&*lock))?;
+            Ok(if written {
+                IndexOutcome::Written(seg.path.clone())
+            } else {
+                IndexOutcome::Changed(seg.path.clone())
+            })
+        })
+        .collect()
+}

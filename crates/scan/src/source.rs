@@ -1,0 +1,356 @@
+//! What a scan reads: a store (through store-file's snapshot, so its
+//! layout, order and de-duplication rule are the store's own), or any list
+//! of files, directories and globs of `.jsonl` / `.jsonl.gz` files.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use scout_audit_core::Timestamp;
+use scout_audit_store_file::fs::{ReadFile, RealFs};
+use scout_audit_store_file::layout::{self, Layout, Segment, SegmentKind};
+use scout_audit_store_file::reader::Snapshot;
+
+use crate::error::{Error, Result};
+
+/// How a source is read.
+pub(crate) enum Kind {
+    /// A plain file nobody truncates: memory-mapped and split.
+    Mapped,
+    /// A plain file read through a buffer (a live file, or mapping is off).
+    Buffered,
+    /// A store's live file, opened when its snapshot was taken.
+    Live(Box<dyn ReadFile>),
+    /// A gzip file (any number of members).
+    Gzip,
+}
+
+impl fmt::Debug for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Kind::Mapped => "Mapped",
+            Kind::Buffered => "Buffered",
+            Kind::Live(_) => "Live",
+            Kind::Gzip => "Gzip",
+        })
+    }
+}
+
+/// One input file, in log order.
+#[derive(Debug)]
+pub(crate) struct Source {
+    pub path: PathBuf,
+    pub kind: Kind,
+    /// The seal time in its segment name: its records were logged before
+    /// the end of that second (the fallback of pruning, docs/scan.md).
+    pub seal: Option<Timestamp>,
+    /// Its sidecar index file, when one is beside it.
+    pub index: Option<PathBuf>,
+    /// For a store's sealed `.jsonl`: its archive, read instead if the
+    /// sealed file was compressed after the listing.
+    pub archive_instead: Option<PathBuf>,
+    /// Size on disk when listed (for progress), 0 if unknown.
+    pub size: u64,
+}
+
+/// The inputs of a scan, in log order. Build with [`Inputs::store`] or
+/// [`Inputs::paths`].
+#[derive(Debug)]
+pub struct Inputs {
+    pub(crate) sources: Vec<Source>,
+}
+
+fn size_of(p: &Path) -> u64 {
+    std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
+}
+
+fn seal_of(seg: &Segment) -> Option<Timestamp> {
+    Some(seg.seal_time())
+}
+
+impl Inputs {
+    /// The store whose live file is `path`: its archives and sealed
+    /// segments in the layout's order (one of a sealed `.jsonl` and its
+    /// `.gz`), then the live file, listed and opened under the store's
+    /// shared lock. Reading never writes into the store.
+    pub fn store(path: impl AsRef<Path>) -> Result<Inputs> {
+        let path = path.as_ref();
+        let layout = Layout::new(path).map_err(|reason| Error::Input {
+            path: path.to_path_buf(),
+            reason,
+        })?;
+        let snap = Snapshot::take(&RealFs, &layout)?;
+        let listing = snap.listing;
+        let mut sources = Vec::with_capacity(snap.sources.len());
+        for mut src in snap.sources {
+            if let Some(live) = src.take_live() {
+                sources.push(Source {
+                    size: size_of(&src.path),
+                    path: src.path,
+                    kind: Kind::Live(live),
+                    seal: None,
+                    index: None,
+                    archive_instead: None,
+                });
+                continue;
+            }
+            let Some(seg) = src.segment else { continue };
+            let (kind, index, instead) = match seg.kind {
+                SegmentKind::Archive => (
+                    Kind::Gzip,
+                    listing.has_index(&seg).then(|| layout.index_path(&seg)),
+                    None,
+                ),
+                _ => (Kind::Mapped, None, Some(layout.archive_path(&seg))),
+            };
+            sources.push(Source {
+                size: size_of(&seg.path),
+                path: seg.path.clone(),
+                kind,
+                seal: seal_of(&seg),
+                index,
+                archive_instead: instead,
+            });
+        }
+        Ok(Inputs { sources })
+    }
+
+    /// Files, directories and globs (`*`, `?`, `[…]`), each expanded in
+    /// turn and read in that order; a path named twice is read once.
+    ///
+    /// A directory, or the files a glob matches in one directory, are
+    /// grouped by store: a live file `X.jsonl` with the segments named
+    /// after it are ordered and de-duplicated by the store's layout (a
+    /// sealed `.jsonl` and its `.gz` are read once); other `.jsonl` and
+    /// `.jsonl.gz` files follow their name order. Files named explicitly
+    /// are read whatever their name (`.gz` as gzip).
+    pub fn paths<P: AsRef<Path>>(args: impl IntoIterator<Item = P>) -> Result<Inputs> {
+        let mut sources = Vec::new();
+        let mut seen = HashSet::new();
+        for a in args {
+            let a = a.as_ref();
+            let text = a.to_string_lossy();
+            if a.is_dir() {
+                let names = list_dir(a)?;
+                push_group(a, names, &mut sources, &mut seen);
+            } else if a.exists() {
+                push_file(a, &mut sources, &mut seen);
+            } else if text.contains(['*', '?', '[']) {
+                let matches = glob::glob(&text).map_err(|e| Error::Input {
+                    path: a.to_path_buf(),
+                    reason: format!("bad pattern: {e}"),
+                })?;
+                let mut by_dir: Vec<(PathBuf, Vec<String>)> = Vec::new();
+                let mut any = false;
+                for m in matches.flatten() {
+                    any = true;
+                    if m.is_dir() {
+                        let names = list_dir(&m)?;
+                        push_group(&m, names, &mut sources, &mut seen);
+                        continue;
+                    }
+                    let dir = m.parent().map(Path::to_path_buf).unwrap_or_default();
+                    let Some(name) = m.file_name().and_then(|n| n.to_str()) else {
+                        continue;
+                    };
+                    match by_dir.iter_mut().find(|(d, _)| *d == dir) {
+                        Some((_, v)) => v.push(name.to_owned()),
+                        None => by_dir.push((dir, vec![name.to_owned()])),
+                    }
+                }
+                if !any {
+                    return Err(Error::Input {
+                        path: a.to_path_buf(),
+                        reason: "no file matches".into(),
+                    });
+                }
+                for (dir, names) in by_dir {
+                    let dir = if dir.as_os_str().is_empty() {
+                        PathBuf::from(".")
+                    } else {
+                        dir
+                    };
+                    push_group(&dir, names, &mut sources, &mut seen);
+                }
+            } else {
+                return Err(Error::Input {
+                    path: a.to_path_buf(),
+                    reason: "no such file or directory".into(),
+                });
+            }
+        }
+        Ok(Inputs { sources })
+    }
+
+    /// The files to read, in order.
+    pub fn files(&self) -> impl Iterator<Item = &Path> {
+        self.sources.iter().map(|s| s.path.as_path())
+    }
+
+    /// Total size on disk of the inputs (compressed size for archives).
+    pub fn total_bytes(&self) -> u64 {
+        self.sources.iter().map(|s| s.size).sum()
+    }
+}
+
+fn list_dir(dir: &Path) -> Result<Vec<String>> {
+    let rd = std::fs::read_dir(dir).map_err(|e| Error::Io {
+        op: "list",
+        path: dir.to_path_buf(),
+        source: e,
+    })?;
+    let mut names = Vec::new();
+    for e in rd.flatten() {
+        if e.file_type().is_ok_and(|t| t.is_file() || t.is_symlink())
+            && let Some(n) = e.file_name().to_str()
+        {
+            names.push(n.to_owned());
+        }
+    }
+    Ok(names)
+}
+
+fn is_log(name: &str) -> bool {
+    name.ends_with(".jsonl") || name.ends_with(".jsonl.gz")
+}
+
+/// Whether `path` is a store's live file: a lock file named after it is
+/// beside it (writers may append to it and recovery may truncate it).
+fn looks_live(path: &Path) -> bool {
+    Layout::new(path).is_ok_and(|l| l.lock().exists())
+}
+
+/// One explicitly named file.
+fn push_file(path: &Path, out: &mut Vec<Source>, seen: &mut HashSet<PathBuf>) {
+    let key = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    if !seen.insert(key) {
+        return;
+    }
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let gzip = path.extension().is_some_and(|e| e == "gz");
+    let seg = layout::segment_stem(name).and_then(|stem| {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        Layout::new(dir.join(format!("{stem}.jsonl")))
+            .ok()?
+            .parse_segment(name)
+    });
+    let index = gzip
+        .then(|| layout::index_path_of(path))
+        .filter(|p| p.exists());
+    let kind = if gzip {
+        Kind::Gzip
+    } else if looks_live(path) {
+        Kind::Buffered
+    } else {
+        Kind::Mapped
+    };
+    out.push(Source {
+        size: size_of(path),
+        path: path.to_path_buf(),
+        kind,
+        seal: seg.as_ref().and_then(seal_of),
+        index,
+        archive_instead: None,
+    });
+}
+
+/// The log files among `names` in `dir`, grouped by store (module docs).
+fn push_group(dir: &Path, names: Vec<String>, out: &mut Vec<Source>, seen: &mut HashSet<PathBuf>) {
+    let names: Vec<String> = names.into_iter().filter(|n| is_log(n)).collect();
+    // (sort key, files in order) per group.
+    let mut groups: Vec<(String, Vec<PathBuf>)> = Vec::new();
+    let mut stems: Vec<&str> = names
+        .iter()
+        .filter_map(|n| layout::segment_stem(n))
+        .collect();
+    stems.sort_unstable();
+    stems.dedup();
+    let mut claimed: HashSet<&str> = HashSet::new();
+    for stem in &stems {
+        let live_name = format!("{stem}.jsonl");
+        let Ok(l) = Layout::new(dir.join(&live_name)) else {
+            continue;
+        };
+        let listing = l.classify(names.iter().cloned());
+        let mut files: Vec<PathBuf> = listing.readable.iter().map(|s| s.path.clone()).collect();
+        for s in &listing.all {
+            if let Some(n) = names.iter().find(|n| **n == s.name) {
+                claimed.insert(n.as_str());
+            }
+        }
+        if let Some(n) = names.iter().find(|n| **n == live_name) {
+            claimed.insert(n.as_str());
+            files.push(l.live());
+        }
+        groups.push((live_name, files));
+    }
+    for n in &names {
+        if !claimed.contains(n.as_str()) {
+            groups.push((n.clone(), vec![dir.join(n)]));
+        }
+    }
+    groups.sort_by(|a, b| a.0.cmp(&b.0));
+    for (_, files) in groups {
+        for f in files {
+            push_file(&f, out, seen);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(i: &Inputs, dir: &Path) -> Vec<String> {
+        i.files()
+            .map(|p| p.strip_prefix(dir).unwrap().display().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn directories_and_globs_are_grouped_by_store() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path();
+        for n in [
+            "audit.jsonl",
+            "audit-20261127T052116Z-000002.jsonl",
+            "audit-20261127T052116Z-000002.jsonl.gz",
+            "audit-20261127T052116Z-000001.jsonl.gz",
+            "audit-20261127T052116Z-000001.jsonl.gz.idx",
+            "audit_20250101T000000Z.jsonl.gz",
+            "a-notes.jsonl",
+            "zz.jsonl.gz",
+            "readme.txt",
+        ] {
+            std::fs::write(dir.join(n), b"").unwrap();
+        }
+        let i = Inputs::paths([dir]).unwrap();
+        assert_eq!(
+            names(&i, dir),
+            [
+                "a-notes.jsonl",
+                "audit_20250101T000000Z.jsonl.gz",
+                "audit-20261127T052116Z-000001.jsonl.gz",
+                "audit-20261127T052116Z-000002.jsonl",
+                "audit.jsonl",
+                "zz.jsonl.gz",
+            ]
+        );
+        let s = &i.sources[2];
+        assert!(matches!(s.kind, Kind::Gzip));
+        assert!(s.index.is_some());
+        assert_eq!(s.seal, Timestamp::parse("2026-11-27T05:21:16Z").ok());
+        assert!(matches!(i.sources[3].kind, Kind::Mapped));
+        // No lock beside audit.jsonl: mapped; with one, read through a buffer.
+        assert!(matches!(i.sources[4].kind, Kind::Mapped));
+        std::fs::write(dir.join("audit.lock"), b"").unwrap();
+        let i = Inputs::paths([dir.join("audit*.jsonl"), dir.join("audit.jsonl")]).unwrap();
+        assert_eq!(
+            names(&i, dir),
+            ["audit-20261127T052116Z-000002.jsonl", "audit.jsonl"]
+        );
+        assert!(matches!(i.sources[1].kind, Kind::Buffered));
+        assert!(Inputs::paths([dir.join("nope*.jsonl")]).is_err());
+        assert!(Inputs::paths([dir.join("missing.jsonl")]).is_err());
+    }
+}

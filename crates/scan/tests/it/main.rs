@@ -1,0 +1,6 @@
+//! Integration tests of the scanner: one binary, a module per concern.
+#![allow(clippy::unwrap_used)]
+
+mod differential;
+mod fast_path;
+mod inputs;

@@ -1,0 +1,553 @@
+//! `cargo xtask bench --peers`: scout-audit's scanner against DuckDB and
+//! jq on the same data in the same run.
+//!
+//! The data (made once, then reused): about 1 GiB of JSONL over 90 days
+//! ending 2026-11-27, as one plain file and as a store of gzip archives of
+//! 10 MiB (uncompressed) plus a live file of 10 MiB, with no indexes. Three
+//! queries (Q1: `nav` count in the last 30 days; Q2: cost sum in the last 7
+//! days; Q3: accuracy in the last 30 days) run on both layouts with every
+//! tool: the gzip store first cold (no index), then after
+//! `scout-audit index`. DuckDB (`read_ndjson`, `SET threads` to the core
+//! count) is pip-installed into a venv under `target/peers/` if missing.
+//! Times are medians of wall seconds (scout-audit and jq: the process;
+//! DuckDB: the query inside its process, without Python's start-up), peak
+//! memory is the process's maximum resident set (`/usr/bin/time`).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail, ensure};
+use scout_audit_core::Timestamp;
+
+use crate::datagen::{self, GenOptions, Layout, MIB};
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct PeerOptions {
+    /// Uncompressed MiB of data (1024 for the issue's figures).
+    pub mib: u64,
+    /// Runs of each scout-audit and DuckDB measurement (median reported).
+    pub runs: usize,
+    /// Runs of each jq measurement (it takes tens of seconds).
+    pub jq_runs: usize,
+    /// Skip jq.
+    pub no_jq: bool,
+}
+
+const END: &str = "2026-11-27T00:00:00Z";
+
+struct Query {
+    name: &'static str,
+    what: &'static str,
+    days: u32,
+}
+
+const QUERIES: [Query; 3] = [
+    Query {
+        name: "Q1",
+        what: "count of nav, last 30 days",
+        days: 30,
+    },
+    Query {
+        name: "Q2",
+        what: "sum of cost, last 7 days",
+        days: 7,
+    },
+    Query {
+        name: "Q3",
+        what: "accuracy, last 30 days",
+        days: 30,
+    },
+];
+
+/// One measurement: median seconds, peak RSS in KiB, and the answer text.
+#[derive(Clone, Debug)]
+struct Measure {
+    secs: f64,
+    peak_kib: u64,
+    answer: String,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Runs `cmd` under `/usr/bin/time`: (wall seconds, peak KiB, stdout).
+fn timed(cmd: &[String]) -> Result<(f64, u64, String)> {
+    let tmp = tempfile::NamedTempFile::new()?;
+    let start = Instant::now();
+    let out = Command::new("/usr/bin/time")
+        .arg("-f")
+        .arg("%M")
+        .arg("-o")
+        .arg(tmp.path())
+        .args(cmd)
+        .output()
+        .with_context(|| format!("cannot run {}", cmd[0]))?;
+    let secs = start.elapsed().as_secs_f64();
+    if !out.status.success() {
+        bail!(
+            "{} failed: {}",
+            cmd.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let kib = std::fs::read_to_string(tmp.path())?
+        .lines()
+        .last()
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or(0);
+    Ok((
+        secs,
+        kib,
+        String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+    ))
+}
+
+fn measure(runs: usize, cmd: &[String], inner_time: bool) -> Result<Measure> {
+    let mut secs = Vec::new();
+    let mut peak = 0;
+    let mut answer = String::new();
+    for _ in 0..runs.max(1) {
+        let (wall, kib, out) = timed(cmd)?;
+        peak = peak.max(kib);
+        // DuckDB's script prints "seconds<TAB>answer".
+        let (s, a) = match (inner_time, out.split_once('\t')) {
+            (true, Some((s, a))) => (s.parse().unwrap_or(wall), a.to_owned()),
+            _ => (wall, out),
+        };
+        secs.push(s);
+        answer = a;
+    }
+    Ok(Measure {
+        secs: median(secs),
+        peak_kib: peak,
+        answer,
+    })
+}
+
+fn since(days: u32) -> Result<String> {
+    let end = Timestamp::parse(END)?;
+    Ok(end
+        .saturating_sub(std::time::Duration::from_secs(u64::from(days) * 86_400))
+        .to_python_string())
+}
+
+/// The data set, generated unless already there.
+fn data(dir: &Path, mib: u64) -> Result<(PathBuf, PathBuf, u64)> {
+    let marker = dir.join(format!("ready-{mib}"));
+    let plain = dir.join("plain/audit.jsonl");
+    let store = dir.join("store/audit.jsonl");
+    if !marker.exists() {
+        let _ = std::fs::remove_dir_all(dir.join("plain"));
+        let _ = std::fs::remove_dir_all(dir.join("store"));
+        let end = Timestamp::parse(END)?;
+        let mut p = GenOptions::new(&plain);
+        p.layout = Layout::Plain;
+        p.archive_bytes = mib * MIB;
+        p.live_bytes = 0;
+        p.days = 90.0;
+        p.end = end;
+        eprintln!("generating {mib} MiB as one plain file ...");
+        datagen::generate(&p)?;
+        let mut s = GenOptions::new(&store);
+        s.archive_bytes = (mib - 10) * MIB;
+        s.live_bytes = 10 * MIB;
+        s.segment_bytes = 10 * MIB;
+        s.days = 90.0;
+        s.end = end;
+        eprintln!("generating {mib} MiB as a store of 10 MiB gzip archives ...");
+        datagen::generate(&s)?;
+        std::fs::write(&marker, b"")?;
+    }
+    let bytes = std::fs::metadata(&plain)?.len();
+    Ok((plain, store, bytes))
+}
+
+fn remove_indexes(store_dir: &Path) -> Result<()> {
+    for e in std::fs::read_dir(store_dir)? {
+        let e = e?;
+        if e.file_name().to_string_lossy().ends_with(".idx") {
+            std::fs::remove_file(e.path())?;
+        }
+    }
+    Ok(())
+}
+
+/// The venv's python with DuckDB, installed if missing.
+fn duckdb_python(dir: &Path) -> Result<PathBuf> {
+    let venv = dir.join("venv");
+    let py = venv.join("bin/python");
+    let ok = |py: &Path| {
+        Command::new(py)
+            .args(["-c", "import duckdb"])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if py.exists() && ok(&py) {
+        return Ok(py);
+    }
+    eprintln!("installing DuckDB into {} ...", venv.display());
+    let st = Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .status()
+        .context("python3 -m venv")?;
+    ensure!(st.success(), "python3 -m venv failed");
+    let st = Command::new(&py)
+        .args(["-m", "pip", "install", "-q", "duckdb"])
+        .status()
+        .context("pip install duckdb")?;
+    ensure!(st.success() && ok(&py), "pip install duckdb failed");
+    Ok(py)
+}
+
+const DUCK: &str = r#"
+import sys, time, duckdb, os
+files, q, since = sys.argv[1].split(","), sys.argv[2], sys.argv[3]
+con = duckdb.connect()
+con.execute(f"SET threads={os.cpu_count()}")
+src = ("read_ndjson([" + ",".join("'" + f + "'" for f in files) + "], "
+       "columns={ts: 'VARCHAR', event: 'VARCHAR', cost: 'DOUBLE'})")
+w = f"CAST(ts AS TIMESTAMPTZ) >= TIMESTAMPTZ '{since}'"
+sql = {
+  "Q1": f"SELECT count(*) FROM {src} WHERE event = 'nav' AND {w}",
+  "Q2": f"SELECT sum(cost) FROM {src} WHERE {w}",
+  "Q3": f"SELECT count(*) FILTER (WHERE event = 'nav'), count(*) FILTER (WHERE event = 'validation_fail') FROM {src} WHERE {w}",
+}[q]
+t = time.perf_counter()
+row = con.execute(sql).fetchall()[0]
+dt = time.perf_counter() - t
+if q == "Q3":
+    nav, fail = row
+    ans = f"{nav} {fail} {round(100 * (nav - fail) / nav, 2) if nav else 100.0}"
+elif q == "Q2":
+    ans = f"{row[0]:.6f}"
+else:
+    ans = str(row[0])
+print(f"{dt}\t{ans}")
+"#;
+
+fn jq_filter(q: &str, since: &str) -> String {
+    // ts strings of this data set are all UTC +00:00: string order is time order.
+    match q {
+        "Q1" => format!("[inputs | select(.event == \"nav\" and .ts >= \"{since}\")] | length"),
+        "Q2" => format!(
+            "[inputs | select(.ts >= \"{since}\") | .cost // 0] | add | . * 1000000 | round / 1000000"
+        ),
+        _ => format!(
+            "[inputs | select(.ts >= \"{since}\") | .event] | {{nav: map(select(. == \"nav\")) | length, fail: map(select(. == \"validation_fail\")) | length}} | \"\\(.nav) \\(.fail)\""
+        ),
+    }
+}
+
+fn scout_args(bin: &Path, q: &str, days: u32, extra: &[&str], inputs: &[String]) -> Vec<String> {
+    let mut v = vec![bin.display().to_string(), "--now".into(), END.into()];
+    v.extend(extra.iter().map(|s| s.to_string()));
+    let d = format!("{days}d");
+    match q {
+        "Q1" => v.extend(["query", "--count", "--since", &d, "--event", "nav"].map(String::from)),
+        "Q2" => v.extend(["spend", "--since", &d].map(String::from)),
+        _ => v.extend(["accuracy", "--since", &d].map(String::from)),
+    }
+    v.extend(["--format".to_owned(), "json".to_owned()]);
+    v.extend(inputs.iter().cloned());
+    v
+}
+
+/// Normalises the tools' answers to compare them.
+fn norm(q: &str, tool: &str, ans: &str) -> String {
+    if tool == "scout" {
+        let v: serde_json::Value = serde_json::from_str(ans).unwrap_or_default();
+        return match q {
+            "Q1" => v["count"].to_string(),
+            "Q2" => format!("{:.6}", v["total_cost"].as_f64().unwrap_or(f64::NAN)),
+            _ => format!("{} {}", v["total_nav"], v["validation_fail_count"]),
+        };
+    }
+    let a = ans.trim_matches('"');
+    match q {
+        "Q2" => format!("{:.6}", a.parse::<f64>().unwrap_or(f64::NAN)),
+        "Q3" => a.split_whitespace().take(2).collect::<Vec<_>>().join(" "),
+        _ => a.to_owned(),
+    }
+}
+
+fn fmt_s(x: f64) -> String {
+    if x < 0.1 {
+        format!("{:.1} ms", x * 1000.0)
+    } else {
+        format!("{x:.2} s")
+    }
+}
+
+fn mib(kib: u64) -> String {
+    format!("{:.0} MiB", kib as f64 / 1024.0)
+}
+
+/// Builds the binary, makes or reuses the data, measures, returns the table.
+pub fn run(opts: &PeerOptions) -> Result<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let st = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(&root)
+        .args(["build", "--release", "-q", "-p", "scout-audit-cli"])
+        .status()
+        .context("cannot run cargo build")?;
+    ensure!(st.success(), "building scout-audit failed");
+    let bin = root.join("target/release/scout-audit");
+    let dir = root.join("target/peers");
+    std::fs::create_dir_all(&dir)?;
+    let (plain, store, plain_bytes) = data(&dir, opts.mib)?;
+    let store_dir = store.parent().context("store dir")?.to_path_buf();
+    remove_indexes(&store_dir)?;
+    let mut gz: Vec<String> = std::fs::read_dir(&store_dir)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().ends_with(".jsonl.gz"))
+        .map(|p| p.display().to_string())
+        .collect();
+    gz.sort();
+    let gz_bytes: u64 = gz
+        .iter()
+        .map(|p| std::fs::metadata(p).map_or(0, |m| m.len()))
+        .sum();
+    let mut store_files = gz.clone();
+    store_files.push(store.display().to_string());
+    let store_plain_bytes: u64 = plain_bytes; // the same amount of JSONL
+    let py = duckdb_python(&dir)?;
+    let duck_script = dir.join("duck.py");
+    std::fs::write(&duck_script, DUCK)?;
+    let jq = Path::new("/usr/bin/jq");
+    let run_jq = !opts.no_jq && jq.exists();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+
+    let plain_in = vec![plain.display().to_string()];
+    let path_arg = ["--path", store.to_str().unwrap_or_default()];
+    let mut rows = Vec::new();
+    let mut peaks: Vec<(String, u64)> = Vec::new();
+    let mut mismatches = Vec::new();
+    for q in &QUERIES {
+        let s = since(q.days)?;
+        let mut cell =
+            |layout: &str, scout: Measure, duck: Option<Measure>, jqm: Option<Measure>| {
+                let sa = norm(q.name, "scout", &scout.answer);
+                for (tool, m) in [("DuckDB", &duck), ("jq", &jqm)] {
+                    if let Some(m) = m {
+                        let a = norm(q.name, tool, &m.answer);
+                        if a != sa {
+                            mismatches
+                                .push(format!("{} {layout}: scout-audit {sa}, {tool} {a}", q.name));
+                        }
+                    }
+                }
+                rows.push((q.name, layout.to_owned(), scout, duck, jqm));
+            };
+        eprintln!("{} on the plain file ...", q.name);
+        let _ = timed(&scout_args(&bin, q.name, q.days, &[], &plain_in))?; // warm the cache
+        let sc = measure(
+            opts.runs,
+            &scout_args(&bin, q.name, q.days, &[], &plain_in),
+            false,
+        )?;
+        let duck = |files: String| {
+            let cmd = [
+                py.display().to_string(),
+                duck_script.display().to_string(),
+                files,
+                q.name.into(),
+                s.clone(),
+            ];
+            measure(opts.runs.min(3), &cmd, true)
+        };
+        let du = duck(plain_in[0].clone())?;
+        let jqm = if run_jq {
+            let cmd = vec![
+                jq.display().to_string(),
+                "-n".into(),
+                jq_filter(q.name, &s),
+                plain_in[0].clone(),
+            ];
+            Some(measure(opts.jq_runs, &cmd, false)?)
+        } else {
+            None
+        };
+        cell("plain file", sc, Some(du), jqm);
+
+        eprintln!("{} on the gzip store, cold ...", q.name);
+        remove_indexes(&store_dir)?;
+        let cold = measure(
+            opts.runs,
+            &scout_args(&bin, q.name, q.days, &path_arg, &[]),
+            false,
+        )?;
+        let full = measure(
+            opts.runs,
+            &scout_args(
+                &bin,
+                q.name,
+                q.days,
+                &[path_arg[0], path_arg[1], "--no-prune"],
+                &[],
+            ),
+            false,
+        )?;
+        let du = duck(store_files.join(","))?;
+        let jqm = if run_jq {
+            let shell = format!(
+                "zcat {} | cat - {} | {} -n '{}'",
+                gz.join(" "),
+                store.display(),
+                jq.display(),
+                jq_filter(q.name, &s).replace('\'', "'\\''")
+            );
+            Some(measure(
+                opts.jq_runs,
+                &["sh".into(), "-c".into(), shell],
+                false,
+            )?)
+        } else {
+            None
+        };
+        cell(
+            "gzip store, no index, full scan",
+            full,
+            Some(du.clone()),
+            jqm.clone(),
+        );
+        cell(
+            "gzip store, no index (seal-time pruning)",
+            cold,
+            Some(du.clone()),
+            jqm.clone(),
+        );
+        // Indexed: `scout-audit index` (timed the first time).
+        {
+            eprintln!("scout-audit index ...");
+            let (secs, kib, out) = timed(&[
+                bin.display().to_string(),
+                path_arg[0].into(),
+                path_arg[1].into(),
+                "index".into(),
+            ])?;
+            if q.name == "Q1" {
+                peaks.push((
+                    format!(
+                        "scout-audit index ({}; {})",
+                        fmt_s(secs),
+                        out.lines().last().unwrap_or("")
+                    ),
+                    kib,
+                ));
+            }
+        }
+        let ix = measure(
+            opts.runs,
+            &scout_args(&bin, q.name, q.days, &path_arg, &[]),
+            false,
+        )?;
+        cell("gzip store, indexed", ix, Some(du), jqm);
+    }
+    // Q1 over the last hour, indexed store.
+    let mut hour = scout_args(&bin, "Q1", 0, &path_arg, &[]);
+    if let Some(p) = hour.iter().position(|a| a == "0d") {
+        hour[p] = "1h".into();
+    }
+    let h = measure(opts.runs.max(5), &hour, false)?;
+
+    let mut t = String::new();
+    writeln!(
+        t,
+        "Peers: {:.2} GiB of JSONL over 90 days ({} gzip archives of 10 MiB, {:.0} MiB compressed, plus a 10 MiB live file); {cores} cores; medians of {} runs (DuckDB {}, jq {})\n",
+        plain_bytes as f64 / (1u64 << 30) as f64,
+        gz.len(),
+        gz_bytes as f64 / MIB as f64,
+        opts.runs,
+        opts.runs.min(3),
+        if run_jq {
+            opts.jq_runs.to_string()
+        } else {
+            "skipped".into()
+        }
+    )?;
+    writeln!(
+        t,
+        "| query | layout | scout-audit | DuckDB | jq | DuckDB / scout-audit | jq / scout-audit | scout-audit GB/s |"
+    )?;
+    writeln!(t, "|---|---|---|---|---|---|---|---|")?;
+    for (name, layout, sc, du, jqm) in &rows {
+        let ratio = |m: &Option<Measure>| {
+            m.as_ref()
+                .map_or("-".into(), |m| format!("{:.1}x", m.secs / sc.secs))
+        };
+        let gbps = store_plain_bytes as f64 / sc.secs / 1e9;
+        writeln!(
+            t,
+            "| {name} | {layout} | {} | {} | {} | {} | {} | {gbps:.1} |",
+            fmt_s(sc.secs),
+            du.as_ref().map_or("-".into(), |m| fmt_s(m.secs)),
+            jqm.as_ref().map_or("-".into(), |m| fmt_s(m.secs)),
+            ratio(du),
+            ratio(jqm),
+        )?;
+        let _ = name;
+        let short = if layout.starts_with("plain") {
+            "plain file"
+        } else {
+            "gzip store"
+        };
+        peaks.push((format!("scout-audit, {short}, Q1-Q3"), sc.peak_kib));
+        if let Some(m) = du {
+            peaks.push((format!("DuckDB, {short}, Q1-Q3"), m.peak_kib));
+        }
+        if let Some(m) = jqm {
+            peaks.push((format!("jq, {short}, Q1-Q3"), m.peak_kib));
+        }
+    }
+    writeln!(
+        t,
+        "\nQueries: {}",
+        QUERIES
+            .iter()
+            .map(|q| format!("{} = {}", q.name, q.what))
+            .collect::<Vec<_>>()
+            .join("; ")
+    )?;
+    writeln!(
+        t,
+        "Q1 with --since 1h over the indexed gzip store: {} (target < 50 ms)",
+        fmt_s(h.secs)
+    )?;
+    writeln!(
+        t,
+        "GB/s: uncompressed JSONL bytes of the whole data set / scout-audit's median wall time."
+    )?;
+    writeln!(t, "\nPeak memory (max RSS):")?;
+    let mut seen = std::collections::BTreeMap::new();
+    for (k, v) in peaks {
+        let e = seen.entry(k).or_insert(0);
+        *e = (*e).max(v);
+    }
+    for (k, v) in seen {
+        writeln!(t, "- {k}: {}", mib(v))?;
+    }
+    if mismatches.is_empty() {
+        writeln!(t, "\nAnswers: all tools agree on every query and layout.")?;
+    } else {
+        writeln!(t, "\nAnswers DIFFER:")?;
+        for m in mismatches {
+            writeln!(t, "- {m}")?;
+        }
+    }
+    Ok(t)
+}
