@@ -167,7 +167,7 @@ pub fn run_backends(opts: &BackendOptions) -> Result<String> {
     }
 
     // Q1–Q3 on about a million events per backend.
-    let data = root.join("bench-data/backends-1m/audit.jsonl");
+    let data = root.join(format!("bench-data/backends-{}m/audit.jsonl", 240 / scale));
     if !data.exists() {
         let mut g = GenOptions::new(&data);
         g.archive_bytes = 230 * MIB / scale;
@@ -250,7 +250,7 @@ pub fn run_backends(opts: &BackendOptions) -> Result<String> {
     ]))?;
 
     // Export of about 1 GiB to Parquet.
-    let big = root.join("bench-data/export-1g/audit.jsonl");
+    let big = root.join(format!("bench-data/export-{}m/audit.jsonl", 1024 / scale));
     if !big.exists() {
         let mut g = GenOptions::new(&big);
         g.archive_bytes = 1014 * MIB / scale;

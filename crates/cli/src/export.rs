@@ -30,7 +30,7 @@ use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::parser::parse_message_type;
 use parquet::schema::types::Type;
 use scout_audit_core::{Filter, ReadStore, Record, Timestamp};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 /// The Parquet schema of an export, version 1.
 pub const SCHEMA: &str = "message scout_audit_event {
@@ -53,6 +53,9 @@ pub const SCHEMA: &str = "message scout_audit_event {
 const MANIFEST: &str = "_scout_audit_export.json";
 /// Rows per row group.
 const ROW_GROUP: usize = 65_536;
+/// Rows buffered over all partitions before every partition writes its
+/// rows as a row group (bounds memory whatever the number of dates).
+const MAX_BUFFERED: usize = 131_072;
 /// The partition of records without a valid `ts` (the Hive convention).
 const NO_DATE: &str = "__HIVE_DEFAULT_PARTITION__";
 
@@ -86,9 +89,26 @@ pub fn run(cli: &crate::Cli, a: &ExportArgs) -> Result<std::process::ExitCode> {
         .with_since(a.since.map(|t| t.resolve(now)))
         .with_until(a.until.map(|t| t.resolve(now)));
     let addr = cli.store_addr()?;
-    let store = cli.open_read(&addr)?;
     let t = std::time::Instant::now();
-    let s = export(&*store, &filter, &a.out)?;
+    let (s, skipped) = match &addr {
+        // The file store: its segments in parallel, each into its own parts.
+        crate::addr::StoreAddr::File(p) => {
+            let threads = cli
+                .threads
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            export_segments(
+                &a.out,
+                scout_audit_scan::Inputs::store(p)?,
+                &filter,
+                threads,
+            )?
+        }
+        other => {
+            let store = cli.open_read(other)?;
+            let s = export(&*store, &filter, &a.out)?;
+            (s, store.skipped())
+        }
+    };
     println!(
         "exported {} records into {} files under {} (run {}, {} already exported) in {:.2} s",
         s.records,
@@ -98,7 +118,6 @@ pub fn run(cli: &crate::Cli, a: &ExportArgs) -> Result<std::process::ExitCode> {
         s.already,
         t.elapsed().as_secs_f64()
     );
-    let skipped = store.skipped();
     if skipped.count > 0 {
         eprintln!(
             "scout-audit: skipped {} malformed or damaged items (first: {})",
@@ -195,6 +214,18 @@ impl Manifest {
         }
     }
 
+    /// Takes the higher of each mark.
+    fn absorb(&mut self, other: &Manifest) {
+        for (k, n) in &other.sessions {
+            let e = self.sessions.entry(k.clone()).or_insert(*n);
+            *e = (*e).max(*n);
+        }
+        if let Some(t) = other.seqless_ts {
+            self.seqless_ts = Some(self.seqless_ts.map_or(t, |m| m.max(t)));
+        }
+        self.undated_seqless_done |= other.undated_seqless_done;
+    }
+
     fn note(&mut self, r: &Record) {
         match (r.session_id(), r.seq()) {
             (Some(s), Some(q)) => {
@@ -261,52 +292,72 @@ fn text(s: &str) -> ByteArray {
 }
 
 impl Columns {
+    /// Appends one record: one pass over its fields, no lookups by name.
     fn push(&mut self, r: &Record) {
-        let mut extra = Map::new();
-        // A known field whose value has another type stays, as written, in extra.
-        let mut typed = |key: &str, ok: bool| {
-            if !ok && let Some(v) = r.get(key) {
-                extra.insert(key.to_owned(), v.clone());
-            }
+        let int = |v: &Value| v.as_u64().map(|n| i64::try_from(n).unwrap_or(i64::MAX));
+        let json = |v: &Value| {
+            let mut b = Vec::with_capacity(64);
+            // A Value always serializes.
+            let _ = serde_json::to_writer(&mut b, v);
+            ByteArray::from(b)
         };
-        typed("ts", r.ts().is_some());
-        typed("event", r.event().is_some());
-        typed("session_id", r.session_id().is_some());
-        typed("seq", r.seq().is_some());
-        typed(
-            "cost",
-            r.cost().is_some() || r.get("cost").is_some_and(Value::is_null),
-        );
-        typed("model", r.model().is_some());
-        typed("input_t", r.input_t().is_some());
-        typed("output_t", r.output_t().is_some());
-        typed("reason", r.reason().is_some());
-        typed("confidence", r.confidence().is_some());
-        typed("duration_ms", r.duration_ms().is_some());
+        let (mut ts, mut event, mut session, mut seq, mut cost, mut model) =
+            (None, None, None, None, None, None);
+        let (mut input_t, mut output_t, mut files, mut reason) = (None, None, None, None);
+        let (mut confidence, mut duration_ms, mut config) = (None, None, None);
+        // Every other field, and known ones of another type, as written.
+        let mut extra: Vec<u8> = Vec::new();
         for (k, v) in r.fields() {
-            if !scout_audit_core::event::RESERVED_FIELDS.contains(&k.as_str()) {
-                extra.insert(k.clone(), v.clone());
+            let typed = match k.as_str() {
+                "ts" => {
+                    ts = r.ts().map(Timestamp::unix_micros);
+                    ts.is_some()
+                }
+                "event" => v.as_str().map(|s| event = Some(text(s))).is_some(),
+                "session_id" => v.as_str().map(|s| session = Some(text(s))).is_some(),
+                "seq" => int(v).map(|n| seq = Some(n)).is_some(),
+                "cost" => v.is_null() || v.as_f64().map(|c| cost = Some(c)).is_some(),
+                "model" => v.as_str().map(|s| model = Some(text(s))).is_some(),
+                "input_t" => int(v).map(|n| input_t = Some(n)).is_some(),
+                "output_t" => int(v).map(|n| output_t = Some(n)).is_some(),
+                "files" => {
+                    files = Some(json(v));
+                    true
+                }
+                "reason" => v.as_str().map(|s| reason = Some(text(s))).is_some(),
+                "confidence" => v.as_f64().map(|c| confidence = Some(c)).is_some(),
+                "duration_ms" => v.as_f64().map(|c| duration_ms = Some(c)).is_some(),
+                "config" => {
+                    config = Some(json(v));
+                    true
+                }
+                _ => false,
+            };
+            if !typed {
+                extra.push(if extra.is_empty() { b'{' } else { b',' });
+                let _ = serde_json::to_writer(&mut extra, k);
+                extra.push(b':');
+                let _ = serde_json::to_writer(&mut extra, v);
             }
         }
-        self.ts.push(r.ts().map(Timestamp::unix_micros));
-        self.event.push(r.event().map(text));
-        self.session_id.push(r.session_id().map(text));
-        self.seq
-            .push(r.seq().map(|n| i64::try_from(n).unwrap_or(i64::MAX)));
-        self.cost.push(r.cost());
-        self.model.push(r.model().map(text));
-        self.input_t
-            .push(r.input_t().map(|n| i64::try_from(n).unwrap_or(i64::MAX)));
-        self.output_t
-            .push(r.output_t().map(|n| i64::try_from(n).unwrap_or(i64::MAX)));
-        self.files
-            .push(r.get("files").map(|v| text(&v.to_string())));
-        self.reason.push(r.reason().map(text));
-        self.confidence.push(r.confidence());
-        self.duration_ms.push(r.duration_ms());
-        self.config.push(r.config().map(|v| text(&v.to_string())));
+        if !extra.is_empty() {
+            extra.push(b'}');
+        }
+        self.ts.push(ts);
+        self.event.push(event);
+        self.session_id.push(session);
+        self.seq.push(seq);
+        self.cost.push(cost);
+        self.model.push(model);
+        self.input_t.push(input_t);
+        self.output_t.push(output_t);
+        self.files.push(files);
+        self.reason.push(reason);
+        self.confidence.push(confidence);
+        self.duration_ms.push(duration_ms);
+        self.config.push(config);
         self.extra
-            .push((!extra.is_empty()).then(|| text(&Value::Object(extra).to_string())));
+            .push((!extra.is_empty()).then(|| ByteArray::from(extra)));
         self.rows += 1;
     }
 
@@ -356,10 +407,6 @@ impl Part {
     }
 }
 
-fn part_name(run: u64) -> String {
-    format!("part-{run:06}.parquet")
-}
-
 /// Deletes part files of runs the manifest does not list (interrupted).
 fn remove_unfinished(dir: &Path, runs: u64) -> Result<()> {
     let Ok(entries) = fs::read_dir(dir) else {
@@ -373,9 +420,10 @@ fn remove_unfinished(dir: &Path, runs: u64) -> Result<()> {
         for f in fs::read_dir(e.path())? {
             let f = f?;
             let name = f.file_name().to_string_lossy().into_owned();
+            // part-RUN.parquet or part-RUN-SOURCE.parquet
             let run = name
                 .strip_prefix("part-")
-                .and_then(|n| n.strip_suffix(".parquet"))
+                .and_then(|n| n.split(['-', '.']).next())
                 .and_then(|n| n.parse::<u64>().ok());
             if run.is_some_and(|r| r > runs) || name.ends_with(".parquet.tmp") {
                 fs::remove_file(f.path())?;
@@ -387,34 +435,185 @@ fn remove_unfinished(dir: &Path, runs: u64) -> Result<()> {
 
 /// Exports the records of `store` matching `filter` into `dir`.
 pub fn export(store: &dyn ReadStore, filter: &Filter, dir: &Path) -> Result<ExportSummary> {
-    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    // `before` says what earlier runs exported; `after` grows with this run.
-    let before = Manifest::load(dir)?;
-    remove_unfinished(dir, before.runs)?;
-    let mut manifest = Manifest {
-        runs: before.runs,
-        sessions: before.sessions.clone(),
-        seqless_ts: before.seqless_ts,
-        undated_seqless_done: before.undated_seqless_done,
-    };
-    let run = before.runs + 1;
-    let schema: Arc<Type> = Arc::new(parse_message_type(SCHEMA)?);
-    let props = Arc::new(
-        WriterProperties::builder()
-            .set_compression(Compression::SNAPPY)
-            .set_created_by(format!("scout-audit {}", env!("CARGO_PKG_VERSION")))
-            .build(),
-    );
-    let mut parts: HashMap<String, (PathBuf, Part)> = HashMap::new();
-    let mut summary = ExportSummary {
-        run,
+    export_from(dir, |emit| {
+        for r in store.scan(filter)? {
+            emit(r?)?;
+        }
+        Ok(())
+    })
+}
+
+/// Exports a file store's sources (segments and live file) on `threads`
+/// workers, each source into its own part files (`part-RUN-NNNNN.parquet`).
+pub fn export_segments(
+    dir: &Path,
+    inputs: scout_audit_scan::Inputs,
+    filter: &Filter,
+    threads: usize,
+) -> Result<(ExportSummary, scout_audit_core::Skipped)> {
+    let run = Run::begin(dir)?;
+    let jobs: Vec<(usize, scout_audit_scan::Inputs)> =
+        inputs.split().into_iter().enumerate().collect();
+    let queue = std::sync::Mutex::new(jobs.into_iter());
+    let results = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|sc| {
+        for _ in 0..threads.max(1) {
+            sc.spawn(|| {
+                loop {
+                    let job = queue.lock().unwrap_or_else(|p| p.into_inner()).next();
+                    let Some((i, ins)) = job else { break };
+                    let r = (|| {
+                        let mut w = run.writer(&format!("{:06}-{i:05}", run.number));
+                        let scan = scout_audit_scan::Scan::new(ins)
+                            .threads(Some(1))
+                            .filter(filter.clone());
+                        let mut failed = None;
+                        let report = scan.for_each_record(|rec| match w.add(&rec) {
+                            Ok(()) => std::ops::ControlFlow::Continue(()),
+                            Err(e) => {
+                                failed = Some(e);
+                                std::ops::ControlFlow::Break(())
+                            }
+                        })?;
+                        if let Some(e) = failed {
+                            return Err(e);
+                        }
+                        let done = w.finish()?;
+                        Ok::<_, anyhow::Error>((done, report.read))
+                    })();
+                    results.lock().unwrap_or_else(|p| p.into_inner()).push(r);
+                }
+            });
+        }
+    });
+    let mut total = ExportSummary {
+        run: run.number,
         ..ExportSummary::default()
     };
-    for r in store.scan(filter)? {
-        let r = r?;
-        if before.done(&r) {
-            summary.already += 1;
-            continue;
+    let mut skipped = scout_audit_core::Skipped::default();
+    let mut marks = run.before_marks();
+    for r in results.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        let (done, read) = r?;
+        total.records += done.records;
+        total.already += done.already;
+        total.files += done.files;
+        marks.absorb(&done.marks);
+        skipped.count += read.problem_count();
+        if skipped.examples.is_empty()
+            && let Some(p) = read.problems.first()
+        {
+            skipped.examples.push(p.to_string());
+        }
+    }
+    run.commit(marks)?;
+    Ok((total, skipped))
+}
+
+/// Exports the records `feed` hands to its callback.
+pub fn export_from(
+    dir: &Path,
+    feed: impl FnOnce(&mut dyn FnMut(Record) -> Result<()>) -> Result<()>,
+) -> Result<ExportSummary> {
+    let run = Run::begin(dir)?;
+    let mut w = run.writer(&format!("{:06}", run.number));
+    feed(&mut |r| w.add(&r))?;
+    let done = w.finish()?;
+    let mut marks = run.before_marks();
+    marks.absorb(&done.marks);
+    run.commit(marks)?;
+    Ok(ExportSummary {
+        records: done.records,
+        already: done.already,
+        files: done.files,
+        run: run.number,
+    })
+}
+
+/// One export run: what earlier runs exported, and where this one writes.
+struct Run {
+    dir: PathBuf,
+    /// The manifest as earlier runs left it (read-only during the run).
+    before: Manifest,
+    number: u64,
+    schema: Arc<Type>,
+    props: Arc<WriterProperties>,
+}
+
+/// What one writer of a run wrote.
+struct Done {
+    records: u64,
+    already: u64,
+    files: u64,
+    marks: Manifest,
+}
+
+/// Writes records into part files, one per date partition.
+struct Writer<'a> {
+    run: &'a Run,
+    /// The part file name's distinguishing suffix (run, and source).
+    suffix: String,
+    /// Per partition: the final path and the open part.
+    parts: HashMap<String, (PathBuf, Part)>,
+    /// Rows buffered over all partitions.
+    buffered: usize,
+    marks: Manifest,
+    records: u64,
+    already: u64,
+}
+
+impl Run {
+    fn begin(dir: &Path) -> Result<Run> {
+        fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let before = Manifest::load(dir)?;
+        remove_unfinished(dir, before.runs)?;
+        Ok(Run {
+            dir: dir.to_path_buf(),
+            number: before.runs + 1,
+            before,
+            schema: Arc::new(parse_message_type(SCHEMA)?),
+            props: Arc::new(
+                WriterProperties::builder()
+                    .set_compression(Compression::SNAPPY)
+                    .set_created_by(format!("scout-audit {}", env!("CARGO_PKG_VERSION")))
+                    .build(),
+            ),
+        })
+    }
+
+    fn writer(&self, suffix: &str) -> Writer<'_> {
+        Writer {
+            run: self,
+            suffix: suffix.to_owned(),
+            parts: HashMap::new(),
+            buffered: 0,
+            marks: Manifest::default(),
+            records: 0,
+            already: 0,
+        }
+    }
+
+    /// A copy of the earlier runs' marks, to absorb this run's into.
+    fn before_marks(&self) -> Manifest {
+        Manifest {
+            runs: self.before.runs,
+            sessions: self.before.sessions.clone(),
+            seqless_ts: self.before.seqless_ts,
+            undated_seqless_done: self.before.undated_seqless_done,
+        }
+    }
+
+    /// Records this run as done: its parts are all renamed already.
+    fn commit(&self, mut marks: Manifest) -> Result<()> {
+        marks.runs = self.number;
+        marks.save(&self.dir)
+    }
+}
+
+impl Writer<'_> {
+    fn add(&mut self, r: &Record) -> Result<()> {
+        if self.run.before.done(r) {
+            self.already += 1;
+            return Ok(());
         }
         let date = match r.ts() {
             Some(t) => {
@@ -423,18 +622,22 @@ pub fn export(store: &dyn ReadStore, filter: &Filter, dir: &Path) -> Result<Expo
             }
             None => NO_DATE.to_owned(),
         };
-        if !parts.contains_key(&date) {
-            let pdir = dir.join(format!("date={date}"));
+        if !self.parts.contains_key(&date) {
+            let pdir = self.run.dir.join(format!("date={date}"));
             fs::create_dir_all(&pdir)?;
-            let final_path = pdir.join(part_name(run));
-            let tmp = pdir.join(format!("{}.tmp", part_name(run)));
+            let name = format!("part-{}.parquet", self.suffix);
+            let tmp = pdir.join(format!("{name}.tmp"));
             let f =
                 File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-            let writer = SerializedFileWriter::new(f, Arc::clone(&schema), Arc::clone(&props))?;
-            parts.insert(
+            let writer = SerializedFileWriter::new(
+                f,
+                Arc::clone(&self.run.schema),
+                Arc::clone(&self.run.props),
+            )?;
+            self.parts.insert(
                 date.clone(),
                 (
-                    final_path,
+                    pdir.join(name),
                     Part {
                         writer,
                         cols: Columns::default(),
@@ -442,25 +645,41 @@ pub fn export(store: &dyn ReadStore, filter: &Filter, dir: &Path) -> Result<Expo
                 ),
             );
         }
-        let Some((_, part)) = parts.get_mut(&date) else {
+        let Some((_, part)) = self.parts.get_mut(&date) else {
             bail!("partition {date} vanished");
         };
-        part.cols.push(&r);
+        part.cols.push(r);
+        self.buffered += 1;
         if part.cols.rows >= ROW_GROUP {
+            self.buffered -= part.cols.rows;
             part.flush_group()?;
         }
-        manifest.note(&r);
-        summary.records += 1;
+        if self.buffered >= MAX_BUFFERED {
+            for (_, p) in self.parts.values_mut() {
+                p.flush_group()?;
+            }
+            self.buffered = 0;
+        }
+        self.marks.note(r);
+        self.records += 1;
+        Ok(())
     }
-    for (_, (final_path, mut part)) in parts {
-        part.flush_group()?;
-        let file = part.writer.into_inner()?;
-        file.sync_all()?;
-        let tmp = final_path.with_extension("parquet.tmp");
-        fs::rename(&tmp, &final_path)?;
-        summary.files += 1;
+
+    fn finish(self) -> Result<Done> {
+        let mut files = 0;
+        for (_, (final_path, mut part)) in self.parts {
+            part.flush_group()?;
+            let file = part.writer.into_inner()?;
+            file.sync_all()?;
+            let tmp = final_path.with_extension("parquet.tmp");
+            fs::rename(&tmp, &final_path)?;
+            files += 1;
+        }
+        Ok(Done {
+            records: self.records,
+            already: self.already,
+            files,
+            marks: self.marks,
+        })
     }
-    manifest.runs = run;
-    manifest.save(dir)?;
-    Ok(summary)
 }

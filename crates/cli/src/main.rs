@@ -24,6 +24,11 @@ use scout_audit_store_file::{Builder, FileStore};
 
 use crate::args::{TimeArg, parse_duration, parse_size};
 
+// Records are built on scanner threads and freed on the main thread;
+// glibc's allocator spends most of an export consolidating such frees.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Record what an LLM tool did and what it cost, and ask about it.
 #[derive(Parser, Debug)]
 #[command(name = "scout-audit", version, about, long_about = None, max_term_width = 100)]
