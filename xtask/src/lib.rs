@@ -10,6 +10,9 @@
 //!   and a live file) or one plain JSONL file.
 //! - [`bench`] (`cargo xtask bench`): the `log()` throughput table against the
 //!   Python reference.
+//! - [`backends`] (`cargo xtask bench --backends`): the backends table.
+//! - [`export_check`] (`cargo xtask export-check`): Parquet export answers
+//!   like scout-audit, in DuckDB and Spark.
 //! - [`peers`] (`cargo xtask bench --peers`): the scanner against DuckDB
 //!   and jq on 1 GiB, plain and as a gzip store.
 //! - [`fuzz`] (`cargo xtask fuzz`): every cargo-fuzz target for a while.
@@ -18,9 +21,11 @@
 //! - [`rng`]: the small PRNG every task uses, so a seed means the same
 //!   data on every machine (from `scout-audit-testkit`).
 
+pub mod backends;
 pub mod bench;
 pub mod crash;
 pub mod datagen;
+pub mod export_check;
 pub mod fuzz;
 pub mod peers;
 /// The PRNG, shared with the crash campaigns (it lives in the testkit).

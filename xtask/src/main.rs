@@ -34,6 +34,13 @@ enum Task {
     /// for --time seconds each on a scratch copy of its corpus; report the
     /// executions. Exits non-zero on a finding.
     Fuzz(FuzzArgs),
+    /// Export generated data to Parquet and check DuckDB (and with --spark,
+    /// Spark) answer Q1-Q3 as scout-audit does.
+    ExportCheck {
+        /// Also check with Spark (pyspark is installed into .venv if missing).
+        #[arg(long)]
+        spark: bool,
+    },
     /// (internal) A writer process of the crash campaign.
     #[command(hide = true)]
     CrashChild(CrashChildArgs),
@@ -122,6 +129,10 @@ struct BenchArgs {
     /// The Python reference [default: ../shared/reference/audit.py].
     #[arg(long)]
     reference: Option<PathBuf>,
+    /// Instead: the backends table (file, SQLite, PostgreSQL: write rates,
+    /// Q1-Q3 on a million events, export of 1 GiB).
+    #[arg(long)]
+    backends: bool,
     /// Instead: the scanner against DuckDB and jq on ~1 GiB (Q1 to Q3,
     /// plain file and gzip store, cold and indexed).
     #[arg(long)]
@@ -329,6 +340,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Task::Gen(args) => {
             let summary = datagen::generate(&args.options()?)?;
             print_quietly(&summary.to_string())?;
+        }
+        Task::ExportCheck { spark } => print_quietly(&xtask::export_check::run_check(spark)?)?,
+        Task::Bench(a) if a.backends => {
+            let table = xtask::backends::run_backends(&xtask::backends::BackendOptions {
+                runs: a.runs.max(1),
+                quick: a.quick,
+            })?;
+            print_quietly(&table)?;
         }
         Task::Bench(a) if a.peers => {
             let table = xtask::peers::run(&xtask::peers::PeerOptions {

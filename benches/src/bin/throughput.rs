@@ -1,22 +1,27 @@
 //! Logs N events through a `FileStore` from T threads sharing it, and prints
 //! one JSON line with the rate. Driven by `cargo xtask bench`.
 //!
-//! `throughput MODE THREADS EVENTS DIR`, MODE one of:
+//! `throughput MODE THREADS EVENTS DIR [BACKEND]`, MODE one of:
 //! `process` (no fsync policy), `policy` (process + 10 lines / 1 s, the
-//! default), `sync` (fsync'd, group commit), `buffered` (no fsync policy).
+//! default), `sync` (fsync'd, group commit), `buffered` (no fsync policy);
+//! BACKEND `file` (default), `sqlite`, or a `postgres://` URL.
 
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use scout_audit_benches::workload_event;
-use scout_audit_core::{Durability, SessionId};
+use scout_audit_core::{Durability, SessionId, Sink};
 use scout_audit_store_file::FileStore;
 use scout_audit_store_file::options::{FsyncPolicy, RotateSize};
+use scout_audit_store_postgres::PgStore;
+use scout_audit_store_sqlite::SqliteStore;
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [mode, threads, events, dir] = &args[..] else {
-        bail!("usage: throughput MODE THREADS EVENTS DIR");
+    let (mode, threads, events, dir, backend) = match &args[..] {
+        [m, t, e, d] => (m, t, e, d, "file"),
+        [m, t, e, d, b] => (m, t, e, d, b.as_str()),
+        _ => bail!("usage: throughput MODE THREADS EVENTS DIR [BACKEND]"),
     };
     let threads: u64 = threads.parse().context("THREADS")?;
     let events: u64 = events.parse().context("EVENTS")?;
@@ -27,22 +32,41 @@ fn main() -> Result<()> {
         "buffered" => (Durability::Buffered, FsyncPolicy::NEVER),
         other => bail!("unknown mode {other}"),
     };
-    let path = std::path::Path::new(dir).join("audit.jsonl");
-    let store = FileStore::builder(&path)
-        .durability(durability)
-        .fsync_policy(policy)
-        .rotate_size(RotateSize::NEVER)
-        .session(SessionId::random())
-        .open()?;
+    let (rows, interval) = (policy.lines.map_or(0, |n| n.get()), policy.interval);
+    let store: Box<dyn Sink> = match backend {
+        "file" => Box::new(
+            FileStore::builder(std::path::Path::new(dir).join("audit.jsonl"))
+                .durability(durability)
+                .fsync_policy(policy)
+                .rotate_size(RotateSize::NEVER)
+                .session(SessionId::random())
+                .open()?,
+        ),
+        "sqlite" => Box::new(
+            SqliteStore::builder(std::path::Path::new(dir).join("audit.db"))
+                .durability(durability)
+                .sync_policy(rows, interval)
+                .session(SessionId::random())
+                .open()?,
+        ),
+        url if url.starts_with("postgres://") => Box::new(
+            PgStore::builder(url)
+                .durability(durability)
+                .sync_policy(rows, interval)
+                .session(SessionId::random())
+                .open()?,
+        ),
+        other => bail!("unknown backend {other}"),
+    };
     let per = events / threads.max(1);
     let t0 = Instant::now();
     std::thread::scope(|s| -> Result<()> {
         let hs: Vec<_> = (0..threads.max(1))
             .map(|_| {
-                let store = store.clone();
+                let store = &store;
                 s.spawn(move || -> Result<()> {
                     for i in 0..per {
-                        store.append(workload_event(i))?;
+                        store.log(workload_event(i))?;
                     }
                     Ok(())
                 })
@@ -53,8 +77,10 @@ fn main() -> Result<()> {
         }
         Ok(())
     })?;
-    // Buffered events count once they reached the kernel.
-    store.write_buffered()?;
+    // Buffered events count once they are written (not necessarily synced).
+    if durability == Durability::Buffered {
+        store.flush()?;
+    }
     let secs = t0.elapsed().as_secs_f64();
     store.close()?;
     let n = per * threads.max(1);

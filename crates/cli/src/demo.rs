@@ -103,7 +103,7 @@ pub fn run(cli: &Cli, a: &DemoArgs) -> Result<ExitCode> {
     let mut out = io::stdout().lock();
     // Never the default store: --path on the command line, or a fresh temp dir.
     let (path, temp) = match &cli.path {
-        Some(p) => (p.clone(), None),
+        Some(p) => (PathBuf::from(p), None),
         None => {
             let dir = tempfile::Builder::new()
                 .prefix("scout-audit-demo-")

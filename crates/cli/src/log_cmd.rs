@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use scout_audit_core::{Durability, Event};
-use scout_audit_store_file::FileStore;
+use scout_audit_core::{Durability, Event, Sink};
 use serde_json::Value;
 
 use crate::Cli;
@@ -114,18 +113,18 @@ fn event_from_flags(a: &LogArgs, event: &str) -> Result<Event> {
 }
 
 pub fn run(cli: &Cli, a: &LogArgs) -> Result<ExitCode> {
-    let path = cli.store_path()?;
+    let addr = cli.store_addr()?;
     if !a.stdin {
         // Check the flags before opening: a bad flag creates no file.
         let event = a.event.as_deref().unwrap_or_default();
         let e = event_from_flags(a, event)?;
-        let store = cli.builder(path, a.durability).open()?;
-        let r = store.append(e)?;
+        let store = cli.open_sink(&addr, a.durability)?;
+        let r = store.log(e)?;
         if a.ack {
             if a.durability == Durability::Buffered {
-                // Acknowledged once in the kernel: write it now rather than
-                // after the background delay.
-                store.write_buffered()?;
+                // Acknowledged once written: write it now rather than after
+                // the background delay.
+                store.flush()?;
             }
             let mut out = io::stdout().lock();
             writeln!(out, "{}", r.seq)?;
@@ -134,13 +133,13 @@ pub fn run(cli: &Cli, a: &LogArgs) -> Result<ExitCode> {
         store.close()?;
         return Ok(ExitCode::SUCCESS);
     }
-    let store = cli.builder(path, a.durability).open()?;
+    let store = cli.open_sink(&addr, a.durability)?;
     let acker = (a.ack && a.durability == Durability::Buffered)
-        .then(|| BufferedAcker::start(store.clone()));
+        .then(|| BufferedAcker::start(Arc::clone(&store)));
     // Our own buffer, so the loop can see what is buffered without blocking
     // (larger than stdin's own, which our reads therefore bypass).
     let stdin = BufReader::with_capacity(1 << 16, io::stdin().lock());
-    let (skipped, total) = log_stdin(&store, stdin, a.ack && acker.is_none())?;
+    let (skipped, total) = log_stdin(&*store, stdin, a.ack && acker.is_none())?;
     let closed = store.close();
     if let Some(acker) = acker {
         acker.finish()?;
@@ -155,7 +154,7 @@ pub fn run(cli: &Cli, a: &LogArgs) -> Result<ExitCode> {
 
 /// Reads stdin in batches of the lines already available; logs each batch
 /// with one write (and one fsync for `sync`); prints acknowledgements.
-fn log_stdin(store: &FileStore, mut input: BufReader<impl Read>, ack: bool) -> Result<(u64, u64)> {
+fn log_stdin(store: &dyn Sink, mut input: BufReader<impl Read>, ack: bool) -> Result<(u64, u64)> {
     let mut line_no: u64 = 0;
     let mut skipped: u64 = 0;
     let mut line = Vec::new();
@@ -188,7 +187,7 @@ fn log_stdin(store: &FileStore, mut input: BufReader<impl Read>, ack: bool) -> R
         // when full.
         let flush_now = n == 0 || input.buffer().is_empty() || batch.len() >= MAX_BATCH;
         if flush_now && !batch.is_empty() {
-            let receipts = store.append_batch(std::mem::take(&mut batch))?;
+            let receipts = store.log_batch(std::mem::take(&mut batch))?;
             if ack {
                 // Locked per batch only: with `buffered` the acknowledging
                 // thread prints instead, and must get the lock.
@@ -227,7 +226,7 @@ struct BufferedAcker {
 }
 
 impl BufferedAcker {
-    fn start(store: FileStore) -> BufferedAcker {
+    fn start(store: Arc<dyn Sink>) -> BufferedAcker {
         let stop = Arc::new(AtomicBool::new(false));
         let s = Arc::clone(&stop);
         let thread = std::thread::spawn(move || {
@@ -235,7 +234,7 @@ impl BufferedAcker {
             let mut out = io::stdout();
             loop {
                 let stopping = s.load(Ordering::SeqCst);
-                if let Some(w) = store.watermark_now().written {
+                if let Some(w) = store.watermark().written {
                     let mut lock = out.lock();
                     while next <= w {
                         writeln!(lock, "{next}")?;

@@ -2,8 +2,11 @@
 //!
 //! See `scout-audit --help` and docs/cli.md.
 
+mod addr;
 mod args;
+mod copy;
 mod demo;
+mod export;
 mod log_cmd;
 mod output;
 mod progress;
@@ -13,7 +16,7 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Parser, Subcommand};
 use scout_audit_core::{Durability, Timestamp};
 use scout_audit_store_file::options::{Compression, FsyncPolicy, Retention, RotateSize};
@@ -21,13 +24,19 @@ use scout_audit_store_file::{Builder, FileStore};
 
 use crate::args::{TimeArg, parse_duration, parse_size};
 
+// Records are built on scanner threads and freed on the main thread;
+// glibc's allocator spends most of an export consolidating such frees.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Record what an LLM tool did and what it cost, and ask about it.
 #[derive(Parser, Debug)]
 #[command(name = "scout-audit", version, about, long_about = None, max_term_width = 100)]
 pub struct Cli {
-    /// The store's live file [default: $SCOUT_AUDIT_PATH, else ~/.scout/audit.jsonl].
-    #[arg(long, global = true, value_name = "PATH")]
-    path: Option<PathBuf>,
+    /// The store: a file store's live file, `sqlite:PATH`, or
+    /// `postgres://…` [default: $SCOUT_AUDIT_PATH, else ~/.scout/audit.jsonl].
+    #[arg(long, global = true, value_name = "STORE")]
+    path: Option<String>,
 
     /// Seal the live file when it would grow past this size (suffixes K, M, G; 0: never).
     #[arg(long, global = true, value_name = "BYTES", default_value = "10M", value_parser = parse_size)]
@@ -101,16 +110,16 @@ enum Command {
     Rotate,
     /// Write a realistic log to a fresh temporary store and run the headline queries.
     Demo(demo::DemoArgs),
+    /// Copy a log from one store to another, without loss or duplicates; resumable.
+    Copy(copy::CopyArgs),
+    /// Export the log for other engines (hive-partitioned Parquet), incrementally.
+    Export(export::ExportArgs),
 }
 
 impl Cli {
-    /// The store path: --path, else $SCOUT_AUDIT_PATH, else the default.
+    /// The live file of the file store (read and file commands).
     fn store_path(&self) -> Result<PathBuf> {
-        if let Some(p) = &self.path {
-            return Ok(p.clone());
-        }
-        scout_audit_store_file::default_path()
-            .context("no store path: pass --path or set SCOUT_AUDIT_PATH (HOME is not set)")
+        self.store_path_for("this command")
     }
 
     /// "Now" for relative times.
@@ -151,7 +160,9 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         Command::Verify(a) => read_cmd::verify(cli, a),
         Command::Index(a) => read_cmd::index(cli, a),
         Command::Rotate => {
-            let store = cli.builder(cli.store_path()?, Durability::Process).open()?;
+            let store = cli
+                .builder(cli.store_path_for("rotate")?, Durability::Process)
+                .open()?;
             let sealed = store.rotate()?;
             store.close()?;
             let mut out = io::stdout().lock();
@@ -162,6 +173,8 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo(a) => demo::run(cli, a),
+        Command::Copy(a) => copy::run(cli, a),
+        Command::Export(a) => export::run(cli, a),
     }
 }
 

@@ -10,9 +10,13 @@ use std::sync::Arc;
 
 use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
+use scout_audit_core::ReadStore;
+use scout_audit_core::agg::SpendBy;
 use scout_audit_core::agg::{GroupBy, LastN, spend_cutoff};
 use scout_audit_core::{Filter, Record, Timestamp};
 use scout_audit_scan::{IndexOutcome, Inputs, Pruning, Scan, ScanReport};
+
+use crate::addr::StoreAddr;
 use scout_audit_store_file::Layout;
 use scout_audit_store_file::follow::{Follow, Followed};
 use scout_audit_store_file::fs::{Fs, RealFs};
@@ -163,7 +167,7 @@ pub struct StatsArgs {
 pub struct IndexArgs {
     /// The store's live file, or a directory of stores [default: --path].
     #[arg(value_name = "PATH")]
-    path: Option<PathBuf>,
+    target: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -171,6 +175,19 @@ pub struct VerifyArgs {
     /// Print at most this many problems (all are counted).
     #[arg(long, default_value_t = 50)]
     max_problems: usize,
+}
+
+/// The store at `--path` when it is a table backend (SQLite, PostgreSQL)
+/// and no inputs are named: read commands then run on its `ReadStore`,
+/// with the filters pushed down to SQL.
+fn table(cli: &Cli, given: &[PathBuf]) -> Result<Option<Box<dyn ReadStore>>> {
+    if !given.is_empty() {
+        return Ok(None);
+    }
+    match cli.store_addr()? {
+        StoreAddr::File(_) => Ok(None),
+        addr => Ok(Some(cli.open_read(&addr)?)),
+    }
 }
 
 /// The inputs of a read command: the positional ones, else the store.
@@ -220,6 +237,25 @@ fn report_skips(report: &ScanReport) {
 
 pub fn query(cli: &Cli, a: &QueryArgs) -> Result<ExitCode> {
     let now = cli.now();
+    if let Some(t) = table(cli, &a.inputs)? {
+        let f = a.select.filter(now);
+        let limit = a.limit.unwrap_or(u64::MAX);
+        let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
+        if a.count {
+            print_count(&mut out, a.format, t.count(&f)?.min(limit))?;
+        } else {
+            let mut p = RecordPrinter::new(&mut out, Format::or_default(a.format, Format::Jsonl));
+            for r in t
+                .scan(&f)?
+                .take(usize::try_from(limit).unwrap_or(usize::MAX))
+            {
+                p.print(&r?)?;
+            }
+            p.flush()?;
+        }
+        out.flush()?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let scan = scan(cli, &a.inputs)?
         .filter(a.select.filter(now))
         .strict(a.select.strict);
@@ -228,11 +264,7 @@ pub fn query(cli: &Cli, a: &QueryArgs) -> Result<ExitCode> {
     let limit = a.limit.unwrap_or(u64::MAX);
     let report = if a.count {
         let answer = with_progress(scan, |s| s.count())?;
-        let n = answer.value.min(limit);
-        match Format::or_default(a.format, Format::Table) {
-            Format::Json | Format::Jsonl => writeln!(out, "{}", json!({ "count": n }))?,
-            _ => writeln!(out, "{n}")?,
-        }
+        print_count(&mut out, a.format, answer.value.min(limit))?;
         answer.report
     } else {
         let mut p = RecordPrinter::new(&mut out, Format::or_default(a.format, Format::Jsonl));
@@ -273,6 +305,14 @@ pub fn query(cli: &Cli, a: &QueryArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `query --count`'s answer: the number, or `{"count": N}`.
+fn print_count(out: &mut dyn Write, format: Option<Format>, n: u64) -> io::Result<()> {
+    match Format::or_default(format, Format::Table) {
+        Format::Json | Format::Jsonl => writeln!(out, "{}", json!({ "count": n })),
+        _ => writeln!(out, "{n}"),
+    }
+}
+
 pub fn tail(cli: &Cli, a: &TailArgs) -> Result<ExitCode> {
     let mut f = Filter::new();
     for e in &a.events {
@@ -281,6 +321,13 @@ pub fn tail(cli: &Cli, a: &TailArgs) -> Result<ExitCode> {
     let format = Format::or_default(a.format, Format::Jsonl);
     let mut p = RecordPrinter::new(io::stdout().lock(), format);
     if !a.follow {
+        if let Some(t) = table(cli, &a.inputs)? {
+            for r in &t.last(&f, a.n)? {
+                p.print(r)?;
+            }
+            p.flush()?;
+            return Ok(ExitCode::SUCCESS);
+        }
         let answer = with_progress(scan(cli, &a.inputs)?.filter(f), |s| s.last(a.n))?;
         for r in &answer.value {
             p.print(r)?;
@@ -292,7 +339,7 @@ pub fn tail(cli: &Cli, a: &TailArgs) -> Result<ExitCode> {
     if !a.inputs.is_empty() {
         bail!("tail -f follows the store at --path; it takes no INPUT arguments");
     }
-    let path = cli.store_path()?;
+    let path = cli.store_path_for("tail -f")?;
     let layout = Layout::new(&path)
         .map_err(|r| anyhow::anyhow!("invalid store path {}: {r}", path.display()))?;
     let mut follow = Follow::start(Arc::new(RealFs), layout)?;
@@ -352,15 +399,48 @@ pub fn spend(cli: &Cli, a: &SpendArgs) -> Result<ExitCode> {
         By::Model => GroupBy::Model,
         By::Session => GroupBy::Session,
     });
+    if let Some(t) = table(cli, &a.inputs)? {
+        let f = Filter::new().since(since);
+        let total = t.spend(&f, None)?;
+        let groups = by.map(|b| t.spend(&f, Some(b))).transpose()?;
+        print_spend(
+            &mut out,
+            format,
+            a.by,
+            since,
+            total.total(),
+            total.records(),
+            groups.as_ref(),
+        )?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let answer = with_progress(
         scan(cli, &a.inputs)?.filter(Filter::new().since(since)),
         |s| s.spend(by),
     )?;
-    let (total, records, groups) = (
+    print_spend(
+        &mut out,
+        format,
+        a.by,
+        since,
         answer.value.total,
         answer.value.records,
-        answer.value.groups,
-    );
+        answer.value.groups.as_ref(),
+    )?;
+    report_skips(&answer.report);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `spend`'s answer in a format.
+fn print_spend(
+    out: &mut dyn Write,
+    format: Format,
+    by: Option<By>,
+    since: Timestamp,
+    total: f64,
+    records: u64,
+    groups: Option<&SpendBy>,
+) -> Result<()> {
     match format {
         Format::Json | Format::Jsonl => {
             let mut v = json!({
@@ -368,7 +448,7 @@ pub fn spend(cli: &Cli, a: &SpendArgs) -> Result<ExitCode> {
                 "records": records,
                 "since": since.to_python_string(),
             });
-            if let Some(g) = &groups {
+            if let Some(g) = groups {
                 v["groups"] = g
                     .groups()
                     .map(|(k, g)| {
@@ -385,8 +465,8 @@ pub fn spend(cli: &Cli, a: &SpendArgs) -> Result<ExitCode> {
             writeln!(out, "{v}")?;
         }
         Format::Table | Format::Csv => {
-            if let Some(g) = &groups {
-                let by = match a.by {
+            if let Some(g) = groups {
+                let by = match by {
                     Some(By::Hour) => "HOUR",
                     Some(By::Day) => "DAY",
                     Some(By::Model) => "MODEL",
@@ -405,7 +485,7 @@ pub fn spend(cli: &Cli, a: &SpendArgs) -> Result<ExitCode> {
                     })
                     .collect();
                 print_rows(
-                    &mut out,
+                    out,
                     format,
                     &[by, "RECORDS", "COST", "INPUT_T", "OUTPUT_T"],
                     &rows,
@@ -421,15 +501,19 @@ pub fn spend(cli: &Cli, a: &SpendArgs) -> Result<ExitCode> {
             }
         }
     }
-    report_skips(&answer.report);
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 pub fn accuracy(cli: &Cli, a: &AccuracyArgs) -> Result<ExitCode> {
     let now = cli.now();
     let filter = Filter::new().with_since(a.since.map(|t| t.resolve(now)));
-    let answer = with_progress(scan(cli, &a.inputs)?.filter(filter), |s| s.accuracy())?;
-    let m = answer.value;
+    let (m, report) = match table(cli, &a.inputs)? {
+        Some(t) => (t.accuracy(&filter)?, ScanReport::default()),
+        None => {
+            let answer = with_progress(scan(cli, &a.inputs)?.filter(filter), |s| s.accuracy())?;
+            (answer.value, answer.report)
+        }
+    };
     let mut out = io::stdout().lock();
     match Format::or_default(a.format, Format::Json) {
         Format::Json | Format::Jsonl => writeln!(out, "{}", serde_json::to_string(&m)?)?,
@@ -444,11 +528,14 @@ pub fn accuracy(cli: &Cli, a: &AccuracyArgs) -> Result<ExitCode> {
             ]],
         )?,
     }
-    report_skips(&answer.report);
+    report_skips(&report);
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn stats(cli: &Cli, a: &StatsArgs) -> Result<ExitCode> {
+    if let Some(t) = table(cli, &a.inputs)? {
+        return table_stats(cli, &*t, a.format);
+    }
     let ins = inputs(cli, &a.inputs)?;
     // What the inputs are on disk, before the scan reads them.
     let gz = ins
@@ -602,7 +689,127 @@ pub fn stats(cli: &Cli, a: &StatsArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `stats` of a table store: one pass over its records.
+fn table_stats(cli: &Cli, t: &dyn ReadStore, format: Option<Format>) -> Result<ExitCode> {
+    let mut counts = scout_audit_core::agg::EventCounts::default();
+    let (mut first, mut last, mut without_ts) = (None::<Timestamp>, None::<Timestamp>, 0u64);
+    let mut sessions = std::collections::HashSet::new();
+    let mut records = 0u64;
+    for r in t.scan(&Filter::new())? {
+        let r = r?;
+        records += 1;
+        counts.add(r.event());
+        match r.ts() {
+            Some(ts) => {
+                first = Some(first.map_or(ts, |f| f.min(ts)));
+                last = Some(last.map_or(ts, |l| l.max(ts)));
+            }
+            None => without_ts += 1,
+        }
+        if let Some(s) = r.session_id()
+            && !sessions.contains(s)
+        {
+            sessions.insert(s.to_owned());
+        }
+    }
+    let addr = cli.store_addr()?.describe();
+    let ts = |t: Option<Timestamp>| t.map(|t| t.to_python_string());
+    let mut out = io::stdout().lock();
+    match Format::or_default(format, Format::Json) {
+        Format::Json | Format::Jsonl => {
+            let events: serde_json::Map<String, serde_json::Value> = counts
+                .iter()
+                .map(|(k, n)| (k.to_owned(), json!(n)))
+                .collect();
+            writeln!(
+                out,
+                "{}",
+                json!({
+                    "path": addr,
+                    "records": records,
+                    "events": events,
+                    "records_without_event": counts.untyped,
+                    "records_without_ts": without_ts,
+                    "sessions": sessions.len(),
+                    "first_ts": ts(first),
+                    "last_ts": ts(last),
+                })
+            )?;
+        }
+        f => {
+            let rows = vec![
+                vec!["path".into(), addr],
+                vec!["records".into(), records.to_string()],
+                vec!["sessions".into(), sessions.len().to_string()],
+                vec!["first ts".into(), ts(first).unwrap_or_else(|| "-".into())],
+                vec!["last ts".into(), ts(last).unwrap_or_else(|| "-".into())],
+                vec!["records without ts".into(), without_ts.to_string()],
+            ];
+            print_rows(&mut out, f, &["STAT", "VALUE"], &rows)?;
+            writeln!(out)?;
+            let ev: Vec<Vec<String>> = counts
+                .iter()
+                .map(|(k, n)| vec![k.to_owned(), n.to_string()])
+                .collect();
+            print_rows(&mut out, f, &["EVENT", "RECORDS"], &ev)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `verify` of a table store: every session's `seq` contiguous.
+fn table_verify(cli: &Cli, t: &dyn ReadStore, max: usize) -> Result<ExitCode> {
+    let mut next: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+    let (mut records, mut gaps) = (0u64, Vec::new());
+    for r in t.scan(&Filter::new())? {
+        let r = r?;
+        records += 1;
+        let (Some(s), Some(q)) = (r.session_id(), r.seq()) else {
+            continue;
+        };
+        match next.get_mut(s) {
+            None => {
+                next.insert(s.to_owned(), q + 1);
+            }
+            Some(e) => {
+                if q != *e {
+                    gaps.push(format!("session {s}: seq {q} where {e} was expected"));
+                }
+                *e = q + 1;
+            }
+        }
+    }
+    let mut out = io::stdout().lock();
+    for g in gaps.iter().take(max) {
+        writeln!(out, "{g}")?;
+    }
+    if gaps.len() > max {
+        writeln!(out, "... and {} more", gaps.len() - max)?;
+    }
+    let n = gaps.len();
+    writeln!(
+        out,
+        "{} records, {} sessions in {}: {}",
+        records,
+        next.len(),
+        cli.store_addr()?.describe(),
+        if n == 0 {
+            "OK".to_string()
+        } else {
+            format!("{n} problem{}", if n == 1 { "" } else { "s" })
+        }
+    )?;
+    Ok(if n == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
 pub fn verify(cli: &Cli, a: &VerifyArgs) -> Result<ExitCode> {
+    if let Some(t) = table(cli, &[])? {
+        return table_verify(cli, &*t, a.max_problems);
+    }
     let path = cli.store_path()?;
     let layout = Layout::new(&path)
         .map_err(|r| anyhow::anyhow!("invalid store path {}: {r}", path.display()))?;
@@ -657,9 +864,9 @@ pub fn verify(cli: &Cli, a: &VerifyArgs) -> Result<ExitCode> {
 }
 
 pub fn index(cli: &Cli, a: &IndexArgs) -> Result<ExitCode> {
-    let path = match &a.path {
+    let path = match &a.target {
         Some(p) => p.clone(),
-        None => cli.store_path()?,
+        None => cli.store_path_for("index")?,
     };
     let outcomes = scout_audit_scan::build_indexes(&path, cli.threads)?;
     let mut out = io::stdout().lock();

@@ -171,6 +171,14 @@ impl Accuracy {
         }
     }
 
+    /// The fold of `nav` navigations and `fails` validation failures.
+    pub fn from_counts(nav: u64, fails: u64) -> Accuracy {
+        Accuracy {
+            total_nav: nav,
+            fails,
+        }
+    }
+
     /// Counts `nav` navigations and `fails` validation failures at once.
     pub fn add_counts(&mut self, nav: u64, fails: u64) {
         self.total_nav += nav;
@@ -251,7 +259,8 @@ pub struct SpendGroup {
 /// value for the key, first).
 #[derive(Clone, Debug, PartialEq)]
 pub struct SpendBy {
-    by: GroupBy,
+    /// `None`: everything in one group, keyed `None`.
+    by: Option<GroupBy>,
     groups: BTreeMap<Option<String>, SpendGroup>,
 }
 
@@ -259,7 +268,15 @@ impl SpendBy {
     /// An empty fold for this grouping.
     pub fn new(by: GroupBy) -> SpendBy {
         SpendBy {
-            by,
+            by: Some(by),
+            groups: BTreeMap::new(),
+        }
+    }
+
+    /// An empty fold with a single group (key `None`).
+    pub fn ungrouped() -> SpendBy {
+        SpendBy {
+            by: None,
             groups: BTreeMap::new(),
         }
     }
@@ -287,7 +304,7 @@ impl SpendBy {
         input_t: Option<u64>,
         output_t: Option<u64>,
     ) {
-        let key = self.by.key(ts, model, session);
+        let key = self.by.and_then(|b| b.key(ts, model, session));
         let g = self.groups.entry(key).or_default();
         g.records += 1;
         if let Some(c) = cost {
@@ -295,6 +312,11 @@ impl SpendBy {
         }
         g.input_t = g.input_t.saturating_add(input_t.unwrap_or(0));
         g.output_t = g.output_t.saturating_add(output_t.unwrap_or(0));
+    }
+
+    /// Records over all groups.
+    pub fn records(&self) -> u64 {
+        self.groups.values().map(|g| g.records).sum()
     }
 
     /// Adds a whole group at once (from a summary such as an archive
@@ -307,8 +329,8 @@ impl SpendBy {
         mine.output_t = mine.output_t.saturating_add(group.output_t);
     }
 
-    /// The grouping.
-    pub fn by(&self) -> GroupBy {
+    /// The grouping (`None`: one group).
+    pub fn by(&self) -> Option<GroupBy> {
         self.by
     }
 
@@ -345,21 +367,18 @@ pub struct EventCounts {
 impl EventCounts {
     /// Counts one record.
     pub fn add(&mut self, event: Option<&str>) {
-        match event {
-            Some(e) => match self.counts.get_mut(e) {
-                Some(n) => *n += 1,
-                None => {
-                    self.counts.insert(e.to_owned(), 1);
-                }
-            },
-            None => self.untyped += 1,
-        }
+        self.add_n(event, 1);
     }
 
-    /// Counts `n` records of one event type at once.
+    /// Counts `n` records of one event type.
     pub fn add_n(&mut self, event: Option<&str>, n: u64) {
         match event {
-            Some(e) => *self.counts.entry(e.to_owned()).or_default() += n,
+            Some(e) => match self.counts.get_mut(e) {
+                Some(c) => *c += n,
+                None => {
+                    self.counts.insert(e.to_owned(), n);
+                }
+            },
             None => self.untyped += n,
         }
     }

@@ -328,6 +328,21 @@ impl Event {
         self.cost
     }
 
+    /// The model, if set.
+    pub fn get_model(&self) -> Option<&str> {
+        self.model.as_deref()
+    }
+
+    /// Input tokens, if set.
+    pub fn get_input_t(&self) -> Option<u64> {
+        self.input_t
+    }
+
+    /// Output tokens, if set.
+    pub fn get_output_t(&self) -> Option<u64> {
+        self.output_t
+    }
+
     /// The extra fields, in insertion order.
     pub fn extra(&self) -> &Map<String, Value> {
         &self.extra

@@ -8,7 +8,8 @@
 //! - [`Sink`]: where events go, with durable acknowledgements at a
 //!   [`Durability`] level; [`MemorySink`] is the in-memory one.
 //! - [`Filter`] and the aggregates in [`agg`]: the queries of the Python
-//!   original, as pure folds shared by every engine.
+//!   original, as pure folds shared by every engine; [`ReadStore`], the
+//!   query side every backend implements.
 //!
 //! ```
 //! use scout_audit_core::{Event, MemorySink, Sink, agg};
@@ -22,11 +23,13 @@
 //! ```
 
 pub mod agg;
+pub mod batching;
 mod clock;
 mod error;
 pub mod event;
 mod filter;
 mod memory;
+pub mod read;
 pub mod record;
 mod session;
 mod sink;
@@ -37,6 +40,7 @@ pub use error::Error;
 pub use event::{Event, types};
 pub use filter::Filter;
 pub use memory::MemorySink;
+pub use read::{ReadStore, RecordStream, Skipped, Store};
 pub use record::{Decoded, Malformed, Record, decode_line};
 pub use session::SessionId;
 pub use sink::{Durability, Receipt, Sink, Watermark};

@@ -117,6 +117,27 @@ impl Record {
         self.map
     }
 
+    /// The key that identifies a record across stores: `session_id` and
+    /// `seq` when it has both (`s:<session_id>:<seq, 20 digits>`, so one
+    /// session's keys sort in seq order and index inserts append), else a
+    /// stable hash of
+    /// its JSON line (`h:<length>:<fnv-1a 64>`), for the Python original's
+    /// records. Used to copy between backends without duplicates.
+    pub fn dedup_key(&self) -> String {
+        match (self.session_id(), self.seq()) {
+            (Some(s), Some(q)) => seq_key(s, q),
+            _ => {
+                let line = self.to_json_line();
+                let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+                for b in line.bytes() {
+                    h ^= u64::from(b);
+                    h = h.wrapping_mul(0x0000_0100_0000_01b3);
+                }
+                format!("h:{}:{h:016x}", line.len())
+            }
+        }
+    }
+
     /// The record as one compact JSON line, without the final `\n`.
     pub fn to_json_line(&self) -> String {
         // A map with string keys always serializes.
@@ -134,6 +155,12 @@ impl Serialize for Record {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         self.map.serialize(s)
     }
+}
+
+/// The de-duplication key of a record with a session and a seq (see
+/// [`Record::dedup_key`]).
+pub fn seq_key(session_id: &str, seq: u64) -> String {
+    format!("s:{session_id}:{seq:020}")
 }
 
 /// Why a line is malformed.
@@ -309,6 +336,17 @@ mod tests {
             r.to_json_line(),
             r#"{"ts":"2026-01-01T00:00:00+00:00","event":"nav","session_id":"s","cost":0.5,"files":["a",3,"b"],"extra":{"k":1}}"#
         );
+    }
+
+    #[test]
+    fn dedup_keys() {
+        let r = rec(r#"{"ts":"2026-01-01T00:00:00Z","session_id":"s1","seq":7}"#);
+        assert_eq!(r.dedup_key(), "s:s1:00000000000000000007");
+        let p = rec(r#"{"ts": "2026-01-01T00:00:00+00:00", "event": "nav", "session_id": "s1"}"#);
+        // Stable across runs and machines: FNV-1a of the compact line.
+        assert_eq!(p.dedup_key(), "h:66:a328483bf5db0ca0");
+        let q = rec(r#"{"ts": "2026-01-01T00:00:00+00:00", "event": "nav", "session_id": "s2"}"#);
+        assert_ne!(p.dedup_key(), q.dedup_key());
     }
 
     #[test]

@@ -152,9 +152,12 @@ impl Fold for Spend {
         let mut out = Spend {
             total: ExactSum::new(),
             records: 0,
-            groups: self.groups.as_ref().map(|g| SpendBy::new(g.by())),
+            groups: self
+                .groups
+                .as_ref()
+                .map(|g| g.by().map_or_else(SpendBy::ungrouped, SpendBy::new)),
         };
-        let by = self.groups.as_ref().map(SpendBy::by);
+        let by = self.groups.as_ref().and_then(SpendBy::by);
         for (hour, _, t) in buckets(s, filter)? {
             out.records += t.records;
             t.add_cost_to(&mut out.total);
@@ -167,6 +170,8 @@ impl Fold for Spend {
                         let (y, m, d, ..) = t.civil();
                         format!("{y:04}-{m:02}-{d:02}")
                     }),
+                    // One group for everything.
+                    None => None,
                     _ => continue,
                 };
                 g.add_group(key, &t.spend_group());

@@ -187,6 +187,16 @@ impl Inputs {
         self.sources.iter().map(|s| s.path.as_path())
     }
 
+    /// One `Inputs` per source, in order: for work that handles sources
+    /// independently (each keeps what the listing opened or knows, such as
+    /// the live file's descriptor and a sealed file's archive).
+    pub fn split(self) -> Vec<Inputs> {
+        self.sources
+            .into_iter()
+            .map(|s| Inputs { sources: vec![s] })
+            .collect()
+    }
+
     /// Total size on disk of the inputs (compressed size for archives).
     pub fn total_bytes(&self) -> u64 {
         self.sources.iter().map(|s| s.size).sum()

@@ -43,6 +43,7 @@ pub mod lines;
 #[cfg(scout_audit_mutant)]
 pub mod mutant;
 pub mod options;
+pub mod read_store;
 pub mod reader;
 pub mod recovery;
 mod store;
@@ -51,5 +52,6 @@ pub mod verify;
 pub use audit_log::{AuditLog, default_path};
 pub use error::{Error, Result};
 pub use layout::Layout;
+pub use read_store::FileReadStore;
 pub use reader::{ReadReport, Reader};
 pub use store::{Builder, FileStore};

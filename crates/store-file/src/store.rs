@@ -125,6 +125,8 @@ pub struct FileStore {
 #[derive(Debug)]
 struct Inner {
     shared: Arc<Shared>,
+    /// What the last query through this store skipped.
+    skipped: Arc<Mutex<scout_audit_core::Skipped>>,
     ticker: Mutex<Option<JoinHandle<()>>>,
     compressor: Mutex<Option<JoinHandle<()>>>,
 }
@@ -457,6 +459,7 @@ impl FileStore {
         Ok(FileStore {
             inner: Arc::new(Inner {
                 shared,
+                skipped: Arc::default(),
                 ticker: Mutex::new(Some(ticker)),
                 compressor: Mutex::new(compressor),
             }),
@@ -568,6 +571,11 @@ impl FileStore {
             // The compressor answers when it reaches the marker.
             let _ = rx.recv();
         }
+    }
+
+    /// Where queries through this store record what they skipped.
+    pub(crate) fn skipped_cell(&self) -> Arc<Mutex<scout_audit_core::Skipped>> {
+        Arc::clone(&self.inner.skipped)
     }
 
     /// The first background failure so far, as text.
@@ -754,36 +762,73 @@ impl Shared {
         for e in &events {
             e.validate().map_err(Error::InvalidEvent)?;
         }
+        let mut receipts = Vec::with_capacity(events.len());
+        self.write_lines(
+            |st, buf| {
+                let mut last_own = None;
+                for e in &events {
+                    let ts = e.timestamp().unwrap_or_else(|| self.clock.now());
+                    let seq = match e.session_override() {
+                        Some(s) if *s != self.session => {
+                            let n = st.other_seqs.entry(s.clone()).or_insert(0);
+                            let seq = *n;
+                            *n += 1;
+                            seq
+                        }
+                        _ => {
+                            let seq = st.next_seq;
+                            st.next_seq += 1;
+                            last_own = Some(seq);
+                            seq
+                        }
+                    };
+                    e.encode_into(ts, &self.session, seq, buf);
+                    receipts.push(Receipt { seq, ts });
+                }
+                (events.len() as u64, last_own)
+            },
+            |st, landed| self.unassign(st, &events[landed.min(events.len())..]),
+        )?;
+        Ok(receipts)
+    }
+
+    /// Writes records of another store as they are (`Sink::import`).
+    fn import(&self, records: &[scout_audit_core::Record]) -> Result<u64> {
+        self.write_lines(
+            |_, buf| {
+                for r in records {
+                    // A map with string keys always serializes.
+                    let _ = serde_json::to_writer(&mut *buf, r.fields());
+                    buf.push(b'\n');
+                }
+                (records.len() as u64, None)
+            },
+            |_, _| {},
+        )?;
+        Ok(records.len() as u64)
+    }
+
+    /// Encodes lines with `encode` (which returns how many lines and the
+    /// last own-session seq among them) under the state lock, then makes
+    /// them durable at the store's level: the one write path. When the
+    /// write fails, `unassign` is told how many lines landed whole, to give
+    /// back the seqs of the rest.
+    fn write_lines(
+        &self,
+        encode: impl FnOnce(&mut State, &mut Vec<u8>) -> (u64, Option<u64>),
+        unassign: impl FnOnce(&mut State, usize),
+    ) -> Result<()> {
         let mut st = self.lock_state();
         self.check_open(&st)?;
-        let mut receipts = Vec::with_capacity(events.len());
-        let mut buf = std::mem::take(&mut st.scratch);
-        buf.clear();
         let buffered = self.durability == Durability::Buffered;
-        if buffered {
-            buf = std::mem::take(&mut st.pending);
-        }
-        let mut last_own = None;
-        for e in &events {
-            let ts = e.timestamp().unwrap_or_else(|| self.clock.now());
-            let seq = match e.session_override() {
-                Some(s) if *s != self.session => {
-                    let n = st.other_seqs.entry(s.clone()).or_insert(0);
-                    let seq = *n;
-                    *n += 1;
-                    seq
-                }
-                _ => {
-                    let seq = st.next_seq;
-                    st.next_seq += 1;
-                    last_own = Some(seq);
-                    seq
-                }
-            };
-            e.encode_into(ts, &self.session, seq, &mut buf);
-            receipts.push(Receipt { seq, ts });
-        }
-        let lines = events.len() as u64;
+        let mut buf = if buffered {
+            std::mem::take(&mut st.pending)
+        } else {
+            let mut b = std::mem::take(&mut st.scratch);
+            b.clear();
+            b
+        };
+        let (lines, last_own) = encode(&mut st, &mut buf);
         if buffered {
             st.pending = buf;
             st.pending_lines += lines;
@@ -797,7 +842,7 @@ impl Shared {
             if st.pending.len() >= MAX_PENDING {
                 self.write_pending(&mut st)?;
             }
-            return Ok(receipts);
+            return Ok(());
         }
         if self.durability == Durability::Sync {
             st.sync_inside += 1;
@@ -809,12 +854,12 @@ impl Shared {
             // used: give their seqs back, so that reopening this session in
             // this process continues without a hole.
             let landed = whole_lines(&buf[..st.failed_write_landed.min(buf.len())]);
-            self.unassign(&mut st, &events[landed.min(events.len())..]);
+            unassign(&mut st, landed);
         }
         buf.clear();
         st.scratch = buf;
         if self.durability == Durability::Sync {
-            let r = match r {
+            return match r {
                 Ok(my_write) => {
                     if st.gathering
                         && st.writes - st.synced_writes >= u64::from(st.sync_inside_peak)
@@ -828,11 +873,9 @@ impl Shared {
                     Err(e)
                 }
             };
-            return r.map(|()| receipts);
         }
         r?;
-        self.apply_policy(&mut st, lines)?;
-        Ok(receipts)
+        self.apply_policy(&mut st, lines)
     }
 
     /// Takes back the seqs of `events`, the last ones assigned (under the
@@ -1219,6 +1262,13 @@ impl Sink for FileStore {
 
     fn log_batch(&self, events: Vec<Event>) -> Result<Vec<Receipt>, scout_audit_core::Error> {
         Ok(self.append_batch(events)?)
+    }
+
+    fn import(
+        &self,
+        records: Vec<scout_audit_core::Record>,
+    ) -> Result<u64, scout_audit_core::Error> {
+        Ok(self.inner.shared.import(&records)?)
     }
 
     fn flush(&self) -> Result<(), scout_audit_core::Error> {

@@ -5,6 +5,7 @@
 
 mod support;
 
+mod backends;
 mod faults;
 mod inputs;
 mod log_flags;

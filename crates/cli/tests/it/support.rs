@@ -103,6 +103,12 @@ pub struct Cmd {
 }
 
 impl Cmd {
+    /// More arguments.
+    pub fn args(mut self, args: &[&str]) -> Cmd {
+        self.cmd.args(args);
+        self
+    }
+
     pub fn stdin(mut self, bytes: impl Into<Vec<u8>>) -> Cmd {
         self.stdin = Some(bytes.into());
         self

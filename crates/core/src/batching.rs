@@ -1,0 +1,649 @@
+//! [`BatchingSink`]: the [`Sink`] contract for table backends, written once.
+//!
+//! A backend that stores rows (SQLite, PostgreSQL) implements [`Backend`]:
+//! store a batch of rows in one transaction, and make everything stored
+//! survive power loss. `BatchingSink` does the rest, the same way for every
+//! backend: `seq` assignment under one lock (so table order is seq order),
+//! the durability levels, group commit (concurrent writers share one
+//! transaction), the fsync policy with a background timer, buffered writes,
+//! poisoning after a failure, and import of other stores' records.
+//!
+//! The threads are the only resource this module uses; the backend does
+//! the IO.
+
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::{
+    Clock, Durability, Error, Event, Receipt, Record, SessionId, Sink, Timestamp, Watermark,
+};
+
+/// A row of a table backend: the record's line (its exact JSON) and the
+/// typed columns queries push down to.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Row {
+    /// The instant of `ts`, if it has a valid one.
+    pub ts: Option<Timestamp>,
+    /// `event`, if a string.
+    pub event: Option<String>,
+    /// `session_id`, if a string.
+    pub session_id: Option<String>,
+    /// `seq`, if a non-negative integer.
+    pub seq: Option<u64>,
+    /// `cost`, if a number.
+    pub cost: Option<f64>,
+    /// `model`, if a string.
+    pub model: Option<String>,
+    /// `input_t`.
+    pub input_t: Option<u64>,
+    /// `output_t`.
+    pub output_t: Option<u64>,
+    /// [`Record::dedup_key`]: unique in a table.
+    pub dedup_key: String,
+    /// The record as one JSON line (without `\n`), exactly as the file
+    /// store would write it.
+    pub line: String,
+}
+
+impl Row {
+    /// The row of an event as logged by a writer.
+    pub fn from_event(e: &Event, ts: Timestamp, session: &SessionId, seq: u64) -> Row {
+        let mut line = Vec::with_capacity(256);
+        e.encode_into(ts, session, seq, &mut line);
+        line.pop();
+        let session_id = e.session_override().unwrap_or(session).as_str().to_owned();
+        Row {
+            ts: Some(e.timestamp().unwrap_or(ts)),
+            event: Some(e.event_type().to_owned()),
+            dedup_key: crate::record::seq_key(&session_id, seq),
+            session_id: Some(session_id),
+            seq: Some(seq),
+            cost: e.get_cost().filter(|c| c.is_finite()),
+            model: e.get_model().map(str::to_owned),
+            input_t: e.get_input_t(),
+            output_t: e.get_output_t(),
+            // encode_into writes UTF-8 only.
+            line: String::from_utf8_lossy(&line).into_owned(),
+        }
+    }
+
+    /// The row of a record read from another store.
+    pub fn from_record(r: &Record) -> Row {
+        Row {
+            ts: r.ts(),
+            event: r.event().map(str::to_owned),
+            session_id: r.session_id().map(str::to_owned),
+            seq: r.seq(),
+            cost: r.cost(),
+            model: r.model().map(str::to_owned),
+            input_t: r.input_t(),
+            output_t: r.output_t(),
+            dedup_key: r.dedup_key(),
+            line: r.to_json_line(),
+        }
+    }
+}
+
+/// What a table backend does.
+pub trait Backend: Send + 'static {
+    /// Stores `rows` in order in one transaction, skipping rows whose
+    /// `dedup_key` is already stored. When it returns `Ok` the rows survive
+    /// a crash of this process; with `sync`, also power loss.
+    fn commit(&mut self, rows: &[Row], sync: bool) -> Result<(), Error>;
+
+    /// Makes every row committed so far survive power loss.
+    fn sync(&mut self) -> Result<(), Error>;
+}
+
+/// Settings of a [`BatchingSink`].
+#[derive(Clone, Debug)]
+pub struct BatchingOptions {
+    /// The level `log` acknowledges at.
+    pub durability: Durability,
+    /// `Process`/`Buffered`: sync after this many unsynced rows (0: never).
+    pub sync_every_rows: u64,
+    /// `Process`/`Buffered`: sync rows unsynced for this long (even when
+    /// writes stop).
+    pub sync_interval: Option<Duration>,
+    /// `Buffered`: the longest rows wait in memory.
+    pub max_delay: Duration,
+    /// The writer session.
+    pub session: SessionId,
+    /// The clock for `ts`.
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Most rows one buffered batch holds before it is committed inline.
+const MAX_PENDING_ROWS: usize = 16_384;
+
+#[derive(Debug)]
+struct State {
+    /// The next own-session seq.
+    next_seq: u64,
+    /// Other sessions' next seq (events with an overridden session).
+    other_seqs: std::collections::HashMap<SessionId, u64>,
+    /// Rows waiting to be committed, in seq order.
+    queue: Vec<Row>,
+    /// The last own-session seq in `queue`.
+    queue_last_seq: Option<u64>,
+    /// When `queue` became non-empty (buffered).
+    queue_since: Option<Instant>,
+    /// Batches enqueued, and batches known committed: a batch is committed
+    /// once `committed >= its number`.
+    enqueued: u64,
+    committed: u64,
+    /// A leader is committing outside the lock.
+    committing: bool,
+    /// Watermarks of the own session.
+    written_seq: Option<u64>,
+    synced_seq: Option<u64>,
+    /// Rows committed since the last sync.
+    unsynced_rows: u64,
+    last_sync: Instant,
+    poisoned: Option<String>,
+    closed: bool,
+}
+
+struct Shared<B> {
+    opts: BatchingOptions,
+    state: Mutex<State>,
+    cv: Condvar,
+    ticker_cv: Condvar,
+    /// The backend; held by one committer at a time.
+    backend: Mutex<B>,
+}
+
+/// The [`Sink`] of a table backend (see the module docs).
+pub struct BatchingSink<B: Backend> {
+    shared: Arc<Shared<B>>,
+    ticker: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl<B: Backend> std::fmt::Debug for BatchingSink<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BatchingSink")
+            .field("durability", &self.shared.opts.durability)
+            .field("session", &self.shared.opts.session)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl<B: Backend> BatchingSink<B> {
+    /// A sink over `backend`; `next_seq` is where the writer session's
+    /// `seq` continues (0 for a new session).
+    pub fn new(backend: B, opts: BatchingOptions, next_seq: u64) -> BatchingSink<B> {
+        let shared = Arc::new(Shared {
+            opts,
+            state: Mutex::new(State {
+                next_seq,
+                other_seqs: Default::default(),
+                queue: Vec::new(),
+                queue_last_seq: None,
+                queue_since: None,
+                enqueued: 0,
+                committed: 0,
+                committing: false,
+                written_seq: None,
+                synced_seq: None,
+                unsynced_rows: 0,
+                last_sync: Instant::now(),
+                poisoned: None,
+                closed: false,
+            }),
+            cv: Condvar::new(),
+            ticker_cv: Condvar::new(),
+            backend: Mutex::new(backend),
+        });
+        let sh = Arc::clone(&shared);
+        let ticker = std::thread::Builder::new()
+            .name("scout-audit-batch-timer".into())
+            .spawn(move || sh.ticker())
+            .ok();
+        BatchingSink {
+            shared,
+            ticker: Mutex::new(ticker),
+        }
+    }
+
+    /// Runs `f` on the backend while no commit is under way.
+    pub fn with_backend<T>(&self, f: impl FnOnce(&mut B) -> T) -> T {
+        f(&mut lock(&self.shared.backend))
+    }
+}
+
+impl<B: Backend> Shared<B> {
+    fn check(&self, st: &State) -> Result<(), Error> {
+        if st.closed {
+            return Err(Error::Closed);
+        }
+        if let Some(c) = &st.poisoned {
+            return Err(Error::Poisoned(c.clone()));
+        }
+        Ok(())
+    }
+
+    /// Enqueues rows built under the lock and makes them durable at the
+    /// sink's level.
+    fn write(
+        &self,
+        build: impl FnOnce(&mut State) -> (Vec<Row>, Option<u64>),
+    ) -> Result<(), Error> {
+        let mut st = lock(&self.state);
+        self.check(&st)?;
+        let (rows, last_own) = build(&mut st);
+        if rows.is_empty() {
+            return Ok(());
+        }
+        st.queue.extend(rows);
+        if last_own.is_some() {
+            st.queue_last_seq = last_own;
+        }
+        st.enqueued += 1;
+        let mine = st.enqueued;
+        if self.opts.durability == Durability::Buffered {
+            if st.queue_since.is_none() {
+                st.queue_since = Some(Instant::now());
+                self.ticker_cv.notify_one();
+            }
+            if st.queue.len() < MAX_PENDING_ROWS {
+                return Ok(());
+            }
+        }
+        self.commit_through(st, mine).map(|_| ())
+    }
+
+    /// Leader protocol: returns once batch `mine` is committed (and synced
+    /// per the level and policy).
+    fn commit_through<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, State>,
+        mine: u64,
+    ) -> Result<MutexGuard<'a, State>, Error> {
+        let sync_level = self.opts.durability == Durability::Sync;
+        loop {
+            if st.committed >= mine {
+                return Ok(st);
+            }
+            if let Some(c) = &st.poisoned {
+                return Err(Error::Poisoned(c.clone()));
+            }
+            if st.committing {
+                st = self.cv.wait(st).unwrap_or_else(|p| p.into_inner());
+                continue;
+            }
+            st.committing = true;
+            let rows = std::mem::take(&mut st.queue);
+            let last = st.queue_last_seq.take();
+            st.queue_since = None;
+            let through = st.enqueued;
+            let n = rows.len() as u64;
+            drop(st);
+            let r = {
+                let mut b = lock(&self.backend);
+                b.commit(&rows, sync_level)
+            };
+            st = lock(&self.state);
+            st.committing = false;
+            match r {
+                Ok(()) => {
+                    st.committed = through;
+                    if last.is_some() {
+                        st.written_seq = last;
+                    }
+                    if sync_level {
+                        st.synced_seq = st.written_seq;
+                        st.last_sync = Instant::now();
+                    } else {
+                        st.unsynced_rows += n;
+                        let by_rows = self.opts.sync_every_rows > 0
+                            && st.unsynced_rows >= self.opts.sync_every_rows;
+                        let by_time = self
+                            .opts
+                            .sync_interval
+                            .is_some_and(|iv| st.last_sync.elapsed() >= iv);
+                        if by_rows || by_time {
+                            st = self.sync_locked(st)?;
+                        } else if st.unsynced_rows == n {
+                            self.ticker_cv.notify_one();
+                        }
+                    }
+                    self.cv.notify_all();
+                }
+                Err(e) => {
+                    st.poisoned = Some(e.to_string());
+                    self.cv.notify_all();
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// Syncs the backend (holding the state lock, so the row bound holds).
+    fn sync_locked<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, State>,
+    ) -> Result<MutexGuard<'a, State>, Error> {
+        if st.unsynced_rows == 0 {
+            return Ok(st);
+        }
+        let r = lock(&self.backend).sync();
+        match r {
+            Ok(()) => {
+                st.unsynced_rows = 0;
+                st.synced_seq = st.written_seq;
+                st.last_sync = Instant::now();
+                Ok(st)
+            }
+            Err(e) => {
+                st.poisoned = Some(e.to_string());
+                self.cv.notify_all();
+                Err(e)
+            }
+        }
+    }
+
+    /// Commits what is queued and syncs everything.
+    fn flush(&self) -> Result<(), Error> {
+        let mut st = lock(&self.state);
+        self.check(&st)?;
+        if !st.queue.is_empty() {
+            st.enqueued += 1;
+            let mine = st.enqueued;
+            st = self.commit_through(st, mine)?;
+        }
+        st.unsynced_rows = st
+            .unsynced_rows
+            .max(u64::from(st.synced_seq != st.written_seq));
+        self.sync_locked(st).map(|_| ())
+    }
+
+    fn ticker(&self) {
+        let mut st = lock(&self.state);
+        loop {
+            if st.closed {
+                return;
+            }
+            let now = Instant::now();
+            if st.poisoned.is_none() {
+                if st
+                    .queue_since
+                    .is_some_and(|t| now.duration_since(t) >= self.opts.max_delay)
+                    && !st.committing
+                {
+                    st.enqueued += 1;
+                    let mine = st.enqueued;
+                    st = match self.commit_through(st, mine) {
+                        Ok(g) => g,
+                        Err(_) => lock(&self.state),
+                    };
+                    continue;
+                }
+                if let Some(iv) = self.opts.sync_interval
+                    && st.unsynced_rows > 0
+                    && now.duration_since(st.last_sync) >= iv
+                {
+                    st = match self.sync_locked(st) {
+                        Ok(g) => g,
+                        Err(_) => lock(&self.state),
+                    };
+                    continue;
+                }
+            }
+            let mut wait = Duration::from_secs(3600);
+            if st.poisoned.is_none() {
+                if let Some(t) = st.queue_since {
+                    wait = wait.min((t + self.opts.max_delay).saturating_duration_since(now));
+                }
+                if let Some(iv) = self.opts.sync_interval
+                    && st.unsynced_rows > 0
+                {
+                    wait = wait.min((st.last_sync + iv).saturating_duration_since(now));
+                }
+            }
+            st = self
+                .ticker_cv
+                .wait_timeout(st, wait.max(Duration::from_micros(200)))
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+}
+
+impl<B: Backend> Sink for BatchingSink<B> {
+    fn log(&self, event: Event) -> Result<Receipt, Error> {
+        let mut r = self.log_batch(vec![event])?;
+        r.pop().ok_or(Error::Closed)
+    }
+
+    fn log_batch(&self, events: Vec<Event>) -> Result<Vec<Receipt>, Error> {
+        for e in &events {
+            e.validate().map_err(Error::InvalidEvent)?;
+        }
+        let sh = &self.shared;
+        let mut receipts = Vec::with_capacity(events.len());
+        sh.write(|st| {
+            let mut rows = Vec::with_capacity(events.len());
+            let mut last_own = None;
+            for e in &events {
+                let ts = e.timestamp().unwrap_or_else(|| sh.opts.clock.now());
+                let seq = match e.session_override() {
+                    Some(s) if *s != sh.opts.session => {
+                        let n = st.other_seqs.entry(s.clone()).or_insert(0);
+                        let q = *n;
+                        *n += 1;
+                        q
+                    }
+                    _ => {
+                        let q = st.next_seq;
+                        st.next_seq += 1;
+                        last_own = Some(q);
+                        q
+                    }
+                };
+                rows.push(Row::from_event(e, ts, &sh.opts.session, seq));
+                receipts.push(Receipt { seq, ts });
+            }
+            (rows, last_own)
+        })?;
+        Ok(receipts)
+    }
+
+    fn import(&self, records: Vec<Record>) -> Result<u64, Error> {
+        let n = records.len() as u64;
+        self.shared
+            .write(|_| (records.iter().map(Row::from_record).collect(), None))?;
+        Ok(n)
+    }
+
+    fn flush(&self) -> Result<(), Error> {
+        self.shared.flush()
+    }
+
+    fn close(&self) -> Result<(), Error> {
+        let r = {
+            let st = lock(&self.shared.state);
+            if st.closed {
+                return Ok(());
+            }
+            drop(st);
+            self.shared.flush()
+        };
+        lock(&self.shared.state).closed = true;
+        self.shared.ticker_cv.notify_all();
+        self.shared.cv.notify_all();
+        if let Some(t) = lock(&self.ticker).take() {
+            let _ = t.join();
+        }
+        r
+    }
+
+    fn durability(&self) -> Durability {
+        self.shared.opts.durability
+    }
+
+    fn session(&self) -> SessionId {
+        self.shared.opts.session.clone()
+    }
+
+    fn watermark(&self) -> Watermark {
+        let st = lock(&self.shared.state);
+        Watermark {
+            written: st.written_seq,
+            synced: st.synced_seq,
+        }
+    }
+}
+
+impl<B: Backend> Drop for BatchingSink<B> {
+    fn drop(&mut self) {
+        // Errors cannot be returned from drop; `close()` reports them.
+        let _ = Sink::close(self);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ManualClock;
+
+    /// A backend that keeps rows and counts commits and syncs, and can fail.
+    #[derive(Default)]
+    struct Mem {
+        rows: Arc<Mutex<Vec<Row>>>,
+        commits: Arc<Mutex<Vec<(usize, bool)>>>,
+        syncs: Arc<Mutex<u64>>,
+        fail: Arc<Mutex<bool>>,
+    }
+
+    impl Backend for Mem {
+        fn commit(&mut self, rows: &[Row], sync: bool) -> Result<(), Error> {
+            if *lock(&self.fail) {
+                return Err(Error::Backend("disk on fire".into()));
+            }
+            let mut all = lock(&self.rows);
+            for r in rows {
+                if !all.iter().any(|x| x.dedup_key == r.dedup_key) {
+                    all.push(r.clone());
+                }
+            }
+            lock(&self.commits).push((rows.len(), sync));
+            Ok(())
+        }
+        fn sync(&mut self) -> Result<(), Error> {
+            *lock(&self.syncs) += 1;
+            Ok(())
+        }
+    }
+
+    fn opts(d: Durability, rows: u64) -> BatchingOptions {
+        BatchingOptions {
+            durability: d,
+            sync_every_rows: rows,
+            sync_interval: None,
+            max_delay: Duration::from_millis(10),
+            session: SessionId::new("s"),
+            clock: Arc::new(ManualClock::new(
+                Timestamp::parse("2026-01-01T00:00:00Z").unwrap(),
+            )),
+        }
+    }
+
+    #[test]
+    fn seq_order_is_row_order_and_policy_syncs() {
+        let mem = Mem::default();
+        let (rows, syncs) = (mem.rows.clone(), mem.syncs.clone());
+        let sink = BatchingSink::new(mem, opts(Durability::Process, 10), 5);
+        for i in 0..25u64 {
+            assert_eq!(
+                sink.log(Event::new("nav").field("i", i)).unwrap().seq,
+                5 + i
+            );
+        }
+        assert_eq!(*lock(&syncs), 2, "a sync per 10 rows");
+        assert_eq!(
+            sink.watermark(),
+            Watermark {
+                written: Some(29),
+                synced: Some(24)
+            }
+        );
+        sink.flush().unwrap();
+        assert_eq!(sink.watermark().synced, Some(29));
+        let got: Vec<Option<u64>> = lock(&rows).iter().map(|r| r.seq).collect();
+        assert_eq!(got, (5..30).map(Some).collect::<Vec<_>>());
+        assert_eq!(
+            lock(&rows)[0].line,
+            "{\"ts\":\"2026-01-01T00:00:00+00:00\",\"event\":\"nav\",\"session_id\":\"s\",\"seq\":5,\"i\":0}"
+        );
+    }
+
+    #[test]
+    fn sync_level_group_commits_across_threads() {
+        let mem = Mem::default();
+        let (rows, commits) = (mem.rows.clone(), mem.commits.clone());
+        let sink = BatchingSink::new(mem, opts(Durability::Sync, 0), 0);
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| {
+                    for _ in 0..50 {
+                        sink.log(Event::new("x")).unwrap();
+                    }
+                });
+            }
+        });
+        assert_eq!(lock(&rows).len(), 400);
+        let c = lock(&commits);
+        assert!(c.iter().all(|(_, sync)| *sync));
+        assert_eq!(c.iter().map(|(n, _)| n).sum::<usize>(), 400);
+        let seqs: Vec<u64> = lock(&rows).iter().map(|r| r.seq.unwrap()).collect();
+        assert_eq!(
+            seqs,
+            (0..400).collect::<Vec<_>>(),
+            "table order is seq order"
+        );
+    }
+
+    #[test]
+    fn buffered_commits_after_max_delay_and_failure_poisons() {
+        let mem = Mem::default();
+        let (rows, fail) = (mem.rows.clone(), mem.fail.clone());
+        let sink = BatchingSink::new(mem, opts(Durability::Buffered, 0), 0);
+        sink.log(Event::new("x")).unwrap();
+        assert_eq!(lock(&rows).len(), 0);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while lock(&rows).is_empty() {
+            assert!(Instant::now() < deadline);
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        *lock(&fail) = true;
+        sink.log(Event::new("y")).unwrap();
+        assert!(matches!(
+            sink.flush(),
+            Err(Error::Backend(_)) | Err(Error::Poisoned(_))
+        ));
+        assert!(matches!(sink.log(Event::new("z")), Err(Error::Poisoned(_))));
+    }
+
+    #[test]
+    fn import_keeps_records_and_dedups_in_backend() {
+        let mem = Mem::default();
+        let rows = mem.rows.clone();
+        let sink = BatchingSink::new(mem, opts(Durability::Process, 0), 0);
+        let r = match crate::decode_line(
+            br#"{"ts":"2026-01-01T00:00:00Z","event":"nav","session_id":"old","seq":3,"x":1}"#,
+        ) {
+            crate::Decoded::Record(r) => r,
+            o => panic!("{o:?}"),
+        };
+        assert_eq!(sink.import(vec![r.clone(), r.clone()]).unwrap(), 2);
+        let got = lock(&rows);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].dedup_key, "s:old:00000000000000000003");
+        assert_eq!(got[0].line, r.to_json_line());
+    }
+}

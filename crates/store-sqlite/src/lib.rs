@@ -1,0 +1,564 @@
+//! scout-audit-store-sqlite: a scout-audit backend on SQLite (the bundled
+//! library), for programs that already keep their state in SQLite or want
+//! indexed queries without a server.
+//!
+//! - [`SqliteStore`]: a [`Sink`] (through [`BatchingSink`]: the same `seq`,
+//!   durability levels, group commit and poisoning as every table backend)
+//!   and a [`ReadStore`] whose filters run as SQL `WHERE` clauses on
+//!   indexed columns.
+//! - [`Builder`]: where and how.
+//!
+//! One table, `events`: typed columns for what queries filter on, and the
+//! record's exact JSON line, so a record reads back exactly as the file
+//! store would return it (extras and field order kept). See docs/sqlite.md
+//! for the schema and the durability mapping.
+//!
+//! ```
+//! use scout_audit_core::{Event, Filter, ReadStore, Sink};
+//! use scout_audit_store_sqlite::SqliteStore;
+//! # let dir = tempfile::tempdir().unwrap();
+//! let store = SqliteStore::open(dir.path().join("audit.db"))?;
+//! store.log(Event::new("nav").cost(0.5).model("m1"))?;
+//! store.log(Event::new("validation_fail"))?;
+//! assert_eq!(store.count(&Filter::new().event("nav"))?, 1);
+//! assert_eq!(store.accuracy(&Filter::new())?.accuracy_pct, 0.0);
+//! store.close()?;
+//! # Ok::<(), scout_audit_core::Error>(())
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params_from_iter};
+use scout_audit_core::agg::{Accuracy, AccuracyMetrics, EventCounts, GroupBy, SpendBy};
+use scout_audit_core::batching::{Backend, BatchingOptions, BatchingSink, Row};
+use scout_audit_core::record::seq_key;
+use scout_audit_core::{
+    Clock, Decoded, Durability, Error, Event, Filter, ReadStore, Receipt, Record, RecordStream,
+    SessionId, Sink, SystemClock, Timestamp, Watermark, decode_line,
+};
+
+/// The schema, created on open if missing. Version 1.
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS events (
+    id         INTEGER PRIMARY KEY,   -- log order
+    ts_us      INTEGER,               -- ts as microseconds since the epoch (NULL: no valid ts)
+    ts_sub     INTEGER,               -- nanoseconds below the microsecond (0..999)
+    event      TEXT,
+    session_id TEXT,
+    seq        INTEGER,
+    cost       REAL,
+    model      TEXT,
+    input_t    INTEGER,
+    output_t   INTEGER,
+    dedup_key  TEXT NOT NULL UNIQUE,  -- session_id + seq, or a hash of the line
+    record     TEXT NOT NULL          -- the record's exact JSON line
+);
+CREATE INDEX IF NOT EXISTS events_ts ON events (ts_us, ts_sub);
+CREATE INDEX IF NOT EXISTS events_event_ts ON events (event, ts_us, ts_sub);
+CREATE TABLE IF NOT EXISTS scout_audit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT OR IGNORE INTO scout_audit_meta (key, value) VALUES ('schema_version', '1');
+";
+
+/// Records read per query page (keyset pagination keeps memory bounded).
+const PAGE: i64 = 4096;
+
+/// Builds a [`SqliteStore`].
+#[derive(Debug)]
+pub struct Builder {
+    path: PathBuf,
+    durability: Durability,
+    sync_every_rows: u64,
+    sync_interval: Option<Duration>,
+    max_delay: Duration,
+    session: Option<SessionId>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Builder {
+    /// The level `log` acknowledges at (default `Process`).
+    pub fn durability(mut self, d: Durability) -> Self {
+        self.durability = d;
+        self
+    }
+
+    /// The sync policy on top of `Process`: every `rows` rows (0: none) or
+    /// `interval` (default: the Python original's 10 rows / 1 s).
+    pub fn sync_policy(mut self, rows: u64, interval: Option<Duration>) -> Self {
+        self.sync_every_rows = rows;
+        self.sync_interval = interval;
+        self
+    }
+
+    /// `Buffered`: the longest an event waits in memory (default 50 ms).
+    pub fn max_delay(mut self, d: Duration) -> Self {
+        self.max_delay = d;
+        self
+    }
+
+    /// The writer session (default: this process's).
+    pub fn session(mut self, s: SessionId) -> Self {
+        self.session = Some(s);
+        self
+    }
+
+    /// The clock for `ts`.
+    pub fn clock(mut self, c: Arc<dyn Clock>) -> Self {
+        self.clock = c;
+        self
+    }
+
+    /// Opens (creating) the database and its schema, in WAL mode.
+    pub fn open(self) -> Result<SqliteStore, Error> {
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| Error::Io {
+                op: "create directory",
+                path: dir.to_path_buf(),
+                source: e,
+            })?;
+        }
+        let conn = open_conn(&self.path, false)?;
+        let sync = match self.durability {
+            Durability::Sync => "FULL",
+            _ => "NORMAL",
+        };
+        conn.execute_batch(&format!(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous={sync}; PRAGMA busy_timeout=10000; {SCHEMA}"
+        ))
+        .map_err(|e| sql_err(&self.path, e))?;
+        let session = self.session.unwrap_or_else(SessionId::process);
+        // A session that wrote here before (a reopen) continues its seq;
+        // its keys sort by seq, so this is one probe of the unique index.
+        let (lo, hi) = (
+            seq_key(session.as_str(), 0),
+            seq_key(session.as_str(), u64::MAX),
+        );
+        let last: Option<i64> = conn
+            .query_row(
+                "SELECT seq FROM events WHERE dedup_key BETWEEN ?1 AND ?2 ORDER BY dedup_key DESC LIMIT 1",
+                [lo, hi],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| sql_err(&self.path, e))?;
+        let next_seq = last.map_or(0, |m| u64::try_from(m).unwrap_or(0) + 1);
+        let writer = Writer {
+            conn,
+            path: self.path.clone(),
+        };
+        let sink = BatchingSink::new(
+            writer,
+            BatchingOptions {
+                durability: self.durability,
+                sync_every_rows: self.sync_every_rows,
+                sync_interval: self.sync_interval,
+                max_delay: self.max_delay,
+                session,
+                clock: self.clock,
+            },
+            next_seq,
+        );
+        Ok(SqliteStore {
+            path: self.path,
+            sink,
+            readers: Mutex::new(Vec::new()),
+        })
+    }
+}
+
+fn open_conn(path: &Path, read_only: bool) -> Result<Connection, Error> {
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let c = Connection::open_with_flags(path, flags).map_err(|e| sql_err(path, e))?;
+    c.busy_timeout(Duration::from_secs(10))
+        .map_err(|e| sql_err(path, e))?;
+    Ok(c)
+}
+
+fn sql_err(path: &Path, e: rusqlite::Error) -> Error {
+    Error::Backend(format!("sqlite {}: {e}", path.display()).into())
+}
+
+/// The writing connection.
+struct Writer {
+    conn: Connection,
+    path: PathBuf,
+}
+
+fn ts_parts(ts: Option<Timestamp>) -> (Option<i64>, Option<i64>) {
+    match ts {
+        Some(t) => (
+            Some(t.unix_micros()),
+            Some(i64::from(t.subsec_nanos() % 1000)),
+        ),
+        None => (None, None),
+    }
+}
+
+fn opt_u64(v: Option<u64>) -> Option<i64> {
+    v.map(|n| i64::try_from(n).unwrap_or(i64::MAX))
+}
+
+impl Backend for Writer {
+    fn commit(&mut self, rows: &[Row], _sync: bool) -> Result<(), Error> {
+        // synchronous=FULL (Sync) or NORMAL was set at open: in WAL mode
+        // FULL fsyncs the WAL at each commit, NORMAL writes it to the kernel.
+        let path = self.path.clone();
+        let tx = self.conn.transaction().map_err(|e| sql_err(&path, e))?;
+        {
+            let mut st = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO events (ts_us, ts_sub, event, session_id, seq, cost, model, \
+                     input_t, output_t, dedup_key, record) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                )
+                .map_err(|e| sql_err(&path, e))?;
+            for r in rows {
+                let (us, sub) = ts_parts(r.ts);
+                st.execute(rusqlite::params![
+                    us,
+                    sub,
+                    r.event,
+                    r.session_id,
+                    opt_u64(r.seq),
+                    r.cost,
+                    r.model,
+                    opt_u64(r.input_t),
+                    opt_u64(r.output_t),
+                    r.dedup_key,
+                    r.line,
+                ])
+                .map_err(|e| sql_err(&path, e))?;
+            }
+        }
+        tx.commit().map_err(|e| sql_err(&path, e))
+    }
+
+    fn sync(&mut self) -> Result<(), Error> {
+        // In WAL mode the WAL is fsync'd before a checkpoint runs.
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+            .map_err(|e| sql_err(&self.path, e))
+    }
+}
+
+/// The SQLite backend: a [`Sink`] and a [`ReadStore`].
+#[derive(Debug)]
+pub struct SqliteStore {
+    path: PathBuf,
+    sink: BatchingSink<Writer>,
+    /// Idle read connections (WAL lets them read while the writer writes).
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Writer({})", self.path.display())
+    }
+}
+
+impl SqliteStore {
+    /// Opens the database at `path` with the default settings.
+    pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore, Error> {
+        SqliteStore::builder(path).open()
+    }
+
+    /// A builder for the database at `path`.
+    pub fn builder(path: impl AsRef<Path>) -> Builder {
+        Builder {
+            path: path.as_ref().to_path_buf(),
+            durability: Durability::Process,
+            sync_every_rows: 10,
+            sync_interval: Some(Duration::from_secs(1)),
+            max_delay: Duration::from_millis(50),
+            session: None,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> Result<T, Error>) -> Result<T, Error> {
+        let conn = match self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop() {
+            Some(c) => c,
+            None => open_conn(&self.path, true)?,
+        };
+        let r = f(&conn);
+        self.readers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(conn);
+        r
+    }
+}
+
+/// A `WHERE` clause and its parameters for a filter.
+fn where_clause(f: &Filter) -> (String, Vec<SqlValue>) {
+    let mut sql = String::from("1=1");
+    let mut params = Vec::new();
+    if let Some(t) = f.since_bound() {
+        params.push(SqlValue::Integer(t.unix_micros()));
+        params.push(SqlValue::Integer(i64::from(t.subsec_nanos() % 1000)));
+        sql.push_str(&format!(
+            " AND (ts_us, ts_sub) >= (?{}, ?{})",
+            params.len() - 1,
+            params.len()
+        ));
+    }
+    if let Some(t) = f.until_bound() {
+        params.push(SqlValue::Integer(t.unix_micros()));
+        params.push(SqlValue::Integer(i64::from(t.subsec_nanos() % 1000)));
+        sql.push_str(&format!(
+            " AND (ts_us, ts_sub) < (?{}, ?{})",
+            params.len() - 1,
+            params.len()
+        ));
+    }
+    if !f.events().is_empty() {
+        let mut marks = Vec::new();
+        for e in f.events() {
+            params.push(SqlValue::Text(e.clone()));
+            marks.push(format!("?{}", params.len()));
+        }
+        sql.push_str(&format!(" AND event IN ({})", marks.join(", ")));
+    }
+    if let Some(s) = f.session_id() {
+        params.push(SqlValue::Text(s.to_owned()));
+        sql.push_str(&format!(" AND session_id = ?{}", params.len()));
+    }
+    if let Some(m) = f.model_name() {
+        params.push(SqlValue::Text(m.to_owned()));
+        sql.push_str(&format!(" AND model = ?{}", params.len()));
+    }
+    (sql, params)
+}
+
+fn record_of(path: &Path, line: &str) -> Result<Record, Error> {
+    match decode_line(line.as_bytes()) {
+        Decoded::Record(r) => Ok(r),
+        other => Err(Error::Backend(
+            format!(
+                "sqlite {}: a stored record does not decode: {other:?}",
+                path.display()
+            )
+            .into(),
+        )),
+    }
+}
+
+fn ts_of(us: Option<i64>, sub: Option<i64>) -> Option<Timestamp> {
+    let us = us?;
+    let t = Timestamp::from_unix_micros(us);
+    Timestamp::from_unix(
+        t.unix_secs(),
+        t.subsec_nanos() + u32::try_from(sub.unwrap_or(0)).unwrap_or(0),
+    )
+}
+
+/// Streams records page by page (keyset pagination on `id`).
+struct Pages<'a> {
+    store: &'a SqliteStore,
+    sql: String,
+    params: Vec<SqlValue>,
+    after: i64,
+    page: std::vec::IntoIter<Record>,
+    done: bool,
+}
+
+impl Iterator for Pages<'_> {
+    type Item = Result<Record, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(r) = self.page.next() {
+                return Some(Ok(r));
+            }
+            if self.done {
+                return None;
+            }
+            let store = self.store;
+            let fetched = store.with_reader(|c| {
+                let mut st = c
+                    .prepare_cached(&self.sql)
+                    .map_err(|e| sql_err(&store.path, e))?;
+                let mut params = self.params.clone();
+                params.push(SqlValue::Integer(self.after));
+                params.push(SqlValue::Integer(PAGE));
+                let rows = st
+                    .query_map(params_from_iter(params), |r| {
+                        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                    })
+                    .map_err(|e| sql_err(&store.path, e))?;
+                let mut out = Vec::new();
+                for row in rows {
+                    let (id, line) = row.map_err(|e| sql_err(&store.path, e))?;
+                    out.push((id, record_of(&store.path, &line)?));
+                }
+                Ok(out)
+            });
+            match fetched {
+                Ok(rows) => {
+                    if (rows.len() as i64) < PAGE {
+                        self.done = true;
+                    }
+                    if let Some((id, _)) = rows.last() {
+                        self.after = *id;
+                    }
+                    self.page = rows
+                        .into_iter()
+                        .map(|(_, r)| r)
+                        .collect::<Vec<_>>()
+                        .into_iter();
+                }
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+    }
+}
+
+impl ReadStore for SqliteStore {
+    fn scan(&self, filter: &Filter) -> Result<RecordStream<'_>, Error> {
+        let (w, params) = where_clause(filter);
+        let n = params.len();
+        let sql = format!(
+            "SELECT id, record FROM events WHERE {w} AND id > ?{} ORDER BY id LIMIT ?{}",
+            n + 1,
+            n + 2
+        );
+        Ok(Box::new(Pages {
+            store: self,
+            sql,
+            params,
+            after: i64::MIN,
+            page: Vec::new().into_iter(),
+            done: false,
+        }))
+    }
+
+    fn count(&self, filter: &Filter) -> Result<u64, Error> {
+        let (w, params) = where_clause(filter);
+        self.with_reader(|c| {
+            c.query_row(
+                &format!("SELECT count(*) FROM events WHERE {w}"),
+                params_from_iter(params),
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| u64::try_from(n).unwrap_or(0))
+            .map_err(|e| sql_err(&self.path, e))
+        })
+    }
+
+    fn spend(&self, filter: &Filter, by: Option<GroupBy>) -> Result<SpendBy, Error> {
+        let (w, params) = where_clause(filter);
+        let mut s = by.map_or_else(SpendBy::ungrouped, SpendBy::new);
+        self.with_reader(|c| {
+            let mut st = c
+                .prepare(&format!(
+                    "SELECT ts_us, ts_sub, model, session_id, cost, input_t, output_t FROM events WHERE {w} ORDER BY id"
+                ))
+                .map_err(|e| sql_err(&self.path, e))?;
+            let mut rows = st.query(params_from_iter(params)).map_err(|e| sql_err(&self.path, e))?;
+            while let Some(r) = rows.next().map_err(|e| sql_err(&self.path, e))? {
+                let get = |i: usize| r.get::<_, Option<i64>>(i);
+                let ts = ts_of(get(0).ok().flatten(), get(1).ok().flatten());
+                let model: Option<String> = r.get(2).ok().flatten();
+                let session: Option<String> = r.get(3).ok().flatten();
+                let cost: Option<f64> = r.get(4).ok().flatten();
+                let it = get(5).ok().flatten().and_then(|n| u64::try_from(n).ok());
+                let ot = get(6).ok().flatten().and_then(|n| u64::try_from(n).ok());
+                s.add_parts(ts, model.as_deref(), session.as_deref(), cost, it, ot);
+            }
+            Ok(())
+        })?;
+        Ok(s)
+    }
+
+    fn accuracy(&self, filter: &Filter) -> Result<AccuracyMetrics, Error> {
+        let c = self.event_counts(filter)?;
+        Ok(Accuracy::from_counts(c.get("nav"), c.get("validation_fail")).finish())
+    }
+
+    fn event_counts(&self, filter: &Filter) -> Result<EventCounts, Error> {
+        let (w, params) = where_clause(filter);
+        let mut c = EventCounts::default();
+        self.with_reader(|conn| {
+            let mut st = conn
+                .prepare(&format!(
+                    "SELECT event, count(*) FROM events WHERE {w} GROUP BY event"
+                ))
+                .map_err(|e| sql_err(&self.path, e))?;
+            let mut rows = st
+                .query(params_from_iter(params))
+                .map_err(|e| sql_err(&self.path, e))?;
+            while let Some(r) = rows.next().map_err(|e| sql_err(&self.path, e))? {
+                let e: Option<String> = r.get(0).map_err(|e| sql_err(&self.path, e))?;
+                let n: i64 = r.get(1).map_err(|e| sql_err(&self.path, e))?;
+                c.add_n(e.as_deref(), u64::try_from(n).unwrap_or(0));
+            }
+            Ok(())
+        })?;
+        Ok(c)
+    }
+
+    fn last(&self, filter: &Filter, n: usize) -> Result<Vec<Record>, Error> {
+        let (w, mut params) = where_clause(filter);
+        params.push(SqlValue::Integer(i64::try_from(n).unwrap_or(i64::MAX)));
+        let sql = format!(
+            "SELECT record FROM events WHERE {w} ORDER BY id DESC LIMIT ?{}",
+            params.len()
+        );
+        let mut out = self.with_reader(|c| {
+            let mut st = c.prepare(&sql).map_err(|e| sql_err(&self.path, e))?;
+            let rows = st
+                .query_map(params_from_iter(params), |r| r.get::<_, String>(0))
+                .map_err(|e| sql_err(&self.path, e))?;
+            let mut out = Vec::new();
+            for line in rows {
+                let line = line.map_err(|e| sql_err(&self.path, e))?;
+                out.push(record_of(&self.path, &line)?);
+            }
+            Ok(out)
+        })?;
+        out.reverse();
+        Ok(out)
+    }
+}
+
+impl Sink for SqliteStore {
+    fn log(&self, event: Event) -> Result<Receipt, Error> {
+        self.sink.log(event)
+    }
+    fn log_batch(&self, events: Vec<Event>) -> Result<Vec<Receipt>, Error> {
+        self.sink.log_batch(events)
+    }
+    fn import(&self, records: Vec<Record>) -> Result<u64, Error> {
+        self.sink.import(records)
+    }
+    fn flush(&self) -> Result<(), Error> {
+        self.sink.flush()
+    }
+    fn close(&self) -> Result<(), Error> {
+        self.sink.close()
+    }
+    fn durability(&self) -> Durability {
+        self.sink.durability()
+    }
+    fn session(&self) -> SessionId {
+        self.sink.session()
+    }
+    fn watermark(&self) -> Watermark {
+        self.sink.watermark()
+    }
+}
