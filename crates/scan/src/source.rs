@@ -64,8 +64,15 @@ fn size_of(p: &Path) -> u64 {
     std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
 }
 
+/// The seal time pruning may trust: only the Python original's archives'.
+/// Its writer stamped every record with the time of writing, before the
+/// archive's name was made; our writers accept explicit timestamps
+/// (another machine's clock, an import), so a segment of ours may hold
+/// records later than its seal. Our archives are pruned exactly by their
+/// index (the store writes one for every archive, and recovery rebuilds a
+/// missing one); without it they are read.
 fn seal_of(seg: &Segment) -> Option<Timestamp> {
-    Some(seg.seal_time())
+    seg.number.is_none().then(|| seg.seal_time())
 }
 
 impl Inputs {
@@ -349,7 +356,12 @@ mod tests {
         let s = &i.sources[2];
         assert!(matches!(s.kind, Kind::Gzip));
         assert!(s.index.is_some());
-        assert_eq!(s.seal, Timestamp::parse("2026-11-27T05:21:16Z").ok());
+        // Ours are pruned by their index, never by their name.
+        assert_eq!(s.seal, None);
+        assert_eq!(
+            i.sources[1].seal,
+            Timestamp::parse("2025-01-01T00:00:00Z").ok()
+        );
         assert!(matches!(i.sources[3].kind, Kind::Mapped));
         // No lock beside audit.jsonl: mapped; with one, read through a buffer.
         assert!(matches!(i.sources[4].kind, Kind::Mapped));

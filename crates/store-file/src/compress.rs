@@ -50,6 +50,18 @@ pub(crate) fn compress_and_retain(sh: &Shared, lock: &dyn LockFile, seg: &Segmen
     }
 }
 
+/// Writes the missing index of one of the store's archives (found at
+/// open); failures are kept for `close()`, and an archive that vanished
+/// (retention) is skipped.
+pub(crate) fn index_archive(sh: &Shared, lock: &dyn LockFile, archive: &Segment) {
+    if let Err(e) = index::index_archive(&*sh.fs, &sh.layout, archive, Some(lock)) {
+        sh.record_bg_error(Error::Background {
+            task: "index",
+            message: e.to_string(),
+        });
+    }
+}
+
 /// Writes the sidecar index of the archive just made from `sealed`, now
 /// that it is durable (docs/format.md, "Archive indexes"). A failure loses
 /// nothing (readers then read the archive whole); it is kept for `close()`.

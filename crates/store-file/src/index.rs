@@ -590,6 +590,39 @@ pub fn write_index(
     };
     let tmp = layout.index_temp_path(archive);
     let path = layout.index_path(archive);
+    // The archive's own lock: one writer of its index at a time, across
+    // processes (a writer opening the store may index an archive whose
+    // compressor, in another process, is indexing it too), and recovery
+    // leaves a `.idx.tmp` alone while its lock is held.
+    let alock = match fs.open_file_lock(&archive.path) {
+        Ok(l) => l,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(Error::io("open", &archive.path, e)),
+    };
+    alock
+        .lock_exclusive()
+        .map_err(|e| Error::io("lock", &archive.path, e))?;
+    let r = (|| {
+        if read_index(fs, &archive.path, &path).is_some_and(|i| i.stamp == idx.stamp) {
+            // Someone else wrote it meanwhile.
+            return Ok(true);
+        }
+        write_locked(fs, layout, archive, &idx, &tmp, &path, store_lock)
+    })();
+    let _ = alock.unlock();
+    r
+}
+
+fn write_locked(
+    fs: &dyn Fs,
+    layout: &Layout,
+    archive: &Segment,
+    idx: &SegmentIndex,
+    tmp: &Path,
+    path: &Path,
+    store_lock: Option<&dyn LockFile>,
+) -> Result<bool> {
+    let (tmp, path) = (tmp.to_path_buf(), path.to_path_buf());
     let dir = layout.dir();
     let f = fs.create(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
     f.write_once(&idx.encode())
@@ -641,7 +674,28 @@ pub fn remove_strays(
 ) -> Result<Vec<std::path::PathBuf>> {
     let mut removed = Vec::new();
     for p in &listing.stray_indexes {
-        match fs.remove_file(p) {
+        // A `.idx.tmp` of an archive whose lock is held is being written.
+        let mut held = None;
+        if let Some(archive) = p.to_str().and_then(|s| s.strip_suffix(".idx.tmp")) {
+            match fs.open_file_lock(Path::new(archive)) {
+                Ok(l) => {
+                    if !l
+                        .try_lock_exclusive()
+                        .map_err(|e| Error::io("lock", archive, e))?
+                    {
+                        continue;
+                    }
+                    held = Some(l);
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io("open", archive, e)),
+            }
+        }
+        let r = fs.remove_file(p);
+        if let Some(l) = held {
+            let _ = l.unlock();
+        }
+        match r {
             Ok(()) => removed.push(p.clone()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::io("remove", p, e)),

@@ -56,6 +56,10 @@ pub struct RecoveryReport {
     pub orphan_temps: Vec<PathBuf>,
     /// Archives deleted by retention.
     pub retention_removed: Vec<PathBuf>,
+    /// The store's own archives without an index (a crash came between the
+    /// archive and its index): the compressor indexes them in the
+    /// background.
+    pub to_index: Vec<Segment>,
     /// Index files no reader uses (`.idx.tmp` leftovers, indexes of
     /// archives that are gone), removed.
     pub stray_indexes_removed: Vec<PathBuf>,
@@ -190,6 +194,14 @@ pub fn recover(
     }
     report.stray_indexes_removed = crate::index::remove_strays(fs, layout, &listing)?;
     report.retention_removed = apply_retention(fs, layout, retention, clock.now(), None)?;
+    // Archives deleted by retention just now are not in the listing's
+    // future; the compressor skips an archive that vanished.
+    report.to_index = listing
+        .archives()
+        .filter(|a| a.number.is_some() && !listing.has_index(a))
+        .filter(|a| !report.retention_removed.contains(&a.path))
+        .cloned()
+        .collect();
     Ok(report)
 }
 

@@ -29,6 +29,8 @@ const MAX_PENDING: usize = 1 << 20;
 enum Job {
     /// Compress a sealed segment, then apply retention.
     Compress(Segment),
+    /// Write the missing index of one of the store's archives.
+    Index(Segment),
     /// Answer when reached: everything queued before is done.
     Marker(Sender<()>),
 }
@@ -369,6 +371,7 @@ impl FileStore {
             }
         };
         let to_compress = report.to_compress.clone();
+        let to_index = report.to_index.clone();
         let shared = Arc::new(Shared {
             fs,
             live_path: layout.live(),
@@ -429,6 +432,9 @@ impl FileStore {
                 // The receiver is alive: it is in this scope.
                 let _ = tx.send(Job::Compress(seg));
             }
+            for seg in to_index {
+                let _ = tx.send(Job::Index(seg));
+            }
             *lock_ignoring_poison(&shared.compress_tx) = Some(tx);
             let sh = Arc::clone(&shared);
             Some(
@@ -440,6 +446,7 @@ impl FileStore {
                                 Job::Compress(seg) => {
                                     compress::compress_and_retain(&sh, &*bg_lock, &seg)
                                 }
+                                Job::Index(seg) => compress::index_archive(&sh, &*bg_lock, &seg),
                                 Job::Marker(done) => {
                                     let _ = done.send(());
                                 }

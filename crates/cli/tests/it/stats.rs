@@ -102,7 +102,13 @@ fn a_writer_quarantines_the_torn_tail_and_continues_on_a_fresh_line() {
     let (s, _, _, line5) = damaged_store();
     assert_eq!(s.ok(&["log", "after", "--ack"]), "0\n");
     let files = s.files();
-    assert_eq!(files.len(), 4, "{files:?}");
+    // The archive, the index the writer built for it at open, the live
+    // file, the quarantined tail and the lock.
+    assert_eq!(files.len(), 5, "{files:?}");
+    assert!(
+        files.iter().any(|f| f.ends_with(".jsonl.gz.idx")),
+        "{files:?}"
+    );
     let q = files
         .iter()
         .find(|f| f.starts_with("audit.jsonl.torn-"))
