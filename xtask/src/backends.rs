@@ -9,13 +9,13 @@
 //! one; each measurement gets a fresh database.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
 use crate::datagen::{GenOptions, MIB, generate};
+use crate::util::{fmt_rate, median, root, run};
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -24,29 +24,6 @@ pub struct BackendOptions {
     pub runs: usize,
     /// Ten times fewer events (a smoke run).
     pub quick: bool,
-}
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    if v.is_empty() {
-        f64::NAN
-    } else {
-        v[v.len() / 2]
-    }
-}
-
-fn run(cmd: &mut Command) -> Result<String> {
-    let out = cmd
-        .output()
-        .with_context(|| format!("cannot run {cmd:?}"))?;
-    if !out.status.success() {
-        bail!("{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 fn field(json: &str, key: &str) -> Result<String> {
@@ -83,16 +60,6 @@ fn fresh_db(admin: &str, name: &str) -> Result<String> {
     run(Command::new("psql").args([admin, "-qc", &format!("CREATE DATABASE {name}")]))?;
     let base = admin.rsplit_once('/').map_or(admin, |(b, _)| b);
     Ok(format!("{base}/{name}"))
-}
-
-fn fmt_rate(x: f64) -> String {
-    if x.is_nan() {
-        "n/a".into()
-    } else if x >= 1e6 {
-        format!("{:.2}M", x / 1e6)
-    } else {
-        format!("{:.1}k", x / 1e3)
-    }
 }
 
 /// Measures everything; returns the tables as text.

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+use crate::util::{fmt_rate, median};
 use anyhow::{Context, Result, bail};
 
 /// What to run.
@@ -95,19 +96,6 @@ const CONFIGS: [Config; 8] = [
     },
 ];
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n == 0 {
-        return f64::NAN;
-    }
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
 /// Median latency in µs of a 200-byte append followed by `fdatasync`.
 pub fn fsync_latency_us(dir: &Path) -> Result<f64> {
     let path = dir.join("fsync-probe");
@@ -150,19 +138,9 @@ fn run_once(cmd: &mut Command) -> Result<f64> {
     events_per_sec(&out.stdout)
 }
 
-fn fmt_rate(x: f64) -> String {
-    if x.is_nan() {
-        "n/a".into()
-    } else if x >= 1e6 {
-        format!("{:.2}M", x / 1e6)
-    } else {
-        format!("{:.1}k", x / 1e3)
-    }
-}
-
 /// Builds the runner, measures every configuration, returns the table.
 pub fn run(opts: &BenchOptions) -> Result<String> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = crate::util::root();
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .current_dir(&root)
         .args([

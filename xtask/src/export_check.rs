@@ -3,26 +3,13 @@
 //! installed; Java 17 is on these machines) Spark, in the repository's
 //! `.venv` (made and filled here if missing).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
 use crate::datagen::{GenOptions, MIB, generate};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn run(cmd: &mut Command) -> Result<String> {
-    let out = cmd
-        .output()
-        .with_context(|| format!("cannot run {cmd:?}"))?;
-    if !out.status.success() {
-        bail!("{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
+use crate::util::{root, run};
 
 /// The venv's python, with `module` installed from PyPI if missing.
 fn python_with(module: &str, package: &str) -> Result<PathBuf> {

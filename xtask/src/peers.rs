@@ -22,6 +22,7 @@ use anyhow::{Context, Result, bail, ensure};
 use scout_audit_core::Timestamp;
 
 use crate::datagen::{self, GenOptions, Layout, MIB};
+use crate::util::median;
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -68,19 +69,6 @@ struct Measure {
     secs: f64,
     peak_kib: u64,
     answer: String,
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
 }
 
 /// Runs `cmd` under `/usr/bin/time`: (wall seconds, peak KiB, stdout).
@@ -298,7 +286,7 @@ fn mib(kib: u64) -> String {
 
 /// Builds the binary, makes or reuses the data, measures, returns the table.
 pub fn run(opts: &PeerOptions) -> Result<String> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = crate::util::root();
     let st = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .current_dir(&root)
         .args(["build", "--release", "-q", "-p", "scout-audit-cli"])

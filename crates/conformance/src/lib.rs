@@ -324,7 +324,9 @@ pub fn bad_input_is_refused<H: Harness>(h: &H) {
 
 /// The same events, the same queries: the same answers as the file store.
 pub fn same_answers_as_the_file_store<H: Harness>(h: &H) {
-    let evs = generated_events(400);
+    // More events than one page of a table backend's keyset pagination
+    // (4096 rows), so that streamed scans cross page boundaries.
+    let evs = generated_events(9_000);
     let s = h.open(Durability::Process, SessionId::new("s-diff"), clock());
     s.log_batch(evs.clone()).unwrap();
     s.flush().unwrap();

@@ -114,6 +114,22 @@ pub struct BatchingOptions {
     pub clock: Arc<dyn Clock>,
 }
 
+impl Default for BatchingOptions {
+    /// The defaults every table backend starts from: `Process`, the Python
+    /// original's sync policy (10 rows / 1 s), 50 ms for `Buffered`, this
+    /// process's session and the system clock.
+    fn default() -> Self {
+        BatchingOptions {
+            durability: Durability::Process,
+            sync_every_rows: 10,
+            sync_interval: Some(Duration::from_secs(1)),
+            max_delay: Duration::from_millis(50),
+            session: SessionId::process(),
+            clock: Arc::new(crate::SystemClock),
+        }
+    }
+}
+
 /// Most rows one buffered batch holds before it is committed inline.
 const MAX_PENDING_ROWS: usize = 16_384;
 

@@ -88,3 +88,106 @@ pub trait ReadStore: Send + Sync {
         Ok(l.into_vec())
     }
 }
+
+/// Streams records a page at a time by keyset pagination, for backends
+/// that store rows under an increasing integer key: `fetch(after, limit)`
+/// returns up to `limit` `(key, record)` pairs with `key > after`, in key
+/// order. Memory holds one page; the first error ends the stream.
+pub fn keyset_pages<'a, F>(limit: i64, fetch: F) -> RecordStream<'a>
+where
+    F: FnMut(i64, i64) -> Result<Vec<(i64, Record)>, Error> + 'a,
+{
+    Box::new(KeysetPages {
+        fetch,
+        limit,
+        after: i64::MIN,
+        page: Vec::new().into_iter(),
+        done: false,
+    })
+}
+
+struct KeysetPages<F> {
+    fetch: F,
+    limit: i64,
+    after: i64,
+    page: std::vec::IntoIter<(i64, Record)>,
+    done: bool,
+}
+
+impl<F> Iterator for KeysetPages<F>
+where
+    F: FnMut(i64, i64) -> Result<Vec<(i64, Record)>, Error>,
+{
+    type Item = Result<Record, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some((_, r)) = self.page.next() {
+                return Some(Ok(r));
+            }
+            if self.done {
+                return None;
+            }
+            match (self.fetch)(self.after, self.limit) {
+                Ok(rows) => {
+                    self.done = i64::try_from(rows.len()).map_or(true, |n| n < self.limit);
+                    if let Some((key, _)) = rows.last() {
+                        self.after = *key;
+                    }
+                    self.page = rows.into_iter();
+                }
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(n: i64) -> Record {
+        match crate::decode_line(format!(r#"{{"event":"e{n}"}}"#).as_bytes()) {
+            crate::Decoded::Record(r) => r,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn keyset_pages_walks_every_page_once_and_stops_at_an_error() {
+        let keys: Vec<i64> = vec![3, 5, 8, 13, 21, 34, 55];
+        let mut calls = Vec::new();
+        let got: Vec<String> = keyset_pages(3, |after, limit| {
+            calls.push(after);
+            Ok(keys
+                .iter()
+                .filter(|k| **k > after)
+                .take(usize::try_from(limit).unwrap())
+                .map(|k| (*k, rec(*k)))
+                .collect())
+        })
+        .map(|r| r.unwrap().event().unwrap().to_owned())
+        .collect();
+        assert_eq!(got, ["e3", "e5", "e8", "e13", "e21", "e34", "e55"]);
+        // Pages of 3, 3, 1: the short page ends the stream.
+        assert_eq!(calls, [i64::MIN, 8, 34]);
+
+        let mut n = 0;
+        let mut s = keyset_pages(2, |after, _| {
+            n += 1;
+            if n == 1 {
+                Ok(vec![(1, rec(1)), (2, rec(2))])
+            } else {
+                assert_eq!(after, 2);
+                Err(Error::Backend("gone".into()))
+            }
+        });
+        assert!(s.next().unwrap().is_ok());
+        assert!(s.next().unwrap().is_ok());
+        assert!(matches!(s.next(), Some(Err(Error::Backend(_)))));
+        assert!(s.next().is_none());
+    }
+}

@@ -21,10 +21,11 @@ use postgres::types::ToSql;
 use postgres::{Client, NoTls};
 use scout_audit_core::agg::{Accuracy, AccuracyMetrics, EventCounts, GroupBy, SpendBy};
 use scout_audit_core::batching::{Backend, BatchingOptions, BatchingSink, Row};
+use scout_audit_core::read::keyset_pages;
 use scout_audit_core::record::seq_key;
 use scout_audit_core::{
     Clock, Decoded, Durability, Error, Event, Filter, ReadStore, Receipt, Record, RecordStream,
-    SessionId, Sink, SystemClock, Timestamp, Watermark, decode_line,
+    SessionId, Sink, Timestamp, Watermark, decode_line,
 };
 
 /// The partition key of a record without a valid `ts`: it lands in the
@@ -95,43 +96,38 @@ fn connection_lost(client: &Client, e: &postgres::Error) -> bool {
 #[derive(Debug)]
 pub struct Builder {
     url: String,
-    durability: Durability,
-    sync_every_rows: u64,
-    sync_interval: Option<Duration>,
-    max_delay: Duration,
-    session: Option<SessionId>,
-    clock: Arc<dyn Clock>,
+    opts: BatchingOptions,
 }
 
 impl Builder {
     /// The level `log` acknowledges at (default `Process`).
     pub fn durability(mut self, d: Durability) -> Self {
-        self.durability = d;
+        self.opts.durability = d;
         self
     }
 
     /// The sync policy on top of `Process` (default 10 rows / 1 s).
     pub fn sync_policy(mut self, rows: u64, interval: Option<Duration>) -> Self {
-        self.sync_every_rows = rows;
-        self.sync_interval = interval;
+        self.opts.sync_every_rows = rows;
+        self.opts.sync_interval = interval;
         self
     }
 
     /// `Buffered`: the longest an event waits in memory (default 50 ms).
     pub fn max_delay(mut self, d: Duration) -> Self {
-        self.max_delay = d;
+        self.opts.max_delay = d;
         self
     }
 
     /// The writer session (default: this process's).
     pub fn session(mut self, s: SessionId) -> Self {
-        self.session = Some(s);
+        self.opts.session = s;
         self
     }
 
     /// The clock for `ts`.
     pub fn clock(mut self, c: Arc<dyn Clock>) -> Self {
-        self.clock = c;
+        self.opts.clock = c;
         self
     }
 
@@ -146,7 +142,7 @@ impl Builder {
                 client.batch_execute(SCHEMA).map_err(|_| e)
             })
             .map_err(|e| pg_err("create schema", e))?;
-        let session = self.session.unwrap_or_else(SessionId::process);
+        let session = self.opts.session.clone();
         // The session's keys sort by seq (`Record::dedup_key`): its last seq
         // is one index probe.
         let (lo, hi) = (
@@ -164,20 +160,9 @@ impl Builder {
         let writer = Writer::new(
             self.url.clone(),
             client,
-            self.durability == Durability::Sync,
+            self.opts.durability == Durability::Sync,
         )?;
-        let sink = BatchingSink::new(
-            writer,
-            BatchingOptions {
-                durability: self.durability,
-                sync_every_rows: self.sync_every_rows,
-                sync_interval: self.sync_interval,
-                max_delay: self.max_delay,
-                session,
-                clock: self.clock,
-            },
-            next_seq,
-        );
+        let sink = BatchingSink::new(writer, self.opts, next_seq);
         Ok(PgStore {
             url: self.url,
             sink,
@@ -427,12 +412,7 @@ impl PgStore {
     pub fn builder(url: &str) -> Builder {
         Builder {
             url: url.to_owned(),
-            durability: Durability::Process,
-            sync_every_rows: 10,
-            sync_interval: Some(Duration::from_secs(1)),
-            max_delay: Duration::from_millis(50),
-            session: None,
-            clock: Arc::new(SystemClock),
+            opts: BatchingOptions::default(),
         }
     }
 
@@ -555,61 +535,6 @@ fn ts_of(us: i64, sub: i32, has: bool) -> Option<Timestamp> {
     )
 }
 
-/// Streams records page by page (keyset pagination on `id`).
-struct Pages<'a> {
-    store: &'a PgStore,
-    sql: String,
-    params: Vec<Box<dyn ToSql + Sync + Send>>,
-    after: i64,
-    page: std::vec::IntoIter<Record>,
-    done: bool,
-}
-
-impl Iterator for Pages<'_> {
-    type Item = Result<Record, Error>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if let Some(r) = self.page.next() {
-                return Some(Ok(r));
-            }
-            if self.done {
-                return None;
-            }
-            let mut p = refs(&self.params);
-            let after = self.after;
-            let limit = PAGE;
-            p.push(&after);
-            p.push(&limit);
-            let got = self
-                .store
-                .with_reader(|c| c.query(&self.sql, &p), "read records");
-            let rows = match got {
-                Ok(r) => r,
-                Err(e) => {
-                    self.done = true;
-                    return Some(Err(e));
-                }
-            };
-            if (rows.len() as i64) < PAGE {
-                self.done = true;
-            }
-            let mut recs = Vec::with_capacity(rows.len());
-            for r in &rows {
-                self.after = r.get(0);
-                match record_of(r.get(1)) {
-                    Ok(rec) => recs.push(rec),
-                    Err(e) => {
-                        self.done = true;
-                        return Some(Err(e));
-                    }
-                }
-            }
-            self.page = recs.into_iter();
-        }
-    }
-}
-
 impl ReadStore for PgStore {
     fn scan(&self, filter: &Filter) -> Result<RecordStream<'_>, Error> {
         let (w, params) = where_clause(filter);
@@ -619,13 +544,14 @@ impl ReadStore for PgStore {
             n + 1,
             n + 2
         );
-        Ok(Box::new(Pages {
-            store: self,
-            sql,
-            params,
-            after: i64::MIN,
-            page: Vec::new().into_iter(),
-            done: false,
+        Ok(keyset_pages(PAGE, move |after, limit| {
+            let mut p = refs(&params);
+            p.push(&after);
+            p.push(&limit);
+            let rows = self.with_reader(|c| c.query(&sql, &p), "read records")?;
+            rows.iter()
+                .map(|r| Ok((r.get(0), record_of(r.get(1))?)))
+                .collect()
         }))
     }
 

@@ -34,10 +34,11 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params_from_iter};
 use scout_audit_core::agg::{Accuracy, AccuracyMetrics, EventCounts, GroupBy, SpendBy};
 use scout_audit_core::batching::{Backend, BatchingOptions, BatchingSink, Row};
+use scout_audit_core::read::keyset_pages;
 use scout_audit_core::record::seq_key;
 use scout_audit_core::{
     Clock, Decoded, Durability, Error, Event, Filter, ReadStore, Receipt, Record, RecordStream,
-    SessionId, Sink, SystemClock, Timestamp, Watermark, decode_line,
+    SessionId, Sink, Timestamp, Watermark, decode_line,
 };
 
 /// The schema, created on open if missing. Version 1.
@@ -69,44 +70,39 @@ const PAGE: i64 = 4096;
 #[derive(Debug)]
 pub struct Builder {
     path: PathBuf,
-    durability: Durability,
-    sync_every_rows: u64,
-    sync_interval: Option<Duration>,
-    max_delay: Duration,
-    session: Option<SessionId>,
-    clock: Arc<dyn Clock>,
+    opts: BatchingOptions,
 }
 
 impl Builder {
     /// The level `log` acknowledges at (default `Process`).
     pub fn durability(mut self, d: Durability) -> Self {
-        self.durability = d;
+        self.opts.durability = d;
         self
     }
 
     /// The sync policy on top of `Process`: every `rows` rows (0: none) or
     /// `interval` (default: the Python original's 10 rows / 1 s).
     pub fn sync_policy(mut self, rows: u64, interval: Option<Duration>) -> Self {
-        self.sync_every_rows = rows;
-        self.sync_interval = interval;
+        self.opts.sync_every_rows = rows;
+        self.opts.sync_interval = interval;
         self
     }
 
     /// `Buffered`: the longest an event waits in memory (default 50 ms).
     pub fn max_delay(mut self, d: Duration) -> Self {
-        self.max_delay = d;
+        self.opts.max_delay = d;
         self
     }
 
     /// The writer session (default: this process's).
     pub fn session(mut self, s: SessionId) -> Self {
-        self.session = Some(s);
+        self.opts.session = s;
         self
     }
 
     /// The clock for `ts`.
     pub fn clock(mut self, c: Arc<dyn Clock>) -> Self {
-        self.clock = c;
+        self.opts.clock = c;
         self
     }
 
@@ -120,7 +116,7 @@ impl Builder {
             })?;
         }
         let conn = open_conn(&self.path, false)?;
-        let sync = match self.durability {
+        let sync = match self.opts.durability {
             Durability::Sync => "FULL",
             _ => "NORMAL",
         };
@@ -128,7 +124,7 @@ impl Builder {
             "PRAGMA journal_mode=WAL; PRAGMA synchronous={sync}; PRAGMA busy_timeout=10000; {SCHEMA}"
         ))
         .map_err(|e| sql_err(&self.path, e))?;
-        let session = self.session.unwrap_or_else(SessionId::process);
+        let session = self.opts.session.clone();
         // A session that wrote here before (a reopen) continues its seq;
         // its keys sort by seq, so this is one probe of the unique index.
         let (lo, hi) = (
@@ -148,18 +144,7 @@ impl Builder {
             conn,
             path: self.path.clone(),
         };
-        let sink = BatchingSink::new(
-            writer,
-            BatchingOptions {
-                durability: self.durability,
-                sync_every_rows: self.sync_every_rows,
-                sync_interval: self.sync_interval,
-                max_delay: self.max_delay,
-                session,
-                clock: self.clock,
-            },
-            next_seq,
-        );
+        let sink = BatchingSink::new(writer, self.opts, next_seq);
         Ok(SqliteStore {
             path: self.path,
             sink,
@@ -273,12 +258,7 @@ impl SqliteStore {
     pub fn builder(path: impl AsRef<Path>) -> Builder {
         Builder {
             path: path.as_ref().to_path_buf(),
-            durability: Durability::Process,
-            sync_every_rows: 10,
-            sync_interval: Some(Duration::from_secs(1)),
-            max_delay: Duration::from_millis(50),
-            session: None,
-            clock: Arc::new(SystemClock),
+            opts: BatchingOptions::default(),
         }
     }
 
@@ -364,70 +344,6 @@ fn ts_of(us: Option<i64>, sub: Option<i64>) -> Option<Timestamp> {
     )
 }
 
-/// Streams records page by page (keyset pagination on `id`).
-struct Pages<'a> {
-    store: &'a SqliteStore,
-    sql: String,
-    params: Vec<SqlValue>,
-    after: i64,
-    page: std::vec::IntoIter<Record>,
-    done: bool,
-}
-
-impl Iterator for Pages<'_> {
-    type Item = Result<Record, Error>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if let Some(r) = self.page.next() {
-                return Some(Ok(r));
-            }
-            if self.done {
-                return None;
-            }
-            let store = self.store;
-            let fetched = store.with_reader(|c| {
-                let mut st = c
-                    .prepare_cached(&self.sql)
-                    .map_err(|e| sql_err(&store.path, e))?;
-                let mut params = self.params.clone();
-                params.push(SqlValue::Integer(self.after));
-                params.push(SqlValue::Integer(PAGE));
-                let rows = st
-                    .query_map(params_from_iter(params), |r| {
-                        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-                    })
-                    .map_err(|e| sql_err(&store.path, e))?;
-                let mut out = Vec::new();
-                for row in rows {
-                    let (id, line) = row.map_err(|e| sql_err(&store.path, e))?;
-                    out.push((id, record_of(&store.path, &line)?));
-                }
-                Ok(out)
-            });
-            match fetched {
-                Ok(rows) => {
-                    if (rows.len() as i64) < PAGE {
-                        self.done = true;
-                    }
-                    if let Some((id, _)) = rows.last() {
-                        self.after = *id;
-                    }
-                    self.page = rows
-                        .into_iter()
-                        .map(|(_, r)| r)
-                        .collect::<Vec<_>>()
-                        .into_iter();
-                }
-                Err(e) => {
-                    self.done = true;
-                    return Some(Err(e));
-                }
-            }
-        }
-    }
-}
-
 impl ReadStore for SqliteStore {
     fn scan(&self, filter: &Filter) -> Result<RecordStream<'_>, Error> {
         let (w, params) = where_clause(filter);
@@ -437,13 +353,24 @@ impl ReadStore for SqliteStore {
             n + 1,
             n + 2
         );
-        Ok(Box::new(Pages {
-            store: self,
-            sql,
-            params,
-            after: i64::MIN,
-            page: Vec::new().into_iter(),
-            done: false,
+        Ok(keyset_pages(PAGE, move |after, limit| {
+            self.with_reader(|c| {
+                let mut st = c.prepare_cached(&sql).map_err(|e| sql_err(&self.path, e))?;
+                let mut page = params.clone();
+                page.push(SqlValue::Integer(after));
+                page.push(SqlValue::Integer(limit));
+                let rows = st
+                    .query_map(params_from_iter(page), |r| {
+                        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                    })
+                    .map_err(|e| sql_err(&self.path, e))?;
+                let mut out = Vec::new();
+                for row in rows {
+                    let (id, line) = row.map_err(|e| sql_err(&self.path, e))?;
+                    out.push((id, record_of(&self.path, &line)?));
+                }
+                Ok(out)
+            })
         }))
     }
 

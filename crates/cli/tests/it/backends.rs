@@ -304,6 +304,15 @@ fn interrupted_export_is_redone_without_duplicates() {
     );
 }
 
+/// Runs one SQL statement on the server with psql; it must succeed.
+fn psql(url: &str, sql: &str) {
+    let o = Command::new("psql")
+        .args([url, "-qc", sql])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
 #[test]
 fn copy_to_postgres_and_back() {
     let Ok(url) = std::env::var("SCOUT_AUDIT_PG_URL") else {
@@ -311,13 +320,7 @@ fn copy_to_postgres_and_back() {
         return;
     };
     let db = format!("cli_copy_{}", std::process::id());
-    let admin = |sql: &str| {
-        let o = Command::new("psql")
-            .args([url.as_str(), "-qc", sql])
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    };
+    let admin = |sql: &str| psql(&url, sql);
     admin(&format!("DROP DATABASE IF EXISTS {db}"));
     admin(&format!("CREATE DATABASE {db}"));
     let pg = format!("{}/{db}", url.rsplit_once('/').unwrap().0);
@@ -418,13 +421,7 @@ fn read_commands_answer_alike_on_every_backend() {
     same_reads(&s, &db);
     if let Ok(url) = std::env::var("SCOUT_AUDIT_PG_URL") {
         let name = format!("cli_reads_{}", std::process::id());
-        let admin = |sql: &str| {
-            let o = Command::new("psql")
-                .args([url.as_str(), "-qc", sql])
-                .output()
-                .unwrap();
-            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        };
+        let admin = |sql: &str| psql(&url, sql);
         admin(&format!("DROP DATABASE IF EXISTS {name}"));
         admin(&format!("CREATE DATABASE {name}"));
         let pg = format!("{}/{name}", url.rsplit_once('/').unwrap().0);
