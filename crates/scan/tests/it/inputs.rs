@@ -101,3 +101,42 @@ fn a_sealed_file_and_its_archive_are_read_once() {
         assert_eq!(a.value, 11);
     }
 }
+
+/// A record later than its segment's seal (an explicit timestamp: another
+/// machine's clock, an import) is found by a window query whether or not
+/// the archive has its index: the store's own archives are never pruned by
+/// their name.
+#[test]
+fn a_record_later_than_its_archive_is_never_pruned_away() {
+    use scout_audit_core::Timestamp;
+    let d = tempfile::tempdir().unwrap();
+    let live = d.path().join("s/audit.jsonl");
+    let store = FileStore::builder(&live)
+        .rotate_size(RotateSize::NEVER)
+        .open()
+        .unwrap();
+    let future = Timestamp::parse("2099-06-01T00:00:00Z").unwrap();
+    store.append(Event::new("nav")).unwrap();
+    store.append(Event::new("nav").ts(future)).unwrap();
+    store.rotate().unwrap();
+    store.append(Event::new("nav")).unwrap();
+    store.close().unwrap();
+    let dir = live.parent().unwrap();
+    let window = || Filter::new().since(Timestamp::parse("2099-05-01T00:00:00Z").unwrap());
+    let count = || {
+        Scan::new(Inputs::store(&live).unwrap())
+            .filter(window())
+            .count()
+            .unwrap()
+    };
+    // With its index (first and last ts straddle the window): read.
+    assert_eq!(count().value, 1);
+    // Without its index, the archive is read, not skipped by its name.
+    let idx: Vec<_> = names(dir)
+        .into_iter()
+        .filter(|n| n.ends_with(".gz.idx"))
+        .collect();
+    assert_eq!(idx.len(), 1, "{:?}", names(dir));
+    std::fs::remove_file(dir.join(&idx[0])).unwrap();
+    assert_eq!(count().value, 1);
+}

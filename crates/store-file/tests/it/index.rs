@@ -133,3 +133,37 @@ fn retention_and_recovery_remove_indexes_no_one_reads() {
     let listing = l.list(&RealFs).unwrap();
     assert_eq!(listing.indexed.len(), 1);
 }
+
+#[test]
+fn recovery_rebuilds_an_index_a_crash_left_unwritten() {
+    let t = temp_store();
+    store_with_archives(&t, 3);
+    let l = layout(&t.path);
+    let before: Vec<(String, Vec<u8>)> = l
+        .list(&RealFs)
+        .unwrap()
+        .archives()
+        .map(|seg| {
+            let p = l.index_path(seg);
+            (seg.name.clone(), std::fs::read(p).unwrap())
+        })
+        .collect();
+    assert_eq!(before.len(), 3);
+    // A crash between an archive and its index: two archives without one.
+    for seg in l.list(&RealFs).unwrap().archives().take(2) {
+        std::fs::remove_file(l.index_path(seg)).unwrap();
+    }
+    assert_eq!(l.list(&RealFs).unwrap().indexed.len(), 1);
+    let store = FileStore::builder(&t.path).open().unwrap();
+    assert_eq!(store.recovery_report().to_index.len(), 2);
+    // close() waits for the background work.
+    store.close().unwrap();
+    let listing = l.list(&RealFs).unwrap();
+    assert_eq!(listing.indexed.len(), 3);
+    for (seg, (name, bytes)) in listing.archives().zip(&before) {
+        assert_eq!(&seg.name, name);
+        let idx = read_index(&RealFs, &seg.path, &l.index_path(seg)).unwrap();
+        let was = SegmentIndex::decode(bytes).unwrap();
+        assert_eq!(idx.summary, was.summary, "{name}");
+    }
+}
