@@ -177,7 +177,11 @@ pub fn run_backends(opts: &BackendOptions) -> Result<String> {
     writeln!(out, "|---|---|---|---|---|")?;
     let mut answers = Vec::new();
     for (name, store) in [
-        ("file", data.display().to_string()),
+        (
+            "file (scanner, as the CLI)",
+            format!("scan:{}", data.display()),
+        ),
+        ("file (sequential reader)", data.display().to_string()),
         ("SQLite", sqlite.clone()),
         ("PostgreSQL", pg.clone()),
     ] {

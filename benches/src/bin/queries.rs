@@ -1,7 +1,9 @@
 //! Times Q1–Q3 on one backend, driven by `cargo xtask bench --backends`.
 //!
-//! `queries STORE NOW RUNS`: STORE a file store's live file, `sqlite:PATH`
-//! or a `postgres://` URL; NOW the instant the windows end at. Q1: `nav`
+//! `queries STORE NOW RUNS`: STORE a file store's live file (read by the
+//! sequential reader, through `ReadStore`), `scan:PATH` (the same store
+//! read by the parallel scanner, as every CLI read is), `sqlite:PATH` or a
+//! `postgres://` URL; NOW the instant the windows end at. Q1: `nav`
 //! events in the last 30 days; Q2: the sum of cost in the last 7 days;
 //! Q3: accuracy in the last 30 days. Prints one JSON line with the median
 //! seconds of each and the answers (which must agree across backends).
@@ -9,7 +11,9 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use scout_audit_core::agg::AccuracyMetrics;
 use scout_audit_core::{Filter, ReadStore, Timestamp};
+use scout_audit_scan::{Inputs, Scan};
 use scout_audit_store_file::FileReadStore;
 use scout_audit_store_postgres::PgStore;
 use scout_audit_store_sqlite::SqliteStore;
@@ -19,6 +23,39 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// What answers the questions: a backend's read side, or the scanner.
+enum Engine {
+    Table(Box<dyn ReadStore>),
+    Scan(String),
+}
+
+impl Engine {
+    fn scan(p: &str, f: &Filter) -> Result<Scan> {
+        Ok(Scan::new(Inputs::store(p)?).filter(f.clone()))
+    }
+
+    fn count(&self, f: &Filter) -> Result<u64> {
+        Ok(match self {
+            Engine::Table(rs) => rs.count(f)?,
+            Engine::Scan(p) => Engine::scan(p, f)?.count()?.value,
+        })
+    }
+
+    fn spend(&self, f: &Filter) -> Result<f64> {
+        Ok(match self {
+            Engine::Table(rs) => rs.spend(f, None)?.total(),
+            Engine::Scan(p) => Engine::scan(p, f)?.spend(None)?.value.total,
+        })
+    }
+
+    fn accuracy(&self, f: &Filter) -> Result<AccuracyMetrics> {
+        Ok(match self {
+            Engine::Table(rs) => rs.accuracy(f)?,
+            Engine::Scan(p) => Engine::scan(p, f)?.accuracy()?.value,
+        })
+    }
+}
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [store, now, runs] = &args[..] else {
@@ -26,12 +63,14 @@ fn main() -> Result<()> {
     };
     let now = Timestamp::parse(now).context("NOW")?;
     let runs: usize = runs.parse().context("RUNS")?;
-    let rs: Box<dyn ReadStore> = if let Some(p) = store.strip_prefix("sqlite:") {
-        Box::new(SqliteStore::open(p)?)
+    let rs = if let Some(p) = store.strip_prefix("scan:") {
+        Engine::Scan(p.to_owned())
+    } else if let Some(p) = store.strip_prefix("sqlite:") {
+        Engine::Table(Box::new(SqliteStore::open(p)?))
     } else if store.starts_with("postgres://") {
-        Box::new(PgStore::open(store)?)
+        Engine::Table(Box::new(PgStore::open(store)?))
     } else {
-        Box::new(FileReadStore::open(store)?)
+        Engine::Table(Box::new(FileReadStore::open(store)?))
     };
     let d30 = now.saturating_sub(Duration::from_secs(30 * 86_400));
     let d7 = now.saturating_sub(Duration::from_secs(7 * 86_400));
@@ -50,12 +89,7 @@ fn main() -> Result<()> {
             .count(&Filter::new().since(d30).event("nav"))?
             .to_string())
     })?;
-    let q2 = time(&|| {
-        Ok(rs
-            .spend(&Filter::new().since(d7), None)?
-            .total()
-            .to_string())
-    })?;
+    let q2 = time(&|| Ok(rs.spend(&Filter::new().since(d7))?.to_string()))?;
     let q3 = time(&|| {
         let m = rs.accuracy(&Filter::new().since(d30))?;
         Ok(format!(
