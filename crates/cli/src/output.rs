@@ -37,6 +37,10 @@ impl Format {
 /// then `extra` (every other field, as one JSON object).
 const CSV_COLUMNS: [&str; 13] = scout_audit_core::event::RESERVED_FIELDS;
 
+/// The fields the table shows in columns of their own (`ts` to
+/// `output_t`); every other field goes into its details column.
+const TABLE_COLUMNS: &[&str] = CSV_COLUMNS.split_at(8).0;
+
 /// Prints records one at a time in a format.
 pub struct RecordPrinter<W: Write> {
     out: W,
@@ -103,19 +107,7 @@ impl<W: Write> RecordPrinter<W> {
                 let details: Vec<String> = r
                     .fields()
                     .iter()
-                    .filter(|(k, _)| {
-                        ![
-                            "ts",
-                            "event",
-                            "session_id",
-                            "seq",
-                            "cost",
-                            "model",
-                            "input_t",
-                            "output_t",
-                        ]
-                        .contains(&k.as_str())
-                    })
+                    .filter(|(k, _)| !TABLE_COLUMNS.contains(&k.as_str()))
                     .map(|(k, v)| format!("{k}={}", cell_text(v)))
                     .collect();
                 writeln!(
