@@ -11,10 +11,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::Args;
-use scout_audit_core::agg::{Accuracy, ExactSum, GroupBy, LastN, SpendBy, spend_cutoff};
+use scout_audit_core::agg::{GroupBy, spend_cutoff};
 use scout_audit_core::{Durability, Event, Filter, SessionId, Timestamp, types};
+use scout_audit_scan::{Inputs, Scan};
+use scout_audit_store_file::Layout;
 use scout_audit_store_file::fs::RealFs;
-use scout_audit_store_file::{Layout, Reader};
 
 use crate::Cli;
 
@@ -211,46 +212,43 @@ pub fn run(cli: &Cli, a: &DemoArgs) -> Result<ExitCode> {
         )?;
         Ok(())
     };
-    let reader = |f: Filter| -> Result<Reader> {
-        Ok(Reader::open_store(Arc::new(RealFs), layout.clone())?.filter(f))
+    // The same engine every read command uses: the parallel scanner, which
+    // answers archives wholly inside a window from their indexes.
+    let scan = |f: Filter| -> Result<Scan> {
+        Ok(Scan::new(Inputs::store(&path)?)
+            .filter(f)
+            .threads(cli.threads))
     };
+    let day_ago = now.saturating_sub(Duration::from_secs(86_400));
     timed("spend, last hour (hourly_spend(1))", &mut out, &mut || {
         let cut = spend_cutoff(now, 1.0).unwrap_or(now);
-        let mut s = ExactSum::new();
-        for r in reader(Filter::new().since(cut))? {
-            s.add(r?.cost().unwrap_or(0.0));
-        }
-        Ok(format!("${:.4}", s.value()))
+        let s = scan(Filter::new().since(cut))?.spend(None)?.value;
+        Ok(format!("${:.4}", s.total))
     })?;
     timed("spend by model, last 24 h", &mut out, &mut || {
-        let mut by = SpendBy::new(GroupBy::Model);
-        for r in reader(Filter::new().since(now.saturating_sub(Duration::from_secs(86_400))))? {
-            by.add(&r?);
-        }
-        let parts: Vec<String> = by
-            .groups()
+        let s = scan(Filter::new().since(day_ago))?
+            .spend(Some(GroupBy::Model))?
+            .value;
+        let parts: Vec<String> = s
+            .groups
+            .iter()
+            .flat_map(|by| by.groups())
             .map(|(k, g)| format!("{}=${:.2}", k.unwrap_or("(no model)"), g.cost.value()))
             .collect();
         Ok(parts.join(" "))
     })?;
     timed("navigation accuracy since 24 h ago", &mut out, &mut || {
-        let mut acc = Accuracy::default();
-        for r in reader(Filter::new().since(now.saturating_sub(Duration::from_secs(86_400))))? {
-            acc.add(r?.event());
-        }
-        let m = acc.finish();
+        let m = scan(Filter::new().since(day_ago))?.accuracy()?.value;
         Ok(format!(
             "{}% ({} nav, {} failures)",
             m.accuracy_pct, m.total_nav, m.validation_fail_count
         ))
     })?;
     timed("last 3 validation failures", &mut out, &mut || {
-        let mut last = LastN::new(3);
-        for r in reader(Filter::new().event(types::VALIDATION_FAIL))? {
-            last.push(r?);
-        }
+        let last = scan(Filter::new().event(types::VALIDATION_FAIL))?
+            .last(3)?
+            .value;
         let ts: Vec<String> = last
-            .into_vec()
             .iter()
             .map(|r| r.ts().map(|t| t.to_python_string()).unwrap_or_default())
             .collect();
