@@ -842,7 +842,7 @@ pub fn verify(cli: &Cli, a: &VerifyArgs) -> Result<ExitCode> {
             s.display()
         )?;
     }
-    let problems = rep.read.problem_count() + rep.seq_gap_count + rep.leftover_temps.len() as u64;
+    let problems = rep.problem_count();
     writeln!(
         out,
         "{} records, {} sessions, {} segments, {} bytes: {}",

@@ -52,12 +52,18 @@ pub struct VerifyReport {
 }
 
 impl VerifyReport {
+    /// How many problems: located read problems, seq gaps, leftover
+    /// temporary files and conflicting archives.
+    pub fn problem_count(&self) -> u64 {
+        self.read.problem_count()
+            + self.seq_gap_count
+            + self.leftover_temps.len() as u64
+            + self.conflicts.len() as u64
+    }
+
     /// Whether anything is wrong.
     pub fn is_ok(&self) -> bool {
-        self.read.problem_count() == 0
-            && self.seq_gap_count == 0
-            && self.leftover_temps.is_empty()
-            && self.conflicts.is_empty()
+        self.problem_count() == 0
     }
 
     /// The problems as lines of text, first the located ones.

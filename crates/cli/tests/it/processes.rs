@@ -200,13 +200,13 @@ fn rotating_writer(s: &Store) -> (std::process::Child, std::process::ChildStdin,
     (child, stdin, acks)
 }
 
-/// FAILS (bug in crates/store-file): rotation picks the next segment
-/// number from a directory listing taken while the background compressor
-/// renames `N.jsonl.gz.tmp` to `N.jsonl.gz` and unlinks `N.jsonl`; a
-/// listing of a big directory can then miss segment N entirely, the writer
-/// seals the next segment as N again (same name within a second), and the
-/// compressor, finding an `N.jsonl.gz` that does not match, deletes it:
-/// acknowledged records are lost.
+/// Regression (fixed in crates/store-file): rotation picked the next
+/// segment number from a directory listing taken while the background
+/// compressor renamed `N.jsonl.gz.tmp` to `N.jsonl.gz` and unlinked
+/// `N.jsonl`; a listing of a big directory could miss segment N, the
+/// writer sealed the next segment as N again, and the compressor, finding
+/// an `N.jsonl.gz` that did not match, deleted it. Names now change only
+/// under the exclusive lock, and a conflict is never deleted.
 #[test]
 fn rotating_in_a_big_directory_loses_no_acknowledged_record() {
     const N: u64 = 300;
@@ -226,11 +226,11 @@ fn rotating_in_a_big_directory_loses_no_acknowledged_record() {
     assert_eq!(v.code, Some(0), "{}", v.stdout);
 }
 
-/// FAILS (bug in crates/store-file): a reader lists the directory under
-/// the shared store lock, but the background compressor renames
-/// `.gz.tmp` to `.gz` and unlinks the sealed `.jsonl` without that lock;
-/// a listing of a big directory can miss the segment in both names, and
-/// the query silently leaves out records that are in the store.
+/// Regression (fixed in crates/store-file): a reader listed the directory
+/// under the shared store lock while the background compressor renamed
+/// `.gz.tmp` to `.gz` and unlinked the sealed `.jsonl` without the
+/// exclusive one; a listing of a big directory could miss the segment in
+/// both names and silently leave records out.
 #[test]
 fn readers_during_compression_see_every_record() {
     let s = Store::new();

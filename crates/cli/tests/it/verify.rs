@@ -128,6 +128,30 @@ fn leftover_temp_files() {
     assert!(s.ok(&["verify"]).ends_with(": OK\n"));
 }
 
+/// An archive that differs from the sealed segment of the same name (only
+/// a foreign hand makes one): counted as a problem like any other.
+#[test]
+fn an_archive_differing_from_its_sealed_segment_is_one_problem() {
+    let s = Store::new();
+    let sealed = "audit-20260101T000000Z-000001.jsonl";
+    s.write(sealed, line(0, "s"));
+    std::fs::write(
+        s.store_dir().join(format!("{sealed}.gz")),
+        archive_of(&line(7, "other")),
+    )
+    .unwrap();
+    assert_eq!(
+        verify_fails(&s),
+        format!(
+            "{}.gz: differs from the sealed segment of the same name; its records are not read\n\
+             note: sealed segment not yet compressed: {}\n\
+             1 records, 1 sessions, 1 segments, 69 bytes: 1 problem\n",
+            s.file(sealed),
+            s.file(sealed)
+        )
+    );
+}
+
 #[test]
 fn truncated_and_non_gzip_archives() {
     let s = Store::new();
