@@ -204,6 +204,38 @@ pub fn reopen_continues_seq<H: Harness>(h: &H) {
     s.close().unwrap();
 }
 
+/// Events logged under another session id by two writers, one after the
+/// other, are both kept. A table backend, whose key of a record is its
+/// session and seq, continues that session's seq from the table (the
+/// second writer's event would otherwise collide with the first's and be
+/// skipped); the file store counts it per writer (docs/decisions.md 12).
+/// A session whose keys fall inside another's key range ("s-x:0" beside
+/// "s-x") does not move the other's seq.
+pub fn other_sessions_continue_across_writers<H: Harness>(h: &H) {
+    for (i, writer) in ["s-w1", "s-w2"].into_iter().enumerate() {
+        let s = h.open(Durability::Process, SessionId::new(writer), clock());
+        if i == 0 {
+            s.log(Event::new("impostor").session("s-x:0")).unwrap();
+        }
+        s.log(Event::new("nav").session("s-x")).unwrap();
+        s.close().unwrap();
+    }
+    let s = h.open(Durability::Process, SessionId::new("s-x"), clock());
+    let own = s.log(Event::new("own")).unwrap().seq;
+    s.flush().unwrap();
+    let seqs: Vec<u64> = all(&s, &Filter::new().session("s-x"))
+        .iter()
+        .map(|r| r.seq().unwrap())
+        .collect();
+    if h.import_dedups() {
+        assert_eq!(seqs, [0, 1, 2], "{}", h.name());
+        assert_eq!(own, 2, "{}", h.name());
+    } else {
+        assert_eq!(seqs.len(), 3, "{}: {seqs:?}", h.name());
+    }
+    s.close().unwrap();
+}
+
 /// Threads sharing one store: every event once, per-thread order, seq contiguous.
 pub fn concurrent_writers<H: Harness>(h: &H) {
     for d in [Durability::Process, Durability::Sync] {
@@ -457,6 +489,10 @@ macro_rules! conformance_tests {
         #[test]
         fn conformance_reopen_continues_seq() {
             $crate::reopen_continues_seq(&$make);
+        }
+        #[test]
+        fn conformance_other_sessions_continue_across_writers() {
+            $crate::other_sessions_continue_across_writers(&$make);
         }
         #[test]
         fn conformance_concurrent_writers() {

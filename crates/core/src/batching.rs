@@ -94,6 +94,12 @@ pub trait Backend: Send + 'static {
 
     /// Makes every row committed so far survive power loss.
     fn sync(&mut self) -> Result<(), Error>;
+
+    /// The highest `seq` stored for `session`, if any: where a writer
+    /// continues that session (its own at open, and the first time it logs
+    /// an event under another session id, whose keys would otherwise
+    /// collide with rows already stored and be skipped).
+    fn last_seq(&mut self, session: &SessionId) -> Result<Option<u64>, Error>;
 }
 
 /// Settings of a [`BatchingSink`].
@@ -225,11 +231,6 @@ impl<B: Backend> BatchingSink<B> {
             ticker: Mutex::new(ticker),
         }
     }
-
-    /// Runs `f` on the backend while no commit is under way.
-    pub fn with_backend<T>(&self, f: impl FnOnce(&mut B) -> T) -> T {
-        f(&mut lock(&self.shared.backend))
-    }
 }
 
 impl<B: Backend> Shared<B> {
@@ -239,6 +240,34 @@ impl<B: Backend> Shared<B> {
         }
         if let Some(c) = &st.poisoned {
             return Err(Error::Poisoned(c.clone()));
+        }
+        Ok(())
+    }
+
+    /// Looks up where each session the events are logged under (other
+    /// than the writer's) continues, the first time this sink sees it. The
+    /// backend is asked without the state lock held (a committer holds the
+    /// backend lock, then takes the state lock); a session is only written
+    /// after it is known, so no row of it can be in flight meanwhile.
+    fn learn_other_sessions(&self, events: &[Event]) -> Result<(), Error> {
+        let mut unknown: Vec<&SessionId> = Vec::new();
+        {
+            let st = lock(&self.state);
+            for s in events.iter().filter_map(Event::session_override) {
+                if *s != self.opts.session
+                    && !st.other_seqs.contains_key(s)
+                    && !unknown.contains(&s)
+                {
+                    unknown.push(s);
+                }
+            }
+        }
+        for s in unknown {
+            let next = lock(&self.backend).last_seq(s)?.map_or(0, |q| q + 1);
+            lock(&self.state)
+                .other_seqs
+                .entry(s.clone())
+                .or_insert(next);
         }
         Ok(())
     }
@@ -441,6 +470,7 @@ impl<B: Backend> Sink for BatchingSink<B> {
             e.validate().map_err(Error::InvalidEvent)?;
         }
         let sh = &self.shared;
+        sh.learn_other_sessions(&events)?;
         let mut receipts = Vec::with_capacity(events.len());
         sh.write(|st| {
             let mut rows = Vec::with_capacity(events.len());
@@ -449,6 +479,7 @@ impl<B: Backend> Sink for BatchingSink<B> {
                 let ts = e.timestamp().unwrap_or_else(|| sh.opts.clock.now());
                 let seq = match e.session_override() {
                     Some(s) if *s != sh.opts.session => {
+                        // Known: learn_other_sessions looked it up.
                         let n = st.other_seqs.entry(s.clone()).or_insert(0);
                         let q = *n;
                         *n += 1;
@@ -553,6 +584,13 @@ mod tests {
         fn sync(&mut self) -> Result<(), Error> {
             *lock(&self.syncs) += 1;
             Ok(())
+        }
+        fn last_seq(&mut self, session: &SessionId) -> Result<Option<u64>, Error> {
+            Ok(lock(&self.rows)
+                .iter()
+                .filter(|r| r.session_id.as_deref() == Some(session.as_str()))
+                .filter_map(|r| r.seq)
+                .max())
         }
     }
 

@@ -142,26 +142,13 @@ impl Builder {
                 client.batch_execute(SCHEMA).map_err(|_| e)
             })
             .map_err(|e| pg_err("create schema", e))?;
-        let session = self.opts.session.clone();
-        // The session's keys sort by seq (`Record::dedup_key`): its last seq
-        // is one index probe.
-        let (lo, hi) = (
-            seq_key(session.as_str(), 0),
-            seq_key(session.as_str(), u64::MAX),
-        );
-        let last: Option<i64> = client
-            .query_opt(
-                "SELECT seq FROM scout_audit_events WHERE dedup_key BETWEEN $1 AND $2 ORDER BY dedup_key DESC LIMIT 1",
-                &[&lo, &hi],
-            )
-            .map_err(|e| pg_err("read the session's last seq", e))?
-            .map(|r| r.get(0));
-        let next_seq = last.map_or(0, |m| u64::try_from(m).unwrap_or(0) + 1);
-        let writer = Writer::new(
+        let mut writer = Writer::new(
             self.url.clone(),
             client,
             self.opts.durability == Durability::Sync,
         )?;
+        // A session that wrote here before (a reopen) continues its seq.
+        let next_seq = writer.last_seq(&self.opts.session)?.map_or(0, |s| s + 1);
         let sink = BatchingSink::new(writer, self.opts, next_seq);
         Ok(PgStore {
             url: self.url,
@@ -349,6 +336,26 @@ impl Writer {
 }
 
 impl Backend for Writer {
+    fn last_seq(&mut self, session: &SessionId) -> Result<Option<u64>, Error> {
+        // A session's keys sort by seq (`Record::dedup_key`): one probe of
+        // the unique index from the top of its key range; the session_id
+        // test skips another session whose keys fall inside that range.
+        let (lo, hi) = (
+            seq_key(session.as_str(), 0),
+            seq_key(session.as_str(), u64::MAX),
+        );
+        let last: Option<i64> = self
+            .client
+            .query_opt(
+                "SELECT seq FROM scout_audit_events WHERE dedup_key BETWEEN $1 AND $2 \
+                 AND session_id = $3 ORDER BY dedup_key DESC LIMIT 1",
+                &[&lo, &hi, &session.as_str()],
+            )
+            .map_err(|e| pg_err("read a session's last seq", e))?
+            .map(|r| r.get(0));
+        Ok(last.and_then(|m| u64::try_from(m).ok()))
+    }
+
     fn commit(&mut self, rows: &[Row], _sync: bool) -> Result<(), Error> {
         // `sync` is the session's synchronous_commit, set at connect.
         let mut last = None;

@@ -124,26 +124,12 @@ impl Builder {
             "PRAGMA journal_mode=WAL; PRAGMA synchronous={sync}; PRAGMA busy_timeout=10000; {SCHEMA}"
         ))
         .map_err(|e| sql_err(&self.path, e))?;
-        let session = self.opts.session.clone();
-        // A session that wrote here before (a reopen) continues its seq;
-        // its keys sort by seq, so this is one probe of the unique index.
-        let (lo, hi) = (
-            seq_key(session.as_str(), 0),
-            seq_key(session.as_str(), u64::MAX),
-        );
-        let last: Option<i64> = conn
-            .query_row(
-                "SELECT seq FROM events WHERE dedup_key BETWEEN ?1 AND ?2 ORDER BY dedup_key DESC LIMIT 1",
-                [lo, hi],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| sql_err(&self.path, e))?;
-        let next_seq = last.map_or(0, |m| u64::try_from(m).unwrap_or(0) + 1);
-        let writer = Writer {
+        let mut writer = Writer {
             conn,
             path: self.path.clone(),
         };
+        // A session that wrote here before (a reopen) continues its seq.
+        let next_seq = writer.last_seq(&self.opts.session)?.map_or(0, |s| s + 1);
         let sink = BatchingSink::new(writer, self.opts, next_seq);
         Ok(SqliteStore {
             path: self.path,
@@ -192,6 +178,28 @@ fn opt_u64(v: Option<u64>) -> Option<i64> {
 }
 
 impl Backend for Writer {
+    fn last_seq(&mut self, session: &SessionId) -> Result<Option<u64>, Error> {
+        // A session's keys sort by seq, so this is one probe of the unique
+        // index from the top of the session's key range; the session_id
+        // test skips another session whose keys fall inside that range
+        // (session "a" spans "s:a:0…" to "s:a:1…", which holds "s:a:0:…").
+        let (lo, hi) = (
+            seq_key(session.as_str(), 0),
+            seq_key(session.as_str(), u64::MAX),
+        );
+        let last: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT seq FROM events WHERE dedup_key BETWEEN ?1 AND ?2 AND session_id = ?3 \
+                 ORDER BY dedup_key DESC LIMIT 1",
+                [lo.as_str(), hi.as_str(), session.as_str()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| sql_err(&self.path, e))?;
+        Ok(last.and_then(|m| u64::try_from(m).ok()))
+    }
+
     fn commit(&mut self, rows: &[Row], _sync: bool) -> Result<(), Error> {
         // synchronous=FULL (Sync) or NORMAL was set at open: in WAL mode
         // FULL fsyncs the WAL at each commit, NORMAL writes it to the kernel.

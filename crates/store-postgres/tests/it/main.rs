@@ -110,6 +110,7 @@ mod conformance {
         append_and_read_back,
         durable_acknowledgements,
         reopen_continues_seq,
+        other_sessions_continue_across_writers,
         concurrent_writers,
         unicode_and_extras_round_trip,
         bad_input_is_refused,
