@@ -690,9 +690,10 @@ mod tests {
             }
             s.push_str(if z { "Z" } else { "+00:00" });
             let general = Timestamp::parse_general(s.as_bytes()).ok();
-            match parse_canonical(s.as_bytes()) {
-                Some(f) => prop_assert_eq!(Some(f), general, "{}", s),
-                None => prop_assert!(general.is_none() || s.len() >= 20, "{}", s),
+            // The fast path may decline a form it does not handle (parse
+            // then falls back, checked below); what it answers is exact.
+            if let Some(f) = parse_canonical(s.as_bytes()) {
+                prop_assert_eq!(Some(f), general, "{}", s);
             }
             prop_assert_eq!(Timestamp::parse(&s).ok(), general);
         }

@@ -357,7 +357,10 @@ impl Run {
                     let r = self.store(w)?.append(event_for(n));
                     let r = r.map_err(|e| e.to_string())?;
                     self.history.ack(&session, r.seq, n);
-                    self.mark();
+                    // What this acknowledgement made durable (a `sync`
+                    // writer's fsync, the policy's) must survive a crash
+                    // at any later point of this step, too.
+                    self.note_durable(w);
                 }
                 Ok(())
             }
@@ -374,7 +377,7 @@ impl Run {
                 for ((n, session), r) in keys.iter().zip(rs) {
                     self.history.ack(session, r.seq, *n);
                 }
-                self.mark();
+                self.note_durable(w);
                 Ok(())
             }
             Step::Flush(w) => self.store(w)?.sync().map_err(|e| e.to_string()),
