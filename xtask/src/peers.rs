@@ -528,6 +528,8 @@ pub fn run(opts: &PeerOptions) -> Result<String> {
         for m in mismatches {
             writeln!(t, "- {m}")?;
         }
+        // Timings of tools that disagree compare nothing: fail, with the table.
+        bail!("{t}\nthe tools' answers differ");
     }
     Ok(t)
 }

@@ -400,17 +400,16 @@ pub fn spend(cli: &Cli, a: &SpendArgs) -> Result<ExitCode> {
         By::Session => GroupBy::Session,
     });
     if let Some(t) = table(cli, &a.inputs)? {
-        let f = Filter::new().since(since);
-        let total = t.spend(&f, None)?;
-        let groups = by.map(|b| t.spend(&f, Some(b))).transpose()?;
+        // One query: the grouped answer holds the totals too.
+        let s = t.spend(&Filter::new().since(since), by)?;
         print_spend(
             &mut out,
             format,
             a.by,
             since,
-            total.total(),
-            total.records(),
-            groups.as_ref(),
+            s.total(),
+            s.records(),
+            by.map(|_| &s),
         )?;
         return Ok(ExitCode::SUCCESS);
     }
