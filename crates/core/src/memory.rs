@@ -22,8 +22,10 @@ pub struct MemorySink {
 
 #[derive(Debug, Default)]
 struct State {
-    /// Every record logged, in log order; `records.len()` is the next seq.
+    /// Every record logged or imported, in order.
     records: Vec<Record>,
+    /// The writer session's next seq (imported records do not move it).
+    next_seq: u64,
     closed: bool,
 }
 
@@ -70,13 +72,16 @@ impl Sink for MemorySink {
         if st.closed {
             return Err(Error::Closed);
         }
-        let seq = st.records.len() as u64;
+        let seq = st.next_seq;
         let ts = event.timestamp().unwrap_or_else(|| self.clock.now());
         let mut line = Vec::with_capacity(256);
         event.encode_into(ts, &self.session, seq, &mut line);
         line.pop();
         match decode_line(&line) {
-            Decoded::Record(r) => st.records.push(r),
+            Decoded::Record(r) => {
+                st.records.push(r);
+                st.next_seq += 1;
+            }
             other => {
                 return Err(Error::InvalidEvent(format!(
                     "does not read back: {other:?}"
@@ -117,8 +122,7 @@ impl Sink for MemorySink {
     }
 
     fn watermark(&self) -> Watermark {
-        let n = self.lock().records.len() as u64;
-        let last = n.checked_sub(1);
+        let last = self.lock().next_seq.checked_sub(1);
         Watermark {
             written: last,
             synced: last,
@@ -155,5 +159,29 @@ mod tests {
         ));
         sink.close().unwrap();
         assert!(matches!(sink.log(Event::new("nav")), Err(Error::Closed)));
+    }
+
+    #[test]
+    fn imported_records_do_not_move_the_writers_seq() {
+        let sink = MemorySink::with(
+            SessionId::new("s"),
+            Durability::Process,
+            Arc::new(ManualClock::new(
+                Timestamp::parse("2026-01-01T00:00:00Z").unwrap(),
+            )),
+        );
+        assert_eq!(sink.log(Event::new("nav")).unwrap().seq, 0);
+        let other = MemorySink::with(
+            SessionId::new("o"),
+            Durability::Process,
+            Arc::new(SystemClock),
+        );
+        for _ in 0..3 {
+            other.log(Event::new("brief")).unwrap();
+        }
+        assert_eq!(sink.import(other.records()).unwrap(), 3);
+        assert_eq!(sink.log(Event::new("nav")).unwrap().seq, 1);
+        assert_eq!(sink.watermark().written, Some(1));
+        assert_eq!(sink.records().len(), 5);
     }
 }

@@ -9,7 +9,7 @@
 //! suite checks every backend against the file store.
 
 use crate::agg::{Accuracy, AccuracyMetrics, EventCounts, GroupBy, LastN, SpendBy};
-use crate::{Error, Filter, Record};
+use crate::{Error, Filter, Record, types};
 
 /// Records streamed in log order.
 pub type RecordStream<'a> = Box<dyn Iterator<Item = Result<Record, Error>> + 'a>;
@@ -61,13 +61,12 @@ pub trait ReadStore: Send + Sync {
         Ok(s)
     }
 
-    /// Navigation accuracy over the matching records.
+    /// Navigation accuracy over the matching records, from
+    /// [`ReadStore::event_counts`] (where a backend pushes counting down,
+    /// accuracy follows).
     fn accuracy(&self, filter: &Filter) -> Result<AccuracyMetrics, Error> {
-        let mut a = Accuracy::default();
-        for r in self.scan(filter)? {
-            a.add(r?.event());
-        }
-        Ok(a.finish())
+        let c = self.event_counts(filter)?;
+        Ok(Accuracy::from_counts(c.get(types::NAV), c.get(types::VALIDATION_FAIL)).finish())
     }
 
     /// Records per event type.

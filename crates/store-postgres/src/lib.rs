@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use postgres::types::ToSql;
 use postgres::{Client, NoTls};
-use scout_audit_core::agg::{Accuracy, AccuracyMetrics, EventCounts, GroupBy, SpendBy};
+use scout_audit_core::agg::{EventCounts, GroupBy, SpendBy};
 use scout_audit_core::batching::{Backend, BatchingOptions, BatchingSink, Row};
 use scout_audit_core::read::keyset_pages;
 use scout_audit_core::record::seq_key;
@@ -608,11 +608,6 @@ impl ReadStore for PgStore {
             );
         }
         Ok(s)
-    }
-
-    fn accuracy(&self, filter: &Filter) -> Result<AccuracyMetrics, Error> {
-        let c = self.event_counts(filter)?;
-        Ok(Accuracy::from_counts(c.get("nav"), c.get("validation_fail")).finish())
     }
 
     fn event_counts(&self, filter: &Filter) -> Result<EventCounts, Error> {

@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params_from_iter};
-use scout_audit_core::agg::{Accuracy, AccuracyMetrics, EventCounts, GroupBy, SpendBy};
+use scout_audit_core::agg::{EventCounts, GroupBy, SpendBy};
 use scout_audit_core::batching::{Backend, BatchingOptions, BatchingSink, Row};
 use scout_audit_core::read::keyset_pages;
 use scout_audit_core::record::seq_key;
@@ -418,11 +418,6 @@ impl ReadStore for SqliteStore {
             Ok(())
         })?;
         Ok(s)
-    }
-
-    fn accuracy(&self, filter: &Filter) -> Result<AccuracyMetrics, Error> {
-        let c = self.event_counts(filter)?;
-        Ok(Accuracy::from_counts(c.get("nav"), c.get("validation_fail")).finish())
     }
 
     fn event_counts(&self, filter: &Filter) -> Result<EventCounts, Error> {
