@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use scout_audit_core::{Durability, ReadStore, Sink};
+use scout_audit_core::{Durability, ReadStore, Store};
 use scout_audit_store_file::FileReadStore;
 use scout_audit_store_postgres::PgStore;
 use scout_audit_store_sqlite::SqliteStore;
@@ -74,8 +74,9 @@ impl Cli {
         }
     }
 
-    /// Opens a writer on any store, with the command line's settings.
-    pub fn open_sink(&self, addr: &StoreAddr, durability: Durability) -> Result<Arc<dyn Sink>> {
+    /// Opens a writer (with its read side) on any store, with the command
+    /// line's settings.
+    pub fn open_store(&self, addr: &StoreAddr, durability: Durability) -> Result<Arc<dyn Store>> {
         let interval = (!self.fsync_interval.is_zero()).then_some(self.fsync_interval);
         Ok(match addr {
             StoreAddr::File(p) => Arc::new(self.builder(p.clone(), durability).open()?),

@@ -13,13 +13,10 @@
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Write};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::{Result, bail};
 use clap::Args;
 use scout_audit_core::{Durability, Filter, Record, Store};
-use scout_audit_store_postgres::PgStore;
-use scout_audit_store_sqlite::SqliteStore;
 
 use crate::Cli;
 use crate::addr::StoreAddr;
@@ -35,21 +32,6 @@ pub struct CopyArgs {
     /// Records per durable batch.
     #[arg(long, default_value_t = 2000)]
     batch: usize,
-}
-
-/// Opens a store for writing and reading (for copy's target).
-fn open_store(cli: &Cli, addr: &StoreAddr) -> Result<Arc<dyn Store>> {
-    Ok(match addr {
-        StoreAddr::File(p) => Arc::new(cli.builder(p.clone(), Durability::Sync).open()?),
-        StoreAddr::Sqlite(p) => Arc::new(
-            SqliteStore::builder(p)
-                .durability(Durability::Sync)
-                .open()?,
-        ),
-        StoreAddr::Postgres(u) => {
-            Arc::new(PgStore::builder(u).durability(Durability::Sync).open()?)
-        }
-    })
 }
 
 /// What the target already holds.
@@ -92,7 +74,8 @@ pub fn run(cli: &Cli, a: &CopyArgs) -> Result<ExitCode> {
         bail!("--from and --to name the same store: {}", from.describe());
     }
     let src = cli.open_read(&from)?;
-    let dst = open_store(cli, &to)?;
+    // Durable batches: each is acknowledged at `sync` before the next.
+    let dst = cli.open_store(&to, Durability::Sync)?;
     let marks = Marks::of(&*dst)?;
     let (mut copied, mut present) = (0u64, 0u64);
     let mut batch = Vec::with_capacity(a.batch.max(1));
@@ -119,12 +102,6 @@ pub fn run(cli: &Cli, a: &CopyArgs) -> Result<ExitCode> {
         from.describe(),
         to.describe()
     )?;
-    if skipped.count > 0 {
-        eprintln!(
-            "scout-audit: skipped {} malformed or damaged items in the source (first: {})",
-            skipped.count,
-            skipped.examples.first().map(String::as_str).unwrap_or("")
-        );
-    }
+    crate::output::report_skipped(skipped.count, skipped.examples.first().map(String::as_str));
     Ok(ExitCode::SUCCESS)
 }

@@ -118,13 +118,7 @@ pub fn run(cli: &crate::Cli, a: &ExportArgs) -> Result<std::process::ExitCode> {
         s.already,
         t.elapsed().as_secs_f64()
     );
-    if skipped.count > 0 {
-        eprintln!(
-            "scout-audit: skipped {} malformed or damaged items (first: {})",
-            skipped.count,
-            skipped.examples.first().map(String::as_str).unwrap_or("")
-        );
-    }
+    crate::output::report_skipped(skipped.count, skipped.examples.first().map(String::as_str));
     Ok(std::process::ExitCode::SUCCESS)
 }
 

@@ -118,7 +118,7 @@ pub fn run(cli: &Cli, a: &LogArgs) -> Result<ExitCode> {
         // Check the flags before opening: a bad flag creates no file.
         let event = a.event.as_deref().unwrap_or_default();
         let e = event_from_flags(a, event)?;
-        let store = cli.open_sink(&addr, a.durability)?;
+        let store: Arc<dyn Sink> = cli.open_store(&addr, a.durability)?;
         let r = store.log(e)?;
         if a.ack {
             if a.durability == Durability::Buffered {
@@ -133,7 +133,7 @@ pub fn run(cli: &Cli, a: &LogArgs) -> Result<ExitCode> {
         store.close()?;
         return Ok(ExitCode::SUCCESS);
     }
-    let store = cli.open_sink(&addr, a.durability)?;
+    let store: Arc<dyn Sink> = cli.open_store(&addr, a.durability)?;
     let acker = (a.ack && a.durability == Durability::Buffered)
         .then(|| BufferedAcker::start(Arc::clone(&store)));
     // Our own buffer, so the loop can see what is buffered without blocking

@@ -214,6 +214,22 @@ pub fn print_rows(
     Ok(())
 }
 
+/// The one stderr line about what a read skipped: how many malformed or
+/// damaged items, the first of them when known, and where to see them all.
+pub fn report_skipped(count: u64, first: Option<&str>) {
+    if count == 0 {
+        return;
+    }
+    let first = first
+        .filter(|f| !f.is_empty())
+        .map(|f| format!(" (first: {f})"))
+        .unwrap_or_default();
+    eprintln!(
+        "scout-audit: skipped {count} malformed or damaged item{}{first}; `scout-audit verify` lists them",
+        if count == 1 { "" } else { "s" }
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

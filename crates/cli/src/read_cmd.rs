@@ -214,25 +214,8 @@ fn configure(cli: &Cli, scan: Scan) -> Scan {
 
 /// Tells stderr, in one summary, what was skipped.
 fn report_skips(report: &ScanReport) {
-    let report = &report.read;
-    let n = report.problem_count();
-    if n == 0 {
-        return;
-    }
-    let first = report
-        .problems
-        .first()
-        .map(ToString::to_string)
-        .unwrap_or_default();
-    let first = if first.is_empty() {
-        String::new()
-    } else {
-        format!(" (first: {first})")
-    };
-    eprintln!(
-        "scout-audit: skipped {n} malformed or damaged item{}{first}; `scout-audit verify` lists them",
-        if n == 1 { "" } else { "s" }
-    );
+    let first = report.read.problems.first().map(ToString::to_string);
+    crate::output::report_skipped(report.read.problem_count(), first.as_deref());
 }
 
 pub fn query(cli: &Cli, a: &QueryArgs) -> Result<ExitCode> {

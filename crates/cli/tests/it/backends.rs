@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+use scout_audit_core::Timestamp;
 use serde_json::{Value, json};
 
 use crate::support::*;
@@ -22,7 +23,10 @@ fn timed_events(n: u64) -> Vec<Value> {
     (0..n)
         .map(|i| {
             let secs = 1_768_867_200 + i * 5760; // 2026-01-20T00:00:00Z + i * 1.6 h
-            let ts = chrono_free_ts(secs, (i * 7919 % 1_000_000) as u32);
+            let micros = (i * 7919 % 1_000_000) as u32;
+            let ts = Timestamp::from_unix(secs as i64, micros * 1000)
+                .unwrap()
+                .to_python_string();
             let mut v = json!({"event": types[(i % 7) as usize], "ts": ts, "cost": (i % 13) as f64 * 0.0125 + 0.001});
             if i % 3 == 0 {
                 v["model"] = json!(["m1", "m2"][(i % 2) as usize]);
@@ -30,28 +34,6 @@ fn timed_events(n: u64) -> Vec<Value> {
             v
         })
         .collect()
-}
-
-/// RFC 3339 with microseconds for Unix seconds (UTC), without a date crate.
-fn chrono_free_ts(secs: u64, micros: u32) -> String {
-    let days = secs / 86_400;
-    let sod = secs % 86_400;
-    // Civil from days (H. Hinnant), for dates after 1970.
-    let z = days as i64 + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}+00:00",
-        sod / 3600,
-        sod / 60 % 60,
-        sod % 60
-    )
 }
 
 fn sqlite_addr(s: &Store, name: &str) -> String {
@@ -187,7 +169,7 @@ fn parquet_export_gives_duckdb_the_same_answers() {
         f.write_all(b"{\"event\":\"nav\",\"session_id\":\"by-hand\",\"seq\":0,\"cost\":0.5}\n")
             .unwrap();
     }
-    let now = "2026-03-01T12:00:00Z";
+    let now = NOW;
     let q1: Value = serde_json::from_str(&s.ok(&[
         "--now", now, "query", "--count", "--since", "30d", "--event", "nav", "--format", "json",
     ]))
@@ -349,7 +331,7 @@ fn copy_to_postgres_and_back() {
 /// same records.
 fn same_reads(s: &Store, other: &str) {
     let file = s.path.display().to_string();
-    let now = "2026-03-01T12:00:00Z";
+    let now = NOW;
     for args in [
         &["query", "--format", "jsonl"][..],
         &[
