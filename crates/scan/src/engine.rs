@@ -425,7 +425,8 @@ enum Plan<F> {
 }
 
 fn plan<F: Fold>(ctx: &Ctx<'_, F>, src: &Source, use_index_answers: bool) -> Plan<F> {
-    if ctx.strict || ctx.pruning == Pruning::Off {
+    // Strict scans read everything: Scan::ctx sets Pruning::Off for them.
+    if ctx.pruning == Pruning::Off {
         return Plan::Read;
     }
     let f = ctx.filter;
@@ -449,7 +450,7 @@ fn plan<F: Fold>(ctx: &Ctx<'_, F>, src: &Source, use_index_answers: bool) -> Pla
             && inside
             && let Some(fold) = ctx.proto.answer_from_index(s, f)
         {
-            let mut read = ReadReport {
+            let read = ReadReport {
                 records: s.records,
                 segments: 1,
                 malformed: s.malformed,
@@ -457,7 +458,6 @@ fn plan<F: Fold>(ctx: &Ctx<'_, F>, src: &Source, use_index_answers: bool) -> Pla
                 torn_fragments: s.torn_fragments,
                 ..ReadReport::default()
             };
-            read.matched = 0;
             return Plan::Answered(
                 fold,
                 ScanReport {
@@ -508,6 +508,7 @@ fn run_source<F: Fold>(ctx: &Ctx<'_, F>, src: Source) -> Part<F> {
         }
         Plan::Read => {}
     }
+    let size = src.size;
     let mut part = match open(src) {
         Err(problem) => {
             let mut p = Part::empty(ctx.proto);
@@ -516,12 +517,18 @@ fn run_source<F: Fold>(ctx: &Ctx<'_, F>, src: Source) -> Part<F> {
         }
         Ok(Opened::Map(file, path2)) => match scan_mapped(ctx, &path2, &file) {
             Some(p) => p,
-            None => scan_stream(
-                ctx,
-                &path2,
-                BufReader::with_capacity(READ_BUFFER, file),
-                false,
-            ),
+            None => {
+                let p = scan_stream(
+                    ctx,
+                    &path2,
+                    BufReader::with_capacity(READ_BUFFER, file),
+                    false,
+                );
+                if let Some(pr) = ctx.progress {
+                    pr.add(size);
+                }
+                p
+            }
         },
         Ok(Opened::Stream(r, gzip, path2, size)) => {
             let p = scan_stream(ctx, &path2, r, gzip);
@@ -671,12 +678,20 @@ pub(crate) fn stream_records(
     sources: Vec<Source>,
     window: usize,
     emit: &mut dyn FnMut(scout_audit_core::Record) -> ControlFlow<()>,
-) -> (ScanReport, bool) {
+) -> ScanReport {
     let mut report = ScanReport::default();
     for src in sources {
+        // Progress by whole sources: a record stream has no chunk totals.
+        let size = src.size;
+        let done = |ctx: &Ctx<'_, Collect>| {
+            if let Some(p) = ctx.progress {
+                p.add(size);
+            }
+        };
         match plan(ctx, &src, false) {
             Plan::Skip => {
                 report.pruned += 1;
+                done(ctx);
                 continue;
             }
             Plan::Answered(..) | Plan::Read => {}
@@ -732,13 +747,14 @@ pub(crate) fn stream_records(
             }
         }
         state.report.read.segments += 1;
+        done(ctx);
         let stopped = state.stopped;
         report.merge(state.report);
         if stopped {
-            return (report, true);
+            return report;
         }
     }
-    (report, false)
+    report
 }
 
 struct StreamState {

@@ -324,7 +324,7 @@ impl Scan {
         let window = 2 * pool.current_num_threads();
         let sources = self.take_sources();
         let ctx = self.ctx(&proto, fields::Want::default(), prefilter.as_ref());
-        let (report, _) = engine::stream_records(&ctx, &pool, sources, window, &mut emit);
+        let report = engine::stream_records(&ctx, &pool, sources, window, &mut emit);
         if self.strict
             && let Some(e) = engine::strict_error(&report)
         {

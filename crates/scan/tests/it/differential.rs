@@ -372,8 +372,10 @@ fn gzip_members(data: &[u8], members: usize) -> Vec<u8> {
     out
 }
 
-/// A store: segments sealed after their last record (so the seal time
-/// bounds them), some compressed and indexed, then the live file.
+/// A store: segments sealed after their last record, some compressed,
+/// then the live file. The second segment has the Python original's name
+/// (`audit_<stamp>.jsonl.gz`, no number): the only kind whose seal time
+/// pruning trusts, so `Pruning::SealTime` is exercised against the reader.
 fn write_store(dir: &Path, parts: &[Vec<Line>], live: &[u8]) -> PathBuf {
     let live_path = dir.join("audit.jsonl");
     for (i, lines) in parts.iter().enumerate() {
@@ -388,7 +390,11 @@ fn write_store(dir: &Path, parts: &[Vec<Line>], live: &[u8]) -> PathBuf {
         // Seal time: after every record of the segment (+05:30 ones too).
         let seal = Timestamp::from_unix(BASE + (max_at + 7) * 3600 + i as i64, 0).unwrap();
         let stamp = scout_audit_store_file::layout::stamp(seal.unix_secs());
-        let name = format!("audit-{stamp}-{:06}.jsonl", i + 1);
+        let name = if i == 1 {
+            format!("audit_{stamp}.jsonl")
+        } else {
+            format!("audit-{stamp}-{:06}.jsonl", i + 1)
+        };
         let bytes = render(lines, i == 0, i % 2 == 1, false);
         if i % 3 == 2 {
             std::fs::write(dir.join(&name), &bytes).unwrap();
