@@ -22,7 +22,7 @@
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, Read};
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use scout_audit_core::Timestamp;
 use scout_audit_core::agg::{ExactSum, SpendGroup};
@@ -295,19 +295,6 @@ impl ArchiveStamp {
             mtime,
             tail,
         })
-    }
-
-    /// The stamp of a file's current metadata, for tests that fake one.
-    pub fn from_parts(len: u64, mtime: SystemTime, tail: &[u8]) -> ArchiveStamp {
-        let d = mtime.duration_since(UNIX_EPOCH).unwrap_or_default();
-        ArchiveStamp {
-            len,
-            mtime: (
-                i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-                d.subsec_nanos(),
-            ),
-            tail: tail.to_vec(),
-        }
     }
 }
 

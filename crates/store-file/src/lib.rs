@@ -40,7 +40,6 @@ pub mod fs;
 pub mod index;
 pub mod layout;
 pub mod lines;
-#[cfg(scout_audit_mutant)]
 pub mod mutant;
 pub mod options;
 pub mod read_store;

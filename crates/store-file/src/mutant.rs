@@ -1,9 +1,11 @@
-//! Test-only mutants: deliberately broken variants of the store, compiled
-//! in only with `--cfg scout_audit_mutant` (set by `.ci/run` in a target
-//! directory of its own), to prove the crash campaigns catch the bug class
-//! they exist for. One mutant is active at a time, chosen at run time, so
-//! one build serves them all.
+//! Test-only mutants: deliberately broken variants of the store, active
+//! only in a build with `--cfg scout_audit_mutant` (set by `.ci/run` in a
+//! target directory of its own), to prove the crash campaigns catch the
+//! bug class they exist for. One mutant is active at a time, chosen at run
+//! time, so one build serves them all. Without the cfg, the names exist
+//! (the store refers to them) and none is ever active.
 
+#[cfg(scout_audit_mutant)]
 use std::sync::Mutex;
 
 /// Rotation skips the directory fsync after creating the new live file
@@ -15,14 +17,25 @@ pub const SKIP_SEAL_FSYNC: &str = "skip-seal-fsync";
 /// Every mutant.
 pub const ALL: [&str; 2] = [SKIP_NEW_LIVE_DIR_FSYNC, SKIP_SEAL_FSYNC];
 
+#[cfg(scout_audit_mutant)]
 static ACTIVE: Mutex<Option<&'static str>> = Mutex::new(None);
 
 /// Activates one mutant (`None`: the store as written).
+#[cfg(scout_audit_mutant)]
 pub fn activate(m: Option<&'static str>) {
     *ACTIVE.lock().unwrap_or_else(|p| p.into_inner()) = m;
 }
 
-/// Whether `m` is the active mutant.
+/// Whether `m` is the active mutant (never, without the cfg).
+#[inline(always)]
 pub(crate) fn active(m: &str) -> bool {
-    *ACTIVE.lock().unwrap_or_else(|p| p.into_inner()) == Some(m)
+    #[cfg(scout_audit_mutant)]
+    {
+        *ACTIVE.lock().unwrap_or_else(|p| p.into_inner()) == Some(m)
+    }
+    #[cfg(not(scout_audit_mutant))]
+    {
+        let _ = m;
+        false
+    }
 }

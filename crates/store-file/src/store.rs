@@ -18,6 +18,7 @@ use crate::compress;
 use crate::error::{Error, Result};
 use crate::fs::{Fs, LockFile, RealFs, WriteFile};
 use crate::layout::{Layout, Segment};
+use crate::mutant;
 use crate::options::{Compression, FsyncPolicy, Retention, RotateSize};
 use crate::recovery::{self, RecoveryReport};
 
@@ -698,21 +699,6 @@ fn open_live(fs: &dyn Fs, layout: &Layout) -> Result<(Arc<dyn WriteFile>, bool)>
     Ok((f, !existed))
 }
 
-/// Whether the test-only mutant `name` is active: always `false` unless
-/// built with `--cfg scout_audit_mutant` (see `mutant.rs`).
-#[inline(always)]
-fn mutant(name: &str) -> bool {
-    #[cfg(scout_audit_mutant)]
-    {
-        crate::mutant::active(name)
-    }
-    #[cfg(not(scout_audit_mutant))]
-    {
-        let _ = name;
-        false
-    }
-}
-
 /// How many lines of `landed` (the start of a batch) are records after a
 /// crash: those ended by their `\n`, and an unterminated last one that
 /// recovery would complete (it decodes as a record, by the one rule of
@@ -1011,7 +997,7 @@ impl Shared {
         let Some(file) = st.live.clone() else {
             return Err(Error::Closed);
         };
-        if !mutant("skip-seal-fsync")
+        if !mutant::active(mutant::SKIP_SEAL_FSYNC)
             && let Err(e) = file.sync_all()
         {
             return Err(self.poison(st, Error::io("fsync", &live_path, e)));
@@ -1037,7 +1023,7 @@ impl Shared {
             Ok(f) => f,
             Err(e) => return Err(self.poison(st, Error::io("create", &live_path, e))),
         };
-        if !mutant("skip-new-live-dir-fsync")
+        if !mutant::active(mutant::SKIP_NEW_LIVE_DIR_FSYNC)
             && let Err(e) = self.fs.sync_dir(dir)
         {
             return Err(self.poison(st, Error::io("fsync directory", dir, e)));

@@ -163,13 +163,12 @@ fn mix(a: u64, b: u64, c: u64) -> u64 {
 /// Every record of the store and the read report; an error if the reader
 /// failed (it must not, whatever the damage).
 pub fn read_store(fs: Arc<dyn Fs>, layout: &Layout) -> Result<(Vec<Record>, ReadReport), String> {
-    let mut r = Reader::open_store(fs, layout.clone())
-        .map_err(|e| format!("reader failed to open: {e}"))?;
     let mut out = Vec::new();
-    for rec in &mut r {
-        out.push(rec.map_err(|e| format!("reader failed: {e}"))?);
-    }
-    Ok((out, r.report().clone()))
+    let report = Reader::open_store(fs, layout.clone())
+        .map_err(|e| format!("reader failed to open: {e}"))?
+        .for_each_record(|r| out.push(r))
+        .map_err(|e| format!("reader failed: {e}"))?;
+    Ok((out, report))
 }
 
 /// Acknowledged events of `hist` that `records` lacks.
