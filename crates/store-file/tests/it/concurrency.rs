@@ -158,9 +158,17 @@ fn writers_readers_and_a_follower_across_rotations() {
         });
         let follower = sc.spawn(move || {
             let mut seen = Vec::new();
+            // A follower that skips records would wait for ever: fail
+            // rather than hang (the writers finish in well under this).
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
             while seen.len() < total {
-                if let Followed::Record(r) = follow.next_record().unwrap() {
-                    seen.push(r);
+                match follow.next_record().unwrap() {
+                    Followed::Record(r) => seen.push(r),
+                    Followed::CaughtUp => assert!(
+                        std::time::Instant::now() < deadline,
+                        "the follower saw {} of {total} records in 120 s",
+                        seen.len()
+                    ),
                 }
             }
             seen
@@ -179,9 +187,11 @@ fn writers_readers_and_a_follower_across_rotations() {
         for h in handles {
             h.join().unwrap();
         }
-        let followed = follower.join().unwrap();
+        // Stop the scanner before a follower failure unwinds the scope,
+        // which would otherwise wait for it for ever.
+        let followed = follower.join();
         done.store(true, Ordering::SeqCst);
-        (scanner.join().unwrap(), followed)
+        (scanner.join().unwrap(), followed.unwrap())
     });
     for w in &writers {
         w.wait_compressed();

@@ -259,10 +259,16 @@ fn follow_resumes_at_the_cut_when_recovery_removes_a_torn_tail() {
     }
     b.close().unwrap();
     let mut after = Vec::new();
+    // A follower that lost its place would stay caught up for ever: fail
+    // rather than hang.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while after.len() < 3 {
         match follow.next_record().unwrap() {
             Followed::Record(r) => after.push((r.event().unwrap().to_owned(), r.get("i").cloned())),
-            Followed::CaughtUp => {}
+            Followed::CaughtUp => assert!(
+                std::time::Instant::now() < deadline,
+                "the follower saw only {after:?} in 30 s"
+            ),
         }
     }
     let want: Vec<(String, Option<serde_json::Value>)> = (0..3u64)
