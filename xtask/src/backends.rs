@@ -220,16 +220,8 @@ pub fn run_backends(opts: &BackendOptions) -> Result<String> {
         "DROP DATABASE IF EXISTS scout_bench_queries WITH (FORCE)",
     ]))?;
 
-    // Export of about 1 GiB to Parquet.
-    let big = root.join(format!("bench-data/export-{}m/audit.jsonl", 1024 / scale));
-    if !big.exists() {
-        let mut g = GenOptions::new(&big);
-        g.archive_bytes = 1014 * MIB / scale;
-        g.live_bytes = 10 * MIB / scale;
-        g.days = 90.0;
-        g.force = true;
-        generate(&g)?;
-    }
+    // Export of about 1 GiB to Parquet: the gzip store of `bench --peers`.
+    let big = crate::peers::gzip_store(1024 / scale)?;
     let mut secs = Vec::new();
     let mut last = String::new();
     for i in 0..opts.runs.max(1) {

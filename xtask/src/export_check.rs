@@ -3,39 +3,12 @@
 //! installed; Java 17 is on these machines) Spark, in the repository's
 //! `.venv` (made and filled here if missing).
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
 use crate::datagen::{GenOptions, MIB, generate};
-use crate::util::{root, run};
-
-/// The venv's python, with `module` installed from PyPI if missing.
-fn python_with(module: &str, package: &str) -> Result<PathBuf> {
-    let venv = root().join(".venv");
-    let py = venv.join("bin/python");
-    if !py.exists() {
-        run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
-    }
-    let has = Command::new(&py)
-        .args(["-c", &format!("import {module}")])
-        .output()?
-        .status
-        .success();
-    if !has {
-        eprintln!("installing {package} into {}", venv.display());
-        run(Command::new(&py).args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            package,
-        ]))?;
-    }
-    Ok(py)
-}
+use crate::util::{python_with, root, run};
 
 fn num(v: &str, key: &str) -> Result<f64> {
     let k = format!("\"{key}\":");

@@ -8,7 +8,8 @@
 //! days; Q3: accuracy in the last 30 days) run on both layouts with every
 //! tool: the gzip store first cold (no index), then after
 //! `scout-audit index`. DuckDB (`read_ndjson`, `SET threads` to the core
-//! count) is pip-installed into a venv under `target/peers/` if missing.
+//! count) is pip-installed into the repository's `.venv` if missing (the one
+//! `.ci/run` and the tests use).
 //! Times are medians of wall seconds (scout-audit and jq: the process;
 //! DuckDB: the query inside its process, without Python's start-up), peak
 //! memory is the process's maximum resident set (`/usr/bin/time`).
@@ -132,35 +133,52 @@ fn since(days: u32) -> Result<String> {
         .to_python_string())
 }
 
-/// The data set, generated unless already there.
-fn data(dir: &Path, mib: u64) -> Result<(PathBuf, PathBuf, u64)> {
-    let marker = dir.join(format!("ready-{mib}"));
+/// Where the data sets live.
+fn data_dir() -> PathBuf {
+    crate::util::root().join("target/peers")
+}
+
+/// `mib` MiB of JSONL over 90 days ending at [`END`], as one plain file,
+/// generated unless already there.
+fn plain_file(mib: u64) -> Result<PathBuf> {
+    let dir = data_dir();
     let plain = dir.join("plain/audit.jsonl");
-    let store = dir.join("store/audit.jsonl");
+    let marker = dir.join(format!("ready-plain-{mib}"));
     if !marker.exists() {
         let _ = std::fs::remove_dir_all(dir.join("plain"));
-        let _ = std::fs::remove_dir_all(dir.join("store"));
-        let end = Timestamp::parse(END)?;
         let mut p = GenOptions::new(&plain);
         p.layout = Layout::Plain;
         p.archive_bytes = mib * MIB;
         p.live_bytes = 0;
         p.days = 90.0;
-        p.end = end;
+        p.end = Timestamp::parse(END)?;
         eprintln!("generating {mib} MiB as one plain file ...");
         datagen::generate(&p)?;
+        std::fs::write(&marker, b"")?;
+    }
+    Ok(plain)
+}
+
+/// The same data as a store of 10 MiB gzip archives plus a 10 MiB live
+/// file, generated unless already there; its live file. Also the data set
+/// of `bench --backends`' export row.
+pub fn gzip_store(mib: u64) -> Result<PathBuf> {
+    let dir = data_dir();
+    let store = dir.join("store/audit.jsonl");
+    let marker = dir.join(format!("ready-store-{mib}"));
+    if !marker.exists() {
+        let _ = std::fs::remove_dir_all(dir.join("store"));
         let mut s = GenOptions::new(&store);
-        s.archive_bytes = (mib - 10) * MIB;
+        s.archive_bytes = mib.saturating_sub(10).max(1) * MIB;
         s.live_bytes = 10 * MIB;
         s.segment_bytes = 10 * MIB;
         s.days = 90.0;
-        s.end = end;
+        s.end = Timestamp::parse(END)?;
         eprintln!("generating {mib} MiB as a store of 10 MiB gzip archives ...");
         datagen::generate(&s)?;
         std::fs::write(&marker, b"")?;
     }
-    let bytes = std::fs::metadata(&plain)?.len();
-    Ok((plain, store, bytes))
+    Ok(store)
 }
 
 fn remove_indexes(store_dir: &Path) -> Result<()> {
@@ -171,34 +189,6 @@ fn remove_indexes(store_dir: &Path) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// The venv's python with DuckDB, installed if missing.
-fn duckdb_python(dir: &Path) -> Result<PathBuf> {
-    let venv = dir.join("venv");
-    let py = venv.join("bin/python");
-    let ok = |py: &Path| {
-        Command::new(py)
-            .args(["-c", "import duckdb"])
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if py.exists() && ok(&py) {
-        return Ok(py);
-    }
-    eprintln!("installing DuckDB into {} ...", venv.display());
-    let st = Command::new("python3")
-        .args(["-m", "venv"])
-        .arg(&venv)
-        .status()
-        .context("python3 -m venv")?;
-    ensure!(st.success(), "python3 -m venv failed");
-    let st = Command::new(&py)
-        .args(["-m", "pip", "install", "-q", "duckdb"])
-        .status()
-        .context("pip install duckdb")?;
-    ensure!(st.success() && ok(&py), "pip install duckdb failed");
-    Ok(py)
 }
 
 const DUCK: &str = r#"
@@ -296,7 +286,9 @@ pub fn run(opts: &PeerOptions) -> Result<String> {
     let bin = root.join("target/release/scout-audit");
     let dir = root.join("target/peers");
     std::fs::create_dir_all(&dir)?;
-    let (plain, store, plain_bytes) = data(&dir, opts.mib)?;
+    let plain = plain_file(opts.mib)?;
+    let store = gzip_store(opts.mib)?;
+    let plain_bytes = std::fs::metadata(&plain)?.len();
     let store_dir = store.parent().context("store dir")?.to_path_buf();
     remove_indexes(&store_dir)?;
     let mut gz: Vec<String> = std::fs::read_dir(&store_dir)?
@@ -313,7 +305,7 @@ pub fn run(opts: &PeerOptions) -> Result<String> {
     let mut store_files = gz.clone();
     store_files.push(store.display().to_string());
     let store_plain_bytes: u64 = plain_bytes; // the same amount of JSONL
-    let py = duckdb_python(&dir)?;
+    let py = crate::util::python_with("duckdb", "duckdb")?;
     let duck_script = dir.join("duck.py");
     std::fs::write(&duck_script, DUCK)?;
     let jq = Path::new("/usr/bin/jq");

@@ -38,6 +38,34 @@ pub fn run(cmd: &mut Command) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// The python of the repository's venv (`.venv`, the one `.ci/run` and the
+/// tests use), with `module` installed from PyPI as `package` if missing.
+pub fn python_with(module: &str, package: &str) -> Result<PathBuf> {
+    let venv = root().join(".venv");
+    let py = venv.join("bin/python");
+    if !py.exists() {
+        run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+    }
+    let has = Command::new(&py)
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .with_context(|| format!("cannot run {}", py.display()))?
+        .status
+        .success();
+    if !has {
+        eprintln!("installing {package} into {}", venv.display());
+        run(Command::new(&py).args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            package,
+        ]))?;
+    }
+    Ok(py)
+}
+
 /// An events/s rate as `512.3k` or `1.77M` (`n/a` for NaN).
 pub fn fmt_rate(x: f64) -> String {
     if x.is_nan() {
