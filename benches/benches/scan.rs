@@ -20,7 +20,8 @@ fn data(mib: usize) -> Vec<u8> {
     let mut i: i64 = 0;
     let start = 1_790_000_000;
     while out.len() < mib << 20 {
-        let ts = Timestamp::from_unix(start + i * 60, (i as u32 % 1000) * 1000)
+        // 20 s apart: 64 MiB (about 250k lines) span about 60 days.
+        let ts = Timestamp::from_unix(start + i * 20, (i as u32 % 1000) * 1000)
             .unwrap_or(Timestamp::UNIX_EPOCH)
             .to_python_string();
         let line = if i % 3 == 0 { PYTHON } else { COMPACT };

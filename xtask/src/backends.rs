@@ -37,17 +37,43 @@ fn field(json: &str, key: &str) -> Result<String> {
     Ok(rest[..end].to_owned())
 }
 
-/// A PostgreSQL server URL (the admin database).
-fn postgres() -> Result<String> {
-    if let Ok(u) = std::env::var("SCOUT_AUDIT_PG_URL")
-        && !u.is_empty()
-    {
-        return Ok(u);
+/// A PostgreSQL server: `SCOUT_AUDIT_PG_URL`'s, or a throwaway one this
+/// run starts with `.ci/pg-start` and stops when the guard drops (also on
+/// an error).
+struct Postgres {
+    url: String,
+    started: bool,
+}
+
+impl Postgres {
+    fn get() -> Result<Postgres> {
+        if let Ok(u) = std::env::var("SCOUT_AUDIT_PG_URL")
+            && !u.is_empty()
+        {
+            return Ok(Postgres {
+                url: u,
+                started: false,
+            });
+        }
+        let out = run(Command::new("bash")
+            .arg(root().join(".ci/pg-start"))
+            .arg("54329"))?;
+        Ok(Postgres {
+            url: out.trim().to_owned(),
+            started: true,
+        })
     }
-    let out = run(Command::new("bash")
-        .arg(root().join(".ci/pg-start"))
-        .arg("54329"))?;
-    Ok(out.trim().to_owned())
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        if self.started {
+            let _ = Command::new("bash")
+                .arg(root().join(".ci/pg-stop"))
+                .arg("54329")
+                .status();
+        }
+    }
 }
 
 /// A fresh database on the server; returns its URL.
@@ -77,7 +103,8 @@ pub fn run_backends(opts: &BackendOptions) -> Result<String> {
         "scout-audit-cli",
     ]))?;
     let bin = |n: &str| root.join("target/release").join(n);
-    let admin = postgres()?;
+    let pg_server = Postgres::get()?;
+    let admin = pg_server.url.clone();
     let scale = if opts.quick { 10 } else { 1 };
     let scratch = tempfile::Builder::new()
         .prefix("scout-audit-backends-")

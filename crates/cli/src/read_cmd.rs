@@ -1,7 +1,6 @@
 //! The read commands: query, tail, spend, accuracy, stats, verify. None of
 //! them writes into the store.
 
-use std::collections::BTreeMap;
 use std::io::{self, BufWriter, Write};
 use std::ops::ControlFlow;
 use std::path::PathBuf;
@@ -546,13 +545,11 @@ pub fn stats(cli: &Cli, a: &StatsArgs) -> Result<ExitCode> {
             .map_err(|r| anyhow::anyhow!("invalid store path {}: {r}", path.display()))?;
         let fs: Arc<dyn Fs> = Arc::new(RealFs);
         let listing = layout.list(&*fs)?;
-        let mut seg_bytes = BTreeMap::new();
-        let mut disk: u64 = 0;
-        for s in &listing.readable {
-            let n = fs.stat(&s.path).map(|m| m.len).unwrap_or(0);
-            disk += n;
-            seg_bytes.insert(s.name.clone(), n);
-        }
+        let mut disk: u64 = listing
+            .readable
+            .iter()
+            .map(|s| fs.stat(&s.path).map(|m| m.len).unwrap_or(0))
+            .sum();
         let live = fs.stat(&layout.live()).map(|m| m.len).ok();
         disk += live.unwrap_or(0);
         let archives = listing.archives().count();

@@ -63,8 +63,9 @@ impl Row {
             model: e.get_model().map(str::to_owned),
             input_t: e.get_input_t(),
             output_t: e.get_output_t(),
-            // encode_into writes UTF-8 only.
-            line: String::from_utf8_lossy(&line).into_owned(),
+            // encode_into writes UTF-8 only: the buffer moves, uncopied.
+            line: String::from_utf8(line)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
         }
     }
 

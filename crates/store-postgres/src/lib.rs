@@ -585,7 +585,7 @@ impl ReadStore for PgStore {
                 c.query(
                     &format!(
                         "SELECT ts_us, ts_sub, has_ts, model, session_id, cost, input_t, output_t \
-                         FROM scout_audit_events WHERE {w} ORDER BY id"
+                         FROM scout_audit_events WHERE {w}"
                     ),
                     &refs(&params),
                 )

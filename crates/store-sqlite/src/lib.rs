@@ -401,7 +401,7 @@ impl ReadStore for SqliteStore {
         self.with_reader(|c| {
             let mut st = c
                 .prepare(&format!(
-                    "SELECT ts_us, ts_sub, model, session_id, cost, input_t, output_t FROM events WHERE {w} ORDER BY id"
+                    "SELECT ts_us, ts_sub, model, session_id, cost, input_t, output_t FROM events WHERE {w}"
                 ))
                 .map_err(|e| sql_err(&self.path, e))?;
             let mut rows = st.query(params_from_iter(params)).map_err(|e| sql_err(&self.path, e))?;
