@@ -296,25 +296,36 @@ pub struct Snapshot {
 impl Snapshot {
     /// Lists the store and opens its live file under the shared lock (when
     /// a lock file exists; reading never creates one).
+    ///
+    /// Without a lock file no writer of ours has started: a writer creates
+    /// it before it renames anything. But one may start while this lists
+    /// unlocked, and a listing that runs while a name changes can miss the
+    /// segment in both names; so when a lock file has appeared by the end
+    /// of an unlocked listing, the listing is taken again, under the lock.
     pub fn take(fs: &dyn Fs, layout: &Layout) -> Result<Snapshot> {
         check_dir(fs, layout)?;
         let lock_path = layout.lock();
-        let lock = match fs.open_lock(&lock_path, false) {
-            Ok(l) => Some(l),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-            // An unreadable lock file (another user's store): read unlocked.
-            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => None,
-            Err(e) => return Err(Error::io("open lock file", &lock_path, e)),
-        };
-        if let Some(l) = &lock {
-            l.lock_shared()
-                .map_err(|e| Error::io("lock", &lock_path, e))?;
+        loop {
+            let (lock, absent) = match fs.open_lock(&lock_path, false) {
+                Ok(l) => (Some(l), false),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => (None, true),
+                // An unreadable lock file (another user's store): read unlocked.
+                Err(e) if e.kind() == io::ErrorKind::PermissionDenied => (None, false),
+                Err(e) => return Err(Error::io("open lock file", &lock_path, e)),
+            };
+            if let Some(l) = &lock {
+                l.lock_shared()
+                    .map_err(|e| Error::io("lock", &lock_path, e))?;
+            }
+            let r = Snapshot::take_unlocked(fs, layout);
+            if let Some(l) = &lock {
+                let _ = l.unlock();
+            }
+            if absent && fs.stat(&lock_path).is_ok() {
+                continue;
+            }
+            return r;
         }
-        let r = Snapshot::take_unlocked(fs, layout);
-        if let Some(l) = &lock {
-            let _ = l.unlock();
-        }
-        r
     }
 
     fn take_unlocked(fs: &dyn Fs, layout: &Layout) -> Result<Snapshot> {
