@@ -158,18 +158,24 @@ impl Fold for Spend {
                 .map(|g| g.by().map_or_else(SpendBy::ungrouped, SpendBy::new)),
         };
         let by = self.groups.as_ref().and_then(SpendBy::by);
+        match by {
+            // The index has no sessions.
+            Some(GroupBy::Session) => return None,
+            // Per model: the index keeps models over timed records only.
+            Some(GroupBy::Model) if !filter.has_time_bounds() || !filter.events().is_empty() => {
+                return None;
+            }
+            _ => {}
+        }
         for (hour, _, t) in buckets(s, filter)? {
             out.records += t.records;
             t.add_cost_to(&mut out.total);
             if let Some(g) = &mut out.groups {
                 let key = match by {
-                    Some(GroupBy::Hour) => hour
-                        .and_then(|h| Timestamp::from_unix(h, 0))
-                        .map(|t| t.to_python_string()),
-                    Some(GroupBy::Day) => hour.and_then(|h| Timestamp::from_unix(h, 0)).map(|t| {
-                        let (y, m, d, ..) = t.civil();
-                        format!("{y:04}-{m:02}-{d:02}")
-                    }),
+                    // Hour buckets: the same keys as the records' own.
+                    Some(b @ (GroupBy::Hour | GroupBy::Day)) => {
+                        b.key(hour.and_then(|h| Timestamp::from_unix(h, 0)), None, None)
+                    }
                     // One group for everything.
                     None => None,
                     _ => continue,
@@ -178,16 +184,10 @@ impl Fold for Spend {
             }
         }
         if by == Some(GroupBy::Model) {
-            // Per model: the index keeps models over timed records only.
-            if !filter.has_time_bounds() || !filter.events().is_empty() {
-                return None;
-            }
             let g = out.groups.as_mut()?;
             for (model, t) in s.models.iter() {
                 g.add_group(model.map(str::to_owned), &t.spend_group());
             }
-        } else if by == Some(GroupBy::Session) {
-            return None;
         }
         Some(out)
     }
