@@ -206,7 +206,7 @@ mod tests {
 
     #[test]
     fn lists_the_targets() {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        let root = crate::util::root();
         let t = targets(&root).unwrap();
         assert_eq!(t, ["line_parser", "segment_reader", "recovery", "ops"]);
     }

@@ -303,7 +303,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.task {
         Task::Crash(a) => crash(&a)?,
         Task::Fuzz(a) => {
-            let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+            let root = xtask::util::root();
             let runs = xtask::fuzz::run(&xtask::fuzz::FuzzOptions {
                 root,
                 seconds: a.time.max(1),
@@ -359,8 +359,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             print_quietly(&table)?;
         }
         Task::Bench(a) => {
-            let default =
-                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference/audit.py");
+            // As .ci/run finds it: SCOUT_AUDIT_REFERENCE, else ../shared.
+            let default = std::env::var_os("SCOUT_AUDIT_REFERENCE")
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from)
+                .unwrap_or_else(|| xtask::util::root().join("../shared/reference/audit.py"));
             let reference = a.reference.unwrap_or(default);
             let python = std::process::Command::new("python3")
                 .arg("--version")
