@@ -67,18 +67,12 @@ pub(crate) fn index_archive(sh: &Shared, lock: &dyn LockFile, archive: &Segment)
 /// nothing (readers then read the archive whole); it is kept for `close()`.
 fn index_new_archive(sh: &Shared, lock: &dyn LockFile, sealed: &Segment) {
     let gz = sh.layout.archive_path(sealed);
-    let Some(archive) = gz
+    if let Some(archive) = gz
         .file_name()
         .and_then(|n| n.to_str())
         .and_then(|n| sh.layout.parse_segment(n))
-    else {
-        return;
-    };
-    if let Err(e) = index::index_archive(&*sh.fs, &sh.layout, &archive, Some(lock)) {
-        sh.record_bg_error(Error::Background {
-            task: "index",
-            message: e.to_string(),
-        });
+    {
+        index_archive(sh, lock, &archive);
     }
 }
 

@@ -216,9 +216,6 @@ struct State {
     pending_since: Option<Instant>,
     /// Why the writer refuses events, after a failed write or fsync.
     poisoned: Option<String>,
-    /// Bytes of the last failed `write` that reached the file (0 unless it
-    /// was a short write); set by `append_locked` when it fails.
-    failed_write_landed: usize,
     closed: bool,
     /// Reused encoding buffer.
     scratch: Vec<u8>,
@@ -410,7 +407,6 @@ impl FileStore {
                 pending_last_seq: None,
                 pending_since: None,
                 poisoned: None,
-                failed_write_landed: 0,
                 closed: false,
                 scratch: Vec::with_capacity(512),
             }),
@@ -846,7 +842,12 @@ impl Shared {
             // The events whose lines did not reach the file were never
             // used: give their seqs back, so that reopening this session in
             // this process continues without a hole.
-            let landed = whole_lines(&buf[..st.failed_write_landed.min(buf.len())]);
+            // Only a short write of this batch landed anything.
+            let written = match &r {
+                Err(Error::Io { source, .. }) => crate::fs::bytes_written_by(source),
+                _ => 0,
+            };
+            let landed = whole_lines(&buf[..written.min(buf.len())]);
             unassign(&mut st, landed);
         }
         buf.clear();
@@ -896,7 +897,6 @@ impl Shared {
         lines: u64,
         last_own: Option<u64>,
     ) -> Result<u64> {
-        st.failed_write_landed = 0;
         if bytes.is_empty() {
             return Ok(st.writes);
         }
@@ -915,7 +915,6 @@ impl Shared {
                 return Err(Error::Closed);
             };
             if let Err(e) = file.write_once(bytes) {
-                st.failed_write_landed = crate::fs::bytes_written_by(&e);
                 let err = Error::io("append to", &self.live_path, e);
                 return Err(self.poison(st, err));
             }
