@@ -738,24 +738,15 @@ fn table_stats(cli: &Cli, t: &dyn ReadStore, format: Option<Format>) -> Result<E
 
 /// `verify` of a table store: every session's `seq` contiguous.
 fn table_verify(cli: &Cli, t: &dyn ReadStore, max: usize) -> Result<ExitCode> {
-    let mut next: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+    let mut seqs = scout_audit_core::agg::SeqTracker::default();
     let (mut records, mut gaps) = (0u64, Vec::new());
     for r in t.scan(&Filter::new())? {
         let r = r?;
         records += 1;
-        let (Some(s), Some(q)) = (r.session_id(), r.seq()) else {
-            continue;
-        };
-        match next.get_mut(s) {
-            None => {
-                next.insert(s.to_owned(), q + 1);
-            }
-            Some(e) => {
-                if q != *e {
-                    gaps.push(format!("session {s}: seq {q} where {e} was expected"));
-                }
-                *e = q + 1;
-            }
+        if let (Some(s), Some(q)) = (r.session_id(), r.seq())
+            && let Some(e) = seqs.observe(s, q)
+        {
+            gaps.push(format!("session {s}: seq {q} where {e} was expected"));
         }
     }
     let mut out = io::stdout().lock();
@@ -770,7 +761,7 @@ fn table_verify(cli: &Cli, t: &dyn ReadStore, max: usize) -> Result<ExitCode> {
         out,
         "{} records, {} sessions in {}: {}",
         records,
-        next.len(),
+        seqs.sessions(),
         cli.store_addr()?.describe(),
         if n == 0 {
             "OK".to_string()

@@ -6,7 +6,7 @@
 //! ([`ExactSum`]): the answer does not depend on the order of the records
 //! or on how the work was split, so every engine gives the same bits.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -547,6 +547,37 @@ pub fn accuracy_metrics<'a>(
     acc.finish()
 }
 
+/// The `seq` each writer session is expected to continue with, in log
+/// order: what `verify` checks on every backend.
+#[derive(Clone, Debug, Default)]
+pub struct SeqTracker {
+    next: HashMap<String, u64>,
+}
+
+impl SeqTracker {
+    /// Records `seq` of `session`; the seq that was expected instead, when
+    /// this one is not the next (a gap, a repeat or a step back). A
+    /// session's first seq is taken as it is.
+    pub fn observe(&mut self, session: &str, seq: u64) -> Option<u64> {
+        match self.next.get_mut(session) {
+            None => {
+                self.next.insert(session.to_owned(), seq.saturating_add(1));
+                None
+            }
+            Some(expected) => {
+                let gap = (seq != *expected).then_some(*expected);
+                *expected = seq.saturating_add(1);
+                gap
+            }
+        }
+    }
+
+    /// Sessions seen.
+    pub fn sessions(&self) -> u64 {
+        self.next.len() as u64
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -558,6 +589,19 @@ mod tests {
             Decoded::Record(r) => r,
             o => panic!("{o:?}"),
         }
+    }
+
+    #[test]
+    fn seq_tracker_reports_what_was_expected() {
+        let mut t = SeqTracker::default();
+        assert_eq!(t.observe("a", 5), None, "a first seq is taken as it is");
+        assert_eq!(t.observe("a", 6), None);
+        assert_eq!(t.observe("b", 0), None);
+        assert_eq!(t.observe("a", 8), Some(7), "gap");
+        assert_eq!(t.observe("a", 9), None, "continues after the gap");
+        assert_eq!(t.observe("a", 9), Some(10), "repeat");
+        assert_eq!(t.observe("b", 1), None);
+        assert_eq!(t.sessions(), 2);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! `verify`: a read-only check of every segment of a store.
 
-use std::collections::HashMap;
+use scout_audit_core::agg::SeqTracker;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -141,34 +141,26 @@ pub fn verify(fs: Arc<dyn Fs>, layout: &Layout) -> Result<VerifyReport> {
         }
     }
     let mut reader = Reader::from_snapshot(fs, Some(layout.clone()), snap);
-    let mut next: HashMap<String, u64> = HashMap::new();
+    let mut seqs = SeqTracker::default();
     while let Some(item) = reader.next_located() {
         let l = item?;
         let (Some(session), Some(seq)) = (l.record.session_id(), l.record.seq()) else {
             continue;
         };
-        match next.get_mut(session) {
-            None => {
-                next.insert(session.to_owned(), seq + 1);
-            }
-            Some(expected) => {
-                if seq != *expected {
-                    report.seq_gap_count += 1;
-                    if report.seq_gaps.len() < crate::reader::MAX_LOCATED {
-                        report.seq_gaps.push(SeqGap {
-                            session: session.to_owned(),
-                            expected: *expected,
-                            found: seq,
-                            path: reader.sources()[l.source].path.clone(),
-                            pos: l.pos,
-                        });
-                    }
-                }
-                *expected = seq + 1;
+        if let Some(expected) = seqs.observe(session, seq) {
+            report.seq_gap_count += 1;
+            if report.seq_gaps.len() < crate::reader::MAX_LOCATED {
+                report.seq_gaps.push(SeqGap {
+                    session: session.to_owned(),
+                    expected,
+                    found: seq,
+                    path: reader.sources()[l.source].path.clone(),
+                    pos: l.pos,
+                });
             }
         }
     }
-    report.sessions = next.len() as u64;
+    report.sessions = seqs.sessions();
     report.read = reader.report().clone();
     Ok(report)
 }

@@ -414,3 +414,26 @@ fn read_commands_answer_alike_on_every_backend() {
         println!("skipped the PostgreSQL half: SCOUT_AUDIT_PG_URL is not set");
     }
 }
+
+/// `verify` on a table backend finds a seq gap as on the file store.
+#[test]
+fn verify_finds_a_seq_gap_in_sqlite() {
+    let s = Store::new();
+    let line = |seq: u64| {
+        format!(
+            "{{\"ts\":\"2026-01-01T00:00:0{seq}Z\",\"event\":\"nav\",\"session_id\":\"s\",\"seq\":{seq}}}\n"
+        )
+    };
+    s.write("audit.jsonl", format!("{}{}", line(0), line(2)));
+    let db = sqlite_addr(&s, "gap.db");
+    let path = s.path.display().to_string();
+    s.bare(&["copy", "--from", &path, "--to", &db]).run().ok();
+    let o = s.bare(&["--path", &db, "verify"]).run();
+    assert_eq!(o.code, Some(1), "{o:?}");
+    assert_eq!(
+        o.stdout,
+        format!(
+            "session s: seq 2 where 1 was expected\n2 records, 1 sessions in {db}: 1 problem\n"
+        )
+    );
+}
