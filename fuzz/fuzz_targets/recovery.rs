@@ -94,9 +94,17 @@ fuzz_target!(|input: &[u8]| {
             assert!(sealed_left && !report.conflicts.is_empty());
         }
     }
+    // A `.gz.tmp` beside its sealed segment or archive is a partial
+    // compression: removed. One alone may be all that is left of a
+    // segment: never deleted.
+    if flags & 2 != 0 {
+        let tmp_left = fs.state().read(Path::new(&format!("{SEALED}.gz.tmp"))).is_some();
+        assert_eq!(tmp_left, flags & 1 == 0, "{report:?}");
+    }
     // Idempotent.
     let before = fs.state();
     let again = recover(&fs, &layout, &clock, &Retention::KEEP_ALL).expect("second recovery");
+    assert!(again.removed_partials.is_empty() && again.finished_compressions.is_empty(), "{again:?}");
     assert_eq!(again.quarantined, None);
     assert!(!again.completed_last_line);
     assert_eq!(fs.state().read(Path::new(LIVE)), before.read(Path::new(LIVE)));
