@@ -41,23 +41,31 @@ fn records(bytes: &[u8]) -> Vec<String> {
 }
 
 fuzz_target!(|input: &[u8]| {
-    let Some((&flags, live)) = input.split_first() else { return };
+    let Some((&flags, live)) = input.split_first() else {
+        return;
+    };
     let mut st = SimState::default();
     st.put(Path::new(LIVE), live).expect("simulated");
     let half = &live[..live.len() / 2];
     if flags & 1 != 0 {
         // A sealed segment and an archive of only its first half: a conflict.
         st.put(Path::new(SEALED), live).expect("simulated");
-        st.put(Path::new(&format!("{SEALED}.gz")), &gz(half)).expect("simulated");
+        st.put(Path::new(&format!("{SEALED}.gz")), &gz(half))
+            .expect("simulated");
     }
     if flags & 2 != 0 {
-        st.put(Path::new(&format!("{SEALED}.gz.tmp")), half).expect("simulated");
+        st.put(Path::new(&format!("{SEALED}.gz.tmp")), half)
+            .expect("simulated");
     }
     let fs = SimFs::new(st);
     let layout = Layout::new(LIVE).expect("valid");
     let clock = ManualClock::new(Timestamp::parse("2026-11-27T00:00:00Z").expect("valid"));
-    let report = recover(&fs, &layout, &clock, &Retention::KEEP_ALL).expect("recovery succeeds on any bytes");
-    let after = fs.state().read(Path::new(LIVE)).expect("the live file stays");
+    let report = recover(&fs, &layout, &clock, &Retention::KEEP_ALL)
+        .expect("recovery succeeds on any bytes");
+    let after = fs
+        .state()
+        .read(Path::new(LIVE))
+        .expect("the live file stays");
     // Nothing deleted: the live file is a prefix of what it was (plus a
     // completing '\n'), and the quarantine holds exactly the rest.
     match &report.quarantined {
@@ -65,7 +73,10 @@ fuzz_target!(|input: &[u8]| {
             assert!(!report.completed_last_line);
             assert_eq!(*off as usize + *len as usize, live.len());
             assert_eq!(after, &live[..*off as usize]);
-            assert_eq!(fs.state().read(q).expect("quarantine file"), &live[*off as usize..]);
+            assert_eq!(
+                fs.state().read(q).expect("quarantine file"),
+                &live[*off as usize..]
+            );
         }
         None if report.completed_last_line => {
             assert_eq!(&after[..live.len()], live);
@@ -75,18 +86,25 @@ fuzz_target!(|input: &[u8]| {
     }
     // The live file keeps every record line it had before the cut, and a
     // reader finds no torn tail in it.
-    let cut = report.quarantined.as_ref().map_or(live.len(), |(_, off, _)| *off as usize);
+    let cut = report
+        .quarantined
+        .as_ref()
+        .map_or(live.len(), |(_, off, _)| *off as usize);
     assert_eq!(records(&after), records(&live[..cut]));
     let (_, rep) = read_store(Arc::new(fs.clone()), &layout).expect("reads");
-    let torn_live = rep.problems.iter().any(|p| {
-        p.path == Path::new(LIVE) && matches!(p.kind, ProblemKind::TornTail(_))
-    });
+    let torn_live = rep
+        .problems
+        .iter()
+        .any(|p| p.path == Path::new(LIVE) && matches!(p.kind, ProblemKind::TornTail(_)));
     assert!(!torn_live, "{:?}", rep.problems);
     // A sealed segment whose archive differs is never deleted; one whose
     // archive matches is (the crash came after the archive's rename).
     if flags & 1 != 0 {
         let sealed_left = fs.state().read(Path::new(SEALED)).is_some();
-        let archive_left = fs.state().read(Path::new(&format!("{SEALED}.gz"))).is_some();
+        let archive_left = fs
+            .state()
+            .read(Path::new(&format!("{SEALED}.gz")))
+            .is_some();
         assert!(archive_left);
         if half == live {
             assert!(!sealed_left && report.conflicts.is_empty());
@@ -98,14 +116,23 @@ fuzz_target!(|input: &[u8]| {
     // compression: removed. One alone may be all that is left of a
     // segment: never deleted.
     if flags & 2 != 0 {
-        let tmp_left = fs.state().read(Path::new(&format!("{SEALED}.gz.tmp"))).is_some();
+        let tmp_left = fs
+            .state()
+            .read(Path::new(&format!("{SEALED}.gz.tmp")))
+            .is_some();
         assert_eq!(tmp_left, flags & 1 == 0, "{report:?}");
     }
     // Idempotent.
     let before = fs.state();
     let again = recover(&fs, &layout, &clock, &Retention::KEEP_ALL).expect("second recovery");
-    assert!(again.removed_partials.is_empty() && again.finished_compressions.is_empty(), "{again:?}");
+    assert!(
+        again.removed_partials.is_empty() && again.finished_compressions.is_empty(),
+        "{again:?}"
+    );
     assert_eq!(again.quarantined, None);
     assert!(!again.completed_last_line);
-    assert_eq!(fs.state().read(Path::new(LIVE)), before.read(Path::new(LIVE)));
+    assert_eq!(
+        fs.state().read(Path::new(LIVE)),
+        before.read(Path::new(LIVE))
+    );
 });

@@ -57,8 +57,12 @@ fn lines_of(recs: &[Record]) -> Vec<String> {
 
 fn store_with(path: &str, data: &[u8]) -> (Arc<SimFs>, Layout) {
     let mut st = SimState::default();
-    st.put(Path::new(path), data).expect("a simulated disk takes any file");
-    (Arc::new(SimFs::new(st)), Layout::new(LIVE).expect("a valid path"))
+    st.put(Path::new(path), data)
+        .expect("a simulated disk takes any file");
+    (
+        Arc::new(SimFs::new(st)),
+        Layout::new(LIVE).expect("a valid path"),
+    )
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -74,7 +78,10 @@ fuzz_target!(|data: &[u8]| {
     let mut follow = Follow::start(fs, layout.clone()).expect("follow starts on any file");
     let mut followed = Vec::new();
     loop {
-        match follow.next_record().expect("the follower never fails on bad bytes") {
+        match follow
+            .next_record()
+            .expect("the follower never fails on bad bytes")
+        {
             Followed::Record(r) => followed.push(r.to_json_line()),
             Followed::CaughtUp => break,
         }
@@ -84,7 +91,10 @@ fuzz_target!(|data: &[u8]| {
     let (fs, layout) = store_with(ARCHIVE, data);
     let (recs, report) = read_store(fs, &layout).expect("the reader never fails on a bad archive");
     let mut plain = Vec::new();
-    let ended = MultiGzDecoder::new(data).take(CAP).read_to_end(&mut plain).is_ok();
+    let ended = MultiGzDecoder::new(data)
+        .take(CAP)
+        .read_to_end(&mut plain)
+        .is_ok();
     if !ended {
         // A decoder drops what the read that fails had decompressed: decode
         // again a byte at a time to get every byte before the damage.
@@ -100,7 +110,11 @@ fuzz_target!(|data: &[u8]| {
         if ended {
             want.extend(tail);
         }
-        assert_eq!(lines_of(&recs), want, "archive reader vs independent decompression");
+        assert_eq!(
+            lines_of(&recs),
+            want,
+            "archive reader vs independent decompression"
+        );
         if !ended && !data.is_empty() {
             assert_eq!(report.damaged_segments, 1, "a damaged archive is reported");
         }
