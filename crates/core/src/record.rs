@@ -163,6 +163,13 @@ pub fn seq_key(session_id: &str, seq: u64) -> String {
     format!("s:{session_id}:{seq:020}")
 }
 
+/// The first and last possible [`seq_key`] of a session: its keys sort by
+/// `seq` inside this range. Another session's keys can fall inside it too
+/// (`a:0` inside `a`'s), so a probe must also check `session_id`.
+pub fn seq_key_range(session_id: &str) -> (String, String) {
+    (seq_key(session_id, 0), seq_key(session_id, u64::MAX))
+}
+
 /// Why a line is malformed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]

@@ -22,7 +22,7 @@ use postgres::{Client, NoTls};
 use scout_audit_core::agg::{EventCounts, GroupBy, SpendBy};
 use scout_audit_core::batching::{Backend, BatchingOptions, BatchingSink, Row};
 use scout_audit_core::read::keyset_pages;
-use scout_audit_core::record::seq_key;
+use scout_audit_core::record::seq_key_range;
 use scout_audit_core::{
     Clock, Decoded, Durability, Error, Event, Filter, ReadStore, Receipt, Record, RecordStream,
     SessionId, Sink, Timestamp, Watermark, decode_line,
@@ -337,13 +337,9 @@ impl Writer {
 
 impl Backend for Writer {
     fn last_seq(&mut self, session: &SessionId) -> Result<Option<u64>, Error> {
-        // A session's keys sort by seq (`Record::dedup_key`): one probe of
-        // the unique index from the top of its key range; the session_id
-        // test skips another session whose keys fall inside that range.
-        let (lo, hi) = (
-            seq_key(session.as_str(), 0),
-            seq_key(session.as_str(), u64::MAX),
-        );
+        // One probe of the unique index from the top of the session's key
+        // range, skipping other sessions' keys inside it (seq_key_range).
+        let (lo, hi) = seq_key_range(session.as_str());
         let last: Option<i64> = self
             .client
             .query_opt(

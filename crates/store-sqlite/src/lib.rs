@@ -35,7 +35,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params_from_iter};
 use scout_audit_core::agg::{EventCounts, GroupBy, SpendBy};
 use scout_audit_core::batching::{Backend, BatchingOptions, BatchingSink, Row};
 use scout_audit_core::read::keyset_pages;
-use scout_audit_core::record::seq_key;
+use scout_audit_core::record::seq_key_range;
 use scout_audit_core::{
     Clock, Decoded, Durability, Error, Event, Filter, ReadStore, Receipt, Record, RecordStream,
     SessionId, Sink, Timestamp, Watermark, decode_line,
@@ -179,14 +179,9 @@ fn opt_u64(v: Option<u64>) -> Option<i64> {
 
 impl Backend for Writer {
     fn last_seq(&mut self, session: &SessionId) -> Result<Option<u64>, Error> {
-        // A session's keys sort by seq, so this is one probe of the unique
-        // index from the top of the session's key range; the session_id
-        // test skips another session whose keys fall inside that range
-        // (session "a" spans "s:a:0…" to "s:a:1…", which holds "s:a:0:…").
-        let (lo, hi) = (
-            seq_key(session.as_str(), 0),
-            seq_key(session.as_str(), u64::MAX),
-        );
+        // One probe of the unique index from the top of the session's key
+        // range, skipping other sessions' keys inside it (seq_key_range).
+        let (lo, hi) = seq_key_range(session.as_str());
         let last: Option<i64> = self
             .conn
             .query_row(
