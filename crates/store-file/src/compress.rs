@@ -153,7 +153,7 @@ fn compress_locked(
     }
     let gz = layout.archive_path(seg);
     let tmp = layout.temp_path(seg);
-    if fs.stat(&gz).is_ok() {
+    if fs.lstat(&gz).is_ok() {
         // An earlier run got as far as the rename (an archive is only ever
         // made whole, by rename after fsync): finish it.
         if archive_matches(fs, &gz, sealed)? {
@@ -169,7 +169,11 @@ fn compress_locked(
             reason: format!("differs from {}; both are kept", sealed.display()),
         });
     }
-    let out = fs.create(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
+    // A `.gz.tmp` here is a crashed run's (the segment lock is ours).
+    remove_stale_temp(fs, &tmp)?;
+    let out = fs
+        .create_new(&tmp)
+        .map_err(|e| Error::io("create", &tmp, e))?;
     let input = fs
         .open_read(sealed)
         .map_err(|e| Error::io("open", sealed, e))?;
@@ -180,7 +184,7 @@ fn compress_locked(
     out.sync_all().map_err(|e| Error::io("fsync", &tmp, e))?;
     drop(out);
     exclusively(store_lock, &lock_path, || {
-        fs.rename(&tmp, &gz)
+        fs.rename_noreplace(&tmp, &gz)
             .map_err(|e| Error::io("rename", &tmp, e))?;
         fs.sync_dir(dir)
             .map_err(|e| Error::io("fsync directory", dir, e))?;
@@ -189,6 +193,23 @@ fn compress_locked(
             .map_err(|e| Error::io("fsync directory", dir, e))
     })?;
     Ok(true)
+}
+
+/// Removes a temporary file of the store's own left by a crash, before it
+/// is created again exclusively: only a regular file is; anything else at
+/// the name (a symbolic link, a directory, a FIFO) was not made by the
+/// store, is left alone, and is an error naming it.
+pub(crate) fn remove_stale_temp(fs: &dyn Fs, path: &Path) -> Result<()> {
+    match fs.lstat(path) {
+        Ok(m) if m.is_file => remove(fs, path),
+        Ok(_) => Err(Error::Foreign {
+            path: path.to_path_buf(),
+            what: crate::fs::describe_not_regular(path)
+                .unwrap_or_else(|| "is not a regular file".to_owned()),
+        }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io("stat", path, e)),
+    }
 }
 
 fn remove(fs: &dyn Fs, path: &Path) -> Result<()> {

@@ -29,6 +29,45 @@ pub enum Error {
         /// Why it cannot be used.
         reason: String,
     },
+    /// Something the store did not make is at a name the store uses (a
+    /// symbolic link, a directory, a FIFO, another tool's file): it is left
+    /// alone and nothing is written through it.
+    #[error("{} {what}; the store does not touch what it did not create", path.display())]
+    Foreign {
+        /// The name the store uses.
+        path: PathBuf,
+        /// What is there ("is a symbolic link to /x (not followed)").
+        what: String,
+    },
+    /// The store directory can be written by other users, who could plant
+    /// links and files in it; refused unless allowed explicitly.
+    #[error("the store directory {} has mode {mode:04o}: group or others can write it, and could plant links or files in it; make it private (chmod go-w) or allow a shared directory explicitly (--allow-shared-dir)", path.display())]
+    SharedDir {
+        /// The directory.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// The live file holds bytes but no record, and the store was never
+    /// opened here: not an audit log, so it is not modified.
+    #[error("{} holds {len} bytes and no audit record: not an audit log; refusing to modify it", path.display())]
+    NotALog {
+        /// The file.
+        path: PathBuf,
+        /// Its length.
+        len: u64,
+    },
+    /// Segment numbers are exhausted: rotation cannot name a new segment
+    /// without reusing one.
+    #[error("cannot rotate {}: the next segment number after {last} (of {}) would overflow; move the archives away to continue", path.display(), name)]
+    SegmentNumbersExhausted {
+        /// The live file.
+        path: PathBuf,
+        /// The highest segment number in use.
+        last: u64,
+        /// The segment holding it.
+        name: String,
+    },
     /// This process already has a writer open on this store for this session.
     #[error("the store {} is already open in this process for session {session}; share the FileStore (it is Clone and Sync) instead of opening it twice", path.display())]
     AlreadyOpen {

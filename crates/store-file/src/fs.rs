@@ -6,6 +6,15 @@
 //! `std::fs`. The crash tests put a simulated file system under it that
 //! keeps unsynced writes and directory operations pending and decides what
 //! survives a crash.
+//!
+//! **Hostile directories.** Every open names its final component without
+//! following it (`O_NOFOLLOW`) and without blocking on a FIFO
+//! (`O_NONBLOCK`, cleared once the file is known to be regular), and
+//! refuses anything but a regular file with an error that says what is
+//! there ("is a symbolic link to /etc/passwd (not followed)"). New files
+//! are created exclusively ([`Fs::create_new`]), and segments are renamed
+//! without replacing ([`Fs::rename_noreplace`]). The directory's own path
+//! may go through symbolic links (`~/.scout -> /data/scout`).
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
@@ -26,6 +35,10 @@ pub struct Meta {
     pub is_file: bool,
     /// Whether it is a directory.
     pub is_dir: bool,
+    /// Whether it is a symbolic link (only [`Fs::lstat`] says so).
+    pub is_symlink: bool,
+    /// The permission bits (`st_mode & 0o7777`).
+    pub mode: u32,
     /// Last modification time.
     pub mtime: SystemTime,
 }
@@ -68,19 +81,31 @@ pub trait LockFile: Send + Sync + fmt::Debug {
 }
 
 /// The file-system operations of the store.
+///
+/// Every open refuses a symbolic link at the final component and anything
+/// that is not a regular file (a directory, FIFO, socket or device) with an
+/// error whose message says what is there; none blocks on a FIFO.
 pub trait Fs: Send + Sync + fmt::Debug {
     /// Opens `path` for appending (`O_APPEND`), creating it with mode 0600
     /// when missing.
     fn open_append(&self, path: &Path) -> io::Result<Arc<dyn WriteFile>>;
-    /// Creates `path` (mode 0600) for writing, truncating an existing file.
-    fn create(&self, path: &Path) -> io::Result<Arc<dyn WriteFile>>;
+    /// Creates `path` (mode 0600) for writing; fails with
+    /// [`io::ErrorKind::AlreadyExists`] when anything is there, a dangling
+    /// symbolic link included (`O_CREAT | O_EXCL`).
+    fn create_new(&self, path: &Path) -> io::Result<Arc<dyn WriteFile>>;
     /// Opens `path` for reading.
     fn open_read(&self, path: &Path) -> io::Result<Box<dyn ReadFile>>;
     /// Truncates the file at `path` to `len` bytes and fsyncs it.
     fn truncate(&self, path: &Path, len: u64) -> io::Result<()>;
-    /// Renames a file within its directory (atomic replace).
+    /// Renames a file within its directory, atomically replacing what is
+    /// at `to`. Callers check `to` with [`Fs::lstat`] first: only a regular
+    /// file of the store's own may be replaced.
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
-    /// Unlinks a file.
+    /// Renames a file within its directory; fails with
+    /// [`io::ErrorKind::AlreadyExists`] when anything is at `to`
+    /// (`renameat2(RENAME_NOREPLACE)`).
+    fn rename_noreplace(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Unlinks a file (a symbolic link itself, never its target).
     fn remove_file(&self, path: &Path) -> io::Result<()>;
     /// Fsyncs a directory, making renames, creates and unlinks in it durable.
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
@@ -88,6 +113,8 @@ pub trait Fs: Send + Sync + fmt::Debug {
     fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>>;
     /// `stat` (following symlinks).
     fn stat(&self, path: &Path) -> io::Result<Meta>;
+    /// `lstat`: a symbolic link is described, not followed.
+    fn lstat(&self, path: &Path) -> io::Result<Meta>;
     /// Creates a directory and its parents, mode 0700 for those created.
     fn create_dir_all(&self, dir: &Path) -> io::Result<()>;
     /// Opens a lock file, creating it (mode 0600) when `create` is set.
@@ -95,6 +122,92 @@ pub trait Fs: Send + Sync + fmt::Debug {
     /// Opens a file to hold an advisory lock on the file itself (used to
     /// mark a segment as being compressed).
     fn open_file_lock(&self, path: &Path) -> io::Result<Arc<dyn LockFile>>;
+}
+
+/// What is at `path` when it is not a regular file ("is a symbolic link to
+/// /x (not followed)", "is a FIFO", ...), from `lstat`; `None` for a
+/// regular file or nothing.
+pub fn describe_not_regular(path: &Path) -> Option<String> {
+    use std::os::unix::fs::FileTypeExt;
+    let m = fs::symlink_metadata(path).ok()?;
+    let t = m.file_type();
+    Some(if t.is_symlink() {
+        match fs::read_link(path) {
+            Ok(to) => format!("is a symbolic link to {} (not followed)", to.display()),
+            Err(_) => "is a symbolic link (not followed)".to_owned(),
+        }
+    } else if t.is_dir() {
+        "is a directory, not a regular file".to_owned()
+    } else if t.is_fifo() {
+        "is a FIFO, not a regular file".to_owned()
+    } else if t.is_socket() {
+        "is a socket, not a regular file".to_owned()
+    } else if t.is_block_device() || t.is_char_device() {
+        "is a device, not a regular file".to_owned()
+    } else {
+        return None;
+    })
+}
+
+/// The error of an open refused because `path` is not a regular file.
+fn not_regular(path: &Path, kind: io::ErrorKind) -> io::Error {
+    let what = describe_not_regular(path).unwrap_or_else(|| "is not a regular file".to_owned());
+    io::Error::new(kind, what)
+}
+
+/// Opens `path` with `opts` plus `O_NOFOLLOW | O_NONBLOCK`, refusing
+/// anything but a regular file; clears `O_NONBLOCK` on the result.
+pub fn open_regular(path: &Path, opts: &mut OpenOptions) -> io::Result<File> {
+    use rustix::fs::OFlags;
+    let flags = OFlags::NOFOLLOW | OFlags::NONBLOCK;
+    let f = match opts.custom_flags(flags.bits() as i32).open(path) {
+        Ok(f) => f,
+        // ELOOP: a symbolic link; ENXIO: a FIFO without reader or a
+        // socket; EISDIR: a directory opened for writing.
+        Err(e)
+            if matches!(
+                e.raw_os_error().map(rustix::io::Errno::from_raw_os_error),
+                Some(rustix::io::Errno::LOOP | rustix::io::Errno::NXIO | rustix::io::Errno::ISDIR)
+            ) =>
+        {
+            return Err(match describe_not_regular(path) {
+                Some(what) => io::Error::new(io::ErrorKind::InvalidInput, what),
+                None => e,
+            });
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            return Err(match describe_not_regular(path) {
+                Some(what) => io::Error::new(io::ErrorKind::AlreadyExists, what),
+                None => e,
+            });
+        }
+        Err(e) => return Err(e),
+    };
+    if !f.metadata()?.is_file() {
+        return Err(not_regular(path, io::ErrorKind::InvalidInput));
+    }
+    let fl = rustix::fs::fcntl_getfl(&f)?;
+    rustix::fs::fcntl_setfl(&f, fl - OFlags::NONBLOCK)?;
+    Ok(f)
+}
+
+/// Renames `from` to `to` unless something is at `to`
+/// (`renameat2(RENAME_NOREPLACE)`; where the file system lacks it, a hard
+/// link, which never replaces either, then the unlink of `from`).
+pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+    use rustix::fs::{CWD, RenameFlags};
+    match rustix::fs::renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE) {
+        Ok(()) => Ok(()),
+        Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS) => {
+            fs::hard_link(from, to)?;
+            fs::remove_file(from)
+        }
+        Err(rustix::io::Errno::EXIST) => Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!("{} exists; the store never replaces it", to.display()),
+        )),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The error of a short write: `written` of `len` bytes landed.
@@ -138,6 +251,8 @@ fn meta_of(m: &fs::Metadata) -> Meta {
         len: m.len(),
         is_file: m.is_file(),
         is_dir: m.is_dir(),
+        is_symlink: m.file_type().is_symlink(),
+        mode: m.mode() & 0o7777,
         mtime: m.modified().unwrap_or(SystemTime::UNIX_EPOCH),
     }
 }
@@ -223,32 +338,33 @@ fn flock(f: &File, op: rustix::fs::FlockOperation) -> io::Result<()> {
 
 impl Fs for RealFs {
     fn open_append(&self, path: &Path) -> io::Result<Arc<dyn WriteFile>> {
-        let f = OpenOptions::new()
-            .append(true)
-            .create(true)
-            .mode(0o600)
-            .open(path)?;
+        let f = open_regular(
+            path,
+            OpenOptions::new().append(true).create(true).mode(0o600),
+        )?;
         Ok(Arc::new(RealWrite(f)))
     }
-    fn create(&self, path: &Path) -> io::Result<Arc<dyn WriteFile>> {
-        let f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(path)?;
+    fn create_new(&self, path: &Path) -> io::Result<Arc<dyn WriteFile>> {
+        let f = open_regular(
+            path,
+            OpenOptions::new().write(true).create_new(true).mode(0o600),
+        )?;
         Ok(Arc::new(RealWrite(f)))
     }
     fn open_read(&self, path: &Path) -> io::Result<Box<dyn ReadFile>> {
-        Ok(Box::new(RealRead(File::open(path)?)))
+        let f = open_regular(path, OpenOptions::new().read(true))?;
+        Ok(Box::new(RealRead(f)))
     }
     fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
-        let f = OpenOptions::new().write(true).open(path)?;
+        let f = open_regular(path, OpenOptions::new().write(true))?;
         f.set_len(len)?;
         f.sync_all()
     }
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         fs::rename(from, to)
+    }
+    fn rename_noreplace(&self, from: &Path, to: &Path) -> io::Result<()> {
+        rename_noreplace(from, to)
     }
     fn remove_file(&self, path: &Path) -> io::Result<()> {
         fs::remove_file(path)
@@ -269,6 +385,9 @@ impl Fs for RealFs {
     fn stat(&self, path: &Path) -> io::Result<Meta> {
         Ok(meta_of(&fs::metadata(path)?))
     }
+    fn lstat(&self, path: &Path) -> io::Result<Meta> {
+        Ok(meta_of(&fs::symlink_metadata(path)?))
+    }
     fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
         fs::DirBuilder::new()
             .recursive(true)
@@ -277,19 +396,24 @@ impl Fs for RealFs {
     }
     fn open_lock(&self, path: &Path, create: bool) -> io::Result<Arc<dyn LockFile>> {
         let f = if create {
-            OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .mode(0o600)
-                .open(path)?
+            open_regular(
+                path,
+                OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .truncate(false)
+                    .mode(0o600),
+            )?
         } else {
-            File::open(path)?
+            open_regular(path, OpenOptions::new().read(true))?
         };
         Ok(Arc::new(RealLock(f)))
     }
     fn open_file_lock(&self, path: &Path) -> io::Result<Arc<dyn LockFile>> {
-        Ok(Arc::new(RealLock(File::open(path)?)))
+        Ok(Arc::new(RealLock(open_regular(
+            path,
+            OpenOptions::new().read(true),
+        )?)))
     }
 }

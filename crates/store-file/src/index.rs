@@ -611,7 +611,11 @@ fn write_locked(
 ) -> Result<bool> {
     let (tmp, path) = (tmp.to_path_buf(), path.to_path_buf());
     let dir = layout.dir();
-    let f = fs.create(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
+    // A `.idx.tmp` here is a crashed writer's: the archive's lock is ours.
+    crate::compress::remove_stale_temp(fs, &tmp)?;
+    let f = fs
+        .create_new(&tmp)
+        .map_err(|e| Error::io("create", &tmp, e))?;
     f.write_once(&idx.encode())
         .map_err(|e| Error::io("write", &tmp, e))?;
     f.sync_all().map_err(|e| Error::io("fsync", &tmp, e))?;
@@ -619,6 +623,12 @@ fn write_locked(
     exclusively(store_lock, &layout.lock(), || {
         let same = ArchiveStamp::read(fs, &archive.path).is_ok_and(|s| s == idx.stamp);
         if same {
+            // An index is replaced (it went stale), but only a regular
+            // file of ours: a link or anything else there is left alone.
+            if let Err(e) = check_replaceable(fs, &path) {
+                let _ = fs.remove_file(&tmp);
+                return Err(e);
+            }
             fs.rename(&tmp, &path)
                 .map_err(|e| Error::io("rename", &tmp, e))?;
         } else {
@@ -629,6 +639,21 @@ fn write_locked(
             .map_err(|e| Error::io("fsync directory", dir, e))?;
         Ok(same)
     })
+}
+
+/// Whether `path` may be replaced by a rename: nothing is there, or a
+/// regular file (the store's own index). Anything else is an error naming it.
+fn check_replaceable(fs: &dyn Fs, path: &Path) -> Result<()> {
+    match fs.lstat(path) {
+        Ok(m) if m.is_file => Ok(()),
+        Ok(_) => Err(Error::Foreign {
+            path: path.to_path_buf(),
+            what: crate::fs::describe_not_regular(path)
+                .unwrap_or_else(|| "is not a regular file".to_owned()),
+        }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io("stat", path, e)),
+    }
 }
 
 /// Indexes one of the store's archives from its own bytes (what the
@@ -678,14 +703,23 @@ pub fn remove_strays(
                 Err(e) => return Err(Error::io("open", archive, e)),
             }
         }
-        let r = fs.remove_file(p);
+        // Only a regular file is an index of ours; a link or anything else
+        // at the name is left alone and reported.
+        let r = match fs.lstat(p) {
+            Ok(m) if !m.is_file => Err(Error::Foreign {
+                path: p.clone(),
+                what: crate::fs::describe_not_regular(p)
+                    .unwrap_or_else(|| "is not a regular file".to_owned()),
+            }),
+            _ => fs.remove_file(p).map_err(|e| Error::io("remove", p, e)),
+        };
         if let Some(l) = held {
             let _ = l.unlock();
         }
         match r {
             Ok(()) => removed.push(p.clone()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::io("remove", p, e)),
+            Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
         }
     }
     if !removed.is_empty() {

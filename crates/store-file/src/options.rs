@@ -113,3 +113,35 @@ pub enum Compression {
     /// Left as a plain `.jsonl` (readers read it the same).
     Off,
 }
+
+/// Whether a store directory that group or others can write is accepted.
+/// Whoever can write the directory can plant links and files at the
+/// store's names; the store never follows or replaces them, but it can be
+/// kept from working. The default refuses such a directory, as OpenSSH's
+/// `StrictModes` does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SharedDir {
+    /// Refuse to write into a directory with mode bits `g+w` or `o+w`.
+    #[default]
+    Refuse,
+    /// Accept it (the directory is shared on purpose).
+    Allow,
+}
+
+impl SharedDir {
+    /// Checks the store directory `dir` (following symbolic links on its
+    /// path: `~/.scout -> /data/scout` is checked at `/data/scout`).
+    pub fn check(self, fs: &dyn crate::fs::Fs, dir: &std::path::Path) -> crate::Result<()> {
+        if self == SharedDir::Allow {
+            return Ok(());
+        }
+        let m = fs.stat(dir).map_err(|e| crate::Error::io("stat", dir, e))?;
+        if m.is_dir && m.mode & 0o022 != 0 {
+            return Err(crate::Error::SharedDir {
+                path: dir.to_path_buf(),
+                mode: m.mode,
+            });
+        }
+        Ok(())
+    }
+}

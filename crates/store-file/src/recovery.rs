@@ -105,13 +105,21 @@ pub fn recover(
         } else if scan.cut < scan.len {
             let secs = clock.now().unix_secs();
             let n = listing.quarantine.len() as u64 + 1;
-            let mut q = layout.quarantine_path(secs, n);
+            // Created exclusively: a name taken by anything (a file, a
+            // dangling symbolic link planted there) is skipped, never
+            // written through.
             let mut k = n;
-            while fs.stat(&q).is_ok() {
-                k += 1;
-                q = layout.quarantine_path(secs, k);
-            }
-            copy_range(fs, &live, scan.cut, &q)?;
+            let (q, out) = loop {
+                let q = layout.quarantine_path(secs, k);
+                match fs.create_new(&q) {
+                    Ok(out) => break (q, out),
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists && k < n + 1000 => {
+                        k += 1;
+                    }
+                    Err(e) => return Err(Error::io("create", &q, e)),
+                }
+            };
+            copy_range(fs, &live, scan.cut, &q, &*out)?;
             fs.sync_dir(dir)
                 .map_err(|e| Error::io("fsync directory", dir, e))?;
             fs.truncate(&live, scan.cut)
@@ -156,7 +164,7 @@ pub fn recover(
                 .any(|s| same(s, seg) && s.kind == SegmentKind::Temp)
             {
                 let tmp = layout.temp_path(seg);
-                remove(fs, &tmp)?;
+                crate::compress::remove_stale_temp(fs, &tmp)?;
                 report.removed_partials.push(tmp);
                 removed_any = true;
             }
@@ -181,7 +189,7 @@ pub fn recover(
             .iter()
             .any(|s| same(s, tmp) && s.kind == SegmentKind::Archive)
         {
-            remove(fs, &tmp.path)?;
+            crate::compress::remove_stale_temp(fs, &tmp.path)?;
             report.removed_partials.push(tmp.path.clone());
             removed_any = true;
         } else {
@@ -205,6 +213,36 @@ pub fn recover(
     Ok(report)
 }
 
+/// Refuses a live file that is not an audit log: one that holds bytes but
+/// no record, where the store was never opened (no segment, no quarantine
+/// file beside it; the caller checks that no lock file is). Recovery would
+/// otherwise move its whole content to quarantine: a wrong `--path` must
+/// not gut a file. Our own live file can hold only a torn fragment after a
+/// power loss, but then the lock file (made and made durable before the
+/// live file's first byte) is there, and this check is not made.
+pub fn check_is_log(fs: &dyn Fs, layout: &Layout) -> Result<()> {
+    let live = layout.live();
+    let mut f = match fs.open_read(&live) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io("open", &live, e)),
+    };
+    let listing = layout
+        .list(fs)
+        .map_err(|e| Error::io("list", layout.dir(), e))?;
+    if !listing.all.is_empty() || !listing.quarantine.is_empty() {
+        return Ok(());
+    }
+    let scan = scan_tail(&mut *f).map_err(|e| Error::io("read", &live, e))?;
+    if scan.len > 0 && scan.cut == 0 {
+        return Err(Error::NotALog {
+            path: live,
+            len: scan.len,
+        });
+    }
+    Ok(())
+}
+
 fn remove(fs: &dyn Fs, path: &Path) -> Result<()> {
     match fs.remove_file(path) {
         Ok(()) => Ok(()),
@@ -213,12 +251,17 @@ fn remove(fs: &dyn Fs, path: &Path) -> Result<()> {
     }
 }
 
-/// Copies `from[offset..]` into a new file `to`, fsync'd.
-fn copy_range(fs: &dyn Fs, from: &Path, offset: u64, to: &Path) -> Result<()> {
+/// Copies `from[offset..]` into `out`, the new file `to`, fsync'd.
+fn copy_range(
+    fs: &dyn Fs,
+    from: &Path,
+    offset: u64,
+    to: &Path,
+    out: &dyn crate::fs::WriteFile,
+) -> Result<()> {
     let mut src = fs.open_read(from).map_err(|e| Error::io("open", from, e))?;
     src.seek_to(offset)
         .map_err(|e| Error::io("seek", from, e))?;
-    let out = fs.create(to).map_err(|e| Error::io("create", to, e))?;
     let mut buf = vec![0u8; 64 << 10];
     loop {
         let n = match src.read(&mut buf) {

@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::fs::{Fs, LockFile, RealFs, WriteFile};
 use crate::layout::{Layout, Segment};
 use crate::mutant;
-use crate::options::{Compression, FsyncPolicy, Retention, RotateSize};
+use crate::options::{Compression, FsyncPolicy, Retention, RotateSize, SharedDir};
 use crate::recovery::{self, RecoveryReport};
 
 /// A buffered store writes its buffer inline once it holds this much.
@@ -50,9 +50,18 @@ pub struct Builder {
     retention: Retention,
     compression: Compression,
     session: Option<SessionId>,
+    shared_dir: SharedDir,
 }
 
 impl Builder {
+    /// Whether a store directory group or others can write is accepted
+    /// (default [`SharedDir::Refuse`]: opening fails, naming the directory
+    /// and its mode).
+    pub fn shared_dir(mut self, s: SharedDir) -> Self {
+        self.shared_dir = s;
+        self
+    }
+
     /// The durability level `log` acknowledges at (default `Process`).
     pub fn durability(mut self, d: Durability) -> Self {
         self.durability = d;
@@ -280,6 +289,7 @@ impl FileStore {
             retention: Retention::KEEP_ALL,
             compression: Compression::Background,
             session: None,
+            shared_dir: SharedDir::Refuse,
         }
     }
 
@@ -292,22 +302,24 @@ impl FileStore {
         let live = layout.live();
         crate::reader::check_dir(&*fs, &layout)?;
         create_dir_durably(&*fs, layout.dir())?;
-        match fs.stat(&live) {
-            Ok(m) if m.is_dir => {
-                return Err(Error::InvalidPath {
-                    path: live,
-                    reason: "is a directory".into(),
-                });
-            }
-            Ok(m) if !m.is_file => {
-                return Err(Error::InvalidPath {
-                    path: live,
-                    reason: "is not a regular file".into(),
-                });
-            }
+        b.shared_dir.check(&*fs, layout.dir())?;
+        match fs.lstat(&live) {
+            Ok(m) if !m.is_file => return Err(foreign(&live)),
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::io("stat", live, e)),
+        }
+        // Before the lock file is made: a file where no store was ever
+        // opened (no lock file, no segment) that holds no record is not an
+        // audit log (a wrong path), and is not modified.
+        let lock_path = layout.lock();
+        match fs.lstat(&lock_path) {
+            Ok(m) if !m.is_file => return Err(foreign(&lock_path)),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                recovery::check_is_log(&*fs, &layout)?;
+            }
+            Err(e) => return Err(Error::io("stat", lock_path, e)),
         }
         let session = b.session.unwrap_or_else(SessionId::process);
         let key = (absolute(&live), session.clone());
@@ -675,16 +687,20 @@ fn create_dir_durably(fs: &dyn Fs, dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The error for something the store did not make at `path`.
+fn foreign(path: &Path) -> Error {
+    Error::Foreign {
+        path: path.to_path_buf(),
+        what: crate::fs::describe_not_regular(path)
+            .unwrap_or_else(|| "is not a regular file".to_owned()),
+    }
+}
+
 /// Opens (creating if needed) the live file; says whether it was created.
 fn open_live(fs: &dyn Fs, layout: &Layout) -> Result<(Arc<dyn WriteFile>, bool)> {
     let live = layout.live();
-    let existed = match fs.stat(&live) {
-        Ok(m) if !m.is_file => {
-            return Err(Error::InvalidPath {
-                path: live,
-                reason: "is not a regular file".into(),
-            });
-        }
+    let existed = match fs.lstat(&live) {
+        Ok(m) if !m.is_file => return Err(foreign(&live)),
         Ok(_) => true,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
         Err(e) => return Err(Error::io("stat", live, e)),
@@ -933,7 +949,7 @@ impl Shared {
     /// length. Called with the lock file held (shared or exclusive).
     fn ensure_current(&self, st: &mut State) -> Result<u64> {
         let live_path = &self.live_path;
-        match self.fs.stat(live_path) {
+        match self.fs.lstat(live_path) {
             Ok(m) if m.id == st.live_id && st.live.is_some() => return Ok(m.len),
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -1006,13 +1022,27 @@ impl Shared {
             .layout
             .list(&*self.fs)
             .map_err(|e| Error::io("list", dir, e))?;
-        let number = listing.max_number().unwrap_or(0).max(st.last_number) + 1;
+        let last = listing.max_number().unwrap_or(0).max(st.last_number);
+        let Some(number) = last.checked_add(1) else {
+            // Wrapping would reuse a number and could replace a segment.
+            let name = listing
+                .all
+                .iter()
+                .find(|s| s.number == Some(last))
+                .map_or_else(|| format!("segment {last}"), |s| s.name.clone());
+            return Err(Error::SegmentNumbersExhausted {
+                path: live_path,
+                last,
+                name,
+            });
+        };
         st.last_number = number;
         let now = self.clock.now().unix_secs();
         let seal = listing.max_seal_secs().map_or(now, |m| m.max(now));
         let name = self.layout.sealed_name(seal, number);
         let sealed_path = dir.join(&name);
-        if let Err(e) = self.fs.rename(&live_path, &sealed_path) {
+        // Never replaces: a sealed segment is never overwritten.
+        if let Err(e) = self.fs.rename_noreplace(&live_path, &sealed_path) {
             return Err(self.poison(st, Error::io("rename", &live_path, e)));
         }
         if let Err(e) = self.fs.sync_dir(dir) {

@@ -149,9 +149,9 @@ impl Fs for Faulty {
             fs: Arc::clone(&self.0),
         }))
     }
-    fn create(&self, path: &Path) -> io::Result<Arc<dyn WriteFile>> {
+    fn create_new(&self, path: &Path) -> io::Result<Arc<dyn WriteFile>> {
         Ok(Arc::new(FaultFile {
-            inner: RealFs.create(path)?,
+            inner: RealFs.create_new(path)?,
             fs: Arc::clone(&self.0),
         }))
     }
@@ -164,6 +164,10 @@ impl Fs for Faulty {
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         self.0.errno_of(Op::Rename)?;
         RealFs.rename(from, to)
+    }
+    fn rename_noreplace(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.0.errno_of(Op::Rename)?;
+        RealFs.rename_noreplace(from, to)
     }
     fn remove_file(&self, path: &Path) -> io::Result<()> {
         RealFs.remove_file(path)
@@ -178,6 +182,9 @@ impl Fs for Faulty {
     }
     fn stat(&self, path: &Path) -> io::Result<Meta> {
         RealFs.stat(path)
+    }
+    fn lstat(&self, path: &Path) -> io::Result<Meta> {
+        RealFs.lstat(path)
     }
     fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
         RealFs.create_dir_all(dir)

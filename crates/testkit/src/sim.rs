@@ -413,6 +413,8 @@ impl SimState {
                 len: 0,
                 is_file: false,
                 is_dir: true,
+                is_symlink: false,
+                mode: 0o700,
                 mtime: SystemTime::UNIX_EPOCH,
             }),
             Node::File(ino) => {
@@ -422,6 +424,8 @@ impl SimState {
                     len: i.data.len() as u64,
                     is_file: true,
                     is_dir: false,
+                    is_symlink: false,
+                    mode: 0o600,
                     mtime: SystemTime::UNIX_EPOCH + Duration::from_secs(i.mtime),
                 })
             }
@@ -1001,12 +1005,71 @@ impl Drop for SimLock {
     }
 }
 
+impl SimFs {
+    /// `rename`, or `renameat2(RENAME_NOREPLACE)` without `replace`: the
+    /// check and the rename are one step under the state lock.
+    fn rename_impl(&self, from: &Path, to: &Path, replace: bool) -> io::Result<()> {
+        let (from, to) = (normalize(from), normalize(to));
+        self.mutate(
+            OpClass::Rename,
+            || format!("rename {} -> {}", from.display(), to.display()),
+            |st, _| {
+                if !replace && st.lookup(&to).is_ok() {
+                    return Err(io::Error::from(io::ErrorKind::AlreadyExists));
+                }
+                let (fd, fname) = split(&from)?;
+                let (td, tname) = split(&to)?;
+                if fd != td {
+                    return Err(io::Error::other("rename across directories"));
+                }
+                let ino = st.lookup_file(&from)?;
+                if let Ok(Node::Dir) = st.lookup(&to) {
+                    return Err(io::Error::other("target is a directory"));
+                }
+                let d = st.dir_mut(&fd)?;
+                d.entries.remove(&fname);
+                d.entries.insert(tname.clone(), Node::File(ino));
+                d.pending.push(DirOp::Rename {
+                    from: fname,
+                    to: tname,
+                    ino,
+                });
+                Ok(())
+            },
+        )
+    }
+}
+
 impl Fs for SimFs {
     fn open_append(&self, path: &Path) -> io::Result<Arc<dyn WriteFile>> {
         Ok(Arc::new(self.open_write(path, true, false)?))
     }
-    fn create(&self, path: &Path) -> io::Result<Arc<dyn WriteFile>> {
-        Ok(Arc::new(self.open_write(path, false, true)?))
+    fn create_new(&self, path: &Path) -> io::Result<Arc<dyn WriteFile>> {
+        let path = normalize(path);
+        // The check and the creation are one step (`O_CREAT | O_EXCL`).
+        let ino = self.mutate(
+            OpClass::Create,
+            || format!("create {}", path.display()),
+            |st, _| {
+                let (dir, name) = split(&path)?;
+                if !st.dirs.contains_key(&dir) {
+                    return Err(not_found());
+                }
+                if st.lookup(&path).is_ok() {
+                    return Err(io::Error::from(io::ErrorKind::AlreadyExists));
+                }
+                let ino = st.new_inode();
+                st.link(&dir, &name, Node::File(ino))?;
+                Ok(ino)
+            },
+        )?;
+        Ok(Arc::new(SimWrite {
+            fs: self.clone(),
+            ino,
+            path,
+            append: false,
+            pos: Mutex::new(0),
+        }))
     }
     fn open_read(&self, path: &Path) -> io::Result<Box<dyn ReadFile>> {
         let ino = lock(&self.w.state).lookup_file(&normalize(path))?;
@@ -1039,32 +1102,11 @@ impl Fs for SimFs {
             |st, _| sync_inode(st, ino),
         )
     }
+    fn rename_noreplace(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.rename_impl(from, to, false)
+    }
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        let (from, to) = (normalize(from), normalize(to));
-        self.mutate(
-            OpClass::Rename,
-            || format!("rename {} -> {}", from.display(), to.display()),
-            |st, _| {
-                let (fd, fname) = split(&from)?;
-                let (td, tname) = split(&to)?;
-                if fd != td {
-                    return Err(io::Error::other("rename across directories"));
-                }
-                let ino = st.lookup_file(&from)?;
-                if let Ok(Node::Dir) = st.lookup(&to) {
-                    return Err(io::Error::other("target is a directory"));
-                }
-                let d = st.dir_mut(&fd)?;
-                d.entries.remove(&fname);
-                d.entries.insert(tname.clone(), Node::File(ino));
-                d.pending.push(DirOp::Rename {
-                    from: fname,
-                    to: tname,
-                    ino,
-                });
-                Ok(())
-            },
-        )
+        self.rename_impl(from, to, true)
     }
     fn remove_file(&self, path: &Path) -> io::Result<()> {
         let path = normalize(path);
@@ -1104,6 +1146,10 @@ impl Fs for SimFs {
         let st = lock(&self.w.state);
         let node = st.lookup(&normalize(path))?;
         st.meta_of(node)
+    }
+    fn lstat(&self, path: &Path) -> io::Result<Meta> {
+        // No symbolic links in the simulation.
+        self.stat(path)
     }
     fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
         let dir = normalize(dir);

@@ -6,6 +6,7 @@ mod support;
 mod basics;
 mod concurrency;
 mod faults;
+mod hostile;
 mod index;
 mod model;
 mod powerloss;

@@ -355,8 +355,8 @@ fn a_writer_starting_during_an_unlocked_listing_is_not_missed() {
         fn open_append(&self, p: &Path) -> std::io::Result<Arc<dyn WriteFile>> {
             RealFs.open_append(p)
         }
-        fn create(&self, p: &Path) -> std::io::Result<Arc<dyn WriteFile>> {
-            RealFs.create(p)
+        fn create_new(&self, p: &Path) -> std::io::Result<Arc<dyn WriteFile>> {
+            RealFs.create_new(p)
         }
         fn open_read(&self, p: &Path) -> std::io::Result<Box<dyn ReadFile>> {
             RealFs.open_read(p)
@@ -366,6 +366,9 @@ fn a_writer_starting_during_an_unlocked_listing_is_not_missed() {
         }
         fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
             RealFs.rename(from, to)
+        }
+        fn rename_noreplace(&self, from: &Path, to: &Path) -> std::io::Result<()> {
+            RealFs.rename_noreplace(from, to)
         }
         fn remove_file(&self, p: &Path) -> std::io::Result<()> {
             RealFs.remove_file(p)
@@ -390,6 +393,9 @@ fn a_writer_starting_during_an_unlocked_listing_is_not_missed() {
         }
         fn stat(&self, p: &Path) -> std::io::Result<Meta> {
             RealFs.stat(p)
+        }
+        fn lstat(&self, p: &Path) -> std::io::Result<Meta> {
+            RealFs.lstat(p)
         }
         fn create_dir_all(&self, d: &Path) -> std::io::Result<()> {
             RealFs.create_dir_all(d)

@@ -110,7 +110,7 @@ fn unsynced_directory_operations_can_be_lost() {
     st.put(&p("/d/live"), b"old\n").unwrap();
     let fs = SimFs::new(st);
     fs.rename(&p("/d/live"), &p("/d/sealed")).unwrap();
-    let f = fs.create(&p("/d/live")).unwrap();
+    let f = fs.create_new(&p("/d/live")).unwrap();
     f.write_once(b"new\n").unwrap();
     f.sync_data().unwrap();
     assert_eq!(fs.state().list(&p("/d")), ["live", "sealed"]);
@@ -150,7 +150,7 @@ fn unsynced_directory_operations_can_be_lost() {
 fn new_directories_need_their_parent_fsynced() {
     let fs = SimFs::default();
     fs.create_dir_all(&p("/a/b")).unwrap();
-    let f = fs.create(&p("/a/b/f")).unwrap();
+    let f = fs.create_new(&p("/a/b/f")).unwrap();
     f.write_once(b"x").unwrap();
     f.sync_all().unwrap();
     fs.sync_dir(&p("/a/b")).unwrap();
@@ -232,7 +232,7 @@ fn recording_keeps_each_state_with_its_mark() {
     fs.record();
     fs.create_dir_all(&p("/d")).unwrap();
     fs.set_mark(7);
-    let f = fs.create(&p("/d/f")).unwrap();
+    let f = fs.create_new(&p("/d/f")).unwrap();
     f.write_once(b"x").unwrap();
     let rec = fs.take_recording();
     let ops: Vec<(&str, OpClass, u64)> = rec
