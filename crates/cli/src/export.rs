@@ -14,10 +14,19 @@
 //! the manifest atomically; parts of a run that never reached the
 //! manifest (an interrupted export) are deleted by the next run before it
 //! starts, so an interrupted export is simply redone.
+//!
+//! **Whose files.** An export touches only its own files: it writes into
+//! an empty or missing directory, or one holding its manifest or only
+//! files named as its parts are (a first run that was interrupted), and
+//! refuses any other (another tool's data set). It deletes only regular
+//! files named as its parts are. Parts and the manifest are created
+//! exclusively without following links, mode 0600, in directories of mode
+//! 0700, as the file store's files are.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs::{self, File};
+use std::fs::{self, File, OpenOptions};
 use std::io::Write as _;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -188,11 +197,14 @@ impl Manifest {
             "undated_seqless_done": self.undated_seqless_done,
         });
         let tmp = dir.join(format!("{MANIFEST}.tmp"));
-        let mut f =
-            File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        remove_own_file(&tmp)?;
+        let mut f = create_new(&tmp)?;
         f.write_all(v.to_string().as_bytes())?;
         f.sync_all()?;
-        fs::rename(&tmp, dir.join(MANIFEST)).context("cannot replace the export manifest")?;
+        // Replaced only when it is a regular file (ours); never a link.
+        let manifest = dir.join(MANIFEST);
+        check_regular_or_absent(&manifest)?;
+        fs::rename(&tmp, &manifest).context("cannot replace the export manifest")?;
         File::open(dir)?.sync_all()?;
         Ok(())
     }
@@ -401,7 +413,52 @@ impl Part {
     }
 }
 
-/// Deletes part files of runs the manifest does not list (interrupted).
+/// Whether `name` is one of an export's part files (`part-RUN.parquet`,
+/// `part-RUN-SOURCE.parquet`, or either with `.tmp`), and its run.
+fn part_run(name: &str) -> Option<u64> {
+    let rest = name.strip_prefix("part-")?;
+    let base = rest
+        .strip_suffix(".parquet.tmp")
+        .or_else(|| rest.strip_suffix(".parquet"))?;
+    let (run, source) = match base.split_once('-') {
+        Some((r, s)) => (r, Some(s)),
+        None => (base, None),
+    };
+    let digits = |t: &str, n: usize| t.len() >= n && t.bytes().all(|b| b.is_ascii_digit());
+    if !digits(run, 6) || source.is_some_and(|s| !digits(s, 5)) {
+        return None;
+    }
+    run.parse().ok()
+}
+
+/// The first entry of `dir` that is not an export's own: anything but its
+/// manifest (and the manifest's temporary file) and `date=` directories
+/// holding only part files. `None`: the directory is an export's (or empty).
+fn foreign_entry(dir: &Path) -> Result<Option<PathBuf>> {
+    for e in fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
+        let e = e?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        let t = e.file_type()?;
+        if t.is_file() && (name == MANIFEST || name == format!("{MANIFEST}.tmp")) {
+            continue;
+        }
+        if !(t.is_dir() && name.starts_with("date=")) {
+            return Ok(Some(e.path()));
+        }
+        for f in fs::read_dir(e.path())? {
+            let f = f?;
+            let fname = f.file_name().to_string_lossy().into_owned();
+            if !f.file_type()?.is_file() || part_run(&fname).is_none() {
+                return Ok(Some(f.path()));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Deletes part files of runs the manifest does not list (interrupted):
+/// only regular files named as parts are, in `date=` directories (not
+/// links to directories).
 fn remove_unfinished(dir: &Path, runs: u64) -> Result<()> {
     let Ok(entries) = fs::read_dir(dir) else {
         return Ok(());
@@ -414,17 +471,55 @@ fn remove_unfinished(dir: &Path, runs: u64) -> Result<()> {
         for f in fs::read_dir(e.path())? {
             let f = f?;
             let name = f.file_name().to_string_lossy().into_owned();
-            // part-RUN.parquet or part-RUN-SOURCE.parquet
-            let run = name
-                .strip_prefix("part-")
-                .and_then(|n| n.split(['-', '.']).next())
-                .and_then(|n| n.parse::<u64>().ok());
-            if run.is_some_and(|r| r > runs) || name.ends_with(".parquet.tmp") {
+            let Some(run) = part_run(&name) else { continue };
+            if f.file_type()?.is_file() && (run > runs || name.ends_with(".parquet.tmp")) {
                 fs::remove_file(f.path())?;
             }
         }
     }
     Ok(())
+}
+
+/// Creates `path` exclusively (mode 0600), not through a link.
+fn create_new(path: &Path) -> Result<File> {
+    scout_audit_store_file::fs::open_regular(
+        path,
+        OpenOptions::new().write(true).create_new(true).mode(0o600),
+    )
+    .with_context(|| format!("cannot create {}", path.display()))
+}
+
+/// Removes a leftover temporary file of ours: only a regular file.
+fn remove_own_file(path: &Path) -> Result<()> {
+    check_regular_or_absent(path)?;
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("cannot remove {}", path.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Fails, naming `path`, when something other than a regular file is there.
+fn check_regular_or_absent(path: &Path) -> Result<()> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if !m.is_file() => bail!(
+            "{} {}; export does not touch what it did not create",
+            path.display(),
+            scout_audit_store_file::fs::describe_not_regular(path)
+                .unwrap_or_else(|| "is not a regular file".to_owned())
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// Creates `dir` and its missing parents with mode 0700.
+fn create_private_dir(dir: &Path) -> Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create {}", dir.display()))
 }
 
 /// Exports the records of `store` matching `filter` into `dir`.
@@ -557,7 +652,17 @@ struct Writer<'a> {
 
 impl Run {
     fn begin(dir: &Path) -> Result<Run> {
-        fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        create_private_dir(dir)?;
+        check_regular_or_absent(&dir.join(MANIFEST))?;
+        if let Some(p) = foreign_entry(dir)?
+            && fs::symlink_metadata(dir.join(MANIFEST)).is_err()
+        {
+            bail!(
+                "{} is not empty and is not a scout-audit export (no {MANIFEST}; {} is not ours): refusing to write into it or delete anything in it",
+                dir.display(),
+                p.display()
+            );
+        }
         let before = Manifest::load(dir)?;
         remove_unfinished(dir, before.runs)?;
         Ok(Run {
@@ -618,11 +723,19 @@ impl Writer<'_> {
         };
         if !self.parts.contains_key(&date) {
             let pdir = self.run.dir.join(format!("date={date}"));
-            fs::create_dir_all(&pdir)?;
+            create_private_dir(&pdir)?;
+            // A partition is a directory of ours, never a link elsewhere.
+            if !fs::symlink_metadata(&pdir).is_ok_and(|m| m.is_dir()) {
+                bail!(
+                    "{} {}; export does not write through it",
+                    pdir.display(),
+                    scout_audit_store_file::fs::describe_not_regular(&pdir)
+                        .unwrap_or_else(|| "is not a directory".to_owned())
+                );
+            }
             let name = format!("part-{}.parquet", self.suffix);
             let tmp = pdir.join(format!("{name}.tmp"));
-            let f =
-                File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+            let f = create_new(&tmp)?;
             let writer = SerializedFileWriter::new(
                 f,
                 Arc::clone(&self.run.schema),
@@ -666,7 +779,8 @@ impl Writer<'_> {
             let file = part.writer.into_inner()?;
             file.sync_all()?;
             let tmp = final_path.with_extension("parquet.tmp");
-            fs::rename(&tmp, &final_path)?;
+            scout_audit_store_file::fs::rename_noreplace(&tmp, &final_path)
+                .with_context(|| format!("cannot rename {}", tmp.display()))?;
             files += 1;
         }
         Ok(Done {

@@ -106,16 +106,48 @@ impl Builder {
         self
     }
 
-    /// Opens (creating) the database and its schema, in WAL mode.
+    /// Opens (creating) the database and its schema, in WAL mode. A new
+    /// database file is created with mode 0600 (its `-wal`, `-shm` and
+    /// `-journal` files take the database's mode) in directories created
+    /// with mode 0700; the database is never opened through a symbolic
+    /// link at its own name (its directory's path may hold links).
     pub fn open(self) -> Result<SqliteStore, Error> {
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| Error::Io {
-                op: "create directory",
-                path: dir.to_path_buf(),
-                source: e,
-            })?;
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|e| Error::Io {
+                    op: "create directory",
+                    path: dir.to_path_buf(),
+                    source: e,
+                })?;
         }
-        let conn = open_conn(&self.path, false)?;
+        let db = resolve(&self.path)?;
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            // Exclusively: a link or file already there is not written
+            // through (SQLite then refuses a link itself).
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&db)
+            {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => {
+                    return Err(Error::Io {
+                        op: "create",
+                        path: self.path.clone(),
+                        source: e,
+                    });
+                }
+            }
+        }
+        check_regular(&self.path, &db)?;
+        let conn = open_conn(&db, false)?;
         let sync = match self.opts.durability {
             Durability::Sync => "FULL",
             _ => "NORMAL",
@@ -128,15 +160,69 @@ impl Builder {
             conn,
             path: self.path.clone(),
         };
+        let db_path = db;
         // A session that wrote here before (a reopen) continues its seq.
         let next_seq = writer.last_seq(&self.opts.session)?.map_or(0, |s| s + 1);
         let sink = BatchingSink::new(writer, self.opts, next_seq);
         Ok(SqliteStore {
             path: self.path,
+            db: db_path,
             sink,
             readers: Mutex::new(Vec::new()),
         })
     }
+}
+
+/// `path` with its directory's symbolic links resolved (they are the
+/// user's: `~/.scout -> /data/scout`), and its own name kept as it is, so
+/// that `SQLITE_OPEN_NOFOLLOW` refuses only a link at the database's name.
+fn resolve(path: &Path) -> Result<PathBuf, Error> {
+    let name = path.file_name().ok_or_else(|| Error::Io {
+        op: "open",
+        path: path.to_path_buf(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "no file name"),
+    })?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let dir = std::fs::canonicalize(dir).map_err(|e| Error::Io {
+        op: "resolve",
+        path: dir.to_path_buf(),
+        source: e,
+    })?;
+    Ok(dir.join(name))
+}
+
+/// Refuses a database file that is a symbolic link or not a regular file,
+/// naming it (`shown`, as the user gave it).
+fn check_regular(shown: &Path, db: &Path) -> Result<(), Error> {
+    let m = match std::fs::symlink_metadata(db) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(Error::Io {
+                op: "stat",
+                path: shown.to_path_buf(),
+                source: e,
+            });
+        }
+    };
+    let what = if m.file_type().is_symlink() {
+        match std::fs::read_link(db) {
+            Ok(to) => format!("is a symbolic link to {} (not followed)", to.display()),
+            Err(_) => "is a symbolic link (not followed)".to_owned(),
+        }
+    } else if !m.is_file() {
+        "is not a regular file".to_owned()
+    } else {
+        return Ok(());
+    };
+    Err(Error::Io {
+        op: "open",
+        path: shown.to_path_buf(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidInput, what),
+    })
 }
 
 fn open_conn(path: &Path, read_only: bool) -> Result<Connection, Error> {
@@ -146,7 +232,7 @@ fn open_conn(path: &Path, read_only: bool) -> Result<Connection, Error> {
         OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
-    };
+    } | OpenFlags::SQLITE_OPEN_NOFOLLOW;
     let c = Connection::open_with_flags(path, flags).map_err(|e| sql_err(path, e))?;
     c.busy_timeout(Duration::from_secs(10))
         .map_err(|e| sql_err(path, e))?;
@@ -240,6 +326,8 @@ impl Backend for Writer {
 #[derive(Debug)]
 pub struct SqliteStore {
     path: PathBuf,
+    /// `path` with its directory's links resolved (what is opened).
+    db: PathBuf,
     sink: BatchingSink<Writer>,
     /// Idle read connections (WAL lets them read while the writer writes).
     readers: Mutex<Vec<Connection>>,
@@ -273,7 +361,7 @@ impl SqliteStore {
     fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> Result<T, Error>) -> Result<T, Error> {
         let conn = match self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop() {
             Some(c) => c,
-            None => open_conn(&self.path, true)?,
+            None => open_conn(&self.db, true)?,
         };
         let r = f(&conn);
         self.readers

@@ -98,3 +98,53 @@ fn readers_see_committed_rows_while_writing() {
     assert_eq!(is, (0..10_000).collect::<Vec<_>>());
     s.close().unwrap();
 }
+
+#[test]
+fn a_new_database_and_its_wal_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("new/a.db");
+    let s = SqliteStore::open(&path).unwrap();
+    s.log(Event::new("nav")).unwrap();
+    s.flush().unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&path), 0o600);
+    assert_eq!(mode(&dir.path().join("new/a.db-wal")), 0o600);
+    assert_eq!(mode(&dir.path().join("new/a.db-shm")), 0o600);
+    assert_eq!(mode(&dir.path().join("new")), 0o700);
+    s.close().unwrap();
+}
+
+#[test]
+fn a_database_is_not_opened_through_a_link_at_its_name() {
+    use std::os::unix::fs::symlink;
+    let dir = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    // A dangling link: the database must not be created at its target.
+    let target = out.path().join("victim.db");
+    let link = dir.path().join("a.db");
+    symlink(&target, &link).unwrap();
+    let err = SqliteStore::open(&link).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        format!(
+            "open {}: is a symbolic link to {} (not followed)",
+            link.display(),
+            target.display()
+        )
+    );
+    assert!(!target.exists());
+    // A link to an existing file: its bytes are untouched.
+    std::fs::write(&target, b"not yours").unwrap();
+    let err = SqliteStore::open(&link).unwrap_err().to_string();
+    assert!(err.contains("is a symbolic link"), "{err}");
+    assert_eq!(std::fs::read(&target).unwrap(), b"not yours");
+    // Links on the directory's own path are the user's, and followed.
+    let real = dir.path().join("real");
+    std::fs::create_dir(&real).unwrap();
+    symlink(&real, dir.path().join("via")).unwrap();
+    let s = SqliteStore::open(dir.path().join("via/b.db")).unwrap();
+    s.log(Event::new("nav")).unwrap();
+    s.close().unwrap();
+    assert!(real.join("b.db").exists());
+}
