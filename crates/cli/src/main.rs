@@ -19,7 +19,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use scout_audit_core::{Durability, Timestamp};
-use scout_audit_store_file::options::{Compression, FsyncPolicy, Retention, RotateSize};
+use scout_audit_store_file::options::{Compression, FsyncPolicy, Retention, RotateSize, SharedDir};
 use scout_audit_store_file::{Builder, FileStore};
 
 use crate::args::{TimeArg, parse_duration, parse_size};
@@ -79,6 +79,11 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "N")]
     threads: Option<usize>,
 
+    /// Accept a store directory that group or others can write (they could
+    /// plant links and files in it; see docs/durability.md).
+    #[arg(long, global = true)]
+    allow_shared_dir: bool,
+
     /// Read every segment: no pruning by index or seal time (indexes still
     /// answer nothing).
     #[arg(long, global = true)]
@@ -128,10 +133,20 @@ impl Cli {
         self.now.map_or(clock, |t| t.resolve(clock))
     }
 
+    /// Whether a store directory others can write is accepted.
+    fn shared_dir(&self) -> SharedDir {
+        if self.allow_shared_dir {
+            SharedDir::Allow
+        } else {
+            SharedDir::Refuse
+        }
+    }
+
     /// A store builder with every store setting of the command line.
     fn builder(&self, path: PathBuf, durability: Durability) -> Builder {
         let interval = (!self.fsync_interval.is_zero()).then_some(self.fsync_interval);
         FileStore::builder(path)
+            .shared_dir(self.shared_dir())
             .durability(durability)
             .fsync_policy(FsyncPolicy::new(self.fsync_lines, interval))
             .max_delay(self.max_delay)

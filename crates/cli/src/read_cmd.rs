@@ -838,7 +838,7 @@ pub fn index(cli: &Cli, a: &IndexArgs) -> Result<ExitCode> {
         Some(p) => p.clone(),
         None => cli.store_path_for("index")?,
     };
-    let outcomes = scout_audit_scan::build_indexes(&path, cli.threads)?;
+    let outcomes = scout_audit_scan::build_indexes_with(&path, cli.threads, cli.shared_dir())?;
     let mut out = io::stdout().lock();
     let (mut written, mut valid, mut damaged, mut changed) = (0, 0, 0, 0);
     for o in &outcomes {

@@ -11,6 +11,7 @@ use scout_audit_core::Filter;
 use scout_audit_store_file::fs::{Fs, RealFs};
 use scout_audit_store_file::index::{ArchiveStamp, read_index, write_index};
 use scout_audit_store_file::layout::{self, Layout};
+use scout_audit_store_file::options::SharedDir;
 
 use crate::engine::{self, Ctx, Pruning};
 use crate::error::{Error, Result};
@@ -33,7 +34,21 @@ pub enum IndexOutcome {
 
 /// Writes an index for every archive of the store(s) at `path` (a store's
 /// live file, or a directory: every store in it) that has no valid one.
+/// A store directory group or others can write is refused
+/// ([`build_indexes_with`] to allow it).
 pub fn build_indexes(path: &Path, threads: Option<usize>) -> Result<Vec<IndexOutcome>> {
+    build_indexes_with(path, threads, SharedDir::Refuse)
+}
+
+/// [`build_indexes`], saying whether a store directory that group or
+/// others can write is accepted. Index files are written as the store
+/// writes its own: never through a link, temporary files created
+/// exclusively, mode 0600.
+pub fn build_indexes_with(
+    path: &Path,
+    threads: Option<usize>,
+    shared_dir: SharedDir,
+) -> Result<Vec<IndexOutcome>> {
     let mut out = Vec::new();
     let pool = engine::pool(threads)?;
     for live in stores(path)? {
@@ -41,6 +56,9 @@ pub fn build_indexes(path: &Path, threads: Option<usize>) -> Result<Vec<IndexOut
             path: live.clone(),
             reason,
         })?;
+        if layout.dir().is_dir() {
+            shared_dir.check(&RealFs, layout.dir())?;
+        }
         out.extend(pool.install(|| index_store(&layout))?);
     }
     Ok(out)

@@ -53,7 +53,7 @@ use scout_audit_store_file::index::Summary;
 
 pub use engine::{Progress, Pruning, ScanReport};
 pub use error::{Error, Result};
-pub use index::{IndexOutcome, build_indexes};
+pub use index::{IndexOutcome, build_indexes, build_indexes_with};
 pub use source::Inputs;
 
 use engine::{Ctx, Part};

@@ -102,6 +102,17 @@ impl Inputs {
                 continue;
             }
             let Some(seg) = src.segment else { continue };
+            // The scanner opens segments by name: one that is a link (or
+            // not a regular file) is refused, never read through.
+            if let Ok(m) = std::fs::symlink_metadata(&seg.path)
+                && !m.is_file()
+            {
+                return Err(Error::Input {
+                    path: seg.path.clone(),
+                    reason: scout_audit_store_file::fs::describe_not_regular(&seg.path)
+                        .unwrap_or_else(|| "is not a regular file".to_owned()),
+                });
+            }
             let (kind, index, instead) = match seg.kind {
                 SegmentKind::Archive => (
                     Kind::Gzip,
