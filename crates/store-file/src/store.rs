@@ -304,6 +304,12 @@ impl FileStore {
         create_dir_durably(&*fs, layout.dir())?;
         b.shared_dir.check(&*fs, layout.dir())?;
         match fs.lstat(&live) {
+            Ok(m) if m.is_dir => {
+                return Err(Error::InvalidPath {
+                    path: live,
+                    reason: "is a directory".into(),
+                });
+            }
             Ok(m) if !m.is_file => return Err(foreign(&live)),
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
