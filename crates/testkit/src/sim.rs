@@ -787,29 +787,12 @@ impl SimFs {
         self.w.next_handle.fetch_add(1, Ordering::SeqCst)
     }
 
-    /// Opens (creating when `create`) the file at `path`; `truncate` empties it.
-    fn open_write(&self, path: &Path, append: bool, truncate: bool) -> io::Result<SimWrite> {
+    /// Opens the file at `path`, creating it when missing (`O_CREAT`).
+    fn open_write(&self, path: &Path, append: bool) -> io::Result<SimWrite> {
         let path = normalize(path);
         let existing = lock(&self.w.state).lookup(&path);
         let ino = match existing {
-            Ok(Node::File(ino)) => {
-                if truncate {
-                    self.mutate(
-                        OpClass::Truncate,
-                        || format!("truncate {} to 0 (create)", path.display()),
-                        |st, _| {
-                            let i = st.inodes.get_mut(&ino).ok_or_else(not_found)?;
-                            if !i.data.is_empty() {
-                                i.data.clear();
-                                i.pending.push(FileOp::SetLen(0));
-                            }
-                            i.mtime = st.ops;
-                            Ok(())
-                        },
-                    )?;
-                }
-                ino
-            }
+            Ok(Node::File(ino)) => ino,
             Ok(Node::Dir) => return Err(io::Error::other("is a directory")),
             Err(_) => self.mutate(
                 OpClass::Create,
@@ -1042,7 +1025,7 @@ impl SimFs {
 
 impl Fs for SimFs {
     fn open_append(&self, path: &Path) -> io::Result<Arc<dyn WriteFile>> {
-        Ok(Arc::new(self.open_write(path, true, false)?))
+        Ok(Arc::new(self.open_write(path, true)?))
     }
     fn create_new(&self, path: &Path) -> io::Result<Arc<dyn WriteFile>> {
         let path = normalize(path);
@@ -1174,7 +1157,7 @@ impl Fs for SimFs {
         };
         let ino = match ino {
             Some(i) => i,
-            None => self.open_write(&path, false, false)?.ino,
+            None => self.open_write(&path, false)?.ino,
         };
         Ok(Arc::new(SimLock {
             fs: self.clone(),

@@ -269,3 +269,24 @@ fn locks_are_shared_or_exclusive_per_handle() {
     drop(a);
     assert!(b.try_lock_exclusive().unwrap(), "closing releases the lock");
 }
+
+#[test]
+fn create_new_and_rename_noreplace_never_replace() {
+    let mut st = SimState::default();
+    st.put(&p("/d/a"), b"a\n").unwrap();
+    st.put(&p("/d/b"), b"b\n").unwrap();
+    let fs = SimFs::new(st);
+    let e = fs.create_new(&p("/d/a")).unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
+    let e = fs.rename_noreplace(&p("/d/a"), &p("/d/b")).unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
+    assert_eq!(fs.state().read(&p("/d/a")).unwrap(), b"a\n");
+    assert_eq!(fs.state().read(&p("/d/b")).unwrap(), b"b\n");
+    fs.rename_noreplace(&p("/d/a"), &p("/d/c")).unwrap();
+    assert_eq!(fs.state().list(&p("/d")), ["b", "c"]);
+    let f = fs.create_new(&p("/d/a")).unwrap();
+    f.write_once(b"new\n").unwrap();
+    assert_eq!(fs.state().read(&p("/d/a")).unwrap(), b"new\n");
+    let m = fs.lstat(&p("/d/a")).unwrap();
+    assert_eq!((m.is_file, m.is_symlink, m.mode), (true, false, 0o600));
+}
