@@ -323,7 +323,16 @@ impl FileStore {
             Ok(m) if !m.is_file => return Err(foreign(&lock_path)),
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                recovery::check_is_log(&*fs, &layout)?;
+                match recovery::check_is_log(&*fs, &layout) {
+                    // Another writer may have made the store meanwhile (it
+                    // creates the lock file before the live file's first
+                    // byte): then the fragment read is its, not a foreign file.
+                    Err(e @ Error::NotALog { .. }) if fs.lstat(&lock_path).is_err() => {
+                        return Err(e);
+                    }
+                    Err(Error::NotALog { .. }) => {}
+                    other => other?,
+                }
             }
             Err(e) => return Err(Error::io("stat", lock_path, e)),
         }

@@ -209,6 +209,13 @@ fn a_shared_store_directory_needs_allow_shared_dir() {
     assert_eq!(s.files(), Vec::<String>::new());
     s.ok(&["--allow-shared-dir", "log", "nav"]);
     assert_eq!(s.records().len(), 1);
+    // `index` writes into the store: the same rule.
+    let err = s.cmd(&["index"]).run().error();
+    assert!(
+        err.contains(" has mode 0770: group or others can write it"),
+        "{err}"
+    );
+    s.ok(&["--allow-shared-dir", "index"]);
 }
 
 #[test]
