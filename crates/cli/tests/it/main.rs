@@ -7,6 +7,7 @@ mod support;
 
 mod backends;
 mod faults;
+mod hostile;
 mod inputs;
 mod log_flags;
 mod log_stdin;
