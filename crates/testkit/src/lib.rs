@@ -15,6 +15,9 @@
 //! - [`model`]: the model test (a store against an in-memory model), for
 //!   proptest and fuzzing.
 //! - [`rng`]: the small deterministic PRNG every campaign uses.
+//! - [`hostile`]: symlinks, directories, FIFOs and foreign files planted at
+//!   the names the store uses, and snapshots that prove nothing outside the
+//!   store changed (the hostile-filesystem suite in the CLI's tests).
 //!
 //! ```
 //! use scout_audit_testkit::campaign::{self, Options};
@@ -30,6 +33,7 @@ pub mod campaign;
 pub mod fault;
 pub mod faults;
 pub mod history;
+pub mod hostile;
 pub mod model;
 pub mod rng;
 pub mod sim;

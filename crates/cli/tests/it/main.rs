@@ -8,6 +8,7 @@ mod support;
 mod backends;
 mod faults;
 mod hostile;
+mod hostile_suite;
 mod inputs;
 mod log_flags;
 mod log_stdin;
