@@ -214,8 +214,11 @@ pub fn recover(
 }
 
 /// Refuses a live file that is not an audit log: one that holds bytes but
-/// no record, where the store was never opened (no segment, no quarantine
-/// file beside it; the caller checks that no lock file is). Recovery would
+/// no record, where this store was never opened by a writer of ours (the
+/// caller checks that no lock file is; segments beside it do not count: a
+/// store the Python original wrote, or one copied without its lock file,
+/// has segments and no lock file, and its live file is still input, not
+/// state). Recovery would
 /// otherwise move its whole content to quarantine: a wrong `--path` must
 /// not gut a file. Our own live file can hold only a torn fragment after a
 /// power loss, but then the lock file (made and made durable before the
@@ -227,12 +230,6 @@ pub fn check_is_log(fs: &dyn Fs, layout: &Layout) -> Result<()> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(Error::io("open", &live, e)),
     };
-    let listing = layout
-        .list(fs)
-        .map_err(|e| Error::io("list", layout.dir(), e))?;
-    if !listing.all.is_empty() || !listing.quarantine.is_empty() {
-        return Ok(());
-    }
     let scan = scan_tail(&mut *f).map_err(|e| Error::io("read", &live, e))?;
     if scan.len > 0 && scan.cut == 0 {
         return Err(Error::NotALog {

@@ -315,8 +315,8 @@ impl FileStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::io("stat", live, e)),
         }
-        // Before the lock file is made: a file where no store was ever
-        // opened (no lock file, no segment) that holds no record is not an
+        // Before the lock file is made: a file where no writer of ours was
+        // ever opened (no lock file) that holds no record is not an
         // audit log (a wrong path), and is not modified.
         let lock_path = layout.lock();
         match fs.lstat(&lock_path) {

@@ -147,6 +147,7 @@ impl Builder {
             }
         }
         check_regular(&self.path, &db)?;
+        check_side_files(&self.path, &db)?;
         let conn = open_conn(&db, false)?;
         let sync = match self.opts.durability {
             Durability::Sync => "FULL",
@@ -223,6 +224,22 @@ fn check_regular(shown: &Path, db: &Path) -> Result<(), Error> {
         path: shown.to_path_buf(),
         source: std::io::Error::new(std::io::ErrorKind::InvalidInput, what),
     })
+}
+
+/// SQLite's own files beside the database (`-wal`, `-shm`, `-journal`)
+/// are opened by SQLite itself, following links: anything there that is
+/// not a regular file is refused before SQLite sees it, naming it. A
+/// regular one is SQLite's (a crash's hot journal) and left to it.
+fn check_side_files(shown: &Path, db: &Path) -> Result<(), Error> {
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let with = |p: &Path| {
+            let mut s = p.as_os_str().to_owned();
+            s.push(suffix);
+            PathBuf::from(s)
+        };
+        check_regular(&with(shown), &with(db))?;
+    }
+    Ok(())
 }
 
 fn open_conn(path: &Path, read_only: bool) -> Result<Connection, Error> {
@@ -361,7 +378,10 @@ impl SqliteStore {
     fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> Result<T, Error>) -> Result<T, Error> {
         let conn = match self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop() {
             Some(c) => c,
-            None => open_conn(&self.db, true)?,
+            None => {
+                check_side_files(&self.path, &self.db)?;
+                open_conn(&self.db, true)?
+            }
         };
         let r = f(&conn);
         self.readers

@@ -314,8 +314,8 @@ fn a_text_file_given_as_the_store_is_not_gutted() {
 #[test]
 fn our_own_live_file_holding_only_a_torn_fragment_is_recovered() {
     // After a power loss the live file can hold only the torn first write
-    // after a rotation, or of a new store: the lock file (or a segment) says
-    // the store was opened here, so recovery quarantines it as always.
+    // after a rotation, or of a new store: the lock file says a writer of
+    // ours opened the store here, so recovery quarantines it as always.
     let t = temp_store();
     FileStore::open(&t.path).unwrap().close().unwrap();
     std::fs::write(&t.path, b"{\"ts\":\"2026-01").unwrap();
@@ -323,20 +323,23 @@ fn our_own_live_file_holding_only_a_torn_fragment_is_recovered() {
     let (_, cut, len) = s.recovery_report().quarantined.clone().unwrap();
     assert_eq!((cut, len), (0, 14));
     s.close().unwrap();
-    // No lock file, but a segment of the store: ours too.
+    // No lock file, but a segment (a store the Python original wrote, or
+    // one copied without its lock): the live file is still input, and one
+    // holding no record is refused, untouched.
     let t = temp_store();
-    std::fs::write(
-        t.dir.path().join("audit-20260101T000000Z-000001.jsonl"),
-        format!("{A}\n"),
-    )
-    .unwrap();
+    let seg = t.dir.path().join("audit-20260101T000000Z-000001.jsonl");
+    std::fs::write(&seg, format!("{A}\n")).unwrap();
     std::fs::write(&t.path, b"garbage").unwrap();
-    let s = FileStore::open(&t.path).unwrap();
+    let e = FileStore::open(&t.path).unwrap_err();
     assert_eq!(
-        s.recovery_report().quarantined.as_ref().map(|q| q.2),
-        Some(7)
+        e.to_string(),
+        format!(
+            "{} holds 7 bytes and no audit record: not an audit log; refusing to modify it",
+            t.path.display()
+        )
     );
-    s.close().unwrap();
+    assert_eq!(std::fs::read(&t.path).unwrap(), b"garbage");
+    assert_eq!(std::fs::read_to_string(&seg).unwrap(), format!("{A}\n"));
 }
 
 #[test]

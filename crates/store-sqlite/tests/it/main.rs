@@ -148,3 +148,42 @@ fn a_database_is_not_opened_through_a_link_at_its_name() {
     s.close().unwrap();
     assert!(real.join("b.db").exists());
 }
+
+#[test]
+fn a_link_or_fifo_at_sqlites_own_side_files_is_refused_and_named() {
+    use std::os::unix::fs::symlink;
+    let dir = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let victim = out.path().join("victim");
+    std::fs::write(&victim, b"not yours").unwrap();
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let db = dir.path().join(format!("d{suffix}.db"));
+        let side = dir.path().join(format!("d{suffix}.db{suffix}"));
+        symlink(&victim, &side).unwrap();
+        let err = SqliteStore::open(&db).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "open {}: is a symbolic link to {} (not followed)",
+                side.display(),
+                victim.display()
+            )
+        );
+        // Still a link, and what it points at is untouched.
+        assert!(
+            std::fs::symlink_metadata(&side)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        std::fs::remove_file(&side).unwrap();
+        std::fs::create_dir(&side).unwrap();
+        let err = SqliteStore::open(&db).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!("open {}: is not a regular file", side.display())
+        );
+    }
+    assert_eq!(std::fs::read(&victim).unwrap(), b"not yours");
+    assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 1);
+}
