@@ -550,13 +550,9 @@ mod tests {
         let ts = Timestamp::parse("2020-01-01T00:00:00Z").unwrap();
         let w = WriterId::random();
         let mut out = Vec::new();
-        Event::new("x").cost(1.0).encode_stamped(
-            ts,
-            &SessionId::new("s"),
-            0,
-            Some(&w),
-            &mut out,
-        );
+        Event::new("x")
+            .cost(1.0)
+            .encode_stamped(ts, &SessionId::new("s"), 0, Some(&w), &mut out);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             format!(
@@ -564,7 +560,10 @@ mod tests {
             )
         );
         assert_eq!(
-            Event::new("x").field("writer", "me").validate().unwrap_err(),
+            Event::new("x")
+                .field("writer", "me")
+                .validate()
+                .unwrap_err(),
             "field \"writer\" is assigned by the writer"
         );
         let obj = json!({"event": "nav", "writer": "0123456789abcdef"});

@@ -120,7 +120,9 @@ impl Record {
     /// The reserved `writer` stamp, if a string (see
     /// [`crate::WriterId`]).
     pub fn writer(&self) -> Option<&str> {
-        self.map.get(crate::event::WRITER_FIELD).and_then(Value::as_str)
+        self.map
+            .get(crate::event::WRITER_FIELD)
+            .and_then(Value::as_str)
     }
 
     /// The key that identifies a record across stores: two records get the

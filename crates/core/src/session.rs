@@ -81,6 +81,13 @@ impl WriterId {
     }
 }
 
+impl From<&str> for WriterId {
+    /// A writer id read back from a record's `writer` field.
+    fn from(s: &str) -> Self {
+        WriterId(Arc::from(s))
+    }
+}
+
 impl fmt::Display for WriterId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
