@@ -8,6 +8,7 @@ mod support;
 mod backends;
 mod faults;
 mod inputs;
+mod keys;
 mod log_flags;
 mod log_stdin;
 mod processes;
