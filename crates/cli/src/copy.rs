@@ -11,9 +11,10 @@
 //! are never taken for one because they share a `session_id` and `seq`
 //! (several processes logging under one session id). An interrupted copy
 //! run again copies exactly the rest; table backends also refuse a second
-//! copy of a key. The count printed is of the records sent, which the
-//! target did not hold: the rows inserted (unless another writer inserts
-//! the same records into the target meanwhile).
+//! copy of a key. The count printed is what the target stored
+//! (`Sink::import`'s count: a table backend does not count a row it
+//! already held, say one another writer inserted meanwhile); every other
+//! source record is "already there".
 
 use std::collections::HashSet;
 use std::io::{self, Write};
@@ -70,12 +71,12 @@ pub fn run(cli: &Cli, a: &CopyArgs) -> Result<ExitCode> {
     // Durable batches: each is acknowledged at `sync` before the next.
     let dst = cli.open_store(&to, Durability::Sync)?;
     let mut marks = Marks::of(&*dst)?;
-    let (mut copied, mut present) = (0u64, 0u64);
+    let (mut copied, mut read) = (0u64, 0u64);
     let mut batch = Vec::with_capacity(a.batch.max(1));
     for r in src.scan(&Filter::new())? {
         let r = r?;
+        read += 1;
         if !marks.add(&r) {
-            present += 1;
             continue;
         }
         batch.push(r);
@@ -87,6 +88,7 @@ pub fn run(cli: &Cli, a: &CopyArgs) -> Result<ExitCode> {
         copied += dst.import(batch)?;
     }
     dst.close()?;
+    let present = read.saturating_sub(copied);
     let skipped = src.skipped();
     let mut out = io::stdout().lock();
     writeln!(

@@ -107,9 +107,10 @@ impl Row {
 /// What a table backend does.
 pub trait Backend: Send + 'static {
     /// Stores `rows` in order in one transaction, skipping rows whose
-    /// `dedup_key` is already stored. When it returns `Ok` the rows survive
-    /// a crash of this process; with `sync`, also power loss.
-    fn commit(&mut self, rows: &[Row], sync: bool) -> Result<(), Error>;
+    /// `dedup_key` is already stored; how many rows it inserted. When it
+    /// returns `Ok` the rows survive a crash of this process; with `sync`,
+    /// also power loss.
+    fn commit(&mut self, rows: &[Row], sync: bool) -> Result<u64, Error>;
 
     /// Makes every row committed so far survive power loss.
     fn sync(&mut self) -> Result<(), Error>;
@@ -364,35 +365,78 @@ impl<B: Backend> Shared<B> {
             st = lock(&self.state);
             st.committing = false;
             match r {
-                Ok(()) => {
+                Ok(_) => {
                     st.committed = through;
                     if last.is_some() {
                         st.written_seq = last;
                     }
-                    if sync_level {
-                        st.synced_seq = st.written_seq;
-                        st.last_sync = Instant::now();
-                    } else {
-                        st.unsynced_rows += n;
-                        let by_rows = self.opts.sync_every_rows > 0
-                            && st.unsynced_rows >= self.opts.sync_every_rows;
-                        let by_time = self
-                            .opts
-                            .sync_interval
-                            .is_some_and(|iv| st.last_sync.elapsed() >= iv);
-                        if by_rows || by_time {
-                            st = self.sync_locked(st)?;
-                        } else if st.unsynced_rows == n {
-                            self.ticker_cv.notify_one();
-                        }
-                    }
-                    self.cv.notify_all();
+                    st = self.committed(st, n)?;
                 }
                 Err(e) => {
                     st.poisoned = Some(e.to_string());
                     self.cv.notify_all();
                     return Err(e);
                 }
+            }
+        }
+    }
+
+    /// After `n` rows were committed: syncs per the level and policy, wakes
+    /// the waiters.
+    fn committed<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, State>,
+        n: u64,
+    ) -> Result<MutexGuard<'a, State>, Error> {
+        if self.opts.durability == Durability::Sync {
+            st.synced_seq = st.written_seq;
+            st.last_sync = Instant::now();
+        } else {
+            st.unsynced_rows += n;
+            let by_rows =
+                self.opts.sync_every_rows > 0 && st.unsynced_rows >= self.opts.sync_every_rows;
+            let by_time = self
+                .opts
+                .sync_interval
+                .is_some_and(|iv| st.last_sync.elapsed() >= iv);
+            if by_rows || by_time {
+                st = self.sync_locked(st)?;
+            } else if st.unsynced_rows == n {
+                self.ticker_cv.notify_one();
+            }
+        }
+        self.cv.notify_all();
+        Ok(st)
+    }
+
+    /// Commits `rows` (imported records) in a transaction of their own, as
+    /// the leader, so that what the backend inserted is counted for them
+    /// alone; returns that count. Rows queued by other callers go in their
+    /// own commits: imports have no `seq`, so their order among them does
+    /// not matter.
+    fn commit_alone(&self, rows: &[Row]) -> Result<u64, Error> {
+        let mut st = lock(&self.state);
+        loop {
+            self.check(&st)?;
+            if !st.committing {
+                break;
+            }
+            st = self.cv.wait(st).unwrap_or_else(|p| p.into_inner());
+        }
+        st.committing = true;
+        drop(st);
+        let r = lock(&self.backend).commit(rows, self.opts.durability == Durability::Sync);
+        let mut st = lock(&self.state);
+        st.committing = false;
+        match r {
+            Ok(inserted) => {
+                drop(self.committed(st, rows.len() as u64)?);
+                Ok(inserted)
+            }
+            Err(e) => {
+                st.poisoned = Some(e.to_string());
+                self.cv.notify_all();
+                Err(e)
             }
         }
     }
@@ -530,11 +574,15 @@ impl<B: Backend> Sink for BatchingSink<B> {
         Ok(receipts)
     }
 
+    /// Commits the records at once (at every level, `Buffered` too) in a
+    /// transaction of their own, and returns how many rows the backend
+    /// inserted: records whose key it already held are not counted.
     fn import(&self, records: Vec<Record>) -> Result<u64, Error> {
-        let n = records.len() as u64;
-        self.shared
-            .write(|_| (records.iter().map(Row::from_record).collect(), None))?;
-        Ok(n)
+        if records.is_empty() {
+            return Ok(0);
+        }
+        let rows: Vec<Row> = records.iter().map(Row::from_record).collect();
+        self.shared.commit_alone(&rows)
     }
 
     fn flush(&self) -> Result<(), Error> {
@@ -598,18 +646,20 @@ mod tests {
     }
 
     impl Backend for Mem {
-        fn commit(&mut self, rows: &[Row], sync: bool) -> Result<(), Error> {
+        fn commit(&mut self, rows: &[Row], sync: bool) -> Result<u64, Error> {
             if *lock(&self.fail) {
                 return Err(Error::Backend("disk on fire".into()));
             }
             let mut all = lock(&self.rows);
+            let mut inserted = 0;
             for r in rows {
                 if !all.iter().any(|x| x.dedup_key == r.dedup_key) {
                     all.push(r.clone());
+                    inserted += 1;
                 }
             }
             lock(&self.commits).push((rows.len(), sync));
-            Ok(())
+            Ok(inserted)
         }
         fn sync(&mut self) -> Result<(), Error> {
             *lock(&self.syncs) += 1;
@@ -726,7 +776,12 @@ mod tests {
             crate::Decoded::Record(r) => r,
             o => panic!("{o:?}"),
         };
-        assert_eq!(sink.import(vec![r.clone(), r.clone()]).unwrap(), 2);
+        assert_eq!(
+            sink.import(vec![r.clone(), r.clone()]).unwrap(),
+            1,
+            "the rows inserted"
+        );
+        assert_eq!(sink.import(vec![r.clone()]).unwrap(), 0);
         let got = lock(&rows);
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].dedup_key, r.dedup_key());

@@ -394,7 +394,7 @@ fn columns(rows: &[Row]) -> Columns {
 }
 
 impl Writer {
-    fn try_commit(&mut self, rows: &[Row]) -> Result<(), postgres::Error> {
+    fn try_commit(&mut self, rows: &[Row]) -> Result<u64, postgres::Error> {
         let mut months: Vec<i64> = rows
             .iter()
             .filter_map(|r| r.ts.map(|t| month_bounds(t.unix_micros()).0))
@@ -430,7 +430,7 @@ impl Writer {
         ];
         // One statement in autocommit mode: atomic, committed (with the
         // session's synchronous_commit) when it returns.
-        self.client.execute(&self.insert, &params).map(|_| ())
+        self.client.execute(&self.insert, &params)
     }
 }
 
@@ -451,12 +451,14 @@ impl Backend for Writer {
         Ok(last.and_then(|m| u64::try_from(m).ok()))
     }
 
-    fn commit(&mut self, rows: &[Row], _sync: bool) -> Result<(), Error> {
+    fn commit(&mut self, rows: &[Row], _sync: bool) -> Result<u64, Error> {
         // `sync` is the session's synchronous_commit, set at connect.
+        // The count is of the attempt that succeeded: rows a lost attempt
+        // committed after all are skipped by the retry and not counted.
         let mut last = None;
         for attempt in 0..=RETRIES {
             match self.try_commit(rows) {
-                Ok(()) => return Ok(()),
+                Ok(n) => return Ok(n),
                 Err(e) if connection_lost(&self.client, &e) && attempt < RETRIES => {
                     // The connection is gone: whether the COMMIT happened is
                     // unknown; the retry inserts nothing twice.

@@ -302,11 +302,12 @@ impl Backend for Writer {
         Ok(last.and_then(|m| u64::try_from(m).ok()))
     }
 
-    fn commit(&mut self, rows: &[Row], _sync: bool) -> Result<(), Error> {
+    fn commit(&mut self, rows: &[Row], _sync: bool) -> Result<u64, Error> {
         // synchronous=FULL (Sync) or NORMAL was set at open: in WAL mode
         // FULL fsyncs the WAL at each commit, NORMAL writes it to the kernel.
         let path = self.path.clone();
         let tx = self.conn.transaction().map_err(|e| sql_err(&path, e))?;
+        let mut inserted = 0u64;
         {
             let mut st = tx
                 .prepare_cached(
@@ -316,23 +317,26 @@ impl Backend for Writer {
                 .map_err(|e| sql_err(&path, e))?;
             for r in rows {
                 let (us, sub) = ts_parts(r.ts);
-                st.execute(rusqlite::params![
-                    us,
-                    sub,
-                    r.event,
-                    r.session_id,
-                    opt_u64(r.seq),
-                    r.cost,
-                    r.model,
-                    opt_u64(r.input_t),
-                    opt_u64(r.output_t),
-                    r.dedup_key,
-                    r.line,
-                ])
-                .map_err(|e| sql_err(&path, e))?;
+                let n = st
+                    .execute(rusqlite::params![
+                        us,
+                        sub,
+                        r.event,
+                        r.session_id,
+                        opt_u64(r.seq),
+                        r.cost,
+                        r.model,
+                        opt_u64(r.input_t),
+                        opt_u64(r.output_t),
+                        r.dedup_key,
+                        r.line,
+                    ])
+                    .map_err(|e| sql_err(&path, e))?;
+                inserted += n as u64;
             }
         }
-        tx.commit().map_err(|e| sql_err(&path, e))
+        tx.commit().map_err(|e| sql_err(&path, e))?;
+        Ok(inserted)
     }
 
     fn sync(&mut self) -> Result<(), Error> {

@@ -169,3 +169,47 @@ fn old_store_with_colliding_session_and_seq_copies_without_loss() {
         format!("{note}{note}3 records, 1 sessions in {db}: OK\n")
     );
 }
+
+/// The three processes' records copied to PostgreSQL (when
+/// `SCOUT_AUDIT_PG_URL` names a server): three rows, then none again.
+#[test]
+fn three_processes_under_one_session_copy_to_postgres_as_three_rows() {
+    let Ok(url) = std::env::var("SCOUT_AUDIT_PG_URL") else {
+        println!("skipped: SCOUT_AUDIT_PG_URL is not set");
+        return;
+    };
+    let db = format!("cli_keys_{}", std::process::id());
+    let admin = |sql: &str| {
+        let o = std::process::Command::new("psql")
+            .args([url.as_str(), "-qc", sql])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    admin(&format!("DROP DATABASE IF EXISTS {db}"));
+    admin(&format!("CREATE DATABASE {db}"));
+    let pg = format!("{}/{db}", url.rsplit_once('/').unwrap().0);
+    let s = Store::new();
+    three_processes(&s);
+    let path = s.path.display().to_string();
+    let out = s.bare(&["copy", "--from", &path, "--to", &pg]).run().ok();
+    assert_eq!(
+        out,
+        format!("copied 3 records from {path} to {pg} (0 already there)\n")
+    );
+    let out = s.bare(&["copy", "--from", &path, "--to", &pg]).run().ok();
+    assert_eq!(
+        out,
+        format!("copied 0 records from {path} to {pg} (3 already there)\n")
+    );
+    let in_db = parse_jsonl(
+        &s.bare(&["--path", &pg, "query", "--format", "jsonl"])
+            .run()
+            .ok(),
+    );
+    assert_eq!(in_db, s.records());
+    assert_eq!(total_cost(&in_db), 6.0);
+    let o = s.bare(&["--path", &pg, "verify"]).run();
+    assert_eq!(o.code, Some(0), "{o:?}");
+    admin(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"));
+}
