@@ -6,8 +6,10 @@
 //! the digest of every record it holds (`Record::digest`, the first 16
 //! bytes of the SHA-256 of the record's line: the record's identity, the
 //! same as the table backends' `dedup_key`). A source record whose digest
-//! is marked is already there and is not sent again; every record sent is
-//! marked, so a record the source holds twice is copied once. Two records
+//! is marked is already there and is not sent again (memory: the digests
+//! of the target's records, none for a fresh target). A line the source
+//! holds twice is sent twice: a file store keeps both, as the source does; a
+//! table stores one. Two records
 //! are never taken for one because they share a `session_id` and `seq`
 //! (several processes logging under one session id). An interrupted copy
 //! run again copies exactly the rest; table backends also refuse a second
@@ -55,9 +57,8 @@ impl Marks {
         Ok(m)
     }
 
-    /// Marks `r` as in the target; false when it already was.
-    fn add(&mut self, r: &Record) -> bool {
-        self.digests.insert(r.digest())
+    fn has(&self, r: &Record) -> bool {
+        !self.digests.is_empty() && self.digests.contains(&r.digest())
     }
 }
 
@@ -70,13 +71,13 @@ pub fn run(cli: &Cli, a: &CopyArgs) -> Result<ExitCode> {
     let src = cli.open_read(&from)?;
     // Durable batches: each is acknowledged at `sync` before the next.
     let dst = cli.open_store(&to, Durability::Sync)?;
-    let mut marks = Marks::of(&*dst)?;
+    let marks = Marks::of(&*dst)?;
     let (mut copied, mut read) = (0u64, 0u64);
     let mut batch = Vec::with_capacity(a.batch.max(1));
     for r in src.scan(&Filter::new())? {
         let r = r?;
         read += 1;
-        if !marks.add(&r) {
+        if marks.has(&r) {
             continue;
         }
         batch.push(r);

@@ -213,3 +213,39 @@ fn three_processes_under_one_session_copy_to_postgres_as_three_rows() {
     assert_eq!(o.code, Some(0), "{o:?}");
     admin(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"));
 }
+
+/// `copy` prints the rows the target stored: a line the source holds twice
+/// is one row in a table ("1 already there"), and two lines in a file
+/// store, as in the source.
+#[test]
+fn copy_counts_the_rows_a_table_inserted() {
+    let s = Store::new();
+    let line = "{\"ts\":\"2026-01-01T00:00:01+00:00\",\"event\":\"nav\",\"session_id\":\"py\"}\n";
+    s.write("audit.jsonl", format!("{line}{line}"));
+    let db = sqlite_addr(&s, "dup.db");
+    let path = s.path.display().to_string();
+    let out = s.bare(&["copy", "--from", &path, "--to", &db]).run().ok();
+    assert_eq!(
+        out,
+        format!("copied 1 records from {path} to {db} (1 already there)\n")
+    );
+    let other = Store::new();
+    let path2 = other.path.display().to_string();
+    let out = s
+        .bare(&["copy", "--from", &path, "--to", &path2])
+        .run()
+        .ok();
+    assert_eq!(
+        out,
+        format!("copied 2 records from {path} to {path2} (0 already there)\n")
+    );
+    assert_eq!(other.records(), s.records());
+    let out = s
+        .bare(&["copy", "--from", &path, "--to", &path2])
+        .run()
+        .ok();
+    assert_eq!(
+        out,
+        format!("copied 0 records from {path} to {path2} (2 already there)\n")
+    );
+}
