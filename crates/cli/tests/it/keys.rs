@@ -249,3 +249,30 @@ fn copy_counts_the_rows_a_table_inserted() {
         format!("copied 0 records from {path} to {path2} (2 already there)\n")
     );
 }
+
+/// verify still finds a hole in one writer's seq among several writers of
+/// one session, and names the writer.
+#[test]
+fn verify_finds_a_hole_in_one_writers_seq() {
+    let s = Store::new();
+    let line = |w: &str, seq: u64| {
+        format!(
+            "{{\"ts\":\"2026-01-01T00:00:0{seq}+00:00\",\"event\":\"nav\",\"session_id\":\"X\",\"seq\":{seq},\"writer\":\"{w}\"}}\n"
+        )
+    };
+    let (w1, w2) = ("00000000000000a1", "00000000000000a2");
+    let lines = [line(w1, 0), line(w2, 0), line(w2, 1), line(w1, 2)];
+    s.write("audit.jsonl", lines.concat());
+    let o = s.cmd(&["verify"]).run();
+    assert_eq!(o.code, Some(1), "{o:?}");
+    let at: usize = lines[..3].iter().map(String::len).sum();
+    let bytes: usize = lines.iter().map(String::len).sum();
+    assert_eq!(
+        o.stdout,
+        format!(
+            "{}:4 (byte {at}): session X (writer {w1}): seq 2 where 1 was expected\n\
+             4 records, 1 sessions, 1 segments, {bytes} bytes: 1 problem\n",
+            s.file("audit.jsonl")
+        )
+    );
+}
