@@ -13,11 +13,11 @@
 //! original's) the latest `ts`. One writer's records continue one seq in
 //! log order, so a mark per writer skips only what was exported; several
 //! processes logging under one session id stamp their records, each its
-//! own writer, and are never taken for one another. A run exports only records beyond
-//! those marks, writes its parts under a new run number, and then replaces
-//! the manifest atomically; parts of a run that never reached the
-//! manifest (an interrupted export) are deleted by the next run before it
-//! starts, so an interrupted export is simply redone.
+//! own writer, and are never taken for one another. A run exports only
+//! records beyond those marks, writes its parts under a new run number,
+//! and then replaces the manifest atomically; parts of a run that never
+//! reached the manifest (an interrupted export) are deleted by the next
+//! run before it starts, so an interrupted export is simply redone.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};

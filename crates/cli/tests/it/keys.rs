@@ -276,3 +276,43 @@ fn verify_finds_a_hole_in_one_writers_seq() {
         )
     );
 }
+
+/// A version 1 manifest (per-session marks only, written before the stamp)
+/// still reads: its marks cover the unstamped records, and a stamped record
+/// of the same session and seq is exported.
+#[test]
+fn version_1_export_manifest_reads_and_stamped_records_are_new() {
+    let s = Store::new();
+    let old = "{\"ts\":\"2026-01-01T00:00:01+00:00\",\"event\":\"llm_call\",\"session_id\":\"X\",\"seq\":0,\"cost\":1.0}\n";
+    let new = "{\"ts\":\"2026-01-01T00:00:02+00:00\",\"event\":\"llm_call\",\"session_id\":\"X\",\"seq\":0,\"writer\":\"00000000000000a1\",\"cost\":500.0}\n";
+    s.write("audit.jsonl", format!("{old}{new}"));
+    let dir = s.dir.path().join("export");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("_scout_audit_export.json"),
+        r#"{"version":1,"runs":1,"sessions":{"X":0},"seqless_ts":null,"undated_seqless_done":false}"#,
+    )
+    .unwrap();
+    let out = s.ok(&["export", "--out", dir.to_str().unwrap()]);
+    assert!(
+        out.starts_with("exported 1 records into 1 files under ")
+            && out.contains("(run 2, 1 already exported)"),
+        "{out}"
+    );
+    let manifest: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("_scout_audit_export.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (
+            &manifest["version"],
+            &manifest["sessions"],
+            &manifest["writers"]
+        ),
+        (
+            &serde_json::json!(2),
+            &serde_json::json!({"X": 0}),
+            &serde_json::json!({"X": {"00000000000000a1": 0}})
+        )
+    );
+}
