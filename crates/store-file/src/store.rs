@@ -90,7 +90,9 @@ impl Builder {
         self
     }
 
-    /// The writer session (default: [`SessionId::process`]).
+    /// The writer session (default: [`SessionId::process`]). A given
+    /// session's records are stamped with this open's `writer` id, since
+    /// another process may write under the same session id.
     pub fn session(mut self, s: SessionId) -> Self {
         self.session = Some(s);
         self
