@@ -1,16 +1,24 @@
 //! `scout-audit copy --from STORE --to STORE`: moves a log between
 //! backends without loss or duplicates, resumable after an interruption.
 //!
-//! Records keep their `ts`, `session_id` and `seq` (`Sink::import`). Before
-//! copying, the target is read once for its marks: per writer session the
-//! highest `seq` it holds, and the keys of records without `seq` (the
-//! Python original's). A record at or below its session's mark is already
-//! there; the source is read in log order and a session's records are a
-//! prefix in the target (copies go in order, batch by batch, each batch
-//! durable before the next), so an interrupted copy run again copies
-//! exactly the rest. Table backends also refuse a second copy of a key.
+//! Records keep their `ts`, `session_id`, `seq` and `writer` stamp
+//! (`Sink::import`). Before copying, the target is read once for its marks:
+//! the digest of every record it holds (`Record::digest`, the first 16
+//! bytes of the SHA-256 of the record's line: the record's identity, the
+//! same as the table backends' `dedup_key`). A source record whose digest
+//! is marked is already there and is not sent again (memory: the digests
+//! of the target's records, none for a fresh target). A line the source
+//! holds twice is sent twice: a file store keeps both, as the source does; a
+//! table stores one. Two records
+//! are never taken for one because they share a `session_id` and `seq`
+//! (several processes logging under one session id). An interrupted copy
+//! run again copies exactly the rest; table backends also refuse a second
+//! copy of a key. The count printed is what the target stored
+//! (`Sink::import`'s count: a table backend does not count a row it
+//! already held, say one another writer inserted meanwhile); every other
+//! source record is "already there".
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::io::{self, Write};
 use std::process::ExitCode;
 
@@ -34,36 +42,23 @@ pub struct CopyArgs {
     batch: usize,
 }
 
-/// What the target already holds.
+/// What the target already holds: the digest of each record.
 #[derive(Default)]
 struct Marks {
-    sessions: HashMap<String, u64>,
-    seqless: HashSet<String>,
+    digests: HashSet<[u8; 16]>,
 }
 
 impl Marks {
     fn of(target: &dyn Store) -> Result<Marks> {
         let mut m = Marks::default();
         for r in target.scan(&Filter::new())? {
-            let r = r?;
-            match (r.session_id(), r.seq()) {
-                (Some(s), Some(q)) => {
-                    let e = m.sessions.entry(s.to_owned()).or_insert(q);
-                    *e = (*e).max(q);
-                }
-                _ => {
-                    m.seqless.insert(r.dedup_key());
-                }
-            }
+            m.digests.insert(r?.digest());
         }
         Ok(m)
     }
 
     fn has(&self, r: &Record) -> bool {
-        match (r.session_id(), r.seq()) {
-            (Some(s), Some(q)) => self.sessions.get(s).is_some_and(|m| q <= *m),
-            _ => self.seqless.contains(&r.dedup_key()),
-        }
+        !self.digests.is_empty() && self.digests.contains(&r.digest())
     }
 }
 
@@ -77,12 +72,12 @@ pub fn run(cli: &Cli, a: &CopyArgs) -> Result<ExitCode> {
     // Durable batches: each is acknowledged at `sync` before the next.
     let dst = cli.open_store(&to, Durability::Sync)?;
     let marks = Marks::of(&*dst)?;
-    let (mut copied, mut present) = (0u64, 0u64);
+    let (mut copied, mut read) = (0u64, 0u64);
     let mut batch = Vec::with_capacity(a.batch.max(1));
     for r in src.scan(&Filter::new())? {
         let r = r?;
+        read += 1;
         if marks.has(&r) {
-            present += 1;
             continue;
         }
         batch.push(r);
@@ -94,6 +89,7 @@ pub fn run(cli: &Cli, a: &CopyArgs) -> Result<ExitCode> {
         copied += dst.import(batch)?;
     }
     dst.close()?;
+    let present = read.saturating_sub(copied);
     let skipped = src.skipped();
     let mut out = io::stdout().lock();
     writeln!(

@@ -8,12 +8,16 @@
 //! is lost.
 //!
 //! **Incremental.** `DIR/_scout_audit_export.json` records, per writer
-//! session, the highest `seq` exported, and for records without `seq` (the
-//! Python original's) the latest `ts`. A run exports only records beyond
-//! those marks, writes its parts under a new run number, and then replaces
-//! the manifest atomically; parts of a run that never reached the
-//! manifest (an interrupted export) are deleted by the next run before it
-//! starts, so an interrupted export is simply redone.
+//! (a session and a `writer` stamp, or a session's unstamped records), the
+//! highest `seq` exported, and for records without `seq` (the Python
+//! original's) the latest `ts`. One writer's records continue one seq in
+//! log order, so a mark per writer skips only what was exported; several
+//! processes logging under one session id stamp their records, each its
+//! own writer, and are never taken for one another. A run exports only
+//! records beyond those marks, writes its parts under a new run number,
+//! and then replaces the manifest atomically; parts of a run that never
+//! reached the manifest (an interrupted export) are deleted by the next
+//! run before it starts, so an interrupted export is simply redone.
 //!
 //! **Whose files.** An export touches only its own files: it writes into
 //! an empty or missing directory, or one holding its manifest or only
@@ -60,6 +64,9 @@ pub const SCHEMA: &str = "message scout_audit_event {
 }";
 
 const MANIFEST: &str = "_scout_audit_export.json";
+/// The manifest version this code writes: 2 adds the per-writer marks
+/// (`writers`); version 1 manifests are read as they are.
+const MANIFEST_VERSION: u64 = 2;
 /// Rows per row group.
 const ROW_GROUP: usize = 65_536;
 /// Rows buffered over all partitions before every partition writes its
@@ -148,8 +155,10 @@ pub struct ExportSummary {
 #[derive(Debug, Default)]
 struct Manifest {
     runs: u64,
-    /// Per session, the highest seq exported.
+    /// Per session, the highest seq of its unstamped records exported.
     sessions: HashMap<String, u64>,
+    /// Per session and `writer` stamp, the highest seq exported.
+    writers: HashMap<String, HashMap<String, u64>>,
     /// For records without seq, the latest ts exported.
     seqless_ts: Option<Timestamp>,
     /// Records without seq or ts already exported (never again).
@@ -166,7 +175,8 @@ impl Manifest {
         };
         let v: Value =
             serde_json::from_str(&text).with_context(|| format!("{} is not JSON", p.display()))?;
-        if v["version"] != 1 {
+        // Version 1 had no per-writer marks (its writers stamped nothing).
+        if v["version"] != 1 && v["version"] != MANIFEST_VERSION {
             bail!("{}: unknown manifest version {}", p.display(), v["version"]);
         }
         let mut m = Manifest {
@@ -180,6 +190,18 @@ impl Manifest {
                 }
             }
         }
+        if let Some(s) = v["writers"].as_object() {
+            for (session, ws) in s {
+                for (w, n) in ws.as_object().into_iter().flatten() {
+                    if let Some(n) = n.as_u64() {
+                        m.writers
+                            .entry(session.clone())
+                            .or_default()
+                            .insert(w.clone(), n);
+                    }
+                }
+            }
+        }
         m.seqless_ts = v["seqless_ts"]
             .as_str()
             .and_then(|t| Timestamp::parse(t).ok());
@@ -189,10 +211,16 @@ impl Manifest {
 
     fn save(&self, dir: &Path) -> Result<()> {
         let sessions: BTreeMap<&String, &u64> = self.sessions.iter().collect();
+        let writers: BTreeMap<&String, BTreeMap<&String, &u64>> = self
+            .writers
+            .iter()
+            .map(|(s, ws)| (s, ws.iter().collect()))
+            .collect();
         let v = json!({
-            "version": 1,
+            "version": MANIFEST_VERSION,
             "runs": self.runs,
             "sessions": sessions,
+            "writers": writers,
             "seqless_ts": self.seqless_ts.map(|t| t.to_python_string()),
             "undated_seqless_done": self.undated_seqless_done,
         });
@@ -212,7 +240,14 @@ impl Manifest {
     /// Whether an earlier run exported this record.
     fn done(&self, r: &Record) -> bool {
         match (r.session_id(), r.seq()) {
-            (Some(s), Some(q)) => self.sessions.get(s).is_some_and(|m| q <= *m),
+            (Some(s), Some(q)) => match r.writer() {
+                Some(w) => self
+                    .writers
+                    .get(s)
+                    .and_then(|ws| ws.get(w))
+                    .is_some_and(|m| q <= *m),
+                None => self.sessions.get(s).is_some_and(|m| q <= *m),
+            },
             _ => match r.ts() {
                 Some(t) => self.seqless_ts.is_some_and(|m| t <= m),
                 None => self.undated_seqless_done,
@@ -226,6 +261,13 @@ impl Manifest {
             let e = self.sessions.entry(k.clone()).or_insert(*n);
             *e = (*e).max(*n);
         }
+        for (k, ws) in &other.writers {
+            let mine = self.writers.entry(k.clone()).or_default();
+            for (w, n) in ws {
+                let e = mine.entry(w.clone()).or_insert(*n);
+                *e = (*e).max(*n);
+            }
+        }
         if let Some(t) = other.seqless_ts {
             self.seqless_ts = Some(self.seqless_ts.map_or(t, |m| m.max(t)));
         }
@@ -235,7 +277,15 @@ impl Manifest {
     fn note(&mut self, r: &Record) {
         match (r.session_id(), r.seq()) {
             (Some(s), Some(q)) => {
-                let e = self.sessions.entry(s.to_owned()).or_insert(q);
+                let marks = match r.writer() {
+                    Some(w) => self
+                        .writers
+                        .entry(s.to_owned())
+                        .or_default()
+                        .entry(w.to_owned()),
+                    None => self.sessions.entry(s.to_owned()),
+                };
+                let e = marks.or_insert(q);
                 *e = (*e).max(q);
             }
             _ => match r.ts() {
@@ -696,6 +746,7 @@ impl Run {
         Manifest {
             runs: self.before.runs,
             sessions: self.before.sessions.clone(),
+            writers: self.before.writers.clone(),
             seqless_ts: self.before.seqless_ts,
             undated_seqless_done: self.before.undated_seqless_done,
         }

@@ -736,17 +736,26 @@ fn table_stats(cli: &Cli, t: &dyn ReadStore, format: Option<Format>) -> Result<E
     Ok(ExitCode::SUCCESS)
 }
 
-/// `verify` of a table store: every session's `seq` contiguous.
+/// `verify` of a table store: every writer's `seq` contiguous (per session
+/// and `writer` stamp).
 fn table_verify(cli: &Cli, t: &dyn ReadStore, max: usize) -> Result<ExitCode> {
+    use scout_audit_core::agg::SeqBreak;
+    use scout_audit_store_file::verify::seq_break_text;
     let mut seqs = scout_audit_core::agg::SeqTracker::default();
-    let (mut records, mut gaps) = (0u64, Vec::new());
+    let (mut records, mut gaps, mut notes) = (0u64, Vec::new(), Vec::new());
     for r in t.scan(&Filter::new())? {
         let r = r?;
         records += 1;
-        if let (Some(s), Some(q)) = (r.session_id(), r.seq())
-            && let Some(e) = seqs.observe(s, q)
-        {
-            gaps.push(format!("session {s}: seq {q} where {e} was expected"));
+        let (Some(s), Some(q)) = (r.session_id(), r.seq()) else {
+            continue;
+        };
+        match seqs.observe(s, r.writer(), q) {
+            None => {}
+            Some(SeqBreak::Gap(e)) => gaps.push(seq_break_text(s, r.writer(), q, e)),
+            Some(SeqBreak::Shared(e)) => notes.push(format!(
+                "note: {} (unstamped records of a session several writers used)",
+                seq_break_text(s, None, q, e)
+            )),
         }
     }
     let mut out = io::stdout().lock();
@@ -755,6 +764,12 @@ fn table_verify(cli: &Cli, t: &dyn ReadStore, max: usize) -> Result<ExitCode> {
     }
     if gaps.len() > max {
         writeln!(out, "... and {} more", gaps.len() - max)?;
+    }
+    for n in notes.iter().take(max) {
+        writeln!(out, "{n}")?;
+    }
+    if notes.len() > max {
+        writeln!(out, "note: ... and {} more such breaks", notes.len() - max)?;
     }
     let n = gaps.len();
     writeln!(
@@ -811,6 +826,10 @@ pub fn verify(cli: &Cli, a: &VerifyArgs) -> Result<ExitCode> {
             "note: sealed segment not yet compressed: {}",
             s.display()
         )?;
+    }
+    let notes = rep.note_lines();
+    for n in notes.iter().take(a.max_problems) {
+        writeln!(out, "{n}")?;
     }
     let problems = rep.problem_count();
     writeln!(

@@ -25,6 +25,7 @@ use std::time::Duration;
 use scout_audit_core::agg::GroupBy;
 use scout_audit_core::{
     Durability, Error, Event, Filter, ManualClock, ReadStore, Record, SessionId, Sink, Timestamp,
+    WriterId,
 };
 use scout_audit_store_file::FileStore;
 use serde_json::json;
@@ -151,10 +152,14 @@ pub fn append_and_read_back<H: Harness>(h: &H) {
     let mut file = Vec::new();
     for (e, r) in evs.iter().zip(&recs) {
         let mut line = Vec::new();
-        e.encode_into(
+        // The harness gives the session: every record carries the stamp.
+        let w = r.writer().map(WriterId::from);
+        assert!(w.is_some(), "{}: no writer stamp", h.name());
+        e.encode_stamped(
             Timestamp::MIN,
             &SessionId::new("s-append"),
             r.seq().unwrap(),
+            w.as_ref(),
             &mut line,
         );
         file.push(line);
@@ -205,10 +210,9 @@ pub fn reopen_continues_seq<H: Harness>(h: &H) {
 }
 
 /// Events logged under another session id by two writers, one after the
-/// other, are both kept. A table backend, whose key of a record is its
-/// session and seq, continues that session's seq from the table (the
-/// second writer's event would otherwise collide with the first's and be
-/// skipped); the file store counts it per writer (docs/decisions.md 12).
+/// other, are both kept. A table backend continues that session's seq
+/// from the table (docs/decisions.md 12); the file store counts it per
+/// writer, whose `writer` stamp keeps the records distinct.
 /// A session whose keys fall inside another's key range ("s-x:0" beside
 /// "s-x") does not move the other's seq.
 pub fn other_sessions_continue_across_writers<H: Harness>(h: &H) {
@@ -314,6 +318,7 @@ pub fn unicode_and_extras_round_trip<H: Harness>(h: &H) {
             "event",
             "session_id",
             "seq",
+            "writer",
             "cost",
             "files",
             "reason",
@@ -384,8 +389,9 @@ pub fn same_answers_as_the_file_store<H: Harness>(h: &H) {
     ];
     for flt in &filters {
         let ctx = format!("{} {flt:?}", h.name());
-        let a = all(&s, flt);
-        let b = all(&f, flt);
+        // Each open stamps its own writer id: compare without it.
+        let a = without_writer(all(&s, flt));
+        let b = without_writer(all(&f, flt));
         assert_eq!(a, b, "{ctx}: records");
         assert_eq!(s.count(flt).unwrap(), f.count(flt).unwrap(), "{ctx}: count");
         assert_eq!(
@@ -399,8 +405,8 @@ pub fn same_answers_as_the_file_store<H: Harness>(h: &H) {
             "{ctx}: events"
         );
         assert_eq!(
-            s.last(flt, 7).unwrap(),
-            f.last(flt, 7).unwrap(),
+            without_writer(s.last(flt, 7).unwrap()),
+            without_writer(f.last(flt, 7).unwrap()),
             "{ctx}: last"
         );
         for by in [
@@ -421,6 +427,82 @@ pub fn same_answers_as_the_file_store<H: Harness>(h: &H) {
     }
     s.close().unwrap();
     f.close().unwrap();
+}
+
+/// Records with their `writer` stamp removed (each must have one).
+fn without_writer(recs: Vec<Record>) -> Vec<Record> {
+    recs.into_iter()
+        .map(|r| {
+            assert_eq!(r.writer().map(str::len), Some(16), "{r:?}");
+            let mut m = r.into_map();
+            m.remove(scout_audit_core::event::WRITER_FIELD);
+            Record::from_map(m)
+        })
+        .collect()
+}
+
+/// Distinct records with the same `session_id` and `seq` are all kept:
+/// records of an old store (no `writer` stamp, several processes under one
+/// session id) imported, and the same event logged under one session id by
+/// two writers. Only the same record is a duplicate: re-importing what a
+/// backend returns adds nothing to a table backend (the key of a logged
+/// row is the key of the record read back).
+pub fn distinct_records_with_equal_session_and_seq_are_kept<H: Harness>(h: &H) {
+    let line = |cost: u32| {
+        format!(
+            r#"{{"ts":"2026-11-01T00:00:00+00:00","event":"llm_call","session_id":"X","seq":0,"cost":{cost}.0}}"#
+        )
+    };
+    let old: Vec<Record> = [1, 2, 3]
+        .iter()
+        .map(
+            |c| match scout_audit_core::decode_line(line(*c).as_bytes()) {
+                scout_audit_core::Decoded::Record(r) => r,
+                o => panic!("{o:?}"),
+            },
+        )
+        .collect();
+    let s = h.open(Durability::Process, SessionId::new("s-keys"), clock());
+    assert_eq!(s.import(old.clone()).unwrap(), 3, "{}", h.name());
+    s.flush().unwrap();
+    let got = all(&s, &Filter::new().session("X"));
+    assert_eq!(got, old, "{}", h.name());
+    assert_eq!(
+        s.spend(&Filter::new(), None).unwrap().total(),
+        6.0,
+        "{}",
+        h.name()
+    );
+    s.close().unwrap();
+    // The same event (same ts) logged under session "Y" by two writers.
+    for w in ["s-keys-1", "s-keys-2"] {
+        let s = h.open(Durability::Process, SessionId::new(w), clock());
+        s.log(Event::new("llm_call").session("Y").ts(t0()).cost(500.0))
+            .unwrap();
+        s.close().unwrap();
+    }
+    let s = h.open(Durability::Process, SessionId::new("s-keys"), clock());
+    let ys = all(&s, &Filter::new().session("Y"));
+    assert_eq!(ys.len(), 2, "{}: {ys:?}", h.name());
+    assert_ne!(ys[0].writer(), ys[1].writer(), "{}", h.name());
+    assert!(ys.iter().all(|r| r.writer().is_some()), "{}", h.name());
+    let before = s.count(&Filter::new()).unwrap();
+    assert_eq!(before, 5, "{}", h.name());
+    let everything = all(&s, &Filter::new());
+    s.import(everything).unwrap();
+    s.flush().unwrap();
+    let after = s.count(&Filter::new()).unwrap();
+    if h.import_dedups() {
+        assert_eq!(
+            after,
+            before,
+            "{}: the same records are not added again",
+            h.name()
+        );
+    } else {
+        assert_eq!(after, 2 * before, "{}", h.name());
+    }
+    s.close().unwrap();
 }
 
 /// Import keeps records as they are; table backends skip duplicates.
@@ -493,6 +575,10 @@ macro_rules! conformance_tests {
         #[test]
         fn conformance_import_keeps_records() {
             $crate::import_keeps_records(&$make);
+        }
+        #[test]
+        fn conformance_distinct_records_with_equal_session_and_seq_are_kept() {
+            $crate::distinct_records_with_equal_session_and_seq_are_kept(&$make);
         }
     };
 }

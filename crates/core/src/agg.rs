@@ -547,34 +547,61 @@ pub fn accuracy_metrics<'a>(
     acc.finish()
 }
 
-/// The `seq` each writer session is expected to continue with, in log
-/// order: what `verify` checks on every backend.
+/// A break in `seq` met by [`SeqTracker::observe`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SeqBreak {
+    /// A problem: the seq that was expected instead (a gap, a repeat or a
+    /// step back in one writer's records).
+    Gap(u64),
+    /// Not a problem: an unstamped record of a session that several
+    /// writers used (its unstamped records repeated or stepped back their
+    /// seq: records of an explicit session id written before writers
+    /// stamped them), with the seq that was expected.
+    Shared(u64),
+}
+
+/// The `seq` each writer is expected to continue with, in log order: what
+/// `verify` checks on every backend. A writer's records are those of one
+/// session with one `writer` stamp (or none): each continues its own seq.
 #[derive(Clone, Debug, Default)]
 pub struct SeqTracker {
-    next: HashMap<String, u64>,
+    next: HashMap<(String, Option<String>), u64>,
+    /// Sessions whose unstamped records show several writers.
+    shared: std::collections::HashSet<String>,
+    sessions: std::collections::HashSet<String>,
 }
 
 impl SeqTracker {
-    /// Records `seq` of `session`; the seq that was expected instead, when
-    /// this one is not the next (a gap, a repeat or a step back). A
-    /// session's first seq is taken as it is.
-    pub fn observe(&mut self, session: &str, seq: u64) -> Option<u64> {
-        match self.next.get_mut(session) {
-            None => {
-                self.next.insert(session.to_owned(), seq.saturating_add(1));
-                None
-            }
-            Some(expected) => {
-                let gap = (seq != *expected).then_some(*expected);
-                *expected = seq.saturating_add(1);
-                gap
-            }
+    /// Records `seq` of `session` written by `writer` (the record's stamp);
+    /// the break, when this seq is not the next one of that writer. A
+    /// writer's first seq is taken as it is.
+    pub fn observe(&mut self, session: &str, writer: Option<&str>, seq: u64) -> Option<SeqBreak> {
+        if !self.sessions.contains(session) {
+            self.sessions.insert(session.to_owned());
         }
+        let key = (session.to_owned(), writer.map(str::to_owned));
+        let expected = match self.next.get_mut(&key) {
+            None => {
+                self.next.insert(key, seq.saturating_add(1));
+                return None;
+            }
+            Some(e) => e,
+        };
+        let want = *expected;
+        *expected = seq.saturating_add(1);
+        if seq == want {
+            return None;
+        }
+        if writer.is_none() && (seq < want || self.shared.contains(session)) {
+            self.shared.insert(session.to_owned());
+            return Some(SeqBreak::Shared(want));
+        }
+        Some(SeqBreak::Gap(want))
     }
 
     /// Sessions seen.
     pub fn sessions(&self) -> u64 {
-        self.next.len() as u64
+        self.sessions.len() as u64
     }
 }
 
@@ -594,13 +621,33 @@ mod tests {
     #[test]
     fn seq_tracker_reports_what_was_expected() {
         let mut t = SeqTracker::default();
-        assert_eq!(t.observe("a", 5), None, "a first seq is taken as it is");
-        assert_eq!(t.observe("a", 6), None);
-        assert_eq!(t.observe("b", 0), None);
-        assert_eq!(t.observe("a", 8), Some(7), "gap");
-        assert_eq!(t.observe("a", 9), None, "continues after the gap");
-        assert_eq!(t.observe("a", 9), Some(10), "repeat");
-        assert_eq!(t.observe("b", 1), None);
+        let w = Some("00000000000000aa");
+        assert_eq!(t.observe("a", w, 5), None, "a first seq is taken as it is");
+        assert_eq!(t.observe("a", w, 6), None);
+        assert_eq!(t.observe("b", w, 0), None);
+        assert_eq!(t.observe("a", w, 8), Some(SeqBreak::Gap(7)), "gap");
+        assert_eq!(t.observe("a", w, 9), None, "continues after the gap");
+        assert_eq!(t.observe("a", w, 9), Some(SeqBreak::Gap(10)), "repeat");
+        assert_eq!(t.observe("b", w, 1), None);
+        assert_eq!(t.sessions(), 2);
+    }
+
+    #[test]
+    fn seq_tracker_checks_each_writer_of_a_session() {
+        let mut t = SeqTracker::default();
+        // Three processes logged under session X: each starts at 0.
+        for w in ["w1", "w2", "w3"] {
+            assert_eq!(t.observe("X", Some(w), 0), None);
+        }
+        assert_eq!(t.observe("X", Some("w2"), 1), None);
+        assert_eq!(t.observe("X", Some("w1"), 2), Some(SeqBreak::Gap(1)));
+        // Unstamped records (an old store) of a session several writers
+        // used: a note from the first step back on, not a problem.
+        assert_eq!(t.observe("old", None, 0), None);
+        assert_eq!(t.observe("old", None, 1), None);
+        assert_eq!(t.observe("old", None, 3), Some(SeqBreak::Gap(2)));
+        assert_eq!(t.observe("old", None, 0), Some(SeqBreak::Shared(4)));
+        assert_eq!(t.observe("old", None, 2), Some(SeqBreak::Shared(1)));
         assert_eq!(t.sessions(), 2);
     }
 

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use serde_json::{Map, Value};
 
-use crate::{SessionId, Timestamp};
+use crate::{SessionId, Timestamp, WriterId};
 
 /// The event types the Python original knows. The set is open: any string
 /// is a valid event type.
@@ -50,6 +50,12 @@ pub const RESERVED_FIELDS: [&str; 13] = [
     "duration_ms",
     "config",
 ];
+
+/// The field a writer stamps with its [`WriterId`] on records it logs
+/// under a session it did not generate (written after `seq`). Reserved
+/// like `seq`: [`Event::field`] refuses it, and
+/// [`Event::from_json_object`] ignores it.
+pub const WRITER_FIELD: &str = "writer";
 
 /// One event to log, built with chained setters:
 ///
@@ -179,7 +185,8 @@ impl Event {
 
     /// Adds an extra field. A name the writer types (see
     /// [`RESERVED_FIELDS`]) goes to its typed setter instead: `cost` must be
-    /// a number, `ts` a valid timestamp text, and so on; `seq` cannot be set.
+    /// a number, `ts` a valid timestamp text, and so on; `seq` and `writer`
+    /// cannot be set.
     /// A value that does not fit makes the event invalid, and sinks refuse
     /// it with [`crate::Error::InvalidEvent`].
     pub fn field(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
@@ -199,8 +206,8 @@ impl Event {
 
     /// Builds an event from a JSON object such as one line of
     /// `scout-audit log --stdin`: `event` is required, every other field goes
-    /// through [`Event::field`], except `session_id` and `seq`, which are
-    /// ignored because the writer always assigns them. An invalid `ts` is not
+    /// through [`Event::field`], except `session_id`, `seq` and `writer`,
+    /// which are ignored because the writer always assigns them. An invalid `ts` is not
     /// an error here: the returned flag says it was dropped, so the writer
     /// assigns the time.
     pub fn from_json_object(mut obj: Map<String, Value>) -> Result<(Event, bool), String> {
@@ -219,7 +226,7 @@ impl Event {
                 }
                 continue;
             }
-            if k == "session_id" || k == "seq" {
+            if k == "session_id" || k == "seq" || k == WRITER_FIELD {
                 continue;
             }
             e = e.field(k, v);
@@ -246,7 +253,9 @@ impl Event {
                 Value::String(s) => self.session = Some(SessionId::from(s)),
                 _ => return Err(want("a string")),
             },
-            "seq" => return Err("field \"seq\" is assigned by the writer".to_string()),
+            "seq" | WRITER_FIELD => {
+                return Err(format!("field \"{key}\" is assigned by the writer"));
+            }
             "cost" => self.cost = Some(value.as_f64().ok_or_else(|| want("a number"))?),
             "model" => {
                 self.model = Some(value.as_str().ok_or_else(|| want("a string"))?.to_owned())
@@ -352,8 +361,23 @@ impl Event {
     /// field order of docs/format.md: `ts`, `event`, `session_id`, `seq`,
     /// the known optional fields that are set, then the extra fields in
     /// insertion order. `ts` and `session` are used unless the event sets
-    /// its own. Compact separators; non-ASCII written as UTF-8.
+    /// its own. Compact separators; non-ASCII written as UTF-8. No
+    /// `writer` stamp (see [`Event::encode_stamped`]).
     pub fn encode_into(&self, ts: Timestamp, session: &SessionId, seq: u64, out: &mut Vec<u8>) {
+        self.encode_stamped(ts, session, seq, None, out);
+    }
+
+    /// [`Event::encode_into`], with `"writer":"<id>"` after `seq` when
+    /// `writer` is given: what a writer does for an event logged under a
+    /// session it did not generate (docs/format.md).
+    pub fn encode_stamped(
+        &self,
+        ts: Timestamp,
+        session: &SessionId,
+        seq: u64,
+        writer: Option<&WriterId>,
+        out: &mut Vec<u8>,
+    ) {
         out.extend_from_slice(b"{\"ts\":\"");
         self.ts.unwrap_or(ts).write_python(out);
         out.extend_from_slice(b"\",\"event\":");
@@ -362,6 +386,10 @@ impl Event {
         write_str(out, self.session.as_ref().unwrap_or(session).as_str());
         out.extend_from_slice(b",\"seq\":");
         out.extend_from_slice(itoa_u64(seq, &mut [0u8; 20]));
+        if let Some(w) = writer {
+            out.extend_from_slice(b",\"writer\":");
+            write_str(out, w.as_str());
+        }
         if let Some(c) = self.cost {
             out.extend_from_slice(b",\"cost\":");
             write_f64(out, c);
@@ -515,6 +543,32 @@ mod tests {
         assert_eq!(l.matches('\n').count(), 1);
         let v: Value = serde_json::from_str(l.trim_end()).unwrap();
         assert!(v.is_object());
+    }
+
+    #[test]
+    fn writer_stamp_follows_seq_and_is_reserved() {
+        let ts = Timestamp::parse("2020-01-01T00:00:00Z").unwrap();
+        let w = WriterId::random();
+        let mut out = Vec::new();
+        Event::new("x")
+            .cost(1.0)
+            .encode_stamped(ts, &SessionId::new("s"), 0, Some(&w), &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            format!(
+                "{{\"ts\":\"2020-01-01T00:00:00+00:00\",\"event\":\"x\",\"session_id\":\"s\",\"seq\":0,\"writer\":\"{w}\",\"cost\":1.0}}\n"
+            )
+        );
+        assert_eq!(
+            Event::new("x")
+                .field("writer", "me")
+                .validate()
+                .unwrap_err(),
+            "field \"writer\" is assigned by the writer"
+        );
+        let obj = json!({"event": "nav", "writer": "0123456789abcdef"});
+        let (e, _) = Event::from_json_object(obj.as_object().unwrap().clone()).unwrap();
+        assert!(e.extra().is_empty());
     }
 
     #[test]

@@ -42,6 +42,6 @@ pub use filter::Filter;
 pub use memory::MemorySink;
 pub use read::{ReadStore, RecordStream, Skipped, Store};
 pub use record::{Decoded, Malformed, Record, decode_line};
-pub use session::SessionId;
+pub use session::{SessionId, WriterId};
 pub use sink::{Durability, Receipt, Sink, Watermark};
 pub use time::{Timestamp, TimestampError};

@@ -117,25 +117,36 @@ impl Record {
         self.map
     }
 
-    /// The key that identifies a record across stores: `session_id` and
-    /// `seq` when it has both (`s:<session_id>:<seq, 20 digits>`, so one
-    /// session's keys sort in seq order and index inserts append), else a
-    /// stable hash of
-    /// its JSON line (`h:<length>:<fnv-1a 64>`), for the Python original's
-    /// records. Used to copy between backends without duplicates.
+    /// The reserved `writer` stamp, if a string (see
+    /// [`crate::WriterId`]).
+    pub fn writer(&self) -> Option<&str> {
+        self.map
+            .get(crate::event::WRITER_FIELD)
+            .and_then(Value::as_str)
+    }
+
+    /// The key that identifies a record across stores: two records get the
+    /// same key only when they are the same record (the same compact JSON
+    /// line, [`Record::to_json_line`]). With a `session_id` and a `seq`:
+    /// `s:<session_id>:<seq, 20 digits>:<digest>`, so one session's keys
+    /// sort in seq order (the table backends' last-seq probe and index
+    /// appends rely on it); otherwise `h:<digest>`. The digest is
+    /// [`Record::digest`] in hex. Used to copy between backends without
+    /// duplicates and without merging distinct records.
     pub fn dedup_key(&self) -> String {
+        let line = self.to_json_line();
+        let d = hex(&line_digest(line.as_bytes()));
         match (self.session_id(), self.seq()) {
-            (Some(s), Some(q)) => seq_key(s, q),
-            _ => {
-                let line = self.to_json_line();
-                let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-                for b in line.bytes() {
-                    h ^= u64::from(b);
-                    h = h.wrapping_mul(0x0000_0100_0000_01b3);
-                }
-                format!("h:{}:{h:016x}", line.len())
-            }
+            (Some(s), Some(q)) => format!("{}:{d}", seq_key(s, q)),
+            _ => format!("h:{d}"),
         }
+    }
+
+    /// The first 16 bytes of the SHA-256 of the record's compact JSON line:
+    /// equal for two records exactly when they are the same record (a
+    /// hostile writer cannot make two lines collide).
+    pub fn digest(&self) -> [u8; 16] {
+        line_digest(self.to_json_line().as_bytes())
     }
 
     /// The record as one compact JSON line, without the final `\n`.
@@ -157,17 +168,42 @@ impl Serialize for Record {
     }
 }
 
-/// The de-duplication key of a record with a session and a seq (see
-/// [`Record::dedup_key`]).
+/// The start of the de-duplication keys of a session's records with this
+/// `seq`: `s:<session_id>:<seq, 20 digits>`, followed in a key by `:` and
+/// the digest (see [`Record::dedup_key`]).
 pub fn seq_key(session_id: &str, seq: u64) -> String {
     format!("s:{session_id}:{seq:020}")
 }
 
-/// The first and last possible [`seq_key`] of a session: its keys sort by
-/// `seq` inside this range. Another session's keys can fall inside it too
-/// (`a:0` inside `a`'s), so a probe must also check `session_id`.
+/// Bounds of every [`Record::dedup_key`] of a session's records with a
+/// `seq`: its keys sort by `seq` inside this range (the upper bound ends in
+/// `;`, the byte after the `:` that starts the digest). Another session's
+/// keys can fall inside it too (`a:0` inside `a`'s), so a probe must also
+/// check `session_id`.
 pub fn seq_key_range(session_id: &str) -> (String, String) {
-    (seq_key(session_id, 0), seq_key(session_id, u64::MAX))
+    (
+        seq_key(session_id, 0),
+        format!("{};", seq_key(session_id, u64::MAX)),
+    )
+}
+
+/// The digest of [`Record::digest`] of a compact JSON line.
+fn line_digest(line: &[u8]) -> [u8; 16] {
+    use sha2::Digest as _;
+    let full = sha2::Sha256::digest(line);
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&full[..16]);
+    out
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    s
 }
 
 /// Why a line is malformed.
@@ -348,12 +384,39 @@ mod tests {
     #[test]
     fn dedup_keys() {
         let r = rec(r#"{"ts":"2026-01-01T00:00:00Z","session_id":"s1","seq":7}"#);
-        assert_eq!(r.dedup_key(), "s:s1:00000000000000000007");
+        // Stable across runs and machines: SHA-256 of the compact line
+        // (python3 -c 'import hashlib; print(hashlib.sha256(LINE).hexdigest()[:32])').
+        assert_eq!(
+            r.dedup_key(),
+            "s:s1:00000000000000000007:c4b1c2dd6a86e15c0c3f27e27171bacf"
+        );
         let p = rec(r#"{"ts": "2026-01-01T00:00:00+00:00", "event": "nav", "session_id": "s1"}"#);
-        // Stable across runs and machines: FNV-1a of the compact line.
-        assert_eq!(p.dedup_key(), "h:66:a328483bf5db0ca0");
+        assert_eq!(p.dedup_key(), "h:2cf7bf8fb493ba97ad95f4fa13679aaf");
         let q = rec(r#"{"ts": "2026-01-01T00:00:00+00:00", "event": "nav", "session_id": "s2"}"#);
         assert_ne!(p.dedup_key(), q.dedup_key());
+    }
+
+    #[test]
+    fn distinct_records_with_equal_session_and_seq_get_distinct_keys() {
+        let a = rec(r#"{"ts":"2026-01-01T00:00:00Z","session_id":"X","seq":0,"cost":1.0}"#);
+        let b = rec(r#"{"ts":"2026-01-01T00:00:00Z","session_id":"X","seq":0,"cost":2.0}"#);
+        let c = rec(
+            r#"{"ts":"2026-01-01T00:00:00Z","session_id":"X","seq":0,"writer":"00000000000000aa","cost":1.0}"#,
+        );
+        assert_ne!(a.dedup_key(), b.dedup_key());
+        assert_ne!(a.dedup_key(), c.dedup_key());
+        assert_eq!(c.writer(), Some("00000000000000aa"));
+        // The same record written with other white space is the same record.
+        let a2 = rec(r#"{"ts": "2026-01-01T00:00:00Z", "session_id": "X", "seq": 0, "cost": 1.0}"#);
+        assert_eq!(a.dedup_key(), a2.dedup_key());
+        // Every key of the session (any digest) lies inside its range, in seq order.
+        let (lo, hi) = seq_key_range("X");
+        for k in [a.dedup_key(), b.dedup_key(), c.dedup_key()] {
+            assert!(lo <= k && k <= hi, "{k}");
+        }
+        let top = format!("{}:{}", seq_key("X", u64::MAX), "f".repeat(32));
+        assert!(top < hi);
+        assert!(seq_key("X", 1) > a.dedup_key());
     }
 
     #[test]

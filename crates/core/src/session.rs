@@ -59,6 +59,47 @@ impl From<String> for SessionId {
     }
 }
 
+/// The id of one open writer, written as the reserved field `writer` on
+/// records it logs under a session it did not generate itself (an explicit
+/// `session_id`): 16 hex digits, random per open. Two processes that log
+/// the same event under the same session id and `seq` then write distinct
+/// records, and `verify` checks `seq` per (session, writer).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct WriterId(Arc<str>);
+
+impl WriterId {
+    /// A fresh random writer id (64 bits from a uuid4's random bits).
+    pub fn random() -> WriterId {
+        let n = uuid::Uuid::new_v4().as_u128();
+        let folded = (n >> 64) as u64 ^ n as u64;
+        WriterId(Arc::from(format!("{folded:016x}")))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for WriterId {
+    /// A writer id read back from a record's `writer` field.
+    fn from(s: &str) -> Self {
+        WriterId(Arc::from(s))
+    }
+}
+
+impl fmt::Display for WriterId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for WriterId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "WriterId({:?})", &*self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,5 +112,13 @@ mod tests {
         let u = uuid::Uuid::parse_str(a.as_str()).unwrap();
         assert_eq!(u.get_version_num(), 4);
         assert_ne!(SessionId::random(), a);
+    }
+
+    #[test]
+    fn writer_ids_are_16_hex_and_fresh() {
+        let w = WriterId::random();
+        assert_eq!(w.as_str().len(), 16);
+        assert!(w.as_str().bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_ne!(WriterId::random(), w);
     }
 }

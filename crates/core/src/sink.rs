@@ -93,11 +93,11 @@ pub trait Sink: Send + Sync {
 
     /// Stores records read from another store as they are, with their own
     /// `ts`, `session_id` and `seq` (a copy between backends); returns how
-    /// many it accepted, once durable at [`Sink::durability`]. Backends
-    /// with a unique key ([`crate::Record::dedup_key`]) skip records they
-    /// already hold (and still count them: the number is of records
-    /// accepted, not of rows added); others store what they are given, and
-    /// the caller de-duplicates (as `scout-audit copy` does).
+    /// many it stored, once durable at [`Sink::durability`]. Backends
+    /// with a unique key ([`crate::Record::dedup_key`], the same only for
+    /// the same record) skip records they already hold and do not count
+    /// them; others store (and count) what they are given, and the caller
+    /// de-duplicates (as `scout-audit copy` does).
     fn import(&self, records: Vec<crate::Record>) -> Result<u64, Error>;
 
     /// Makes every event acknowledged so far survive power loss.

@@ -11,7 +11,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use scout_audit_core::{
-    Clock, Durability, Event, Receipt, SessionId, Sink, SystemClock, Timestamp, Watermark,
+    Clock, Durability, Event, Receipt, SessionId, Sink, SystemClock, Timestamp, Watermark, WriterId,
 };
 
 use crate::compress;
@@ -99,7 +99,9 @@ impl Builder {
         self
     }
 
-    /// The writer session (default: [`SessionId::process`]).
+    /// The writer session (default: [`SessionId::process`]). A given
+    /// session's records are stamped with this open's `writer` id, since
+    /// another process may write under the same session id.
     pub fn session(mut self, s: SessionId) -> Self {
         self.session = Some(s);
         self
@@ -159,6 +161,10 @@ pub(crate) struct Shared {
     pub(crate) retention: Retention,
     compression: Compression,
     session: SessionId,
+    /// This open's stamp for records under a session it did not generate.
+    writer: WriterId,
+    /// The session was given (`Builder::session`): own records are stamped too.
+    stamp_own: bool,
     registry_key: (PathBuf, SessionId),
     /// This writer's handle on the lock file: shared while appending,
     /// exclusive while rotating or recovering. Used only under `state`.
@@ -336,6 +342,7 @@ impl FileStore {
             }
             Err(e) => return Err(Error::io("stat", lock_path, e)),
         }
+        let stamp_own = b.session.is_some();
         let session = b.session.unwrap_or_else(SessionId::process);
         let key = (absolute(&live), session.clone());
         let (next_seq, other_seqs) = {
@@ -410,6 +417,8 @@ impl FileStore {
             retention: b.retention,
             compression: b.compression,
             session,
+            writer: WriterId::random(),
+            stamp_own,
             registry_key: key,
             lock,
             state: Mutex::new(State {
@@ -788,21 +797,25 @@ impl Shared {
                 let mut last_own = None;
                 for e in &events {
                     let ts = e.timestamp().unwrap_or_else(|| self.clock.now());
-                    let seq = match e.session_override() {
+                    let (seq, stamp) = match e.session_override() {
                         Some(s) if *s != self.session => {
                             let n = st.other_seqs.entry(s.clone()).or_insert(0);
                             let seq = *n;
                             *n += 1;
-                            seq
+                            (seq, true)
                         }
                         _ => {
                             let seq = st.next_seq;
                             st.next_seq += 1;
                             last_own = Some(seq);
-                            seq
+                            (seq, self.stamp_own)
                         }
                     };
-                    e.encode_into(ts, &self.session, seq, buf);
+                    // Another process may log under a session this writer
+                    // did not generate, with the same seq: the stamp keeps
+                    // the records distinct (docs/format.md).
+                    let writer = stamp.then_some(&self.writer);
+                    e.encode_stamped(ts, &self.session, seq, writer, buf);
                     receipts.push(Receipt { seq, ts });
                 }
                 (events.len() as u64, last_own)

@@ -1,6 +1,6 @@
 //! `verify`: a read-only check of every segment of a store.
 
-use scout_audit_core::agg::SeqTracker;
+use scout_audit_core::agg::{SeqBreak, SeqTracker};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -10,11 +10,13 @@ use crate::layout::{Layout, SegmentKind};
 use crate::lines::Pos;
 use crate::reader::{Problem, ReadReport, Reader, Snapshot};
 
-/// A break in one writer session's `seq`.
+/// A break in one writer's `seq` (one session, one `writer` stamp or none).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SeqGap {
     /// The session.
     pub session: String,
+    /// The record's `writer` stamp, if it has one.
+    pub writer: Option<String>,
     /// The `seq` expected next.
     pub expected: u64,
     /// The `seq` found.
@@ -37,6 +39,13 @@ pub struct VerifyReport {
     pub seq_gaps: Vec<SeqGap>,
     /// All breaks in `seq` counted.
     pub seq_gap_count: u64,
+    /// Breaks in the seq of unstamped records of a session that several
+    /// writers used (an explicit session id logged by several processes
+    /// before writers stamped their records): notes, not problems; the
+    /// first 1000 kept.
+    pub shared_seq: Vec<SeqGap>,
+    /// All such breaks counted.
+    pub shared_seq_count: u64,
     /// Leftover `.gz.tmp` files that no process is compressing.
     pub leftover_temps: Vec<PathBuf>,
     /// Archives that differ from the sealed `.jsonl` of the same segment
@@ -71,13 +80,11 @@ impl VerifyReport {
         let mut out: Vec<String> = self.read.problems.iter().map(Problem::to_string).collect();
         for g in &self.seq_gaps {
             out.push(format!(
-                "{}:{} (byte {}): session {}: seq {} where {} was expected",
+                "{}:{} (byte {}): {}",
                 g.path.display(),
                 g.pos.line,
                 g.pos.offset,
-                g.session,
-                g.found,
-                g.expected
+                seq_break_text(&g.session, g.writer.as_deref(), g.found, g.expected)
             ));
         }
         for t in &self.leftover_temps {
@@ -91,11 +98,47 @@ impl VerifyReport {
         }
         out
     }
+
+    /// The notes about [`VerifyReport::shared_seq`], as lines of text.
+    pub fn note_lines(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .shared_seq
+            .iter()
+            .map(|g| {
+                format!(
+                    "note: {}:{} (byte {}): {} (unstamped records of a session several writers used)",
+                    g.path.display(),
+                    g.pos.line,
+                    g.pos.offset,
+                    seq_break_text(&g.session, None, g.found, g.expected)
+                )
+            })
+            .collect();
+        if self.shared_seq_count > self.shared_seq.len() as u64 {
+            out.push(format!(
+                "note: ... and {} more such breaks",
+                self.shared_seq_count - self.shared_seq.len() as u64
+            ));
+        }
+        out
+    }
+}
+
+/// How a break in seq is told, the same on every backend:
+/// `session S: seq N where M was expected`, with `(writer W)` after the
+/// session for stamped records.
+pub fn seq_break_text(session: &str, writer: Option<&str>, found: u64, expected: u64) -> String {
+    match writer {
+        Some(w) => {
+            format!("session {session} (writer {w}): seq {found} where {expected} was expected")
+        }
+        None => format!("session {session}: seq {found} where {expected} was expected"),
+    }
 }
 
 /// Checks every segment of the store: reads all of it, counts and locates
 /// malformed lines, torn tails and fragments and damaged archives, finds
-/// breaks in each session's `seq`, and lists leftover temporary files.
+/// breaks in each writer's `seq` (per session and `writer` stamp), and lists leftover temporary files.
 /// Writes nothing.
 pub fn verify(fs: Arc<dyn Fs>, layout: &Layout) -> Result<VerifyReport> {
     // The listing of the snapshot: taken under the shared lock, so no name
@@ -147,17 +190,22 @@ pub fn verify(fs: Arc<dyn Fs>, layout: &Layout) -> Result<VerifyReport> {
         let (Some(session), Some(seq)) = (l.record.session_id(), l.record.seq()) else {
             continue;
         };
-        if let Some(expected) = seqs.observe(session, seq) {
-            report.seq_gap_count += 1;
-            if report.seq_gaps.len() < crate::reader::MAX_LOCATED {
-                report.seq_gaps.push(SeqGap {
-                    session: session.to_owned(),
-                    expected,
-                    found: seq,
-                    path: reader.sources()[l.source].path.clone(),
-                    pos: l.pos,
-                });
-            }
+        let writer = l.record.writer();
+        let (list, count, expected) = match seqs.observe(session, writer, seq) {
+            None => continue,
+            Some(SeqBreak::Gap(e)) => (&mut report.seq_gaps, &mut report.seq_gap_count, e),
+            Some(SeqBreak::Shared(e)) => (&mut report.shared_seq, &mut report.shared_seq_count, e),
+        };
+        *count += 1;
+        if list.len() < crate::reader::MAX_LOCATED {
+            list.push(SeqGap {
+                session: session.to_owned(),
+                writer: writer.map(str::to_owned),
+                expected,
+                found: seq,
+                path: reader.sources()[l.source].path.clone(),
+                pos: l.pos,
+            });
         }
     }
     report.sessions = seqs.sessions();

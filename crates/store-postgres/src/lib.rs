@@ -38,7 +38,9 @@ const PAGE: i64 = 4096;
 /// How often a batch is retried after its connection was lost.
 const RETRIES: usize = 3;
 
-/// The schema, version 1, created on open if missing.
+/// The schema, created on open if missing. Version 2 (content keys,
+/// `Record::dedup_key`; `scout_audit_meta.schema_version`): a version 1
+/// table is migrated on open ([`migrate_keys`]).
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS scout_audit_events (
     id         bigserial,
@@ -52,7 +54,7 @@ CREATE TABLE IF NOT EXISTS scout_audit_events (
     model      text,
     input_t    bigint,
     output_t   bigint,
-    dedup_key  text    NOT NULL,   -- session_id + seq, or a hash of the line
+    dedup_key  text    NOT NULL,   -- Record::dedup_key: session_id, seq and a digest of the line
     record     text    NOT NULL,   -- the record's exact JSON line
     UNIQUE (dedup_key, ts_us)
 ) PARTITION BY RANGE (ts_us);
@@ -60,7 +62,100 @@ CREATE TABLE IF NOT EXISTS scout_audit_events_undated PARTITION OF scout_audit_e
 CREATE INDEX IF NOT EXISTS scout_audit_events_id ON scout_audit_events (id);
 CREATE INDEX IF NOT EXISTS scout_audit_events_ts ON scout_audit_events (ts_us, ts_sub);
 CREATE INDEX IF NOT EXISTS scout_audit_events_event ON scout_audit_events (event);
+CREATE TABLE IF NOT EXISTS scout_audit_meta (key text PRIMARY KEY, value text NOT NULL);
 ";
+
+/// The schema version this code writes.
+const SCHEMA_VERSION: &str = "2";
+
+/// Rows re-keyed per statement by [`migrate_keys`].
+const MIGRATE_BATCH: i64 = 4096;
+
+/// The advisory lock key openers take around the schema version check and
+/// migration ("scoutaud" in ASCII).
+const MIGRATE_LOCK: i64 = 0x7363_6f75_7461_7564;
+
+/// Brings a table written before content keys (no `scout_audit_meta` row:
+/// schema version 1) to version 2: each row's `dedup_key` is recomputed
+/// from its stored record (`Record::dedup_key`), in batches of
+/// [`MIGRATE_BATCH`], in one transaction under a transaction-level
+/// advisory lock, so concurrent openers migrate one after the other and
+/// the second finds version 2 and does nothing. Idempotent; a newer version
+/// is refused. Without it, copying a store again after the upgrade would
+/// insert every record a second time under its new key.
+fn migrate_keys(client: &mut Client) -> Result<u64, Error> {
+    let mut tx = client
+        .transaction()
+        .map_err(|e| pg_err("begin the schema migration", e))?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATE_LOCK])
+        .map_err(|e| pg_err("lock the schema migration", e))?;
+    let version: Option<String> = tx
+        .query_opt(
+            "SELECT value FROM scout_audit_meta WHERE key = 'schema_version'",
+            &[],
+        )
+        .map_err(|e| pg_err("read the schema version", e))?
+        .map(|r| r.get(0));
+    match version.as_deref() {
+        Some(SCHEMA_VERSION) => return Ok(0),
+        Some("1") | None => {}
+        Some(v) => {
+            return Err(Error::Backend(
+                format!(
+                    "postgres: schema version {v} is newer than this program's ({SCHEMA_VERSION})"
+                )
+                .into(),
+            ));
+        }
+    }
+    let mut done = 0u64;
+    let mut after = i64::MIN;
+    loop {
+        let rows = tx
+            .query(
+                "SELECT id, record FROM scout_audit_events WHERE id > $1 ORDER BY id LIMIT $2",
+                &[&after, &MIGRATE_BATCH],
+            )
+            .map_err(|e| pg_err("read rows to migrate", e))?;
+        let Some(last) = rows.last() else { break };
+        after = last.get(0);
+        let mut ids = Vec::with_capacity(rows.len());
+        let mut keys = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let id: i64 = r.get(0);
+            let line: String = r.get(1);
+            let key = match decode_line(line.as_bytes()) {
+                Decoded::Record(rec) => rec.dedup_key(),
+                _ => {
+                    return Err(Error::Backend(
+                        format!(
+                            "postgres: scout_audit_events row {id}: the stored record is not a JSON object; cannot compute its key"
+                        )
+                        .into(),
+                    ));
+                }
+            };
+            ids.push(id);
+            keys.push(key);
+        }
+        tx.execute(
+            "UPDATE scout_audit_events AS t SET dedup_key = u.k \
+             FROM unnest($1::bigint[], $2::text[]) AS u(id, k) WHERE t.id = u.id",
+            &[&ids, &keys],
+        )
+        .map_err(|e| pg_err("migrate keys", e))?;
+        done += ids.len() as u64;
+    }
+    tx.execute(
+        "INSERT INTO scout_audit_meta (key, value) VALUES ('schema_version', $1) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        &[&SCHEMA_VERSION],
+    )
+    .map_err(|e| pg_err("write the schema version", e))?;
+    tx.commit()
+        .map_err(|e| pg_err("commit the schema migration", e))?;
+    Ok(done)
+}
 
 /// The batch insert: one statement, autocommitted (one round trip).
 const INSERT: &str = "INSERT INTO scout_audit_events (ts_us, ts_sub, has_ts, event, session_id, seq, cost, model, \
@@ -120,8 +215,11 @@ impl Builder {
     }
 
     /// The writer session (default: this process's).
+    /// Its records are stamped with this writer's `writer` id, since
+    /// another process may write under the same session id.
     pub fn session(mut self, s: SessionId) -> Self {
         self.opts.session = s;
+        self.opts.session_given = true;
         self
     }
 
@@ -142,6 +240,7 @@ impl Builder {
                 client.batch_execute(SCHEMA).map_err(|_| e)
             })
             .map_err(|e| pg_err("create schema", e))?;
+        migrate_keys(&mut client)?;
         let mut writer = Writer::new(
             self.url.clone(),
             client,
@@ -295,7 +394,7 @@ fn columns(rows: &[Row]) -> Columns {
 }
 
 impl Writer {
-    fn try_commit(&mut self, rows: &[Row]) -> Result<(), postgres::Error> {
+    fn try_commit(&mut self, rows: &[Row]) -> Result<u64, postgres::Error> {
         let mut months: Vec<i64> = rows
             .iter()
             .filter_map(|r| r.ts.map(|t| month_bounds(t.unix_micros()).0))
@@ -331,7 +430,7 @@ impl Writer {
         ];
         // One statement in autocommit mode: atomic, committed (with the
         // session's synchronous_commit) when it returns.
-        self.client.execute(&self.insert, &params).map(|_| ())
+        self.client.execute(&self.insert, &params)
     }
 }
 
@@ -352,12 +451,14 @@ impl Backend for Writer {
         Ok(last.and_then(|m| u64::try_from(m).ok()))
     }
 
-    fn commit(&mut self, rows: &[Row], _sync: bool) -> Result<(), Error> {
+    fn commit(&mut self, rows: &[Row], _sync: bool) -> Result<u64, Error> {
         // `sync` is the session's synchronous_commit, set at connect.
+        // The count is of the attempt that succeeded: rows a lost attempt
+        // committed after all are skipped by the retry and not counted.
         let mut last = None;
         for attempt in 0..=RETRIES {
             match self.try_commit(rows) {
-                Ok(()) => return Ok(()),
+                Ok(n) => return Ok(n),
                 Err(e) if connection_lost(&self.client, &e) && attempt < RETRIES => {
                     // The connection is gone: whether the COMMIT happened is
                     // unknown; the retry inserts nothing twice.

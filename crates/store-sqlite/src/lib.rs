@@ -41,7 +41,9 @@ use scout_audit_core::{
     SessionId, Sink, Timestamp, Watermark, decode_line,
 };
 
-/// The schema, created on open if missing. Version 1.
+/// The schema, created on open if missing. Version 2: content keys
+/// (`Record::dedup_key`); a version 1 table (keys of session and seq only,
+/// or FNV hashes) is migrated on open ([`migrate_keys`]).
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
     id         INTEGER PRIMARY KEY,   -- log order
@@ -54,14 +56,20 @@ CREATE TABLE IF NOT EXISTS events (
     model      TEXT,
     input_t    INTEGER,
     output_t   INTEGER,
-    dedup_key  TEXT NOT NULL UNIQUE,  -- session_id + seq, or a hash of the line
+    dedup_key  TEXT NOT NULL UNIQUE,  -- Record::dedup_key: session_id, seq and a digest of the line
     record     TEXT NOT NULL          -- the record's exact JSON line
 );
 CREATE INDEX IF NOT EXISTS events_ts ON events (ts_us, ts_sub);
 CREATE INDEX IF NOT EXISTS events_event_ts ON events (event, ts_us, ts_sub);
 CREATE TABLE IF NOT EXISTS scout_audit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-INSERT OR IGNORE INTO scout_audit_meta (key, value) VALUES ('schema_version', '1');
+INSERT OR IGNORE INTO scout_audit_meta (key, value) VALUES ('schema_version', '2');
 ";
+
+/// The schema version this code writes.
+const SCHEMA_VERSION: &str = "2";
+
+/// Rows re-keyed per statement batch by [`migrate_keys`].
+const MIGRATE_BATCH: i64 = 4096;
 
 /// Records read per query page (keyset pagination keeps memory bounded).
 const PAGE: i64 = 4096;
@@ -95,8 +103,11 @@ impl Builder {
     }
 
     /// The writer session (default: this process's).
+    /// Its records are stamped with this writer's `writer` id, since
+    /// another process may write under the same session id.
     pub fn session(mut self, s: SessionId) -> Self {
         self.opts.session = s;
+        self.opts.session_given = true;
         self
     }
 
@@ -157,6 +168,7 @@ impl Builder {
             "PRAGMA journal_mode=WAL; PRAGMA synchronous={sync}; PRAGMA busy_timeout=10000; {SCHEMA}"
         ))
         .map_err(|e| sql_err(&self.path, e))?;
+        migrate_keys(&conn, &self.path)?;
         let mut writer = Writer {
             conn,
             path: self.path.clone(),
@@ -242,6 +254,101 @@ fn check_side_files(shown: &Path, db: &Path) -> Result<(), Error> {
     Ok(())
 }
 
+/// Brings a table written before content keys (schema version 1) to
+/// version 2: each row's `dedup_key` is recomputed from its stored record
+/// (`Record::dedup_key`), in batches, in one `IMMEDIATE` transaction (it
+/// takes SQLite's write lock first, so a concurrent opener waits and then
+/// finds version 2: it migrates nothing). Idempotent; a newer version is
+/// refused. Without it, copying a store again after the upgrade would
+/// insert every record a second time under its new key.
+fn migrate_keys(conn: &Connection, path: &Path) -> Result<u64, Error> {
+    let version = |c: &Connection| {
+        c.query_row(
+            "SELECT value FROM scout_audit_meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get::<_, String>(0),
+        )
+        .optional()
+        .map_err(|e| sql_err(path, e))
+    };
+    if version(conn)?.as_deref() == Some(SCHEMA_VERSION) {
+        return Ok(0);
+    }
+    conn.execute_batch("BEGIN IMMEDIATE")
+        .map_err(|e| sql_err(path, e))?;
+    let r = (|| {
+        match version(conn)?.as_deref() {
+            Some(SCHEMA_VERSION) => return Ok(0),
+            Some("1") | None => {}
+            Some(v) => {
+                return Err(Error::Backend(
+                    format!(
+                        "sqlite {}: schema version {v} is newer than this program's ({SCHEMA_VERSION})",
+                        path.display()
+                    )
+                    .into(),
+                ));
+            }
+        }
+        let mut done = 0u64;
+        let mut after = i64::MIN;
+        loop {
+            let page: Vec<(i64, String)> = {
+                let mut st = conn
+                    .prepare_cached(
+                        "SELECT id, record FROM events WHERE id > ?1 ORDER BY id LIMIT ?2",
+                    )
+                    .map_err(|e| sql_err(path, e))?;
+                st.query_map([after, MIGRATE_BATCH], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .map_err(|e| sql_err(path, e))?
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| sql_err(path, e))?
+            };
+            let Some(last) = page.last() else { break };
+            after = last.0;
+            let mut up = conn
+                .prepare_cached("UPDATE events SET dedup_key = ?1 WHERE id = ?2")
+                .map_err(|e| sql_err(path, e))?;
+            for (id, line) in &page {
+                let key = migrated_key(path, *id, line)?;
+                up.execute(rusqlite::params![key, id])
+                    .map_err(|e| sql_err(path, e))?;
+                done += 1;
+            }
+        }
+        conn.execute(
+            "INSERT OR REPLACE INTO scout_audit_meta (key, value) VALUES ('schema_version', ?1)",
+            [SCHEMA_VERSION],
+        )
+        .map_err(|e| sql_err(path, e))?;
+        Ok(done)
+    })();
+    match r {
+        Ok(n) => {
+            conn.execute_batch("COMMIT").map_err(|e| sql_err(path, e))?;
+            Ok(n)
+        }
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
+/// The new key of a stored row: its record's `dedup_key`.
+fn migrated_key(path: &Path, id: i64, line: &str) -> Result<String, Error> {
+    match decode_line(line.as_bytes()) {
+        Decoded::Record(r) => Ok(r.dedup_key()),
+        _ => Err(Error::Backend(
+            format!(
+                "sqlite {}: row {id}: the stored record is not a JSON object; cannot compute its key",
+                path.display()
+            )
+            .into(),
+        )),
+    }
+}
+
 fn open_conn(path: &Path, read_only: bool) -> Result<Connection, Error> {
     let flags = if read_only {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
@@ -298,11 +405,12 @@ impl Backend for Writer {
         Ok(last.and_then(|m| u64::try_from(m).ok()))
     }
 
-    fn commit(&mut self, rows: &[Row], _sync: bool) -> Result<(), Error> {
+    fn commit(&mut self, rows: &[Row], _sync: bool) -> Result<u64, Error> {
         // synchronous=FULL (Sync) or NORMAL was set at open: in WAL mode
         // FULL fsyncs the WAL at each commit, NORMAL writes it to the kernel.
         let path = self.path.clone();
         let tx = self.conn.transaction().map_err(|e| sql_err(&path, e))?;
+        let mut inserted = 0u64;
         {
             let mut st = tx
                 .prepare_cached(
@@ -312,23 +420,26 @@ impl Backend for Writer {
                 .map_err(|e| sql_err(&path, e))?;
             for r in rows {
                 let (us, sub) = ts_parts(r.ts);
-                st.execute(rusqlite::params![
-                    us,
-                    sub,
-                    r.event,
-                    r.session_id,
-                    opt_u64(r.seq),
-                    r.cost,
-                    r.model,
-                    opt_u64(r.input_t),
-                    opt_u64(r.output_t),
-                    r.dedup_key,
-                    r.line,
-                ])
-                .map_err(|e| sql_err(&path, e))?;
+                let n = st
+                    .execute(rusqlite::params![
+                        us,
+                        sub,
+                        r.event,
+                        r.session_id,
+                        opt_u64(r.seq),
+                        r.cost,
+                        r.model,
+                        opt_u64(r.input_t),
+                        opt_u64(r.output_t),
+                        r.dedup_key,
+                        r.line,
+                    ])
+                    .map_err(|e| sql_err(&path, e))?;
+                inserted += n as u64;
             }
         }
-        tx.commit().map_err(|e| sql_err(&path, e))
+        tx.commit().map_err(|e| sql_err(&path, e))?;
+        Ok(inserted)
     }
 
     fn sync(&mut self) -> Result<(), Error> {

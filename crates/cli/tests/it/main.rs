@@ -10,6 +10,7 @@ mod faults;
 mod hostile;
 mod hostile_suite;
 mod inputs;
+mod keys;
 mod log_flags;
 mod log_stdin;
 mod processes;

@@ -28,9 +28,19 @@ fn logs_and_reads_back_in_order() {
         assert_eq!(r.get("i").and_then(|v| v.as_u64()), Some(i as u64));
     }
     let keys: Vec<&str> = recs[0].fields().keys().map(String::as_str).collect();
+    // The session was given, not generated: the writer stamps its records.
     assert_eq!(
         keys,
-        ["ts", "event", "session_id", "seq", "cost", "input_t", "i"]
+        [
+            "ts",
+            "event",
+            "session_id",
+            "seq",
+            "writer",
+            "cost",
+            "input_t",
+            "i"
+        ]
     );
     let text = std::fs::read_to_string(&t.path).unwrap();
     assert!(text.starts_with("{\"ts\":\""));
@@ -108,4 +118,42 @@ fn every_level_reads_back() {
         let (recs, _) = read_all(&t.path);
         assert_eq!(recs.len(), 100, "{d}");
     }
+}
+
+/// Two writers (two processes' opens) logging the same event at the same
+/// instant under one session id: two distinct records, each stamped with
+/// its writer, both seq 0; verify checks each writer's seq and finds no
+/// problem. A writer's own generated session is not stamped.
+#[test]
+fn writers_under_one_session_id_stay_distinct() {
+    let t = temp_store();
+    let ts = Timestamp::parse("2026-01-01T00:00:00Z").unwrap();
+    for own in ["p1", "p2"] {
+        let store = FileStore::builder(&t.path)
+            .session(SessionId::new(own))
+            .open()
+            .unwrap();
+        let r = store
+            .append(Event::new("llm_call").session("X").ts(ts).cost(1.0))
+            .unwrap();
+        assert_eq!(r.seq, 0);
+        store.close().unwrap();
+    }
+    let plain = FileStore::open(&t.path).unwrap();
+    plain.append(Event::new("nav")).unwrap();
+    plain.close().unwrap();
+    let (recs, _) = read_all(&t.path);
+    assert_eq!(recs.len(), 3);
+    assert_ne!(recs[0].writer(), recs[1].writer());
+    assert!(recs[0].writer().is_some() && recs[1].writer().is_some());
+    assert_ne!(recs[0].dedup_key(), recs[1].dedup_key());
+    assert_eq!(recs[2].writer(), None, "a generated session needs no stamp");
+    let layout = scout_audit_store_file::Layout::new(&t.path).unwrap();
+    let rep = scout_audit_store_file::verify::verify(
+        std::sync::Arc::new(scout_audit_store_file::fs::RealFs),
+        &layout,
+    )
+    .unwrap();
+    assert!(rep.is_ok(), "{:?}", rep.problem_lines());
+    assert_eq!(rep.shared_seq_count, 0);
 }

@@ -313,6 +313,10 @@ fn live_python_reads_every_line_scout_audit_writes() {
         store.append(e).unwrap();
     }
     store.close().unwrap();
+    // The session was given: every line carries the `writer` stamp, which
+    // the original must read past (it ignores unknown keys).
+    let live = std::fs::read_to_string(&t.path).unwrap();
+    assert!(live.lines().all(|l| l.contains(",\"writer\":\"")), "{live}");
     let got = oracle(
         &py,
         &[

@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use postgres::{Client, NoTls};
 use scout_audit_conformance::Harness;
 use scout_audit_core::{
-    Durability, Event, Filter, ManualClock, ReadStore, SessionId, Sink, Timestamp,
+    Decoded, Durability, Event, Filter, ManualClock, ReadStore, Record, SessionId, Sink, Timestamp,
+    decode_line,
 };
 use scout_audit_store_postgres::PgStore;
 
@@ -115,7 +116,8 @@ mod conformance {
         unicode_and_extras_round_trip,
         bad_input_is_refused,
         same_answers_as_the_file_store,
-        import_keeps_records
+        import_keeps_records,
+        distinct_records_with_equal_session_and_seq_are_kept
     );
 }
 
@@ -222,4 +224,102 @@ fn unreachable_server_is_one_clear_error() {
         "{err}"
     );
     assert!(!err.contains("secret"));
+}
+
+/// A table written before content keys (the version 1 DDL, no meta table,
+/// keys of session and seq) is migrated on open by concurrent openers, once:
+/// every key is recomputed from its record, the version is 2, and
+/// importing the same records again inserts nothing.
+#[test]
+fn version_1_table_migrates_to_content_keys() {
+    let Some(db) = Db::new() else { return };
+    let lines = [
+        r#"{"ts":"2026-11-01T00:00:00+00:00","event":"llm_call","session_id":"X","seq":0,"cost":1.0}"#,
+        r#"{"ts":"2026-11-01T00:00:01+00:00","event":"llm_call","session_id":"X","seq":1,"cost":2.0}"#,
+        r#"{"ts":"2026-11-01T00:00:02+00:00","event":"nav","session_id":"py"}"#,
+    ];
+    let recs: Vec<Record> = lines
+        .iter()
+        .map(|l| match decode_line(l.as_bytes()) {
+            Decoded::Record(r) => r,
+            o => panic!("{o:?}"),
+        })
+        .collect();
+    let mut c = Client::connect(&db.url, NoTls).unwrap();
+    c.batch_execute(
+        "CREATE TABLE scout_audit_events (
+            id bigserial, ts_us bigint NOT NULL, ts_sub integer NOT NULL, has_ts boolean NOT NULL,
+            event text, session_id text, seq bigint, cost double precision, model text,
+            input_t bigint, output_t bigint, dedup_key text NOT NULL, record text NOT NULL,
+            UNIQUE (dedup_key, ts_us)
+         ) PARTITION BY RANGE (ts_us);
+         CREATE TABLE scout_audit_events_undated PARTITION OF scout_audit_events DEFAULT;
+         CREATE INDEX scout_audit_events_id ON scout_audit_events (id);",
+    )
+    .unwrap();
+    // The month partition the old writer made for these rows.
+    let month = |t: &str| Timestamp::parse(t).unwrap().unix_micros();
+    c.batch_execute(&format!(
+        "CREATE TABLE scout_audit_events_y2026m11 PARTITION OF scout_audit_events \
+         FOR VALUES FROM ({}) TO ({})",
+        month("2026-11-01T00:00:00Z"),
+        month("2026-12-01T00:00:00Z")
+    ))
+    .unwrap();
+    let old_keys = [
+        "s:X:00000000000000000000",
+        "s:X:00000000000000000001",
+        "h:66:0123456789abcdef",
+    ];
+    for (r, k) in recs.iter().zip(old_keys) {
+        let us = r.ts().unwrap().unix_micros();
+        let seq = r.seq().map(|q| q as i64);
+        c.execute(
+            "INSERT INTO scout_audit_events (ts_us, ts_sub, has_ts, event, session_id, seq, cost, \
+             dedup_key, record) VALUES ($1, 0, true, $2, $3, $4, $5, $6, $7)",
+            &[
+                &us,
+                &r.event(),
+                &r.session_id(),
+                &seq,
+                &r.cost(),
+                &k,
+                &r.to_json_line(),
+            ],
+        )
+        .unwrap();
+    }
+    std::thread::scope(|sc| {
+        for _ in 0..3 {
+            sc.spawn(|| PgStore::open(&db.url).unwrap().close().unwrap());
+        }
+    });
+    let version: String = c
+        .query_one(
+            "SELECT value FROM scout_audit_meta WHERE key = 'schema_version'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(version, "2");
+    let keys: Vec<String> = c
+        .query("SELECT dedup_key FROM scout_audit_events ORDER BY id", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let want: Vec<String> = recs.iter().map(Record::dedup_key).collect();
+    assert_eq!(keys, want);
+    let s = PgStore::open(&db.url).unwrap();
+    s.import(recs.clone()).unwrap();
+    s.flush().unwrap();
+    assert_eq!(s.count(&Filter::new()).unwrap(), 3);
+    s.close().unwrap();
+    // The seq probe still finds X's last seq: a writer of X continues at 2.
+    let s = PgStore::builder(&db.url)
+        .session(SessionId::new("X"))
+        .open()
+        .unwrap();
+    assert_eq!(s.log(Event::new("nav")).unwrap().seq, 2);
+    s.close().unwrap();
 }

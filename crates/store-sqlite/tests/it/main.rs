@@ -4,7 +4,10 @@
 use std::sync::Arc;
 
 use scout_audit_conformance::{Harness, conformance_tests};
-use scout_audit_core::{Durability, Event, Filter, ManualClock, ReadStore, SessionId, Sink};
+use scout_audit_core::{
+    Decoded, Durability, Event, Filter, ManualClock, ReadStore, Record, SessionId, Sink,
+    decode_line,
+};
 use scout_audit_store_sqlite::SqliteStore;
 
 struct SqliteHarness {
@@ -186,4 +189,150 @@ fn a_link_or_fifo_at_sqlites_own_side_files_is_refused_and_named() {
     }
     assert_eq!(std::fs::read(&victim).unwrap(), b"not yours");
     assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 1);
+}
+
+/// A table written before content keys (schema version 1: keys of session
+/// and seq, FNV hashes) is migrated on open: every key is recomputed from
+/// its record, the version is 2, and importing the same records again
+/// inserts nothing. A second open migrates nothing.
+#[test]
+fn version_1_table_migrates_to_content_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    let lines = [
+        r#"{"ts":"2026-11-01T00:00:00+00:00","event":"llm_call","session_id":"X","seq":0,"cost":1.0}"#,
+        r#"{"ts":"2026-11-01T00:00:01+00:00","event":"llm_call","session_id":"X","seq":1,"cost":2.0}"#,
+        r#"{"ts":"2026-11-01T00:00:02+00:00","event":"nav","session_id":"py"}"#,
+    ];
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        // The version 1 DDL and keys, as the code before content keys wrote them.
+        c.execute_batch(
+            "CREATE TABLE events (id INTEGER PRIMARY KEY, ts_us INTEGER, ts_sub INTEGER, event TEXT, \
+             session_id TEXT, seq INTEGER, cost REAL, model TEXT, input_t INTEGER, output_t INTEGER, \
+             dedup_key TEXT NOT NULL UNIQUE, record TEXT NOT NULL);
+             CREATE INDEX events_ts ON events (ts_us, ts_sub);
+             CREATE INDEX events_event_ts ON events (event, ts_us, ts_sub);
+             CREATE TABLE scout_audit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+             INSERT INTO scout_audit_meta (key, value) VALUES ('schema_version', '1');",
+        )
+        .unwrap();
+        let old_keys = [
+            "s:X:00000000000000000000",
+            "s:X:00000000000000000001",
+            "h:66:0123456789abcdef",
+        ];
+        for (i, (l, k)) in lines.iter().zip(old_keys).enumerate() {
+            c.execute(
+                "INSERT INTO events (ts_us, event, session_id, seq, cost, dedup_key, record) \
+                 VALUES (?1, 'x', ?2, ?3, ?4, ?5, ?6)",
+                rusqlite::params![
+                    1_800_000_000_000_000i64 + i as i64,
+                    if i < 2 { Some("X") } else { Some("py") },
+                    if i < 2 { Some(i as i64) } else { None },
+                    (i + 1) as f64,
+                    k,
+                    l
+                ],
+            )
+            .unwrap();
+        }
+    }
+    let recs: Vec<Record> = lines
+        .iter()
+        .map(|l| match decode_line(l.as_bytes()) {
+            Decoded::Record(r) => r,
+            o => panic!("{o:?}"),
+        })
+        .collect();
+    let s = SqliteStore::open(&path).unwrap();
+    let c = rusqlite::Connection::open(&path).unwrap();
+    let version: String = c
+        .query_row(
+            "SELECT value FROM scout_audit_meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(version, "2");
+    let keys: Vec<String> = c
+        .prepare("SELECT dedup_key FROM events ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let want: Vec<String> = recs.iter().map(Record::dedup_key).collect();
+    assert_eq!(keys, want);
+    // Copying the same records again (an old store copied after the upgrade).
+    s.import(recs.clone()).unwrap();
+    s.flush().unwrap();
+    assert_eq!(s.count(&Filter::new()).unwrap(), 3);
+    // The seq probe still finds X's last seq: a writer of X continues at 2.
+    s.close().unwrap();
+    let s = SqliteStore::builder(&path)
+        .session(SessionId::new("X"))
+        .open()
+        .unwrap();
+    assert_eq!(s.log(Event::new("nav")).unwrap().seq, 2);
+    s.close().unwrap();
+    // Migrated once: a second open keeps the keys.
+    let again: Vec<String> = c
+        .prepare("SELECT dedup_key FROM events WHERE id <= 3 ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(again, want);
+}
+
+/// Concurrent openers of a version 1 table: one migrates, the others wait
+/// for its lock and find version 2; every key is the content key once.
+#[test]
+fn concurrent_openers_migrate_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch(
+            "CREATE TABLE events (id INTEGER PRIMARY KEY, ts_us INTEGER, ts_sub INTEGER, event TEXT, \
+             session_id TEXT, seq INTEGER, cost REAL, model TEXT, input_t INTEGER, output_t INTEGER, \
+             dedup_key TEXT NOT NULL UNIQUE, record TEXT NOT NULL);
+             CREATE TABLE scout_audit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+             INSERT INTO scout_audit_meta (key, value) VALUES ('schema_version', '1');",
+        )
+        .unwrap();
+        let tx = c.unchecked_transaction().unwrap();
+        for i in 0..10_000i64 {
+            let line = format!(
+                r#"{{"ts":"2026-11-01T00:00:00+00:00","event":"nav","session_id":"s","seq":{i}}}"#
+            );
+            tx.execute(
+                "INSERT INTO events (session_id, seq, dedup_key, record) VALUES ('s', ?1, ?2, ?3)",
+                rusqlite::params![i, format!("s:s:{i:020}"), line],
+            )
+            .unwrap();
+        }
+        tx.commit().unwrap();
+    }
+    std::thread::scope(|sc| {
+        for _ in 0..3 {
+            sc.spawn(|| SqliteStore::open(&path).unwrap().close().unwrap());
+        }
+    });
+    let c = rusqlite::Connection::open(&path).unwrap();
+    let mut st = c.prepare("SELECT dedup_key, record FROM events").unwrap();
+    let rows: Vec<(String, String)> = st
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(rows.len(), 10_000);
+    for (k, line) in rows {
+        match decode_line(line.as_bytes()) {
+            Decoded::Record(r) => assert_eq!(k, r.dedup_key()),
+            o => panic!("{o:?}"),
+        }
+    }
 }
