@@ -6,9 +6,9 @@ use std::io::{self, BufRead};
 use scout_audit_core::{Decoded, Malformed, Record, decode_line};
 
 /// Lines longer than this are malformed and skipped without being held in
-/// memory (a record is a few hundred bytes; this bounds what a corrupt or
-/// hostile file, or a decompression bomb, can make a reader allocate).
-pub const MAX_LINE: usize = 16 << 20;
+/// memory: the line bound of the format, defined once in core
+/// ([`scout_audit_core::MAX_LINE`]), which every writer refuses to exceed.
+pub use scout_audit_core::MAX_LINE;
 
 /// One line of a segment, positioned.
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
