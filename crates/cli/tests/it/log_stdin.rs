@@ -161,3 +161,85 @@ fn batches_larger_than_the_largest_write_are_split_and_all_acknowledged() {
     assert!(acks == want, "{} acks", acks.lines().count());
     assert_eq!(s.ok(&["query", "--count"]), "10000\n");
 }
+
+/// The line bound of the format (core's `MAX_LINE`).
+const MAX_LINE: usize = 16 << 20;
+
+#[test]
+fn a_line_over_the_bound_is_skipped_not_acknowledged_and_the_next_written() {
+    let s = Store::new();
+    // 17 MiB: an llm_call of cost 5 with a long field.
+    let mut big = br#"{"event":"llm_call","cost":5,"pad":""#.to_vec();
+    big.resize(17 << 20, b'a');
+    big.extend_from_slice(b"\"}\n");
+    let big_len = big.len();
+    let mut input = br#"{"event":"nav","n":1}"#.to_vec();
+    input.push(b'\n');
+    input.extend_from_slice(&big);
+    input.extend_from_slice(b"{\"event\":\"nav\",\"n\":3}\n");
+    let out = s.cmd(&["log", "--stdin", "--ack"]).stdin(input).run();
+    assert_eq!(out.code, Some(1), "{out:?}");
+    // Acknowledged: the two good lines only.
+    assert_eq!(out.stdout, "0\n1\n");
+    assert_eq!(
+        out.stderr,
+        format!(
+            "scout-audit: stdin line 2: line of {big_len} bytes is longer than the line bound ({MAX_LINE} bytes); skipped\n\
+             scout-audit: 1 of 3 input lines skipped\n"
+        )
+    );
+    let recs = s.records();
+    assert_eq!(column(&recs, "n"), [1, 3]);
+    assert_eq!(column(&recs, "seq"), [0, 1]);
+    // Not in the store: no llm_call, no spend, a clean verify.
+    assert!(
+        std::fs::read(&s.path)
+            .unwrap()
+            .windows(8)
+            .all(|w| w != b"llm_call")
+    );
+    assert!(s.ok(&["verify"]).ends_with(": OK\n"));
+}
+
+#[test]
+fn an_event_whose_written_line_would_be_over_the_bound_is_skipped() {
+    let s = Store::new();
+    // Under the bound on stdin, over it once ts, session_id and seq are added.
+    let mut big = br#"{"event":"x","pad":""#.to_vec();
+    big.resize(MAX_LINE - 2, b'a');
+    big.extend_from_slice(b"\"}");
+    assert_eq!(big.len(), MAX_LINE);
+    big.push(b'\n');
+    big.extend_from_slice(b"{\"event\":\"nav\"}\n");
+    let out = s.cmd(&["log", "--stdin", "--ack"]).stdin(big).run();
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert_eq!(out.stdout, "0\n");
+    let first = out.stderr.lines().next().unwrap();
+    assert!(
+        first.starts_with("scout-audit: stdin line 1: the event's line would be ")
+            && first.ends_with(&format!(
+                " bytes, longer than the line bound ({MAX_LINE} bytes); skipped"
+            )),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(column(&s.records(), "event"), ["nav"]);
+}
+
+#[test]
+fn a_line_of_over_64_mib_without_newline_is_skipped_as_it_streams() {
+    let s = Store::new();
+    let mut input = b"{\"event\":\"nav\"}\n".to_vec();
+    input.resize(input.len() + (64 << 20) + 1, b'{');
+    let out = s.cmd(&["log", "--stdin"]).stdin(input).run();
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert_eq!(
+        out.stderr,
+        format!(
+            "scout-audit: stdin line 2: line of {} bytes is longer than the line bound ({MAX_LINE} bytes); skipped\n\
+             scout-audit: 1 of 2 input lines skipped\n",
+            (64 << 20) + 1
+        )
+    );
+    assert_eq!(column(&s.records(), "event"), ["nav"]);
+}
