@@ -13,6 +13,7 @@ use scout_audit_store_file::lines::{LineReader, RawLine};
 use serde_json::Value;
 
 use crate::Cli;
+use crate::output::terminal_text;
 
 /// Most events logged as one batch from stdin.
 const MAX_BATCH: usize = 4096;
@@ -199,7 +200,10 @@ fn log_stdin(store: &dyn Sink, input: BufReader<impl Read>, ack: bool) -> Result
                 Ok(None) => {}
                 Err(msg) => {
                     skipped += 1;
-                    eprintln!("scout-audit: stdin line {line_no}: {msg}; skipped");
+                    eprintln!(
+                        "scout-audit: stdin line {line_no}: {}; skipped",
+                        terminal_text(&msg)
+                    );
                 }
             }
         }

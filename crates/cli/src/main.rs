@@ -203,6 +203,8 @@ fn main() -> ExitCode {
                     msg.push_str(&c);
                 }
             }
+            // Errors name paths and values read from files: escaped.
+            let msg = output::terminal_text(&msg);
             let _ = writeln!(io::stderr(), "scout-audit: error: {msg}");
             ExitCode::FAILURE
         }
