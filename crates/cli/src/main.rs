@@ -75,8 +75,8 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "TIME", value_parser = TimeArg::parse)]
     now: Option<TimeArg>,
 
-    /// Threads of the scans of read commands [default: one per core].
-    #[arg(long, global = true, value_name = "N")]
+    /// Threads of the scans of read commands, 1 to 256 [default: one per core].
+    #[arg(long, global = true, value_name = "N", value_parser = parse_threads)]
     threads: Option<usize>,
 
     /// Read every segment: no pruning by index or seal time (indexes still
@@ -86,6 +86,17 @@ pub struct Cli {
 
     #[command(subcommand)]
     command: Command,
+}
+
+/// The most threads `--threads` may ask for: past the cores a scan gains
+/// nothing, and each thread costs a stack and its buffers (docs/cli.md).
+const MAX_THREADS: usize = 256;
+
+fn parse_threads(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=MAX_THREADS).contains(&n) => Ok(n),
+        _ => Err(format!("must be a whole number from 1 to {MAX_THREADS}")),
+    }
 }
 
 #[derive(Subcommand, Debug)]
