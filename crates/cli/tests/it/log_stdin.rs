@@ -243,3 +243,47 @@ fn a_line_of_over_64_mib_without_newline_is_skipped_as_it_streams() {
     );
     assert_eq!(column(&s.records(), "event"), ["nav"]);
 }
+
+/// The peak resident memory of a running process, in bytes (Linux).
+fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kb * 1024
+}
+
+#[test]
+fn memory_stays_bounded_while_a_line_without_newline_streams_in() {
+    use std::io::Write;
+    let s = Store::new();
+    let mut child = s.cmd(&["log", "--stdin"]).spawn();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"{\"event\":\"nav\"}\n").unwrap();
+    let chunk = vec![b'x'; 1 << 20];
+    for _ in 0..96 {
+        stdin.write_all(&chunk).unwrap();
+    }
+    stdin.flush().unwrap();
+    // 96 MiB went in without a newline (all but a pipe's worth already
+    // read). The process held the line only up to the bound: its peak is
+    // the bound, the buffer's growth and the allocator's cache (about
+    // 54 MiB whatever the input's size, 17 MiB or 600 MiB), where reading
+    // the line whole would have taken more than the 96 MiB sent.
+    let peak = peak_rss(child.id());
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(peak < 80 << 20, "peak RSS {} MiB", peak >> 20);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        format!(
+            "scout-audit: stdin line 2: line of {} bytes is longer than the line bound ({MAX_LINE} bytes); skipped\n\
+             scout-audit: 1 of 2 input lines skipped\n",
+            96 << 20
+        )
+    );
+    assert_eq!(column(&s.records(), "event"), ["nav"]);
+}
