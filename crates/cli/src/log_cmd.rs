@@ -18,6 +18,10 @@ use crate::output::terminal_text;
 /// Most events logged as one batch from stdin.
 const MAX_BATCH: usize = 4096;
 
+/// Most input bytes whose events are held as one batch: with lines near
+/// the bound, a batch of `MAX_BATCH` would hold gigabytes.
+const MAX_BATCH_BYTES: usize = MAX_LINE;
+
 #[derive(Args, Debug)]
 pub struct LogArgs {
     /// The event type (nav, validation_fail, brief, cascade, llm_call, budget_exceeded, or any other).
@@ -165,6 +169,7 @@ fn log_stdin(store: &dyn Sink, input: BufReader<impl Read>, ack: bool) -> Result
     let mut line_no: u64 = 0;
     let mut skipped: u64 = 0;
     let mut batch: Vec<Event> = Vec::new();
+    let mut batch_bytes: usize = 0;
     let session = store.session();
     let mut scratch = Vec::new();
     loop {
@@ -174,6 +179,7 @@ fn log_stdin(store: &dyn Sink, input: BufReader<impl Read>, ack: bool) -> Result
             let parsed = match raw {
                 RawLine::Complete(b, p) | RawLine::Unterminated(b, p) => {
                     line_no = p.line;
+                    batch_bytes += b.len();
                     parse_input_line(b).and_then(|ev| match ev {
                         Some((ref e, _)) if b.len() > MAX_LINE / 16 => {
                             check_encoded_len(e, &session, &mut scratch).map(|()| ev)
@@ -210,7 +216,13 @@ fn log_stdin(store: &dyn Sink, input: BufReader<impl Read>, ack: bool) -> Result
         // Log when input ends, when nothing more is buffered (never wait
         // for more input while holding events: `fill_buf` would block), or
         // when full.
-        let flush_now = end || lines.get_ref().buffer().is_empty() || batch.len() >= MAX_BATCH;
+        let flush_now = end
+            || lines.get_ref().buffer().is_empty()
+            || batch.len() >= MAX_BATCH
+            || batch_bytes >= MAX_BATCH_BYTES;
+        if flush_now {
+            batch_bytes = 0;
+        }
         if flush_now && !batch.is_empty() {
             let receipts = store.log_batch(std::mem::take(&mut batch))?;
             if ack {
@@ -331,6 +343,57 @@ mod tests {
         e.encode_into(widest_ts(), &SessionId::new("s"), u64::MAX, &mut bound);
         assert_eq!(bound.len() - at0.len(), 26);
         assert!(check_encoded_len(&e, &SessionId::new("s"), &mut Vec::new()).is_ok());
+    }
+
+    /// A sink that keeps the sizes of the batches it is given.
+    struct Batches(scout_audit_core::MemorySink, std::sync::Mutex<Vec<usize>>);
+
+    impl Sink for Batches {
+        fn log(&self, e: Event) -> Result<scout_audit_core::Receipt, scout_audit_core::Error> {
+            self.0.log(e)
+        }
+        fn log_batch(
+            &self,
+            events: Vec<Event>,
+        ) -> Result<Vec<scout_audit_core::Receipt>, scout_audit_core::Error> {
+            self.1.lock().unwrap().push(events.len());
+            self.0.log_batch(events)
+        }
+        fn import(&self, r: Vec<scout_audit_core::Record>) -> Result<u64, scout_audit_core::Error> {
+            self.0.import(r)
+        }
+        fn flush(&self) -> Result<(), scout_audit_core::Error> {
+            self.0.flush()
+        }
+        fn close(&self) -> Result<(), scout_audit_core::Error> {
+            self.0.close()
+        }
+        fn durability(&self) -> Durability {
+            self.0.durability()
+        }
+        fn session(&self) -> SessionId {
+            self.0.session()
+        }
+        fn watermark(&self) -> scout_audit_core::Watermark {
+            self.0.watermark()
+        }
+    }
+
+    #[test]
+    fn a_batch_is_cut_once_it_holds_the_bound_of_input_bytes() {
+        // Four 6 MiB lines and two small ones, all buffered at once: the
+        // batch is cut once it holds 16 MiB of input.
+        let big = format!("{{\"event\":\"x\",\"pad\":\"{}\"}}\n", "a".repeat(6 << 20));
+        let mut input = String::new();
+        for _ in 0..4 {
+            input.push_str(&big);
+        }
+        input.push_str("{\"event\":\"a\"}\n{\"event\":\"b\"}\n");
+        let sink = Batches(scout_audit_core::MemorySink::new(), Default::default());
+        let r = BufReader::with_capacity(1 << 16, std::io::Cursor::new(input));
+        assert_eq!(log_stdin(&sink, r, false).unwrap(), (0, 6));
+        assert_eq!(*sink.1.lock().unwrap(), [3, 3]);
+        assert_eq!(sink.0.records().len(), 6);
     }
 
     #[test]
