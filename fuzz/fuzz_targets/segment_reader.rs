@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use flate2::read::MultiGzDecoder;
 use libfuzzer_sys::fuzz_target;
-use scout_audit_core::{Decoded, Record, decode_line};
+use scout_audit_core::{Decoded, MAX_LINE, Record, decode_line};
 use scout_audit_store_file::Layout;
 use scout_audit_store_file::follow::{Follow, Followed};
 use scout_audit_testkit::campaign::read_store;
@@ -36,13 +36,14 @@ fn expected(bytes: &[u8], complete: bool) -> (Vec<String>, Option<String>) {
     let mut lines: Vec<&[u8]> = bytes.split(|b| *b == b'\n').collect();
     // After the last '\n': an unterminated line (or nothing).
     let last = lines.pop().filter(|l| !l.is_empty());
-    for l in lines {
+    // A line over the line bound is no record, whatever it holds.
+    for l in lines.into_iter().filter(|l| l.len() <= MAX_LINE) {
         if let Decoded::Record(r) | Decoded::Glued { record: r, .. } = decode_line(l) {
             out.push(r.to_json_line());
         }
     }
     let tail = match last {
-        Some(l) if complete => match decode_line(l) {
+        Some(l) if complete && l.len() <= MAX_LINE => match decode_line(l) {
             Decoded::Record(r) | Decoded::Glued { record: r, .. } => Some(r.to_json_line()),
             _ => None,
         },

@@ -208,6 +208,15 @@ mod tests {
     fn lists_the_targets() {
         let root = crate::util::root();
         let t = targets(&root).unwrap();
-        assert_eq!(t, ["line_parser", "segment_reader", "recovery", "ops"]);
+        assert_eq!(
+            t,
+            [
+                "line_parser",
+                "segment_reader",
+                "recovery",
+                "ops",
+                "long_lines"
+            ]
+        );
     }
 }

@@ -36,18 +36,14 @@ impl StoreAddr {
         }
     }
 
-    /// The address as text (a PostgreSQL password hidden).
+    /// The address as text, a PostgreSQL password hidden (in the URL's user
+    /// info or its `password` parameter): the only way the CLI prints an
+    /// address.
     pub fn describe(&self) -> String {
         match self {
             StoreAddr::File(p) => p.display().to_string(),
             StoreAddr::Sqlite(p) => format!("sqlite:{}", p.display()),
-            StoreAddr::Postgres(u) => match (u.find("://"), u.rfind('@')) {
-                (Some(s), Some(at)) if at > s && u[s + 3..at].contains(':') => {
-                    let user = u[s + 3..at].split(':').next().unwrap_or_default();
-                    format!("{}{user}:***{}", &u[..s + 3], &u[at..])
-                }
-                _ => u.clone(),
-            },
+            StoreAddr::Postgres(u) => scout_audit_store_postgres::redact(u),
         }
     }
 }
@@ -137,6 +133,10 @@ mod tests {
         assert_eq!(
             StoreAddr::parse("postgresql://h/db").describe(),
             "postgresql://h/db"
+        );
+        assert_eq!(
+            StoreAddr::parse("postgres://u@h/db?password=pw&sslmode=disable").describe(),
+            "postgres://u@h/db?password=***&sslmode=disable"
         );
     }
 }

@@ -95,8 +95,8 @@ pub fn run(cli: &Cli, a: &CopyArgs) -> Result<ExitCode> {
     writeln!(
         out,
         "copied {copied} records from {} to {} ({present} already there)",
-        from.describe(),
-        to.describe()
+        crate::output::terminal_text(&from.describe()),
+        crate::output::terminal_text(&to.describe())
     )?;
     crate::output::report_skipped(skipped.count, skipped.examples.first().map(String::as_str));
     Ok(ExitCode::SUCCESS)

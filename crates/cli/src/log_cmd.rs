@@ -1,6 +1,6 @@
 //! `scout-audit log`: one event from flags, or JSON events from stdin.
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,13 +8,19 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use scout_audit_core::{Durability, Event, Sink};
+use scout_audit_core::{Durability, Event, MAX_LINE, SessionId, Sink, Timestamp};
+use scout_audit_store_file::lines::{LineReader, RawLine};
 use serde_json::Value;
 
 use crate::Cli;
+use crate::output::terminal_text;
 
 /// Most events logged as one batch from stdin.
 const MAX_BATCH: usize = 4096;
+
+/// Most input bytes whose events are held as one batch: with lines near
+/// the bound, a batch of `MAX_BATCH` would hold gigabytes.
+const MAX_BATCH_BYTES: usize = MAX_LINE;
 
 #[derive(Args, Debug)]
 pub struct LogArgs {
@@ -154,19 +160,41 @@ pub fn run(cli: &Cli, a: &LogArgs) -> Result<ExitCode> {
 
 /// Reads stdin in batches of the lines already available; logs each batch
 /// with one write (and one fsync for `sync`); prints acknowledgements.
-fn log_stdin(store: &dyn Sink, mut input: BufReader<impl Read>, ack: bool) -> Result<(u64, u64)> {
+///
+/// Memory is bounded: a line is held only up to the line bound
+/// ([`MAX_LINE`]); a longer one is skipped as it streams past (counted and
+/// reported with its line number, like any other bad line).
+fn log_stdin(store: &dyn Sink, input: BufReader<impl Read>, ack: bool) -> Result<(u64, u64)> {
+    let mut lines = LineReader::new(input);
     let mut line_no: u64 = 0;
     let mut skipped: u64 = 0;
-    let mut line = Vec::new();
     let mut batch: Vec<Event> = Vec::new();
+    let mut batch_bytes: usize = 0;
+    let session = store.session();
+    let mut scratch = Vec::new();
     loop {
-        line.clear();
-        let n = input
-            .read_until(b'\n', &mut line)
-            .context("cannot read stdin")?;
-        if n > 0 {
-            line_no += 1;
-            match parse_input_line(&line) {
+        let raw = lines.next_raw().context("cannot read stdin")?;
+        let end = raw.is_none();
+        if let Some(raw) = raw {
+            let parsed = match raw {
+                RawLine::Complete(b, p) | RawLine::Unterminated(b, p) => {
+                    line_no = p.line;
+                    batch_bytes += b.len();
+                    parse_input_line(b).and_then(|ev| match ev {
+                        Some((ref e, _)) if b.len() > MAX_LINE / 16 => {
+                            check_encoded_len(e, &session, &mut scratch).map(|()| ev)
+                        }
+                        _ => Ok(ev),
+                    })
+                }
+                RawLine::TooLong(n, p) => {
+                    line_no = p.line;
+                    Err(format!(
+                        "line of {n} bytes is longer than the line bound ({MAX_LINE} bytes)"
+                    ))
+                }
+            };
+            match parsed {
                 Ok(Some((e, dropped_ts))) => {
                     if dropped_ts {
                         eprintln!(
@@ -178,14 +206,23 @@ fn log_stdin(store: &dyn Sink, mut input: BufReader<impl Read>, ack: bool) -> Re
                 Ok(None) => {}
                 Err(msg) => {
                     skipped += 1;
-                    eprintln!("scout-audit: stdin line {line_no}: {msg}; skipped");
+                    eprintln!(
+                        "scout-audit: stdin line {line_no}: {}; skipped",
+                        terminal_text(&msg)
+                    );
                 }
             }
         }
         // Log when input ends, when nothing more is buffered (never wait
         // for more input while holding events: `fill_buf` would block), or
         // when full.
-        let flush_now = n == 0 || input.buffer().is_empty() || batch.len() >= MAX_BATCH;
+        let flush_now = end
+            || lines.get_ref().buffer().is_empty()
+            || batch.len() >= MAX_BATCH
+            || batch_bytes >= MAX_BATCH_BYTES;
+        if flush_now {
+            batch_bytes = 0;
+        }
         if flush_now && !batch.is_empty() {
             let receipts = store.log_batch(std::mem::take(&mut batch))?;
             if ack {
@@ -198,10 +235,36 @@ fn log_stdin(store: &dyn Sink, mut input: BufReader<impl Read>, ack: bool) -> Re
                 out.flush()?;
             }
         }
-        if n == 0 {
+        if end {
             return Ok((skipped, line_no));
         }
     }
+}
+
+/// Refuses an event whose line could be over the line bound once written,
+/// so that one such event does not make its whole batch fail. The line is
+/// encoded with the widest `ts` and `seq` a writer can give it: an upper
+/// bound of its length (by at most 26 bytes). Only events read from lines
+/// over a sixteenth of the bound are checked: re-encoding an event grows
+/// its text less than fivefold (a number such as `1e15` is the worst case),
+/// and the writer's own check stays behind this one.
+fn check_encoded_len(e: &Event, session: &SessionId, scratch: &mut Vec<u8>) -> Result<(), String> {
+    scratch.clear();
+    e.encode_into(widest_ts(), session, u64::MAX, scratch);
+    let len = scratch.len() - 1;
+    *scratch = Vec::new();
+    if len > MAX_LINE {
+        return Err(format!(
+            "the event's line would be {len} bytes, longer than the line bound ({MAX_LINE} bytes)"
+        ));
+    }
+    Ok(())
+}
+
+/// A write time as wide as a writer's clock gives (with microseconds).
+fn widest_ts() -> Timestamp {
+    // 2026-01-01T00:00:00.000001+00:00: four-digit year, microseconds.
+    Timestamp::from_unix_micros(1_767_225_600_000_001)
 }
 
 /// One stdin line: `None` for a blank line.
@@ -267,6 +330,71 @@ impl BufferedAcker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_widest_write_time_has_microseconds_and_a_four_digit_year() {
+        let mut out = Vec::new();
+        widest_ts().write_python(&mut out);
+        assert_eq!(out, b"2026-01-01T00:00:00.000001+00:00");
+        // The check's bound is never below the line written at seq 0.
+        let e = Event::new("x").field("pad", "a".repeat(100));
+        let (mut at0, mut bound) = (Vec::new(), Vec::new());
+        e.encode_into(Timestamp::UNIX_EPOCH, &SessionId::new("s"), 0, &mut at0);
+        e.encode_into(widest_ts(), &SessionId::new("s"), u64::MAX, &mut bound);
+        assert_eq!(bound.len() - at0.len(), 26);
+        assert!(check_encoded_len(&e, &SessionId::new("s"), &mut Vec::new()).is_ok());
+    }
+
+    /// A sink that keeps the sizes of the batches it is given.
+    struct Batches(scout_audit_core::MemorySink, std::sync::Mutex<Vec<usize>>);
+
+    impl Sink for Batches {
+        fn log(&self, e: Event) -> Result<scout_audit_core::Receipt, scout_audit_core::Error> {
+            self.0.log(e)
+        }
+        fn log_batch(
+            &self,
+            events: Vec<Event>,
+        ) -> Result<Vec<scout_audit_core::Receipt>, scout_audit_core::Error> {
+            self.1.lock().unwrap().push(events.len());
+            self.0.log_batch(events)
+        }
+        fn import(&self, r: Vec<scout_audit_core::Record>) -> Result<u64, scout_audit_core::Error> {
+            self.0.import(r)
+        }
+        fn flush(&self) -> Result<(), scout_audit_core::Error> {
+            self.0.flush()
+        }
+        fn close(&self) -> Result<(), scout_audit_core::Error> {
+            self.0.close()
+        }
+        fn durability(&self) -> Durability {
+            self.0.durability()
+        }
+        fn session(&self) -> SessionId {
+            self.0.session()
+        }
+        fn watermark(&self) -> scout_audit_core::Watermark {
+            self.0.watermark()
+        }
+    }
+
+    #[test]
+    fn a_batch_is_cut_once_it_holds_the_bound_of_input_bytes() {
+        // Four 6 MiB lines and two small ones, all buffered at once: the
+        // batch is cut once it holds 16 MiB of input.
+        let big = format!("{{\"event\":\"x\",\"pad\":\"{}\"}}\n", "a".repeat(6 << 20));
+        let mut input = String::new();
+        for _ in 0..4 {
+            input.push_str(&big);
+        }
+        input.push_str("{\"event\":\"a\"}\n{\"event\":\"b\"}\n");
+        let sink = Batches(scout_audit_core::MemorySink::new(), Default::default());
+        let r = BufReader::with_capacity(1 << 16, std::io::Cursor::new(input));
+        assert_eq!(log_stdin(&sink, r, false).unwrap(), (0, 6));
+        assert_eq!(*sink.1.lock().unwrap(), [3, 3]);
+        assert_eq!(sink.0.records().len(), 6);
+    }
 
     #[test]
     fn input_lines() {

@@ -75,8 +75,8 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "TIME", value_parser = TimeArg::parse)]
     now: Option<TimeArg>,
 
-    /// Threads of the scans of read commands [default: one per core].
-    #[arg(long, global = true, value_name = "N")]
+    /// Threads of the scans of read commands, 1 to 256 [default: one per core].
+    #[arg(long, global = true, value_name = "N", value_parser = parse_threads)]
     threads: Option<usize>,
 
     /// Accept a store directory that group or others can write (they could
@@ -91,6 +91,17 @@ pub struct Cli {
 
     #[command(subcommand)]
     command: Command,
+}
+
+/// The most threads `--threads` may ask for: past the cores a scan gains
+/// nothing, and each thread costs a stack and its buffers (docs/cli.md).
+const MAX_THREADS: usize = 256;
+
+fn parse_threads(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=MAX_THREADS).contains(&n) => Ok(n),
+        _ => Err(format!("must be a whole number from 1 to {MAX_THREADS}")),
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -218,6 +229,8 @@ fn main() -> ExitCode {
                     msg.push_str(&c);
                 }
             }
+            // Errors name paths and values read from files: escaped.
+            let msg = output::terminal_text(&msg);
             let _ = writeln!(io::stderr(), "scout-audit: error: {msg}");
             ExitCode::FAILURE
         }

@@ -1,5 +1,7 @@
 //! Output formats: a table on a terminal, JSONL, CSV or JSON on request.
 
+use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::io::{self, IsTerminal, Write};
 
 use clap::ValueEnum;
@@ -102,8 +104,16 @@ impl<W: Write> RecordPrinter<W> {
                     Some(v) => v.to_string(),
                     None => "-".into(),
                 };
-                let session: String = r.session_id().unwrap_or("-").chars().take(8).collect();
-                let num = |k: &str| r.get(k).map(cell_text).unwrap_or_else(|| "-".into());
+                let session: String = terminal_text(r.session_id().unwrap_or("-"))
+                    .chars()
+                    .take(8)
+                    .collect();
+                // Typed columns may hold a string of anything in a hostile file.
+                let num = |k: &str| {
+                    r.get(k)
+                        .map(|v| clip(&cell_text(v), 24))
+                        .unwrap_or_else(|| "-".into())
+                };
                 let details: Vec<String> = r
                     .fields()
                     .iter()
@@ -141,11 +151,36 @@ fn cell_text(v: &Value) -> String {
     }
 }
 
+/// Text as a terminal may show it: every control character (C0, DEL and
+/// C1, ESC and BEL among them) escaped (`\t`, `\n`, `\r`, `\x1b`,
+/// `\u{9b}`), so no value read from a log or a file name can move the
+/// cursor, retitle the window or ring the bell. The one function every
+/// table, message and note on a terminal goes through; JSON and CSV keep
+/// values exact (docs/cli.md).
+pub fn terminal_text(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() && (c as u32) < 0x80 => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
 fn clip(s: &str, n: usize) -> String {
-    let s: String = s
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
+    let s = terminal_text(s).into_owned();
     if s.chars().count() <= n {
         s
     } else {
@@ -179,6 +214,11 @@ pub fn print_rows(
         }
         return Ok(());
     }
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| terminal_text(c).into_owned()).collect())
+        .collect();
+    let rows = &rows[..];
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for r in rows {
         for (i, c) in r.iter().enumerate() {
@@ -222,7 +262,7 @@ pub fn report_skipped(count: u64, first: Option<&str>) {
     }
     let first = first
         .filter(|f| !f.is_empty())
-        .map(|f| format!(" (first: {f})"))
+        .map(|f| format!(" (first: {})", terminal_text(f)))
         .unwrap_or_default();
     eprintln!(
         "scout-audit: skipped {count} malformed or damaged item{}{first}; `scout-audit verify` lists them",
@@ -239,6 +279,47 @@ mod tests {
         assert_eq!(csv_escape("plain"), "plain");
         assert_eq!(csv_escape("a,b"), "\"a,b\"");
         assert_eq!(csv_escape("say \"hi\"\n"), "\"say \"\"hi\"\"\n\"");
+    }
+
+    #[test]
+    fn control_characters_are_escaped_for_the_terminal() {
+        assert!(matches!(terminal_text("plain é ✓ \\x1b"), Cow::Borrowed(_)));
+        assert_eq!(
+            terminal_text("a\u{1b}]0;owned\u{7}b\tc\nd\re\u{0}\u{7f}\u{80}\u{9b}\u{9f}"),
+            "a\\x1b]0;owned\\x07b\\tc\\nd\\re\\x00\\x7f\\u{80}\\u{9b}\\u{9f}"
+        );
+        // Tables escape cells, and align on the escaped text; CSV is exact.
+        let rows = [vec!["m\u{1b}[31m".to_string(), "1".to_string()]];
+        let mut out = Vec::new();
+        print_rows(&mut out, Format::Table, &["MODEL", "N"], &rows).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "MODEL      N\nm\\x1b[31m  1\n"
+        );
+        let mut out = Vec::new();
+        print_rows(&mut out, Format::Csv, &["MODEL", "N"], &rows).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "MODEL,N\nm\u{1b}[31m,1\n");
+    }
+
+    #[test]
+    fn every_column_of_the_record_table_is_escaped() {
+        let line = r#"{"ts":"\u001b[2J","event":"e\u0007","session_id":"\u001b]0;x","seq":"\u009b1m","cost":1,"model":"m\u001b","input_t":"\u0007","k\u001b":"v\u007f"}"#;
+        let r = match scout_audit_core::decode_line(line.as_bytes()) {
+            scout_audit_core::Decoded::Record(r) => r,
+            o => panic!("{o:?}"),
+        };
+        let mut out = Vec::new();
+        let mut p = RecordPrinter::new(&mut out, Format::Table);
+        p.print(&r).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\n'),
+            "{text:?}"
+        );
+        assert_eq!(
+            text.lines().nth(1).unwrap(),
+            "\\x1b[2J                     e\\x07             \\x1b]0;x  \\u{9b}1m           1  m\\x1b                  \\x07        -  k\\x1b=v\\x7f"
+        );
     }
 
     #[test]

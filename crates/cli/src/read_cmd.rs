@@ -23,7 +23,7 @@ use serde_json::json;
 
 use crate::Cli;
 use crate::args::TimeArg;
-use crate::output::{Format, RecordPrinter, print_rows};
+use crate::output::{Format, RecordPrinter, print_rows, terminal_text};
 use crate::progress::with_progress;
 
 /// Conditions shared by the commands that select records.
@@ -657,7 +657,7 @@ pub fn stats(cli: &Cli, a: &StatsArgs) -> Result<ExitCode> {
             if !report.problems.is_empty() {
                 writeln!(out)?;
                 for p in report.problems.iter().take(20) {
-                    writeln!(out, "{p}")?;
+                    writeln!(out, "{}", terminal_text(&p.to_string()))?;
                 }
                 if report.problem_count() > 20 {
                     writeln!(out, "... and {} more", report.problem_count() - 20)?;
@@ -760,7 +760,7 @@ fn table_verify(cli: &Cli, t: &dyn ReadStore, max: usize) -> Result<ExitCode> {
     }
     let mut out = io::stdout().lock();
     for g in gaps.iter().take(max) {
-        writeln!(out, "{g}")?;
+        writeln!(out, "{}", terminal_text(g))?;
     }
     if gaps.len() > max {
         writeln!(out, "... and {} more", gaps.len() - max)?;
@@ -777,7 +777,7 @@ fn table_verify(cli: &Cli, t: &dyn ReadStore, max: usize) -> Result<ExitCode> {
         "{} records, {} sessions in {}: {}",
         records,
         seqs.sessions(),
-        cli.store_addr()?.describe(),
+        terminal_text(&cli.store_addr()?.describe()),
         if n == 0 {
             "OK".to_string()
         } else {
@@ -808,7 +808,7 @@ pub fn verify(cli: &Cli, a: &VerifyArgs) -> Result<ExitCode> {
     let mut out = io::stdout().lock();
     let lines = rep.problem_lines();
     for l in lines.iter().take(a.max_problems) {
-        writeln!(out, "{l}")?;
+        writeln!(out, "{}", terminal_text(l))?;
     }
     if lines.len() > a.max_problems {
         writeln!(out, "... and {} more", lines.len() - a.max_problems)?;
@@ -817,14 +817,14 @@ pub fn verify(cli: &Cli, a: &VerifyArgs) -> Result<ExitCode> {
         writeln!(
             out,
             "note: quarantined torn tail from an earlier recovery: {}",
-            q.display()
+            terminal_text(&q.display().to_string())
         )?;
     }
     for s in &rep.uncompressed {
         writeln!(
             out,
             "note: sealed segment not yet compressed: {}",
-            s.display()
+            terminal_text(&s.display().to_string())
         )?;
     }
     let notes = rep.note_lines();
@@ -864,18 +864,22 @@ pub fn index(cli: &Cli, a: &IndexArgs) -> Result<ExitCode> {
         match o {
             IndexOutcome::Written(p) => {
                 written += 1;
-                writeln!(out, "indexed {}", p.display())?;
+                writeln!(out, "indexed {}", terminal_text(&p.display().to_string()))?;
             }
             IndexOutcome::Valid(_) => valid += 1,
             IndexOutcome::Damaged(p, why) => {
                 damaged += 1;
-                eprintln!("scout-audit: not indexed (damaged): {}: {why}", p.display());
+                eprintln!(
+                    "scout-audit: not indexed (damaged): {}: {}",
+                    terminal_text(&p.display().to_string()),
+                    terminal_text(&why.to_string())
+                );
             }
             IndexOutcome::Changed(p) => {
                 changed += 1;
                 eprintln!(
                     "scout-audit: not indexed (changed while read): {}",
-                    p.display()
+                    terminal_text(&p.display().to_string())
                 );
             }
             _ => {}

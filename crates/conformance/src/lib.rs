@@ -9,7 +9,8 @@
 //! - `seq` contiguous per session, and continued by a reopen of the session;
 //! - concurrent writers: every event once, per-thread order, contiguous seq;
 //! - unicode, control characters, extras and nesting round trip exactly;
-//! - bad input refused with a clear error, taking no `seq`;
+//! - bad input refused with a clear error, taking no `seq`; a line over
+//!   the line bound refused by log, batch and import, storing nothing;
 //! - the same queries over the same generated events give the same answers
 //!   as the file store, bit for bit (differential);
 //! - import keeps records as they are and, for table backends, skips
@@ -359,6 +360,63 @@ pub fn bad_input_is_refused<H: Harness>(h: &H) {
     );
 }
 
+/// An event whose line, written by session `s-long` at a one-digit seq
+/// with the suite's clock, is `len` bytes long.
+fn event_of_len(len: usize) -> Event {
+    let mut base = Vec::new();
+    Event::new("big")
+        .field("pad", "")
+        .encode_into(t0(), &SessionId::new("s-long"), 0, &mut base);
+    Event::new("big").field("pad", "a".repeat(len - (base.len() - 1)))
+}
+
+/// A line over the line bound is refused by `log`, `log_batch` and
+/// `import` before anything is stored or acknowledged, taking no seq; a
+/// line at the bound is stored and reads back whole.
+pub fn lines_over_the_bound_are_refused<H: Harness>(h: &H) {
+    let max = scout_audit_core::MAX_LINE;
+    let s = h.open(Durability::Sync, SessionId::new("s-long"), clock());
+    let too_long = |r: Result<_, Error>| match r {
+        Err(Error::LineTooLong { len, max: m }) => {
+            assert_eq!((len, m), (max as u64 + 1, max as u64), "{}", h.name())
+        }
+        other => panic!("{}: {other:?}", h.name()),
+    };
+    too_long(s.log(event_of_len(max + 1)).map(|_| ()));
+    too_long(
+        s.log_batch(vec![Event::new("ok"), event_of_len(max + 1)])
+            .map(|_| ()),
+    );
+    s.flush().unwrap();
+    assert_eq!(s.count(&Filter::new()).unwrap(), 0, "{}", h.name());
+    assert_eq!(
+        s.log(event_of_len(max)).unwrap().seq,
+        0,
+        "{}: no seq taken",
+        h.name()
+    );
+    let back: Vec<Record> = s
+        .scan(&Filter::new())
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    assert_eq!(back.len(), 1, "{}", h.name());
+    assert_eq!(back[0].to_json_line().len(), max, "{}", h.name());
+    let mut map = back[0].clone().into_map();
+    map.insert("seq".into(), json!(1));
+    map.insert("x".into(), json!("y"));
+    assert!(
+        matches!(
+            s.import(vec![Record::from_map(map)]),
+            Err(Error::LineTooLong { .. })
+        ),
+        "{}",
+        h.name()
+    );
+    assert_eq!(s.count(&Filter::new()).unwrap(), 1, "{}", h.name());
+    s.close().unwrap();
+}
+
 /// The same events, the same queries: the same answers as the file store.
 pub fn same_answers_as_the_file_store<H: Harness>(h: &H) {
     // More events than one page of a table backend's keyset pagination
@@ -567,6 +625,10 @@ macro_rules! conformance_tests {
         #[test]
         fn conformance_bad_input_is_refused() {
             $crate::bad_input_is_refused(&$make);
+        }
+        #[test]
+        fn conformance_lines_over_the_bound_are_refused() {
+            $crate::lines_over_the_bound_are_refused(&$make);
         }
         #[test]
         fn conformance_same_answers_as_the_file_store() {

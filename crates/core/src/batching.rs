@@ -302,15 +302,30 @@ impl<B: Backend> Shared<B> {
         Ok(())
     }
 
+    /// Takes back the seqs of `events`, the last ones assigned under this
+    /// lock hold, which will not be written.
+    fn unassign(&self, st: &mut State, events: &[Event]) {
+        for e in events.iter().rev() {
+            match e.session_override() {
+                Some(s) if *s != self.opts.session => {
+                    if let Some(n) = st.other_seqs.get_mut(s) {
+                        *n = n.saturating_sub(1);
+                    }
+                }
+                _ => st.next_seq = st.next_seq.saturating_sub(1),
+            }
+        }
+    }
+
     /// Enqueues rows built under the lock and makes them durable at the
     /// sink's level.
     fn write(
         &self,
-        build: impl FnOnce(&mut State) -> (Vec<Row>, Option<u64>),
+        build: impl FnOnce(&mut State) -> Result<(Vec<Row>, Option<u64>), Error>,
     ) -> Result<(), Error> {
         let mut st = lock(&self.state);
         self.check(&st)?;
-        let (rows, last_own) = build(&mut st);
+        let (rows, last_own) = build(&mut st)?;
         if rows.is_empty() {
             return Ok(());
         }
@@ -548,7 +563,7 @@ impl<B: Backend> Sink for BatchingSink<B> {
         sh.write(|st| {
             let mut rows = Vec::with_capacity(events.len());
             let mut last_own = None;
-            for e in &events {
+            for (i, e) in events.iter().enumerate() {
                 let ts = e.timestamp().unwrap_or_else(|| sh.opts.clock.now());
                 let (seq, stamp) = match e.session_override() {
                     Some(s) if *s != sh.opts.session => {
@@ -566,10 +581,18 @@ impl<B: Backend> Sink for BatchingSink<B> {
                     }
                 };
                 let writer = stamp.then_some(&sh.opts.writer);
-                rows.push(Row::from_event(e, ts, &sh.opts.session, seq, writer));
+                let row = Row::from_event(e, ts, &sh.opts.session, seq, writer);
+                if let Err(err) = crate::record::check_line_len(row.line.len()) {
+                    // Refused before anything is queued: give back the
+                    // seqs this batch took, so the session has no hole.
+                    sh.unassign(st, &events[..=i]);
+                    receipts.clear();
+                    return Err(err);
+                }
+                rows.push(row);
                 receipts.push(Receipt { seq, ts });
             }
-            (rows, last_own)
+            Ok((rows, last_own))
         })?;
         Ok(receipts)
     }
@@ -582,6 +605,9 @@ impl<B: Backend> Sink for BatchingSink<B> {
             return Ok(0);
         }
         let rows: Vec<Row> = records.iter().map(Row::from_record).collect();
+        for r in &rows {
+            crate::record::check_line_len(r.line.len())?;
+        }
         self.shared.commit_alone(&rows)
     }
 
@@ -763,6 +789,78 @@ mod tests {
             Err(Error::Backend(_)) | Err(Error::Poisoned(_))
         ));
         assert!(matches!(sink.log(Event::new("z")), Err(Error::Poisoned(_))));
+    }
+
+    /// An event whose line at `seq` (one digit) is `len` bytes long.
+    fn event_of_len(len: usize) -> Event {
+        let base = Row::from_event(
+            &Event::new("x").field("pad", ""),
+            Timestamp::parse("2026-01-01T00:00:00Z").unwrap(),
+            &SessionId::new("s"),
+            0,
+            None,
+        );
+        Event::new("x").field("pad", "a".repeat(len - base.line.len()))
+    }
+
+    #[test]
+    fn a_line_over_the_bound_is_refused_whole_and_its_seqs_given_back() {
+        let mem = Mem::default();
+        let (rows, commits) = (mem.rows.clone(), mem.commits.clone());
+        let sink = BatchingSink::new(mem, opts(Durability::Process, 0), 0);
+        let other = SessionId::new("o");
+        let err = sink
+            .log_batch(vec![
+                Event::new("a"),
+                Event::new("b").session(other.clone()),
+                event_of_len(crate::MAX_LINE + 1),
+                Event::new("c"),
+            ])
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "the line is {} bytes, over the line bound of {} bytes; nothing was written",
+                crate::MAX_LINE + 1,
+                crate::MAX_LINE
+            )
+        );
+        assert!(lock(&rows).is_empty());
+        assert!(lock(&commits).is_empty());
+        assert_eq!(sink.watermark(), Watermark::default());
+        // The seqs the refused batch took are given back: no hole.
+        assert_eq!(sink.log(event_of_len(crate::MAX_LINE)).unwrap().seq, 0);
+        assert_eq!(sink.log(Event::new("b").session(other)).unwrap().seq, 0);
+        let got = lock(&rows);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].line.len(), crate::MAX_LINE);
+        // Import refuses a record over the bound before storing any.
+        drop(got);
+        let big = match crate::decode_line(
+            format!(
+                r#"{{"ts":"2026-01-01T00:00:00Z","event":"x","pad":"{}"}}"#,
+                "a".repeat(crate::MAX_LINE)
+            )
+            .as_bytes(),
+        ) {
+            crate::Decoded::Record(r) => r,
+            o => panic!("{o:?}"),
+        };
+        let small = sink_record();
+        assert!(matches!(
+            sink.import(vec![small, big]),
+            Err(Error::LineTooLong { max, .. }) if max == crate::MAX_LINE as u64
+        ));
+        assert_eq!(lock(&rows).len(), 2);
+    }
+
+    fn sink_record() -> Record {
+        match crate::decode_line(
+            br#"{"ts":"2026-01-01T00:00:00Z","event":"nav","session_id":"old","seq":3}"#,
+        ) {
+            crate::Decoded::Record(r) => r,
+            o => panic!("{o:?}"),
+        }
     }
 
     #[test]

@@ -15,6 +15,16 @@ pub enum Error {
     /// store recovers.
     #[error("the writer is poisoned by an earlier failure ({0}); reopen the store to recover")]
     Poisoned(String),
+    /// The event's (or imported record's) line would be longer than the
+    /// line bound ([`crate::MAX_LINE`]): readers would skip it, so no sink
+    /// writes or acknowledges it. Nothing of the call was stored.
+    #[error("the line is {len} bytes, over the line bound of {max} bytes; nothing was written")]
+    LineTooLong {
+        /// The line's length in bytes, without its `\n`.
+        len: u64,
+        /// The bound, [`crate::MAX_LINE`].
+        max: u64,
+    },
     /// The sink was closed.
     #[error("the sink is closed")]
     Closed,

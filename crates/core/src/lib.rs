@@ -41,7 +41,7 @@ pub use event::{Event, types};
 pub use filter::Filter;
 pub use memory::MemorySink;
 pub use read::{ReadStore, RecordStream, Skipped, Store};
-pub use record::{Decoded, Malformed, Record, decode_line};
+pub use record::{Decoded, MAX_LINE, Malformed, Record, check_line_len, decode_line};
 pub use session::{SessionId, WriterId};
 pub use sink::{Durability, Receipt, Sink, Watermark};
 pub use time::{Timestamp, TimestampError};

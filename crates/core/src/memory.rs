@@ -77,6 +77,7 @@ impl Sink for MemorySink {
         let mut line = Vec::with_capacity(256);
         event.encode_into(ts, &self.session, seq, &mut line);
         line.pop();
+        crate::record::check_line_len(line.len())?;
         match decode_line(&line) {
             Decoded::Record(r) => {
                 st.records.push(r);
@@ -95,6 +96,9 @@ impl Sink for MemorySink {
         let mut st = self.lock();
         if st.closed {
             return Err(Error::Closed);
+        }
+        for r in &records {
+            crate::record::check_line_len(r.to_json_line().len())?;
         }
         let n = records.len() as u64;
         st.records.extend(records);
@@ -159,6 +163,44 @@ mod tests {
         ));
         sink.close().unwrap();
         assert!(matches!(sink.log(Event::new("nav")), Err(Error::Closed)));
+    }
+
+    #[test]
+    fn a_line_over_the_bound_is_refused_and_not_kept() {
+        let t0 = Timestamp::parse("2026-01-01T00:00:00Z").unwrap();
+        let sink = MemorySink::with(
+            SessionId::new("s"),
+            Durability::Process,
+            Arc::new(ManualClock::new(t0)),
+        );
+        let mut base = Vec::new();
+        Event::new("x")
+            .field("pad", "")
+            .encode_into(t0, &SessionId::new("s"), 0, &mut base);
+        let pad = crate::MAX_LINE - (base.len() - 1);
+        let err = sink
+            .log(Event::new("x").field("pad", "a".repeat(pad + 1)))
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::LineTooLong { len, max } if len == crate::MAX_LINE as u64 + 1 && max == crate::MAX_LINE as u64),
+            "{err}"
+        );
+        assert!(sink.records().is_empty());
+        assert_eq!(sink.watermark(), Watermark::default());
+        // At the bound exactly: kept, and the refused event took no seq.
+        let r = sink
+            .log(Event::new("x").field("pad", "a".repeat(pad)))
+            .unwrap();
+        assert_eq!(r.seq, 0);
+        let recs = sink.records();
+        assert_eq!(recs[0].to_json_line().len(), crate::MAX_LINE);
+        let mut map = recs[0].clone().into_map();
+        map.insert("y".into(), serde_json::Value::from(1));
+        assert!(matches!(
+            sink.import(vec![Record::from_map(map)]),
+            Err(Error::LineTooLong { .. })
+        ));
+        assert_eq!(sink.records().len(), 1);
     }
 
     #[test]

@@ -206,6 +206,28 @@ fn hex(bytes: &[u8]) -> String {
     s
 }
 
+/// The line bound, part of the format (docs/format.md): a line longer than
+/// this many bytes (without its `\n`) is not a record. Every writer refuses
+/// to write one ([`check_line_len`], [`crate::Error::LineTooLong`]) and
+/// every reader skips and counts one without holding it in memory, so no
+/// sink acknowledges a record the readers would not return. A record is a
+/// few hundred bytes; the bound only stops what a corrupt or hostile file
+/// (or a decompression bomb) could make a reader allocate.
+pub const MAX_LINE: usize = 16 << 20;
+
+/// Checks the length of an encoded line (without its `\n`) against
+/// [`MAX_LINE`]: the check every writer makes before a line is written or
+/// acknowledged.
+pub fn check_line_len(len: usize) -> Result<(), crate::Error> {
+    if len > MAX_LINE {
+        return Err(crate::Error::LineTooLong {
+            len: len as u64,
+            max: MAX_LINE as u64,
+        });
+    }
+    Ok(())
+}
+
 /// Why a line is malformed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -351,6 +373,16 @@ fn replace_non_finite(line: &[u8]) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_line_bound_is_16_mib_without_the_newline() {
+        assert_eq!(MAX_LINE, 16 * 1024 * 1024);
+        assert!(check_line_len(MAX_LINE).is_ok());
+        assert_eq!(
+            check_line_len(MAX_LINE + 1).unwrap_err().to_string(),
+            "the line is 16777217 bytes, over the line bound of 16777216 bytes; nothing was written"
+        );
+    }
 
     fn rec(line: &str) -> Record {
         match decode_line(line.as_bytes()) {

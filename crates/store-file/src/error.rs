@@ -88,6 +88,16 @@ pub enum Error {
     /// The event cannot be written.
     #[error("invalid event: {0}")]
     InvalidEvent(String),
+    /// The line of an event or imported record would be longer than the
+    /// line bound ([`scout_audit_core::MAX_LINE`]); nothing of the call was
+    /// written.
+    #[error("the line is {len} bytes, over the line bound of {max} bytes; nothing was written")]
+    LineTooLong {
+        /// The line's length in bytes, without its `\n`.
+        len: u64,
+        /// The bound.
+        max: u64,
+    },
     /// A malformed line, in strict mode.
     #[error("{}:{line} (byte {offset}): {reason}", path.display())]
     Malformed {
@@ -130,6 +140,18 @@ impl Error {
     }
 }
 
+/// The line bound's check ([`scout_audit_core::check_line_len`]) as the
+/// store's error.
+pub(crate) fn check_line_len(len: usize) -> Result<()> {
+    if len > scout_audit_core::MAX_LINE {
+        return Err(Error::LineTooLong {
+            len: len as u64,
+            max: scout_audit_core::MAX_LINE as u64,
+        });
+    }
+    Ok(())
+}
+
 /// A `Result` with the store's [`enum@Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -139,6 +161,7 @@ impl From<Error> for scout_audit_core::Error {
             Error::Poisoned { cause } => scout_audit_core::Error::Poisoned(cause),
             Error::Closed => scout_audit_core::Error::Closed,
             Error::InvalidEvent(m) => scout_audit_core::Error::InvalidEvent(m),
+            Error::LineTooLong { len, max } => scout_audit_core::Error::LineTooLong { len, max },
             Error::Io { op, path, source } => scout_audit_core::Error::Io { op, path, source },
             other => scout_audit_core::Error::Backend(Box::new(other)),
         }

@@ -6,9 +6,9 @@ use std::io::{self, BufRead};
 use scout_audit_core::{Decoded, Malformed, Record, decode_line};
 
 /// Lines longer than this are malformed and skipped without being held in
-/// memory (a record is a few hundred bytes; this bounds what a corrupt or
-/// hostile file, or a decompression bomb, can make a reader allocate).
-pub const MAX_LINE: usize = 16 << 20;
+/// memory: the line bound of the format, defined once in core
+/// ([`scout_audit_core::MAX_LINE`]), which every writer refuses to exceed.
+pub use scout_audit_core::MAX_LINE;
 
 /// One line of a segment, positioned.
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
@@ -74,6 +74,11 @@ impl<R: BufRead> LineReader<R> {
         }
     }
 
+    /// The reader underneath (to see what it has buffered).
+    pub fn get_ref(&self) -> &R {
+        &self.r
+    }
+
     /// Bytes consumed so far.
     pub fn offset(&self) -> u64 {
         self.offset
@@ -118,10 +123,17 @@ impl<R: BufRead> LineReader<R> {
                 None => (avail, 0),
             };
             if !too_long {
-                if self.buf.len() + chunk.len() > self.max_line {
+                let want = self.buf.len() + chunk.len();
+                if want > self.max_line {
                     too_long = true;
                     self.buf.clear();
                 } else {
+                    // Grow by doubling, but never past the limit: the
+                    // buffer holds at most `max_line` bytes.
+                    if want > self.buf.capacity() {
+                        let cap = want.max(self.buf.capacity() * 2).min(self.max_line);
+                        self.buf.reserve_exact(cap - self.buf.len());
+                    }
                     self.buf.extend_from_slice(chunk);
                 }
             }
@@ -222,6 +234,39 @@ mod tests {
         );
         assert_eq!(items(b"xxxxxxxxxxxxxxxxxxxxxxxxx", 4), ["long 1@0 25"]);
         assert_eq!(items(b"", 4), Vec::<String>::new());
+    }
+
+    /// A reader of `len` bytes of `b'a'` (no `\n`), never held whole.
+    fn endless(len: u64) -> std::io::BufReader<std::io::Take<std::io::Repeat>> {
+        std::io::BufReader::with_capacity(1 << 16, std::io::Read::take(std::io::repeat(b'a'), len))
+    }
+
+    #[test]
+    fn a_line_over_the_limit_is_never_held_past_the_limit() {
+        // Over 64 MiB without a newline, at the real bound: skipped, and
+        // the buffer never grew past the bound.
+        let len = (64 << 20) + 1;
+        let mut r = LineReader::new(endless(len));
+        match r.next_raw().unwrap() {
+            Some(RawLine::TooLong(n, p)) => assert_eq!((n, p.line, p.offset), (len, 1, 0)),
+            _ => panic!("not too long"),
+        }
+        assert!(r.next_raw().unwrap().is_none());
+        assert!(r.buf.capacity() <= MAX_LINE, "{}", r.buf.capacity());
+        // A small limit: the line held grows to the limit, never past it,
+        // whatever the chunks (64 KiB here, not a divisor of the limit).
+        for limit in [1000, 100_000, 1 << 20] {
+            let mut r = LineReader::with_limit(endless(limit as u64), limit);
+            assert!(
+                matches!(r.next_raw().unwrap(), Some(RawLine::Unterminated(b, _)) if b.len() == limit)
+            );
+            assert!(r.buf.capacity() <= limit, "{limit}: {}", r.buf.capacity());
+            let mut r = LineReader::with_limit(endless(limit as u64 + 1), limit);
+            assert!(
+                matches!(r.next_raw().unwrap(), Some(RawLine::TooLong(n, _)) if n == limit as u64 + 1)
+            );
+            assert!(r.buf.capacity() <= limit, "{limit}: {}", r.buf.capacity());
+        }
     }
 
     #[test]

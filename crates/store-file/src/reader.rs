@@ -69,8 +69,10 @@ impl fmt::Display for Problem {
             ),
             ProblemKind::TooLong(n) => write!(
                 f,
-                "{p}:{} (byte {}): line of {n} bytes is too long",
-                self.line, self.offset
+                "{p}:{} (byte {}): line of {n} bytes is longer than the line bound ({} bytes)",
+                self.line,
+                self.offset,
+                crate::lines::MAX_LINE
             ),
             ProblemKind::TornTail(n) => write!(
                 f,

@@ -15,7 +15,7 @@ use scout_audit_core::{
 };
 
 use crate::compress;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, check_line_len};
 use crate::fs::{Fs, LockFile, RealFs, WriteFile};
 use crate::layout::{Layout, Segment};
 use crate::mutant;
@@ -795,7 +795,8 @@ impl Shared {
         self.write_lines(
             |st, buf| {
                 let mut last_own = None;
-                for e in &events {
+                let start = buf.len();
+                for (i, e) in events.iter().enumerate() {
                     let ts = e.timestamp().unwrap_or_else(|| self.clock.now());
                     let (seq, stamp) = match e.session_override() {
                         Some(s) if *s != self.session => {
@@ -811,14 +812,22 @@ impl Shared {
                             (seq, self.stamp_own)
                         }
                     };
+                    let at = buf.len();
                     // Another process may log under a session this writer
                     // did not generate, with the same seq: the stamp keeps
                     // the records distinct (docs/format.md).
                     let writer = stamp.then_some(&self.writer);
                     e.encode_stamped(ts, &self.session, seq, writer, buf);
+                    // The line bound: refused before anything is written.
+                    if let Err(err) = check_line_len(buf.len() - at - 1) {
+                        buf.truncate(start);
+                        self.unassign(st, &events[..=i]);
+                        receipts.clear();
+                        return Err(err);
+                    }
                     receipts.push(Receipt { seq, ts });
                 }
-                (events.len() as u64, last_own)
+                Ok((events.len() as u64, last_own))
             },
             |st, landed| self.unassign(st, &events[landed.min(events.len())..]),
         )?;
@@ -829,12 +838,18 @@ impl Shared {
     fn import(&self, records: &[scout_audit_core::Record]) -> Result<u64> {
         self.write_lines(
             |_, buf| {
+                let start = buf.len();
                 for r in records {
+                    let at = buf.len();
                     // A map with string keys always serializes.
                     let _ = serde_json::to_writer(&mut *buf, r.fields());
+                    if let Err(err) = check_line_len(buf.len() - at) {
+                        buf.truncate(start);
+                        return Err(err);
+                    }
                     buf.push(b'\n');
                 }
-                (records.len() as u64, None)
+                Ok((records.len() as u64, None))
             },
             |_, _| {},
         )?;
@@ -845,10 +860,12 @@ impl Shared {
     /// last own-session seq among them) under the state lock, then makes
     /// them durable at the store's level: the one write path. When the
     /// write fails, `unassign` is told how many lines landed whole, to give
-    /// back the seqs of the rest.
+    /// back the seqs of the rest. When `encode` refuses (a line over the
+    /// bound), it leaves the buffer and the seqs as it found them, and
+    /// nothing is written.
     fn write_lines(
         &self,
-        encode: impl FnOnce(&mut State, &mut Vec<u8>) -> (u64, Option<u64>),
+        encode: impl FnOnce(&mut State, &mut Vec<u8>) -> Result<(u64, Option<u64>)>,
         unassign: impl FnOnce(&mut State, usize),
     ) -> Result<()> {
         let mut st = self.lock_state();
@@ -861,7 +878,20 @@ impl Shared {
             b.clear();
             b
         };
-        let (lines, last_own) = encode(&mut st, &mut buf);
+        let encoded = encode(&mut st, &mut buf);
+        let (lines, last_own) = match encoded {
+            Ok(x) => x,
+            Err(e) => {
+                // Refused before writing (the line bound): `encode` left
+                // the buffer as it found it.
+                if buffered {
+                    st.pending = buf;
+                } else {
+                    st.scratch = buf;
+                }
+                return Err(e);
+            }
+        };
         if buffered {
             st.pending = buf;
             st.pending_lines += lines;

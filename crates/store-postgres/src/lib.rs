@@ -188,10 +188,18 @@ fn connection_lost(client: &Client, e: &postgres::Error) -> bool {
 }
 
 /// Builds a [`PgStore`].
-#[derive(Debug)]
 pub struct Builder {
     url: String,
     opts: BatchingOptions,
+}
+
+impl std::fmt::Debug for Builder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Builder")
+            .field("url", &redact(&self.url))
+            .field("opts", &self.opts)
+            .finish()
+    }
 }
 
 impl Builder {
@@ -261,18 +269,116 @@ fn connect(url: &str) -> Result<Client, Error> {
     Client::connect(url, NoTls).map_err(|e| pg_err(&format!("connect to {}", redact(url)), e))
 }
 
-/// The URL without its password, for messages.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let userinfo = &url[s + 3..at];
+/// A connection string without its password, for messages: the password
+/// of a URL's user info (`postgres://u:pw@h/db`), the value of every
+/// `password` parameter of a URL's query (`?password=pw`), and the value
+/// of every `password` key of a key=value string (`host=h password=pw`,
+/// quoted or not) become `***`. Every message, `Debug` and address the
+/// backend and the CLI print goes through it.
+pub fn redact(conn: &str) -> String {
+    let Some(s) = conn.find("://") else {
+        return redact_key_values(conn);
+    };
+    let (scheme, rest) = conn.split_at(s + 3);
+    // The query starts at the first '?'; the user info ends at the last
+    // '@' before it (a password may hold '@' or '/' unencoded).
+    let (before_query, query) = match rest.find('?') {
+        Some(q) => rest.split_at(q),
+        None => (rest, ""),
+    };
+    let mut out = String::from(scheme);
+    match before_query.rfind('@') {
+        Some(at) => {
+            let (userinfo, host) = before_query.split_at(at);
             match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}{}:***{}", &url[..s + 3], user, &url[at..]),
-                None => url.to_owned(),
+                Some((user, _)) => {
+                    out.push_str(user);
+                    out.push_str(":***");
+                }
+                None => out.push_str(userinfo),
             }
+            out.push_str(host);
         }
-        _ => url.to_owned(),
+        None => out.push_str(before_query),
     }
+    if let Some(q) = query.strip_prefix('?') {
+        out.push('?');
+        let params: Vec<String> = q
+            .split('&')
+            .map(|p| match p.split_once('=') {
+                Some((k, _)) if is_password_key(k) => format!("{k}=***"),
+                _ => p.to_owned(),
+            })
+            .collect();
+        out.push_str(&params.join("&"));
+    }
+    out
+}
+
+/// Whether a parameter name is libpq's `password` (also percent-encoded
+/// or in another case, which the server would not accept but a user may
+/// still have typed).
+fn is_password_key(k: &str) -> bool {
+    let k = k.trim();
+    k.eq_ignore_ascii_case("password") || k.to_ascii_lowercase().contains("%70assword")
+}
+
+/// A key=value connection string (`host=h password='p w' user=u`) with the
+/// value of `password` hidden, quoted values (with `\'` and `\\`)
+/// included.
+fn redact_key_values(conn: &str) -> String {
+    let b = conn.as_bytes();
+    let mut out = String::with_capacity(conn.len());
+    let mut i = 0;
+    while i < b.len() {
+        // Copy white space.
+        if b[i].is_ascii_whitespace() {
+            out.push(b[i] as char);
+            i += 1;
+            continue;
+        }
+        // A key, up to '=' or white space.
+        let k0 = i;
+        while i < b.len() && b[i] != b'=' && !b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        let key = &conn[k0..i];
+        out.push_str(key);
+        // White space and '='.
+        let s0 = i;
+        while i < b.len() && b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if i >= b.len() || b[i] != b'=' {
+            out.push_str(&conn[s0..i]);
+            continue;
+        }
+        i += 1;
+        while i < b.len() && b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        out.push_str(&conn[s0..i]);
+        // The value: quoted (with backslash escapes) or up to white space.
+        let v0 = i;
+        if i < b.len() && b[i] == b'\'' {
+            i += 1;
+            while i < b.len() && b[i] != b'\'' {
+                i += if b[i] == b'\\' { 2 } else { 1 };
+            }
+            i = (i + 1).min(b.len());
+        } else {
+            while i < b.len() && !b[i].is_ascii_whitespace() {
+                i += if b[i] == b'\\' { 2 } else { 1 };
+            }
+            i = i.min(b.len());
+        }
+        if is_password_key(key) {
+            out.push_str("***");
+        } else {
+            out.push_str(&conn[v0..i]);
+        }
+    }
+    out
 }
 
 /// The writing connection.
@@ -797,5 +903,59 @@ mod tests {
             "postgres://u:***@h:5432/db"
         );
         assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+    }
+
+    #[test]
+    fn every_form_of_password_is_redacted() {
+        for (conn, want) in [
+            ("postgres://u:pw@h/db", "postgres://u:***@h/db"),
+            ("postgresql://u:p@w/d@h:5/db", "postgresql://u:***@h:5/db"),
+            (
+                "postgres://u@h/db?sslmode=disable&password=pw&x=1",
+                "postgres://u@h/db?sslmode=disable&password=***&x=1",
+            ),
+            (
+                "postgres://u:a@h/db?PASSWORD=b&p%61ssword=c",
+                "postgres://u:***@h/db?PASSWORD=***&p%61ssword=c",
+            ),
+            ("postgres://h/db?password=", "postgres://h/db?password=***"),
+            ("postgres://h/db", "postgres://h/db"),
+            ("host=h password=pw user=u", "host=h password=*** user=u"),
+            (
+                "host=h password = 'p w\\' x' dbname=d",
+                "host=h password = *** dbname=d",
+            ),
+            ("password=p\\ w host=h", "password=*** host=h"),
+            ("password='unterminated", "password=***"),
+            ("host=é password=é\\é", "host=é password=***"),
+            ("password", "password"),
+            ("", ""),
+        ] {
+            assert_eq!(redact(conn), want, "{conn}");
+        }
+        // The builder's Debug hides it too.
+        let b = PgStore::builder("postgres://u:hunter2@h/db?password=hunter3");
+        let d = format!("{b:?}");
+        assert!(!d.contains("hunter"), "{d}");
+    }
+
+    #[test]
+    fn a_failed_connection_names_the_address_without_its_password() {
+        // A closed port on this machine: refused at once.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        for url in [
+            format!("postgres://u:hunter2@127.0.0.1:{port}/db?connect_timeout=5"),
+            format!("postgres://u@127.0.0.1:{port}/db?password=hunter2&connect_timeout=5"),
+            format!("host=127.0.0.1 port={port} user=u password=hunter2 connect_timeout=5"),
+        ] {
+            let e = PgStore::open(&url).unwrap_err().to_string();
+            assert!(!e.contains("hunter2"), "{e}");
+            assert!(e.starts_with("postgres: connect to "), "{e}");
+            assert!(e.contains("***"), "{e}");
+        }
     }
 }

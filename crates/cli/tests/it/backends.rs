@@ -437,3 +437,37 @@ fn verify_finds_a_seq_gap_in_sqlite() {
         )
     );
 }
+
+#[test]
+fn a_postgres_password_never_reaches_stderr() {
+    let s = Store::new();
+    // A closed port on this machine: the connection is refused at once.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let urls = [
+        format!("postgres://u:hunter2@127.0.0.1:{port}/db"),
+        format!("postgres://u@127.0.0.1:{port}/db?password=hunter2&connect_timeout=5"),
+    ];
+    for url in &urls {
+        for args in [
+            vec!["--path", url.as_str(), "log", "nav"],
+            vec!["--path", url.as_str(), "query"],
+            vec!["--path", url.as_str(), "stats"],
+            vec!["--path", url.as_str(), "rotate"],
+        ] {
+            let e = s.bare(&args).run().error();
+            assert!(!e.contains("hunter2"), "{args:?}: {e}");
+            assert!(e.contains("***"), "{args:?}: {e}");
+        }
+        let to = s.path.display().to_string();
+        let out = s
+            .bare(&["copy", "--from", url.as_str(), "--to", to.as_str()])
+            .run();
+        assert_eq!(out.code, Some(1), "{out:?}");
+        assert!(!out.stderr.contains("hunter2"), "{out:?}");
+        assert!(!out.stdout.contains("hunter2"), "{out:?}");
+    }
+}

@@ -150,3 +150,22 @@ fn index_makes_queries_read_less_and_answer_the_same() {
             .contains(&"audit_20260301T000000Z.jsonl.gz.idx".to_owned())
     );
 }
+
+#[test]
+fn threads_are_bounded_with_a_clear_error() {
+    let s = Store::new();
+    s.log_lines(&[], &[serde_json::json!({"event": "nav"})]);
+    for n in ["1000000", "257", "0", "many"] {
+        let out = s.cmd(&["query", "--count", "--threads", n]).run();
+        assert_eq!(out.code, Some(2), "{n}: {out:?}");
+        assert_eq!(out.stdout, "");
+        assert_eq!(
+            out.stderr.lines().next().unwrap(),
+            format!(
+                "error: invalid value '{n}' for '--threads <N>': must be a whole number from 1 to 256"
+            ),
+        );
+    }
+    assert_eq!(s.ok(&["query", "--count", "--threads", "256"]), "1\n");
+    assert_eq!(s.ok(&["query", "--count", "--threads", "1"]), "1\n");
+}

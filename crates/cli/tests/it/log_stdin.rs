@@ -161,3 +161,129 @@ fn batches_larger_than_the_largest_write_are_split_and_all_acknowledged() {
     assert!(acks == want, "{} acks", acks.lines().count());
     assert_eq!(s.ok(&["query", "--count"]), "10000\n");
 }
+
+/// The line bound of the format (core's `MAX_LINE`).
+const MAX_LINE: usize = 16 << 20;
+
+#[test]
+fn a_line_over_the_bound_is_skipped_not_acknowledged_and_the_next_written() {
+    let s = Store::new();
+    // 17 MiB: an llm_call of cost 5 with a long field.
+    let mut big = br#"{"event":"llm_call","cost":5,"pad":""#.to_vec();
+    big.resize(17 << 20, b'a');
+    big.extend_from_slice(b"\"}\n");
+    let big_len = big.len();
+    let mut input = br#"{"event":"nav","n":1}"#.to_vec();
+    input.push(b'\n');
+    input.extend_from_slice(&big);
+    input.extend_from_slice(b"{\"event\":\"nav\",\"n\":3}\n");
+    let out = s.cmd(&["log", "--stdin", "--ack"]).stdin(input).run();
+    assert_eq!(out.code, Some(1), "{out:?}");
+    // Acknowledged: the two good lines only.
+    assert_eq!(out.stdout, "0\n1\n");
+    assert_eq!(
+        out.stderr,
+        format!(
+            "scout-audit: stdin line 2: line of {big_len} bytes is longer than the line bound ({MAX_LINE} bytes); skipped\n\
+             scout-audit: 1 of 3 input lines skipped\n"
+        )
+    );
+    let recs = s.records();
+    assert_eq!(column(&recs, "n"), [1, 3]);
+    assert_eq!(column(&recs, "seq"), [0, 1]);
+    // Not in the store: no llm_call, no spend, a clean verify.
+    assert!(
+        std::fs::read(&s.path)
+            .unwrap()
+            .windows(8)
+            .all(|w| w != b"llm_call")
+    );
+    assert!(s.ok(&["verify"]).ends_with(": OK\n"));
+}
+
+#[test]
+fn an_event_whose_written_line_would_be_over_the_bound_is_skipped() {
+    let s = Store::new();
+    // Under the bound on stdin, over it once ts, session_id and seq are added.
+    let mut big = br#"{"event":"x","pad":""#.to_vec();
+    big.resize(MAX_LINE - 2, b'a');
+    big.extend_from_slice(b"\"}");
+    assert_eq!(big.len(), MAX_LINE);
+    big.push(b'\n');
+    big.extend_from_slice(b"{\"event\":\"nav\"}\n");
+    let out = s.cmd(&["log", "--stdin", "--ack"]).stdin(big).run();
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert_eq!(out.stdout, "0\n");
+    let first = out.stderr.lines().next().unwrap();
+    assert!(
+        first.starts_with("scout-audit: stdin line 1: the event's line would be ")
+            && first.ends_with(&format!(
+                " bytes, longer than the line bound ({MAX_LINE} bytes); skipped"
+            )),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(column(&s.records(), "event"), ["nav"]);
+}
+
+#[test]
+fn a_line_of_over_64_mib_without_newline_is_skipped_as_it_streams() {
+    let s = Store::new();
+    let mut input = b"{\"event\":\"nav\"}\n".to_vec();
+    input.resize(input.len() + (64 << 20) + 1, b'{');
+    let out = s.cmd(&["log", "--stdin"]).stdin(input).run();
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert_eq!(
+        out.stderr,
+        format!(
+            "scout-audit: stdin line 2: line of {} bytes is longer than the line bound ({MAX_LINE} bytes); skipped\n\
+             scout-audit: 1 of 2 input lines skipped\n",
+            (64 << 20) + 1
+        )
+    );
+    assert_eq!(column(&s.records(), "event"), ["nav"]);
+}
+
+/// The peak resident memory of a running process, in bytes (Linux).
+fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kb * 1024
+}
+
+#[test]
+fn memory_stays_bounded_while_a_line_without_newline_streams_in() {
+    use std::io::Write;
+    let s = Store::new();
+    let mut child = s.cmd(&["log", "--stdin"]).spawn();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"{\"event\":\"nav\"}\n").unwrap();
+    let chunk = vec![b'x'; 1 << 20];
+    for _ in 0..96 {
+        stdin.write_all(&chunk).unwrap();
+    }
+    stdin.flush().unwrap();
+    // 96 MiB went in without a newline (all but a pipe's worth already
+    // read). The process held the line only up to the bound: its peak is
+    // the bound, the buffer's growth and the allocator's cache (about
+    // 54 MiB whatever the input's size, 17 MiB or 600 MiB), where reading
+    // the line whole would have taken more than the 96 MiB sent.
+    let peak = peak_rss(child.id());
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(peak < 80 << 20, "peak RSS {} MiB", peak >> 20);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        format!(
+            "scout-audit: stdin line 2: line of {} bytes is longer than the line bound ({MAX_LINE} bytes); skipped\n\
+             scout-audit: 1 of 2 input lines skipped\n",
+            96 << 20
+        )
+    );
+    assert_eq!(column(&s.records(), "event"), ["nav"]);
+}

@@ -221,3 +221,35 @@ fn accuracy_python_rounding() {
         "TOTAL_NAV  VALIDATION_FAIL_COUNT  ACCURACY_PCT\n        3                      1         66.67\n"
     );
 }
+
+#[test]
+fn spend_tables_escape_control_characters_in_models_and_sessions() {
+    let s = Store::new();
+    s.log_lines(
+        &[],
+        &[
+            json!({"event":"llm_call","ts":"2026-03-01T11:30:00Z","cost":0.25,"model":"m\u{1b}]0;owned\u{7}"}),
+            json!({"event":"llm_call","ts":"2026-03-01T11:31:00Z","cost":0.5,"model":"n\u{9b}31m","session_id":"ignored"}),
+        ],
+    );
+    for by in ["model", "session", "day"] {
+        let out = s
+            .cmd(&["--now", NOW, "spend", "--by", by, "--format", "table"])
+            .run()
+            .ok();
+        assert!(
+            !out.chars().any(|c| c.is_control() && c != '\n'),
+            "{by}: {out:?}"
+        );
+        if by == "model" {
+            assert!(out.contains("\nm\\x1b]0;owned\\x07  "), "{out:?}");
+            assert!(out.contains("\nn\\u{9b}31m  "), "{out:?}");
+        }
+    }
+    // CSV keeps the value exact.
+    let csv = s.ok(&["--now", NOW, "spend", "--by", "model", "--format", "csv"]);
+    assert!(csv.contains("\nm\u{1b}]0;owned\u{7},1,"), "{csv:?}");
+    // accuracy's table is numbers only, and goes through the same printer.
+    let acc = s.ok(&["--now", NOW, "accuracy", "--format", "table"]);
+    assert!(!acc.chars().any(|c| c.is_control() && c != '\n'), "{acc:?}");
+}

@@ -131,3 +131,57 @@ fn a_writer_quarantines_the_torn_tail_and_continues_on_a_fresh_line() {
         (&json!(6), &json!(0), &json!(1), &json!(1))
     );
 }
+
+/// Whether text holds a control character other than `\n` (ESC, BEL, C1...).
+fn has_control(text: &str) -> bool {
+    text.chars().any(|c| c.is_control() && c != '\n')
+}
+
+#[test]
+fn tables_escape_control_characters_from_event_names_and_file_names() {
+    let s = Store::new();
+    s.write(
+        "audit.jsonl",
+        concat!(
+            r#"{"ts":"2026-01-01T00:00:00Z","event":"e\u001b]0;owned\u0007","session_id":"s\u001b[2J","seq":0,"model":"m\u009b31m"}"#,
+            "\n",
+            "\u{1b}[31mnot json\n",
+            r#"{"ts":"2026-01-01T00:00:01Z","event":"nav","session_id":"s\u001b[2J","seq":5}"#,
+            "\n",
+        ),
+    );
+    let out = s.cmd(&["stats", "--format", "table"]).run();
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(!has_control(&out.stdout), "{:?}", out.stdout);
+    assert!(
+        out.stdout.contains("\ne\\x1b]0;owned\\x07  "),
+        "{:?}",
+        out.stdout
+    );
+    // The problem lines below the table are escaped too.
+    assert!(out.stdout.contains("malformed line"), "{:?}", out.stdout);
+    // JSON stays exact (escaped by JSON itself).
+    let json = s.ok(&["stats", "--format", "json"]);
+    assert!(json.contains(r#""e\u001b]0;owned\u0007":1"#), "{json}");
+    // verify's messages: a seq gap names the session.
+    let v = s.cmd(&["verify"]).run();
+    assert!(!has_control(&v.stdout), "{:?}", v.stdout);
+    assert!(
+        v.stdout
+            .contains(": session s\\x1b[2J: seq 5 where 1 was expected\n"),
+        "{:?}",
+        v.stdout
+    );
+    assert!(!has_control(&v.stderr), "{:?}", v.stderr);
+    // query's and tail's tables.
+    for cmd in ["query", "tail"] {
+        let q = s.cmd(&[cmd, "--format", "table"]).run();
+        assert_eq!(q.code, Some(0), "{q:?}");
+        assert!(!has_control(&q.stdout), "{cmd}: {:?}", q.stdout);
+        assert!(
+            q.stdout.contains("  e\\x1b]0;owned\\x…  s\\x1b[2J  "),
+            "{cmd}: {:?}",
+            q.stdout
+        );
+    }
+}

@@ -229,3 +229,50 @@ fn max_problems_prints_some_and_counts_all() {
         ]
     );
 }
+
+/// A record line (with its `\n`) of exactly `len` bytes.
+fn long_line(len: usize) -> Vec<u8> {
+    let mut l = br#"{"ts":"2026-01-01T00:00:01Z","event":"llm_call","cost":5,"pad":""#.to_vec();
+    l.resize(len - 3, b'a');
+    l.extend_from_slice(b"\"}\n");
+    l
+}
+
+#[test]
+fn a_line_over_the_bound_is_a_problem_in_the_middle_and_at_the_end() {
+    const MAX_LINE: usize = 16 << 20;
+    let big = long_line(17 << 20);
+    for last in [false, true] {
+        let s = Store::new();
+        let mut text = line(0, "s").into_bytes();
+        text.extend_from_slice(&big);
+        if !last {
+            text.extend_from_slice(line(1, "s").as_bytes());
+        }
+        s.write("audit.jsonl", &text);
+        let at = line(0, "s").len();
+        assert_eq!(
+            verify_fails(&s),
+            format!(
+                "{}:2 (byte {at}): line of {} bytes is longer than the line bound ({MAX_LINE} bytes)\n\
+                 {} records, 1 sessions, 1 segments, {} bytes: 1 problem\n",
+                s.path.display(),
+                big.len(),
+                if last { 1 } else { 2 },
+                text.len()
+            ),
+            "last: {last}"
+        );
+    }
+    // At the bound exactly (MAX_LINE bytes before the `\n`): a record.
+    let s = Store::new();
+    let text = long_line(MAX_LINE + 1);
+    s.write("audit.jsonl", &text);
+    assert_eq!(
+        s.ok(&["verify"]),
+        format!(
+            "1 records, 0 sessions, 1 segments, {} bytes: OK\n",
+            text.len()
+        )
+    );
+}

@@ -157,3 +157,87 @@ fn writers_under_one_session_id_stay_distinct() {
     assert!(rep.is_ok(), "{:?}", rep.problem_lines());
     assert_eq!(rep.shared_seq_count, 0);
 }
+
+/// An event whose line, written at `t0` with a one-digit seq of the given
+/// session `s` (so stamped with a writer, docs/format.md), is `len` bytes
+/// long (without its `\n`).
+fn event_of_len(len: usize, t0: Timestamp) -> Event {
+    let mut base = Vec::new();
+    Event::new("llm_call")
+        .cost(5.0)
+        .field("pad", "")
+        .encode_stamped(
+            t0,
+            &SessionId::new("s"),
+            0,
+            Some(&scout_audit_core::WriterId::random()),
+            &mut base,
+        );
+    let pad = len - (base.len() - 1);
+    Event::new("llm_call")
+        .cost(5.0)
+        .field("pad", "a".repeat(pad))
+}
+
+#[test]
+fn a_line_over_the_bound_is_refused_at_every_level_and_nothing_is_written() {
+    let t0 = Timestamp::parse("2026-01-01T00:00:00Z").unwrap();
+    let max = scout_audit_core::MAX_LINE;
+    for level in Durability::ALL {
+        let t = temp_store();
+        let store = FileStore::builder(&t.path)
+            .session(SessionId::new("s"))
+            .durability(level)
+            .clock(std::sync::Arc::new(scout_audit_core::ManualClock::new(t0)))
+            .open()
+            .unwrap();
+        store.append(Event::new("nav")).unwrap();
+        let err = store
+            .append_batch(vec![Event::new("brief"), event_of_len(max + 1, t0).ts(t0)])
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "the line is {} bytes, over the line bound of {max} bytes; nothing was written",
+                max + 1
+            ),
+            "{level}"
+        );
+        // Not poisoned; the refused batch's seqs are given back.
+        assert_eq!(store.append(event_of_len(max, t0)).unwrap().seq, 1);
+        store.close().unwrap();
+        let (recs, report) = read_all(&t.path);
+        assert_eq!(report.problem_count(), 0, "{level}");
+        let events: Vec<_> = recs.iter().map(|r| (r.event(), r.seq())).collect();
+        assert_eq!(
+            events,
+            [(Some("nav"), Some(0)), (Some("llm_call"), Some(1))],
+            "{level}"
+        );
+        assert_eq!(recs[1].to_json_line().len(), max, "{level}");
+    }
+}
+
+#[test]
+fn import_refuses_a_record_over_the_bound_and_writes_none_of_the_batch() {
+    let t = temp_store();
+    let store = FileStore::builder(&t.path).open().unwrap();
+    let rec = |pad: usize| {
+        let line = format!(
+            r#"{{"ts":"2026-01-01T00:00:00+00:00","event":"x","session_id":"o","seq":0,"pad":"{}"}}"#,
+            "a".repeat(pad)
+        );
+        match scout_audit_core::decode_line(line.as_bytes()) {
+            scout_audit_core::Decoded::Record(r) => r,
+            o => panic!("{o:?}"),
+        }
+    };
+    let err = scout_audit_core::Sink::import(&store, vec![rec(1), rec(scout_audit_core::MAX_LINE)])
+        .unwrap_err();
+    assert!(
+        matches!(err, scout_audit_core::Error::LineTooLong { .. }),
+        "{err}"
+    );
+    store.close().unwrap();
+    assert_eq!(std::fs::read(&t.path).unwrap(), b"");
+}

@@ -115,6 +115,7 @@ mod conformance {
         concurrent_writers,
         unicode_and_extras_round_trip,
         bad_input_is_refused,
+        lines_over_the_bound_are_refused,
         same_answers_as_the_file_store,
         import_keeps_records,
         distinct_records_with_equal_session_and_seq_are_kept
