@@ -36,7 +36,7 @@ use crate::lines::{Item, LineReader};
 use crate::reader::{gzip_reader, reopen_with};
 
 /// The version of the index format this code writes and reads.
-pub const INDEX_VERSION: u64 = 1;
+pub const INDEX_VERSION: u64 = 2;
 
 /// Index files larger than this are not read (a corrupt or hostile file).
 pub const MAX_INDEX_BYTES: u64 = 64 << 20;
