@@ -7,6 +7,7 @@ mod support;
 
 mod backends;
 mod faults;
+mod indexes;
 mod inputs;
 mod log_flags;
 mod log_stdin;
