@@ -691,7 +691,7 @@ pub enum IndexCheck {
     Missing,
     /// The index is whole, its digest matches its contents, and it was
     /// made from exactly the archive's bytes: usable for speed.
-    Valid(SegmentIndex),
+    Valid(Box<SegmentIndex>),
     /// An index of another format version (an older one: `scout-audit
     /// index` rewrites it): not used.
     OtherVersion(u64),
@@ -705,7 +705,7 @@ impl IndexCheck {
     /// The index, if it is valid.
     pub fn valid(self) -> Option<SegmentIndex> {
         match self {
-            IndexCheck::Valid(i) => Some(i),
+            IndexCheck::Valid(i) => Some(*i),
             _ => None,
         }
     }
@@ -757,7 +757,7 @@ pub fn check_index(fs: &dyn Fs, archive: &Path, index: &Path) -> IndexCheck {
         Err(e) => return IndexCheck::Mismatch(format!("cannot stat the archive: {e}")),
     }
     match ArchiveStamp::read(fs, archive) {
-        Ok(stamp) if stamp == idx.stamp => IndexCheck::Valid(idx),
+        Ok(stamp) if stamp == idx.stamp => IndexCheck::Valid(Box::new(idx)),
         Ok(_) => IndexCheck::Mismatch(
             "the archive's SHA-256 differs from the one the index was made from".into(),
         ),

@@ -151,7 +151,7 @@ fn an_index_is_checked_against_its_archive_bytes_and_its_own_digest() {
     let before = mtime(&seg.path);
     std::fs::write(&seg.path, &gz).unwrap();
     assert_ne!(mtime(&seg.path), before);
-    assert_eq!(check(), IndexCheck::Valid(valid.clone()));
+    assert_eq!(check(), IndexCheck::Valid(Box::new(valid.clone())));
     // The stamp is the length and the SHA-256 of the bytes.
     let stamp = ArchiveStamp::read(&RealFs, &seg.path).unwrap();
     assert_eq!(stamp.len, gz.len() as u64);
