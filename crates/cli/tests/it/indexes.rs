@@ -5,6 +5,7 @@
 
 use std::io::Write;
 
+use scout_audit_store_file::index::INDEX_VERSION;
 use serde_json::json;
 
 use crate::support::{NOW, Store};
@@ -247,7 +248,11 @@ fn an_index_of_the_old_format_is_not_used_and_is_rewritten() {
     let text = std::fs::read_to_string(s.store_dir().join(&idx)).unwrap();
     s.write(
         &idx,
-        text.replacen("\"scout_audit_index\":2", "\"scout_audit_index\":1", 1),
+        text.replacen(
+            &format!("\"scout_audit_index\":{INDEX_VERSION}"),
+            "\"scout_audit_index\":1",
+            1,
+        ),
     );
     let o = spend(&s);
     assert_eq!(
@@ -270,7 +275,7 @@ fn an_index_of_the_old_format_is_not_used_and_is_rewritten() {
     assert_eq!(
         s.ok(&["index"]),
         format!(
-            "reindexed {}: its index was of format version 1, not 2\n\
+            "reindexed {}: its index was of format version 1, not {INDEX_VERSION}\n\
              0 archives indexed, 1 reindexed, 0 already indexed, 0 damaged, 0 changed\n",
             s.file(&gz)
         )

@@ -9,7 +9,8 @@ use scout_audit_core::{Event, ManualClock, Timestamp};
 use scout_audit_store_file::FileStore;
 use scout_audit_store_file::fs::RealFs;
 use scout_audit_store_file::index::{
-    ArchiveStamp, IndexCheck, SegmentIndex, check_index, read_index, summarize_archive,
+    ArchiveStamp, INDEX_VERSION, IndexCheck, SegmentIndex, check_index, read_index,
+    summarize_archive,
 };
 use scout_audit_store_file::options::{Retention, RotateSize};
 use scout_audit_store_file::verify::verify;
@@ -67,6 +68,11 @@ fn every_archive_is_indexed_with_what_readers_read() {
         assert_eq!(nav, 3);
         assert_eq!(summary.models.get(Some("m")).unwrap().records, 5);
     }
+}
+
+/// The version field as this code writes it.
+fn current_version() -> String {
+    format!("\"scout_audit_index\":{INDEX_VERSION}")
 }
 
 /// `text` (an index) with its last line replaced by the SHA-256 of the
@@ -140,7 +146,7 @@ fn an_index_is_checked_against_its_archive_bytes_and_its_own_digest() {
     std::fs::write(&idx_path, &forged).unwrap();
     assert_eq!(check(), IndexCheck::Mismatch(edited.into()));
     // An index of the old format: ignored, told apart.
-    let v1 = text.replacen("\"scout_audit_index\":2", "\"scout_audit_index\":1", 1);
+    let v1 = text.replacen(&current_version(), "\"scout_audit_index\":1", 1);
     std::fs::write(&idx_path, v1).unwrap();
     assert_eq!(check(), IndexCheck::OtherVersion(1));
     // Whole again; the archive copied with the same bytes and a new
@@ -214,7 +220,7 @@ fn verify_compares_every_index_with_its_archive_field_by_field() {
     ));
     std::fs::write(
         &paths[2],
-        texts[2].replacen("\"scout_audit_index\":2", "\"scout_audit_index\":1", 1),
+        texts[2].replacen(&current_version(), "\"scout_audit_index\":1", 1),
     )
     .unwrap();
     let rep = verify(fs, &l).unwrap();
