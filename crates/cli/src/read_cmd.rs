@@ -211,10 +211,41 @@ fn configure(cli: &Cli, scan: Scan) -> Scan {
     })
 }
 
-/// Tells stderr, in one summary, what was skipped.
+/// Tells stderr, in one summary, what was skipped, and which indexes
+/// could not be used (their archives were read instead).
 fn report_skips(report: &ScanReport) {
     let first = report.read.problems.first().map(ToString::to_string);
     crate::output::report_skipped(report.read.problem_count(), first.as_deref());
+    report_indexes(report);
+}
+
+/// Tells stderr how many indexes were not used: an index never changes an
+/// answer silently (docs/format.md, "Archive indexes").
+fn report_indexes(report: &ScanReport) {
+    let n = report.index_mismatches.len();
+    if let Some(first) = report.index_mismatches.first() {
+        let (idx, their, arch, it) = if n == 1 {
+            ("index", "its", "archive", "it")
+        } else {
+            ("indexes", "their", "archives", "them")
+        };
+        eprintln!(
+            "scout-audit: {n} {idx} did not match {their} {arch}; read the {arch} instead \
+             (first: {}); `scout-audit verify` names {it}, `scout-audit index` rewrites {it}",
+            first.display()
+        );
+    }
+    let n = report.outdated_indexes;
+    if n > 0 {
+        let (idx, it) = if n == 1 {
+            ("index", "it")
+        } else {
+            ("indexes", "them")
+        };
+        eprintln!(
+            "scout-audit: {n} {idx} of an older format not used; `scout-audit index` rewrites {it}"
+        );
+    }
 }
 
 pub fn query(cli: &Cli, a: &QueryArgs) -> Result<ExitCode> {
@@ -526,6 +557,7 @@ pub fn stats(cli: &Cli, a: &StatsArgs) -> Result<ExitCode> {
     let plain = ins.files().count() - gz;
     let in_bytes = ins.total_bytes();
     let answer = with_progress(configure(cli, Scan::new(ins)), |s| s.stats())?;
+    report_indexes(&answer.report);
     let top = match a.top_files {
         Some(k) => Some((k, scan(cli, &a.inputs)?.top_files()?.value)),
         None => None,
@@ -831,6 +863,13 @@ pub fn verify(cli: &Cli, a: &VerifyArgs) -> Result<ExitCode> {
     for n in notes.iter().take(a.max_problems) {
         writeln!(out, "{n}")?;
     }
+    for (p, v) in &rep.outdated_indexes {
+        writeln!(
+            out,
+            "note: index of format version {v}, not used (`scout-audit index` rewrites it): {}",
+            terminal_text(&p.display().to_string())
+        )?;
+    }
     let problems = rep.problem_count();
     writeln!(
         out,
@@ -859,12 +898,16 @@ pub fn index(cli: &Cli, a: &IndexArgs) -> Result<ExitCode> {
     };
     let outcomes = scout_audit_scan::build_indexes_with(&path, cli.threads, cli.shared_dir())?;
     let mut out = io::stdout().lock();
-    let (mut written, mut valid, mut damaged, mut changed) = (0, 0, 0, 0);
+    let (mut written, mut rewritten, mut valid, mut damaged, mut changed) = (0, 0, 0, 0, 0);
     for o in &outcomes {
         match o {
             IndexOutcome::Written(p) => {
                 written += 1;
                 writeln!(out, "indexed {}", terminal_text(&p.display().to_string()))?;
+            }
+            IndexOutcome::Rewritten(p, why) => {
+                rewritten += 1;
+                writeln!(out, "reindexed {}: {why}", p.display())?;
             }
             IndexOutcome::Valid(_) => valid += 1,
             IndexOutcome::Damaged(p, why) => {
@@ -887,7 +930,8 @@ pub fn index(cli: &Cli, a: &IndexArgs) -> Result<ExitCode> {
     }
     writeln!(
         out,
-        "{written} archive{} indexed, {valid} already indexed, {damaged} damaged, {changed} changed",
+        "{written} archive{} indexed, {rewritten} reindexed, {valid} already indexed, \
+         {damaged} damaged, {changed} changed",
         if written == 1 { "" } else { "s" }
     )?;
     Ok(ExitCode::SUCCESS)

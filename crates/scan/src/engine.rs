@@ -6,14 +6,14 @@
 use std::fs::File;
 use std::io::{self, BufRead, BufReader};
 use std::ops::{ControlFlow, Range};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rayon::prelude::*;
 use scout_audit_core::{Decoded, Filter, Timestamp, decode_line};
 use scout_audit_store_file::fs::RealFs;
-use scout_audit_store_file::index::read_index;
+use scout_audit_store_file::index::{IndexCheck, Summary, check_index};
 use scout_audit_store_file::lines::MAX_LINE;
 use scout_audit_store_file::reader::{
     Problem, ProblemKind, READ_BUFFER, ReadReport, Reopen, gzip_reader, reopen_shared,
@@ -54,6 +54,13 @@ pub struct ScanReport {
     pub from_index: u64,
     /// Lines the prefilter proved irrelevant without parsing them.
     pub prefiltered: u64,
+    /// Index files not used because they do not match their archive (cut
+    /// short, edited, of another archive, or made from other bytes than
+    /// it has now): their archives were read instead. In log order.
+    pub index_mismatches: Vec<PathBuf>,
+    /// Index files of another format version, not used (their archives
+    /// were read instead; `scout-audit index` rewrites them).
+    pub outdated_indexes: u64,
 }
 
 impl ScanReport {
@@ -62,6 +69,8 @@ impl ScanReport {
         self.pruned += later.pruned;
         self.from_index += later.from_index;
         self.prefiltered += later.prefiltered;
+        self.index_mismatches.extend(later.index_mismatches);
+        self.outdated_indexes += later.outdated_indexes;
     }
 }
 
@@ -424,57 +433,71 @@ enum Plan<F> {
     Read,
 }
 
-fn plan<F: Fold>(ctx: &Ctx<'_, F>, src: &Source, use_index_answers: bool) -> Plan<F> {
+/// What to do with `src`, and what its index file said if it could not
+/// be used (in the report's index counts). An index is used only when
+/// [`check_index`] finds it valid: its own digest, and its archive's
+/// length and SHA-256 (docs/format.md, "Archive indexes").
+fn plan<F: Fold>(ctx: &Ctx<'_, F>, src: &Source, use_index_answers: bool) -> (Plan<F>, ScanReport) {
+    let mut notes = ScanReport::default();
     // Strict scans read everything: Scan::ctx sets Pruning::Off for them.
     if ctx.pruning == Pruning::Off {
-        return Plan::Read;
+        return (Plan::Read, notes);
     }
     let f = ctx.filter;
-    if let Some(idx_path) = &src.index
-        && let Some(idx) = read_index(&RealFs, &src.path, idx_path)
-    {
-        let s = &idx.summary;
-        let inside = match (s.first_ts, s.last_ts) {
-            (Some(first), Some(last)) => {
-                if f.has_time_bounds() && !f.overlaps(first, last) {
-                    return Plan::Skip;
-                }
-                f.since_bound().is_none_or(|x| x <= first)
-                    && f.until_bound().is_none_or(|u| last < u)
+    if let Some(idx_path) = &src.index {
+        match check_index(&RealFs, &src.path, idx_path) {
+            IndexCheck::Valid(idx) => {
+                return (plan_indexed(ctx, &idx.summary, use_index_answers), notes);
             }
-            // No record with a ts: none matches time bounds.
-            _ if f.has_time_bounds() => return Plan::Skip,
-            _ => true,
-        };
-        if use_index_answers
-            && inside
-            && let Some(fold) = ctx.proto.answer_from_index(s, f)
-        {
-            let read = ReadReport {
-                records: s.records,
-                segments: 1,
-                malformed: s.malformed,
-                torn_tails: s.torn_tails,
-                torn_fragments: s.torn_fragments,
-                ..ReadReport::default()
-            };
-            return Plan::Answered(
-                fold,
-                ScanReport {
-                    read,
-                    from_index: 1,
-                    ..ScanReport::default()
-                },
-            );
+            IndexCheck::Missing => {}
+            IndexCheck::OtherVersion(_) => notes.outdated_indexes += 1,
+            _ => notes.index_mismatches.push(idx_path.clone()),
         }
-        return Plan::Read;
     }
     if ctx.pruning == Pruning::SealTime
         && let (Some(seal), Some(since)) = (src.seal, f.since_bound())
         && let Some(end) = Timestamp::from_unix(seal.unix_secs().saturating_add(1), 0)
         && since >= end
     {
-        return Plan::Skip;
+        return (Plan::Skip, notes);
+    }
+    (Plan::Read, notes)
+}
+
+/// The plan of an archive with a valid index of summary `s`.
+fn plan_indexed<F: Fold>(ctx: &Ctx<'_, F>, s: &Summary, use_index_answers: bool) -> Plan<F> {
+    let f = ctx.filter;
+    let inside = match (s.first_ts, s.last_ts) {
+        (Some(first), Some(last)) => {
+            if f.has_time_bounds() && !f.overlaps(first, last) {
+                return Plan::Skip;
+            }
+            f.since_bound().is_none_or(|x| x <= first) && f.until_bound().is_none_or(|u| last < u)
+        }
+        // No record with a ts: none matches time bounds.
+        _ if f.has_time_bounds() => return Plan::Skip,
+        _ => true,
+    };
+    if use_index_answers
+        && inside
+        && let Some(fold) = ctx.proto.answer_from_index(s, f)
+    {
+        let read = ReadReport {
+            records: s.records,
+            segments: 1,
+            malformed: s.malformed,
+            torn_tails: s.torn_tails,
+            torn_fragments: s.torn_fragments,
+            ..ReadReport::default()
+        };
+        return Plan::Answered(
+            fold,
+            ScanReport {
+                read,
+                from_index: 1,
+                ..ScanReport::default()
+            },
+        );
     }
     Plan::Read
 }
@@ -486,20 +509,24 @@ fn run_source<F: Fold>(ctx: &Ctx<'_, F>, src: Source) -> Part<F> {
         report,
         lines: 0,
     };
-    match plan(ctx, &src, true) {
+    let (plan, notes) = plan(ctx, &src, true);
+    match plan {
         Plan::Skip => {
             if let Some(p) = ctx.progress {
                 p.add(src.size);
             }
-            return skipped(ScanReport {
+            let mut report = ScanReport {
                 pruned: 1,
                 ..ScanReport::default()
-            });
+            };
+            report.merge(notes);
+            return skipped(report);
         }
-        Plan::Answered(fold, report) => {
+        Plan::Answered(fold, mut report) => {
             if let Some(p) = ctx.progress {
                 p.add(src.size);
             }
+            report.merge(notes);
             return Part {
                 fold,
                 report,
@@ -539,6 +566,7 @@ fn run_source<F: Fold>(ctx: &Ctx<'_, F>, src: Source) -> Part<F> {
         }
     };
     part.report.read.segments += 1;
+    part.report.merge(notes);
     part
 }
 
@@ -680,7 +708,30 @@ pub(crate) fn stream_records(
     emit: &mut dyn FnMut(scout_audit_core::Record) -> ControlFlow<()>,
 ) -> ScanReport {
     let mut report = ScanReport::default();
-    for src in sources {
+    // Plans (which hash archives with an index) are made a pool's width of
+    // sources at a time, in parallel, ahead of the reading.
+    let width = pool.current_num_threads().max(1);
+    let mut sources = sources.into_iter();
+    let mut planned = Vec::new().into_iter();
+    loop {
+        let Some((src, skip, notes)) = planned.next() else {
+            let group: Vec<Source> = sources.by_ref().take(width).collect();
+            if group.is_empty() {
+                break;
+            }
+            let plans: Vec<(Source, bool, ScanReport)> = pool.install(|| {
+                group
+                    .into_par_iter()
+                    .map(|src| {
+                        let (plan, notes) = plan(ctx, &src, false);
+                        (src, matches!(plan, Plan::Skip), notes)
+                    })
+                    .collect()
+            });
+            planned = plans.into_iter();
+            continue;
+        };
+        report.merge(notes);
         // Progress by whole sources: a record stream has no chunk totals.
         let size = src.size;
         let done = |ctx: &Ctx<'_, Collect>| {
@@ -688,13 +739,10 @@ pub(crate) fn stream_records(
                 p.add(size);
             }
         };
-        match plan(ctx, &src, false) {
-            Plan::Skip => {
-                report.pruned += 1;
-                done(ctx);
-                continue;
-            }
-            Plan::Answered(..) | Plan::Read => {}
+        if skip {
+            report.pruned += 1;
+            done(ctx);
+            continue;
         }
         let mut state = StreamState {
             report: ScanReport::default(),

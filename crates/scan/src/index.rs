@@ -1,15 +1,19 @@
 //! `scout-audit index`: sidecar indexes for the archives of a store that
-//! have none (the Python original's, a store's written before indexes
-//! existed, or one whose index went stale), built with the scanner and
-//! written as the store writes them (store-file's `index::write_index`:
-//! temporary file, fsync, rename under the store's exclusive lock).
+//! have no valid one (the Python original's, a store's written before
+//! indexes existed, one of an older format, or one that does not match its
+//! archive: edited, cut short, made from other bytes), built with the
+//! scanner and written as the store writes them (store-file's
+//! `index::write_index`: temporary file, fsync, rename under the store's
+//! exclusive lock).
 
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 use scout_audit_core::Filter;
 use scout_audit_store_file::fs::{Fs, RealFs};
-use scout_audit_store_file::index::{ArchiveStamp, read_index, write_index};
+use scout_audit_store_file::index::{
+    ArchiveStamp, INDEX_VERSION, IndexCheck, check_index, write_index,
+};
 use scout_audit_store_file::layout::{self, Layout};
 use scout_audit_store_file::options::SharedDir;
 
@@ -22,9 +26,14 @@ use crate::source::{Kind, Source};
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum IndexOutcome {
-    /// An index was written.
+    /// An index was written (there was none).
     Written(PathBuf),
-    /// It had a valid index already.
+    /// An index was written in place of one that could not be used, and
+    /// why that one could not (of an older format, edited, cut short, made
+    /// from other bytes than the archive has).
+    Rewritten(PathBuf, String),
+    /// It had a valid index already (its digest and its archive's match:
+    /// `verify` compares what it says with the archive's records).
     Valid(PathBuf),
     /// It is damaged (not gzip, truncated, ...): no index, it is read whole.
     Damaged(PathBuf, String),
@@ -33,9 +42,10 @@ pub enum IndexOutcome {
 }
 
 /// Writes an index for every archive of the store(s) at `path` (a store's
-/// live file, or a directory: every store in it) that has no valid one.
-/// A store directory group or others can write is refused
-/// ([`build_indexes_with`] to allow it).
+/// live file, or a directory: every store in it) that has no valid one,
+/// replacing one that is not (docs/format.md, "Archive indexes"). A store
+/// directory group or others can write is refused ([`build_indexes_with`]
+/// to allow it).
 pub fn build_indexes(path: &Path, threads: Option<usize>) -> Result<Vec<IndexOutcome>> {
     build_indexes_with(path, threads, SharedDir::Refuse)
 }
@@ -133,9 +143,19 @@ fn index_store(layout: &Layout) -> Result<Vec<IndexOutcome>> {
         .par_iter()
         .map(|seg| {
             let idx = layout.index_path(seg);
-            if listing.has_index(seg) && read_index(&fs, &seg.path, &idx).is_some() {
-                return Ok(IndexOutcome::Valid(seg.path.clone()));
-            }
+            let replaced = if listing.has_index(seg) {
+                match check_index(&fs, &seg.path, &idx) {
+                    IndexCheck::Valid(_) => return Ok(IndexOutcome::Valid(seg.path.clone())),
+                    IndexCheck::Missing => None,
+                    IndexCheck::OtherVersion(v) => Some(format!(
+                        "its index was of format version {v}, not {INDEX_VERSION}"
+                    )),
+                    IndexCheck::Mismatch(why) => Some(format!("its index did not match it: {why}")),
+                    _ => Some("its index could not be used".to_owned()),
+                }
+            } else {
+                None
+            };
             let Ok(stamp) = ArchiveStamp::read(&fs, &seg.path) else {
                 return Ok(IndexOutcome::Changed(seg.path.clone()));
             };
@@ -168,7 +188,10 @@ fn index_store(layout: &Layout) -> Result<Vec<IndexOutcome>> {
             summary.torn_fragments = r.torn_fragments;
             let written = write_index(&fs, layout, seg, stamp, summary, Some(&*lock))?;
             Ok(if written {
-                IndexOutcome::Written(seg.path.clone())
+                match replaced {
+                    Some(why) => IndexOutcome::Rewritten(seg.path.clone(), why),
+                    None => IndexOutcome::Written(seg.path.clone()),
+                }
             } else {
                 IndexOutcome::Changed(seg.path.clone())
             })

@@ -7,26 +7,33 @@
 //!   ([`scout_audit_core::decode_line`]): record and problem counts, first
 //!   and last `ts`, and totals per (UTC hour, event type) and per model.
 //!   A mergeable fold; the scanner builds the same one with its fast path.
-//! - [`SegmentIndex`]: a summary tied to one archive by its name, length,
-//!   modification time and last eight bytes ([`ArchiveStamp`]). Reading
-//!   it back ([`read_index`]) checks all of them: **a missing, unreadable,
-//!   partial or stale index is absent**, never trusted.
+//! - [`SegmentIndex`]: a summary tied to one archive by its name, length
+//!   and the SHA-256 of its bytes ([`ArchiveStamp`]), the file sealed by a
+//!   last line holding the SHA-256 of everything before it. Checking it
+//!   ([`check_index`]) hashes the archive and the index: **a missing,
+//!   unreadable, partial, edited, foreign or stale index is not used**,
+//!   and the caller is told which ([`IndexCheck`]) so it can say so.
+//! - [`Summary::differences`]: an index compared with the summary of its
+//!   archive's records, field by field (`verify`).
 //! - [`write_index`]: written whole to `.idx.tmp`, fsync'd, then renamed
 //!   under the store's exclusive lock (if the archive is still the one
 //!   summarised) and the directory fsync'd.
 //!
 //! **Invariant:** an index never changes which records a query returns,
 //! only how fast: it is written from the same line classification every
-//! reader uses, and ignored unless it matches its archive exactly.
+//! reader uses, and ignored unless its own digest and its archive's bytes
+//! match. Trusted for speed, never for truth: whoever can write the
+//! directory and recompute the digests can forge a consistent index;
+//! `verify` recomputes the summary and catches it (docs/format.md).
 
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, Read};
 use std::path::Path;
-use std::time::UNIX_EPOCH;
 
 use scout_audit_core::Timestamp;
 use scout_audit_core::agg::{ExactSum, SpendGroup};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::compress::exclusively;
 use crate::error::{Error, Result};
@@ -36,7 +43,7 @@ use crate::lines::{Item, LineReader};
 use crate::reader::{gzip_reader, reopen_with};
 
 /// The version of the index format this code writes and reads.
-pub const INDEX_VERSION: u64 = 1;
+pub const INDEX_VERSION: u64 = 2;
 
 /// Index files larger than this are not read (a corrupt or hostile file).
 pub const MAX_INDEX_BYTES: u64 = 64 << 20;
@@ -150,6 +157,45 @@ impl Keyed {
     }
 }
 
+/// The differences of two groupings, per group and field (see
+/// [`Summary::differences`]).
+fn keyed_differences(what: &str, index: &Keyed, actual: &Keyed, out: &mut Vec<String>) {
+    let mut keys: Vec<Option<&str>> = index.iter().chain(actual.iter()).map(|(k, _)| k).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    for k in keys {
+        let name = match k {
+            Some(k) => format!("{what} {k:?}"),
+            None => format!("{what} none"),
+        };
+        match (index.get(k), actual.get(k)) {
+            (Some(_), None) => out.push(format!("{name}: only in the index")),
+            (None, Some(_)) => out.push(format!("{name}: only in the archive")),
+            (Some(a), Some(b)) => {
+                let pairs = [
+                    ("records", a.records.to_string(), b.records.to_string()),
+                    (
+                        "cost",
+                        a.cost.value().to_string(),
+                        b.cost.value().to_string(),
+                    ),
+                    ("costless", a.costless.to_string(), b.costless.to_string()),
+                    ("input_t", a.input_t.to_string(), b.input_t.to_string()),
+                    ("output_t", a.output_t.to_string(), b.output_t.to_string()),
+                ];
+                for (field, x, y) in pairs {
+                    if x != y {
+                        out.push(format!(
+                            "{name}: {field} {x} in the index, {y} in the archive"
+                        ));
+                    }
+                }
+            }
+            (None, None) => {}
+        }
+    }
+}
+
 /// What an archive holds, as a reader classifies its lines. A mergeable
 /// fold: the summary of a file is the merge of the summaries of its parts.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -231,6 +277,66 @@ impl Summary {
             .sum()
     }
 
+    /// How this summary (an index's) differs from `actual` (the summary of
+    /// the archive's records), field by field: one line per differing
+    /// field or group, `index` value first. Empty when they agree. Sums
+    /// are compared by their exactly rounded value, so two summaries of
+    /// the same records folded in other orders agree.
+    pub fn differences(&self, actual: &Summary) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut field = |name: &str, index: String, archive: String| {
+            if index != archive {
+                out.push(format!(
+                    "{name}: {index} in the index, {archive} in the archive"
+                ));
+            }
+        };
+        let ts = |t: Option<Timestamp>| t.map_or_else(|| "none".to_owned(), |t| t.to_string());
+        field("bytes", self.bytes.to_string(), actual.bytes.to_string());
+        field(
+            "records",
+            self.records.to_string(),
+            actual.records.to_string(),
+        );
+        field(
+            "malformed",
+            self.malformed.to_string(),
+            actual.malformed.to_string(),
+        );
+        field(
+            "torn_tails",
+            self.torn_tails.to_string(),
+            actual.torn_tails.to_string(),
+        );
+        field(
+            "torn_fragments",
+            self.torn_fragments.to_string(),
+            actual.torn_fragments.to_string(),
+        );
+        field("first_ts", ts(self.first_ts), ts(actual.first_ts));
+        field("last_ts", ts(self.last_ts), ts(actual.last_ts));
+        let hour_name = |h: Option<i64>| {
+            h.and_then(|h| Timestamp::from_unix(h, 0))
+                .map_or_else(|| "none".to_owned(), |t| t.to_string())
+        };
+        let mut hours: Vec<Option<i64>> = self
+            .hours
+            .keys()
+            .chain(actual.hours.keys())
+            .copied()
+            .collect();
+        hours.sort_unstable();
+        hours.dedup();
+        let empty = Keyed::default();
+        for h in hours {
+            let a = self.hours.get(&h).unwrap_or(&empty);
+            let b = actual.hours.get(&h).unwrap_or(&empty);
+            keyed_differences(&format!("hour {}, event", hour_name(h)), a, b, &mut out);
+        }
+        keyed_differences("model", &self.models, &actual.models, &mut out);
+        out
+    }
+
     /// Summarises a file's lines with the one line decoder. An IO error
     /// (a damaged archive) is returned: a damaged archive gets no index.
     pub fn of_lines<R: BufRead>(mut lines: LineReader<R>) -> io::Result<Summary> {
@@ -258,42 +364,40 @@ impl Summary {
     }
 }
 
-/// What ties an index to its archive: any change to the archive changes one
-/// of these (a rewrite changes the modification time; the last eight bytes
-/// of a gzip file are its last member's CRC-32 and length).
+/// What ties an index to its archive: its length and the SHA-256 of its
+/// bytes. Any edit of the archive changes the digest; a copy that keeps
+/// the bytes (`cp`, `tar`, `rsync`, a new modification time) keeps it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ArchiveStamp {
     /// Length in bytes.
     pub len: u64,
-    /// Modification time: seconds and nanoseconds since the epoch.
-    pub mtime: (i64, u32),
-    /// The last (up to) eight bytes.
-    pub tail: Vec<u8>,
+    /// SHA-256 of the archive's bytes.
+    pub sha256: [u8; 32],
 }
 
+/// Bytes read at a time when hashing.
+const HASH_BUFFER: usize = 1 << 20;
+
 impl ArchiveStamp {
-    /// Reads the stamp of the archive at `path`.
+    /// Reads the archive at `path` whole and hashes it.
     pub fn read(fs: &dyn Fs, path: &Path) -> io::Result<ArchiveStamp> {
-        let meta = fs.stat(path)?;
-        let mtime = match meta.mtime.duration_since(UNIX_EPOCH) {
-            Ok(d) => (
-                i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-                d.subsec_nanos(),
-            ),
-            Err(e) => (
-                -i64::try_from(e.duration().as_secs()).unwrap_or(i64::MAX),
-                e.duration().subsec_nanos(),
-            ),
-        };
         let mut f = fs.open_read(path)?;
-        let from = meta.len.saturating_sub(8);
-        f.seek_to(from)?;
-        let mut tail = Vec::with_capacity(8);
-        f.take(8).read_to_end(&mut tail)?;
+        let mut h = Sha256::new();
+        let mut buf = vec![0u8; HASH_BUFFER];
+        let mut len = 0u64;
+        loop {
+            let n = match f.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            h.update(&buf[..n]);
+            len += n as u64;
+        }
         Ok(ArchiveStamp {
-            len: meta.len,
-            mtime,
-            tail,
+            len,
+            sha256: h.finalize().into(),
         })
     }
 }
@@ -314,8 +418,7 @@ struct Header {
     scout_audit_index: u64,
     archive: String,
     archive_len: u64,
-    archive_mtime: (i64, u32),
-    archive_tail: String,
+    archive_sha256: String,
     bytes: u64,
     records: u64,
     malformed: u64,
@@ -325,6 +428,20 @@ struct Header {
     last_ts: Option<(i64, u32)>,
     hours: u64,
     models: u64,
+}
+
+/// The first line's version alone, read before the rest (an index of
+/// another version is ignored, not damaged).
+#[derive(Deserialize)]
+struct VersionOnly {
+    scout_audit_index: u64,
+}
+
+/// The last line: the SHA-256 of every byte before it.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SealLine {
+    index_sha256: String,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -378,7 +495,38 @@ impl TotalsLine {
 }
 
 fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    use std::fmt::Write;
+    let mut out = String::with_capacity(2 * b.len());
+    for x in b {
+        let _ = write!(out, "{x:02x}");
+    }
+    out
+}
+
+/// 32 bytes from 64 lowercase hex digits.
+fn unhex32(s: &str) -> Option<[u8; 32]> {
+    let b = s.as_bytes();
+    if b.len() != 64 {
+        return None;
+    }
+    let digit = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    };
+    let mut out = [0u8; 32];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = digit(b[2 * i])? << 4 | digit(b[2 * i + 1])?;
+    }
+    Some(out)
+}
+
+/// The version an index file says it has, if its first line says one.
+fn version_of(bytes: &[u8]) -> Option<u64> {
+    let first = bytes.split(|&b| b == b'\n').next()?;
+    serde_json::from_slice::<VersionOnly>(first)
+        .ok()
+        .map(|v| v.scout_audit_index)
 }
 
 fn ts_pair(t: Timestamp) -> (i64, u32) {
@@ -391,15 +539,15 @@ fn pair_ts(p: (i64, u32)) -> std::result::Result<Timestamp, String> {
 
 impl SegmentIndex {
     /// The index file's bytes: a header line, then one line per (hour,
-    /// event) group, then one per model (docs/format.md).
+    /// event) group, then one per model, then the SHA-256 of all of that
+    /// (docs/format.md).
     pub fn encode(&self) -> Vec<u8> {
         let s = &self.summary;
         let header = Header {
             scout_audit_index: INDEX_VERSION,
             archive: self.archive.clone(),
             archive_len: self.stamp.len,
-            archive_mtime: self.stamp.mtime,
-            archive_tail: hex(&self.stamp.tail),
+            archive_sha256: hex(&self.stamp.sha256),
             bytes: s.bytes,
             records: s.records,
             malformed: s.malformed,
@@ -431,22 +579,38 @@ impl SegmentIndex {
                 totals: t.into(),
             });
         }
+        let seal = SealLine {
+            index_sha256: hex(&Sha256::digest(&out)),
+        };
+        erased::Ser::write_json(&seal, &mut out);
+        out.push(b'\n');
         out
     }
 
-    /// Parses an index file, checking that it is whole and consistent
-    /// (not that it matches an archive: see [`read_index`]).
+    /// Parses an index file, checking that it is whole, that its last
+    /// line's digest is that of the rest, and that it is consistent (not
+    /// that it matches an archive: see [`check_index`]).
     pub fn decode(bytes: &[u8]) -> std::result::Result<SegmentIndex, String> {
-        let text = std::str::from_utf8(bytes).map_err(|e| e.to_string())?;
-        if !text.ends_with('\n') {
-            return Err("index cut short".into());
+        match version_of(bytes) {
+            Some(INDEX_VERSION) => {}
+            Some(v) => return Err(format!("index format version {v}, not {INDEX_VERSION}")),
+            None => return Err("no index header".into()),
         }
-        let mut lines = text.split_terminator('\n');
+        let text = std::str::from_utf8(bytes).map_err(|e| e.to_string())?;
+        let Some(body_and_seal) = text.strip_suffix('\n') else {
+            return Err("index cut short".into());
+        };
+        let (body, seal) = match body_and_seal.rfind('\n') {
+            Some(i) => body_and_seal.split_at(i + 1),
+            None => return Err("index cut short".into()),
+        };
+        let seal: SealLine = serde_json::from_str(seal).map_err(|_| "index cut short")?;
+        if unhex32(&seal.index_sha256) != Some(Sha256::digest(body.as_bytes()).into()) {
+            return Err("its digest does not match its contents (edited?)".into());
+        }
+        let mut lines = body.split_terminator('\n');
         let h: Header = serde_json::from_str(lines.next().ok_or("empty index")?)
             .map_err(|e| format!("header: {e}"))?;
-        if h.scout_audit_index != INDEX_VERSION {
-            return Err(format!("unknown index version {}", h.scout_audit_index));
-        }
         let mut summary = Summary {
             bytes: h.bytes,
             records: h.records,
@@ -494,16 +658,12 @@ impl SegmentIndex {
         {
             return Err("inconsistent totals".into());
         }
-        let tail = (0..h.archive_tail.len() / 2)
-            .map(|i| u8::from_str_radix(h.archive_tail.get(2 * i..2 * i + 2).unwrap_or(""), 16))
-            .collect::<std::result::Result<Vec<u8>, _>>()
-            .map_err(|e| format!("archive_tail: {e}"))?;
+        let sha256 = unhex32(&h.archive_sha256).ok_or("archive_sha256: not 64 hex digits")?;
         Ok(SegmentIndex {
             archive: h.archive,
             stamp: ArchiveStamp {
                 len: h.archive_len,
-                mtime: h.archive_mtime,
-                tail,
+                sha256,
             },
             summary,
         })
@@ -523,24 +683,92 @@ mod erased {
     }
 }
 
-/// The valid index of the archive at `archive`, read from `index`: `None`
-/// when it is missing, unreadable, malformed, of another version, or
-/// stale (the archive's name, length, modification time or last bytes
-/// differ from those it was made from).
-pub fn read_index(fs: &dyn Fs, archive: &Path, index: &Path) -> Option<SegmentIndex> {
-    let mut f = fs.open_read(index).ok()?;
-    if f.meta().ok()?.len > MAX_INDEX_BYTES {
-        return None;
+/// What a reader may make of an archive's index file ([`check_index`]).
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum IndexCheck {
+    /// There is no index file.
+    Missing,
+    /// The index is whole, its digest matches its contents, and it was
+    /// made from exactly the archive's bytes: usable for speed.
+    Valid(Box<SegmentIndex>),
+    /// An index of another format version (an older one: `scout-audit
+    /// index` rewrites it): not used.
+    OtherVersion(u64),
+    /// An index that must not be used, and why: unreadable, cut short,
+    /// edited (its digest does not match its contents), of another
+    /// archive, or made from other bytes than the archive has now.
+    Mismatch(String),
+}
+
+impl IndexCheck {
+    /// The index, if it is valid.
+    pub fn valid(self) -> Option<SegmentIndex> {
+        match self {
+            IndexCheck::Valid(i) => Some(*i),
+            _ => None,
+        }
+    }
+}
+
+/// Checks the index file `index` of the archive at `archive`: reads and
+/// decodes it (its own digest included), then compares the archive's
+/// name, length and SHA-256 (hashing the archive whole) with those the
+/// index was made from. Never trusts what it cannot check.
+pub fn check_index(fs: &dyn Fs, archive: &Path, index: &Path) -> IndexCheck {
+    let mut f = match fs.open_read(index) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return IndexCheck::Missing,
+        Err(e) => return IndexCheck::Mismatch(format!("cannot open it: {e}")),
+    };
+    match f.meta() {
+        Ok(m) if m.len > MAX_INDEX_BYTES => {
+            return IndexCheck::Mismatch(format!("larger than {MAX_INDEX_BYTES} bytes"));
+        }
+        Ok(_) => {}
+        Err(e) => return IndexCheck::Mismatch(format!("cannot stat it: {e}")),
     }
     let mut bytes = Vec::new();
-    f.read_to_end(&mut bytes).ok()?;
-    let idx = SegmentIndex::decode(&bytes).ok()?;
-    let name = archive.file_name()?.to_str()?;
-    if idx.archive != name {
-        return None;
+    if let Err(e) = f.by_ref().take(MAX_INDEX_BYTES + 1).read_to_end(&mut bytes) {
+        return IndexCheck::Mismatch(format!("cannot read it: {e}"));
     }
-    let stamp = ArchiveStamp::read(fs, archive).ok()?;
-    (stamp == idx.stamp).then_some(idx)
+    drop(f);
+    let idx = match SegmentIndex::decode(&bytes) {
+        Ok(i) => i,
+        Err(e) => {
+            return match version_of(&bytes) {
+                Some(v) if v != INDEX_VERSION => IndexCheck::OtherVersion(v),
+                _ => IndexCheck::Mismatch(e),
+            };
+        }
+    };
+    let name = archive.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    if idx.archive != name {
+        return IndexCheck::Mismatch(format!("it is the index of {:?}", idx.archive));
+    }
+    match fs.stat(archive) {
+        Ok(m) if m.len != idx.stamp.len => {
+            return IndexCheck::Mismatch(format!(
+                "the archive has {} bytes, the index was made from {}",
+                m.len, idx.stamp.len
+            ));
+        }
+        Ok(_) => {}
+        Err(e) => return IndexCheck::Mismatch(format!("cannot stat the archive: {e}")),
+    }
+    match ArchiveStamp::read(fs, archive) {
+        Ok(stamp) if stamp == idx.stamp => IndexCheck::Valid(Box::new(idx)),
+        Ok(_) => IndexCheck::Mismatch(
+            "the archive's SHA-256 differs from the one the index was made from".into(),
+        ),
+        Err(e) => IndexCheck::Mismatch(format!("cannot read the archive: {e}")),
+    }
+}
+
+/// The valid index of the archive at `archive`, read from `index`: `None`
+/// for anything but [`IndexCheck::Valid`].
+pub fn read_index(fs: &dyn Fs, archive: &Path, index: &Path) -> Option<SegmentIndex> {
+    check_index(fs, archive, index).valid()
 }
 
 /// Summarises the archive at `path` by reading it as every reader does;
@@ -778,8 +1006,7 @@ mod tests {
             archive: "audit-20260101T120000Z-000001.jsonl.gz".into(),
             stamp: ArchiveStamp {
                 len: 1234,
-                mtime: (1_700_000_000, 123_456_789),
-                tail: vec![0, 1, 0xfe, 0xff, 7, 8, 9, 10],
+                sha256: std::array::from_fn(|i| (i * 37 % 256) as u8),
             },
             summary: sample(),
         };
@@ -814,29 +1041,110 @@ mod tests {
             archive: "a.jsonl.gz".into(),
             stamp: ArchiveStamp {
                 len: 1,
-                mtime: (1, 2),
-                tail: vec![1],
+                sha256: [7; 32],
             },
             summary: sample(),
         };
         let bytes = idx.encode();
+        assert!(SegmentIndex::decode(&bytes).is_ok());
         // Cut anywhere: refused (never a partial summary).
         for cut in 0..bytes.len() {
             assert!(SegmentIndex::decode(&bytes[..cut]).is_err(), "cut at {cut}");
         }
         let text = String::from_utf8(bytes.clone()).unwrap();
-        for (from, to) in [
-            ("\"scout_audit_index\":1", "\"scout_audit_index\":2"),
-            ("\"records\":4", "\"records\":5"),
-            ("\"hours\":3", "\"hours\":2"),
+        let version = format!("\"scout_audit_index\":{INDEX_VERSION}");
+        // Any edit that leaves the last line's digest as it was is refused
+        // for it; an edit with the digest recomputed, for inconsistency.
+        let old = format!("index format version 1, not {INDEX_VERSION}");
+        for (from, to, err) in [
+            (version.as_str(), "\"scout_audit_index\":1", old.as_str()),
+            (
+                "\"records\":4",
+                "\"records\":5",
+                "its digest does not match its contents (edited?)",
+            ),
+            (
+                "\"cost\":[0.1]",
+                "\"cost\":[0.2]",
+                "its digest does not match its contents (edited?)",
+            ),
+            (
+                "\"hours\":3",
+                "\"hours\":2",
+                "its digest does not match its contents (edited?)",
+            ),
         ] {
             assert!(text.contains(from), "{from}");
             let bad = text.replacen(from, to, 1);
-            assert!(SegmentIndex::decode(bad.as_bytes()).is_err(), "{to}");
+            assert_eq!(
+                SegmentIndex::decode(bad.as_bytes()).unwrap_err(),
+                err,
+                "{to}"
+            );
         }
+        let resealed = reseal(&text.replacen("\"records\":4", "\"records\":5", 1));
+        assert_eq!(
+            SegmentIndex::decode(resealed.as_bytes()).unwrap_err(),
+            "inconsistent totals"
+        );
+        // The cost of a group edited and the digest recomputed: a
+        // consistent forgery, which only `verify` can catch.
+        let forged = reseal(&text.replacen("\"cost\":[0.1]", "\"cost\":[500.0]", 1));
+        let f = SegmentIndex::decode(forged.as_bytes()).unwrap();
+        assert_eq!(
+            f.summary.differences(&idx.summary),
+            [
+                "hour 2026-01-01T09:00:00+00:00, event \"nav\": cost 500 in the index, 0.1 in the archive"
+            ]
+        );
         let mut extra = bytes.clone();
         extra.extend_from_slice(b"{}\n");
         assert!(SegmentIndex::decode(&extra).is_err());
+        let mut no_seal = bytes.clone();
+        let body = no_seal.len() - 1;
+        let last = no_seal[..body].iter().rposition(|&b| b == b'\n').unwrap();
+        no_seal.truncate(last + 1);
+        assert_eq!(
+            SegmentIndex::decode(&no_seal).unwrap_err(),
+            "index cut short"
+        );
+    }
+
+    /// `text` with its last line replaced by the digest of the rest.
+    fn reseal(text: &str) -> String {
+        let body_end = text[..text.len() - 1].rfind('\n').unwrap() + 1;
+        let body = &text[..body_end];
+        format!(
+            "{body}{{\"index_sha256\":\"{}\"}}\n",
+            hex(&Sha256::digest(body.as_bytes()))
+        )
+    }
+
+    #[test]
+    fn differences_name_every_field_that_differs() {
+        let a = sample();
+        assert!(a.differences(&a.clone()).is_empty());
+        let mut b = sample();
+        b.records += 1;
+        b.first_ts = None;
+        b.add_record(
+            Some(t("2026-01-01T12:00:00Z")),
+            Some("nav"),
+            Some("n"),
+            Some(2.0),
+            None,
+            None,
+        );
+        assert_eq!(
+            a.differences(&b),
+            [
+                "records: 4 in the index, 6 in the archive",
+                "first_ts: 2026-01-01T09:10:00+00:00 in the index, 2026-01-01T12:00:00+00:00 in the archive",
+                "last_ts: 2026-01-01T11:00:00+00:00 in the index, 2026-01-01T12:00:00+00:00 in the archive",
+                "hour 2026-01-01T12:00:00+00:00, event \"nav\": only in the archive",
+                "model \"n\": only in the archive",
+            ]
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::error::Result;
 use crate::fs::Fs;
+use crate::index::{IndexCheck, check_index, summarize_archive};
 use crate::layout::{Layout, SegmentKind};
 use crate::lines::Pos;
 use crate::reader::{Problem, ReadReport, Reader, Snapshot};
@@ -56,18 +57,27 @@ pub struct VerifyReport {
     pub uncompressed: Vec<PathBuf>,
     /// Quarantined torn tails from earlier recoveries (information).
     pub quarantine: Vec<PathBuf>,
+    /// Indexes that do not match their archive, and how (unusable:
+    /// edited, cut short, made from other bytes; or consistent but
+    /// summarising other records than the archive holds, field by field).
+    pub index_problems: Vec<(PathBuf, String)>,
+    /// Indexes of another format version (not used by readers; `scout-audit
+    /// index` rewrites them), with that version (information).
+    pub outdated_indexes: Vec<(PathBuf, u64)>,
     /// Sessions seen.
     pub sessions: u64,
 }
 
 impl VerifyReport {
     /// How many problems: located read problems, seq gaps, leftover
-    /// temporary files and conflicting archives.
+    /// temporary files, conflicting archives and indexes that do not
+    /// match their archive.
     pub fn problem_count(&self) -> u64 {
         self.read.problem_count()
             + self.seq_gap_count
             + self.leftover_temps.len() as u64
             + self.conflicts.len() as u64
+            + self.index_problems.len() as u64
     }
 
     /// Whether anything is wrong.
@@ -94,6 +104,12 @@ impl VerifyReport {
             out.push(format!(
                 "{}: differs from the sealed segment of the same name; its records are not read",
                 c.display()
+            ));
+        }
+        for (p, why) in &self.index_problems {
+            out.push(format!(
+                "{}: index does not match its archive: {why}",
+                p.display()
             ));
         }
         out
@@ -138,8 +154,10 @@ pub fn seq_break_text(session: &str, writer: Option<&str>, found: u64, expected:
 
 /// Checks every segment of the store: reads all of it, counts and locates
 /// malformed lines, torn tails and fragments and damaged archives, finds
-/// breaks in each writer's `seq` (per session and `writer` stamp), and lists leftover temporary files.
-/// Writes nothing.
+/// breaks in each writer's `seq` (per session and `writer` stamp), lists
+/// leftover temporary files, and checks every archive's index against the
+/// archive: its digests, then the summary of the archive's records, field
+/// by field. Writes nothing.
 pub fn verify(fs: Arc<dyn Fs>, layout: &Layout) -> Result<VerifyReport> {
     // The listing of the snapshot: taken under the shared lock, so no name
     // changes while it runs.
@@ -183,7 +201,7 @@ pub fn verify(fs: Arc<dyn Fs>, layout: &Layout) -> Result<VerifyReport> {
             SegmentKind::Archive => {}
         }
     }
-    let mut reader = Reader::from_snapshot(fs, Some(layout.clone()), snap);
+    let mut reader = Reader::from_snapshot(fs.clone(), Some(layout.clone()), snap);
     let mut seqs = SeqTracker::default();
     while let Some(item) = reader.next_located() {
         let l = item?;
@@ -210,5 +228,47 @@ pub fn verify(fs: Arc<dyn Fs>, layout: &Layout) -> Result<VerifyReport> {
     }
     report.sessions = seqs.sessions();
     report.read = reader.report().clone();
+    check_indexes(&*fs, layout, &listing, &mut report)?;
     Ok(report)
+}
+
+/// Checks the index of every archive that has one (docs/format.md,
+/// "Archive indexes"): an index is a problem unless it is valid and equal,
+/// field by field, to the summary of its archive read again.
+fn check_indexes(
+    fs: &dyn Fs,
+    layout: &Layout,
+    listing: &crate::layout::Listing,
+    report: &mut VerifyReport,
+) -> Result<()> {
+    for seg in listing.archives() {
+        if !listing.has_index(seg) {
+            continue;
+        }
+        let path = layout.index_path(seg);
+        let why = match check_index(fs, &seg.path, &path) {
+            IndexCheck::Missing => continue,
+            IndexCheck::OtherVersion(v) => {
+                report.outdated_indexes.push((path, v));
+                continue;
+            }
+            IndexCheck::Mismatch(why) => why,
+            IndexCheck::Valid(idx) => match summarize_archive(fs, &seg.path)? {
+                // A damaged archive (reported by the read) has no index.
+                None => "the archive is damaged; no index should describe it".to_owned(),
+                Some(actual) => {
+                    let diffs = idx.summary.differences(&actual);
+                    if diffs.is_empty() {
+                        continue;
+                    }
+                    format!(
+                        "it summarises other records than the archive holds: {}",
+                        diffs.join("; ")
+                    )
+                }
+            },
+        };
+        report.index_problems.push((path, why));
+    }
+    Ok(())
 }

@@ -124,7 +124,7 @@ fn index_makes_queries_read_less_and_answer_the_same() {
     assert_eq!(s.files(), before);
     let out = s.ok(&["index"]);
     assert!(
-        out.ends_with("1 archive indexed, 0 already indexed, 0 damaged, 0 changed\n"),
+        out.ends_with("1 archive indexed, 0 reindexed, 0 already indexed, 0 damaged, 0 changed\n"),
         "{out}"
     );
     assert!(
@@ -133,7 +133,7 @@ fn index_makes_queries_read_less_and_answer_the_same() {
     );
     let out = s.ok(&["index"]);
     assert!(
-        out.ends_with("0 archives indexed, 1 already indexed, 0 damaged, 0 changed\n"),
+        out.ends_with("0 archives indexed, 0 reindexed, 1 already indexed, 0 damaged, 0 changed\n"),
         "{out}"
     );
     assert_eq!(json_of(&s.cmd(&q).run().stdout), cold);

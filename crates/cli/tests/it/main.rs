@@ -9,6 +9,7 @@ mod backends;
 mod faults;
 mod hostile;
 mod hostile_suite;
+mod indexes;
 mod inputs;
 mod keys;
 mod log_flags;

@@ -410,6 +410,37 @@ fn write_store(dir: &Path, parts: &[Vec<Line>], live: &[u8]) -> PathBuf {
     live_path
 }
 
+/// Every index `scout-audit index` wrote (with the scanner) is valid and
+/// says what `verify` recomputes from the archive (store-file's summary):
+/// a healthy store never fails `verify`'s index check.
+fn same_summaries_as_verify(dir: &Path) {
+    use scout_audit_store_file::fs::RealFs;
+    use scout_audit_store_file::index::{IndexCheck, check_index, summarize_archive};
+    let mut found = 0;
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        let Some(name) = p.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        let Some(archive) = name.strip_suffix(".idx") else {
+            continue;
+        };
+        let archive = dir.join(archive);
+        let IndexCheck::Valid(idx) = check_index(&RealFs, &archive, &p) else {
+            panic!("{name}: not valid");
+        };
+        let actual = summarize_archive(&RealFs, &archive).unwrap().unwrap();
+        assert_eq!(
+            idx.summary.differences(&actual),
+            Vec::<String>::new(),
+            "{name}"
+        );
+        found += 1;
+    }
+    // write_store compresses two of its three parts.
+    assert_eq!(found, 2);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
@@ -457,6 +488,7 @@ proptest! {
         check_store(Pruning::Off);
         check_store(Pruning::SealTime);
         build_indexes(&path, Some(2)).unwrap();
+        same_summaries_as_verify(&sd);
         check_store(Pruning::Index);
         check_store(Pruning::SealTime);
         // The directory as positional input reads the same as the store.

@@ -3,4 +3,5 @@
 
 mod differential;
 mod fast_path;
+mod indexes;
 mod inputs;

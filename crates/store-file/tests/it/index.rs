@@ -1,14 +1,19 @@
 //! Sidecar indexes: written when an archive is made, equal to a summary of
 //! the archive as readers read it, removed with it, and never trusted when
-//! stale, partial or foreign.
+//! stale, partial, edited or foreign; `verify` compares each with its
+//! archive.
 
 use std::sync::Arc;
 
 use scout_audit_core::{Event, ManualClock, Timestamp};
 use scout_audit_store_file::FileStore;
 use scout_audit_store_file::fs::RealFs;
-use scout_audit_store_file::index::{ArchiveStamp, SegmentIndex, read_index, summarize_archive};
+use scout_audit_store_file::index::{
+    ArchiveStamp, INDEX_VERSION, IndexCheck, SegmentIndex, check_index, read_index,
+    summarize_archive,
+};
 use scout_audit_store_file::options::{Retention, RotateSize};
+use scout_audit_store_file::verify::verify;
 
 use crate::support::*;
 
@@ -65,35 +70,194 @@ fn every_archive_is_indexed_with_what_readers_read() {
     }
 }
 
+/// The version field as this code writes it.
+fn current_version() -> String {
+    format!("\"scout_audit_index\":{INDEX_VERSION}")
+}
+
+/// `text` (an index) with its last line replaced by the SHA-256 of the
+/// rest: what a forger who knows the format writes.
+fn reseal(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let body_end = text[..text.len() - 1].rfind('\n').unwrap() + 1;
+    let body = &text[..body_end];
+    let digest: String = Sha256::digest(body.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("{body}{{\"index_sha256\":\"{digest}\"}}\n")
+}
+
+/// `text` (an index) with the cost partials of its first (hour, event)
+/// group replaced by `cost`.
+fn with_first_group_cost(text: &str, cost: &str) -> String {
+    let line2 = text.find('\n').unwrap() + 1;
+    let at = line2 + text[line2..].find("\"cost\":[").unwrap() + "\"cost\":[".len();
+    let end = at + text[at..].find(']').unwrap();
+    format!("{}{cost}{}", &text[..at], &text[end..])
+}
+
+/// The modification time of `path`.
+fn mtime(path: &std::path::Path) -> std::time::SystemTime {
+    std::fs::metadata(path).unwrap().modified().unwrap()
+}
+
+/// Overwrites `path` with `bytes` and puts its modification time back.
+fn write_keeping_mtime(path: &std::path::Path, bytes: &[u8]) {
+    let was = mtime(path);
+    std::fs::write(path, bytes).unwrap();
+    let f = std::fs::File::options().write(true).open(path).unwrap();
+    f.set_modified(was).unwrap();
+    drop(f);
+    assert_eq!(mtime(path), was);
+}
+
 #[test]
-fn stale_or_damaged_indexes_are_absent() {
+fn an_index_is_checked_against_its_archive_bytes_and_its_own_digest() {
     let t = temp_store();
     store_with_archives(&t, 1);
     let l = layout(&t.path);
     let listing = l.list(&RealFs).unwrap();
     let seg = listing.archives().next().unwrap().clone();
     let idx_path = l.index_path(&seg);
-    assert!(read_index(&RealFs, &seg.path, &idx_path).is_some());
-    // Another file's index under this name: refused.
+    let check = || check_index(&RealFs, &seg.path, &idx_path);
+    let edited = "its digest does not match its contents (edited?)";
+    assert!(matches!(check(), IndexCheck::Valid(_)));
     let bytes = std::fs::read(&idx_path).unwrap();
-    let mut other = SegmentIndex::decode(&bytes).unwrap();
+    let text = String::from_utf8(bytes.clone()).unwrap();
+    let valid = SegmentIndex::decode(&bytes).unwrap();
+    // Another file's index under this name: refused.
+    let mut other = valid.clone();
     other.archive = "audit-20991231T000000Z-000009.jsonl.gz".into();
     std::fs::write(&idx_path, other.encode()).unwrap();
-    assert!(read_index(&RealFs, &seg.path, &idx_path).is_none());
+    assert_eq!(
+        check(),
+        IndexCheck::Mismatch(
+            "it is the index of \"audit-20991231T000000Z-000009.jsonl.gz\"".into()
+        )
+    );
     // Cut short: refused.
-    std::fs::write(&idx_path, &bytes[..bytes.len() / 2]).unwrap();
-    assert!(read_index(&RealFs, &seg.path, &idx_path).is_none());
-    // Whole again, but the archive was rewritten (same bytes, new mtime).
+    std::fs::write(&idx_path, &bytes[..bytes.len() - 3]).unwrap();
+    assert_eq!(check(), IndexCheck::Mismatch("index cut short".into()));
+    // Finding 8: totals edited, the archive untouched (the old stamp kept
+    // by construction): the index's own digest no longer matches.
+    let forged = with_first_group_cost(&text, "500.0");
+    assert_ne!(forged, text);
+    std::fs::write(&idx_path, &forged).unwrap();
+    assert_eq!(check(), IndexCheck::Mismatch(edited.into()));
+    // An index of the old format: ignored, told apart.
+    let v1 = text.replacen(&current_version(), "\"scout_audit_index\":1", 1);
+    std::fs::write(&idx_path, v1).unwrap();
+    assert_eq!(check(), IndexCheck::OtherVersion(1));
+    // Whole again; the archive copied with the same bytes and a new
+    // modification time (cp): still its index.
     std::fs::write(&idx_path, &bytes).unwrap();
-    assert!(read_index(&RealFs, &seg.path, &idx_path).is_some());
     let gz = std::fs::read(&seg.path).unwrap();
     std::thread::sleep(std::time::Duration::from_millis(20));
+    let before = mtime(&seg.path);
     std::fs::write(&seg.path, &gz).unwrap();
-    assert!(read_index(&RealFs, &seg.path, &idx_path).is_none());
-    // A stamp check compares length, time and the last bytes.
+    assert_ne!(mtime(&seg.path), before);
+    assert_eq!(check(), IndexCheck::Valid(Box::new(valid.clone())));
+    // The stamp is the length and the SHA-256 of the bytes.
     let stamp = ArchiveStamp::read(&RealFs, &seg.path).unwrap();
     assert_eq!(stamp.len, gz.len() as u64);
-    assert_eq!(stamp.tail, gz[gz.len() - 8..]);
+    use sha2::Digest;
+    assert_eq!(stamp.sha256, <[u8; 32]>::from(sha2::Sha256::digest(&gz)));
+    // Finding 8: the archive edited in place keeping its length,
+    // modification time and last 8 bytes: refused.
+    let mut edited_gz = gz.clone();
+    let mid = gz.len() / 2;
+    edited_gz[mid] ^= 0x55;
+    write_keeping_mtime(&seg.path, &edited_gz);
+    assert_eq!(
+        check(),
+        IndexCheck::Mismatch(
+            "the archive's SHA-256 differs from the one the index was made from".into()
+        )
+    );
+    assert!(read_index(&RealFs, &seg.path, &idx_path).is_none());
+    // A different length is refused before hashing.
+    std::fs::write(&seg.path, &gz[..gz.len() - 1]).unwrap();
+    assert_eq!(
+        check(),
+        IndexCheck::Mismatch(format!(
+            "the archive has {} bytes, the index was made from {}",
+            gz.len() - 1,
+            gz.len()
+        ))
+    );
+    std::fs::remove_file(&idx_path).unwrap();
+    assert_eq!(check(), IndexCheck::Missing);
+}
+
+#[test]
+fn verify_compares_every_index_with_its_archive_field_by_field() {
+    let t = temp_store();
+    store_with_archives(&t, 3);
+    let l = layout(&t.path);
+    let fs: Arc<dyn scout_audit_store_file::fs::Fs> = Arc::new(RealFs);
+    let rep = verify(fs.clone(), &l).unwrap();
+    assert!(rep.is_ok(), "{:?}", rep.problem_lines());
+    assert!(rep.index_problems.is_empty());
+    let listing = l.list(&RealFs).unwrap();
+    let segs: Vec<_> = listing.archives().cloned().collect();
+    let paths: Vec<_> = segs.iter().map(|s| l.index_path(s)).collect();
+    let texts: Vec<String> = paths
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    // 1: edited, digest left as it was; 2: edited and resealed (a
+    // consistent forgery readers would use); 3: an older format.
+    std::fs::write(&paths[0], with_first_group_cost(&texts[0], "500.0")).unwrap();
+    std::fs::write(
+        &paths[1],
+        reseal(&with_first_group_cost(&texts[1], "500.0")),
+    )
+    .unwrap();
+    assert!(matches!(
+        check_index(&RealFs, &segs[1].path, &paths[1]),
+        IndexCheck::Valid(_)
+    ));
+    std::fs::write(
+        &paths[2],
+        texts[2].replacen(&current_version(), "\"scout_audit_index\":1", 1),
+    )
+    .unwrap();
+    let rep = verify(fs, &l).unwrap();
+    let hour1 = "2026-11-01T01:00:00+00:00";
+    assert_eq!(
+        rep.index_problems,
+        [
+            (
+                paths[0].clone(),
+                "its digest does not match its contents (edited?)".to_owned()
+            ),
+            (
+                paths[1].clone(),
+                format!(
+                    "it summarises other records than the archive holds: \
+                     hour {hour1}, event \"llm_call\": cost 500 in the index, 0.6000000000000001 in the archive"
+                )
+            ),
+        ]
+    );
+    assert_eq!(rep.outdated_indexes, [(paths[2].clone(), 1)]);
+    assert_eq!(rep.problem_count(), 2);
+    assert!(!rep.is_ok());
+    assert_eq!(
+        rep.problem_lines(),
+        [
+            format!(
+                "{}: index does not match its archive: its digest does not match its contents (edited?)",
+                paths[0].display()
+            ),
+            format!(
+                "{}: index does not match its archive: it summarises other records than the archive holds: \
+                 hour {hour1}, event \"llm_call\": cost 500 in the index, 0.6000000000000001 in the archive",
+                paths[1].display()
+            ),
+        ]
+    );
 }
 
 #[test]
