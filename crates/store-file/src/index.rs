@@ -35,8 +35,11 @@ use crate::layout::{Layout, Segment};
 use crate::lines::{Item, LineReader};
 use crate::reader::{gzip_reader, reopen_with};
 
-/// The version of the index format this code writes and reads.
-pub const INDEX_VERSION: u64 = 1;
+/// The version of the index format this code writes and reads. Version 1
+/// stored Shewchuk partials, which could not hold a sum beyond the range
+/// of `f64` (and an overflowing one was stored wrong): its indexes are
+/// ignored, so the archive is read, and `scout-audit index` rewrites them.
+pub const INDEX_VERSION: u64 = 2;
 
 /// Index files larger than this are not read (a corrupt or hostile file).
 pub const MAX_INDEX_BYTES: u64 = 64 << 20;
@@ -87,12 +90,9 @@ impl Totals {
     }
 
     /// Adds the group's costs as `spend` totals them: every record's cost,
-    /// a missing one counting `0.0`.
+    /// a missing one counting `0.0` (which adds nothing to an exact sum).
     pub fn add_cost_to(&self, total: &mut ExactSum) {
         total.merge(&self.cost);
-        if self.costless > 0 {
-            total.add(0.0);
-        }
     }
 }
 
@@ -345,7 +345,8 @@ struct ModelLine {
 #[derive(Serialize, Deserialize)]
 struct TotalsLine {
     records: u64,
-    cost: Vec<f64>,
+    /// The exact sum as [`ExactSum`]'s text (`0x…p…`).
+    cost: String,
     costless: u64,
     input_t: u64,
     output_t: u64,
@@ -355,7 +356,7 @@ impl From<&Totals> for TotalsLine {
     fn from(t: &Totals) -> TotalsLine {
         TotalsLine {
             records: t.records,
-            cost: t.cost.partials().to_vec(),
+            cost: t.cost.to_string(),
             costless: t.costless,
             input_t: t.input_t,
             output_t: t.output_t,
@@ -364,16 +365,16 @@ impl From<&Totals> for TotalsLine {
 }
 
 impl TotalsLine {
-    fn totals(&self) -> Totals {
-        let mut cost = ExactSum::new();
-        cost.extend(self.cost.iter().copied());
-        Totals {
+    fn totals(&self) -> std::result::Result<Totals, String> {
+        let cost = ExactSum::parse_exact(&self.cost)
+            .ok_or_else(|| format!("invalid cost sum {:?}", self.cost))?;
+        Ok(Totals {
             records: self.records,
             cost,
             costless: self.costless,
             input_t: self.input_t,
             output_t: self.output_t,
-        }
+        })
     }
 }
 
@@ -465,7 +466,7 @@ impl SegmentIndex {
             if slot.records != 0 {
                 return Err("a group appears twice".into());
             }
-            *slot = l.totals.totals();
+            *slot = l.totals.totals()?;
         }
         for _ in 0..h.models {
             let l: ModelLine = serde_json::from_str(lines.next().ok_or("index cut short")?)
@@ -474,7 +475,7 @@ impl SegmentIndex {
             if slot.records != 0 {
                 return Err("a model appears twice".into());
             }
-            *slot = l.totals.totals();
+            *slot = l.totals.totals()?;
         }
         if lines.next().is_some() {
             return Err("trailing lines".into());
@@ -699,6 +700,7 @@ pub fn remove_strays(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use scout_audit_core::agg::SumOverflow;
 
     fn t(s: &str) -> Timestamp {
         Timestamp::parse(s).unwrap()
@@ -763,14 +765,20 @@ mod tests {
             (nav.records, nav.costless, nav.input_t, nav.output_t),
             (2, 1, 5, 7)
         );
-        assert_eq!(nav.cost.value(), 0.1);
+        assert_eq!(nav.cost.value(), Ok(0.1));
         let m = s.models.get(Some("m")).unwrap();
         assert_eq!(m.records, 2);
         assert_eq!(m.input_t, u64::MAX);
-        // The untimed record is in the hour `None`, not in the models.
+        // The untimed record is in the hour `None`, not in the models; its
+        // cost -0.0 sums to +0.0, as math.fsum([-0.0]).
         assert_eq!(
-            s.hours[&None].get(None).unwrap().cost.value().to_bits(),
-            (-0.0f64).to_bits()
+            s.hours[&None]
+                .get(None)
+                .unwrap()
+                .cost
+                .value()
+                .map(f64::to_bits),
+            Ok(0)
         );
     }
 
@@ -792,7 +800,10 @@ mod tests {
         }
         let text = String::from_utf8(bytes.clone()).unwrap();
         for (from, to) in [
-            ("\"scout_audit_index\":1", "\"scout_audit_index\":2"),
+            ("\"scout_audit_index\":2", "\"scout_audit_index\":1"),
+            ("\"scout_audit_index\":2", "\"scout_audit_index\":3"),
+            ("\"cost\":\"0x", "\"cost\":\"0y"),
+            ("\"cost\":\"0x", "\"cost\":[0.1],\"x\":\"0x"),
             ("\"records\":4", "\"records\":5"),
             ("\"hours\":3", "\"hours\":2"),
         ] {
@@ -820,6 +831,47 @@ mod tests {
                 t.add_cost_to(&mut total);
             }
         }
-        assert_eq!(total.value(), 0.2 + 2e-300);
+        assert_eq!(total.value(), Ok(0.2 + 2e-300));
+    }
+
+    /// Finding 2: version 1 stored Shewchuk partials, which cannot hold a
+    /// sum beyond the doubles; version 2 stores the exact sum, which a
+    /// reader continues exactly.
+    #[test]
+    fn sums_beyond_the_doubles_round_trip() {
+        let mut s = Summary::default();
+        let ts = Some(t("2026-01-01T09:10:00Z"));
+        for c in [100.0, 1e308, 1e308, 300.0] {
+            s.add_record(ts, Some("nav"), Some("m"), Some(c), None, None);
+        }
+        let idx = SegmentIndex {
+            archive: "a.jsonl.gz".into(),
+            stamp: ArchiveStamp {
+                len: 1,
+                mtime: (1, 2),
+                tail: vec![1],
+            },
+            summary: s,
+        };
+        let bytes = idx.encode();
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert!(text.contains("\"cost\":\"0x11ccf385ebc8a000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000019p+4\""), "{text}");
+        let back = SegmentIndex::decode(&bytes).unwrap();
+        assert_eq!(back, idx);
+        let nav = back
+            .summary
+            .hours
+            .values()
+            .next()
+            .unwrap()
+            .get(Some("nav"))
+            .unwrap();
+        assert_eq!(nav.cost.value(), Err(SumOverflow::Positive));
+        let mut total = ExactSum::new();
+        nav.add_cost_to(&mut total);
+        total.add(-1e308);
+        assert_eq!(total.value(), Ok(1e308));
+        total.add(-1e308);
+        assert_eq!(total.value(), Ok(400.0));
     }
 }

@@ -49,7 +49,7 @@ fn reading_a_store_writes_nothing_into_it() {
             .unwrap()
             .value
             .total,
-        1.5
+        Ok(1.5)
     );
     assert_eq!(names(&dir), before, "a query wrote into the store");
     // `index` writes (it is a writing command): one index, valid after.
