@@ -140,3 +140,85 @@ fn a_record_later_than_its_archive_is_never_pruned_away() {
     std::fs::remove_file(dir.join(&idx[0])).unwrap();
     assert_eq!(count().value, 1);
 }
+
+/// Finding 2 through indexes: an archive whose costs sum beyond the
+/// doubles is indexed exactly (index version 2), and the next archive's
+/// costs bring the total back; indexed or not, the answer is the same:
+/// the exact total correctly rounded, or the overflow error.
+#[test]
+fn huge_costs_sum_exactly_through_indexes() {
+    use scout_audit_core::Timestamp;
+    use scout_audit_core::agg::{GroupBy, SumOverflow};
+    let gz = |costs: &[&str], hour: u32| {
+        use std::io::Write;
+        let text: String = costs
+            .iter()
+            .map(|c| {
+                format!("{{\"ts\":\"2026-01-01T0{hour}:30:00Z\",\"event\":\"nav\",\"cost\":{c}}}\n")
+            })
+            .collect();
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(text.as_bytes()).unwrap();
+        e.finish().unwrap()
+    };
+    let hour = |h: u32| Timestamp::parse(&format!("2026-01-01T0{h}:00:00Z")).unwrap();
+    for (first, second, live, total, first_alone) in [
+        (
+            &["100", "1.797e308", "1.797e308"][..],
+            &["-1.797e308"][..],
+            "50",
+            Ok(1.797e308),
+            Err(SumOverflow::Positive),
+        ),
+        (
+            &["100", "200", "1e308"],
+            &["1e308"],
+            "300",
+            Err(SumOverflow::Positive),
+            Ok(1e308),
+        ),
+        (
+            &["1e308", "1e308"],
+            &["-1e308", "-1e308", "-1e308", "2.5"],
+            "5e-324",
+            Ok(-1e308),
+            Err(SumOverflow::Positive),
+        ),
+    ] {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path();
+        std::fs::write(dir.join("audit_20260101T013000Z.jsonl.gz"), gz(first, 1)).unwrap();
+        std::fs::write(dir.join("audit_20260101T023000Z.jsonl.gz"), gz(second, 2)).unwrap();
+        std::fs::write(
+            dir.join("audit.jsonl"),
+            format!("{{\"ts\":\"2026-01-01T03:30:00Z\",\"event\":\"nav\",\"cost\":{live}}}\n"),
+        )
+        .unwrap();
+        let live_path = dir.join("audit.jsonl");
+        let ask = |f: Filter, by: Option<GroupBy>| {
+            let a = Scan::new(Inputs::store(&live_path).unwrap())
+                .filter(f)
+                .spend(by)
+                .unwrap();
+            (a.value, a.report.from_index)
+        };
+        let cold = ask(Filter::new(), None);
+        let cold_hours = ask(Filter::new(), Some(GroupBy::Hour));
+        let cold_first = ask(Filter::new().until(hour(2)), None);
+        assert_eq!((cold.0.total, cold.1), (total, 0), "{first:?}");
+        assert_eq!(cold_first.0.total, first_alone, "{first:?}");
+        let out = build_indexes(&live_path, Some(1)).unwrap();
+        assert_eq!(out.len(), 2, "{out:?}");
+        let idx = std::fs::read_to_string(dir.join("audit_20260101T013000Z.jsonl.gz.idx")).unwrap();
+        assert!(idx.starts_with("{\"scout_audit_index\":2,"), "{idx}");
+        let warm = ask(Filter::new(), None);
+        assert_eq!((&warm.0, warm.1), (&cold.0, 2), "{first:?}");
+        let warm_first = ask(Filter::new().until(hour(2)), None);
+        assert_eq!((&warm_first.0, warm_first.1), (&cold_first.0, 1));
+        let warm_hours = ask(Filter::new(), Some(GroupBy::Hour));
+        assert_eq!((&warm_hours.0, warm_hours.1), (&cold_hours.0, 2));
+        let groups = warm_hours.0.groups.unwrap();
+        let first_hour = groups.groups().next().unwrap().1.cost.value();
+        assert_eq!(first_hour, first_alone, "{first:?}");
+    }
+}
