@@ -115,6 +115,7 @@ mod conformance {
         unicode_and_extras_round_trip,
         bad_input_is_refused,
         same_answers_as_the_file_store,
+        huge_costs_sum_exactly,
         import_keeps_records
     );
 }
