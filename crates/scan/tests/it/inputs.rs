@@ -222,3 +222,70 @@ fn huge_costs_sum_exactly_through_indexes() {
         assert_eq!(first_hour, first_alone, "{first:?}");
     }
 }
+
+/// A version-1 index (Shewchuk partials, which could be wrong for an
+/// archive whose costs overflowed) is ignored: the archive is read, the
+/// answer is exact, and `index` rewrites it as version 2.
+#[test]
+fn version_1_indexes_are_ignored_and_rewritten() {
+    use scout_audit_core::agg::SumOverflow;
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let text: String = ["1e308", "1e308", "300"]
+        .iter()
+        .map(|c| format!("{{\"ts\":\"2026-01-01T01:30:00Z\",\"event\":\"nav\",\"cost\":{c}}}\n"))
+        .collect();
+    let gz = {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(text.as_bytes()).unwrap();
+        e.finish().unwrap()
+    };
+    std::fs::write(dir.join("audit_20260101T013000Z.jsonl.gz"), gz).unwrap();
+    std::fs::write(
+        dir.join("audit.jsonl"),
+        "{\"ts\":\"2026-01-01T02:30:00Z\",\"event\":\"nav\",\"cost\":-1e308}\n",
+    )
+    .unwrap();
+    let live = dir.join("audit.jsonl");
+    let idx_path = dir.join("audit_20260101T013000Z.jsonl.gz.idx");
+    let out = build_indexes(&live, Some(1)).unwrap();
+    assert!(matches!(&out[..], [IndexOutcome::Written(_)]), "{out:?}");
+    let v2 = std::fs::read_to_string(&idx_path).unwrap();
+    // The same index as version 1 would have been, with plausible but
+    // wrong partials (what an overflow could leave): never trusted.
+    let v1 = v2
+        .replace("\"scout_audit_index\":2", "\"scout_audit_index\":1")
+        .replace(
+            &format!(
+                "\"cost\":\"{}\"",
+                v2.split("\"cost\":\"")
+                    .nth(1)
+                    .unwrap()
+                    .split('"')
+                    .next()
+                    .unwrap()
+            ),
+            "\"cost\":[0.0]",
+        );
+    assert_ne!(v1, v2);
+    assert!(!v1.contains("\"cost\":\"0x"), "{v1}");
+    std::fs::write(&idx_path, &v1).unwrap();
+    let spend = |live: &std::path::Path| {
+        let a = Scan::new(Inputs::store(live).unwrap()).spend(None).unwrap();
+        (a.value.total, a.report.from_index)
+    };
+    assert_eq!(spend(&live), (Ok(1e308), 0));
+    let first = Scan::new(Inputs::store(&live).unwrap())
+        .filter(
+            Filter::new()
+                .until(scout_audit_core::Timestamp::parse("2026-01-01T02:00:00Z").unwrap()),
+        )
+        .spend(None)
+        .unwrap();
+    assert_eq!(first.value.total, Err(SumOverflow::Positive));
+    let out = build_indexes(&live, Some(1)).unwrap();
+    assert!(matches!(&out[..], [IndexOutcome::Written(_)]), "{out:?}");
+    assert_eq!(std::fs::read_to_string(&idx_path).unwrap(), v2);
+    assert_eq!(spend(&live), (Ok(1e308), 1));
+}
