@@ -250,6 +250,16 @@ fn spend_of_huge_costs_is_exact_or_an_error() {
             overflow
         );
     }
+    let n = Store::new();
+    for c in ["-1e308", "-1e308"] {
+        n.ok(&["log", "nav", &format!("--cost={c}")]);
+    }
+    assert_eq!(
+        n.cmd(&["spend"]).run().error(),
+        "scout-audit: error: total cost of the selected records overflows (below -1.8e308): \
+         at least one cost is absurd; `scout-audit query --format jsonl` lists the records \
+         with their costs"
+    );
     // Grouped: a group that overflows is an error even when the total is
     // not, naming the group.
     t.ok(&["log", "nav", "--cost=-1e308", "--model", "n"]);
