@@ -14,18 +14,21 @@ use serde::Serialize;
 use crate::event::types;
 use crate::{Record, Timestamp};
 
-/// Bits of one limb of an [`ExactSum`] (all but the top one hold a
-/// 32-bit chunk once carries are propagated).
+/// Bits of one chunk of an [`ExactSum`].
 const LIMB_BITS: u32 = 32;
-/// Limbs below the top one: they cover bits `0..2112` of the fixed-point
+/// Chunks below the top one: they cover bits `0..2112` of the fixed-point
 /// sum, whose bit 0 is worth `2^-1074` (the smallest subnormal), and a
 /// double's 53-bit significand reaches at most bit 2097.
 const LOW_LIMBS: usize = 66;
-/// Where the top limb starts: it holds the carries out of the low limbs,
-/// a signed `i64` worth `2^(2112 - 1074)` per unit.
+/// The top chunk: the carries out of the others, any `i64`, worth
+/// `2^(2112 - 1074)` per unit.
+const TOP: usize = LOW_LIMBS;
+/// Where the top chunk starts.
 const TOP_BIT: u32 = LOW_LIMBS as u32 * LIMB_BITS;
-/// Adds (each moves a low limb by less than `2^32`) that may be pending
-/// before carries must be propagated, keeping every limb below `2^62`.
+/// Half a chunk: normalized chunks below the top are in `-HALF..HALF`.
+const HALF: i64 = 1 << (LIMB_BITS - 1);
+/// Adds (each moves a chunk by less than `2^32`) that may be pending
+/// before carries must be propagated, keeping every chunk below `2^62`.
 const MAX_PENDING: u32 = 1 << 29;
 /// The largest bit a parsed sum may set: `2^64` doubles of magnitude below
 /// `2^1024` sum to less than `2^1088`, that is below bit `1088 + 1074`.
@@ -59,9 +62,21 @@ enum Poison {
     Beyond(bool),
 }
 
+impl Poison {
+    fn merge(self, other: Poison) -> Poison {
+        match (self, other) {
+            (Poison::NotFinite, _) | (_, Poison::NotFinite) => Poison::NotFinite,
+            (Poison::Beyond(s), _) | (_, Poison::Beyond(s)) => Poison::Beyond(s),
+            _ => Poison::None,
+        }
+    }
+}
+
 /// The exact sum of `f64`s: a fixed-point superaccumulator over the whole
 /// range of doubles (bit 0 is `2^-1074`), in 32-bit chunks held in `i64`
 /// limbs whose carries are propagated lazily (Kulisch; Neal's "xsum").
+/// Only the chunks in use are stored (a few for everyday costs), so a sum
+/// per group stays small.
 ///
 /// Every finite term is added exactly, whatever its magnitude, so the sum
 /// does not depend on the order of [`ExactSum::add`] and
@@ -75,27 +90,90 @@ enum Poison {
 /// poison, see [`SumOverflow`]). [`ExactSum`]'s `Display` writes the
 /// exact sum and [`ExactSum::parse_exact`] reads it back (what an index
 /// stores so that readers continue the sum).
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct ExactSum {
-    /// Chunk `i` is worth `2^(32 i - 1074)`; between carry propagations
-    /// any `i64`, after them in `0..2^32`.
-    low: [i64; LOW_LIMBS],
-    /// The carries out of `low`, signed: the sum's sign once normalized.
-    top: i64,
+    /// Chunks `base..base + len` (the others are 0); chunk `c` is worth
+    /// `2^(32 c - 1074)`. Normalized, the chunks below [`TOP`] are in
+    /// `-HALF..HALF` (a unique balanced form) and none at either end is 0.
+    limbs: Vec<i64>,
+    /// The chunk of `limbs[0]`.
+    base: usize,
     /// Adds and merges since carries were last propagated (a bound on how
-    /// far the low limbs may be from `0..2^32`, in units of `2^32`).
+    /// far chunks may be from `-HALF..HALF`, in units of `2^32`).
     pending: u32,
     poison: Poison,
 }
 
-impl Default for ExactSum {
-    fn default() -> ExactSum {
-        ExactSum {
-            low: [0; LOW_LIMBS],
-            top: 0,
-            pending: 0,
-            poison: Poison::None,
+/// A sum in dense form, for rounding and for its text: chunks `0..66` in
+/// `0..2^32` once normalized, the sign in the top chunk.
+struct Dense {
+    low: [i64; LOW_LIMBS],
+    top: i64,
+}
+
+impl Dense {
+    /// Propagates carries (every low chunk in `0..2^32`); `false` when the
+    /// top chunk overflows (never for a sum in range).
+    fn normalize(&mut self) -> bool {
+        let mut carry = 0i64;
+        for l in &mut self.low {
+            let v = *l + carry;
+            *l = v & 0xffff_ffff;
+            carry = v >> LIMB_BITS;
         }
+        match self.top.checked_add(carry).filter(|&t| t != i64::MIN) {
+            Some(t) => {
+                self.top = t;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Makes a normalized sum its magnitude; whether it was negative.
+    fn make_magnitude(&mut self) -> bool {
+        if self.top >= 0 {
+            return false;
+        }
+        for l in &mut self.low {
+            *l = -*l;
+        }
+        self.top = -self.top;
+        self.normalize();
+        true
+    }
+
+    /// Bit `q` of a non-negative normalized sum.
+    fn bit(&self, q: u32) -> bool {
+        if q >= TOP_BIT {
+            q - TOP_BIT < 63 && (self.top >> (q - TOP_BIT)) & 1 == 1
+        } else {
+            (self.low[(q / LIMB_BITS) as usize] >> (q % LIMB_BITS)) & 1 == 1
+        }
+    }
+
+    /// The highest and lowest set bits of a non-negative normalized sum,
+    /// `None` when it is zero.
+    fn bit_range(&self) -> Option<(u32, u32)> {
+        let hi = if self.top > 0 {
+            TOP_BIT + 63 - self.top.leading_zeros()
+        } else {
+            let (i, l) = self.low.iter().enumerate().rev().find(|(_, l)| **l != 0)?;
+            i as u32 * LIMB_BITS + 63 - l.leading_zeros()
+        };
+        let lo = match self.low.iter().enumerate().find(|(_, l)| **l != 0) {
+            Some((i, l)) => i as u32 * LIMB_BITS + l.trailing_zeros(),
+            None => TOP_BIT + self.top.trailing_zeros(),
+        };
+        Some((hi, lo))
+    }
+
+    /// Low chunk `j` (0 outside the range).
+    fn limb(&self, j: i64) -> u128 {
+        usize::try_from(j)
+            .ok()
+            .and_then(|j| self.low.get(j))
+            .map_or(0, |&l| l as u128)
     }
 }
 
@@ -125,13 +203,17 @@ impl ExactSum {
         } else {
             (frac | (1 << 52), exp - 1)
         };
+        // p <= 2045, so the chunks i..i + 3 are below TOP.
         let i = (p / LIMB_BITS) as usize;
+        if i < self.base || i + 3 > self.base + self.limbs.len() {
+            self.cover(i, i + 3);
+        }
         let v = u128::from(m) << (p % LIMB_BITS);
         let c0 = (v & 0xffff_ffff) as i64;
         let c1 = ((v >> 32) & 0xffff_ffff) as i64;
         let c2 = (v >> 64) as i64;
-        // p <= 2045, so i + 2 <= 65 < LOW_LIMBS.
-        if let Some([a, b, c]) = self.low.get_mut(i..i + 3) {
+        let j = i - self.base;
+        if let Some([a, b, c]) = self.limbs.get_mut(j..j + 3) {
             if bits >> 63 == 0 {
                 *a += c0;
                 *b += c1;
@@ -148,134 +230,149 @@ impl ExactSum {
         }
     }
 
+    /// Makes chunks `lo..hi` present (zero where new).
+    #[cold]
+    fn cover(&mut self, lo: usize, hi: usize) {
+        if self.limbs.is_empty() {
+            self.base = lo;
+            self.limbs.resize(hi - lo, 0);
+            return;
+        }
+        if lo < self.base {
+            let more = self.base - lo;
+            self.limbs.splice(0..0, std::iter::repeat_n(0, more));
+            self.base = lo;
+        }
+        if hi > self.base + self.limbs.len() {
+            self.limbs.resize(hi - self.base, 0);
+        }
+    }
+
     /// Adds everything another sum holds, exactly.
     pub fn merge(&mut self, other: &ExactSum) {
-        self.poison = match (self.poison, other.poison) {
-            (Poison::NotFinite, _) | (_, Poison::NotFinite) => Poison::NotFinite,
-            (Poison::Beyond(s), _) | (_, Poison::Beyond(s)) => Poison::Beyond(s),
-            _ => Poison::None,
-        };
+        self.poison = self.poison.merge(other.poison);
+        if other.limbs.is_empty() {
+            return;
+        }
+        let normalized;
+        let mut other = other;
         if u64::from(self.pending) + u64::from(other.pending) + 1 >= u64::from(MAX_PENDING) {
+            self.normalize();
             let mut o = other.clone();
             o.normalize();
-            self.normalize();
-            self.add_limbs(&o);
-            self.pending = 1;
-        } else {
-            self.add_limbs(other);
-            self.pending += other.pending + 1;
+            normalized = o;
+            other = &normalized;
         }
-    }
-
-    fn add_limbs(&mut self, other: &ExactSum) {
-        for (a, b) in self.low.iter_mut().zip(&other.low) {
-            *a += b;
-        }
-        self.add_top(other.top);
-    }
-
-    fn add_top(&mut self, carry: i64) {
-        match self.top.checked_add(carry).filter(|&t| t != i64::MIN) {
-            Some(t) => self.top = t,
-            None => {
-                if self.poison == Poison::None {
-                    self.poison = Poison::Beyond(carry < 0);
+        self.cover(other.base, other.base + other.limbs.len());
+        let off = other.base - self.base;
+        for (k, &b) in other.limbs.iter().enumerate() {
+            let Some(a) = self.limbs.get_mut(off + k) else {
+                continue;
+            };
+            if other.base + k == TOP {
+                match a.checked_add(b).filter(|&t| t != i64::MIN) {
+                    Some(t) => *a = t,
+                    None => self.poison = self.poison.merge(Poison::Beyond(b < 0)),
                 }
+            } else {
+                *a += b;
             }
         }
+        self.pending += other.pending + 1;
     }
 
-    /// Propagates carries: every low limb in `0..2^32`, the sign in `top`.
+    /// Propagates carries into the balanced form and drops zero chunks at
+    /// either end: equal sums then have equal fields.
     fn normalize(&mut self) {
-        let mut carry = 0i64;
-        for l in &mut self.low {
-            let v = *l + carry;
-            *l = v & 0xffff_ffff;
-            carry = v >> LIMB_BITS;
-        }
-        self.add_top(carry);
         self.pending = 0;
-    }
-
-    /// The normalized magnitude and whether the sum is negative.
-    fn magnitude(&self) -> (ExactSum, bool) {
-        let mut m = self.clone();
-        m.normalize();
-        if m.top >= 0 {
-            return (m, false);
+        let mut carry = 0i64;
+        let mut k = 0;
+        while k < self.limbs.len() || carry != 0 {
+            if k == self.limbs.len() {
+                self.limbs.push(0);
+            }
+            let Some(l) = self.limbs.get_mut(k) else {
+                break;
+            };
+            if self.base + k == TOP {
+                match l.checked_add(carry).filter(|&t| t != i64::MIN) {
+                    Some(t) => *l = t,
+                    None => {
+                        let p = Poison::Beyond(carry < 0);
+                        self.poison = self.poison.merge(p);
+                    }
+                }
+                break;
+            }
+            let v = *l + carry;
+            let r = ((v + HALF) & 0xffff_ffff) - HALF;
+            *l = r;
+            carry = (v - r) >> LIMB_BITS;
+            k += 1;
         }
-        for l in &mut m.low {
-            *l = -*l;
+        while self.limbs.last() == Some(&0) {
+            self.limbs.pop();
         }
-        m.top = -m.top;
-        m.normalize();
-        (m, true)
-    }
-
-    /// Bit `q` of a normalized non-negative sum.
-    fn bit(&self, q: u32) -> bool {
-        if q >= TOP_BIT {
-            q - TOP_BIT < 63 && (self.top >> (q - TOP_BIT)) & 1 == 1
+        let zeros = self.limbs.iter().take_while(|&&l| l == 0).count();
+        self.limbs.drain(..zeros);
+        self.base = if self.limbs.is_empty() {
+            0
         } else {
-            (self.low[(q / LIMB_BITS) as usize] >> (q % LIMB_BITS)) & 1 == 1
-        }
+            self.base + zeros
+        };
     }
 
-    /// The highest and lowest set bits of a normalized non-negative sum,
-    /// `None` when it is zero.
-    fn bit_range(&self) -> Option<(u32, u32)> {
-        let hi = if self.top > 0 {
-            TOP_BIT + 63 - self.top.leading_zeros()
-        } else {
-            let (i, l) = self.low.iter().enumerate().rev().find(|(_, l)| **l != 0)?;
-            i as u32 * LIMB_BITS + 63 - l.leading_zeros()
+    /// The sum with carries propagated, in dense form; the poison as an
+    /// error.
+    fn dense(&self) -> Result<Dense, SumOverflow> {
+        let mut n = self.clone();
+        n.normalize();
+        if let Some(e) = n.poison_error() {
+            return Err(e);
+        }
+        let mut d = Dense {
+            low: [0; LOW_LIMBS],
+            top: 0,
         };
-        let lo = match self.low.iter().enumerate().find(|(_, l)| **l != 0) {
-            Some((i, l)) => i as u32 * LIMB_BITS + l.trailing_zeros(),
-            None => TOP_BIT + self.top.trailing_zeros(),
-        };
-        Some((hi, lo))
+        for (k, &l) in n.limbs.iter().enumerate() {
+            match d.low.get_mut(n.base + k) {
+                Some(c) => *c = l,
+                None => d.top = l,
+            }
+        }
+        if !d.normalize() {
+            return Err(SumOverflow::Negative);
+        }
+        Ok(d)
     }
 
     /// The exact sum correctly rounded (to nearest, ties to even); an
     /// error when that is beyond the range of `f64` or a term was not
     /// finite. An exact zero is `+0.0`.
     pub fn value(&self) -> Result<f64, SumOverflow> {
-        match self.poison {
-            Poison::None => {}
-            Poison::NotFinite => return Err(SumOverflow::NotFinite),
-            Poison::Beyond(true) => return Err(SumOverflow::Negative),
-            Poison::Beyond(false) => return Err(SumOverflow::Positive),
-        }
-        let (m, negative) = self.magnitude();
-        let overflow = if negative {
-            SumOverflow::Negative
+        let mut m = self.dense()?;
+        let negative = m.make_magnitude();
+        let (overflow, sign) = if negative {
+            (SumOverflow::Negative, -1.0)
         } else {
-            SumOverflow::Positive
+            (SumOverflow::Positive, 1.0)
         };
-        let sign = if negative { -1.0 } else { 1.0 };
         let Some((hi, _)) = m.bit_range() else {
             return Ok(0.0);
         };
         if hi >= TOP_BIT {
             return Err(overflow);
         }
-        let limb = |j: i64| -> u128 {
-            usize::try_from(j)
-                .ok()
-                .and_then(|j| m.low.get(j))
-                .map_or(0, |&l| l as u128)
-        };
         if hi <= 52 {
             // At most 53 significant bits from 2^-1074 up: exact.
-            let n = limb(0) | (limb(1) << 32);
+            let n = m.limb(0) | (m.limb(1) << 32);
             return Ok(sign * (n as f64 * f64::from_bits(1)));
         }
-        // A window of the three limbs holding the top bit; below it, only
+        // A window of the three chunks holding the top bit; below it, only
         // whether any bit is set matters.
         let h = i64::from(hi / LIMB_BITS);
-        let window = (limb(h) << 64) | (limb(h - 1) << 32) | limb(h - 2);
-        let sticky = (0..(h - 2).max(0)).any(|j| limb(j) != 0);
+        let window = (m.limb(h) << 64) | (m.limb(h - 1) << 32) | m.limb(h - 2);
+        let sticky = (0..(h - 2).max(0)).any(|j| m.limb(j) != 0);
         let shift = hi - 52; // bits below the significand
         let wshift = (i64::from(shift) - 32 * (h - 2)) as u32; // 12..=43
         let mut sig = (window >> wshift) as u64;
@@ -296,11 +393,20 @@ impl ExactSum {
         Ok(sign * v)
     }
 
+    fn poison_error(&self) -> Option<SumOverflow> {
+        match self.poison {
+            Poison::None => None,
+            Poison::NotFinite => Some(SumOverflow::NotFinite),
+            Poison::Beyond(true) => Some(SumOverflow::Negative),
+            Poison::Beyond(false) => Some(SumOverflow::Positive),
+        }
+    }
+
     /// Reads back what `Display` wrote: `[-]0x<hex>p<exponent>` (the sum
     /// is the hexadecimal integer times two to the decimal exponent),
     /// `nan` (a term was not finite), `+inf` or `-inf` (beyond the
     /// accumulator's range). `None` for anything else, or for a sum that
-    /// is not a multiple of `2^-1074` or is beyond `2^1088` (more than
+    /// is not a multiple of `2^-1074` or reaches `2^1088` (more than
     /// `2^64` of the largest doubles).
     pub fn parse_exact(s: &str) -> Option<ExactSum> {
         let mut out = ExactSum::new();
@@ -327,6 +433,7 @@ impl ExactSum {
             return None;
         }
         let exp: i64 = exp.parse().ok()?;
+        let mut chunks = [0i64; LOW_LIMBS + 1];
         for (k, d) in digits.bytes().rev().enumerate() {
             let d = char::from(d).to_digit(16)?;
             for b in 0..4 {
@@ -336,19 +443,15 @@ impl ExactSum {
                 let q = 4 * k as i64 + b + exp + 1074;
                 let q = u32::try_from(q).ok().filter(|&q| q < MAX_PARSED_BIT)?;
                 if q >= TOP_BIT {
-                    out.top |= 1 << (q - TOP_BIT);
+                    chunks[TOP] |= 1 << (q - TOP_BIT);
                 } else {
-                    out.low[(q / LIMB_BITS) as usize] |= 1 << (q % LIMB_BITS);
+                    chunks[(q / LIMB_BITS) as usize] |= 1 << (q % LIMB_BITS);
                 }
             }
         }
-        if negative {
-            for l in &mut out.low {
-                *l = -*l;
-            }
-            out.top = -out.top;
-            out.normalize();
-        }
+        let sign = if negative { -1 } else { 1 };
+        out.limbs = chunks.iter().map(|&c| sign * c).collect();
+        out.normalize();
         Some(out)
     }
 }
@@ -357,13 +460,13 @@ impl std::fmt::Display for ExactSum {
     /// The exact sum, for [`ExactSum::parse_exact`]: `[-]0x<hex>p<exp>`
     /// with an odd integer (or `0x0p+0`), or `nan`, `+inf`, `-inf`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.poison {
-            Poison::None => {}
-            Poison::NotFinite => return f.write_str("nan"),
-            Poison::Beyond(true) => return f.write_str("-inf"),
-            Poison::Beyond(false) => return f.write_str("+inf"),
-        }
-        let (m, negative) = self.magnitude();
+        let mut m = match self.dense() {
+            Ok(m) => m,
+            Err(SumOverflow::NotFinite) => return f.write_str("nan"),
+            Err(SumOverflow::Positive) => return f.write_str("+inf"),
+            Err(SumOverflow::Negative) => return f.write_str("-inf"),
+        };
+        let negative = m.make_magnitude();
         let Some((hi, lo)) = m.bit_range() else {
             return f.write_str("0x0p+0");
         };
@@ -398,7 +501,7 @@ impl PartialEq for ExactSum {
         let (mut a, mut b) = (self.clone(), other.clone());
         a.normalize();
         b.normalize();
-        a.poison == b.poison && a.low == b.low && a.top == b.top
+        a.poison == b.poison && a.base == b.base && a.limbs == b.limbs
     }
 }
 
@@ -1146,6 +1249,22 @@ mod tests {
         assert_eq!(a.pending, 1);
         assert_eq!(a, want);
         assert_eq!(bits(a.value()), bits(reference(&xs)));
+    }
+
+    #[test]
+    fn exact_sum_keeps_only_the_chunks_in_use() {
+        // Everyday costs: a few chunks, whatever the sign, once normalized.
+        for xs in [&[0.012, 1.5, 0.25][..], &[-0.012, -1.5, 0.25], &[-3.0]] {
+            let mut s = sum(xs);
+            s.normalize();
+            assert!(s.limbs.len() <= 3, "{xs:?}: {:?}", s.limbs);
+            assert_eq!(bits(s.value()), bits(reference(xs)));
+        }
+        let mut s = sum(&[1e308, 5e-324, -1e308, -5e-324]);
+        assert!(s.limbs.len() > 60, "the range in use");
+        s.normalize();
+        assert_eq!((s.limbs.len(), s.base), (0, 0), "zero holds nothing");
+        assert_eq!(s, ExactSum::new());
     }
 
     fn term() -> impl Strategy<Value = f64> {
