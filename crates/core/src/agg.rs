@@ -729,19 +729,14 @@ impl SpendBy {
         self.groups.iter().map(|(k, g)| (k.as_deref(), g))
     }
 
-    /// The exact sum over all groups.
-    pub fn total_sum(&self) -> ExactSum {
+    /// The exact total over all groups, correctly rounded; an error when
+    /// it is beyond the range of `f64` (see [`ExactSum::value`]).
+    pub fn total(&self) -> Result<f64, SumOverflow> {
         let mut s = ExactSum::new();
         for g in self.groups.values() {
             s.merge(&g.cost);
         }
-        s
-    }
-
-    /// The exact total over all groups, correctly rounded; an error when
-    /// it is beyond the range of `f64` (see [`ExactSum::value`]).
-    pub fn total(&self) -> Result<f64, SumOverflow> {
-        self.total_sum().value()
+        s.value()
     }
 }
 
