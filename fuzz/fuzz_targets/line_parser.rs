@@ -1,8 +1,10 @@
 //! The line parser: any bytes, as one line of a log. It must never panic,
-//! and a record must survive its own round trip.
+//! and a record must survive its own round trip. A record's cost is finite
+//! and sums exactly, even among huge terms that cancel.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use scout_audit_core::agg::ExactSum;
 use scout_audit_core::{Decoded, Timestamp, decode_line};
 
 fuzz_target!(|data: &[u8]| {
@@ -17,6 +19,14 @@ fuzz_target!(|data: &[u8]| {
                     assert_eq!(again.ts(), r.ts());
                 }
                 other => panic!("re-encoded record did not decode: {other:?}"),
+            }
+            if let Some(c) = r.cost() {
+                assert!(c.is_finite(), "a cost read is finite: {c}");
+                let mut s = ExactSum::new();
+                s.extend([1e308, c, 1.797e308, -1e308, -1.797e308]);
+                // An exact zero is +0.0.
+                let want = if c == 0.0 { 0.0 } else { c };
+                assert_eq!(s.value().map(f64::to_bits), Ok(want.to_bits()));
             }
             // A parsed ts prints in Python's form and parses back to the same
             // instant, to the microsecond.

@@ -8,6 +8,11 @@
 //! fuzz` runs with `-rss_limit_mb` to catch a decompression bomb that
 //! would exhaust memory; the decompression done here to check the reader
 //! is itself capped at 64 MiB.
+//!
+//! The costs of the records read are summed: exactly (against an
+//! independent big-integer reference, correctly rounded, or its overflow),
+//! whatever the order or split, and through an index's summary written
+//! and read back (huge costs such as 1e308 are in the corpus).
 #![no_main]
 
 use std::io::Read;
@@ -16,9 +21,11 @@ use std::sync::Arc;
 
 use flate2::read::MultiGzDecoder;
 use libfuzzer_sys::fuzz_target;
+use scout_audit_core::agg::{ExactSum, SumOverflow};
 use scout_audit_core::{Decoded, MAX_LINE, Record, decode_line};
 use scout_audit_store_file::Layout;
 use scout_audit_store_file::follow::{Follow, Followed};
+use scout_audit_store_file::index::{ArchiveStamp, SegmentIndex, Summary};
 use scout_audit_testkit::campaign::read_store;
 use scout_audit_testkit::sim::{SimFs, SimState};
 
@@ -66,6 +73,153 @@ fn store_with(path: &str, data: &[u8]) -> (Arc<SimFs>, Layout) {
     )
 }
 
+/// The exact sum of `xs` correctly rounded, independently of
+/// [`ExactSum`]: big integers in units of `2^-1074` (32-bit limbs), written
+/// in decimal and parsed by the standard library (correctly rounded).
+fn reference(xs: &[f64]) -> Result<f64, SumOverflow> {
+    fn add(a: &mut Vec<u64>, b: &[u64]) {
+        a.resize(a.len().max(b.len()) + 1, 0);
+        let mut carry = 0;
+        for (i, x) in a.iter_mut().enumerate() {
+            let v = *x + b.get(i).copied().unwrap_or(0) + carry;
+            *x = v & 0xffff_ffff;
+            carry = v >> 32;
+        }
+        trim(a);
+    }
+    fn trim(a: &mut Vec<u64>) {
+        while a.last() == Some(&0) {
+            a.pop();
+        }
+    }
+    fn less(a: &[u64], b: &[u64]) -> bool {
+        a.len() < b.len() || (a.len() == b.len() && a.iter().rev().lt(b.iter().rev()))
+    }
+    fn sub(a: &[u64], b: &[u64]) -> Vec<u64> {
+        let mut borrow = 0i64;
+        let mut out: Vec<u64> = a
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| {
+                let v = x as i64 - b.get(i).copied().unwrap_or(0) as i64 - borrow;
+                borrow = i64::from(v < 0);
+                v.rem_euclid(1 << 32) as u64
+            })
+            .collect();
+        trim(&mut out);
+        out
+    }
+    let (mut pos, mut neg) = (Vec::new(), Vec::new());
+    for &x in xs {
+        let bits = x.to_bits();
+        let e = (bits >> 52) & 0x7ff;
+        let f = bits & ((1 << 52) - 1);
+        let (m, p) = if e == 0 { (f, 0) } else { (f | 1 << 52, e - 1) };
+        let mut t = vec![0u64; (p / 32) as usize];
+        let v = u128::from(m) << (p % 32);
+        t.extend([
+            v as u64 & 0xffff_ffff,
+            (v >> 32) as u64 & 0xffff_ffff,
+            (v >> 64) as u64,
+        ]);
+        add(if x < 0.0 { &mut neg } else { &mut pos }, &t);
+    }
+    let (mut mag, negative) = if less(&pos, &neg) {
+        (sub(&neg, &pos), true)
+    } else {
+        (sub(&pos, &neg), false)
+    };
+    for _ in 0..1074 {
+        let mut carry = 0;
+        for x in mag.iter_mut() {
+            let v = *x * 5 + carry;
+            *x = v & 0xffff_ffff;
+            carry = v >> 32;
+        }
+        if carry > 0 {
+            mag.push(carry);
+        }
+    }
+    let mut chunks = Vec::new();
+    while !mag.is_empty() {
+        let mut rem = 0;
+        for x in mag.iter_mut().rev() {
+            let v = (rem << 32) | *x;
+            *x = v / 1_000_000_000;
+            rem = v % 1_000_000_000;
+        }
+        chunks.push(rem);
+        trim(&mut mag);
+    }
+    let mut digits: String = chunks.iter().rev().map(|c| format!("{c:09}")).collect();
+    if digits.len() <= 1074 {
+        digits = "0".repeat(1075 - digits.len()) + &digits;
+    }
+    let (int, frac) = digits.split_at(digits.len() - 1074);
+    let v: f64 = format!("{int}.{frac}").parse().expect("a decimal parses");
+    match (v.is_finite(), negative) {
+        (true, false) => Ok(v),
+        (true, true) => Ok(-v),
+        (false, false) => Err(SumOverflow::Positive),
+        (false, true) => Err(SumOverflow::Negative),
+    }
+}
+
+/// The costs of `recs` sum exactly in any order and split, through the
+/// sum's text and through an index's summary written and read back.
+fn check_sums(recs: &[Record]) {
+    let costs: Vec<f64> = recs.iter().filter_map(Record::cost).collect();
+    if costs.is_empty() {
+        return;
+    }
+    let mut whole = ExactSum::new();
+    whole.extend(costs.iter().copied());
+    let want = reference(&costs);
+    assert_eq!(
+        whole.value().map(f64::to_bits),
+        want.map(f64::to_bits),
+        "exact sum of {costs:?}"
+    );
+    let mut rev = ExactSum::new();
+    rev.extend(costs.iter().rev().copied());
+    let (a, b) = costs.split_at(costs.len() / 2);
+    let mut split = ExactSum::new();
+    split.extend(b.iter().copied());
+    let mut first = ExactSum::new();
+    first.extend(a.iter().copied());
+    split.merge(&ExactSum::parse_exact(&first.to_string()).expect("a sum's text parses"));
+    assert_eq!(rev, whole, "reversed {costs:?}");
+    assert_eq!(split, whole, "split {costs:?}");
+    let mut summary = Summary::default();
+    for r in recs {
+        summary.add_record(
+            r.ts(),
+            r.event(),
+            r.model(),
+            r.cost(),
+            r.input_t(),
+            r.output_t(),
+        );
+    }
+    let idx = SegmentIndex {
+        archive: "a.jsonl.gz".into(),
+        stamp: ArchiveStamp {
+            len: 0,
+            mtime: (0, 0),
+            tail: Vec::new(),
+        },
+        summary,
+    };
+    let back = SegmentIndex::decode(&idx.encode()).expect("an index reads back");
+    let mut from_index = ExactSum::new();
+    for k in back.summary.hours.values() {
+        for (_, t) in k.iter() {
+            t.add_cost_to(&mut from_index);
+        }
+    }
+    assert_eq!(from_index, whole, "through an index {costs:?}");
+}
+
 fuzz_target!(|data: &[u8]| {
     // 1. The live file, through the sequential reader.
     let (fs, layout) = store_with(LIVE, data);
@@ -74,6 +228,7 @@ fuzz_target!(|data: &[u8]| {
     let complete = want.clone();
     want.extend(tail);
     assert_eq!(lines_of(&recs), want, "reader vs independent split");
+    check_sums(&recs);
     // 2. The same file through the follower: every complete record line,
     // once, in order (an unterminated last line is a write in progress).
     let mut follow = Follow::start(fs, layout.clone()).expect("follow starts on any file");

@@ -43,8 +43,8 @@ impl Engine {
 
     fn spend(&self, f: &Filter) -> Result<f64> {
         Ok(match self {
-            Engine::Table(rs) => rs.spend(f, None)?.total(),
-            Engine::Scan(p) => Engine::scan(p, f)?.spend(None)?.value.total,
+            Engine::Table(rs) => rs.spend(f, None)?.total()?,
+            Engine::Scan(p) => Engine::scan(p, f)?.spend(None)?.value.total?,
         })
     }
 

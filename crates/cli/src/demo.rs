@@ -223,7 +223,7 @@ pub fn run(cli: &Cli, a: &DemoArgs) -> Result<ExitCode> {
     timed("spend, last hour (hourly_spend(1))", &mut out, &mut || {
         let cut = spend_cutoff(now, 1.0).unwrap_or(now);
         let s = scan(Filter::new().since(cut))?.spend(None)?.value;
-        Ok(format!("${:.4}", s.total))
+        Ok(format!("${:.4}", s.total?))
     })?;
     timed("spend by model, last 24 h", &mut out, &mut || {
         let s = scan(Filter::new().since(day_ago))?
@@ -233,8 +233,14 @@ pub fn run(cli: &Cli, a: &DemoArgs) -> Result<ExitCode> {
             .groups
             .iter()
             .flat_map(|by| by.groups())
-            .map(|(k, g)| format!("{}=${:.2}", k.unwrap_or("(no model)"), g.cost.value()))
-            .collect();
+            .map(|(k, g)| {
+                Ok(format!(
+                    "{}=${:.2}",
+                    k.unwrap_or("(no model)"),
+                    g.cost.value()?
+                ))
+            })
+            .collect::<Result<_>>()?;
         Ok(parts.join(" "))
     })?;
     timed("navigation accuracy since 24 h ago", &mut out, &mut || {

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 use scout_audit_core::ReadStore;
-use scout_audit_core::agg::SpendBy;
 use scout_audit_core::agg::{GroupBy, LastN, spend_cutoff};
+use scout_audit_core::agg::{SpendBy, SumOverflow};
 use scout_audit_core::{Filter, Record, Timestamp};
 use scout_audit_scan::{IndexOutcome, Inputs, Pruning, Scan, ScanReport};
 
@@ -383,6 +383,25 @@ pub fn tail(cli: &Cli, a: &TailArgs) -> Result<ExitCode> {
     }
 }
 
+/// A total cost, or the error `spend` gives when the exact sum has no
+/// double value (never a wrong number): `group` names a `--by` group.
+fn cost_value(sum: Result<f64, SumOverflow>, group: Option<Option<&str>>) -> Result<f64> {
+    let of = match group {
+        None => "the selected records".to_owned(),
+        Some(Some(k)) => format!("the selected records in group {k:?}"),
+        Some(None) => "the selected records without a group key".to_owned(),
+    };
+    let why = match sum {
+        Ok(x) => return Ok(x),
+        Err(SumOverflow::Positive) => "overflows (exceeds 1.8e308): at least one cost is absurd",
+        Err(SumOverflow::Negative) => "overflows (below -1.8e308): at least one cost is absurd",
+        Err(SumOverflow::NotFinite) => "is not a number: at least one cost is infinite or NaN",
+    };
+    bail!(
+        "total cost of {of} {why}; `scout-audit query --format jsonl` lists the records with their costs"
+    )
+}
+
 fn fmt_cost(x: f64) -> String {
     // Shortest round-trip form, as JSON writes it.
     serde_json::to_string(&x).unwrap_or_else(|_| x.to_string())
@@ -449,10 +468,17 @@ fn print_spend(
     format: Format,
     by: Option<By>,
     since: Timestamp,
-    total: f64,
+    total: Result<f64, SumOverflow>,
     records: u64,
     groups: Option<&SpendBy>,
 ) -> Result<()> {
+    // Every cost is checked before anything is printed.
+    let total = cost_value(total, None)?;
+    let costs: Vec<f64> = groups
+        .iter()
+        .flat_map(|g| g.groups())
+        .map(|(k, g)| cost_value(g.cost.value(), Some(k)))
+        .collect::<Result<_>>()?;
     match format {
         Format::Json | Format::Jsonl => {
             let mut v = json!({
@@ -463,11 +489,12 @@ fn print_spend(
             if let Some(g) = groups {
                 v["groups"] = g
                     .groups()
-                    .map(|(k, g)| {
+                    .zip(&costs)
+                    .map(|((k, g), cost)| {
                         json!({
                             "key": k,
                             "records": g.records,
-                            "cost": g.cost.value(),
+                            "cost": cost,
                             "input_t": g.input_t,
                             "output_t": g.output_t,
                         })
@@ -486,11 +513,12 @@ fn print_spend(
                 };
                 let rows: Vec<Vec<String>> = g
                     .groups()
-                    .map(|(k, g)| {
+                    .zip(&costs)
+                    .map(|((k, g), &cost)| {
                         vec![
                             k.unwrap_or("-").to_owned(),
                             g.records.to_string(),
-                            fmt_cost(g.cost.value()),
+                            fmt_cost(cost),
                             g.input_t.to_string(),
                             g.output_t.to_string(),
                         ]

@@ -13,6 +13,8 @@
 //!   the line bound refused by log, batch and import, storing nothing;
 //! - the same queries over the same generated events give the same answers
 //!   as the file store, bit for bit (differential);
+//! - sums of huge costs are exact, or the overflow error (never a wrong
+//!   number);
 //! - import keeps records as they are and, for table backends, skips
 //!   records already stored.
 //!
@@ -23,7 +25,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use scout_audit_core::agg::GroupBy;
+use scout_audit_core::agg::{GroupBy, SumOverflow};
 use scout_audit_core::{
     Durability, Error, Event, Filter, ManualClock, ReadStore, Record, SessionId, Sink, Timestamp,
     WriterId,
@@ -527,7 +529,7 @@ pub fn distinct_records_with_equal_session_and_seq_are_kept<H: Harness>(h: &H) {
     assert_eq!(got, old, "{}", h.name());
     assert_eq!(
         s.spend(&Filter::new(), None).unwrap().total(),
-        6.0,
+        Ok(6.0),
         "{}",
         h.name()
     );
@@ -561,6 +563,74 @@ pub fn distinct_records_with_equal_session_and_seq_are_kept<H: Harness>(h: &H) {
         assert_eq!(after, 2 * before, "{}", h.name());
     }
     s.close().unwrap();
+}
+
+/// Sums of huge costs are exact, or the overflow error, on every backend
+/// (never a wrong number, never 0): the brief's two inputs and more.
+pub fn huge_costs_sum_exactly<H: Harness>(h: &H) {
+    let groups: [(&str, &[f64]); 4] = [
+        ("a", &[100.0, 1.797e308, 1.797e308, -1.797e308, 50.0]),
+        ("b", &[100.0, 200.0, 1e308, 1e308, 300.0]),
+        ("c", &[-1e308, -1e308, -1e308, 5e-324]),
+        ("d", &[f64::MAX, -f64::MAX, -0.0, 5e-324, 2.5]),
+    ];
+    let mut evs = Vec::new();
+    let mut i = 0u64;
+    for (model, costs) in groups {
+        for &c in costs {
+            let ts = t0().saturating_add(Duration::from_secs(60 * i));
+            evs.push(Event::new("nav").ts(ts).model(model).cost(c));
+            i += 1;
+        }
+    }
+    let s = h.open(Durability::Process, SessionId::new("s-huge"), clock());
+    s.log_batch(evs.clone()).unwrap();
+    s.flush().unwrap();
+    let fh = FileHarness::default();
+    let f = fh.open(Durability::Process, SessionId::new("s-huge"), clock());
+    f.log_batch(evs).unwrap();
+    f.flush().unwrap();
+    let n = h.name();
+    let total = |flt: &Filter| s.spend(flt, None).unwrap().total();
+    assert_eq!(total(&Filter::new().model("a")), Ok(1.797e308), "{n}");
+    assert_eq!(
+        total(&Filter::new().model("b")),
+        Err(SumOverflow::Positive),
+        "{n}"
+    );
+    assert_eq!(
+        total(&Filter::new().model("c")),
+        Err(SumOverflow::Negative),
+        "{n}"
+    );
+    assert_eq!(total(&Filter::new().model("d")), Ok(2.5 + 5e-324), "{n}");
+    // a + b + c + d: 1.797e308 - 1e308 + 752.5 + 2 * 5e-324.
+    let want = 1.797e308 - 1e308;
+    assert_eq!(total(&Filter::new()), Ok(want), "{n}");
+    let by_model = s.spend(&Filter::new(), Some(GroupBy::Model)).unwrap();
+    let values: Vec<_> = by_model
+        .groups()
+        .map(|(k, g)| (k.map(str::to_owned), g.records, g.cost.value()))
+        .collect();
+    assert_eq!(
+        values,
+        [
+            (Some("a".into()), 5, Ok(1.797e308)),
+            (Some("b".into()), 5, Err(SumOverflow::Positive)),
+            (Some("c".into()), 4, Err(SumOverflow::Negative)),
+            (Some("d".into()), 5, Ok(2.5 + 5e-324)),
+        ],
+        "{n}"
+    );
+    for by in [None, Some(GroupBy::Hour), Some(GroupBy::Model)] {
+        assert_eq!(
+            s.spend(&Filter::new(), by).unwrap(),
+            f.spend(&Filter::new(), by).unwrap(),
+            "{n}: spend by {by:?}"
+        );
+    }
+    s.close().unwrap();
+    f.close().unwrap();
 }
 
 /// Import keeps records as they are; table backends skip duplicates.
@@ -633,6 +703,10 @@ macro_rules! conformance_tests {
         #[test]
         fn conformance_same_answers_as_the_file_store() {
             $crate::same_answers_as_the_file_store(&$make);
+        }
+        #[test]
+        fn conformance_huge_costs_sum_exactly() {
+            $crate::huge_costs_sum_exactly(&$make);
         }
         #[test]
         fn conformance_import_keeps_records() {

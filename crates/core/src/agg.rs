@@ -14,18 +14,167 @@ use serde::Serialize;
 use crate::event::types;
 use crate::{Record, Timestamp};
 
-/// An exactly rounded sum of `f64`s (Shewchuk's algorithm, the one
-/// Python's `math.fsum` uses): the result is the sum of the exact values
-/// rounded once, whatever the order of `add` and `merge` calls.
-/// Non-finite values are ignored.
+/// Bits of one chunk of an [`ExactSum`].
+const LIMB_BITS: u32 = 32;
+/// Chunks below the top one: they cover bits `0..2112` of the fixed-point
+/// sum, whose bit 0 is worth `2^-1074` (the smallest subnormal), and a
+/// double's 53-bit significand reaches at most bit 2097.
+const LOW_LIMBS: usize = 66;
+/// The top chunk: the carries out of the others, any `i64`, worth
+/// `2^(2112 - 1074)` per unit.
+const TOP: usize = LOW_LIMBS;
+/// Where the top chunk starts.
+const TOP_BIT: u32 = LOW_LIMBS as u32 * LIMB_BITS;
+/// Half a chunk: normalized chunks below the top are in `-HALF..HALF`.
+const HALF: i64 = 1 << (LIMB_BITS - 1);
+/// Adds (each moves a chunk by less than `2^32`) that may be pending
+/// before carries must be propagated, keeping every chunk below `2^62`.
+const MAX_PENDING: u32 = 1 << 29;
+/// The largest bit a parsed sum may set: `2^64` doubles of magnitude below
+/// `2^1024` sum to less than `2^1088`, that is below bit `1088 + 1074`.
+const MAX_PARSED_BIT: u32 = 1088 + 1074;
+
+/// Why an [`ExactSum`] has no `f64` value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SumOverflow {
+    /// The exact sum, correctly rounded, is above `f64::MAX`.
+    #[error("the exact sum exceeds the largest finite double (about 1.8e308)")]
+    Positive,
+    /// The exact sum, correctly rounded, is below `f64::MIN`.
+    #[error("the exact sum is below the lowest finite double (about -1.8e308)")]
+    Negative,
+    /// A term was infinite or NaN.
+    #[error("a term of the sum is not a finite number (infinity or NaN)")]
+    NotFinite,
+}
+
+/// What an [`ExactSum`] holds besides its fixed-point value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+enum Poison {
+    /// Every term was finite and the sum is in the accumulator's range.
+    #[default]
+    None,
+    /// A term was infinite or NaN: the sum has no value, for good.
+    NotFinite,
+    /// The exact sum left the accumulator's range (its magnitude reached
+    /// `2^1101`, 2^77 times the largest double), with this sign (`true`:
+    /// negative); it stays out of range.
+    Beyond(bool),
+}
+
+impl Poison {
+    fn merge(self, other: Poison) -> Poison {
+        match (self, other) {
+            (Poison::NotFinite, _) | (_, Poison::NotFinite) => Poison::NotFinite,
+            (Poison::Beyond(s), _) | (_, Poison::Beyond(s)) => Poison::Beyond(s),
+            _ => Poison::None,
+        }
+    }
+}
+
+/// The exact sum of `f64`s: a fixed-point superaccumulator over the whole
+/// range of doubles (bit 0 is `2^-1074`), in 32-bit chunks held in `i64`
+/// limbs whose carries are propagated lazily (Kulisch; Neal's "xsum").
+/// Only the chunks in use are stored (a few for everyday costs), so a sum
+/// per group stays small.
 ///
-/// Two sums are equal when they hold the same exact sum and give the same
-/// value (bits, so the sign of a zero too), however their partials differ.
-#[derive(Clone, Debug, Default)]
+/// Every finite term is added exactly, whatever its magnitude, so the sum
+/// does not depend on the order of [`ExactSum::add`] and
+/// [`ExactSum::merge`] calls, nor on how the work was split; the value is
+/// rounded once (to nearest, ties to even) by [`ExactSum::value`], which
+/// reports an exact sum beyond the range of `f64`, or a non-finite term,
+/// as a [`SumOverflow`] instead of a number. An exact zero is `+0.0` (as
+/// Python's `math.fsum`), so `-0.0` terms change nothing.
+///
+/// Two sums are equal when they hold the same exact sum (and the same
+/// poison, see [`SumOverflow`]). [`ExactSum`]'s `Display` writes the
+/// exact sum and [`ExactSum::parse_exact`] reads it back (what an index
+/// stores so that readers continue the sum).
+#[derive(Clone, Default)]
 pub struct ExactSum {
-    /// Non-overlapping partial sums, increasing in magnitude; their exact
-    /// sum is the exact sum of everything added.
-    partials: Vec<f64>,
+    /// Chunks `base..base + len` (the others are 0); chunk `c` is worth
+    /// `2^(32 c - 1074)`. Normalized, the chunks below [`TOP`] are in
+    /// `-HALF..HALF` (a unique balanced form) and none at either end is 0.
+    limbs: Vec<i64>,
+    /// The chunk of `limbs[0]`.
+    base: usize,
+    /// Adds and merges since carries were last propagated (a bound on how
+    /// far chunks may be from `-HALF..HALF`, in units of `2^32`).
+    pending: u32,
+    poison: Poison,
+}
+
+/// A sum in dense form, for rounding and for its text: chunks `0..66` in
+/// `0..2^32` once normalized, the sign in the top chunk.
+struct Dense {
+    low: [i64; LOW_LIMBS],
+    top: i64,
+}
+
+impl Dense {
+    /// Propagates carries (every low chunk in `0..2^32`); `false` when the
+    /// top chunk overflows (never for a sum in range).
+    fn normalize(&mut self) -> bool {
+        let mut carry = 0i64;
+        for l in &mut self.low {
+            let v = *l + carry;
+            *l = v & 0xffff_ffff;
+            carry = v >> LIMB_BITS;
+        }
+        match self.top.checked_add(carry).filter(|&t| t != i64::MIN) {
+            Some(t) => {
+                self.top = t;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Makes a normalized sum its magnitude; whether it was negative.
+    fn make_magnitude(&mut self) -> bool {
+        if self.top >= 0 {
+            return false;
+        }
+        for l in &mut self.low {
+            *l = -*l;
+        }
+        self.top = -self.top;
+        self.normalize();
+        true
+    }
+
+    /// Bit `q` of a non-negative normalized sum.
+    fn bit(&self, q: u32) -> bool {
+        if q >= TOP_BIT {
+            q - TOP_BIT < 63 && (self.top >> (q - TOP_BIT)) & 1 == 1
+        } else {
+            (self.low[(q / LIMB_BITS) as usize] >> (q % LIMB_BITS)) & 1 == 1
+        }
+    }
+
+    /// The highest and lowest set bits of a non-negative normalized sum,
+    /// `None` when it is zero.
+    fn bit_range(&self) -> Option<(u32, u32)> {
+        let hi = if self.top > 0 {
+            TOP_BIT + 63 - self.top.leading_zeros()
+        } else {
+            let (i, l) = self.low.iter().enumerate().rev().find(|(_, l)| **l != 0)?;
+            i as u32 * LIMB_BITS + 63 - l.leading_zeros()
+        };
+        let lo = match self.low.iter().enumerate().find(|(_, l)| **l != 0) {
+            Some((i, l)) => i as u32 * LIMB_BITS + l.trailing_zeros(),
+            None => TOP_BIT + self.top.trailing_zeros(),
+        };
+        Some((hi, lo))
+    }
+
+    /// Low chunk `j` (0 outside the range).
+    fn limb(&self, j: i64) -> u128 {
+        usize::try_from(j)
+            .ok()
+            .and_then(|j| self.low.get(j))
+            .map_or(0, |&l| l as u128)
+    }
 }
 
 impl ExactSum {
@@ -34,91 +183,325 @@ impl ExactSum {
         ExactSum::default()
     }
 
-    /// Adds one value (non-finite values are skipped).
+    /// Adds one value exactly. An infinite or NaN value poisons the sum:
+    /// its [`ExactSum::value`] is then [`SumOverflow::NotFinite`].
+    #[inline]
     pub fn add(&mut self, x: f64) {
-        if !x.is_finite() {
+        let bits = x.to_bits();
+        let exp = ((bits >> 52) & 0x7ff) as u32;
+        let frac = bits & ((1 << 52) - 1);
+        if exp == 0x7ff {
+            self.poison = Poison::NotFinite;
             return;
         }
-        let mut x = x;
-        let mut i = 0;
-        for j in 0..self.partials.len() {
-            let mut y = self.partials[j];
-            if x.abs() < y.abs() {
-                std::mem::swap(&mut x, &mut y);
+        // x = m * 2^(p - 1074): subnormals have no implicit bit.
+        let (m, p) = if exp == 0 {
+            if frac == 0 {
+                return;
             }
-            let hi = x + y;
-            let lo = y - (hi - x);
-            if lo != 0.0 {
-                self.partials[i] = lo;
-                i += 1;
-            }
-            x = hi;
+            (frac, 0)
+        } else {
+            (frac | (1 << 52), exp - 1)
+        };
+        // p <= 2045, so the chunks i..i + 3 are below TOP.
+        let i = (p / LIMB_BITS) as usize;
+        if i < self.base || i + 3 > self.base + self.limbs.len() {
+            self.cover(i, i + 3);
         }
-        self.partials.truncate(i);
-        if x.is_finite() {
-            self.partials.push(x);
+        let v = u128::from(m) << (p % LIMB_BITS);
+        let c0 = (v & 0xffff_ffff) as i64;
+        let c1 = ((v >> 32) & 0xffff_ffff) as i64;
+        let c2 = (v >> 64) as i64;
+        let j = i - self.base;
+        if let Some([a, b, c]) = self.limbs.get_mut(j..j + 3) {
+            if bits >> 63 == 0 {
+                *a += c0;
+                *b += c1;
+                *c += c2;
+            } else {
+                *a -= c0;
+                *b -= c1;
+                *c -= c2;
+            }
+        }
+        self.pending += 1;
+        if self.pending >= MAX_PENDING {
+            self.normalize();
         }
     }
 
-    /// Adds everything another sum holds.
+    /// Makes chunks `lo..hi` present (zero where new).
+    #[cold]
+    fn cover(&mut self, lo: usize, hi: usize) {
+        if self.limbs.is_empty() {
+            self.base = lo;
+            self.limbs.resize(hi - lo, 0);
+            return;
+        }
+        if lo < self.base {
+            let more = self.base - lo;
+            self.limbs.splice(0..0, std::iter::repeat_n(0, more));
+            self.base = lo;
+        }
+        if hi > self.base + self.limbs.len() {
+            self.limbs.resize(hi - self.base, 0);
+        }
+    }
+
+    /// Adds everything another sum holds, exactly.
     pub fn merge(&mut self, other: &ExactSum) {
-        for &p in &other.partials {
-            self.add(p);
+        self.poison = self.poison.merge(other.poison);
+        if other.limbs.is_empty() {
+            return;
         }
+        let normalized;
+        let mut other = other;
+        if u64::from(self.pending) + u64::from(other.pending) + 1 >= u64::from(MAX_PENDING) {
+            self.normalize();
+            let mut o = other.clone();
+            o.normalize();
+            normalized = o;
+            other = &normalized;
+        }
+        self.cover(other.base, other.base + other.limbs.len());
+        let off = other.base - self.base;
+        for (k, &b) in other.limbs.iter().enumerate() {
+            let Some(a) = self.limbs.get_mut(off + k) else {
+                continue;
+            };
+            if other.base + k == TOP {
+                match a.checked_add(b).filter(|&t| t != i64::MIN) {
+                    Some(t) => *a = t,
+                    None => self.poison = self.poison.merge(Poison::Beyond(b < 0)),
+                }
+            } else {
+                *a += b;
+            }
+        }
+        self.pending += other.pending + 1;
     }
 
-    /// The partial sums (non-overlapping, increasing in magnitude) whose
-    /// exact sum is everything added: what an index stores so that a sum
-    /// can be continued exactly elsewhere (add them back one by one).
-    pub fn partials(&self) -> &[f64] {
-        &self.partials
-    }
-
-    /// The correctly rounded total.
-    pub fn value(&self) -> f64 {
-        let p = &self.partials;
-        let mut n = p.len();
-        if n == 0 {
-            return 0.0;
-        }
-        n -= 1;
-        let mut hi = p[n];
-        let mut lo = 0.0;
-        while n > 0 {
-            let x = hi;
-            n -= 1;
-            let y = p[n];
-            hi = x + y;
-            let yr = hi - x;
-            lo = y - yr;
-            if lo != 0.0 {
+    /// Propagates carries into the balanced form and drops zero chunks at
+    /// either end: equal sums then have equal fields.
+    fn normalize(&mut self) {
+        self.pending = 0;
+        let mut carry = 0i64;
+        let mut k = 0;
+        while k < self.limbs.len() || carry != 0 {
+            if k == self.limbs.len() {
+                self.limbs.push(0);
+            }
+            let Some(l) = self.limbs.get_mut(k) else {
+                break;
+            };
+            if self.base + k == TOP {
+                match l.checked_add(carry).filter(|&t| t != i64::MIN) {
+                    Some(t) => *l = t,
+                    None => {
+                        let p = Poison::Beyond(carry < 0);
+                        self.poison = self.poison.merge(p);
+                    }
+                }
                 break;
             }
+            let v = *l + carry;
+            let r = ((v + HALF) & 0xffff_ffff) - HALF;
+            *l = r;
+            carry = (v - r) >> LIMB_BITS;
+            k += 1;
         }
-        // Half-even rounding across partials, as in CPython's fsum.
-        if n > 0 && ((lo < 0.0 && p[n - 1] < 0.0) || (lo > 0.0 && p[n - 1] > 0.0)) {
-            let y = lo * 2.0;
-            let x = hi + y;
-            let yr = x - hi;
-            if y == yr {
-                hi = x;
+        while self.limbs.last() == Some(&0) {
+            self.limbs.pop();
+        }
+        let zeros = self.limbs.iter().take_while(|&&l| l == 0).count();
+        self.limbs.drain(..zeros);
+        self.base = if self.limbs.is_empty() {
+            0
+        } else {
+            self.base + zeros
+        };
+    }
+
+    /// The sum with carries propagated, in dense form; the poison as an
+    /// error.
+    fn dense(&self) -> Result<Dense, SumOverflow> {
+        let mut n = self.clone();
+        n.normalize();
+        if let Some(e) = n.poison_error() {
+            return Err(e);
+        }
+        let mut d = Dense {
+            low: [0; LOW_LIMBS],
+            top: 0,
+        };
+        for (k, &l) in n.limbs.iter().enumerate() {
+            match d.low.get_mut(n.base + k) {
+                Some(c) => *c = l,
+                None => d.top = l,
             }
         }
-        hi
+        if !d.normalize() {
+            return Err(SumOverflow::Negative);
+        }
+        Ok(d)
+    }
+
+    /// The exact sum correctly rounded (to nearest, ties to even); an
+    /// error when that is beyond the range of `f64` or a term was not
+    /// finite. An exact zero is `+0.0`.
+    pub fn value(&self) -> Result<f64, SumOverflow> {
+        let mut m = self.dense()?;
+        let negative = m.make_magnitude();
+        let (overflow, sign) = if negative {
+            (SumOverflow::Negative, -1.0)
+        } else {
+            (SumOverflow::Positive, 1.0)
+        };
+        let Some((hi, _)) = m.bit_range() else {
+            return Ok(0.0);
+        };
+        if hi >= TOP_BIT {
+            return Err(overflow);
+        }
+        if hi <= 52 {
+            // At most 53 significant bits from 2^-1074 up: exact.
+            let n = m.limb(0) | (m.limb(1) << 32);
+            return Ok(sign * (n as f64 * f64::from_bits(1)));
+        }
+        // A window of the three chunks holding the top bit; below it, only
+        // whether any bit is set matters.
+        let h = i64::from(hi / LIMB_BITS);
+        let window = (m.limb(h) << 64) | (m.limb(h - 1) << 32) | m.limb(h - 2);
+        let sticky = (0..(h - 2).max(0)).any(|j| m.limb(j) != 0);
+        let shift = hi - 52; // bits below the significand
+        let wshift = (i64::from(shift) - 32 * (h - 2)) as u32; // 12..=43
+        let mut sig = (window >> wshift) as u64;
+        let rest = window & ((1u128 << wshift) - 1);
+        let half = 1u128 << (wshift - 1);
+        let mut biased = u64::from(shift) + 1;
+        if rest > half || (rest == half && (sticky || sig & 1 == 1)) {
+            sig += 1;
+            if sig == 1 << 53 {
+                sig >>= 1;
+                biased += 1;
+            }
+        }
+        if biased >= 0x7ff {
+            return Err(overflow);
+        }
+        let v = f64::from_bits((biased << 52) | (sig & ((1 << 52) - 1)));
+        Ok(sign * v)
+    }
+
+    fn poison_error(&self) -> Option<SumOverflow> {
+        match self.poison {
+            Poison::None => None,
+            Poison::NotFinite => Some(SumOverflow::NotFinite),
+            Poison::Beyond(true) => Some(SumOverflow::Negative),
+            Poison::Beyond(false) => Some(SumOverflow::Positive),
+        }
+    }
+
+    /// Reads back what `Display` wrote: `[-]0x<hex>p<exponent>` (the sum
+    /// is the hexadecimal integer times two to the decimal exponent),
+    /// `nan` (a term was not finite), `+inf` or `-inf` (beyond the
+    /// accumulator's range). `None` for anything else, or for a sum that
+    /// is not a multiple of `2^-1074` or reaches `2^1088` (more than
+    /// `2^64` of the largest doubles).
+    pub fn parse_exact(s: &str) -> Option<ExactSum> {
+        let mut out = ExactSum::new();
+        match s {
+            "nan" => {
+                out.poison = Poison::NotFinite;
+                return Some(out);
+            }
+            "+inf" | "-inf" => {
+                out.poison = Poison::Beyond(s.starts_with('-'));
+                return Some(out);
+            }
+            _ => {}
+        }
+        let (negative, rest) = match s.strip_prefix('-') {
+            Some(r) => (true, r),
+            None => (false, s),
+        };
+        let (digits, exp) = rest.strip_prefix("0x")?.split_once('p')?;
+        if digits.is_empty() || digits.len() > 600 || exp.len() > 8 {
+            return None;
+        }
+        if !exp.starts_with(['+', '-']) {
+            return None;
+        }
+        let exp: i64 = exp.parse().ok()?;
+        let mut chunks = [0i64; LOW_LIMBS + 1];
+        for (k, d) in digits.bytes().rev().enumerate() {
+            let d = char::from(d).to_digit(16)?;
+            for b in 0..4 {
+                if d >> b & 1 == 0 {
+                    continue;
+                }
+                let q = 4 * k as i64 + b + exp + 1074;
+                let q = u32::try_from(q).ok().filter(|&q| q < MAX_PARSED_BIT)?;
+                if q >= TOP_BIT {
+                    chunks[TOP] |= 1 << (q - TOP_BIT);
+                } else {
+                    chunks[(q / LIMB_BITS) as usize] |= 1 << (q % LIMB_BITS);
+                }
+            }
+        }
+        let sign = if negative { -1 } else { 1 };
+        out.limbs = chunks.iter().map(|&c| sign * c).collect();
+        out.normalize();
+        Some(out)
+    }
+}
+
+impl std::fmt::Display for ExactSum {
+    /// The exact sum, for [`ExactSum::parse_exact`]: `[-]0x<hex>p<exp>`
+    /// with an odd integer (or `0x0p+0`), or `nan`, `+inf`, `-inf`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut m = match self.dense() {
+            Ok(m) => m,
+            Err(SumOverflow::NotFinite) => return f.write_str("nan"),
+            Err(SumOverflow::Positive) => return f.write_str("+inf"),
+            Err(SumOverflow::Negative) => return f.write_str("-inf"),
+        };
+        let negative = m.make_magnitude();
+        let Some((hi, lo)) = m.bit_range() else {
+            return f.write_str("0x0p+0");
+        };
+        let mut hex = String::with_capacity(((hi - lo) / 4 + 3) as usize);
+        if negative {
+            hex.push('-');
+        }
+        hex.push_str("0x");
+        let ndig = (hi - lo) / 4 + 1;
+        for d in (0..ndig).rev() {
+            let mut v = 0;
+            for b in 0..4 {
+                let q = lo + 4 * d + b;
+                if q <= hi && m.bit(q) {
+                    v |= 1 << b;
+                }
+            }
+            hex.push(char::from_digit(v, 16).unwrap_or('0'));
+        }
+        write!(f, "{hex}p{:+}", i64::from(lo) - 1074)
+    }
+}
+
+impl std::fmt::Debug for ExactSum {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ExactSum({self})")
     }
 }
 
 impl PartialEq for ExactSum {
     fn eq(&self, other: &ExactSum) -> bool {
-        if self.value().to_bits() != other.value().to_bits() {
-            return false;
-        }
-        let mut diff = self.clone();
-        for &p in &other.partials {
-            diff.add(-p);
-        }
-        // Non-overlapping partials that are not all zero never sum to zero.
-        diff.partials.iter().all(|&p| p == 0.0)
+        let (mut a, mut b) = (self.clone(), other.clone());
+        a.normalize();
+        b.normalize();
+        a.poison == b.poison && a.base == b.base && a.limbs == b.limbs
     }
 }
 
@@ -346,8 +729,9 @@ impl SpendBy {
         self.groups.iter().map(|(k, g)| (k.as_deref(), g))
     }
 
-    /// The exact total over all groups.
-    pub fn total(&self) -> f64 {
+    /// The exact total over all groups, correctly rounded; an error when
+    /// it is beyond the range of `f64` (see [`ExactSum::value`]).
+    pub fn total(&self) -> Result<f64, SumOverflow> {
         let mut s = ExactSum::new();
         for g in self.groups.values() {
             s.merge(&g.cost);
@@ -488,13 +872,14 @@ impl FileCounts {
 
 /// `hourly_spend(hours)`: the exact sum of `cost` over records with
 /// `ts >= now - hours`; `0.0` when `hours <= 0`; a missing cost counts 0.
+/// An error when the sum is beyond the range of `f64`.
 pub fn hourly_spend<'a>(
     records: impl IntoIterator<Item = &'a Record>,
     now: Timestamp,
     hours: f64,
-) -> f64 {
+) -> Result<f64, SumOverflow> {
     let Some(cutoff) = spend_cutoff(now, hours) else {
-        return 0.0;
+        return Ok(0.0);
     };
     let mut sum = ExactSum::new();
     for r in records {
@@ -651,42 +1036,319 @@ mod tests {
         assert_eq!(t.sessions(), 2);
     }
 
+    /// The exact sum of `xs` correctly rounded, computed independently:
+    /// big integers in units of `2^-1074`, written in decimal and parsed
+    /// by the standard library (whose parsing is correctly rounded).
+    /// `Err` on overflow, with its sign.
+    fn reference(xs: &[f64]) -> Result<f64, SumOverflow> {
+        fn add_mag(a: &mut Vec<u64>, b: &[u64]) {
+            if a.len() < b.len() {
+                a.resize(b.len(), 0);
+            }
+            let mut carry = 0;
+            for (i, x) in a.iter_mut().enumerate() {
+                let v = *x + b.get(i).copied().unwrap_or(0) + carry;
+                *x = v & 0xffff_ffff;
+                carry = v >> 32;
+            }
+            if carry > 0 {
+                a.push(carry);
+            }
+        }
+        fn trim(a: &mut Vec<u64>) {
+            while a.last() == Some(&0) {
+                a.pop();
+            }
+        }
+        fn less(a: &[u64], b: &[u64]) -> bool {
+            (a.len(), a.iter().rev().collect::<Vec<_>>()) < (b.len(), b.iter().rev().collect())
+        }
+        fn sub_mag(a: &[u64], b: &[u64]) -> Vec<u64> {
+            let mut out = Vec::new();
+            let mut borrow = 0i64;
+            for (i, &x) in a.iter().enumerate() {
+                let v = x as i64 - b.get(i).copied().unwrap_or(0) as i64 - borrow;
+                out.push(v.rem_euclid(1 << 32) as u64);
+                borrow = i64::from(v < 0);
+            }
+            out
+        }
+        let (mut pos, mut neg) = (Vec::new(), Vec::new());
+        for &x in xs {
+            assert!(x.is_finite());
+            let bits = x.to_bits();
+            let e = (bits >> 52) & 0x7ff;
+            let f = bits & ((1 << 52) - 1);
+            let (m, p) = if e == 0 { (f, 0) } else { (f | 1 << 52, e - 1) };
+            // m << p as 32-bit limbs.
+            let mut t = vec![0u64; (p / 32) as usize];
+            let v = u128::from(m) << (p % 32);
+            t.extend([
+                v as u64 & 0xffff_ffff,
+                (v >> 32) as u64 & 0xffff_ffff,
+                (v >> 64) as u64,
+            ]);
+            add_mag(if x < 0.0 { &mut neg } else { &mut pos }, &t);
+        }
+        trim(&mut pos);
+        trim(&mut neg);
+        let (mut mag, negative) = if less(&pos, &neg) {
+            (sub_mag(&neg, &pos), true)
+        } else {
+            (sub_mag(&pos, &neg), false)
+        };
+        trim(&mut mag);
+        // mag * 5^1074 / 10^1074 in decimal.
+        for _ in 0..1074 {
+            let mut carry = 0;
+            for x in mag.iter_mut() {
+                let v = *x * 5 + carry;
+                *x = v & 0xffff_ffff;
+                carry = v >> 32;
+            }
+            if carry > 0 {
+                mag.push(carry);
+            }
+        }
+        let mut chunks = Vec::new();
+        while !mag.is_empty() {
+            let mut rem = 0;
+            for x in mag.iter_mut().rev() {
+                let v = (rem << 32) | *x;
+                *x = v / 1_000_000_000;
+                rem = v % 1_000_000_000;
+            }
+            chunks.push(rem);
+            trim(&mut mag);
+        }
+        let mut digits: String = chunks.iter().rev().map(|c| format!("{c:09}")).collect();
+        if digits.len() <= 1074 {
+            digits = "0".repeat(1075 - digits.len()) + &digits;
+        }
+        let (int, frac) = digits.split_at(digits.len() - 1074);
+        let v: f64 = format!("{int}.{frac}").parse().unwrap();
+        match (v.is_finite(), negative) {
+            (true, false) => Ok(v),
+            (true, true) => Ok(-v),
+            (false, false) => Err(SumOverflow::Positive),
+            (false, true) => Err(SumOverflow::Negative),
+        }
+    }
+
+    fn sum(xs: &[f64]) -> ExactSum {
+        let mut s = ExactSum::new();
+        s.extend(xs.iter().copied());
+        s
+    }
+
+    fn bits(r: Result<f64, SumOverflow>) -> Result<u64, SumOverflow> {
+        r.map(f64::to_bits)
+    }
+
     #[test]
     fn exact_sum_is_exact() {
+        let cases: &[(&[f64], Result<f64, SumOverflow>)] = &[
+            (&[0.1; 10], Ok(1.0)),
+            (&[1e100, 1.0, -1e100, 1e-100], Ok(1.0)),
+            // Python: math.fsum([1e-16, 1, 1e16]) == 1.0000000000000002e16
+            (&[1e-16, 1.0, 1e16], Ok(1.0000000000000002e16)),
+            (&[], Ok(0.0)),
+            // Finding 2: the old sum kept an infinite partial and said 0.
+            (
+                &[100.0, 200.0, 1e308, 1e308, 300.0],
+                Err(SumOverflow::Positive),
+            ),
+            (
+                &[100.0, 1.797e308, 1.797e308, -1.797e308, 50.0],
+                Ok(1.797e308),
+            ),
+            (&[-1e308, -1e308, 5.0], Err(SumOverflow::Negative)),
+            (&[1e308, 1e308, -1e308, -1e308, 0.5], Ok(0.5)),
+            (&[f64::MAX, f64::MAX, -f64::MAX], Ok(f64::MAX)),
+            // Half an ulp above MAX is a tie that rounds up (MAX is odd).
+            (&[f64::MAX, 2f64.powi(970)], Err(SumOverflow::Positive)),
+            (&[f64::MAX, 2f64.powi(969)], Ok(f64::MAX)),
+            (&[f64::MAX, 2f64.powi(970), -5e-324], Ok(f64::MAX)),
+            // Ties to even, and a sticky bit far below breaks the tie.
+            (&[1.0, 2f64.powi(-53)], Ok(1.0)),
+            (&[1.0, 2f64.powi(-53), 5e-324], Ok(1.0 + 2f64.powi(-52))),
+            (
+                &[1.0 + 2f64.powi(-52), 2f64.powi(-53)],
+                Ok(1.0 + 2f64.powi(-51)),
+            ),
+            (&[5e-324, 5e-324, 5e-324], Ok(1.5e-323)),
+            (
+                &[f64::MIN_POSITIVE, -5e-324],
+                Ok(f64::MIN_POSITIVE - 5e-324),
+            ),
+            (&[2f64.powi(60), 1.0, -2f64.powi(60)], Ok(1.0)),
+        ];
+        for (xs, want) in cases {
+            let got = sum(xs).value();
+            assert_eq!(bits(got), bits(*want), "{xs:?}");
+            assert_eq!(bits(reference(xs)), bits(*want), "reference {xs:?}");
+        }
+        // An exact zero is +0.0, as math.fsum([-0.0]).
+        for xs in [
+            &[-0.0][..],
+            &[5e-324, -5e-324],
+            &[-1e308, 1e308],
+            &[-0.0, -0.0],
+        ] {
+            assert_eq!(sum(xs).value().map(f64::to_bits), Ok(0), "{xs:?}");
+        }
+        assert_eq!(sum(&[-0.0]), ExactSum::new());
+        // Non-finite terms never vanish.
+        for xs in [
+            &[f64::NAN, 2.5][..],
+            &[2.5, f64::INFINITY],
+            &[f64::NEG_INFINITY],
+        ] {
+            assert_eq!(sum(xs).value(), Err(SumOverflow::NotFinite), "{xs:?}");
+        }
+        let mut s = sum(&[f64::INFINITY]);
+        s.merge(&sum(&[1.0]));
+        assert_eq!(s.value(), Err(SumOverflow::NotFinite));
+        let mut t = sum(&[1.0]);
+        t.merge(&s);
+        assert_eq!(t.value(), Err(SumOverflow::NotFinite));
+    }
+
+    #[test]
+    fn exact_sum_displays_and_parses_exactly() {
+        for (xs, text) in [
+            (&[][..], "0x0p+0"),
+            (&[0.75], "0x3p-2"),
+            (&[-1.0], "-0x1p+0"),
+            (&[5e-324], "0x1p-1074"),
+            (&[1e308, 1e308], "0x8e679c2f5e45p+977"),
+            (&[f64::INFINITY], "nan"),
+        ] {
+            let s = sum(xs);
+            assert_eq!(s.to_string(), text, "{xs:?}");
+            assert_eq!(ExactSum::parse_exact(text), Some(s), "{text}");
+        }
+        // Sums beyond the doubles, and continued: two 1e308, then -1e308.
+        let mut s = ExactSum::parse_exact(&sum(&[1e308, 1e308]).to_string()).unwrap();
+        assert_eq!(s.value(), Err(SumOverflow::Positive));
+        s.add(-1e308);
+        assert_eq!(s.value(), Ok(1e308));
+        for bad in [
+            "",
+            "0x",
+            "0xp+0",
+            "1p+0",
+            "0x1",
+            "0x1p0",
+            "0x1p+",
+            "0xgp+0",
+            "+0x1p+0",
+            "0x1p-1075",
+            "0x3p-1075",
+            "0x1p+1088",
+            "--0x1p+0",
+            "inf",
+            " 0x1p+0",
+        ] {
+            assert_eq!(ExactSum::parse_exact(bad), None, "{bad:?}");
+        }
+        assert_eq!(ExactSum::parse_exact("0x2p-1075"), Some(sum(&[5e-324])));
+        assert!(ExactSum::parse_exact(&format!("0x{}p+0", "f".repeat(601))).is_none());
+        // The largest sum parsed, doubled until it leaves the accumulator.
+        let mut big = ExactSum::parse_exact("0x1p+1087").unwrap();
+        assert_eq!(big.value(), Err(SumOverflow::Positive));
+        for _ in 0..14 {
+            big.merge(&big.clone());
+        }
+        assert_eq!(big.to_string(), "+inf");
+        big.add(-f64::MAX);
+        assert_eq!(
+            big.value(),
+            Err(SumOverflow::Positive),
+            "stays out of range"
+        );
+        let neg = ExactSum::parse_exact("-inf").unwrap();
+        assert_eq!(
+            (neg.value(), neg.to_string()),
+            (Err(SumOverflow::Negative), "-inf".into())
+        );
+    }
+
+    #[test]
+    fn exact_sum_propagates_carries_when_due() {
+        let xs = [f64::MAX, 3.5, -1e300, 5e-324, f64::MAX, -7.25];
+        let want = sum(&xs);
         let mut s = ExactSum::new();
-        s.extend([0.1; 10]);
-        assert_eq!(s.value(), 1.0);
-        let mut s = ExactSum::new();
-        s.extend([1e100, 1.0, -1e100, 1e-100]);
-        assert_eq!(s.value(), 1.0);
-        // Python: math.fsum([1e-16, 1, 1e16]) == 1.0000000000000002e16
-        let mut s = ExactSum::new();
-        s.extend([1e-16, 1.0, 1e16]);
-        assert_eq!(s.value(), 1.0000000000000002e16);
-        let mut s = ExactSum::new();
-        s.extend([f64::NAN, f64::INFINITY, 2.5]);
-        assert_eq!(s.value(), 2.5);
-        assert_eq!(ExactSum::new().value(), 0.0);
+        s.pending = MAX_PENDING - 3;
+        s.extend(xs);
+        assert!(s.pending < 4, "carries were propagated");
+        assert_eq!(s, want);
+        let mut a = sum(&xs[..3]);
+        a.pending = MAX_PENDING - 1;
+        let mut b = sum(&xs[3..]);
+        b.pending = MAX_PENDING - 1;
+        a.merge(&b);
+        assert_eq!(a.pending, 1);
+        assert_eq!(a, want);
+        assert_eq!(bits(a.value()), bits(reference(&xs)));
+    }
+
+    #[test]
+    fn exact_sum_keeps_only_the_chunks_in_use() {
+        // Everyday costs: a few chunks, whatever the sign, once normalized.
+        for xs in [&[0.012, 1.5, 0.25][..], &[-0.012, -1.5, 0.25], &[-3.0]] {
+            let mut s = sum(xs);
+            s.normalize();
+            assert!(s.limbs.len() <= 3, "{xs:?}: {:?}", s.limbs);
+            assert_eq!(bits(s.value()), bits(reference(xs)));
+        }
+        let mut s = sum(&[1e308, 5e-324, -1e308, -5e-324]);
+        assert!(s.limbs.len() > 60, "the range in use");
+        s.normalize();
+        assert_eq!((s.limbs.len(), s.base), (0, 0), "zero holds nothing");
+        assert_eq!(s, ExactSum::new());
+    }
+
+    fn term() -> impl Strategy<Value = f64> {
+        use proptest::num::f64 as f;
+        prop_oneof![
+            4 => -1e6f64..1e6,
+            2 => f::POSITIVE | f::NEGATIVE | f::NORMAL | f::SUBNORMAL | f::ZERO,
+            1 => prop_oneof![
+                Just(f64::MAX), Just(-f64::MAX), Just(1e308), Just(-1e308),
+                Just(1.797e308), Just(-1.797e308), Just(5e-324), Just(-5e-324),
+                Just(f64::MIN_POSITIVE), Just(-0.0),
+            ],
+        ]
     }
 
     proptest! {
         #[test]
+        fn exact_sum_matches_the_reference(xs in proptest::collection::vec(term(), 0..40)) {
+            prop_assert_eq!(bits(sum(&xs).value()), bits(reference(&xs)));
+        }
+
+        #[test]
         fn exact_sum_ignores_order_and_splits(
-            xs in proptest::collection::vec(-1e6f64..1e6, 0..200),
-            split in 0usize..200,
+            xs in proptest::collection::vec(term(), 0..120),
+            cuts in (0usize..120, 0usize..120),
+            rot in 0usize..120,
         ) {
-            let mut whole = ExactSum::new();
-            whole.extend(xs.iter().copied());
-            let mut rev = ExactSum::new();
-            rev.extend(xs.iter().rev().copied());
-            let k = split.min(xs.len());
-            let mut a = ExactSum::new();
-            a.extend(xs[..k].iter().copied());
-            let mut b = ExactSum::new();
-            b.extend(xs[k..].iter().copied());
-            b.merge(&a);
-            prop_assert_eq!(whole.value().to_bits(), rev.value().to_bits());
-            prop_assert_eq!(whole.value().to_bits(), b.value().to_bits());
+            let whole = sum(&xs);
+            let mut rev: Vec<f64> = xs.iter().rev().copied().collect();
+            let r = rot % xs.len().max(1);
+            rev.rotate_left(r);
+            let (i, j) = (cuts.0.min(xs.len()), cuts.1.min(xs.len()));
+            let (i, j) = (i.min(j), i.max(j));
+            // Three chunks merged in another order, one through its text.
+            let mut b = sum(&xs[i..j]);
+            b.merge(&ExactSum::parse_exact(&sum(&xs[j..]).to_string()).unwrap());
+            b.merge(&sum(&xs[..i]));
+            prop_assert_eq!(&whole, &sum(&rev));
+            prop_assert_eq!(&whole, &b);
+            prop_assert_eq!(bits(whole.value()), bits(sum(&rev).value()));
+            prop_assert_eq!(bits(whole.value()), bits(b.value()));
+            prop_assert_eq!(ExactSum::parse_exact(&whole.to_string()), Some(whole));
         }
     }
 
@@ -747,10 +1409,10 @@ mod tests {
         .map(rec)
         .collect();
         let now = Timestamp::parse("2026-01-01T11:00:00Z").unwrap();
-        assert_eq!(hourly_spend(&recs, now, 1.0), 0.25);
-        assert_eq!(hourly_spend(&recs, now, 2.0), 1.75);
-        assert_eq!(hourly_spend(&recs, now, 0.0), 0.0);
-        assert_eq!(hourly_spend(&recs, now, -3.0), 0.0);
+        assert_eq!(hourly_spend(&recs, now, 1.0), Ok(0.25));
+        assert_eq!(hourly_spend(&recs, now, 2.0), Ok(1.75));
+        assert_eq!(hourly_spend(&recs, now, 0.0), Ok(0.0));
+        assert_eq!(hourly_spend(&recs, now, -3.0), Ok(0.0));
         let last = last_events(recs.clone(), 2, Some("nav"));
         assert_eq!(last.len(), 2);
         assert_eq!(last[0].ts(), Timestamp::parse("2026-01-01T10:00:00Z").ok());
@@ -787,13 +1449,16 @@ mod tests {
         }
         let m: Vec<_> = by_model
             .groups()
-            .map(|(k, g)| (k, g.records, g.cost.value()))
+            .map(|(k, g)| (k, g.records, g.cost.value().unwrap()))
             .collect();
         assert_eq!(
             m,
             vec![(None, 1, 8.0), (Some("a"), 2, 5.0), (Some("b"), 1, 2.0)]
         );
-        let d: Vec<_> = by_day.groups().map(|(k, g)| (k, g.cost.value())).collect();
+        let d: Vec<_> = by_day
+            .groups()
+            .map(|(k, g)| (k, g.cost.value().unwrap()))
+            .collect();
         assert_eq!(
             d,
             vec![
@@ -814,11 +1479,11 @@ mod tests {
                 (Some("2026-01-02T00:00:00+00:00"), 0, 0)
             ]
         );
-        assert_eq!(by_model.total(), 15.0);
+        assert_eq!(by_model.total(), Ok(15.0));
         let mut merged = SpendBy::new(GroupBy::Model);
         merged.merge(&by_model);
         merged.merge(&by_model);
-        assert_eq!(merged.total(), 30.0);
+        assert_eq!(merged.total(), Ok(30.0));
     }
 
     #[test]
@@ -837,22 +1502,19 @@ mod tests {
         let mut c = SpendBy::new(GroupBy::Hour);
         c.add_group(k.clone(), &g);
         c.add_group(k, &g);
-        assert_eq!(c.total(), 3.0);
+        assert_eq!(c.total(), Ok(3.0));
         assert_eq!(c.groups().next().unwrap().1.input_t, 6);
         let mut s = ExactSum::new();
         s.extend([1e100, 1.0, -1e100]);
         let mut t = ExactSum::new();
-        t.extend(s.partials().iter().copied());
-        assert_eq!(t.value(), 1.0);
+        t.extend([1.0]);
+        assert_eq!(t.value(), Ok(1.0));
         assert_eq!(t, s);
         // Equal values of different exact sums are not equal sums.
         let mut u = ExactSum::new();
         u.extend([1.0, 1e-30]);
-        assert_eq!(u.value(), 1.0);
+        assert_eq!(u.value(), Ok(1.0));
         assert_ne!(u, s);
-        let mut z = ExactSum::new();
-        z.add(-0.0);
-        assert_ne!(z, ExactSum::new());
         let mut f = FileCounts::default();
         f.add(["b", "a", "b"]);
         let mut g2 = FileCounts::default();

@@ -47,7 +47,9 @@ mod source;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use scout_audit_core::agg::{AccuracyMetrics, EventCounts, ExactSum, FileCounts, GroupBy, SpendBy};
+use scout_audit_core::agg::{
+    AccuracyMetrics, EventCounts, ExactSum, FileCounts, GroupBy, SpendBy, SumOverflow,
+};
 pub use scout_audit_core::{Filter, Record, Timestamp};
 use scout_audit_store_file::index::Summary;
 
@@ -73,8 +75,9 @@ pub struct Answer<T> {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Spend {
     /// Exact sum of `cost` over the matching records (a missing cost
-    /// counts 0).
-    pub total: f64,
+    /// counts 0), correctly rounded; an error when it is beyond the range
+    /// of `f64` (never a wrong number).
+    pub total: Result<f64, SumOverflow>,
     /// Matching records.
     pub records: u64,
     /// The groups, when asked for.

@@ -86,7 +86,8 @@ impl AuditLog {
     }
 
     /// Sum of `cost` over records with `ts >= now - hours`; `0.0` when
-    /// `hours <= 0`. Exact (see [`ExactSum`]).
+    /// `hours <= 0`. Exact (see [`ExactSum`]); [`Error::SumOverflow`] when
+    /// the exact sum is beyond the range of `f64`, never a wrong number.
     pub fn hourly_spend(&self, hours: f64) -> Result<f64> {
         let Some(cutoff) = agg::spend_cutoff(self.store.clock().now(), hours) else {
             return Ok(0.0);
@@ -95,7 +96,10 @@ impl AuditLog {
         for r in self.query(&Filter::new().since(cutoff))? {
             sum.add(r?.cost().unwrap_or(0.0));
         }
-        Ok(sum.value())
+        sum.value().map_err(|source| Error::SumOverflow {
+            path: self.store.layout().dir().to_path_buf(),
+            source,
+        })
     }
 
     /// The last `n` records of `event_type` (any type when `None`), oldest

@@ -119,6 +119,16 @@ pub enum Error {
         /// What differs, and what was kept.
         reason: String,
     },
+    /// An exact sum of costs has no `f64` value: it is beyond the range of
+    /// doubles (some cost is absurd) or a cost was not finite.
+    #[error("total cost of the selected records in {} cannot be given: {source}", path.display())]
+    SumOverflow {
+        /// The store.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: scout_audit_core::agg::SumOverflow,
+    },
     /// A background task (compression, retention) failed; no data was lost,
     /// and the next open retries.
     #[error("background {task} failed: {message}")]

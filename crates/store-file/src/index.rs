@@ -42,8 +42,14 @@ use crate::layout::{Layout, Segment};
 use crate::lines::{Item, LineReader};
 use crate::reader::{gzip_reader, reopen_with};
 
-/// The version of the index format this code writes and reads.
-pub const INDEX_VERSION: u64 = 2;
+/// The version of the index format this code writes and reads. Version 1
+/// stored Shewchuk partials, which could not hold a sum beyond the range
+/// of `f64` (and an overflowing one was stored wrong), and was trusted on a
+/// stamp an in-place edit could keep; version 2 was each of those fixes
+/// alone (exact sums, or digests) during their development. Older indexes
+/// are ignored, so the archive is read, and `scout-audit index` rewrites
+/// them.
+pub const INDEX_VERSION: u64 = 3;
 
 /// Index files larger than this are not read (a corrupt or hostile file).
 pub const MAX_INDEX_BYTES: u64 = 64 << 20;
@@ -94,12 +100,9 @@ impl Totals {
     }
 
     /// Adds the group's costs as `spend` totals them: every record's cost,
-    /// a missing one counting `0.0`.
+    /// a missing one counting `0.0` (which adds nothing to an exact sum).
     pub fn add_cost_to(&self, total: &mut ExactSum) {
         total.merge(&self.cost);
-        if self.costless > 0 {
-            total.add(0.0);
-        }
     }
 }
 
@@ -159,6 +162,22 @@ impl Keyed {
 
 /// The differences of two groupings, per group and field (see
 /// [`Summary::differences`]).
+/// A cost sum as a person reads it (its rounded value, or why it has
+/// none); its exact text when it differs from `other` only beyond the
+/// rounding, so that two different sums never look equal.
+fn cost_text(sum: &ExactSum, other: &ExactSum) -> String {
+    let shown = |s: &ExactSum| match s.value() {
+        Ok(v) => v.to_string(),
+        Err(e) => format!("none ({e})"),
+    };
+    let (mine, theirs) = (shown(sum), shown(other));
+    if mine == theirs && sum.to_string() != other.to_string() {
+        format!("{sum} (exact)")
+    } else {
+        mine
+    }
+}
+
 fn keyed_differences(what: &str, index: &Keyed, actual: &Keyed, out: &mut Vec<String>) {
     let mut keys: Vec<Option<&str>> = index.iter().chain(actual.iter()).map(|(k, _)| k).collect();
     keys.sort_unstable();
@@ -176,8 +195,8 @@ fn keyed_differences(what: &str, index: &Keyed, actual: &Keyed, out: &mut Vec<St
                     ("records", a.records.to_string(), b.records.to_string()),
                     (
                         "cost",
-                        a.cost.value().to_string(),
-                        b.cost.value().to_string(),
+                        cost_text(&a.cost, &b.cost),
+                        cost_text(&b.cost, &a.cost),
                     ),
                     ("costless", a.costless.to_string(), b.costless.to_string()),
                     ("input_t", a.input_t.to_string(), b.input_t.to_string()),
@@ -462,7 +481,8 @@ struct ModelLine {
 #[derive(Serialize, Deserialize)]
 struct TotalsLine {
     records: u64,
-    cost: Vec<f64>,
+    /// The exact sum as [`ExactSum`]'s text (`0x…p…`).
+    cost: String,
     costless: u64,
     input_t: u64,
     output_t: u64,
@@ -472,7 +492,7 @@ impl From<&Totals> for TotalsLine {
     fn from(t: &Totals) -> TotalsLine {
         TotalsLine {
             records: t.records,
-            cost: t.cost.partials().to_vec(),
+            cost: t.cost.to_string(),
             costless: t.costless,
             input_t: t.input_t,
             output_t: t.output_t,
@@ -481,16 +501,16 @@ impl From<&Totals> for TotalsLine {
 }
 
 impl TotalsLine {
-    fn totals(&self) -> Totals {
-        let mut cost = ExactSum::new();
-        cost.extend(self.cost.iter().copied());
-        Totals {
+    fn totals(&self) -> std::result::Result<Totals, String> {
+        let cost = ExactSum::parse_exact(&self.cost)
+            .ok_or_else(|| format!("invalid cost sum {:?}", self.cost))?;
+        Ok(Totals {
             records: self.records,
             cost,
             costless: self.costless,
             input_t: self.input_t,
             output_t: self.output_t,
-        }
+        })
     }
 }
 
@@ -629,7 +649,7 @@ impl SegmentIndex {
             if slot.records != 0 {
                 return Err("a group appears twice".into());
             }
-            *slot = l.totals.totals();
+            *slot = l.totals.totals()?;
         }
         for _ in 0..h.models {
             let l: ModelLine = serde_json::from_str(lines.next().ok_or("index cut short")?)
@@ -638,7 +658,7 @@ impl SegmentIndex {
             if slot.records != 0 {
                 return Err("a model appears twice".into());
             }
-            *slot = l.totals.totals();
+            *slot = l.totals.totals()?;
         }
         if lines.next().is_some() {
             return Err("trailing lines".into());
@@ -961,6 +981,7 @@ pub fn remove_strays(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use scout_audit_core::agg::SumOverflow;
 
     fn t(s: &str) -> Timestamp {
         Timestamp::parse(s).unwrap()
@@ -1024,14 +1045,20 @@ mod tests {
             (nav.records, nav.costless, nav.input_t, nav.output_t),
             (2, 1, 5, 7)
         );
-        assert_eq!(nav.cost.value(), 0.1);
+        assert_eq!(nav.cost.value(), Ok(0.1));
         let m = s.models.get(Some("m")).unwrap();
         assert_eq!(m.records, 2);
         assert_eq!(m.input_t, u64::MAX);
-        // The untimed record is in the hour `None`, not in the models.
+        // The untimed record is in the hour `None`, not in the models; its
+        // cost -0.0 sums to +0.0, as math.fsum([-0.0]).
         assert_eq!(
-            s.hours[&None].get(None).unwrap().cost.value().to_bits(),
-            (-0.0f64).to_bits()
+            s.hours[&None]
+                .get(None)
+                .unwrap()
+                .cost
+                .value()
+                .map(f64::to_bits),
+            Ok(0)
         );
     }
 
@@ -1055,24 +1082,15 @@ mod tests {
         let version = format!("\"scout_audit_index\":{INDEX_VERSION}");
         // Any edit that leaves the last line's digest as it was is refused
         // for it; an edit with the digest recomputed, for inconsistency.
-        let old = format!("index format version 1, not {INDEX_VERSION}");
+        let old = |v: u64| format!("index format version {v}, not {INDEX_VERSION}");
+        let (v1, v2) = (old(1), old(2));
+        let edited = "its digest does not match its contents (edited?)";
         for (from, to, err) in [
-            (version.as_str(), "\"scout_audit_index\":1", old.as_str()),
-            (
-                "\"records\":4",
-                "\"records\":5",
-                "its digest does not match its contents (edited?)",
-            ),
-            (
-                "\"cost\":[0.1]",
-                "\"cost\":[0.2]",
-                "its digest does not match its contents (edited?)",
-            ),
-            (
-                "\"hours\":3",
-                "\"hours\":2",
-                "its digest does not match its contents (edited?)",
-            ),
+            (version.as_str(), "\"scout_audit_index\":1", v1.as_str()),
+            (version.as_str(), "\"scout_audit_index\":2", v2.as_str()),
+            ("\"records\":4", "\"records\":5", edited),
+            ("\"cost\":\"0x", "\"cost\":\"0y", edited),
+            ("\"hours\":3", "\"hours\":2", edited),
         ] {
             assert!(text.contains(from), "{from}");
             let bad = text.replacen(from, to, 1);
@@ -1089,7 +1107,13 @@ mod tests {
         );
         // The cost of a group edited and the digest recomputed: a
         // consistent forgery, which only `verify` can catch.
-        let forged = reseal(&text.replacen("\"cost\":[0.1]", "\"cost\":[500.0]", 1));
+        let text_of = |c: f64| {
+            let mut s = ExactSum::new();
+            s.add(c);
+            format!("\"cost\":\"{s}\"")
+        };
+        assert!(text.contains(&text_of(0.1)), "{text}");
+        let forged = reseal(&text.replacen(&text_of(0.1), &text_of(500.0), 1));
         let f = SegmentIndex::decode(forged.as_bytes()).unwrap();
         assert_eq!(
             f.summary.differences(&idx.summary),
@@ -1162,6 +1186,46 @@ mod tests {
                 t.add_cost_to(&mut total);
             }
         }
-        assert_eq!(total.value(), 0.2 + 2e-300);
+        assert_eq!(total.value(), Ok(0.2 + 2e-300));
+    }
+
+    /// Finding 2: version 1 stored Shewchuk partials, which cannot hold a
+    /// sum beyond the doubles; version 3 stores the exact sum, which a
+    /// reader continues exactly.
+    #[test]
+    fn sums_beyond_the_doubles_round_trip() {
+        let mut s = Summary::default();
+        let ts = Some(t("2026-01-01T09:10:00Z"));
+        for c in [100.0, 1e308, 1e308, 300.0] {
+            s.add_record(ts, Some("nav"), Some("m"), Some(c), None, None);
+        }
+        let idx = SegmentIndex {
+            archive: "a.jsonl.gz".into(),
+            stamp: ArchiveStamp {
+                len: 1,
+                sha256: [7; 32],
+            },
+            summary: s,
+        };
+        let bytes = idx.encode();
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert!(text.contains("\"cost\":\"0x11ccf385ebc8a000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000019p+4\""), "{text}");
+        let back = SegmentIndex::decode(&bytes).unwrap();
+        assert_eq!(back, idx);
+        let nav = back
+            .summary
+            .hours
+            .values()
+            .next()
+            .unwrap()
+            .get(Some("nav"))
+            .unwrap();
+        assert_eq!(nav.cost.value(), Err(SumOverflow::Positive));
+        let mut total = ExactSum::new();
+        nav.add_cost_to(&mut total);
+        total.add(-1e308);
+        assert_eq!(total.value(), Ok(1e308));
+        total.add(-1e308);
+        assert_eq!(total.value(), Ok(400.0));
     }
 }

@@ -253,3 +253,103 @@ fn spend_tables_escape_control_characters_in_models_and_sessions() {
     let acc = s.ok(&["--now", NOW, "accuracy", "--format", "table"]);
     assert!(!acc.chars().any(|c| c.is_control() && c != '\n'), "{acc:?}");
 }
+
+/// Finding 2: costs whose exact sum overflows are an error (exit 1, one
+/// line), never 0; a finite exact sum of huge costs is given correctly
+/// rounded, from the live file and from indexed archives alike.
+#[test]
+fn spend_of_huge_costs_is_exact_or_an_error() {
+    let overflow = "scout-audit: error: total cost of the selected records overflows \
+                    (exceeds 1.8e308): at least one cost is absurd; `scout-audit query \
+                    --format jsonl` lists the records with their costs";
+    // Each through `log EVENT --cost X`.
+    let s = Store::new();
+    for c in ["100", "1.797e308", "1.797e308", "-1.797e308", "50"] {
+        s.ok(&["log", "nav", &format!("--cost={c}"), "--model", "m"]);
+    }
+    let v: Value = serde_json::from_str(&s.ok(&["spend", "--format", "json"])).unwrap();
+    assert_eq!(
+        (&v["total_cost"], &v["records"]),
+        (&json!(1.797e308), &json!(5))
+    );
+    let t = Store::new();
+    for c in ["100", "200", "1e308", "1e308", "300"] {
+        t.ok(&["log", "nav", &format!("--cost={c}"), "--model", "m"]);
+    }
+    for format in ["json", "table", "csv"] {
+        assert_eq!(
+            t.cmd(&["spend", "--format", format]).run().error(),
+            overflow
+        );
+    }
+    let n = Store::new();
+    for c in ["-1e308", "-1e308"] {
+        n.ok(&["log", "nav", &format!("--cost={c}")]);
+    }
+    assert_eq!(
+        n.cmd(&["spend"]).run().error(),
+        "scout-audit: error: total cost of the selected records overflows (below -1.8e308): \
+         at least one cost is absurd; `scout-audit query --format jsonl` lists the records \
+         with their costs"
+    );
+    // Grouped: a group that overflows is an error even when the total is
+    // not, naming the group.
+    t.ok(&["log", "nav", "--cost=-1e308", "--model", "n"]);
+    t.ok(&["log", "nav", "--cost=-1e308", "--model", "n"]);
+    let v: Value = serde_json::from_str(&t.ok(&["spend", "--format", "json"])).unwrap();
+    assert_eq!(v["total_cost"], json!(600.0));
+    assert_eq!(
+        t.cmd(&["spend", "--by", "model"]).run().error(),
+        "scout-audit: error: total cost of the selected records in group \"m\" overflows \
+         (exceeds 1.8e308): at least one cost is absurd; `scout-audit query --format jsonl` \
+         lists the records with their costs"
+    );
+    // Per session (one a `log` process): no group overflows.
+    let v: Value =
+        serde_json::from_str(&t.ok(&["spend", "--by", "session", "--format", "json"])).unwrap();
+    let mut costs: Vec<f64> = v["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["cost"].as_f64().unwrap())
+        .collect();
+    costs.sort_by(f64::total_cmp);
+    assert_eq!(costs, [-1e308, -1e308, 100.0, 200.0, 300.0, 1e308, 1e308]);
+    assert_eq!(v["total_cost"], json!(600.0));
+    // Two archives (two 1e308, then -1e308), indexed as they are sealed,
+    // and the live file: the index holds a sum beyond the doubles.
+    let u = Store::new();
+    for batch in [&["1e308", "1e308"][..], &["-1e308"], &["100"]] {
+        for c in batch {
+            u.ok(&["log", "nav", &format!("--cost={c}")]);
+        }
+        if batch != ["100"] {
+            u.ok(&["rotate"]);
+        }
+    }
+    let idx: Vec<String> = u
+        .files()
+        .into_iter()
+        .filter(|f| f.ends_with(".idx"))
+        .collect();
+    assert_eq!(idx.len(), 2, "{:?}", u.files());
+    let texts: Vec<String> = idx
+        .iter()
+        .map(|i| std::fs::read_to_string(u.file(i)).unwrap())
+        .collect();
+    for text in &texts {
+        assert!(text.starts_with("{\"scout_audit_index\":3,"), "{text}");
+    }
+    // 2e308 exactly (0x8e679c2f5e45 * 2^977 == 2 * 1e308).
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("\"cost\":\"0x8e679c2f5e45p+977\"")),
+        "{texts:?}"
+    );
+    let v: Value = serde_json::from_str(&u.ok(&["spend", "--format", "json"])).unwrap();
+    assert_eq!(
+        (&v["total_cost"], &v["records"]),
+        (&json!(1e308), &json!(4))
+    );
+}

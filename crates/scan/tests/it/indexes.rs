@@ -80,7 +80,7 @@ fn an_index_with_edited_totals_is_not_used_and_is_reported() {
     let dir = d.path();
     let live = indexed_store(dir, &line("2026-03-01T02:00:00Z", "500"));
     let a = spend(&live);
-    assert_eq!((a.value.total, a.report.from_index), (501.5, 1));
+    assert_eq!((a.value.total, a.report.from_index), (Ok(501.5), 1));
     assert!(a.report.index_mismatches.is_empty());
     // Every group's cost made 0.5: the archive, its name, length, mtime
     // and last bytes are untouched (the old stamp would have matched).
@@ -89,7 +89,7 @@ fn an_index_with_edited_totals_is_not_used_and_is_reported() {
     assert_ne!(forged, text);
     std::fs::write(idx_path(dir), forged).unwrap();
     let a = spend(&live);
-    assert_eq!(a.value.total, 501.5);
+    assert_eq!(a.value.total, Ok(501.5));
     assert_eq!(a.report.from_index, 0);
     assert_eq!(a.report.index_mismatches, [idx_path(dir)]);
     // `index` rewrites it, saying why; then it is used again.
@@ -103,7 +103,7 @@ fn an_index_with_edited_totals_is_not_used_and_is_reported() {
     );
     assert_eq!(std::fs::read_to_string(idx_path(dir)).unwrap(), text);
     let a = spend(&live);
-    assert_eq!((a.value.total, a.report.from_index), (501.5, 1));
+    assert_eq!((a.value.total, a.report.from_index), (Ok(501.5), 1));
     assert!(a.report.index_mismatches.is_empty());
 }
 
@@ -152,7 +152,7 @@ fn an_archive_edited_in_place_keeping_its_stamp_is_read() {
     let d = tempfile::tempdir().unwrap();
     let dir = d.path();
     let live = indexed_store(dir, &line("2026-03-01T02:00:00Z", "0.5"));
-    assert_eq!(spend(&live).value.total, 2.0);
+    assert_eq!(spend(&live).value.total, Ok(2.0));
     // The first member replaced by one of the same length (stored blocks
     // of a line of the same length), the last member (whose CRC and size
     // are the last 8 bytes) kept, the modification time put back.
@@ -178,7 +178,7 @@ fn an_archive_edited_in_place_keeping_its_stamp_is_read() {
     );
     assert_eq!(edited[edited.len() - 8..], was[was.len() - 8..]);
     let a = spend(&live);
-    assert_eq!((a.value.total, a.report.from_index), (11.0, 0));
+    assert_eq!((a.value.total, a.report.from_index), (Ok(11.0), 0));
     assert_eq!(a.report.index_mismatches, [idx_path(dir)]);
     let out = build_indexes(&live, Some(1)).unwrap();
     assert_eq!(
@@ -191,5 +191,5 @@ fn an_archive_edited_in_place_keeping_its_stamp_is_read() {
         )]
     );
     let a = spend(&live);
-    assert_eq!((a.value.total, a.report.from_index), (11.0, 1));
+    assert_eq!((a.value.total, a.report.from_index), (Ok(11.0), 1));
 }

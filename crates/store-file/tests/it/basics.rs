@@ -67,6 +67,28 @@ fn creates_missing_directories_0700() {
     }
 }
 
+/// Finding 2: costs whose exact sum overflows give an error, never 0; a
+/// finite exact sum of huge costs is given correctly rounded.
+#[test]
+fn hourly_spend_is_exact_or_an_error() {
+    let t = temp_store();
+    let log = AuditLog::open(&t.path).unwrap();
+    for c in [100.0, 1.797e308, 1.797e308, -1.797e308, 50.0] {
+        log.log(Event::new("nav").cost(c)).unwrap();
+    }
+    assert_eq!(log.hourly_spend(1.0).unwrap(), 1.797e308);
+    log.log(Event::new("nav").cost(1.797e308)).unwrap();
+    let err = log.hourly_spend(1.0).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "total cost of the selected records in {} cannot be given: \
+             the exact sum exceeds the largest finite double (about 1.8e308)",
+            t.path.parent().unwrap().display()
+        )
+    );
+}
+
 #[test]
 fn python_api_answers() {
     let t = temp_store();

@@ -64,7 +64,7 @@ fn check_answers(path: &Path, expected: &Value) {
                 for r in recs.iter().filter(|r| r.ts().is_some_and(|t| t >= cut)) {
                     s.add(r.cost().unwrap_or(0.0));
                 }
-                s.value()
+                s.value().unwrap()
             }
         };
         let want = want.as_f64().unwrap();

@@ -118,7 +118,8 @@ mod conformance {
         lines_over_the_bound_are_refused,
         same_answers_as_the_file_store,
         import_keeps_records,
-        distinct_records_with_equal_session_and_seq_are_kept
+        distinct_records_with_equal_session_and_seq_are_kept,
+        huge_costs_sum_exactly
     );
 }
 
@@ -323,4 +324,30 @@ fn version_1_table_migrates_to_content_keys() {
         .unwrap();
     assert_eq!(s.log(Event::new("nav")).unwrap().seq, 2);
     s.close().unwrap();
+}
+
+/// A database someone else wrote is input: a `cost` column holding an
+/// infinity or NaN (which the store never writes) makes the sum an error,
+/// never a plausible total without it (as on SQLite).
+#[test]
+fn non_finite_costs_in_a_foreign_database_are_an_error() {
+    use scout_audit_core::agg::SumOverflow;
+    let Some(db) = Db::new() else { return };
+    let s = PgStore::open(&db.url).unwrap();
+    for c in [0.25, 0.5, 1.0] {
+        s.log(Event::new("nav").cost(c).model("m")).unwrap();
+    }
+    s.close().unwrap();
+    for bad in ["'Infinity'", "'-Infinity'", "'NaN'"] {
+        let mut c = Client::connect(&db.url, NoTls).unwrap();
+        c.batch_execute(&format!(
+            "UPDATE scout_audit_events SET cost = {bad} WHERE model = 'm' AND cost <> 0.25"
+        ))
+        .unwrap();
+        let s = PgStore::open(&db.url).unwrap();
+        let spend = s.spend(&Filter::new(), None).unwrap();
+        assert_eq!(spend.records(), 3);
+        assert_eq!(spend.total(), Err(SumOverflow::NotFinite), "{bad}");
+        s.close().unwrap();
+    }
 }

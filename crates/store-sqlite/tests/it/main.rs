@@ -336,3 +336,27 @@ fn concurrent_openers_migrate_once() {
         }
     }
 }
+
+/// A database someone else wrote is input: a `cost` column holding an
+/// infinity or NaN (which the store never writes) makes the sum an error,
+/// never a plausible total without it.
+#[test]
+fn non_finite_costs_in_a_foreign_database_are_an_error() {
+    use scout_audit_core::agg::SumOverflow;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.db");
+    let s = SqliteStore::open(&path).unwrap();
+    for c in [0.25, 0.5, 1.0] {
+        s.log(Event::new("nav").cost(c).model("m")).unwrap();
+    }
+    s.close().unwrap();
+    let c = rusqlite::Connection::open(&path).unwrap();
+    c.execute("UPDATE events SET cost = 9e999 WHERE cost = 0.5", [])
+        .unwrap();
+    drop(c);
+    let s = SqliteStore::open(&path).unwrap();
+    let spend = s.spend(&Filter::new(), None).unwrap();
+    assert_eq!(spend.records(), 3);
+    assert_eq!(spend.total(), Err(SumOverflow::NotFinite));
+    s.close().unwrap();
+}
