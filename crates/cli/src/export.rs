@@ -20,10 +20,12 @@
 //! run before it starts, so an interrupted export is simply redone.
 //!
 //! **Whose files.** An export touches only its own files: it writes into
-//! an empty or missing directory, or one holding its manifest or only
-//! files named as its parts are (a first run that was interrupted), and
-//! refuses any other (another tool's data set). It deletes only regular
-//! files named as its parts are. Parts and the manifest are created
+//! an empty or missing directory (saving its manifest there before its
+//! first part), or one holding its manifest with nothing but `date=`
+//! directories of part files beside it, and refuses any other (another
+//! tool's data set). It deletes only regular files named as the parts of
+//! the one run that can have been interrupted (the manifest's committed
+//! runs + 1). Parts and the manifest are created
 //! exclusively without following links, mode 0600, in directories of mode
 //! 0700, as the file store's files are.
 
@@ -481,18 +483,23 @@ fn part_run(name: &str) -> Option<u64> {
     run.parse().ok()
 }
 
-/// The first entry of `dir` that is not an export's own: anything but its
-/// manifest (and the manifest's temporary file) and `date=` directories
-/// holding only part files. `None`: the directory is an export's (or empty).
-fn foreign_entry(dir: &Path) -> Result<Option<PathBuf>> {
+/// The first entry of `dir` that is not an export's own. With a manifest
+/// of ours: anything but the manifest (and its temporary file) and `date=`
+/// directories holding only part files. Without one, everything but a
+/// leftover temporary manifest is another's: a run saves its manifest
+/// before it writes its first part, so a directory of ours always has one.
+/// `None`: the directory is an export's (or empty).
+fn foreign_entry(dir: &Path, has_manifest: bool) -> Result<Option<PathBuf>> {
     for e in fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
         let e = e?;
         let name = e.file_name().to_string_lossy().into_owned();
         let t = e.file_type()?;
-        if t.is_file() && (name == MANIFEST || name == format!("{MANIFEST}.tmp")) {
+        // The manifest and its temporary file are checked where they are
+        // used, each with an error naming what is there if not a file.
+        if name == MANIFEST || name == format!("{MANIFEST}.tmp") {
             continue;
         }
-        if !(t.is_dir() && name.starts_with("date=")) {
+        if !has_manifest || !(t.is_dir() && name.starts_with("date=")) {
             return Ok(Some(e.path()));
         }
         for f in fs::read_dir(e.path())? {
@@ -506,9 +513,10 @@ fn foreign_entry(dir: &Path) -> Result<Option<PathBuf>> {
     Ok(None)
 }
 
-/// Deletes part files of runs the manifest does not list (interrupted):
-/// only regular files named as parts are, in `date=` directories (not
-/// links to directories).
+/// Deletes the part files of the one run that can have been interrupted,
+/// number `runs + 1` (the manifest says `runs` were committed, and a run
+/// saves the manifest before its first part): only regular files named as
+/// its parts, in `date=` directories (not links to directories).
 fn remove_unfinished(dir: &Path, runs: u64) -> Result<()> {
     let Ok(entries) = fs::read_dir(dir) else {
         return Ok(());
@@ -522,7 +530,7 @@ fn remove_unfinished(dir: &Path, runs: u64) -> Result<()> {
             let f = f?;
             let name = f.file_name().to_string_lossy().into_owned();
             let Some(run) = part_run(&name) else { continue };
-            if f.file_type()?.is_file() && (run > runs || name.ends_with(".parquet.tmp")) {
+            if f.file_type()?.is_file() && Some(run) == runs.checked_add(1) {
                 fs::remove_file(f.path())?;
             }
         }
@@ -704,9 +712,15 @@ impl Run {
     fn begin(dir: &Path) -> Result<Run> {
         create_private_dir(dir)?;
         check_regular_or_absent(&dir.join(MANIFEST))?;
-        if let Some(p) = foreign_entry(dir)?
-            && fs::symlink_metadata(dir.join(MANIFEST)).is_err()
-        {
+        let has_manifest = fs::symlink_metadata(dir.join(MANIFEST)).is_ok();
+        if let Some(p) = foreign_entry(dir, has_manifest)? {
+            if has_manifest {
+                bail!(
+                    "{} holds {}, which no export makes: refusing to write into it or delete anything in it",
+                    dir.display(),
+                    p.display()
+                );
+            }
             bail!(
                 "{} is not empty and is not a scout-audit export (no {MANIFEST}; {} is not ours): refusing to write into it or delete anything in it",
                 dir.display(),
@@ -714,6 +728,11 @@ impl Run {
             );
         }
         let before = Manifest::load(dir)?;
+        if !has_manifest {
+            // Ours from now on: the manifest exists before the first part,
+            // so an interrupted first run leaves a directory of ours.
+            before.save(dir)?;
+        }
         remove_unfinished(dir, before.runs)?;
         Ok(Run {
             dir: dir.to_path_buf(),

@@ -310,9 +310,16 @@ fn check_one(args: &[&str], torn: bool, group: &[PathBuf], kind: Plant) -> Resul
         // A regular file at an index name is the store's cache, rewritten
         // by `index` when it does not match its archive.
         let regular = std::fs::symlink_metadata(&at).is_ok_and(|m| m.is_file());
+        // SQLite's own side files are SQLite's to use (a regular one there
+        // is taken for a hot journal). A regular file at a sealed segment's
+        // name is taken for a segment and compressed byte for byte: its
+        // bytes live on in the archive.
+        let sqlite_side = ["-wal", "-shm", "-journal"].iter().any(|x| s.ends_with(x));
         let allowed = (kind == Plant::Directory && at.is_dir())
             || (kind == Plant::ForeignFile && s.ends_with(".tmp") && !at.exists())
-            || (kind == Plant::ForeignFile && s.ends_with(".idx") && regular);
+            || (kind == Plant::ForeignFile && s.ends_with(".idx") && regular)
+            || (kind == Plant::ForeignFile && sqlite_side)
+            || (kind == Plant::ForeignFile && archived_whole(&at));
         if !intact && !allowed {
             problems.push(format!("the plant at {s} was changed or removed"));
         }
@@ -351,6 +358,20 @@ fn check_one(args: &[&str], torn: bool, group: &[PathBuf], kind: Plant) -> Resul
     } else {
         Err(problems.join("; "))
     }
+}
+
+/// Whether the sealed segment at `at` is gone because it was compressed:
+/// its `.gz` holds exactly the foreign file's bytes.
+fn archived_whole(at: &Path) -> bool {
+    let gz = PathBuf::from(format!("{}.gz", at.display()));
+    if at.exists() || !gz.is_file() {
+        return false;
+    }
+    let mut bytes = Vec::new();
+    flate2::read::MultiGzDecoder::new(std::fs::File::open(gz).unwrap())
+        .read_to_end(&mut bytes)
+        .unwrap();
+    bytes == scout_audit_testkit::hostile::FOREIGN_BYTES
 }
 
 /// Whether a failed command's output names a planted path: its file name,

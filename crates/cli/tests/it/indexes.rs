@@ -45,15 +45,18 @@ const SPEND: &str =
 
 /// The index's text with every cost partial of its (hour, event) lines
 /// replaced by `cost`, its last line (its digest) left as it was.
-fn with_costs(text: &str, cost: &str) -> String {
+fn with_costs(text: &str, cost: f64) -> String {
+    let mut exact = scout_audit_core::agg::ExactSum::new();
+    exact.add(cost);
+    let cost = exact.to_string();
     let mut out = String::new();
     for l in text.split_inclusive('\n') {
-        match l.find("\"cost\":[") {
+        match l.find("\"cost\":\"") {
             Some(at) if l.contains("\"hour\"") => {
-                let from = at + "\"cost\":[".len();
-                let to = from + l[from..].find(']').unwrap();
+                let from = at + "\"cost\":\"".len();
+                let to = from + l[from..].find('"').unwrap();
                 out.push_str(&l[..from]);
-                out.push_str(cost);
+                out.push_str(&cost);
                 out.push_str(&l[to..]);
             }
             _ => out.push_str(l),
@@ -91,7 +94,7 @@ fn a_forged_index_changes_no_answer_is_reported_and_rewritten() {
     let text = std::fs::read_to_string(s.store_dir().join(&idx)).unwrap();
     // Totals edited (500 becomes 0.5), the archive and the old stamp's
     // fields untouched.
-    s.write(&idx, with_costs(&text, "0.25"));
+    s.write(&idx, with_costs(&text, 0.25));
     let o = spend(&s);
     assert_eq!(
         (o.code, o.stdout.as_str(), o.stderr),
@@ -150,7 +153,7 @@ fn verify_names_what_a_consistent_forgery_changed() {
     let text = std::fs::read_to_string(s.store_dir().join(&idx)).unwrap();
     // Digests recomputed: readers use it (trusted for speed, never for
     // truth); verify compares it with the archive's records.
-    s.write(&idx, reseal(&with_costs(&text, "0.25")));
+    s.write(&idx, reseal(&with_costs(&text, 0.25)));
     assert_eq!(
         spend(&s).ok(),
         "{\"total_cost\":1.5,\"records\":4,\"since\":\"2026-03-01T10:00:00+00:00\"}\n"
