@@ -80,11 +80,12 @@ impl Totals {
         self.output_t = self.output_t.saturating_add(output_t.unwrap_or(0));
     }
 
-    /// Adds another group's totals.
+    /// Adds another group's totals. Counts saturate: `u64::MAX` records
+    /// is an absurd answer, never a plausible wrapped one.
     pub fn merge(&mut self, other: &Totals) {
-        self.records += other.records;
+        self.records = self.records.saturating_add(other.records);
         self.cost.merge(&other.cost);
-        self.costless += other.costless;
+        self.costless = self.costless.saturating_add(other.costless);
         self.input_t = self.input_t.saturating_add(other.input_t);
         self.output_t = self.output_t.saturating_add(other.output_t);
     }
@@ -266,12 +267,13 @@ impl Summary {
     }
 
     /// Adds the summary of what follows this one.
+    /// Counts saturate (see [`Totals::merge`]).
     pub fn merge(&mut self, later: &Summary) {
-        self.bytes += later.bytes;
-        self.records += later.records;
-        self.malformed += later.malformed;
-        self.torn_tails += later.torn_tails;
-        self.torn_fragments += later.torn_fragments;
+        self.bytes = self.bytes.saturating_add(later.bytes);
+        self.records = self.records.saturating_add(later.records);
+        self.malformed = self.malformed.saturating_add(later.malformed);
+        self.torn_tails = self.torn_tails.saturating_add(later.torn_tails);
+        self.torn_fragments = self.torn_fragments.saturating_add(later.torn_fragments);
         self.first_ts = match (self.first_ts, later.first_ts) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -293,7 +295,7 @@ impl Summary {
             .filter(|(h, _)| h.is_some())
             .flat_map(|(_, k)| k.iter())
             .map(|(_, t)| t.records)
-            .sum()
+            .fold(0u64, u64::saturating_add)
     }
 
     /// How this summary (an index's) differs from `actual` (the summary of
@@ -663,14 +665,28 @@ impl SegmentIndex {
         if lines.next().is_some() {
             return Err("trailing lines".into());
         }
-        let in_hours: u64 = summary
-            .hours
-            .values()
-            .flat_map(|k| k.iter())
-            .map(|(_, t)| t.records)
-            .sum();
-        let in_models: u64 = summary.models.iter().map(|(_, t)| t.records).sum();
-        let timed = summary.timed_records();
+        // Checked: a forged index's counts must not wrap into consistent
+        // small ones (an overflow is an inconsistency, never a total).
+        fn checked_sum(it: impl Iterator<Item = u64>) -> Result<u64, String> {
+            it.fold(Some(0u64), |a, n| a?.checked_add(n))
+                .ok_or_else(|| "inconsistent totals (a count overflows)".to_string())
+        }
+        let in_hours = checked_sum(
+            summary
+                .hours
+                .values()
+                .flat_map(|k| k.iter())
+                .map(|(_, t)| t.records),
+        )?;
+        let in_models = checked_sum(summary.models.iter().map(|(_, t)| t.records))?;
+        let timed = checked_sum(
+            summary
+                .hours
+                .iter()
+                .filter(|(h, _)| h.is_some())
+                .flat_map(|(_, k)| k.iter())
+                .map(|(_, t)| t.records),
+        )?;
         if in_hours != summary.records
             || in_models != timed
             || (timed > 0) != summary.first_ts.is_some()
@@ -1100,6 +1116,14 @@ mod tests {
                 "{to}"
             );
         }
+        // Counts that would wrap into consistent ones are refused: every
+        // hour's count at its largest, digest recomputed.
+        let huge = text.replace("\"records\":1,", "\"records\":18446744073709551615,");
+        assert_ne!(huge, text);
+        assert_eq!(
+            SegmentIndex::decode(reseal(&huge).as_bytes()).unwrap_err(),
+            "inconsistent totals (a count overflows)"
+        );
         let resealed = reseal(&text.replacen("\"records\":4", "\"records\":5", 1));
         assert_eq!(
             SegmentIndex::decode(resealed.as_bytes()).unwrap_err(),
