@@ -362,13 +362,18 @@ pub fn bad_input_is_refused<H: Harness>(h: &H) {
     );
 }
 
-/// An event whose line, written by session `s-long` at a one-digit seq
-/// with the suite's clock, is `len` bytes long.
+/// An event whose line, written by a writer opened with the given session
+/// `s-long` (so stamped with its writer, docs/format.md) at a one-digit
+/// seq with the suite's clock, is `len` bytes long.
 fn event_of_len(len: usize) -> Event {
     let mut base = Vec::new();
-    Event::new("big")
-        .field("pad", "")
-        .encode_into(t0(), &SessionId::new("s-long"), 0, &mut base);
+    Event::new("big").field("pad", "").encode_stamped(
+        t0(),
+        &SessionId::new("s-long"),
+        0,
+        Some(&scout_audit_core::WriterId::random()),
+        &mut base,
+    );
     Event::new("big").field("pad", "a".repeat(len - (base.len() - 1)))
 }
 

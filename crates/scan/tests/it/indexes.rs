@@ -55,17 +55,20 @@ fn spend(live: &Path) -> scout_audit_scan::Answer<scout_audit_scan::Spend> {
     Scan::new(Inputs::store(live).unwrap()).spend(None).unwrap()
 }
 
-/// The index's text with every cost partial of its (hour, event) lines
-/// replaced by `cost`; the last line (its digest) left as it was.
-fn with_costs(text: &str, cost: &str) -> String {
+/// The index's text with the exact cost sum of every (hour, event) line
+/// replaced by `cost`'s; the last line (its digest) left as it was.
+fn with_costs(text: &str, cost: f64) -> String {
+    let mut exact = scout_audit_core::agg::ExactSum::new();
+    exact.add(cost);
+    let cost = exact.to_string();
     let mut out = String::new();
     for l in text.split_inclusive('\n') {
-        match l.find("\"cost\":[") {
+        match l.find("\"cost\":\"") {
             Some(at) if l.contains("\"hour\"") => {
-                let from = at + "\"cost\":[".len();
-                let to = from + l[from..].find(']').unwrap();
+                let from = at + "\"cost\":\"".len();
+                let to = from + l[from..].find('"').unwrap();
                 out.push_str(&l[..from]);
-                out.push_str(cost);
+                out.push_str(&cost);
                 out.push_str(&l[to..]);
             }
             _ => out.push_str(l),
@@ -85,7 +88,7 @@ fn an_index_with_edited_totals_is_not_used_and_is_reported() {
     // Every group's cost made 0.5: the archive, its name, length, mtime
     // and last bytes are untouched (the old stamp would have matched).
     let text = std::fs::read_to_string(idx_path(dir)).unwrap();
-    let forged = with_costs(&text, "0.5");
+    let forged = with_costs(&text, 0.5);
     assert_ne!(forged, text);
     std::fs::write(idx_path(dir), forged).unwrap();
     let a = spend(&live);

@@ -88,13 +88,15 @@ fn reseal(text: &str) -> String {
     format!("{body}{{\"index_sha256\":\"{digest}\"}}\n")
 }
 
-/// `text` (an index) with the cost partials of its first (hour, event)
-/// group replaced by `cost`.
-fn with_first_group_cost(text: &str, cost: &str) -> String {
+/// `text` (an index) with the exact cost sum of its first (hour, event)
+/// group replaced by `cost`'s.
+fn with_first_group_cost(text: &str, cost: f64) -> String {
+    let mut exact = scout_audit_core::agg::ExactSum::new();
+    exact.add(cost);
     let line2 = text.find('\n').unwrap() + 1;
-    let at = line2 + text[line2..].find("\"cost\":[").unwrap() + "\"cost\":[".len();
-    let end = at + text[at..].find(']').unwrap();
-    format!("{}{cost}{}", &text[..at], &text[end..])
+    let at = line2 + text[line2..].find("\"cost\":\"").unwrap() + "\"cost\":\"".len();
+    let end = at + text[at..].find('"').unwrap();
+    format!("{}{exact}{}", &text[..at], &text[end..])
 }
 
 /// The modification time of `path`.
@@ -141,7 +143,7 @@ fn an_index_is_checked_against_its_archive_bytes_and_its_own_digest() {
     assert_eq!(check(), IndexCheck::Mismatch("index cut short".into()));
     // Finding 8: totals edited, the archive untouched (the old stamp kept
     // by construction): the index's own digest no longer matches.
-    let forged = with_first_group_cost(&text, "500.0");
+    let forged = with_first_group_cost(&text, 500.0);
     assert_ne!(forged, text);
     std::fs::write(&idx_path, &forged).unwrap();
     assert_eq!(check(), IndexCheck::Mismatch(edited.into()));
@@ -208,12 +210,8 @@ fn verify_compares_every_index_with_its_archive_field_by_field() {
         .collect();
     // 1: edited, digest left as it was; 2: edited and resealed (a
     // consistent forgery readers would use); 3: an older format.
-    std::fs::write(&paths[0], with_first_group_cost(&texts[0], "500.0")).unwrap();
-    std::fs::write(
-        &paths[1],
-        reseal(&with_first_group_cost(&texts[1], "500.0")),
-    )
-    .unwrap();
+    std::fs::write(&paths[0], with_first_group_cost(&texts[0], 500.0)).unwrap();
+    std::fs::write(&paths[1], reseal(&with_first_group_cost(&texts[1], 500.0))).unwrap();
     assert!(matches!(
         check_index(&RealFs, &segs[1].path, &paths[1]),
         IndexCheck::Valid(_)
