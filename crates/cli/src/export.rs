@@ -499,7 +499,7 @@ fn foreign_entry(dir: &Path, has_manifest: bool) -> Result<Option<PathBuf>> {
         if name == MANIFEST || name == format!("{MANIFEST}.tmp") {
             continue;
         }
-        if !has_manifest || !(t.is_dir() && name.starts_with("date=")) {
+        if !(has_manifest && t.is_dir() && name.starts_with("date=")) {
             return Ok(Some(e.path()));
         }
         for f in fs::read_dir(e.path())? {

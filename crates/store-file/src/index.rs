@@ -667,8 +667,8 @@ impl SegmentIndex {
         }
         // Checked: a forged index's counts must not wrap into consistent
         // small ones (an overflow is an inconsistency, never a total).
-        fn checked_sum(it: impl Iterator<Item = u64>) -> Result<u64, String> {
-            it.fold(Some(0u64), |a, n| a?.checked_add(n))
+        fn checked_sum(mut it: impl Iterator<Item = u64>) -> Result<u64, String> {
+            it.try_fold(0u64, u64::checked_add)
                 .ok_or_else(|| "inconsistent totals (a count overflows)".to_string())
         }
         let in_hours = checked_sum(
