@@ -200,16 +200,10 @@ fn compress_locked(
 /// the name (a symbolic link, a directory, a FIFO) was not made by the
 /// store, is left alone, and is an error naming it.
 pub(crate) fn remove_stale_temp(fs: &dyn Fs, path: &Path) -> Result<()> {
-    match fs.lstat(path) {
-        Ok(m) if m.is_file => remove(fs, path),
-        Ok(_) => Err(Error::Foreign {
-            path: path.to_path_buf(),
-            what: crate::fs::describe_not_regular(path)
-                .unwrap_or_else(|| "is not a regular file".to_owned()),
-        }),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::io("stat", path, e)),
+    if crate::fs::regular_or_absent(fs, path)? {
+        remove(fs, path)?;
     }
+    Ok(())
 }
 
 fn remove(fs: &dyn Fs, path: &Path) -> Result<()> {

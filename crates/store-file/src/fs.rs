@@ -124,6 +124,23 @@ pub trait Fs: Send + Sync + fmt::Debug {
     fn open_file_lock(&self, path: &Path) -> io::Result<Arc<dyn LockFile>>;
 }
 
+/// Whether a regular file is at `path` (`Ok(false)`: nothing is there),
+/// from [`Fs::lstat`]; anything else there (a link, a directory, a FIFO)
+/// was not made by the store and is [`crate::Error::Foreign`], naming it.
+/// What a step that replaces or removes one of the store's own files
+/// checks first.
+pub fn regular_or_absent(fs: &dyn Fs, path: &Path) -> Result<bool, crate::Error> {
+    match fs.lstat(path) {
+        Ok(m) if m.is_file => Ok(true),
+        Ok(_) => Err(crate::Error::Foreign {
+            path: path.to_path_buf(),
+            what: describe_not_regular(path).unwrap_or_else(|| "is not a regular file".to_owned()),
+        }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(crate::Error::io("stat", path, e)),
+    }
+}
+
 /// What is at `path` when it is not a regular file ("is a symbolic link to
 /// /x (not followed)", "is a FIFO", ...), from `lstat`; `None` for a
 /// regular file or nothing.

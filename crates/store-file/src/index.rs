@@ -908,16 +908,7 @@ fn write_locked(
 /// Whether `path` may be replaced by a rename: nothing is there, or a
 /// regular file (the store's own index). Anything else is an error naming it.
 fn check_replaceable(fs: &dyn Fs, path: &Path) -> Result<()> {
-    match fs.lstat(path) {
-        Ok(m) if m.is_file => Ok(()),
-        Ok(_) => Err(Error::Foreign {
-            path: path.to_path_buf(),
-            what: crate::fs::describe_not_regular(path)
-                .unwrap_or_else(|| "is not a regular file".to_owned()),
-        }),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::io("stat", path, e)),
-    }
+    crate::fs::regular_or_absent(fs, path).map(|_| ())
 }
 
 /// Indexes one of the store's archives from its own bytes (what the
