@@ -43,17 +43,19 @@ fn spend(s: &Store) -> crate::support::Out {
 const SPEND: &str =
     "{\"total_cost\":501.0,\"records\":4,\"since\":\"2026-03-01T10:00:00+00:00\"}\n";
 
-/// The index's text with every cost partial of its (hour, event) lines
+/// The index's text with the exact cost sum of every (hour, event) line
 /// replaced by `cost`, its last line (its digest) left as it was.
 fn with_costs(text: &str, cost: &str) -> String {
     let mut out = String::new();
     for l in text.split_inclusive('\n') {
-        match l.find("\"cost\":[") {
+        match l.find("\"cost\":\"") {
             Some(at) if l.contains("\"hour\"") => {
-                let from = at + "\"cost\":[".len();
-                let to = from + l[from..].find(']').unwrap();
+                let from = at + "\"cost\":\"".len();
+                let to = from + l[from..].find('"').unwrap();
                 out.push_str(&l[..from]);
-                out.push_str(cost);
+                let mut sum = scout_audit_core::agg::ExactSum::new();
+                sum.add(cost.parse().unwrap());
+                out.push_str(&sum.to_string());
                 out.push_str(&l[to..]);
             }
             _ => out.push_str(l),

@@ -55,17 +55,19 @@ fn spend(live: &Path) -> scout_audit_scan::Answer<scout_audit_scan::Spend> {
     Scan::new(Inputs::store(live).unwrap()).spend(None).unwrap()
 }
 
-/// The index's text with every cost partial of its (hour, event) lines
+/// The index's text with the exact cost sum of every (hour, event) line
 /// replaced by `cost`; the last line (its digest) left as it was.
 fn with_costs(text: &str, cost: &str) -> String {
     let mut out = String::new();
     for l in text.split_inclusive('\n') {
-        match l.find("\"cost\":[") {
+        match l.find("\"cost\":\"") {
             Some(at) if l.contains("\"hour\"") => {
-                let from = at + "\"cost\":[".len();
-                let to = from + l[from..].find(']').unwrap();
+                let from = at + "\"cost\":\"".len();
+                let to = from + l[from..].find('"').unwrap();
                 out.push_str(&l[..from]);
-                out.push_str(cost);
+                let mut sum = scout_audit_core::agg::ExactSum::new();
+                sum.add(cost.parse().unwrap());
+                out.push_str(&sum.to_string());
                 out.push_str(&l[to..]);
             }
             _ => out.push_str(l),
