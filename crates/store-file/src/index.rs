@@ -463,8 +463,7 @@ impl ArchiveIdentity {
     /// [`RACY_NANOS`] (else a change in the same clock tick as the
     /// recorded ctime, after the hashing, could have kept it).
     pub fn trusted(&self, now: &Meta) -> bool {
-        !self.is_racy()
-            && ArchiveIdentity::of(now, self.hashed_ns).is_some_and(|n| n == *self)
+        !self.is_racy() && ArchiveIdentity::of(now, self.hashed_ns).is_some_and(|n| n == *self)
     }
 
     /// Whether the ctime is too close to the hashing for the identity to
@@ -874,11 +873,23 @@ pub struct Inspection {
 /// [`check_index`], saying whether the archive was hashed.
 pub fn inspect_index(fs: &dyn Fs, archive: &Path, index: &Path) -> Inspection {
     let mut hashed = false;
-    let check = inspect(fs, archive, index, &mut hashed);
+    let check = inspect(fs, archive, index, true, &mut hashed);
     Inspection { check, hashed }
 }
 
-fn inspect(fs: &dyn Fs, archive: &Path, index: &Path, hashed: &mut bool) -> IndexCheck {
+/// [`check_index`] hashing the archive whatever identity the index
+/// records (what `verify` does: it trusts nothing it can check).
+pub fn check_index_hashing(fs: &dyn Fs, archive: &Path, index: &Path) -> IndexCheck {
+    inspect(fs, archive, index, false, &mut false)
+}
+
+fn inspect(
+    fs: &dyn Fs,
+    archive: &Path,
+    index: &Path,
+    trust_identity: bool,
+    hashed: &mut bool,
+) -> IndexCheck {
     let mut f = match fs.open_read(index) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return IndexCheck::Missing,
@@ -913,7 +924,8 @@ fn inspect(fs: &dyn Fs, archive: &Path, index: &Path, hashed: &mut bool) -> Inde
     }
     // The archive as it is now (never following a link): if it is the
     // very file hashed, unchanged since (ctime), the digest holds.
-    if let (Some(id), Ok(m)) = (&idx.identity, fs.lstat(archive))
+    if trust_identity
+        && let (Some(id), Ok(m)) = (&idx.identity, fs.lstat(archive))
         && id.trusted(&m)
         && m.len == idx.stamp.len
     {
@@ -1368,7 +1380,10 @@ mod tests {
                 is_symlink: true,
                 ..m
             },
-            Meta { is_file: false, ..m },
+            Meta {
+                is_file: false,
+                ..m
+            },
         ] {
             assert!(!id.trusted(&other), "{other:?}");
         }
@@ -1398,7 +1413,10 @@ mod tests {
         assert_eq!(SegmentIndex::decode(v3.as_bytes()), Ok(idx.clone()));
         idx.identity = ArchiveIdentity::of(&meta(1, 1, 0, Some(0)), 5);
         let v4 = String::from_utf8(idx.encode()).unwrap();
-        assert!(v4.contains("\"archive_identity\":{\"dev\":3,\"ino\":1,"), "{v4}");
+        assert!(
+            v4.contains("\"archive_identity\":{\"dev\":3,\"ino\":1,"),
+            "{v4}"
+        );
         let v3 = reseal(&v4.replacen(
             &format!("\"scout_audit_index\":{INDEX_VERSION}"),
             "\"scout_audit_index\":3",

@@ -248,7 +248,11 @@ fn a_copied_store_hashes_until_index_refreshes_it() {
     );
     assert_eq!(spend(&live).report.indexes_hashed, 0);
     let c = tempfile::tempdir().unwrap();
-    for name in [ARCHIVE.to_owned(), format!("{ARCHIVE}.idx"), "audit.jsonl".into()] {
+    for name in [
+        ARCHIVE.to_owned(),
+        format!("{ARCHIVE}.idx"),
+        "audit.jsonl".into(),
+    ] {
         std::fs::copy(d.path().join(&name), c.path().join(&name)).unwrap();
     }
     let copy = c.path().join("audit.jsonl");

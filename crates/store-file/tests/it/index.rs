@@ -234,15 +234,26 @@ fn an_index_skips_hashing_its_archive_only_while_its_identity_holds() {
     let valid = SegmentIndex::decode(&std::fs::read(&idx_path).unwrap()).unwrap();
     let id = valid.identity.expect("an identity is recorded");
     assert!(id.is_racy(), "{id:?}");
-    assert_eq!((check().0, check().1), (IndexCheck::Valid(Box::new(valid.clone())), true));
-    let ins = inspect_index(&RealFs, &seg.path, &idx_path);
-    assert!(!needs_refresh(&RealFs, &seg.path, &ins), "still racy");
+    assert_eq!(
+        (check().0, check().1),
+        (IndexCheck::Valid(Box::new(valid.clone())), true)
+    );
     // Over 2 s later the identity can be refreshed; then the archive is
     // not read at all.
     std::thread::sleep(std::time::Duration::from_millis(2100));
     let ins = inspect_index(&RealFs, &seg.path, &idx_path);
     assert!(needs_refresh(&RealFs, &seg.path, &ins));
-    assert!(write_index(&RealFs, &l, &seg, valid.stamp.clone(), valid.summary.clone(), None).unwrap());
+    assert!(
+        write_index(
+            &RealFs,
+            &l,
+            &seg,
+            valid.stamp.clone(),
+            valid.summary.clone(),
+            None
+        )
+        .unwrap()
+    );
     let refreshed = SegmentIndex::decode(&std::fs::read(&idx_path).unwrap()).unwrap();
     assert!(!refreshed.identity.unwrap().is_racy());
     assert_eq!(
@@ -284,6 +295,15 @@ fn an_index_skips_hashing_its_archive_only_while_its_identity_holds() {
     };
     std::fs::write(&idx_path, trusted.encode()).unwrap();
     assert_eq!(check(), (IndexCheck::Valid(Box::new(trusted)), false));
+    // verify trusts no identity: it hashes, and names the stale index.
+    let rep = verify(Arc::new(RealFs), &l).unwrap();
+    assert_eq!(
+        rep.index_problems,
+        [(
+            idx_path.clone(),
+            "the archive's SHA-256 differs from the one the index was made from".to_owned()
+        )]
+    );
     // The original bytes back (a new ctime): hashed, valid again.
     std::fs::write(&seg.path, &gz).unwrap();
     assert!(matches!(check(), (IndexCheck::Valid(_), true)));
