@@ -10,9 +10,12 @@
 //! - [`SegmentIndex`]: a summary tied to one archive by its name, length
 //!   and the SHA-256 of its bytes ([`ArchiveStamp`]), the file sealed by a
 //!   last line holding the SHA-256 of everything before it. Checking it
-//!   ([`check_index`]) hashes the archive and the index: **a missing,
-//!   unreadable, partial, edited, foreign or stale index is not used**,
-//!   and the caller is told which ([`IndexCheck`]) so it can say so.
+//!   ([`check_index`]) hashes the index, and the archive unless the
+//!   archive's identity recorded at its last hashing ([`ArchiveIdentity`]:
+//!   device, inode, length, mtime, ctime) still matches its `lstat` and
+//!   was not racy: **a missing, unreadable, partial, edited, foreign or
+//!   stale index is not used**, and the caller is told which
+//!   ([`IndexCheck`]) so it can say so.
 //! - [`Summary::differences`]: an index compared with the summary of its
 //!   archive's records, field by field (`verify`).
 //! - [`write_index`]: written whole to `.idx.tmp`, fsync'd, then renamed
