@@ -41,7 +41,7 @@ use sha2::{Digest, Sha256};
 
 use crate::compress::exclusively;
 use crate::error::{Error, Result};
-use crate::fs::{Fs, LockFile, Meta};
+use crate::fs::{Fs, LockFile, Meta, ReadFile};
 use crate::layout::{Layout, Segment};
 use crate::lines::{Item, LineReader};
 use crate::reader::{gzip_reader, reopen_with};
@@ -483,9 +483,11 @@ impl ArchiveIdentity {
 }
 
 impl ArchiveStamp {
-    /// Reads the archive at `path` whole and hashes it.
+    /// Reads the archive at `path` whole and hashes it (what a reader
+    /// does: no fsync, no identity).
     pub fn read(fs: &dyn Fs, path: &Path) -> io::Result<ArchiveStamp> {
-        ArchiveStamp::read_identified(fs, path).map(|(s, _)| s)
+        let mut f = fs.open_read(path)?;
+        hash(&mut *f)
     }
 
     /// Reads the archive at `path` whole and hashes it, with its identity
@@ -501,33 +503,36 @@ impl ArchiveStamp {
         let mut f = fs.open_read(path)?;
         f.sync_all()?;
         let before = f.meta()?;
-        let mut h = Sha256::new();
-        let mut buf = vec![0u8; HASH_BUFFER];
-        let mut len = 0u64;
-        loop {
-            let n = match f.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            h.update(&buf[..n]);
-            len += n as u64;
-        }
+        let stamp = hash(&mut *f)?;
         let after = f.meta()?;
-        let identity = if before == after && after.len == len {
+        let identity = if before == after && after.len == stamp.len {
             ArchiveIdentity::of(&after, hashed_ns)
         } else {
             None
         };
-        Ok((
-            ArchiveStamp {
-                len,
-                sha256: h.finalize().into(),
-            },
-            identity,
-        ))
+        Ok((stamp, identity))
     }
+}
+
+/// The length and SHA-256 of what `f` holds from where it is.
+fn hash(f: &mut dyn ReadFile) -> io::Result<ArchiveStamp> {
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; HASH_BUFFER];
+    let mut len = 0u64;
+    loop {
+        let n = match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        h.update(&buf[..n]);
+        len += n as u64;
+    }
+    Ok(ArchiveStamp {
+        len,
+        sha256: h.finalize().into(),
+    })
 }
 
 /// An archive's index: its summary, tied to the archive by name and stamp.
