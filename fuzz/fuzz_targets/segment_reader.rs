@@ -205,9 +205,9 @@ fn check_sums(recs: &[Record]) {
         archive: "a.jsonl.gz".into(),
         stamp: ArchiveStamp {
             len: 0,
-            mtime: (0, 0),
-            tail: Vec::new(),
+            sha256: [0; 32],
         },
+        identity: None,
         summary,
     };
     let back = SegmentIndex::decode(&idx.encode()).expect("an index reads back");

@@ -938,6 +938,17 @@ pub fn index(cli: &Cli, a: &IndexArgs) -> Result<ExitCode> {
                 writeln!(out, "reindexed {}: {why}", p.display())?;
             }
             IndexOutcome::Valid(_) => valid += 1,
+            IndexOutcome::Refreshed(p) => {
+                // Valid all along: counted as already indexed.
+                valid += 1;
+                writeln!(
+                    out,
+                    "refreshed {}: its index now records the archive's identity, so reads \
+                     stop hashing the archive (the store was copied, the index was of format 3, \
+                     or it was written just after the archive changed)",
+                    terminal_text(&p.display().to_string())
+                )?;
+            }
             IndexOutcome::Damaged(p, why) => {
                 damaged += 1;
                 eprintln!(

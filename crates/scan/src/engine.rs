@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rayon::prelude::*;
 use scout_audit_core::{Decoded, Filter, Timestamp, decode_line};
 use scout_audit_store_file::fs::RealFs;
-use scout_audit_store_file::index::{IndexCheck, Summary, check_index};
+use scout_audit_store_file::index::{IndexCheck, Summary, inspect_index};
 use scout_audit_store_file::lines::MAX_LINE;
 use scout_audit_store_file::reader::{
     Problem, ProblemKind, READ_BUFFER, ReadReport, Reopen, gzip_reader, reopen_shared,
@@ -61,6 +61,12 @@ pub struct ScanReport {
     /// Index files of another format version, not used (their archives
     /// were read instead; `scout-audit index` rewrites them).
     pub outdated_indexes: u64,
+    /// Archives hashed whole to check their index, because the identity
+    /// it recorded (device, inode, length, mtime, ctime) was missing, did
+    /// not match, or was recorded within 2 s of the archive's last change
+    /// (docs/format.md, "Archive indexes"); `scout-audit index` refreshes
+    /// what it can.
+    pub indexes_hashed: u64,
 }
 
 impl ScanReport {
@@ -71,6 +77,7 @@ impl ScanReport {
         self.prefiltered += later.prefiltered;
         self.index_mismatches.extend(later.index_mismatches);
         self.outdated_indexes += later.outdated_indexes;
+        self.indexes_hashed += later.indexes_hashed;
     }
 }
 
@@ -435,8 +442,9 @@ enum Plan<F> {
 
 /// What to do with `src`, and what its index file said if it could not
 /// be used (in the report's index counts). An index is used only when
-/// [`check_index`] finds it valid: its own digest, and its archive's
-/// length and SHA-256 (docs/format.md, "Archive indexes").
+/// [`inspect_index`] finds it valid: its own digest, and its archive's
+/// length and SHA-256, hashed unless the archive's identity recorded in
+/// the index is trusted (docs/format.md, "Archive indexes").
 fn plan<F: Fold>(ctx: &Ctx<'_, F>, src: &Source, use_index_answers: bool) -> (Plan<F>, ScanReport) {
     let mut notes = ScanReport::default();
     // Strict scans read everything: Scan::ctx sets Pruning::Off for them.
@@ -445,7 +453,9 @@ fn plan<F: Fold>(ctx: &Ctx<'_, F>, src: &Source, use_index_answers: bool) -> (Pl
     }
     let f = ctx.filter;
     if let Some(idx_path) = &src.index {
-        match check_index(&RealFs, &src.path, idx_path) {
+        let ins = inspect_index(&RealFs, &src.path, idx_path);
+        notes.indexes_hashed += u64::from(ins.hashed);
+        match ins.check {
             IndexCheck::Valid(idx) => {
                 return (plan_indexed(ctx, &idx.summary, use_index_answers), notes);
             }

@@ -4,7 +4,9 @@
 //! archive: edited, cut short, made from other bytes), built with the
 //! scanner and written as the store writes them (store-file's
 //! `index::write_index`: temporary file, fsync, rename under the store's
-//! exclusive lock).
+//! exclusive lock). A valid index whose recorded archive identity readers
+//! cannot trust (version 3, a copied store, recorded within 2 s of the
+//! archive's last change) is refreshed: rewritten with the identity now.
 
 use std::path::{Path, PathBuf};
 
@@ -12,7 +14,7 @@ use rayon::prelude::*;
 use scout_audit_core::Filter;
 use scout_audit_store_file::fs::{Fs, RealFs};
 use scout_audit_store_file::index::{
-    ArchiveStamp, INDEX_VERSION, IndexCheck, check_index, write_index,
+    ArchiveStamp, INDEX_VERSION, IndexCheck, inspect_index, needs_refresh, write_index,
 };
 use scout_audit_store_file::layout::{self, Layout};
 use scout_audit_store_file::options::SharedDir;
@@ -35,6 +37,11 @@ pub enum IndexOutcome {
     /// It had a valid index already (its digest and its archive's match:
     /// `verify` compares what it says with the archive's records).
     Valid(PathBuf),
+    /// Its index was valid, but the archive's identity it recorded was
+    /// missing (format version 3), stale (a copy of the store) or racy
+    /// (recorded within 2 s of the archive's last change), so readers
+    /// hashed the archive on every use: rewritten with the identity now.
+    Refreshed(PathBuf),
     /// It is damaged (not gzip, truncated, ...): no index, it is read whole.
     Damaged(PathBuf, String),
     /// It changed or vanished while being read: try again.
@@ -144,7 +151,21 @@ fn index_store(layout: &Layout) -> Result<Vec<IndexOutcome>> {
         .map(|seg| {
             let idx = layout.index_path(seg);
             let replaced = if listing.has_index(seg) {
-                match check_index(&fs, &seg.path, &idx) {
+                let ins = inspect_index(&fs, &seg.path, &idx);
+                let refresh = needs_refresh(&fs, &seg.path, &ins);
+                match ins.check {
+                    IndexCheck::Valid(i) if refresh => {
+                        // Only the header changes: the summary is the
+                        // archive's (its SHA-256 was just checked).
+                        let i = *i;
+                        let written =
+                            write_index(&fs, layout, seg, i.stamp, i.summary, Some(&*lock))?;
+                        return Ok(if written {
+                            IndexOutcome::Refreshed(seg.path.clone())
+                        } else {
+                            IndexOutcome::Changed(seg.path.clone())
+                        });
+                    }
                     IndexCheck::Valid(_) => return Ok(IndexOutcome::Valid(seg.path.clone())),
                     IndexCheck::Missing => None,
                     IndexCheck::OtherVersion(v) => Some(format!(

@@ -73,6 +73,31 @@ fn index_new_archive(sh: &Shared, lock: &dyn LockFile, sealed: &Segment) {
         .and_then(|n| sh.layout.parse_segment(n))
     {
         index_archive(sh, lock, &archive);
+        let previous = crate::store::lock_ignoring_poison(&sh.last_indexed).replace(archive);
+        if let Some(p) = previous {
+            refresh_identity(sh, lock, &p);
+        }
+    }
+}
+
+/// Rewrites the index of `archive` with its identity now when readers
+/// cannot trust the recorded one (racy: recorded just after the archive
+/// was made) and one recorded now would be ([`index::needs_refresh`]), so
+/// that readers stop hashing it. Failures are kept for `close()`.
+fn refresh_identity(sh: &Shared, lock: &dyn LockFile, archive: &Segment) {
+    let path = sh.layout.index_path(archive);
+    let ins = index::inspect_index(&*sh.fs, &archive.path, &path);
+    if !index::needs_refresh(&*sh.fs, &archive.path, &ins) {
+        return;
+    }
+    if let index::IndexCheck::Valid(i) = ins.check
+        && let Err(e) =
+            index::write_index(&*sh.fs, &sh.layout, archive, i.stamp, i.summary, Some(lock))
+    {
+        sh.record_bg_error(Error::Background {
+            task: "index",
+            message: e.to_string(),
+        });
     }
 }
 

@@ -41,6 +41,10 @@ pub struct Meta {
     pub mode: u32,
     /// Last modification time.
     pub mtime: SystemTime,
+    /// Last status change (`st_ctime`): set by the kernel on every write,
+    /// truncate, rename, link or `touch`, never by `utimensat`. `None`
+    /// where unknown (a simulated file system): nothing is trusted on it.
+    pub ctime: Option<SystemTime>,
 }
 
 /// A file opened for appending (the live segment) or for writing a new file
@@ -65,6 +69,12 @@ pub trait ReadFile: Read + Send + fmt::Debug {
     fn meta(&self) -> io::Result<Meta>;
     /// Moves the read position.
     fn seek_to(&mut self, pos: u64) -> io::Result<()>;
+    /// `fsync` (allowed on a file opened for reading): writes back pages
+    /// dirtied through someone's shared mapping, so that a later write
+    /// through it faults and changes the file's ctime.
+    fn sync_all(&self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// An advisory lock file (`flock`). Each handle is an independent holder,
@@ -271,7 +281,21 @@ fn meta_of(m: &fs::Metadata) -> Meta {
         is_symlink: m.file_type().is_symlink(),
         mode: m.mode() & 0o7777,
         mtime: m.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+        ctime: u32::try_from(m.ctime_nsec())
+            .ok()
+            .and_then(|ns| ctime_of(m.ctime(), ns)),
     }
+}
+
+/// The instant `secs` seconds and `nanos` after the epoch.
+fn ctime_of(secs: i64, nanos: u32) -> Option<SystemTime> {
+    let d = std::time::Duration::new(secs.unsigned_abs(), 0);
+    let t = if secs >= 0 {
+        SystemTime::UNIX_EPOCH.checked_add(d)?
+    } else {
+        SystemTime::UNIX_EPOCH.checked_sub(d)?
+    };
+    t.checked_add(std::time::Duration::from_nanos(u64::from(nanos)))
 }
 
 #[derive(Debug)]
@@ -315,6 +339,9 @@ impl ReadFile for RealRead {
     }
     fn seek_to(&mut self, pos: u64) -> io::Result<()> {
         self.0.seek(SeekFrom::Start(pos)).map(|_| ())
+    }
+    fn sync_all(&self) -> io::Result<()> {
+        self.0.sync_all()
     }
 }
 

@@ -10,9 +10,12 @@
 //! - [`SegmentIndex`]: a summary tied to one archive by its name, length
 //!   and the SHA-256 of its bytes ([`ArchiveStamp`]), the file sealed by a
 //!   last line holding the SHA-256 of everything before it. Checking it
-//!   ([`check_index`]) hashes the archive and the index: **a missing,
-//!   unreadable, partial, edited, foreign or stale index is not used**,
-//!   and the caller is told which ([`IndexCheck`]) so it can say so.
+//!   ([`check_index`]) hashes the index, and the archive unless the
+//!   archive's identity recorded at its last hashing ([`ArchiveIdentity`]:
+//!   device, inode, length, mtime, ctime) still matches its `lstat` and
+//!   was not racy: **a missing, unreadable, partial, edited, foreign or
+//!   stale index is not used**, and the caller is told which
+//!   ([`IndexCheck`]) so it can say so.
 //! - [`Summary::differences`]: an index compared with the summary of its
 //!   archive's records, field by field (`verify`).
 //! - [`write_index`]: written whole to `.idx.tmp`, fsync'd, then renamed
@@ -29,6 +32,7 @@
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, Read};
 use std::path::Path;
+use std::time::SystemTime;
 
 use scout_audit_core::Timestamp;
 use scout_audit_core::agg::{ExactSum, SpendGroup};
@@ -37,19 +41,30 @@ use sha2::{Digest, Sha256};
 
 use crate::compress::exclusively;
 use crate::error::{Error, Result};
-use crate::fs::{Fs, LockFile};
+use crate::fs::{Fs, LockFile, Meta, ReadFile};
 use crate::layout::{Layout, Segment};
 use crate::lines::{Item, LineReader};
 use crate::reader::{gzip_reader, reopen_with};
 
-/// The version of the index format this code writes and reads. Version 1
-/// stored Shewchuk partials, which could not hold a sum beyond the range
-/// of `f64` (and an overflowing one was stored wrong), and was trusted on a
-/// stamp an in-place edit could keep; version 2 was each of those fixes
-/// alone (exact sums, or digests) during their development. Older indexes
-/// are ignored, so the archive is read, and `scout-audit index` rewrites
-/// them.
-pub const INDEX_VERSION: u64 = 3;
+/// The version of the index format this code writes. Version 1 stored
+/// Shewchuk partials, which could not hold a sum beyond the range of `f64`
+/// (and an overflowing one was stored wrong), and was trusted on a stamp
+/// an in-place edit could keep; version 2 was each of those fixes alone
+/// (exact sums, or digests) during their development; version 3 is
+/// version 4 without the archive's recorded identity ([`ArchiveIdentity`]).
+/// Versions 1 and 2 are ignored, so the archive is read, and `scout-audit
+/// index` rewrites them; version 3 is read (its archive hashed on every
+/// use) and `scout-audit index` refreshes it to version 4.
+pub const INDEX_VERSION: u64 = 4;
+
+/// The oldest version read: 3, the same file without an identity.
+pub const OLDEST_READ_VERSION: u64 = 3;
+
+/// How much older than the hashing an archive's recorded ctime must be for
+/// the identity to be trusted (git's racy-entry rule): a change within the
+/// file system's timestamp granularity of the recorded ctime (up to 2 s on
+/// some file systems; a network file system's server clock) could keep it.
+pub const RACY_NANOS: i64 = 2_000_000_000;
 
 /// Index files larger than this are not read (a corrupt or hostile file).
 pub const MAX_INDEX_BYTES: u64 = 64 << 20;
@@ -399,28 +414,127 @@ pub struct ArchiveStamp {
 /// Bytes read at a time when hashing.
 const HASH_BUFFER: usize = 1 << 20;
 
-impl ArchiveStamp {
-    /// Reads the archive at `path` whole and hashes it.
-    pub fn read(fs: &dyn Fs, path: &Path) -> io::Result<ArchiveStamp> {
-        let mut f = fs.open_read(path)?;
-        let mut h = Sha256::new();
-        let mut buf = vec![0u8; HASH_BUFFER];
-        let mut len = 0u64;
-        loop {
-            let n = match f.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            h.update(&buf[..n]);
-            len += n as u64;
+/// What `lstat` said of an archive when it was hashed, and when: an index
+/// recording it is trusted without hashing the archive again while the
+/// archive's `lstat` is the same and its ctime was more than
+/// [`RACY_NANOS`] older than the hashing ([`ArchiveIdentity::trusted`]).
+/// Times are nanoseconds since the epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArchiveIdentity {
+    /// `st_dev`.
+    pub dev: u64,
+    /// `st_ino`.
+    pub ino: u64,
+    /// `st_size`.
+    pub len: u64,
+    /// `st_mtime`, nanoseconds.
+    pub mtime_ns: i64,
+    /// `st_ctime`, nanoseconds.
+    pub ctime_ns: i64,
+    /// The clock before the archive was opened to be hashed.
+    pub hashed_ns: i64,
+}
+
+/// Nanoseconds since the epoch (saturating; negative before it).
+fn nanos(t: SystemTime) -> i64 {
+    match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
+        Err(e) => i64::try_from(e.duration().as_nanos()).map_or(i64::MIN, |n| -n),
+    }
+}
+
+impl ArchiveIdentity {
+    /// The identity `m` describes, hashed at `hashed_ns`; `None` for
+    /// anything but a regular file with a known ctime.
+    fn of(m: &Meta, hashed_ns: i64) -> Option<ArchiveIdentity> {
+        if !m.is_file || m.is_symlink {
+            return None;
         }
-        Ok(ArchiveStamp {
-            len,
-            sha256: h.finalize().into(),
+        Some(ArchiveIdentity {
+            dev: m.id.0,
+            ino: m.id.1,
+            len: m.len,
+            mtime_ns: nanos(m.mtime),
+            ctime_ns: nanos(m.ctime?),
+            hashed_ns,
         })
     }
+
+    /// Whether the archive whose `lstat` is `now` is, without hashing it,
+    /// the one hashed: same device, inode, length, mtime and ctime (any
+    /// write, truncate, rename over it or `touch` sets ctime to the time
+    /// of the change), and that ctime older than the hashing by more than
+    /// [`RACY_NANOS`] (else a change in the same clock tick as the
+    /// recorded ctime, after the hashing, could have kept it).
+    pub fn trusted(&self, now: &Meta) -> bool {
+        !self.is_racy() && ArchiveIdentity::of(now, self.hashed_ns).is_some_and(|n| n == *self)
+    }
+
+    /// Whether the ctime is too close to the hashing for the identity to
+    /// be trusted.
+    pub fn is_racy(&self) -> bool {
+        self.ctime_ns.saturating_add(RACY_NANOS) >= self.hashed_ns
+    }
+
+    /// Whether an identity recorded now of a file whose `lstat` is `m`
+    /// would be trusted (its ctime is more than [`RACY_NANOS`] old).
+    pub fn would_be_trusted(m: &Meta) -> bool {
+        ArchiveIdentity::of(m, nanos(SystemTime::now())).is_some_and(|i| !i.is_racy())
+    }
+}
+
+impl ArchiveStamp {
+    /// Reads the archive at `path` whole and hashes it (what a reader
+    /// does: no fsync, no identity).
+    pub fn read(fs: &dyn Fs, path: &Path) -> io::Result<ArchiveStamp> {
+        let mut f = fs.open_read(path)?;
+        hash(&mut *f)
+    }
+
+    /// Reads the archive at `path` whole and hashes it, with its identity
+    /// at the hashing (`None`: it changed while read, or its ctime is
+    /// unknown). Pages someone dirtied through a shared mapping are
+    /// written back first, so that a later write through it faults and
+    /// changes ctime.
+    pub fn read_identified(
+        fs: &dyn Fs,
+        path: &Path,
+    ) -> io::Result<(ArchiveStamp, Option<ArchiveIdentity>)> {
+        let hashed_ns = nanos(SystemTime::now());
+        let mut f = fs.open_read(path)?;
+        f.sync_all()?;
+        let before = f.meta()?;
+        let stamp = hash(&mut *f)?;
+        let after = f.meta()?;
+        let identity = if before == after && after.len == stamp.len {
+            ArchiveIdentity::of(&after, hashed_ns)
+        } else {
+            None
+        };
+        Ok((stamp, identity))
+    }
+}
+
+/// The length and SHA-256 of what `f` holds from where it is.
+fn hash(f: &mut dyn ReadFile) -> io::Result<ArchiveStamp> {
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; HASH_BUFFER];
+    let mut len = 0u64;
+    loop {
+        let n = match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        h.update(&buf[..n]);
+        len += n as u64;
+    }
+    Ok(ArchiveStamp {
+        len,
+        sha256: h.finalize().into(),
+    })
 }
 
 /// An archive's index: its summary, tied to the archive by name and stamp.
@@ -430,6 +544,9 @@ pub struct SegmentIndex {
     pub archive: String,
     /// The archive it summarises.
     pub stamp: ArchiveStamp,
+    /// The archive's identity when it was last hashed (`None`: unknown, or
+    /// a version 3 index): lets readers skip hashing it.
+    pub identity: Option<ArchiveIdentity>,
     /// What the archive holds.
     pub summary: Summary,
 }
@@ -440,6 +557,9 @@ struct Header {
     archive: String,
     archive_len: u64,
     archive_sha256: String,
+    /// Version 4; absent from version 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    archive_identity: Option<ArchiveIdentity>,
     bytes: u64,
     records: u64,
     malformed: u64,
@@ -570,6 +690,7 @@ impl SegmentIndex {
             archive: self.archive.clone(),
             archive_len: self.stamp.len,
             archive_sha256: hex(&self.stamp.sha256),
+            archive_identity: self.identity,
             bytes: s.bytes,
             records: s.records,
             malformed: s.malformed,
@@ -613,11 +734,11 @@ impl SegmentIndex {
     /// line's digest is that of the rest, and that it is consistent (not
     /// that it matches an archive: see [`check_index`]).
     pub fn decode(bytes: &[u8]) -> std::result::Result<SegmentIndex, String> {
-        match version_of(bytes) {
-            Some(INDEX_VERSION) => {}
+        let version = match version_of(bytes) {
+            Some(v @ OLDEST_READ_VERSION..=INDEX_VERSION) => v,
             Some(v) => return Err(format!("index format version {v}, not {INDEX_VERSION}")),
             None => return Err("no index header".into()),
-        }
+        };
         let text = std::str::from_utf8(bytes).map_err(|e| e.to_string())?;
         let Some(body_and_seal) = text.strip_suffix('\n') else {
             return Err("index cut short".into());
@@ -695,12 +816,19 @@ impl SegmentIndex {
             return Err("inconsistent totals".into());
         }
         let sha256 = unhex32(&h.archive_sha256).ok_or("archive_sha256: not 64 hex digits")?;
+        // Version 3 had no identity: one there is not the format's.
+        let identity = match (version, h.archive_identity) {
+            (INDEX_VERSION, i) => i,
+            (_, None) => None,
+            (_, Some(_)) => return Err("an archive identity in a version 3 index".into()),
+        };
         Ok(SegmentIndex {
             archive: h.archive,
             stamp: ArchiveStamp {
                 len: h.archive_len,
                 sha256,
             },
+            identity,
             summary,
         })
     }
@@ -749,9 +877,43 @@ impl IndexCheck {
 
 /// Checks the index file `index` of the archive at `archive`: reads and
 /// decodes it (its own digest included), then compares the archive's
-/// name, length and SHA-256 (hashing the archive whole) with those the
-/// index was made from. Never trusts what it cannot check.
+/// name, length and SHA-256 with those the index was made from, hashing
+/// the archive whole unless the identity the index recorded is trusted
+/// ([`ArchiveIdentity::trusted`]). Never trusts what it cannot check.
 pub fn check_index(fs: &dyn Fs, archive: &Path, index: &Path) -> IndexCheck {
+    inspect_index(fs, archive, index).check
+}
+
+/// What [`inspect_index`] found, and what it cost.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Inspection {
+    /// The verdict, as [`check_index`] gives it.
+    pub check: IndexCheck,
+    /// Whether the archive was read whole and hashed (its identity was not
+    /// recorded, did not match its `lstat`, or was racy).
+    pub hashed: bool,
+}
+
+/// [`check_index`], saying whether the archive was hashed.
+pub fn inspect_index(fs: &dyn Fs, archive: &Path, index: &Path) -> Inspection {
+    let mut hashed = false;
+    let check = inspect(fs, archive, index, true, &mut hashed);
+    Inspection { check, hashed }
+}
+
+/// [`check_index`] hashing the archive whatever identity the index
+/// records (what `verify` does: it trusts nothing it can check).
+pub fn check_index_hashing(fs: &dyn Fs, archive: &Path, index: &Path) -> IndexCheck {
+    inspect(fs, archive, index, false, &mut false)
+}
+
+fn inspect(
+    fs: &dyn Fs,
+    archive: &Path,
+    index: &Path,
+    trust_identity: bool,
+    hashed: &mut bool,
+) -> IndexCheck {
     let mut f = match fs.open_read(index) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return IndexCheck::Missing,
@@ -773,7 +935,9 @@ pub fn check_index(fs: &dyn Fs, archive: &Path, index: &Path) -> IndexCheck {
         Ok(i) => i,
         Err(e) => {
             return match version_of(&bytes) {
-                Some(v) if v != INDEX_VERSION => IndexCheck::OtherVersion(v),
+                Some(v) if !(OLDEST_READ_VERSION..=INDEX_VERSION).contains(&v) => {
+                    IndexCheck::OtherVersion(v)
+                }
                 _ => IndexCheck::Mismatch(e),
             };
         }
@@ -782,6 +946,16 @@ pub fn check_index(fs: &dyn Fs, archive: &Path, index: &Path) -> IndexCheck {
     if idx.archive != name {
         return IndexCheck::Mismatch(format!("it is the index of {:?}", idx.archive));
     }
+    // The archive as it is now (never following a link): if it is the
+    // very file hashed, unchanged since (ctime), the digest holds.
+    if trust_identity
+        && let (Some(id), Ok(m)) = (&idx.identity, fs.lstat(archive))
+        && id.trusted(&m)
+        && m.len == idx.stamp.len
+    {
+        return IndexCheck::Valid(Box::new(idx));
+    }
+    *hashed = true;
     match fs.stat(archive) {
         Ok(m) if m.len != idx.stamp.len => {
             return IndexCheck::Mismatch(format!(
@@ -799,6 +973,19 @@ pub fn check_index(fs: &dyn Fs, archive: &Path, index: &Path) -> IndexCheck {
         ),
         Err(e) => IndexCheck::Mismatch(format!("cannot read the archive: {e}")),
     }
+}
+
+/// Whether the index `ins` found valid only by hashing its archive at
+/// `archive` is worth rewriting with the archive's identity now: the
+/// recorded one is missing (version 3), stale (a copy of the store: other
+/// device, inode and ctime) or was racy, and one recorded now would be
+/// trusted (the archive's ctime is more than [`RACY_NANOS`] old).
+pub fn needs_refresh(fs: &dyn Fs, archive: &Path, ins: &Inspection) -> bool {
+    ins.hashed
+        && matches!(ins.check, IndexCheck::Valid(_))
+        && fs
+            .lstat(archive)
+            .is_ok_and(|m| ArchiveIdentity::would_be_trusted(&m))
 }
 
 /// The valid index of the archive at `archive`, read from `index`: `None`
@@ -834,9 +1021,10 @@ pub fn write_index(
     summary: Summary,
     store_lock: Option<&dyn LockFile>,
 ) -> Result<bool> {
-    let idx = SegmentIndex {
+    let mut idx = SegmentIndex {
         archive: archive.name.clone(),
         stamp,
+        identity: None,
         summary,
     };
     let tmp = layout.index_temp_path(archive);
@@ -854,9 +1042,21 @@ pub fn write_index(
         .lock_exclusive()
         .map_err(|e| Error::io("lock", &archive.path, e))?;
     let r = (|| {
-        if read_index(fs, &archive.path, &path).is_some_and(|i| i.stamp == idx.stamp) {
-            // Someone else wrote it meanwhile.
+        let now = inspect_index(fs, &archive.path, &path);
+        if !now.hashed
+            && let IndexCheck::Valid(i) = &now.check
+            && i.stamp == idx.stamp
+        {
+            // Someone else wrote it meanwhile, with a trusted identity.
             return Ok(true);
+        }
+        // The archive's identity at a hashing that still finds the bytes
+        // summarised: what readers will trust instead of hashing.
+        match ArchiveStamp::read_identified(fs, &archive.path) {
+            Ok((s, identity)) if s == idx.stamp => idx.identity = identity,
+            Ok(_) => return Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(Error::io("read", &archive.path, e)),
         }
         write_locked(fs, layout, archive, &idx, &tmp, &path, store_lock)
     })();
@@ -885,7 +1085,12 @@ fn write_locked(
     f.sync_all().map_err(|e| Error::io("fsync", &tmp, e))?;
     drop(f);
     exclusively(store_lock, &layout.lock(), || {
-        let same = ArchiveStamp::read(fs, &archive.path).is_ok_and(|s| s == idx.stamp);
+        // Unchanged since hashed: by its identity when trusted, else by
+        // hashing it again.
+        let same = idx
+            .identity
+            .is_some_and(|i| fs.lstat(&archive.path).is_ok_and(|m| i.trusted(&m)))
+            || ArchiveStamp::read(fs, &archive.path).is_ok_and(|s| s == idx.stamp);
         if same {
             // An index is replaced (it went stale), but only a regular
             // file of ours: a link or anything else there is left alone.
@@ -1036,6 +1241,14 @@ mod tests {
                 len: 1234,
                 sha256: std::array::from_fn(|i| (i * 37 % 256) as u8),
             },
+            identity: Some(ArchiveIdentity {
+                dev: u64::MAX,
+                ino: 7,
+                len: 1234,
+                mtime_ns: -5,
+                ctime_ns: i64::MAX,
+                hashed_ns: 1_800_000_000_123_456_789,
+            }),
             summary: sample(),
         };
         let bytes = idx.encode();
@@ -1077,6 +1290,7 @@ mod tests {
                 len: 1,
                 sha256: [7; 32],
             },
+            identity: None,
             summary: sample(),
         };
         let bytes = idx.encode();
@@ -1146,6 +1360,94 @@ mod tests {
         assert_eq!(
             SegmentIndex::decode(&no_seal).unwrap_err(),
             "index cut short"
+        );
+    }
+
+    fn meta(ino: u64, len: u64, mtime: i64, ctime: Option<i64>) -> Meta {
+        let at = |ns: i64| SystemTime::UNIX_EPOCH + std::time::Duration::from_nanos(ns as u64);
+        Meta {
+            id: (3, ino),
+            len,
+            is_file: true,
+            is_dir: false,
+            is_symlink: false,
+            mode: 0o600,
+            mtime: at(mtime),
+            ctime: ctime.map(at),
+        }
+    }
+
+    /// The racy rule: an identity is trusted only when every field matches
+    /// the archive's `lstat` and its ctime is more than 2 s older than the
+    /// hashing; a file with an unknown ctime is never identified.
+    #[test]
+    fn an_identity_is_trusted_only_when_equal_and_not_racy() {
+        const S: i64 = 1_000_000_000;
+        let m = meta(9, 100, 1_700_000_000 * S, Some(1_700_000_000 * S + 5));
+        let at = |hashed: i64| ArchiveIdentity::of(&m, hashed).unwrap();
+        let ctime = 1_700_000_000 * S + 5;
+        assert!(at(ctime + 2 * S + 1).trusted(&m));
+        for racy in [ctime - S, ctime, ctime + 1, ctime + 2 * S] {
+            assert!(at(racy).is_racy());
+            assert!(!at(racy).trusted(&m), "{racy}");
+        }
+        let id = at(ctime + 3 * S);
+        for other in [
+            meta(8, 100, 1_700_000_000 * S, Some(ctime)),
+            meta(9, 101, 1_700_000_000 * S, Some(ctime)),
+            meta(9, 100, 1_700_000_000 * S + 1, Some(ctime)),
+            meta(9, 100, 1_700_000_000 * S, Some(ctime + 1)),
+            meta(9, 100, 1_700_000_000 * S, None),
+            Meta { id: (4, 9), ..m },
+            Meta {
+                is_symlink: true,
+                ..m
+            },
+            Meta {
+                is_file: false,
+                ..m
+            },
+        ] {
+            assert!(!id.trusted(&other), "{other:?}");
+        }
+        assert!(ArchiveIdentity::of(&meta(9, 100, 0, None), ctime).is_none());
+    }
+
+    /// Version 3 is version 4 without the identity: read, never trusted
+    /// without hashing; an identity in one is refused.
+    #[test]
+    fn version_3_is_read_without_an_identity() {
+        let mut idx = SegmentIndex {
+            archive: "a.jsonl.gz".into(),
+            stamp: ArchiveStamp {
+                len: 1,
+                sha256: [7; 32],
+            },
+            identity: None,
+            summary: sample(),
+        };
+        let v4 = String::from_utf8(idx.encode()).unwrap();
+        assert!(!v4.contains("archive_identity"), "{v4}");
+        let v3 = reseal(&v4.replacen(
+            &format!("\"scout_audit_index\":{INDEX_VERSION}"),
+            "\"scout_audit_index\":3",
+            1,
+        ));
+        assert_eq!(SegmentIndex::decode(v3.as_bytes()), Ok(idx.clone()));
+        idx.identity = ArchiveIdentity::of(&meta(1, 1, 0, Some(0)), 5);
+        let v4 = String::from_utf8(idx.encode()).unwrap();
+        assert!(
+            v4.contains("\"archive_identity\":{\"dev\":3,\"ino\":1,"),
+            "{v4}"
+        );
+        let v3 = reseal(&v4.replacen(
+            &format!("\"scout_audit_index\":{INDEX_VERSION}"),
+            "\"scout_audit_index\":3",
+            1,
+        ));
+        assert_eq!(
+            SegmentIndex::decode(v3.as_bytes()).unwrap_err(),
+            "an archive identity in a version 3 index"
         );
     }
 
@@ -1220,6 +1522,7 @@ mod tests {
                 len: 1,
                 sha256: [7; 32],
             },
+            identity: None,
             summary: s,
         };
         let bytes = idx.encode();

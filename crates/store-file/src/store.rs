@@ -181,6 +181,10 @@ pub(crate) struct Shared {
     compress_tx: Mutex<Option<Sender<Job>>>,
     /// The first failure of a background task (compression, retention).
     pub(crate) bg_error: Mutex<Option<Error>>,
+    /// The archive the compressor indexed last: its identity was recorded
+    /// milliseconds after it was made (racy), so the compressor refreshes
+    /// it when it indexes the next one.
+    pub(crate) last_indexed: Mutex<Option<Segment>>,
     /// What recovery did at open.
     recovery: RecoveryReport,
 }
@@ -252,7 +256,7 @@ fn registry() -> &'static Registry {
     REG.get_or_init(Default::default)
 }
 
-fn lock_ignoring_poison<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock_ignoring_poison<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -451,6 +455,7 @@ impl FileStore {
             ticker_cv: Condvar::new(),
             compress_tx: Mutex::new(None),
             bg_error: Mutex::new(None),
+            last_indexed: Mutex::new(None),
             recovery: report,
         });
         let compressor = if shared.compression == Compression::Background {

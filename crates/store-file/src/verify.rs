@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::error::Result;
 use crate::fs::Fs;
-use crate::index::{IndexCheck, check_index, summarize_archive};
+use crate::index::{IndexCheck, check_index_hashing, summarize_archive};
 use crate::layout::{Layout, SegmentKind};
 use crate::lines::Pos;
 use crate::reader::{Problem, ReadReport, Reader, Snapshot};
@@ -246,7 +246,7 @@ fn check_indexes(
             continue;
         }
         let path = layout.index_path(seg);
-        let why = match check_index(fs, &seg.path, &path) {
+        let why = match check_index_hashing(fs, &seg.path, &path) {
             IndexCheck::Missing => continue,
             IndexCheck::OtherVersion(v) => {
                 report.outdated_indexes.push((path, v));

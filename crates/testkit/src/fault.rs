@@ -3,7 +3,7 @@
 //! [`Faulty`] (`Builder::file_system(Arc::new(Faulty(fs)))`).
 
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -47,6 +47,8 @@ pub struct FaultFs {
     pub sync_dir: AtomicU64,
     /// `write` calls made.
     pub writes: AtomicU64,
+    /// The paths opened for reading, in order.
+    pub opened_for_reading: Mutex<Vec<PathBuf>>,
     /// (op, how, calls of that op to let through first)
     fail: Mutex<Option<(Op, How, usize)>>,
     /// Calls of the failing op seen since `fail`.
@@ -156,6 +158,11 @@ impl Fs for Faulty {
         }))
     }
     fn open_read(&self, path: &Path) -> io::Result<Box<dyn ReadFile>> {
+        self.0
+            .opened_for_reading
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(path.to_path_buf());
         RealFs.open_read(path)
     }
     fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {

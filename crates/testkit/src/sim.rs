@@ -416,6 +416,7 @@ impl SimState {
                 is_symlink: false,
                 mode: 0o700,
                 mtime: SystemTime::UNIX_EPOCH,
+                ctime: None,
             }),
             Node::File(ino) => {
                 let i = self.inodes.get(&ino).ok_or_else(not_found)?;
@@ -427,6 +428,7 @@ impl SimState {
                     is_symlink: false,
                     mode: 0o600,
                     mtime: SystemTime::UNIX_EPOCH + Duration::from_secs(i.mtime),
+                    ctime: None,
                 })
             }
         }

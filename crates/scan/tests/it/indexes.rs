@@ -47,6 +47,26 @@ fn indexed_store(dir: &Path, first: &str) -> PathBuf {
     live
 }
 
+/// An index's text without the archive identity it recorded (which says
+/// when it was hashed) and without its seal (which covers that): what two
+/// indexes of the same archive written at different times share.
+pub fn without_identity(text: &str) -> String {
+    let body = &text[..text[..text.len() - 1].rfind('\n').unwrap() + 1];
+    match body.find(",\"archive_identity\":{") {
+        Some(at) => {
+            let end = at + body[at..].find('}').unwrap() + 1;
+            format!("{}{}", &body[..at], &body[end..])
+        }
+        None => body.to_owned(),
+    }
+}
+
+/// Waits until an identity recorded now is past the racy window of every
+/// file changed before the call (2 s, docs/format.md).
+fn past_the_racy_window() {
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+}
+
 fn idx_path(dir: &Path) -> PathBuf {
     dir.join(format!("{ARCHIVE}.idx"))
 }
@@ -104,7 +124,10 @@ fn an_index_with_edited_totals_is_not_used_and_is_reported() {
             "its index did not match it: its digest does not match its contents (edited?)".into()
         )]
     );
-    assert_eq!(std::fs::read_to_string(idx_path(dir)).unwrap(), text);
+    assert_eq!(
+        without_identity(&std::fs::read_to_string(idx_path(dir)).unwrap()),
+        without_identity(&text)
+    );
     let a = spend(&live);
     assert_eq!((a.value.total, a.report.from_index), (Ok(501.5), 1));
     assert!(a.report.index_mismatches.is_empty());
@@ -155,7 +178,18 @@ fn an_archive_edited_in_place_keeping_its_stamp_is_read() {
     let d = tempfile::tempdir().unwrap();
     let dir = d.path();
     let live = indexed_store(dir, &line("2026-03-01T02:00:00Z", "0.5"));
-    assert_eq!(spend(&live).value.total, Ok(2.0));
+    // Hashed: its identity was recorded within 2 s of its ctime.
+    let a = spend(&live);
+    assert_eq!((a.value.total, a.report.indexes_hashed), (Ok(2.0), 1));
+    // Refreshed over 2 s later, the identity is trusted: no hashing.
+    past_the_racy_window();
+    let out = build_indexes(&live, Some(1)).unwrap();
+    assert_eq!(out, [IndexOutcome::Refreshed(dir.join(ARCHIVE))]);
+    let a = spend(&live);
+    assert_eq!(
+        (a.value.total, a.report.from_index, a.report.indexes_hashed),
+        (Ok(2.0), 1, 0)
+    );
     // The first member replaced by one of the same length (stored blocks
     // of a line of the same length), the last member (whose CRC and size
     // are the last 8 bytes) kept, the modification time put back.
@@ -180,8 +214,12 @@ fn an_archive_edited_in_place_keeping_its_stamp_is_read() {
         (was.len() as u64, mtime)
     );
     assert_eq!(edited[edited.len() - 8..], was[was.len() - 8..]);
+    // Its ctime moved (over 2 s after the hashing): hashed, refused.
     let a = spend(&live);
-    assert_eq!((a.value.total, a.report.from_index), (Ok(11.0), 0));
+    assert_eq!(
+        (a.value.total, a.report.from_index, a.report.indexes_hashed),
+        (Ok(11.0), 0, 1)
+    );
     assert_eq!(a.report.index_mismatches, [idx_path(dir)]);
     let out = build_indexes(&live, Some(1)).unwrap();
     assert_eq!(
@@ -195,4 +233,51 @@ fn an_archive_edited_in_place_keeping_its_stamp_is_read() {
     );
     let a = spend(&live);
     assert_eq!((a.value.total, a.report.from_index), (Ok(11.0), 1));
+}
+
+/// A copy of the store (new inodes and ctimes) answers from its indexes
+/// after hashing its archives; `index` refreshes them once their ctime is
+/// past the racy window, and then they are trusted without hashing.
+#[test]
+fn a_copied_store_hashes_until_index_refreshes_it() {
+    let d = tempfile::tempdir().unwrap();
+    let live = indexed_store(d.path(), &line("2026-03-01T02:00:00Z", "0.5"));
+    past_the_racy_window();
+    assert_eq!(
+        build_indexes(&live, Some(1)).unwrap(),
+        [IndexOutcome::Refreshed(d.path().join(ARCHIVE))]
+    );
+    assert_eq!(spend(&live).report.indexes_hashed, 0);
+    let c = tempfile::tempdir().unwrap();
+    for name in [
+        ARCHIVE.to_owned(),
+        format!("{ARCHIVE}.idx"),
+        "audit.jsonl".into(),
+    ] {
+        std::fs::copy(d.path().join(&name), c.path().join(&name)).unwrap();
+    }
+    let copy = c.path().join("audit.jsonl");
+    let a = spend(&copy);
+    assert_eq!(
+        (a.value.total, a.report.from_index, a.report.indexes_hashed),
+        (Ok(2.0), 1, 1)
+    );
+    assert!(a.report.index_mismatches.is_empty());
+    // Just copied: an identity recorded now would be racy, so left.
+    assert_eq!(
+        build_indexes(&copy, Some(1)).unwrap(),
+        [IndexOutcome::Valid(c.path().join(ARCHIVE))]
+    );
+    past_the_racy_window();
+    assert_eq!(
+        build_indexes(&copy, Some(1)).unwrap(),
+        [IndexOutcome::Refreshed(c.path().join(ARCHIVE))]
+    );
+    let a = spend(&copy);
+    assert_eq!(
+        (a.value.total, a.report.from_index, a.report.indexes_hashed),
+        (Ok(2.0), 1, 0)
+    );
+    // The original's index is untouched and still trusted.
+    assert_eq!(spend(&live).report.indexes_hashed, 0);
 }

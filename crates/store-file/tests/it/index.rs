@@ -9,8 +9,8 @@ use scout_audit_core::{Event, ManualClock, Timestamp};
 use scout_audit_store_file::FileStore;
 use scout_audit_store_file::fs::RealFs;
 use scout_audit_store_file::index::{
-    ArchiveStamp, INDEX_VERSION, IndexCheck, SegmentIndex, check_index, read_index,
-    summarize_archive,
+    ArchiveIdentity, ArchiveStamp, INDEX_VERSION, IndexCheck, SegmentIndex, check_index,
+    inspect_index, needs_refresh, read_index, summarize_archive, write_index,
 };
 use scout_audit_store_file::options::{Retention, RotateSize};
 use scout_audit_store_file::verify::verify;
@@ -190,6 +190,146 @@ fn an_index_is_checked_against_its_archive_bytes_and_its_own_digest() {
     );
     std::fs::remove_file(&idx_path).unwrap();
     assert_eq!(check(), IndexCheck::Missing);
+}
+
+/// The identity `lstat` gives `path` now, as if hashed at `hashed_ns`.
+fn identity_now(path: &std::path::Path, hashed_ns: i64) -> ArchiveIdentity {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::symlink_metadata(path).unwrap();
+    ArchiveIdentity {
+        dev: m.dev(),
+        ino: m.ino(),
+        len: m.size(),
+        mtime_ns: m.mtime() * 1_000_000_000 + m.mtime_nsec(),
+        ctime_ns: m.ctime() * 1_000_000_000 + m.ctime_nsec(),
+        hashed_ns,
+    }
+}
+
+/// Decision 52: an index records its archive's `lstat` identity when the
+/// archive is hashed; a reader trusts the recorded SHA-256 without reading
+/// the archive only while that identity is unchanged and its ctime was
+/// more than 2 s older than the hashing. An in-place edit keeping length,
+/// mtime and last bytes changes ctime, so it is hashed and refused; an
+/// identity recorded within 2 s of the ctime (racy) is hashed too.
+#[test]
+fn an_index_skips_hashing_its_archive_only_while_its_identity_holds() {
+    let t = temp_store();
+    store_with_archives(&t, 1);
+    let l = layout(&t.path);
+    let seg = l.list(&RealFs).unwrap().archives().next().unwrap().clone();
+    let idx_path = l.index_path(&seg);
+    let fs = FaultFs::new();
+    let faulty = Faulty(fs.clone());
+    // (verdict, whether the archive was opened, what inspect_index says)
+    let check = || {
+        fs.opened_for_reading.lock().unwrap().clear();
+        let ins = inspect_index(&faulty, &seg.path, &idx_path);
+        let opened = fs.opened_for_reading.lock().unwrap().contains(&seg.path);
+        assert_eq!(opened, ins.hashed);
+        (ins.check, opened)
+    };
+    // Written by the compressor just after the archive was made: its
+    // identity is racy, so the archive is hashed.
+    let valid = SegmentIndex::decode(&std::fs::read(&idx_path).unwrap()).unwrap();
+    let id = valid.identity.expect("an identity is recorded");
+    assert!(id.is_racy(), "{id:?}");
+    assert_eq!(
+        (check().0, check().1),
+        (IndexCheck::Valid(Box::new(valid.clone())), true)
+    );
+    // Over 2 s later the identity can be refreshed; then the archive is
+    // not read at all.
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let ins = inspect_index(&RealFs, &seg.path, &idx_path);
+    assert!(needs_refresh(&RealFs, &seg.path, &ins));
+    assert!(
+        write_index(
+            &RealFs,
+            &l,
+            &seg,
+            valid.stamp.clone(),
+            valid.summary.clone(),
+            None
+        )
+        .unwrap()
+    );
+    let refreshed = SegmentIndex::decode(&std::fs::read(&idx_path).unwrap()).unwrap();
+    assert!(!refreshed.identity.unwrap().is_racy());
+    assert_eq!(
+        check(),
+        (IndexCheck::Valid(Box::new(refreshed.clone())), false)
+    );
+    let ins = inspect_index(&RealFs, &seg.path, &idx_path);
+    assert!(!needs_refresh(&RealFs, &seg.path, &ins));
+    // Edited in place, over 2 s after the hashing, keeping its length,
+    // modification time and last 8 bytes: ctime moved, so it is hashed
+    // and refused.
+    let gz = std::fs::read(&seg.path).unwrap();
+    let mut edited_gz = gz.clone();
+    edited_gz[gz.len() / 2] ^= 0x55;
+    let mtime_before = mtime(&seg.path);
+    write_keeping_mtime(&seg.path, &edited_gz);
+    assert_eq!(mtime(&seg.path), mtime_before);
+    let stale = IndexCheck::Mismatch(
+        "the archive's SHA-256 differs from the one the index was made from".into(),
+    );
+    assert_eq!(check(), (stale.clone(), true));
+    // The same stale index recording the edited archive's very identity,
+    // but hashed within 2 s of its ctime (racy: an edit in the same clock
+    // tick could have kept the ctime): hashed, refused.
+    let ctime = identity_now(&seg.path, 0).ctime_ns;
+    for hashed_ns in [ctime, ctime + 1_000_000_000, ctime + 2_000_000_000] {
+        let racy = SegmentIndex {
+            identity: Some(identity_now(&seg.path, hashed_ns)),
+            ..refreshed.clone()
+        };
+        std::fs::write(&idx_path, racy.encode()).unwrap();
+        assert_eq!(check(), (stale.clone(), true), "{hashed_ns}");
+    }
+    // Whereas a (forged) identity past the racy window is trusted without
+    // reading: what makes the rule above the one that decides.
+    let trusted = SegmentIndex {
+        identity: Some(identity_now(&seg.path, ctime + 2_000_000_001)),
+        ..refreshed.clone()
+    };
+    std::fs::write(&idx_path, trusted.encode()).unwrap();
+    assert_eq!(check(), (IndexCheck::Valid(Box::new(trusted)), false));
+    // verify trusts no identity: it hashes, and names the stale index.
+    let rep = verify(Arc::new(RealFs), &l).unwrap();
+    assert_eq!(
+        rep.index_problems,
+        [(
+            idx_path.clone(),
+            "the archive's SHA-256 differs from the one the index was made from".to_owned()
+        )]
+    );
+    // The original bytes back (a new ctime): hashed, valid again.
+    std::fs::write(&seg.path, &gz).unwrap();
+    assert!(matches!(check(), (IndexCheck::Valid(_), true)));
+}
+
+/// The compressor's identity of a new archive is racy (recorded just after
+/// the archive was made); when it indexes the next archive it refreshes
+/// the previous one's, so readers hash only the newest.
+#[test]
+fn the_compressor_refreshes_the_previous_archives_identity() {
+    let t = temp_store();
+    let store = FileStore::builder(&t.path)
+        .rotate_size(RotateSize::NEVER)
+        .open()
+        .unwrap();
+    store.append(Event::new("nav").cost(1.0)).unwrap();
+    store.rotate().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    store.append(Event::new("nav").cost(2.0)).unwrap();
+    store.rotate().unwrap();
+    store.close().unwrap();
+    let l = layout(&t.path);
+    let segs: Vec<_> = l.list(&RealFs).unwrap().archives().cloned().collect();
+    assert_eq!(segs.len(), 2);
+    let hashed = |i: usize| inspect_index(&RealFs, &segs[i].path, &l.index_path(&segs[i])).hashed;
+    assert_eq!((hashed(0), hashed(1)), (false, true));
 }
 
 #[test]
