@@ -210,8 +210,10 @@ fn names_for(args: &[&str], torn: bool) -> Vec<PathBuf> {
             names.insert(PathBuf::from(format!("{}.tmp", p.display())));
         }
     }
-    // The lock file, created by writers and opened by readers when present.
+    // The lock file, created by writers and opened by readers when present,
+    // and the archive's index, which readers open when present.
     names.insert(PathBuf::from("s/audit.lock"));
+    names.insert(PathBuf::from(format!("s/{ARCHIVE}.idx")));
     let mut out = Vec::new();
     for p in names {
         let s = p.display().to_string();
