@@ -600,28 +600,28 @@ fn references(src: &Source, depth: usize) -> Vec<(usize, String)> {
     refs
 }
 
-/// One cycle per strongly connected component of more than one module,
-/// starting at its first module by name: the shortest way back to it.
+/// The cycles among a crate's modules: in each strongly connected component
+/// of more than one module, the shortest cycle through each of its modules,
+/// each written from its first module by name, without repeats.
 fn cycles<'a>(
     modules: &BTreeSet<&'a str>,
     next: &dyn Fn(&str) -> Vec<&'a str>,
 ) -> Vec<Vec<&'a str>> {
     let reach = |from: &'a str| -> BTreeSet<&'a str> {
-        let (mut seen, mut todo) = (BTreeSet::new(), vec![from]);
-        while let Some(m) = todo.pop() {
+        let (mut seen, mut stack) = (BTreeSet::new(), vec![from]);
+        while let Some(m) = stack.pop() {
             for n in next(m) {
                 if seen.insert(n) {
-                    todo.push(n);
+                    stack.push(n);
                 }
             }
         }
         seen
     };
     let reaches: BTreeMap<&str, BTreeSet<&str>> = modules.iter().map(|&m| (m, reach(m))).collect();
-    let mut done = BTreeSet::new();
-    let mut out = Vec::new();
+    let mut out: Vec<Vec<&str>> = Vec::new();
     for &m in modules {
-        if done.contains(m) || !reaches[m].contains(m) {
+        if !reaches[m].contains(m) {
             continue;
         }
         let component: BTreeSet<&str> = reaches[m]
@@ -629,30 +629,50 @@ fn cycles<'a>(
             .copied()
             .filter(|n| reaches[n].contains(m))
             .collect();
-        done.extend(component.iter().copied());
-        // Breadth first from m back to m, inside the component.
-        let mut parent: BTreeMap<&str, &str> = BTreeMap::new();
-        let mut queue = std::collections::VecDeque::from([m]);
-        'search: while let Some(x) = queue.pop_front() {
-            for n in next(x) {
-                if n == m {
-                    let mut path = vec![x];
-                    while let Some(&p) = parent.get(path[path.len() - 1]) {
-                        path.push(p);
-                    }
-                    path.reverse();
-                    path.push(m);
-                    out.push(path);
-                    break 'search;
+        let Some(mut cycle) = shortest_cycle(m, &component, next) else {
+            continue;
+        };
+        // Written from its first module by name, ending where it began.
+        cycle.pop();
+        let first = (0..cycle.len()).min_by_key(|&i| cycle[i]).unwrap_or(0);
+        cycle.rotate_left(first);
+        cycle.push(cycle[0]);
+        if !out.contains(&cycle) {
+            out.push(cycle);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Breadth first from `m` back to `m` inside `component`: `[m, .., m]`.
+fn shortest_cycle<'a>(
+    m: &'a str,
+    component: &BTreeSet<&'a str>,
+    next: &dyn Fn(&str) -> Vec<&'a str>,
+) -> Option<Vec<&'a str>> {
+    let mut parent: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut queue = std::collections::VecDeque::from([m]);
+    while let Some(x) = queue.pop_front() {
+        for n in next(x) {
+            if n == m {
+                let mut path = vec![m, x];
+                while let Some(&p) = parent.get(path[path.len() - 1]) {
+                    path.push(p);
                 }
-                if component.contains(n) && n != m && !parent.contains_key(n) {
-                    parent.insert(n, x);
-                    queue.push_back(n);
+                path.reverse();
+                if path[0] != m {
+                    path.insert(0, m);
                 }
+                return Some(path);
+            }
+            if component.contains(n) && !parent.contains_key(n) {
+                parent.insert(n, x);
+                queue.push_back(n);
             }
         }
     }
-    out
+    None
 }
 
 /// One line of the allow-list.

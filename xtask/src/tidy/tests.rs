@@ -59,6 +59,30 @@ fn a_module_cycle_is_caught() {
         "",
         "crates/x/src/a.rs:2: cycle: module cycle: a -> b -> a",
     );
+    // Each cycle of a component, from its first module by name: a -> b -> a
+    // and a -> c -> a (as store-file's compress, index and store), and a
+    // longer one.
+    let lib = ("crates/x/src/lib.rs", "//! x\nmod a;\nmod b;\nmod c;\n");
+    let a = ("crates/x/src/a.rs", "//! a\nuse crate::{b, c};\n");
+    let b = ("crates/x/src/b.rs", "//! b\nuse crate::a;\n");
+    let c = (
+        "crates/x/src/c.rs",
+        "//! c\n\nfn f() {\n    super::a::f();\n}\n",
+    );
+    assert_eq!(
+        run(&[lib, a, b, c], ""),
+        [
+            "crates/x/src/a.rs:2: cycle: module cycle: a -> b -> a",
+            "crates/x/src/a.rs:2: cycle: module cycle: a -> c -> a",
+        ]
+    );
+    let a = ("crates/x/src/a.rs", "//! a\nuse crate::b;\n");
+    let b = ("crates/x/src/b.rs", "//! b\nuse crate::c;\n");
+    check_one(
+        &[lib, a, b, c],
+        "",
+        "crates/x/src/a.rs:2: cycle: module cycle: a -> b -> c -> a",
+    );
     // One way only, `super::` of a test module and names in comments and
     // strings are not edges.
     let b = (
