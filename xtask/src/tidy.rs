@@ -138,6 +138,9 @@ fn walk(root: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A byte range of a file: start, end (exclusive).
+type Span = (usize, usize);
+
 /// One file, with its code (comments and literal contents blanked to
 /// spaces, byte for byte, so offsets and lines agree with the text) and its
 /// string literals.
@@ -150,9 +153,9 @@ struct Source {
     /// Byte offset of the start of each line.
     line_starts: Vec<usize>,
     /// Byte ranges of `#[cfg(test)]` modules.
-    test_ranges: Vec<(usize, usize)>,
+    test_ranges: Vec<Span>,
     /// Byte ranges of inline `mod name { ... }` blocks (for `super::`).
-    mod_ranges: Vec<(usize, usize)>,
+    mod_ranges: Vec<Span>,
     /// The whole file is test code (a `tests.rs`, or under `tests/`).
     test_file: bool,
 }
@@ -310,7 +313,7 @@ fn char_literal_end(text: &str, i: usize) -> Option<usize> {
 
 /// The ranges of inline `mod name { ... }` blocks, and those of them under
 /// `#[cfg(test)]`.
-fn inline_mods(code: &str) -> (Vec<(usize, usize)>, Vec<(usize, usize)>) {
+fn inline_mods(code: &str) -> (Vec<Span>, Vec<Span>) {
     let (mut mods, mut tests) = (Vec::new(), Vec::new());
     for at in words(code, "mod") {
         let rest = &code[at + 3..];
