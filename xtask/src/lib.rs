@@ -18,6 +18,8 @@
 //! - [`fuzz`] (`cargo xtask fuzz`): every cargo-fuzz target for a while.
 //! - [`crash`] (`cargo xtask crash`): the kill -9 campaign against real
 //!   writer processes, and the long mode of the simulated power-loss one.
+//! - [`tidy`] (`cargo xtask tidy`): the checks that keep the code as
+//!   docs/architecture.md describes it, with their allow-list.
 //! - [`util`]: the helpers the tasks share (medians, running commands).
 //! - [`rng`]: the small PRNG every task uses, so a seed means the same
 //!   data on every machine (from `scout-audit-testkit`).
@@ -29,6 +31,7 @@ pub mod datagen;
 pub mod export_check;
 pub mod fuzz;
 pub mod peers;
+pub mod tidy;
 pub mod util;
 /// The PRNG, shared with the crash campaigns (it lives in the testkit).
 pub use scout_audit_testkit::rng;

@@ -41,6 +41,12 @@ enum Task {
         #[arg(long)]
         spark: bool,
     },
+    /// Check every .rs file against the house rules (module cycles, file-name
+    /// suffixes outside layout.rs, std::fs in store-file, unsafe outside
+    /// mmap.rs, long functions, trailing white space, markers, module docs);
+    /// one line per violation, non-zero exit on any. Exceptions live in
+    /// xtask/tidy-allow.txt, each with its reason.
+    Tidy,
     /// (internal) A writer process of the crash campaign.
     #[command(hide = true)]
     CrashChild(CrashChildArgs),
@@ -341,6 +347,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let summary = datagen::generate(&args.options()?)?;
             print_quietly(&summary.to_string())?;
         }
+        Task::Tidy => tidy()?,
         Task::ExportCheck { spark } => print_quietly(&xtask::export_check::run_check(spark)?)?,
         Task::Bench(a) if a.backends => {
             let table = xtask::backends::run_backends(&xtask::backends::BackendOptions {
@@ -384,6 +391,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             print_quietly(&table)?;
         }
     }
+    Ok(())
+}
+
+/// `cargo xtask tidy`: one line per violation, an error if there is any.
+fn tidy() -> anyhow::Result<()> {
+    let found = xtask::tidy::check(&xtask::util::root())?;
+    if !found.is_empty() {
+        let lines: Vec<String> = found.iter().map(ToString::to_string).collect();
+        print_quietly(&lines.join("\n"))?;
+    }
+    ensure!(found.is_empty(), "tidy: {} violations", found.len());
     Ok(())
 }
 
