@@ -17,9 +17,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use libfuzzer_sys::fuzz_target;
+use scout_audit_core::event::WRITER_FIELD;
 use scout_audit_core::{
     Decoded, Durability, Error, Event, MAX_LINE, ManualClock, Record, SessionId, Sink, Timestamp,
-    decode_line,
+    WriterId, decode_line,
 };
 use scout_audit_store_file::{FileStore, Layout};
 use scout_audit_testkit::campaign::read_store;
@@ -50,18 +51,34 @@ fn long(p: u16) -> Event {
     Event::new("big").field("pad", "a".repeat(pad))
 }
 
-/// The line a writer of `session` writes for `e` at `seq` (without `\n`).
+/// The line a writer opened with the given `session` writes for `e` at
+/// `seq` (without `\n`): stamped with a writer id, as such a writer's lines
+/// are (docs/format.md), so its length is the written line's. The stamp's
+/// value is the writer's own; comparisons leave it out ([`comparable`]).
 fn line_of(e: &Event, session: &str, seq: u64) -> Vec<u8> {
     let mut out = Vec::new();
-    e.encode_into(t0(), &SessionId::new(session), seq, &mut out);
+    e.encode_stamped(
+        t0(),
+        &SessionId::new(session),
+        seq,
+        Some(&WriterId::random()),
+        &mut out,
+    );
     out.pop();
     out
 }
 
-/// As a record read back would print.
+/// A record as the reader prints it, without its writer stamp.
+fn comparable(r: Record) -> String {
+    let mut m = r.into_map();
+    m.remove(WRITER_FIELD);
+    Record::from_map(m).to_json_line()
+}
+
+/// As a record read back would print (without its writer stamp).
 fn json_line(line: &[u8]) -> String {
     match decode_line(line) {
-        Decoded::Record(r) => r.to_json_line(),
+        Decoded::Record(r) => comparable(r),
         other => panic!("an encoded event does not decode: {other:?}"),
     }
 }
@@ -163,7 +180,7 @@ fuzz_target!(|data: &[u8]| {
     store.close().expect("close");
     let layout = Layout::new(LIVE).expect("a valid path");
     let (recs, report) = read_store(fs, &layout).expect("the reader reads what was written");
-    let got: Vec<String> = recs.iter().map(Record::to_json_line).collect();
+    let got: Vec<String> = recs.into_iter().map(comparable).collect();
     if got != acked {
         // Summaries: the lines are megabytes long.
         let short = |v: &[String]| -> Vec<String> {
