@@ -30,8 +30,8 @@ pub struct LogArgs {
     /// Read events from stdin instead: one JSON object per line, each with "event".
     #[arg(long)]
     stdin: bool,
-    /// Cost in dollars.
-    #[arg(long)]
+    /// Cost in dollars (a finite number).
+    #[arg(long, value_parser = parse_cost)]
     cost: Option<f64>,
     /// Model used.
     #[arg(long)]
@@ -66,6 +66,16 @@ pub struct LogArgs {
     /// Print each event's seq on stdout, one per line, as soon as it is durable at the chosen level.
     #[arg(long)]
     ack: bool,
+}
+
+/// A cost: a finite number. `inf` and `NaN` parse as floats but would be
+/// written as `null` (decision 2), silently losing what was asked.
+fn parse_cost(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(c) if c.is_finite() => Ok(c),
+        Ok(_) => Err(format!("{s} is not a finite number")),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 fn parse_durability(s: &str) -> Result<Durability, String> {

@@ -167,6 +167,11 @@ pub struct IndexArgs {
     /// The store's live file, or a directory of stores [default: --path].
     #[arg(value_name = "PATH")]
     target: Option<PathBuf>,
+    /// Write every index again from its archive's records, even one that
+    /// matches its archive's bytes (one forged with its digests recomputed
+    /// does; `verify` names it).
+    #[arg(long)]
+    rebuild: bool,
 }
 
 #[derive(Args, Debug)]
@@ -924,7 +929,13 @@ pub fn index(cli: &Cli, a: &IndexArgs) -> Result<ExitCode> {
         Some(p) => p.clone(),
         None => cli.store_path_for("index")?,
     };
-    let outcomes = scout_audit_scan::build_indexes_with(&path, cli.threads, cli.shared_dir())?;
+    let rebuild = if a.rebuild {
+        scout_audit_scan::Rebuild::All
+    } else {
+        scout_audit_scan::Rebuild::Stale
+    };
+    let outcomes =
+        scout_audit_scan::build_indexes_with(&path, cli.threads, cli.shared_dir(), rebuild)?;
     let mut out = io::stdout().lock();
     let (mut written, mut rewritten, mut valid, mut damaged, mut changed) = (0, 0, 0, 0, 0);
     for o in &outcomes {

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use rayon::prelude::*;
 use scout_audit_core::{Decoded, Filter, Timestamp, decode_line};
-use scout_audit_store_file::fs::RealFs;
+use scout_audit_store_file::fs::{RealFs, open_input};
 use scout_audit_store_file::index::{IndexCheck, Summary, inspect_index};
 use scout_audit_store_file::lines::MAX_LINE;
 use scout_audit_store_file::reader::{
@@ -603,7 +603,7 @@ fn open(src: Source) -> std::result::Result<Opened, Problem> {
             src.path,
             src.size,
         )),
-        Kind::Gzip => match File::open(&src.path) {
+        Kind::Gzip => match open_input(&src.path) {
             Ok(f) => Ok(Opened::Stream(
                 Box::new(gzip_reader(f, reopen(&src.path))),
                 true,
@@ -612,7 +612,7 @@ fn open(src: Source) -> std::result::Result<Opened, Problem> {
             )),
             Err(e) => Err(problem(&src.path, e)),
         },
-        Kind::Mapped | Kind::Buffered => match File::open(&src.path) {
+        Kind::Mapped | Kind::Buffered => match open_input(&src.path) {
             Ok(f) if matches!(src.kind, Kind::Mapped) => Ok(Opened::Map(f, src.path)),
             Ok(f) => Ok(Opened::Stream(
                 Box::new(BufReader::with_capacity(READ_BUFFER, f)),
@@ -623,7 +623,7 @@ fn open(src: Source) -> std::result::Result<Opened, Problem> {
             Err(e) if e.kind() == io::ErrorKind::NotFound && src.archive_instead.is_some() => {
                 // Compressed since the listing: its archive holds the same records.
                 let gz = src.archive_instead.unwrap_or_default();
-                match File::open(&gz) {
+                match open_input(&gz) {
                     Ok(f) => Ok(Opened::Stream(
                         Box::new(gzip_reader(f, reopen(&gz))),
                         true,

@@ -54,7 +54,19 @@ pub enum IndexOutcome {
 /// directory group or others can write is refused ([`build_indexes_with`]
 /// to allow it).
 pub fn build_indexes(path: &Path, threads: Option<usize>) -> Result<Vec<IndexOutcome>> {
-    build_indexes_with(path, threads, SharedDir::Refuse)
+    build_indexes_with(path, threads, SharedDir::Refuse, Rebuild::Stale)
+}
+
+/// Which indexes [`build_indexes_with`] writes again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rebuild {
+    /// Those missing, of an older format, or not matching their archive's
+    /// bytes (what a read can see).
+    Stale,
+    /// Every one, from its archive's records: an index forged with its
+    /// digests recomputed matches its archive's bytes, and only reading
+    /// the archive again (what `verify` does) shows it lies.
+    All,
 }
 
 /// [`build_indexes`], saying whether a store directory that group or
@@ -65,6 +77,7 @@ pub fn build_indexes_with(
     path: &Path,
     threads: Option<usize>,
     shared_dir: SharedDir,
+    rebuild: Rebuild,
 ) -> Result<Vec<IndexOutcome>> {
     let mut out = Vec::new();
     let pool = engine::pool(threads)?;
@@ -76,7 +89,7 @@ pub fn build_indexes_with(
         if layout.dir().is_dir() {
             shared_dir.check(&RealFs, layout.dir())?;
         }
-        out.extend(pool.install(|| index_store(&layout))?);
+        out.extend(pool.install(|| index_store(&layout, rebuild))?);
     }
     Ok(out)
 }
@@ -107,7 +120,7 @@ fn stores(path: &Path) -> Result<Vec<PathBuf>> {
         .collect())
 }
 
-fn index_store(layout: &Layout) -> Result<Vec<IndexOutcome>> {
+fn index_store(layout: &Layout, rebuild: Rebuild) -> Result<Vec<IndexOutcome>> {
     let fs = RealFs;
     let lock_path = layout.lock();
     if !layout.dir().is_dir() {
@@ -154,6 +167,9 @@ fn index_store(layout: &Layout) -> Result<Vec<IndexOutcome>> {
                 let ins = inspect_index(&fs, &seg.path, &idx);
                 let refresh = needs_refresh(&fs, &seg.path, &ins);
                 match ins.check {
+                    IndexCheck::Valid(_) if rebuild == Rebuild::All => {
+                        Some("rebuilt from the archive's records (--rebuild)".to_owned())
+                    }
                     IndexCheck::Valid(i) if refresh => {
                         // Only the header changes: the summary is the
                         // archive's (its SHA-256 was just checked).

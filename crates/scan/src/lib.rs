@@ -55,7 +55,7 @@ use scout_audit_store_file::index::Summary;
 
 pub use engine::{Progress, Pruning, ScanReport};
 pub use error::{Error, Result};
-pub use index::{IndexOutcome, build_indexes, build_indexes_with};
+pub use index::{IndexOutcome, Rebuild, build_indexes, build_indexes_with};
 pub use source::Inputs;
 
 use engine::{Ctx, Part};

@@ -218,6 +218,45 @@ pub fn open_regular(path: &Path, opts: &mut OpenOptions) -> io::Result<File> {
     Ok(f)
 }
 
+/// Opens a file a user named as input (`scout-audit query FILE...`, a
+/// glob, a directory's files) for reading: following links (the user's
+/// choice), but without blocking on a FIFO (`O_NONBLOCK`) and refusing
+/// anything but a regular file, so a FIFO or device among the inputs is a
+/// reported problem, never a hang.
+pub fn open_input(path: &Path) -> io::Result<File> {
+    use rustix::fs::OFlags;
+    let f = OpenOptions::new()
+        .read(true)
+        .custom_flags(OFlags::NONBLOCK.bits() as i32)
+        .open(path)?;
+    if !f.metadata()?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            describe_not_regular(path).unwrap_or_else(|| "is not a regular file".to_owned()),
+        ));
+    }
+    let fl = rustix::fs::fcntl_getfl(&f)?;
+    rustix::fs::fcntl_setfl(&f, fl - OFlags::NONBLOCK)?;
+    Ok(f)
+}
+
+/// Refuses to write to a file that has another name (a hard link): a link
+/// planted at a store name to a file elsewhere would have the store append
+/// to, or truncate, a file it does not own. The store never links its own
+/// files (renames only).
+fn only_link(f: &File) -> io::Result<()> {
+    let links = f.metadata()?.nlink();
+    if links > 1 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "has {links} hard links (another name shares the file): the store does not write to a file it cannot own"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Renames `from` to `to` unless something is at `to`
 /// (`renameat2(RENAME_NOREPLACE)`; where the file system lacks it, a hard
 /// link, which never replaces either, then the unlink of `from`).
@@ -386,6 +425,7 @@ impl Fs for RealFs {
             path,
             OpenOptions::new().append(true).create(true).mode(0o600),
         )?;
+        only_link(&f)?;
         Ok(Arc::new(RealWrite(f)))
     }
     fn create_new(&self, path: &Path) -> io::Result<Arc<dyn WriteFile>> {
@@ -401,6 +441,7 @@ impl Fs for RealFs {
     }
     fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
         let f = open_regular(path, OpenOptions::new().write(true))?;
+        only_link(&f)?;
         f.set_len(len)?;
         f.sync_all()
     }

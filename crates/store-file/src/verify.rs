@@ -262,7 +262,7 @@ fn check_indexes(
                         continue;
                     }
                     format!(
-                        "it summarises other records than the archive holds: {}",
+                        "it summarises other records than the archive holds (`scout-audit index --rebuild` writes it again): {}",
                         diffs.join("; ")
                     )
                 }

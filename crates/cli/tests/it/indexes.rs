@@ -195,7 +195,8 @@ fn verify_names_what_a_consistent_forgery_changed() {
         lines[0],
         format!(
             "{}: index does not match its archive: it summarises other records than the archive \
-             holds: hour 2026-03-01T11:00:00+00:00, event \"llm_call\": cost 0.25 in the index, \
+             holds (`scout-audit index --rebuild` writes it again): hour 2026-03-01T11:00:00+00:00, \
+             event \"llm_call\": cost 0.25 in the index, \
              400 in the archive; hour 2026-03-01T11:00:00+00:00, event \"nav\": cost 0.25 in the \
              index, 100 in the archive",
             s.file(&idx)
@@ -203,11 +204,23 @@ fn verify_names_what_a_consistent_forgery_changed() {
     );
     assert!(lines[1].ends_with(": 1 problem"), "{lines:?}");
     assert_eq!(lines.len(), 2, "{lines:?}");
-    // `index` checks digests only: this one it leaves (verify's job).
+    // `index` checks digests only: this one it leaves (verify's job)...
     assert!(
         s.ok(&["index"])
             .ends_with("0 reindexed, 1 already indexed, 0 damaged, 0 changed\n")
     );
+    // ... and `index --rebuild` writes every index again from its archive.
+    let gz = idx.strip_suffix(".idx").unwrap();
+    assert_eq!(
+        s.ok(&["index", "--rebuild"]),
+        format!(
+            "reindexed {}: rebuilt from the archive's records (--rebuild)\n\
+             0 archives indexed, 1 reindexed, 0 already indexed, 0 damaged, 0 changed\n",
+            s.file(gz)
+        )
+    );
+    assert_eq!(s.cmd(&["verify"]).run().code, Some(0));
+    assert_eq!(spend(&s).ok(), SPEND);
 }
 
 #[test]

@@ -169,3 +169,42 @@ fn threads_are_bounded_with_a_clear_error() {
     assert_eq!(s.ok(&["query", "--count", "--threads", "256"]), "1\n");
     assert_eq!(s.ok(&["query", "--count", "--threads", "1"]), "1\n");
 }
+
+/// A FIFO among the named inputs (through a glob) is a reported, counted
+/// skip, never a hang: the other files are read.
+#[test]
+fn a_fifo_among_the_inputs_is_skipped_not_waited_on() {
+    let s = Store::new();
+    let d = s.dir.path().join("d");
+    std::fs::create_dir(&d).unwrap();
+    std::fs::write(
+        d.join("a.jsonl"),
+        "{\"ts\":\"2026-01-01T00:00:00Z\",\"event\":\"nav\"}\n",
+    )
+    .unwrap();
+    let fifo = d.join("b.jsonl");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let mut child = s.bare(&["query", "--count", "d/*.jsonl"]).spawn();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("query waited on the FIFO");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), "1\n");
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        "scout-audit: skipped 1 malformed or damaged item (first: d/b.jsonl: cannot open: is a FIFO, not a regular file); `scout-audit verify` lists them\n"
+    );
+}

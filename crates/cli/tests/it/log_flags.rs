@@ -161,6 +161,14 @@ fn bad_flags_are_one_line_errors_and_write_nothing() {
             "error: invalid value 'fast' for '--durability <DURABILITY>': unknown durability \"fast\" (expected buffered, process or sync)",
         ),
         (
+            &["log", "nav", "--cost", "inf"],
+            "error: invalid value 'inf' for '--cost <COST>': inf is not a finite number",
+        ),
+        (
+            &["log", "nav", "--cost=NaN"],
+            "error: invalid value 'NaN' for '--cost <COST>': NaN is not a finite number",
+        ),
+        (
             &["log", "nav", "--confidence", "high"],
             "error: invalid value 'high' for '--confidence <CONFIDENCE>': invalid digit found in string",
         ),

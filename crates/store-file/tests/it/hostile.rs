@@ -89,6 +89,37 @@ fn a_symlinked_live_file_is_refused_and_its_target_untouched() {
 }
 
 #[test]
+fn a_hard_link_at_the_live_name_is_neither_appended_to_nor_truncated() {
+    // A file elsewhere (same file system) linked in at the live name: the
+    // writer must not append to it, and recovery must not cut its tail.
+    let t = temp_store();
+    let target = t.dir.path().join("elsewhere.jsonl");
+    let bytes = format!("{A}\npartial");
+    std::fs::write(&target, &bytes).unwrap();
+    std::fs::hard_link(&target, &t.path).unwrap();
+    // With a lock file beside it (a store of ours), recovery would quarantine
+    // the partial tail and truncate the file: refused at the truncate.
+    std::fs::write(t.dir.path().join("audit.lock"), b"").unwrap();
+    let e = FileStore::open(&t.path).unwrap_err();
+    assert!(
+        e.to_string().contains(
+            "has 2 hard links (another name shares the file): the store does not write to a file it cannot own"
+        ),
+        "{e}"
+    );
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), bytes);
+    // A whole file (no tail to cut): the append is refused.
+    let whole = format!("{A}\n");
+    std::fs::write(&target, &whole).unwrap();
+    let e = FileStore::open(&t.path)
+        .and_then(|s| s.append(Event::new("nav")).map(|_| s))
+        .map(|_| ())
+        .unwrap_err();
+    assert!(e.to_string().contains("has 2 hard links"), "{e}");
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), whole);
+}
+
+#[test]
 fn a_symlinked_lock_file_is_refused_and_not_created() {
     let t = temp_store();
     let out = outside();

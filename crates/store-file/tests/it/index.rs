@@ -373,7 +373,7 @@ fn verify_compares_every_index_with_its_archive_field_by_field() {
             (
                 paths[1].clone(),
                 format!(
-                    "it summarises other records than the archive holds: \
+                    "it summarises other records than the archive holds (`scout-audit index --rebuild` writes it again): \
                      hour {hour1}, event \"llm_call\": cost 500 in the index, 0.6000000000000001 in the archive"
                 )
             ),
@@ -390,7 +390,7 @@ fn verify_compares_every_index_with_its_archive_field_by_field() {
                 paths[0].display()
             ),
             format!(
-                "{}: index does not match its archive: it summarises other records than the archive holds: \
+                "{}: index does not match its archive: it summarises other records than the archive holds (`scout-audit index --rebuild` writes it again): \
                  hour {hour1}, event \"llm_call\": cost 500 in the index, 0.6000000000000001 in the archive",
                 paths[1].display()
             ),
