@@ -15,6 +15,8 @@
 //! - [`model`]: the model test (a store against an in-memory model), for
 //!   proptest and fuzzing.
 //! - [`rng`]: the small deterministic PRNG every campaign uses.
+//! - [`forge`]: index forgeries (costs edited, seals recomputed) for the
+//!   tests that prove an index never changes an answer.
 //! - [`hostile`]: symlinks, directories, FIFOs and foreign files planted at
 //!   the names the store uses, and snapshots that prove nothing outside the
 //!   store changed (the hostile-filesystem suite in the CLI's tests).
@@ -32,6 +34,7 @@
 pub mod campaign;
 pub mod fault;
 pub mod faults;
+pub mod forge;
 pub mod history;
 pub mod hostile;
 pub mod model;

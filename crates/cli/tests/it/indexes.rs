@@ -9,6 +9,7 @@ use scout_audit_store_file::index::INDEX_VERSION;
 use serde_json::json;
 
 use crate::support::{NOW, Store};
+use scout_audit_testkit::forge::{reseal, with_costs, without_identity};
 
 /// A store with one archive (records at 11:10, 11:20, 11:30 costing 500
 /// together) and its index, and a live record at 11:50 costing 1; the
@@ -42,53 +43,6 @@ fn spend(s: &Store) -> crate::support::Out {
 
 const SPEND: &str =
     "{\"total_cost\":501.0,\"records\":4,\"since\":\"2026-03-01T10:00:00+00:00\"}\n";
-
-/// The index's text with the exact cost sum of every (hour, event) line
-/// replaced by `cost`, its last line (its digest) left as it was.
-fn with_costs(text: &str, cost: f64) -> String {
-    let mut exact = scout_audit_core::agg::ExactSum::new();
-    exact.add(cost);
-    let cost = exact.to_string();
-    let mut out = String::new();
-    for l in text.split_inclusive('\n') {
-        match l.find("\"cost\":\"") {
-            Some(at) if l.contains("\"hour\"") => {
-                let from = at + "\"cost\":\"".len();
-                let to = from + l[from..].find('"').unwrap();
-                out.push_str(&l[..from]);
-                out.push_str(&cost);
-                out.push_str(&l[to..]);
-            }
-            _ => out.push_str(l),
-        }
-    }
-    out
-}
-
-/// `text` with its last line replaced by the SHA-256 of the rest: what a
-/// forger who knows the format writes.
-fn reseal(text: &str) -> String {
-    use sha2::{Digest, Sha256};
-    let body = &text[..text[..text.len() - 1].rfind('\n').unwrap() + 1];
-    let digest: String = Sha256::digest(body.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("{body}{{\"index_sha256\":\"{digest}\"}}\n")
-}
-
-/// An index's text without the archive identity it recorded (which says
-/// when it was hashed) and its seal (which covers it).
-fn without_identity(text: &str) -> String {
-    let body = &text[..text[..text.len() - 1].rfind('\n').unwrap() + 1];
-    match body.find(",\"archive_identity\":{") {
-        Some(at) => {
-            let end = at + body[at..].find('}').unwrap() + 1;
-            format!("{}{}", &body[..at], &body[end..])
-        }
-        None => body.to_owned(),
-    }
-}
 
 /// Waits until an identity recorded now is past the racy window (2 s) of
 /// every file changed before.

@@ -10,6 +10,7 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use scout_audit_core::{Filter, Timestamp};
 use scout_audit_scan::{IndexOutcome, Inputs, Scan, build_indexes};
+use scout_audit_testkit::forge::{with_costs, without_identity};
 
 const ARCHIVE: &str = "audit-20260301T030000Z-000001.jsonl.gz";
 
@@ -47,20 +48,6 @@ fn indexed_store(dir: &Path, first: &str) -> PathBuf {
     live
 }
 
-/// An index's text without the archive identity it recorded (which says
-/// when it was hashed) and without its seal (which covers that): what two
-/// indexes of the same archive written at different times share.
-pub fn without_identity(text: &str) -> String {
-    let body = &text[..text[..text.len() - 1].rfind('\n').unwrap() + 1];
-    match body.find(",\"archive_identity\":{") {
-        Some(at) => {
-            let end = at + body[at..].find('}').unwrap() + 1;
-            format!("{}{}", &body[..at], &body[end..])
-        }
-        None => body.to_owned(),
-    }
-}
-
 /// Waits until an identity recorded now is past the racy window of every
 /// file changed before the call (2 s, docs/format.md).
 fn past_the_racy_window() {
@@ -73,28 +60,6 @@ fn idx_path(dir: &Path) -> PathBuf {
 
 fn spend(live: &Path) -> scout_audit_scan::Answer<scout_audit_scan::Spend> {
     Scan::new(Inputs::store(live).unwrap()).spend(None).unwrap()
-}
-
-/// The index's text with the exact cost sum of every (hour, event) line
-/// replaced by `cost`'s; the last line (its digest) left as it was.
-fn with_costs(text: &str, cost: f64) -> String {
-    let mut exact = scout_audit_core::agg::ExactSum::new();
-    exact.add(cost);
-    let cost = exact.to_string();
-    let mut out = String::new();
-    for l in text.split_inclusive('\n') {
-        match l.find("\"cost\":\"") {
-            Some(at) if l.contains("\"hour\"") => {
-                let from = at + "\"cost\":\"".len();
-                let to = from + l[from..].find('"').unwrap();
-                out.push_str(&l[..from]);
-                out.push_str(&cost);
-                out.push_str(&l[to..]);
-            }
-            _ => out.push_str(l),
-        }
-    }
-    out
 }
 
 #[test]

@@ -301,8 +301,8 @@ fn version_1_indexes_are_ignored_and_rewritten() {
         "{out:?}"
     );
     assert_eq!(
-        crate::indexes::without_identity(&std::fs::read_to_string(&idx_path).unwrap()),
-        crate::indexes::without_identity(&v2)
+        scout_audit_testkit::forge::without_identity(&std::fs::read_to_string(&idx_path).unwrap()),
+        scout_audit_testkit::forge::without_identity(&v2)
     );
     assert_eq!(spend(&live), (Ok(1e308), 1));
 }

@@ -16,6 +16,7 @@ use scout_audit_store_file::options::{Retention, RotateSize};
 use scout_audit_store_file::verify::verify;
 
 use crate::support::*;
+use scout_audit_testkit::forge::{reseal, with_first_group_cost};
 
 fn store_with_archives(t: &TempStore, n: usize) {
     let clock = Arc::new(ManualClock::new(
@@ -73,30 +74,6 @@ fn every_archive_is_indexed_with_what_readers_read() {
 /// The version field as this code writes it.
 fn current_version() -> String {
     format!("\"scout_audit_index\":{INDEX_VERSION}")
-}
-
-/// `text` (an index) with its last line replaced by the SHA-256 of the
-/// rest: what a forger who knows the format writes.
-fn reseal(text: &str) -> String {
-    use sha2::{Digest, Sha256};
-    let body_end = text[..text.len() - 1].rfind('\n').unwrap() + 1;
-    let body = &text[..body_end];
-    let digest: String = Sha256::digest(body.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("{body}{{\"index_sha256\":\"{digest}\"}}\n")
-}
-
-/// `text` (an index) with the exact cost sum of its first (hour, event)
-/// group replaced by `cost`'s.
-fn with_first_group_cost(text: &str, cost: f64) -> String {
-    let mut exact = scout_audit_core::agg::ExactSum::new();
-    exact.add(cost);
-    let line2 = text.find('\n').unwrap() + 1;
-    let at = line2 + text[line2..].find("\"cost\":\"").unwrap() + "\"cost\":\"".len();
-    let end = at + text[at..].find('"').unwrap();
-    format!("{}{exact}{}", &text[..at], &text[end..])
 }
 
 /// The modification time of `path`.
