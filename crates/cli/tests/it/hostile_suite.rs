@@ -317,7 +317,12 @@ fn check_one(args: &[&str], torn: bool, group: &[PathBuf], kind: Plant) -> Resul
         // name is taken for a segment and compressed byte for byte: its
         // bytes live on in the archive.
         let sqlite_side = ["-wal", "-shm", "-journal"].iter().any(|x| s.ends_with(x));
-        let allowed = (kind == Plant::Directory && at.is_dir())
+        // The only directories a command makes are export's partitions: a
+        // planted one there may be used as one.
+        let partition = rel
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("date="));
+        let allowed = (kind == Plant::Directory && partition && at.is_dir())
             || (kind == Plant::ForeignFile && s.ends_with(".tmp") && !at.exists())
             || (kind == Plant::ForeignFile && s.ends_with(".idx") && regular)
             || (kind == Plant::ForeignFile && sqlite_side)
