@@ -11,7 +11,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use scout_audit_core::{
-    Clock, Durability, Event, Receipt, SessionId, Sink, SystemClock, Timestamp, Watermark, WriterId,
+    Clock, Durability, Event, Receipt, SessionId, Sink, SystemClock, Watermark, WriterId,
 };
 
 use crate::compress;
@@ -479,12 +479,26 @@ impl FileStore {
                 std::thread::Builder::new()
                     .name("scout-audit-compress".into())
                     .spawn(move || {
+                        let archiver = compress::Archiver {
+                            fs: &*sh.fs,
+                            layout: &sh.layout,
+                            retention: &sh.retention,
+                            clock: &*sh.clock,
+                            lock: &*bg_lock,
+                        };
                         for job in rx {
                             match job {
                                 Job::Compress(seg) => {
-                                    compress::compress_and_retain(&sh, &*bg_lock, &seg)
+                                    let last = &mut *lock_ignoring_poison(&sh.last_indexed);
+                                    for e in archiver.compress_and_retain(&seg, last) {
+                                        sh.record_bg_error(e);
+                                    }
                                 }
-                                Job::Index(seg) => compress::index_archive(&sh, &*bg_lock, &seg),
+                                Job::Index(seg) => {
+                                    if let Err(e) = archiver.index_archive(&seg) {
+                                        sh.record_bg_error(e);
+                                    }
+                                }
                                 Job::Marker(done) => {
                                     let _ = done.send(());
                                 }
@@ -1333,10 +1347,6 @@ impl Shared {
         if g.is_none() {
             *g = Some(e);
         }
-    }
-
-    pub(crate) fn now(&self) -> Timestamp {
-        self.clock.now()
     }
 }
 
