@@ -8,6 +8,10 @@
 //! "being compressed", so two processes never compress one segment at once.
 //! Once the archive is durable, the compressor writes its sidecar index
 //! ([`crate::index`]); retention deletes an archive's index with it.
+//!
+//! These are functions of the file system and the layout; the writer's
+//! compressor thread runs them as `Archiver`'s jobs, which return their
+//! failures for the writer to keep for `close()`.
 
 use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -293,6 +297,13 @@ pub fn apply_retention(
     })
 }
 
+/// An archive retention may delete, with its size on disk.
+struct SizedArchive {
+    seg: Segment,
+    /// Its length in bytes, when listed.
+    len: u64,
+}
+
 fn retain(
     fs: &dyn Fs,
     layout: &Layout,
@@ -301,10 +312,13 @@ fn retain(
 ) -> Result<Vec<PathBuf>> {
     let dir = layout.dir();
     let listing = layout.list(fs).map_err(|e| Error::io("list", dir, e))?;
-    let mut archives: Vec<(Segment, u64)> = Vec::new();
+    let mut archives: Vec<SizedArchive> = Vec::new();
     for seg in listing.archives() {
         match fs.stat(&seg.path) {
-            Ok(m) => archives.push((seg.clone(), m.len)),
+            Ok(m) => archives.push(SizedArchive {
+                seg: seg.clone(),
+                len: m.len,
+            }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::io("stat", &seg.path, e)),
         }
@@ -312,8 +326,8 @@ fn retain(
     let mut doomed = vec![false; archives.len()];
     if let Some(age) = retention.max_age {
         let cutoff = now.saturating_sub(age);
-        for (i, (seg, _)) in archives.iter().enumerate() {
-            if seg.seal_time() < cutoff {
+        for (i, a) in archives.iter().enumerate() {
+            if a.seg.seal_time() < cutoff {
                 doomed[i] = true;
             }
         }
@@ -329,20 +343,20 @@ fn retain(
             .iter()
             .zip(&doomed)
             .filter(|(_, d)| !**d)
-            .map(|((_, n), _)| *n)
+            .map(|(a, _)| a.len)
             .sum();
-        for (i, (_, n)) in archives.iter().enumerate() {
+        for (i, a) in archives.iter().enumerate() {
             if total <= max {
                 break;
             }
             if !doomed[i] {
                 doomed[i] = true;
-                total -= n;
+                total -= a.len;
             }
         }
     }
     let mut removed = Vec::new();
-    for ((seg, _), d) in archives.iter().zip(&doomed) {
+    for (SizedArchive { seg, .. }, d) in archives.iter().zip(&doomed) {
         if *d {
             remove_if_present(fs, &seg.path)?;
             // Its index goes with it (an index without archive is unused).
