@@ -18,6 +18,7 @@ use crate::compress;
 use crate::error::{Error, Result, check_line_len};
 use crate::fs::{Fs, LockFile, RealFs, WriteFile};
 use crate::layout::{Layout, Segment};
+use crate::lock::LockGuard;
 use crate::mutant;
 use crate::options::{Compression, FsyncPolicy, Retention, RotateSize, SharedDir};
 use crate::recovery::{self, RecoveryReport};
@@ -772,15 +773,6 @@ fn whole_lines(landed: &[u8]) -> usize {
     n + usize::from(completed)
 }
 
-/// Releases a shared `flock` when dropped.
-struct SharedLock<'a>(&'a dyn LockFile);
-
-impl Drop for SharedLock<'_> {
-    fn drop(&mut self) {
-        let _ = self.0.unlock();
-    }
-}
-
 impl Shared {
     fn lock_state(&self) -> MutexGuard<'_, State> {
         lock_ignoring_poison(&self.state)
@@ -994,10 +986,7 @@ impl Shared {
             return Ok(st.writes);
         }
         loop {
-            self.lock
-                .lock_shared()
-                .map_err(|e| Error::io("lock", &self.lock_path, e))?;
-            let guard = SharedLock(&*self.lock);
+            let guard = LockGuard::shared(&*self.lock, &self.lock_path)?;
             let len = self.ensure_current(st)?;
             if len > 0 && len.saturating_add(bytes.len() as u64) > self.rotate.get() {
                 drop(guard);
