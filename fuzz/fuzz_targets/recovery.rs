@@ -17,7 +17,7 @@ use scout_audit_core::{Decoded, ManualClock, Timestamp, decode_line};
 use scout_audit_store_file::Layout;
 use scout_audit_store_file::options::Retention;
 use scout_audit_store_file::reader::ProblemKind;
-use scout_audit_store_file::recovery::recover;
+use scout_audit_store_file::recovery::{Quarantined, recover};
 use scout_audit_testkit::campaign::read_store;
 use scout_audit_testkit::sim::{SimFs, SimState};
 
@@ -69,7 +69,11 @@ fuzz_target!(|input: &[u8]| {
     // Nothing deleted: the live file is a prefix of what it was (plus a
     // completing '\n'), and the quarantine holds exactly the rest.
     match &report.quarantined {
-        Some((q, off, len)) => {
+        Some(Quarantined {
+            path: q,
+            offset: off,
+            len,
+        }) => {
             assert!(!report.completed_last_line);
             assert_eq!(*off as usize + *len as usize, live.len());
             assert_eq!(after, &live[..*off as usize]);
@@ -89,7 +93,7 @@ fuzz_target!(|input: &[u8]| {
     let cut = report
         .quarantined
         .as_ref()
-        .map_or(live.len(), |(_, off, _)| *off as usize);
+        .map_or(live.len(), |q| q.offset as usize);
     assert_eq!(records(&after), records(&live[..cut]));
     let (_, rep) = read_store(Arc::new(fs.clone()), &layout).expect("reads");
     let torn_live = rep

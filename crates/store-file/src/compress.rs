@@ -8,6 +8,10 @@
 //! "being compressed", so two processes never compress one segment at once.
 //! Once the archive is durable, the compressor writes its sidecar index
 //! ([`crate::index`]); retention deletes an archive's index with it.
+//!
+//! These are functions of the file system and the layout; the writer's
+//! compressor thread runs them as `Archiver`'s jobs, which return their
+//! failures for the writer to keep for `close()`.
 
 use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -16,88 +20,128 @@ use std::sync::Arc;
 use flate2::Compression as Level;
 use flate2::bufread::MultiGzDecoder;
 use flate2::write::GzEncoder;
-use scout_audit_core::Timestamp;
+use scout_audit_core::{Clock, Timestamp};
 
 use crate::error::{Error, Result};
-use crate::fs::{Fs, LockFile, WriteFile};
+use crate::fs::{Fs, LockFile, WriteFile, remove_if_present, remove_stale_temp, sync_dir};
 use crate::index;
 use crate::layout::{Layout, Segment};
+use crate::lock::{Attempt, LockGuard, exclusively};
 use crate::options::Retention;
-use crate::store::Shared;
 
 /// gzip level of archives: zlib's default, a fair trade of size for speed.
 pub const GZIP_LEVEL: u32 = 6;
 
-/// Compresses a sealed segment, then applies retention; failures are kept
-/// for `close()` to report (nothing is lost: the sealed file stays).
-pub(crate) fn compress_and_retain(sh: &Shared, lock: &dyn LockFile, seg: &Segment) {
-    match compress_segment(&*sh.fs, &sh.layout, seg, Some(lock)) {
-        Err(e) => {
-            sh.record_bg_error(Error::Background {
-                task: "compression",
-                message: e.to_string(),
-            });
-            return;
+/// What the store's compressor thread works with: the files, their
+/// layout, the retention to apply and the clock it is applied by, and the
+/// compressor's own handle on the store's lock file (flock belongs to an
+/// open file description, and the writer's is used by writer threads).
+/// Its jobs never fail the writer: they return their errors for the
+/// caller to keep for `close()` (nothing is lost: the sealed file or the
+/// archive stays, and the next open retries).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Archiver<'a> {
+    /// The file system.
+    pub(crate) fs: &'a dyn Fs,
+    /// The store's names.
+    pub(crate) layout: &'a Layout,
+    /// What retention deletes after each compression.
+    pub(crate) retention: &'a Retention,
+    /// "Now" for retention's maximum age.
+    pub(crate) clock: &'a dyn Clock,
+    /// The compressor's handle on the store's lock file.
+    pub(crate) lock: &'a dyn LockFile,
+}
+
+impl Archiver<'_> {
+    /// Compresses a sealed segment, indexes its archive, then applies
+    /// retention; returns the failures, in order (a failed compression
+    /// stops there). `last_indexed`: the archive this compressor indexed
+    /// last, refreshed now and replaced by this one.
+    pub(crate) fn compress_and_retain(
+        &self,
+        seg: &Segment,
+        last_indexed: &mut Option<Segment>,
+    ) -> Vec<Error> {
+        let mut errors = Vec::new();
+        match compress_segment(self.fs, self.layout, seg, Some(self.lock)) {
+            Err(e) => {
+                errors.push(background("compression", &e));
+                return errors;
+            }
+            Ok(true) => self.index_new_archive(seg, last_indexed, &mut errors),
+            Ok(false) => {}
         }
-        Ok(true) => index_new_archive(sh, lock, seg),
-        Ok(false) => {}
+        let now = self.clock.now();
+        if let Err(e) = apply_retention(self.fs, self.layout, self.retention, now, Some(self.lock))
+        {
+            errors.push(background("retention", &e));
+        }
+        errors
     }
-    if let Err(e) = apply_retention(&*sh.fs, &sh.layout, &sh.retention, sh.now(), Some(lock)) {
-        sh.record_bg_error(Error::Background {
-            task: "retention",
-            message: e.to_string(),
-        });
-    }
-}
 
-/// Writes the missing index of one of the store's archives (found at
-/// open); failures are kept for `close()`, and an archive that vanished
-/// (retention) is skipped.
-pub(crate) fn index_archive(sh: &Shared, lock: &dyn LockFile, archive: &Segment) {
-    if let Err(e) = index::index_archive(&*sh.fs, &sh.layout, archive, Some(lock)) {
-        sh.record_bg_error(Error::Background {
-            task: "index",
-            message: e.to_string(),
-        });
+    /// Writes the missing index of one of the store's archives (found at
+    /// open); an archive that vanished (retention) is skipped.
+    pub(crate) fn index_archive(&self, archive: &Segment) -> Result<()> {
+        index::index_archive(self.fs, self.layout, archive, Some(self.lock))
+            .map(|_| ())
+            .map_err(|e| background("index", &e))
     }
-}
 
-/// Writes the sidecar index of the archive just made from `sealed`, now
-/// that it is durable (docs/format.md, "Archive indexes"). A failure loses
-/// nothing (readers then read the archive whole); it is kept for `close()`.
-fn index_new_archive(sh: &Shared, lock: &dyn LockFile, sealed: &Segment) {
-    let gz = sh.layout.archive_path(sealed);
-    if let Some(archive) = gz
-        .file_name()
-        .and_then(|n| n.to_str())
-        .and_then(|n| sh.layout.parse_segment(n))
-    {
-        index_archive(sh, lock, &archive);
-        let previous = crate::store::lock_ignoring_poison(&sh.last_indexed).replace(archive);
-        if let Some(p) = previous {
-            refresh_identity(sh, lock, &p);
+    /// Writes the sidecar index of the archive just made from `sealed`, now
+    /// that it is durable (docs/format.md, "Archive indexes"), and
+    /// refreshes the identity in the index written before it. A failure
+    /// loses nothing (readers then read the archive whole).
+    fn index_new_archive(
+        &self,
+        sealed: &Segment,
+        last_indexed: &mut Option<Segment>,
+        errors: &mut Vec<Error>,
+    ) {
+        let gz = self.layout.archive_path(sealed);
+        if let Some(archive) = gz
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| self.layout.parse_segment(n))
+        {
+            errors.extend(self.index_archive(&archive).err());
+            if let Some(p) = last_indexed.replace(archive) {
+                errors.extend(self.refresh_identity(&p).err());
+            }
         }
     }
+
+    /// Rewrites the index of `archive` with its identity now when readers
+    /// cannot trust the recorded one (racy: recorded just after the archive
+    /// was made) and one recorded now would be ([`index::needs_refresh`]),
+    /// so that readers stop hashing it.
+    fn refresh_identity(&self, archive: &Segment) -> Result<()> {
+        let path = self.layout.index_path(archive);
+        let ins = index::inspect_index(self.fs, &archive.path, &path);
+        if !index::needs_refresh(self.fs, &archive.path, &ins) {
+            return Ok(());
+        }
+        if let index::IndexCheck::Valid(i) = ins.check {
+            index::write_index(
+                self.fs,
+                self.layout,
+                archive,
+                i.stamp,
+                i.summary,
+                Some(self.lock),
+            )
+            .map_err(|e| background("index", &e))?;
+        }
+        Ok(())
+    }
 }
 
-/// Rewrites the index of `archive` with its identity now when readers
-/// cannot trust the recorded one (racy: recorded just after the archive
-/// was made) and one recorded now would be ([`index::needs_refresh`]), so
-/// that readers stop hashing it. Failures are kept for `close()`.
-fn refresh_identity(sh: &Shared, lock: &dyn LockFile, archive: &Segment) {
-    let path = sh.layout.index_path(archive);
-    let ins = index::inspect_index(&*sh.fs, &archive.path, &path);
-    if !index::needs_refresh(&*sh.fs, &archive.path, &ins) {
-        return;
-    }
-    if let index::IndexCheck::Valid(i) = ins.check
-        && let Err(e) =
-            index::write_index(&*sh.fs, &sh.layout, archive, i.stamp, i.summary, Some(lock))
-    {
-        sh.record_bg_error(Error::Background {
-            task: "index",
-            message: e.to_string(),
-        });
+/// The error a background `task` ("compression", "retention", "index")
+/// keeps for `close()`.
+fn background(task: &'static str, e: &Error) -> Error {
+    Error::Background {
+        task,
+        message: e.to_string(),
     }
 }
 
@@ -114,23 +158,6 @@ impl Write for Out {
     }
 }
 
-/// Runs `f` under the store's exclusive lock: `lock` is a handle of the
-/// caller's own (not the writer's), or `None` when the caller already holds
-/// the lock.
-pub(crate) fn exclusively<T>(
-    lock: Option<&dyn LockFile>,
-    path: &Path,
-    f: impl FnOnce() -> Result<T>,
-) -> Result<T> {
-    let Some(l) = lock else { return f() };
-    l.lock_exclusive().map_err(|e| Error::io("lock", path, e))?;
-    let r = f();
-    let u = l.unlock().map_err(|e| Error::io("unlock", path, e));
-    let v = r?;
-    u?;
-    Ok(v)
-}
-
 /// Compresses one sealed segment to its `.gz` (see the module docs).
 /// `store_lock`: a handle on the store's lock file for the renames and
 /// unlinks (`None`: the caller holds the exclusive lock already).
@@ -145,21 +172,12 @@ pub fn compress_segment(
 ) -> Result<bool> {
     let sealed = layout.sealed_path(seg);
     let dir = layout.dir();
-    let seg_lock = match fs.open_file_lock(&sealed) {
-        Ok(l) => l,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
-        Err(e) => return Err(Error::io("open", &sealed, e)),
+    let _held = match LockGuard::try_segment(fs, &sealed)? {
+        Attempt::Held(g) => g,
+        Attempt::Busy | Attempt::Missing => return Ok(false),
     };
-    if !seg_lock
-        .try_lock_exclusive()
-        .map_err(|e| Error::io("lock", &sealed, e))?
-    {
-        return Ok(false);
-    }
     // Under the segment lock: the state cannot change under us.
-    let r = compress_locked(fs, layout, seg, &sealed, dir, store_lock);
-    let _ = seg_lock.unlock();
-    r
+    compress_locked(fs, layout, seg, &sealed, dir, store_lock)
 }
 
 fn compress_locked(
@@ -183,9 +201,8 @@ fn compress_locked(
         // made whole, by rename after fsync): finish it.
         if archive_matches(fs, &gz, sealed)? {
             exclusively(store_lock, &lock_path, || {
-                remove(fs, sealed)?;
-                fs.sync_dir(dir)
-                    .map_err(|e| Error::io("fsync directory", dir, e))
+                remove_if_present(fs, sealed)?;
+                sync_dir(fs, dir)
             })?;
             return Ok(true);
         }
@@ -211,32 +228,11 @@ fn compress_locked(
     exclusively(store_lock, &lock_path, || {
         fs.rename_noreplace(&tmp, &gz)
             .map_err(|e| Error::io("rename", &tmp, e))?;
-        fs.sync_dir(dir)
-            .map_err(|e| Error::io("fsync directory", dir, e))?;
-        remove(fs, sealed)?;
-        fs.sync_dir(dir)
-            .map_err(|e| Error::io("fsync directory", dir, e))
+        sync_dir(fs, dir)?;
+        remove_if_present(fs, sealed)?;
+        sync_dir(fs, dir)
     })?;
     Ok(true)
-}
-
-/// Removes a temporary file of the store's own left by a crash, before it
-/// is created again exclusively: only a regular file is; anything else at
-/// the name (a symbolic link, a directory, a FIFO) was not made by the
-/// store, is left alone, and is an error naming it.
-pub(crate) fn remove_stale_temp(fs: &dyn Fs, path: &Path) -> Result<()> {
-    if crate::fs::regular_or_absent(fs, path)? {
-        remove(fs, path)?;
-    }
-    Ok(())
-}
-
-fn remove(fs: &dyn Fs, path: &Path) -> Result<()> {
-    match fs.remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::io("remove", path, e)),
-    }
 }
 
 /// Whether `gz` decompresses to exactly the bytes of `plain`. A corrupt or
@@ -301,6 +297,13 @@ pub fn apply_retention(
     })
 }
 
+/// An archive retention may delete, with its size on disk.
+struct SizedArchive {
+    seg: Segment,
+    /// Its length in bytes, when listed.
+    len: u64,
+}
+
 fn retain(
     fs: &dyn Fs,
     layout: &Layout,
@@ -309,10 +312,13 @@ fn retain(
 ) -> Result<Vec<PathBuf>> {
     let dir = layout.dir();
     let listing = layout.list(fs).map_err(|e| Error::io("list", dir, e))?;
-    let mut archives: Vec<(Segment, u64)> = Vec::new();
+    let mut archives: Vec<SizedArchive> = Vec::new();
     for seg in listing.archives() {
         match fs.stat(&seg.path) {
-            Ok(m) => archives.push((seg.clone(), m.len)),
+            Ok(m) => archives.push(SizedArchive {
+                seg: seg.clone(),
+                len: m.len,
+            }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::io("stat", &seg.path, e)),
         }
@@ -320,8 +326,8 @@ fn retain(
     let mut doomed = vec![false; archives.len()];
     if let Some(age) = retention.max_age {
         let cutoff = now.saturating_sub(age);
-        for (i, (seg, _)) in archives.iter().enumerate() {
-            if seg.seal_time() < cutoff {
+        for (i, a) in archives.iter().enumerate() {
+            if a.seg.seal_time() < cutoff {
                 doomed[i] = true;
             }
         }
@@ -337,30 +343,29 @@ fn retain(
             .iter()
             .zip(&doomed)
             .filter(|(_, d)| !**d)
-            .map(|((_, n), _)| *n)
+            .map(|(a, _)| a.len)
             .sum();
-        for (i, (_, n)) in archives.iter().enumerate() {
+        for (i, a) in archives.iter().enumerate() {
             if total <= max {
                 break;
             }
             if !doomed[i] {
                 doomed[i] = true;
-                total -= n;
+                total -= a.len;
             }
         }
     }
     let mut removed = Vec::new();
-    for ((seg, _), d) in archives.iter().zip(&doomed) {
+    for (SizedArchive { seg, .. }, d) in archives.iter().zip(&doomed) {
         if *d {
-            remove(fs, &seg.path)?;
+            remove_if_present(fs, &seg.path)?;
             // Its index goes with it (an index without archive is unused).
-            remove(fs, &layout.index_path(seg))?;
+            remove_if_present(fs, &layout.index_path(seg))?;
             removed.push(seg.path.clone());
         }
     }
     if !removed.is_empty() {
-        fs.sync_dir(dir)
-            .map_err(|e| Error::io("fsync directory", dir, e))?;
+        sync_dir(fs, dir)?;
     }
     Ok(removed)
 }

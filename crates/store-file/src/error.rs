@@ -133,7 +133,7 @@ pub enum Error {
     /// and the next open retries.
     #[error("background {task} failed: {message}")]
     Background {
-        /// `"compression"` or `"retention"`.
+        /// `"compression"`, `"index"` or `"retention"`.
         task: &'static str,
         /// What went wrong.
         message: String,

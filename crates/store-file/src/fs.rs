@@ -151,6 +151,34 @@ pub fn regular_or_absent(fs: &dyn Fs, path: &Path) -> Result<bool, crate::Error>
     }
 }
 
+/// Fsyncs the directory `dir` ([`Fs::sync_dir`]), making the renames,
+/// creates and unlinks in it durable; a failure names the directory.
+pub(crate) fn sync_dir(fs: &dyn Fs, dir: &Path) -> Result<(), crate::Error> {
+    fs.sync_dir(dir)
+        .map_err(|e| crate::Error::io("fsync directory", dir, e))
+}
+
+/// Unlinks the file at `path` ([`Fs::remove_file`]); nothing there is not
+/// an error (someone removed it first, or a crash came after the unlink).
+pub(crate) fn remove_if_present(fs: &dyn Fs, path: &Path) -> Result<(), crate::Error> {
+    match fs.remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(crate::Error::io("remove", path, e)),
+    }
+}
+
+/// Removes a temporary file of the store's own left by a crash, before it
+/// is created again exclusively: only a regular file is; anything else at
+/// the name (a symbolic link, a directory, a FIFO) was not made by the
+/// store, is left alone, and is an error naming it.
+pub(crate) fn remove_stale_temp(fs: &dyn Fs, path: &Path) -> Result<(), crate::Error> {
+    if regular_or_absent(fs, path)? {
+        remove_if_present(fs, path)?;
+    }
+    Ok(())
+}
+
 /// What is at `path` when it is not a regular file ("is a symbolic link to
 /// /x (not followed)", "is a FIFO", ...), from `lstat`; `None` for a
 /// regular file or nothing.

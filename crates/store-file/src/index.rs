@@ -31,7 +31,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, Read};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use scout_audit_core::Timestamp;
@@ -39,11 +39,11 @@ use scout_audit_core::agg::{ExactSum, SpendGroup};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::compress::exclusively;
 use crate::error::{Error, Result};
-use crate::fs::{Fs, LockFile, Meta, ReadFile};
-use crate::layout::{Layout, Segment};
+use crate::fs::{Fs, LockFile, Meta, ReadFile, remove_stale_temp, sync_dir};
+use crate::layout::{Layout, Listing, Segment, index_temp_archive};
 use crate::lines::{Item, LineReader};
+use crate::lock::{Attempt, LockGuard, exclusively};
 use crate::reader::{gzip_reader, reopen_with};
 
 /// The version of the index format this code writes. Version 1 stored
@@ -739,82 +739,15 @@ impl SegmentIndex {
             Some(v) => return Err(format!("index format version {v}, not {INDEX_VERSION}")),
             None => return Err("no index header".into()),
         };
-        let text = std::str::from_utf8(bytes).map_err(|e| e.to_string())?;
-        let Some(body_and_seal) = text.strip_suffix('\n') else {
-            return Err("index cut short".into());
-        };
-        let (body, seal) = match body_and_seal.rfind('\n') {
-            Some(i) => body_and_seal.split_at(i + 1),
-            None => return Err("index cut short".into()),
-        };
-        let seal: SealLine = serde_json::from_str(seal).map_err(|_| "index cut short")?;
-        if unhex32(&seal.index_sha256) != Some(Sha256::digest(body.as_bytes()).into()) {
-            return Err("its digest does not match its contents (edited?)".into());
-        }
+        let body = unseal(bytes)?;
         let mut lines = body.split_terminator('\n');
         let h: Header = serde_json::from_str(lines.next().ok_or("empty index")?)
             .map_err(|e| format!("header: {e}"))?;
-        let mut summary = Summary {
-            bytes: h.bytes,
-            records: h.records,
-            malformed: h.malformed,
-            torn_tails: h.torn_tails,
-            torn_fragments: h.torn_fragments,
-            first_ts: h.first_ts.map(pair_ts).transpose()?,
-            last_ts: h.last_ts.map(pair_ts).transpose()?,
-            ..Summary::default()
-        };
-        for _ in 0..h.hours {
-            let l: HourLine = serde_json::from_str(lines.next().ok_or("index cut short")?)
-                .map_err(|e| format!("hour line: {e}"))?;
-            let k = summary.hours.entry(l.hour).or_default();
-            let slot = k.slot(l.event.as_deref());
-            if slot.records != 0 {
-                return Err("a group appears twice".into());
-            }
-            *slot = l.totals.totals()?;
-        }
-        for _ in 0..h.models {
-            let l: ModelLine = serde_json::from_str(lines.next().ok_or("index cut short")?)
-                .map_err(|e| format!("model line: {e}"))?;
-            let slot = summary.models.slot(l.model.as_deref());
-            if slot.records != 0 {
-                return Err("a model appears twice".into());
-            }
-            *slot = l.totals.totals()?;
-        }
+        let summary = read_summary(&h, &mut lines)?;
         if lines.next().is_some() {
             return Err("trailing lines".into());
         }
-        // Checked: a forged index's counts must not wrap into consistent
-        // small ones (an overflow is an inconsistency, never a total).
-        fn checked_sum(mut it: impl Iterator<Item = u64>) -> Result<u64, String> {
-            it.try_fold(0u64, u64::checked_add)
-                .ok_or_else(|| "inconsistent totals (a count overflows)".to_string())
-        }
-        let in_hours = checked_sum(
-            summary
-                .hours
-                .values()
-                .flat_map(|k| k.iter())
-                .map(|(_, t)| t.records),
-        )?;
-        let in_models = checked_sum(summary.models.iter().map(|(_, t)| t.records))?;
-        let timed = checked_sum(
-            summary
-                .hours
-                .iter()
-                .filter(|(h, _)| h.is_some())
-                .flat_map(|(_, k)| k.iter())
-                .map(|(_, t)| t.records),
-        )?;
-        if in_hours != summary.records
-            || in_models != timed
-            || (timed > 0) != summary.first_ts.is_some()
-            || summary.first_ts > summary.last_ts
-        {
-            return Err("inconsistent totals".into());
-        }
+        check_totals(&summary)?;
         let sha256 = unhex32(&h.archive_sha256).ok_or("archive_sha256: not 64 hex digits")?;
         // Version 3 had no identity: one there is not the format's.
         let identity = match (version, h.archive_identity) {
@@ -832,6 +765,99 @@ impl SegmentIndex {
             summary,
         })
     }
+}
+
+/// The body of an index file (every line but the last), once its last
+/// line is checked to be the SHA-256 of the body: an index cut short or
+/// edited is refused.
+fn unseal(bytes: &[u8]) -> std::result::Result<&str, String> {
+    let text = std::str::from_utf8(bytes).map_err(|e| e.to_string())?;
+    let Some(body_and_seal) = text.strip_suffix('\n') else {
+        return Err("index cut short".into());
+    };
+    let (body, seal) = match body_and_seal.rfind('\n') {
+        Some(i) => body_and_seal.split_at(i + 1),
+        None => return Err("index cut short".into()),
+    };
+    let seal: SealLine = serde_json::from_str(seal).map_err(|_| "index cut short")?;
+    if unhex32(&seal.index_sha256) != Some(Sha256::digest(body.as_bytes()).into()) {
+        return Err("its digest does not match its contents (edited?)".into());
+    }
+    Ok(body)
+}
+
+/// The summary a header and the group lines after it describe: as many
+/// (hour, event) lines and model lines as the header says, each group once.
+fn read_summary<'a>(
+    h: &Header,
+    lines: &mut impl Iterator<Item = &'a str>,
+) -> std::result::Result<Summary, String> {
+    let mut summary = Summary {
+        bytes: h.bytes,
+        records: h.records,
+        malformed: h.malformed,
+        torn_tails: h.torn_tails,
+        torn_fragments: h.torn_fragments,
+        first_ts: h.first_ts.map(pair_ts).transpose()?,
+        last_ts: h.last_ts.map(pair_ts).transpose()?,
+        ..Summary::default()
+    };
+    for _ in 0..h.hours {
+        let l: HourLine = serde_json::from_str(lines.next().ok_or("index cut short")?)
+            .map_err(|e| format!("hour line: {e}"))?;
+        let k = summary.hours.entry(l.hour).or_default();
+        let slot = k.slot(l.event.as_deref());
+        if slot.records != 0 {
+            return Err("a group appears twice".into());
+        }
+        *slot = l.totals.totals()?;
+    }
+    for _ in 0..h.models {
+        let l: ModelLine = serde_json::from_str(lines.next().ok_or("index cut short")?)
+            .map_err(|e| format!("model line: {e}"))?;
+        let slot = summary.models.slot(l.model.as_deref());
+        if slot.records != 0 {
+            return Err("a model appears twice".into());
+        }
+        *slot = l.totals.totals()?;
+    }
+    Ok(summary)
+}
+
+/// Checks that a decoded summary's counts agree: the (hour, event) groups
+/// hold every record, the model groups every timed one, and the first and
+/// last `ts` exist exactly when timed records do, in order. Sums are
+/// checked: a forged index's counts must not wrap into consistent small
+/// ones (an overflow is an inconsistency, never a total).
+fn check_totals(summary: &Summary) -> std::result::Result<(), String> {
+    fn checked_sum(mut it: impl Iterator<Item = u64>) -> std::result::Result<u64, String> {
+        it.try_fold(0u64, u64::checked_add)
+            .ok_or_else(|| "inconsistent totals (a count overflows)".to_string())
+    }
+    let in_hours = checked_sum(
+        summary
+            .hours
+            .values()
+            .flat_map(|k| k.iter())
+            .map(|(_, t)| t.records),
+    )?;
+    let in_models = checked_sum(summary.models.iter().map(|(_, t)| t.records))?;
+    let timed = checked_sum(
+        summary
+            .hours
+            .iter()
+            .filter(|(h, _)| h.is_some())
+            .flat_map(|(_, k)| k.iter())
+            .map(|(_, t)| t.records),
+    )?;
+    if in_hours != summary.records
+        || in_models != timed
+        || (timed > 0) != summary.first_ts.is_some()
+        || summary.first_ts > summary.last_ts
+    {
+        return Err("inconsistent totals".into());
+    }
+    Ok(())
 }
 
 /// A tiny object-safe serialization, so one closure writes every line kind.
@@ -1033,35 +1059,26 @@ pub fn write_index(
     // processes (a writer opening the store may index an archive whose
     // compressor, in another process, is indexing it too), and recovery
     // leaves a `.idx.tmp` alone while its lock is held.
-    let alock = match fs.open_file_lock(&archive.path) {
-        Ok(l) => l,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
-        Err(e) => return Err(Error::io("open", &archive.path, e)),
+    let Some(_held) = LockGuard::segment(fs, &archive.path)? else {
+        return Ok(false);
     };
-    alock
-        .lock_exclusive()
-        .map_err(|e| Error::io("lock", &archive.path, e))?;
-    let r = (|| {
-        let now = inspect_index(fs, &archive.path, &path);
-        if !now.hashed
-            && let IndexCheck::Valid(i) = &now.check
-            && i.stamp == idx.stamp
-        {
-            // Someone else wrote it meanwhile, with a trusted identity.
-            return Ok(true);
-        }
-        // The archive's identity at a hashing that still finds the bytes
-        // summarised: what readers will trust instead of hashing.
-        match ArchiveStamp::read_identified(fs, &archive.path) {
-            Ok((s, identity)) if s == idx.stamp => idx.identity = identity,
-            Ok(_) => return Ok(false),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
-            Err(e) => return Err(Error::io("read", &archive.path, e)),
-        }
-        write_locked(fs, layout, archive, &idx, &tmp, &path, store_lock)
-    })();
-    let _ = alock.unlock();
-    r
+    let now = inspect_index(fs, &archive.path, &path);
+    if !now.hashed
+        && let IndexCheck::Valid(i) = &now.check
+        && i.stamp == idx.stamp
+    {
+        // Someone else wrote it meanwhile, with a trusted identity.
+        return Ok(true);
+    }
+    // The archive's identity at a hashing that still finds the bytes
+    // summarised: what readers will trust instead of hashing.
+    match ArchiveStamp::read_identified(fs, &archive.path) {
+        Ok((s, identity)) if s == idx.stamp => idx.identity = identity,
+        Ok(_) => return Ok(false),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(Error::io("read", &archive.path, e)),
+    }
+    write_locked(fs, layout, archive, &idx, &tmp, &path, store_lock)
 }
 
 fn write_locked(
@@ -1076,7 +1093,7 @@ fn write_locked(
     let (tmp, path) = (tmp.to_path_buf(), path.to_path_buf());
     let dir = layout.dir();
     // A `.idx.tmp` here is a crashed writer's: the archive's lock is ours.
-    crate::compress::remove_stale_temp(fs, &tmp)?;
+    remove_stale_temp(fs, &tmp)?;
     let f = fs
         .create_new(&tmp)
         .map_err(|e| Error::io("create", &tmp, e))?;
@@ -1104,8 +1121,7 @@ fn write_locked(
             fs.remove_file(&tmp)
                 .map_err(|e| Error::io("remove", &tmp, e))?;
         }
-        fs.sync_dir(dir)
-            .map_err(|e| Error::io("fsync directory", dir, e))?;
+        sync_dir(fs, dir)?;
         Ok(same)
     })
 }
@@ -1139,30 +1155,19 @@ pub fn index_archive(
 /// Removes index files that no reader uses: `.idx.tmp` leftovers of an
 /// interrupted write, and indexes whose archive is gone. The caller holds
 /// the store's exclusive lock. Returns the paths removed.
-pub fn remove_strays(
-    fs: &dyn Fs,
-    layout: &Layout,
-    listing: &crate::layout::Listing,
-) -> Result<Vec<std::path::PathBuf>> {
+pub fn remove_strays(fs: &dyn Fs, layout: &Layout, listing: &Listing) -> Result<Vec<PathBuf>> {
     let mut removed = Vec::new();
     for p in &listing.stray_indexes {
         // A `.idx.tmp` of an archive whose lock is held is being written.
-        let mut held = None;
-        if let Some(archive) = p.to_str().and_then(|s| s.strip_suffix(".idx.tmp")) {
-            match fs.open_file_lock(Path::new(archive)) {
-                Ok(l) => {
-                    if !l
-                        .try_lock_exclusive()
-                        .map_err(|e| Error::io("lock", archive, e))?
-                    {
-                        continue;
-                    }
-                    held = Some(l);
-                }
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(Error::io("open", archive, e)),
-            }
-        }
+        let archive = p.to_str().and_then(index_temp_archive).map(Path::new);
+        let held = match archive {
+            Some(a) => match LockGuard::try_segment(fs, a)? {
+                Attempt::Held(g) => Some(g),
+                Attempt::Busy => continue,
+                Attempt::Missing => None,
+            },
+            None => None,
+        };
         // Only a regular file is an index of ours; a link or anything else
         // at the name is left alone and reported.
         let r = match fs.lstat(p) {
@@ -1173,9 +1178,7 @@ pub fn remove_strays(
             }),
             _ => fs.remove_file(p).map_err(|e| Error::io("remove", p, e)),
         };
-        if let Some(l) = held {
-            let _ = l.unlock();
-        }
+        drop(held);
         match r {
             Ok(()) => removed.push(p.clone()),
             Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {}
@@ -1183,9 +1186,7 @@ pub fn remove_strays(
         }
     }
     if !removed.is_empty() {
-        let dir = layout.dir();
-        fs.sync_dir(dir)
-            .map_err(|e| Error::io("fsync directory", dir, e))?;
+        sync_dir(fs, layout.dir())?;
     }
     Ok(removed)
 }

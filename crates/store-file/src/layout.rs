@@ -230,7 +230,7 @@ impl Layout {
                 listing.quarantine.push(self.dir.join(&name));
             } else if let Some(seg) = self.parse_segment(&name) {
                 listing.all.push(seg);
-            } else if let Some(archive) = name.strip_suffix(".idx.tmp") {
+            } else if let Some(archive) = index_temp_archive(&name) {
                 if self.parse_segment(archive).is_some() {
                     listing.stray_indexes.push(self.dir.join(&name));
                 }
@@ -358,6 +358,12 @@ pub fn index_path_of(archive: &Path) -> PathBuf {
 pub fn indexed_archive(name: &str) -> Option<&str> {
     name.strip_suffix(".idx")
         .filter(|a| a.ends_with(".jsonl.gz"))
+}
+
+/// The archive an index being written belongs to (`X.jsonl.gz.idx.tmp` →
+/// `X.jsonl.gz`), by file name or by path; `None` for anything else.
+pub fn index_temp_archive(name: &str) -> Option<&str> {
+    name.strip_suffix(".idx.tmp")
 }
 
 /// The stem of the store a segment file name belongs to, whatever store
@@ -534,6 +540,11 @@ mod tests {
         );
         assert_eq!(indexed_archive("a.jsonl.gz.idx"), Some("a.jsonl.gz"));
         assert_eq!(indexed_archive("a.jsonl.idx"), None);
+        assert_eq!(
+            index_temp_archive("/d/a.jsonl.gz.idx.tmp"),
+            Some("/d/a.jsonl.gz")
+        );
+        assert_eq!(index_temp_archive("a.jsonl.gz.idx"), None);
         for (name, stem) in [
             ("audit-20261127T052116Z-000001.jsonl.gz", Some("audit")),
             ("my-log-20261127T052116Z-000001.jsonl", Some("my-log")),

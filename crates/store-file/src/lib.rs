@@ -40,6 +40,7 @@ pub mod fs;
 pub mod index;
 pub mod layout;
 pub mod lines;
+pub mod lock;
 pub mod mutant;
 pub mod options;
 pub mod read_store;

@@ -22,25 +22,34 @@
 //! 3. **Index leftovers** (`.idx.tmp`, indexes without their archive) are
 //!    removed; they are never read.
 //! 4. **Retention** is applied.
+//! 5. **Archives without an index** are listed for the compressor to
+//!    index in the background.
+//!
+//! Each step is a function of its own ([`scan_live`] and [`repair_tail`],
+//! [`settle_sealed`] and [`settle_temps`], [`crate::index::remove_strays`],
+//! [`crate::compress::apply_retention`], [`unindexed`]); [`recover`] runs
+//! them in that order.
 
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use scout_audit_core::{Clock, Decoded, decode_line};
 
 use crate::compress::{apply_retention, archive_matches};
 use crate::error::{Error, Result};
-use crate::fs::Fs;
-use crate::layout::{Layout, Segment, SegmentKind};
+use crate::fs::{Fs, ReadFile, WriteFile, remove_if_present, remove_stale_temp, sync_dir};
+use crate::index::remove_strays;
+use crate::layout::{Layout, Listing, Segment, SegmentKind};
 use crate::lines::MAX_LINE;
+use crate::lock::{Attempt, LockGuard};
 use crate::options::Retention;
 
 /// What recovery did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RecoveryReport {
-    /// The quarantine file a torn suffix was moved to, with the suffix's
-    /// offset in the live file and its length.
-    pub quarantined: Option<(PathBuf, u64, u64)>,
+    /// Where a torn suffix of the live file was moved to, if one was.
+    pub quarantined: Option<Quarantined>,
     /// A final record missing its `\n` was completed.
     pub completed_last_line: bool,
     /// Sealed `.jsonl` files removed because their `.gz` was complete.
@@ -65,6 +74,28 @@ pub struct RecoveryReport {
     pub stray_indexes_removed: Vec<PathBuf>,
 }
 
+/// A torn suffix moved from the live file to a quarantine file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Quarantined {
+    /// The quarantine file, which holds exactly the suffix.
+    pub path: PathBuf,
+    /// Where the suffix started in the live file (its length now).
+    pub offset: u64,
+    /// The suffix's length in bytes.
+    pub len: u64,
+}
+
+/// What [`repair_tail`] did to the live file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TailRepair {
+    /// Nothing: the file ends with a whole line (or blank lines).
+    Intact,
+    /// The last record's missing `\n` was appended.
+    CompletedLastLine,
+    /// The torn suffix was moved to quarantine.
+    Quarantined(Quarantined),
+}
+
 /// Where the torn suffix of a live file starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TailScan {
@@ -76,8 +107,12 @@ pub struct TailScan {
     pub missing_newline: bool,
 }
 
-/// Recovers the store (see the module docs). The caller holds the store's
-/// exclusive lock.
+/// How many quarantine names after the first free-looking one recovery
+/// tries before giving up (each taken by something it did not make).
+const QUARANTINE_NAME_TRIES: u64 = 1000;
+
+/// Recovers the store (see the module docs): the steps below, in order.
+/// The caller holds the store's exclusive lock.
 pub fn recover(
     fs: &dyn Fs,
     layout: &Layout,
@@ -85,132 +120,178 @@ pub fn recover(
     retention: &Retention,
 ) -> Result<RecoveryReport> {
     let mut report = RecoveryReport::default();
-    let dir = layout.dir();
-    let live = layout.live();
-    let scan = match fs.open_read(&live) {
-        Ok(mut f) => Some(scan_tail(&mut *f).map_err(|e| Error::io("read", &live, e))?),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-        Err(e) => return Err(Error::io("open", &live, e)),
-    };
-    let listing = layout.list(fs).map_err(|e| Error::io("list", dir, e))?;
+    let scan = scan_live(fs, layout)?;
+    let listing = layout
+        .list(fs)
+        .map_err(|e| Error::io("list", layout.dir(), e))?;
     if let Some(scan) = scan {
-        if scan.missing_newline {
-            let f = fs
-                .open_append(&live)
-                .map_err(|e| Error::io("open for appending", &live, e))?;
-            f.write_once(b"\n")
-                .and_then(|()| f.sync_data())
-                .map_err(|e| Error::io("append to", &live, e))?;
-            report.completed_last_line = true;
-        } else if scan.cut < scan.len {
-            let secs = clock.now().unix_secs();
-            let n = listing.quarantine.len() as u64 + 1;
-            // Created exclusively: a name taken by anything (a file, a
-            // dangling symbolic link planted there) is skipped, never
-            // written through.
-            let mut k = n;
-            let (q, out) = loop {
-                let q = layout.quarantine_path(secs, k);
-                match fs.create_new(&q) {
-                    Ok(out) => break (q, out),
-                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists && k < n + 1000 => {
-                        k += 1;
-                    }
-                    Err(e) => return Err(Error::io("create", &q, e)),
-                }
-            };
-            copy_range(fs, &live, scan.cut, &q, &*out)?;
-            fs.sync_dir(dir)
-                .map_err(|e| Error::io("fsync directory", dir, e))?;
-            fs.truncate(&live, scan.cut)
-                .map_err(|e| Error::io("truncate", &live, e))?;
-            report.quarantined = Some((q, scan.cut, scan.len - scan.cut));
+        let quarantines = listing.quarantine.len() as u64;
+        match repair_tail(fs, layout, clock, quarantines, scan)? {
+            TailRepair::Intact => {}
+            TailRepair::CompletedLastLine => report.completed_last_line = true,
+            TailRepair::Quarantined(q) => report.quarantined = Some(q),
         }
     }
-    let mut removed_any = false;
-    let same = |a: &Segment, b: &Segment| a.key == b.key;
+    settle_sealed(fs, layout, &listing, &mut report)?;
+    settle_temps(fs, &listing, &mut report)?;
+    if !report.finished_compressions.is_empty() || !report.removed_partials.is_empty() {
+        sync_dir(fs, layout.dir())?;
+    }
+    report.stray_indexes_removed = remove_strays(fs, layout, &listing)?;
+    report.retention_removed = apply_retention(fs, layout, retention, clock.now(), None)?;
+    report.to_index = unindexed(&listing, &report.retention_removed);
+    Ok(report)
+}
+
+/// Step 1a: where the live file's torn suffix starts; `None` when there is
+/// no live file.
+pub fn scan_live(fs: &dyn Fs, layout: &Layout) -> Result<Option<TailScan>> {
+    let live = layout.live();
+    match fs.open_read(&live) {
+        Ok(mut f) => Ok(Some(
+            scan_tail(&mut *f).map_err(|e| Error::io("read", &live, e))?,
+        )),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io("open", &live, e)),
+    }
+}
+
+/// Step 1b: repairs the live file's tail as `scan` found it: the missing
+/// `\n` of a last record appended, or the torn suffix copied to a new
+/// quarantine file (fsync'd, directory fsync'd) and only then cut off.
+/// `quarantines`: how many quarantine files the directory holds (the new
+/// one is numbered after them).
+pub fn repair_tail(
+    fs: &dyn Fs,
+    layout: &Layout,
+    clock: &dyn Clock,
+    quarantines: u64,
+    scan: TailScan,
+) -> Result<TailRepair> {
+    let live = layout.live();
+    if scan.missing_newline {
+        let f = fs
+            .open_append(&live)
+            .map_err(|e| Error::io("open for appending", &live, e))?;
+        f.write_once(b"\n")
+            .and_then(|()| f.sync_data())
+            .map_err(|e| Error::io("append to", &live, e))?;
+        return Ok(TailRepair::CompletedLastLine);
+    }
+    if scan.cut >= scan.len {
+        return Ok(TailRepair::Intact);
+    }
+    let (path, out) = create_quarantine(fs, layout, clock, quarantines)?;
+    copy_range(fs, &live, scan.cut, &path, &*out)?;
+    sync_dir(fs, layout.dir())?;
+    fs.truncate(&live, scan.cut)
+        .map_err(|e| Error::io("truncate", &live, e))?;
+    Ok(TailRepair::Quarantined(Quarantined {
+        path,
+        offset: scan.cut,
+        len: scan.len - scan.cut,
+    }))
+}
+
+/// A new quarantine file, created exclusively: a name taken by anything (a
+/// file, a dangling symbolic link planted there) is skipped, never written
+/// through.
+fn create_quarantine(
+    fs: &dyn Fs,
+    layout: &Layout,
+    clock: &dyn Clock,
+    quarantines: u64,
+) -> Result<(PathBuf, Arc<dyn WriteFile>)> {
+    let secs = clock.now().unix_secs();
+    let first = quarantines + 1;
+    let mut k = first;
+    loop {
+        let q = layout.quarantine_path(secs, k);
+        match fs.create_new(&q) {
+            Ok(out) => return Ok((q, out)),
+            Err(e)
+                if e.kind() == io::ErrorKind::AlreadyExists
+                    && k < first + QUARANTINE_NAME_TRIES =>
+            {
+                k += 1;
+            }
+            Err(e) => return Err(Error::io("create", &q, e)),
+        }
+    }
+}
+
+/// Step 2a: settles every sealed `.jsonl` no other process is compressing:
+/// removed when its `.gz` matches (a finished compression), reported as a
+/// conflict when it does not, its `.gz.tmp` removed, and otherwise queued
+/// for compression.
+pub fn settle_sealed(
+    fs: &dyn Fs,
+    layout: &Layout,
+    listing: &Listing,
+    report: &mut RecoveryReport,
+) -> Result<()> {
     for seg in listing.all.iter().filter(|s| s.kind == SegmentKind::Sealed) {
-        let seg_lock = match fs.open_file_lock(&seg.path) {
-            Ok(l) => l,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(Error::io("open", &seg.path, e)),
+        let _held = match LockGuard::try_segment(fs, &seg.path)? {
+            Attempt::Held(g) => g,
+            Attempt::Busy | Attempt::Missing => continue,
         };
-        if !seg_lock
-            .try_lock_exclusive()
-            .map_err(|e| Error::io("lock", &seg.path, e))?
-        {
-            continue;
+        let mut pending = true;
+        if has_kind(listing, seg, SegmentKind::Archive) {
+            let gz = layout.archive_path(seg);
+            if archive_matches(fs, &gz, &seg.path)? {
+                remove_if_present(fs, &seg.path)?;
+                report.finished_compressions.push(seg.path.clone());
+            } else {
+                report.conflicts.push(gz);
+            }
+            pending = false;
         }
-        let r = (|| {
-            let mut pending = true;
-            if listing
-                .all
-                .iter()
-                .any(|s| same(s, seg) && s.kind == SegmentKind::Archive)
-            {
-                let gz = layout.archive_path(seg);
-                if archive_matches(fs, &gz, &seg.path)? {
-                    remove(fs, &seg.path)?;
-                    report.finished_compressions.push(seg.path.clone());
-                    removed_any = true;
-                } else {
-                    report.conflicts.push(gz);
-                }
-                pending = false;
-            }
-            if listing
-                .all
-                .iter()
-                .any(|s| same(s, seg) && s.kind == SegmentKind::Temp)
-            {
-                let tmp = layout.temp_path(seg);
-                crate::compress::remove_stale_temp(fs, &tmp)?;
-                report.removed_partials.push(tmp);
-                removed_any = true;
-            }
-            if pending {
-                report.to_compress.push(seg.clone());
-            }
-            Ok::<_, Error>(())
-        })();
-        let _ = seg_lock.unlock();
-        r?;
+        if has_kind(listing, seg, SegmentKind::Temp) {
+            let tmp = layout.temp_path(seg);
+            remove_stale_temp(fs, &tmp)?;
+            report.removed_partials.push(tmp);
+        }
+        if pending {
+            report.to_compress.push(seg.clone());
+        }
     }
+    Ok(())
+}
+
+/// Step 2b: a `.gz.tmp` without its sealed `.jsonl` (those are step 2a's):
+/// removed beside its `.gz`, reported as an orphan when alone.
+pub fn settle_temps(fs: &dyn Fs, listing: &Listing, report: &mut RecoveryReport) -> Result<()> {
     for tmp in listing.all.iter().filter(|s| s.kind == SegmentKind::Temp) {
-        let has_sealed = listing
-            .all
-            .iter()
-            .any(|s| same(s, tmp) && s.kind == SegmentKind::Sealed);
-        if has_sealed {
+        if has_kind(listing, tmp, SegmentKind::Sealed) {
             continue;
         }
-        if listing
-            .all
-            .iter()
-            .any(|s| same(s, tmp) && s.kind == SegmentKind::Archive)
-        {
-            crate::compress::remove_stale_temp(fs, &tmp.path)?;
+        if has_kind(listing, tmp, SegmentKind::Archive) {
+            remove_stale_temp(fs, &tmp.path)?;
             report.removed_partials.push(tmp.path.clone());
-            removed_any = true;
         } else {
             report.orphan_temps.push(tmp.path.clone());
         }
     }
-    if removed_any {
-        fs.sync_dir(dir)
-            .map_err(|e| Error::io("fsync directory", dir, e))?;
-    }
-    report.stray_indexes_removed = crate::index::remove_strays(fs, layout, &listing)?;
-    report.retention_removed = apply_retention(fs, layout, retention, clock.now(), None)?;
-    // Archives deleted by retention just now are not in the listing's
-    // future; the compressor skips an archive that vanished.
-    report.to_index = listing
+    Ok(())
+}
+
+/// Whether the listing holds a file of `kind` for `seg`'s segment.
+fn has_kind(listing: &Listing, seg: &Segment, kind: SegmentKind) -> bool {
+    listing
+        .all
+        .iter()
+        .any(|s| s.key == seg.key && s.kind == kind)
+}
+
+/// Step 5: the store's own archives without an index, but for those
+/// retention just deleted (the compressor skips one that vanishes later).
+pub fn unindexed(listing: &Listing, retention_removed: &[PathBuf]) -> Vec<Segment> {
+    listing
         .archives()
         .filter(|a| a.number.is_some() && !listing.has_index(a))
-        .filter(|a| !report.retention_removed.contains(&a.path))
+        .filter(|a| !retention_removed.contains(&a.path))
         .cloned()
-        .collect();
-    Ok(report)
+        .collect()
 }
 
 /// Refuses a live file that is not an audit log: one that holds bytes but
@@ -240,22 +321,8 @@ pub fn check_is_log(fs: &dyn Fs, layout: &Layout) -> Result<()> {
     Ok(())
 }
 
-fn remove(fs: &dyn Fs, path: &Path) -> Result<()> {
-    match fs.remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::io("remove", path, e)),
-    }
-}
-
 /// Copies `from[offset..]` into `out`, the new file `to`, fsync'd.
-fn copy_range(
-    fs: &dyn Fs,
-    from: &Path,
-    offset: u64,
-    to: &Path,
-    out: &dyn crate::fs::WriteFile,
-) -> Result<()> {
+fn copy_range(fs: &dyn Fs, from: &Path, offset: u64, to: &Path, out: &dyn WriteFile) -> Result<()> {
     let mut src = fs.open_read(from).map_err(|e| Error::io("open", from, e))?;
     src.seek_to(offset)
         .map_err(|e| Error::io("seek", from, e))?;
@@ -276,7 +343,7 @@ fn copy_range(
 /// Reads a file backwards to find its torn suffix (see the module docs).
 /// Reads only the tail in the common case; a file of garbage is read
 /// whole, in chunks, never held whole in memory beyond one line.
-pub fn scan_tail(f: &mut dyn crate::fs::ReadFile) -> io::Result<TailScan> {
+pub fn scan_tail(f: &mut dyn ReadFile) -> io::Result<TailScan> {
     let len = f.meta()?.len;
     let mut back = Backwards::new(f, len);
     // The bytes after the last '\n'.
@@ -342,7 +409,7 @@ pub fn scan_tail(f: &mut dyn crate::fs::ReadFile) -> io::Result<TailScan> {
 
 /// Random access to a file from its end, in chunks.
 struct Backwards<'a> {
-    f: &'a mut dyn crate::fs::ReadFile,
+    f: &'a mut dyn ReadFile,
     /// A window of the file: `buf` holds bytes `[start, start + buf.len())`.
     start: u64,
     buf: Vec<u8>,
@@ -351,7 +418,7 @@ struct Backwards<'a> {
 const CHUNK: u64 = 64 << 10;
 
 impl<'a> Backwards<'a> {
-    fn new(f: &'a mut dyn crate::fs::ReadFile, len: u64) -> Backwards<'a> {
+    fn new(f: &'a mut dyn ReadFile, len: u64) -> Backwards<'a> {
         Backwards {
             f,
             start: len,
@@ -406,5 +473,95 @@ impl<'a> Backwards<'a> {
         self.load(from, to)?;
         let off = (from - self.start) as usize;
         Ok(Some(self.buf[off..off + (to - from) as usize].to_vec()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use scout_audit_core::{ManualClock, Timestamp};
+
+    use super::*;
+    use crate::fs::RealFs;
+
+    const RECORD: &str =
+        r#"{"ts":"2026-11-27T05:21:16+00:00","event":"a","session_id":"s","seq":0}"#;
+
+    fn store() -> (tempfile::TempDir, Layout) {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path().join("audit.jsonl")).unwrap();
+        (dir, layout)
+    }
+
+    fn clock() -> ManualClock {
+        ManualClock::new(Timestamp::parse("2026-11-27T05:21:16Z").unwrap())
+    }
+
+    #[test]
+    fn repair_tail_alone_quarantines_the_torn_suffix() {
+        let (_d, layout) = store();
+        let live = format!("{RECORD}\n{{\"ts\":\"2026-");
+        std::fs::write(layout.live(), &live).unwrap();
+        let scan = scan_live(&RealFs, &layout).unwrap().unwrap();
+        assert_eq!(
+            (scan.cut, scan.len),
+            (RECORD.len() as u64 + 1, live.len() as u64)
+        );
+        let repair = repair_tail(&RealFs, &layout, &clock(), 0, scan).unwrap();
+        let TailRepair::Quarantined(q) = repair else {
+            panic!("{repair:?}");
+        };
+        assert_eq!((q.offset, q.len), (scan.cut, scan.len - scan.cut));
+        assert_eq!(std::fs::read(&q.path).unwrap(), b"{\"ts\":\"2026-");
+        assert_eq!(
+            std::fs::read(layout.live()).unwrap(),
+            format!("{RECORD}\n").as_bytes()
+        );
+        let again = scan_live(&RealFs, &layout).unwrap().unwrap();
+        assert_eq!(
+            repair_tail(&RealFs, &layout, &clock(), 1, again).unwrap(),
+            TailRepair::Intact
+        );
+    }
+
+    #[test]
+    fn repair_tail_alone_completes_a_last_record() {
+        let (_d, layout) = store();
+        std::fs::write(layout.live(), RECORD).unwrap();
+        let scan = scan_live(&RealFs, &layout).unwrap().unwrap();
+        assert!(scan.missing_newline);
+        assert_eq!(
+            repair_tail(&RealFs, &layout, &clock(), 0, scan).unwrap(),
+            TailRepair::CompletedLastLine
+        );
+        assert_eq!(
+            std::fs::read(layout.live()).unwrap(),
+            format!("{RECORD}\n").as_bytes()
+        );
+        // No live file: nothing to scan.
+        let (_e, empty) = store();
+        assert_eq!(scan_live(&RealFs, &empty).unwrap(), None);
+    }
+
+    #[test]
+    fn settle_temps_alone_keeps_an_orphan_and_removes_a_shadowed_one() {
+        let (_d, layout) = store();
+        let sealed = |secs, n| {
+            let name = layout.sealed_name(secs, n);
+            layout.parse_segment(&name).unwrap()
+        };
+        let orphan = layout.temp_path(&sealed(1, 1));
+        let archive = layout.archive_path(&sealed(2, 2));
+        let shadowed = layout.temp_path(&sealed(2, 2));
+        for p in [&orphan, &archive, &shadowed] {
+            std::fs::write(p, b"x").unwrap();
+        }
+        let listing = layout.list(&RealFs).unwrap();
+        let mut report = RecoveryReport::default();
+        settle_temps(&RealFs, &listing, &mut report).unwrap();
+        assert_eq!(report.orphan_temps, std::slice::from_ref(&orphan));
+        assert_eq!(report.removed_partials, std::slice::from_ref(&shadowed));
+        assert!(orphan.exists() && archive.exists() && !shadowed.exists());
+        assert_eq!(unindexed(&listing, &[]).len(), 1);
+        assert!(unindexed(&listing, &[archive]).is_empty());
     }
 }

@@ -11,13 +11,14 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use scout_audit_core::{
-    Clock, Durability, Event, Receipt, SessionId, Sink, SystemClock, Timestamp, Watermark, WriterId,
+    Clock, Durability, Event, Receipt, SessionId, Sink, SystemClock, Watermark, WriterId,
 };
 
 use crate::compress;
 use crate::error::{Error, Result, check_line_len};
 use crate::fs::{Fs, LockFile, RealFs, WriteFile};
 use crate::layout::{Layout, Segment};
+use crate::lock::LockGuard;
 use crate::mutant;
 use crate::options::{Compression, FsyncPolicy, Retention, RotateSize, SharedDir};
 use crate::recovery::{self, RecoveryReport};
@@ -479,12 +480,26 @@ impl FileStore {
                 std::thread::Builder::new()
                     .name("scout-audit-compress".into())
                     .spawn(move || {
+                        let archiver = compress::Archiver {
+                            fs: &*sh.fs,
+                            layout: &sh.layout,
+                            retention: &sh.retention,
+                            clock: &*sh.clock,
+                            lock: &*bg_lock,
+                        };
                         for job in rx {
                             match job {
                                 Job::Compress(seg) => {
-                                    compress::compress_and_retain(&sh, &*bg_lock, &seg)
+                                    let last = &mut *lock_ignoring_poison(&sh.last_indexed);
+                                    for e in archiver.compress_and_retain(&seg, last) {
+                                        sh.record_bg_error(e);
+                                    }
                                 }
-                                Job::Index(seg) => compress::index_archive(&sh, &*bg_lock, &seg),
+                                Job::Index(seg) => {
+                                    if let Err(e) = archiver.index_archive(&seg) {
+                                        sh.record_bg_error(e);
+                                    }
+                                }
                                 Job::Marker(done) => {
                                     let _ = done.send(());
                                 }
@@ -758,15 +773,6 @@ fn whole_lines(landed: &[u8]) -> usize {
     n + usize::from(completed)
 }
 
-/// Releases a shared `flock` when dropped.
-struct SharedLock<'a>(&'a dyn LockFile);
-
-impl Drop for SharedLock<'_> {
-    fn drop(&mut self) {
-        let _ = self.0.unlock();
-    }
-}
-
 impl Shared {
     fn lock_state(&self) -> MutexGuard<'_, State> {
         lock_ignoring_poison(&self.state)
@@ -980,10 +986,7 @@ impl Shared {
             return Ok(st.writes);
         }
         loop {
-            self.lock
-                .lock_shared()
-                .map_err(|e| Error::io("lock", &self.lock_path, e))?;
-            let guard = SharedLock(&*self.lock);
+            let guard = LockGuard::shared(&*self.lock, &self.lock_path)?;
             let len = self.ensure_current(st)?;
             if len > 0 && len.saturating_add(bytes.len() as u64) > self.rotate.get() {
                 drop(guard);
@@ -1333,10 +1336,6 @@ impl Shared {
         if g.is_none() {
             *g = Some(e);
         }
-    }
-
-    pub(crate) fn now(&self) -> Timestamp {
-        self.clock.now()
     }
 }
 

@@ -4,11 +4,13 @@ use scout_audit_core::agg::{SeqBreak, SeqTracker};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::compress::archive_matches;
 use crate::error::Result;
 use crate::fs::Fs;
 use crate::index::{IndexCheck, check_index_hashing, summarize_archive};
 use crate::layout::{Layout, SegmentKind};
 use crate::lines::Pos;
+use crate::lock::{Attempt, LockGuard};
 use crate::reader::{Problem, ReadReport, Reader, Snapshot};
 
 /// A break in one writer's `seq` (one session, one `writer` stamp or none).
@@ -172,17 +174,7 @@ pub fn verify(fs: Arc<dyn Fs>, layout: &Layout) -> Result<VerifyReport> {
             SegmentKind::Temp => {
                 let sealed = layout.sealed_path(seg);
                 // A temp whose sealed segment is locked is being compressed now.
-                let busy = fs
-                    .open_file_lock(&sealed)
-                    .ok()
-                    .and_then(|l| {
-                        let got = l.try_lock_exclusive().ok()?;
-                        if got {
-                            let _ = l.unlock();
-                        }
-                        Some(!got)
-                    })
-                    .unwrap_or(false);
+                let busy = matches!(LockGuard::try_segment(&*fs, &sealed), Ok(Attempt::Busy));
                 if !busy {
                     report.leftover_temps.push(seg.path.clone());
                 }
@@ -194,7 +186,7 @@ pub fn verify(fs: Arc<dyn Fs>, layout: &Layout) -> Result<VerifyReport> {
                     .all
                     .iter()
                     .any(|s| s.key == seg.key && s.kind == SegmentKind::Archive);
-                if paired && !crate::compress::archive_matches(&*fs, &gz, &seg.path)? {
+                if paired && !archive_matches(&*fs, &gz, &seg.path)? {
                     report.conflicts.push(gz);
                 }
             }

@@ -28,6 +28,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use scout_audit_core::{Durability, ManualClock, Record, SessionId};
 use scout_audit_store_file::fs::Fs;
 use scout_audit_store_file::options::Compression;
+use scout_audit_store_file::recovery::Quarantined;
 use scout_audit_store_file::{FileStore, Layout, ReadReport, Reader};
 
 use crate::history::{Findings, History, Loss, Violation, check, key_of};
@@ -335,7 +336,12 @@ fn check_crash(
         }
     };
     let rr = &recovered.report;
-    if let Some((q, off, len)) = &rr.quarantined {
+    if let Some(Quarantined {
+        path: q,
+        offset: off,
+        len,
+    }) = &rr.quarantined
+    {
         report.quarantined += 1;
         let before = image.read(&layout.live()).unwrap_or_default();
         let want = before.get(*off as usize..(off + len) as usize);

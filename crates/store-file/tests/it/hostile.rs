@@ -10,6 +10,7 @@ use scout_audit_core::{Clock, Event, ManualClock, SessionId, Timestamp};
 use scout_audit_store_file::compress::compress_segment;
 use scout_audit_store_file::fs::RealFs;
 use scout_audit_store_file::options::{Compression, RotateSize, SharedDir};
+use scout_audit_store_file::recovery::Quarantined;
 use scout_audit_store_file::{Error, FileStore, Layout, Reader};
 
 use crate::support::*;
@@ -48,7 +49,11 @@ fn a_dangling_link_at_the_quarantine_name_is_skipped_not_followed() {
     let planted = layout.quarantine_path(c.now().unix_secs(), 1);
     symlink(&target, &planted).unwrap();
     let s = FileStore::builder(&t.path).clock(c.clone()).open().unwrap();
-    let (q, cut, len) = s.recovery_report().quarantined.clone().unwrap();
+    let Quarantined {
+        path: q,
+        offset: cut,
+        len,
+    } = s.recovery_report().quarantined.clone().unwrap();
     assert_eq!(q, layout.quarantine_path(c.now().unix_secs(), 2));
     assert_eq!((cut, len), (A.len() as u64 + 1, 12));
     assert_eq!(std::fs::read(&q).unwrap(), b"{\"ts\":\"2026-");
@@ -351,7 +356,9 @@ fn our_own_live_file_holding_only_a_torn_fragment_is_recovered() {
     FileStore::open(&t.path).unwrap().close().unwrap();
     std::fs::write(&t.path, b"{\"ts\":\"2026-01").unwrap();
     let s = FileStore::open(&t.path).unwrap();
-    let (_, cut, len) = s.recovery_report().quarantined.clone().unwrap();
+    let Quarantined {
+        offset: cut, len, ..
+    } = s.recovery_report().quarantined.clone().unwrap();
     assert_eq!((cut, len), (0, 14));
     s.close().unwrap();
     // No lock file, but a segment (a store the Python original wrote, or

@@ -5,7 +5,7 @@ use flate2::write::GzEncoder;
 use scout_audit_core::{Event, ManualClock, SessionId, Timestamp};
 use scout_audit_store_file::fs::RealFs;
 use scout_audit_store_file::options::{self, RotateSize};
-use scout_audit_store_file::recovery::recover;
+use scout_audit_store_file::recovery::{Quarantined, recover};
 use scout_audit_store_file::{FileStore, Layout};
 
 use crate::support::*;
@@ -29,7 +29,7 @@ fn recover_bytes(
     let q = report
         .quarantined
         .as_ref()
-        .map(|(p, _, _)| std::fs::read(p).unwrap());
+        .map(|q| std::fs::read(&q.path).unwrap());
     // Recovery is idempotent: a second run changes nothing.
     let again = recover(&RealFs, &layout, &clock, &options::Retention::KEEP_ALL).unwrap();
     assert_eq!(again.quarantined, None);
@@ -44,7 +44,7 @@ fn torn_tail_is_quarantined_never_deleted() {
     let (live, q, report) = recover_bytes(format!("{A}\n{torn}").as_bytes());
     assert_eq!(live, format!("{A}\n").as_bytes());
     assert_eq!(q.unwrap(), torn.as_bytes());
-    let (path, offset, len) = report.quarantined.unwrap();
+    let Quarantined { path, offset, len } = report.quarantined.unwrap();
     assert_eq!((offset, len), (A.len() as u64 + 1, 30));
     assert!(
         path.file_name()
