@@ -34,6 +34,7 @@ pub mod record;
 mod session;
 mod sink;
 mod time;
+pub mod writer;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::Error;
