@@ -45,7 +45,7 @@ pub mod options;
 pub mod read_store;
 pub mod reader;
 pub mod recovery;
-mod store;
+mod writer;
 pub mod verify;
 
 pub use audit_log::{AuditLog, default_path};
@@ -53,4 +53,4 @@ pub use error::{Error, Result};
 pub use layout::Layout;
 pub use read_store::FileReadStore;
 pub use reader::{ReadReport, Reader};
-pub use store::{Builder, FileStore};
+pub use writer::{Builder, FileStore};
