@@ -23,7 +23,7 @@ use crate::fs::{Fs, LockFile, WriteFile};
 use crate::index;
 use crate::layout::{Layout, Segment};
 use crate::options::Retention;
-use crate::store::Shared;
+use crate::writer::Shared;
 
 /// gzip level of archives: zlib's default, a fair trade of size for speed.
 pub const GZIP_LEVEL: u32 = 6;
@@ -73,7 +73,7 @@ fn index_new_archive(sh: &Shared, lock: &dyn LockFile, sealed: &Segment) {
         .and_then(|n| sh.layout.parse_segment(n))
     {
         index_archive(sh, lock, &archive);
-        let previous = crate::store::lock_ignoring_poison(&sh.last_indexed).replace(archive);
+        let previous = scout_audit_core::writer::lock_ignoring_poison(&sh.last_indexed).replace(archive);
         if let Some(p) = previous {
             refresh_identity(sh, lock, &p);
         }
