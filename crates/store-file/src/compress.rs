@@ -73,7 +73,8 @@ fn index_new_archive(sh: &Shared, lock: &dyn LockFile, sealed: &Segment) {
         .and_then(|n| sh.layout.parse_segment(n))
     {
         index_archive(sh, lock, &archive);
-        let previous = scout_audit_core::writer::lock_ignoring_poison(&sh.last_indexed).replace(archive);
+        let previous =
+            scout_audit_core::writer::lock_ignoring_poison(&sh.last_indexed).replace(archive);
         if let Some(p) = previous {
             refresh_identity(sh, lock, &p);
         }
