@@ -45,8 +45,8 @@ pub mod options;
 pub mod read_store;
 pub mod reader;
 pub mod recovery;
-mod writer;
 pub mod verify;
+mod writer;
 
 pub use audit_log::{AuditLog, default_path};
 pub use error::{Error, Result};
