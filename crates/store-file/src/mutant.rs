@@ -3,7 +3,8 @@
 //! target directory of its own), to prove the crash campaigns catch the
 //! bug class they exist for. One mutant is active at a time, chosen at run
 //! time, so one build serves them all. Without the cfg, the names exist
-//! (the store refers to them) and none is ever active.
+//! (the writer's rotation, `writer/rotate.rs`, refers to them) and none
+//! is ever active.
 
 #[cfg(scout_audit_mutant)]
 use std::sync::Mutex;
