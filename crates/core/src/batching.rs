@@ -6,7 +6,10 @@
 //! backend: `seq` assignment under one lock (so table order is seq order),
 //! the durability levels, group commit (concurrent writers share one
 //! transaction), the fsync policy with a background timer, buffered writes,
-//! poisoning after a failure, and import of other stores' records.
+//! poisoning after a failure, and import of other stores' records. The
+//! bookkeeping of those is the writer core ([`crate::writer`]), shared
+//! with the file store's writer; what is this module's own is the leader
+//! protocol over a queue of rows committed in one transaction.
 //!
 //! The threads are the only resource this module uses; the backend does
 //! the IO.

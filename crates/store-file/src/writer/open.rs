@@ -399,3 +399,38 @@ pub(super) fn park(key: &RegistryKey, seqs: &SeqAllocator) {
     };
     release(key.clone(), start);
 }
+
+#[cfg(test)]
+mod tests {
+    //! The registry claim: given back when opening fails, kept until parked.
+
+    use super::*;
+    use scout_audit_core::Event;
+
+    fn key(name: &str) -> RegistryKey {
+        RegistryKey {
+            live: PathBuf::from("/nonexistent/claim-test").join(name),
+            session: SessionId::new("s"),
+        }
+    }
+
+    #[test]
+    fn a_dropped_claim_gives_the_entry_back_and_a_kept_one_holds_it_until_parked() {
+        let k = key("audit.jsonl");
+        let live = Path::new("audit.jsonl");
+        drop(Claim::take(k.clone(), live).unwrap());
+        let (kept, start) = Claim::take(k.clone(), live).unwrap().keep();
+        assert_eq!(start.next_own, 0);
+        assert!(matches!(
+            Claim::take(k.clone(), live),
+            Err(Error::AlreadyOpen { path, .. }) if path == live
+        ));
+        let mut seqs = SeqAllocator::new(SessionId::new("s"), start.next_own, start.others);
+        seqs.assign(&Event::new("nav"));
+        seqs.assign(&Event::new("nav").session(SessionId::new("other")));
+        park(&kept, &seqs);
+        let (_, again) = Claim::take(k, live).unwrap().keep();
+        assert_eq!(again.next_own, 1);
+        assert_eq!(again.others[&SessionId::new("other")], 1);
+    }
+}
