@@ -19,9 +19,15 @@ use crate::fs::LockFile;
 /// A buffered store writes its buffer inline once it holds this much.
 const MAX_PENDING: usize = 1 << 20;
 
-/// What `encode` produced: how many lines, and the last own-session seq
-/// among them.
-type Encoded = (u64, Option<u64>);
+/// What an encoder put in the buffer.
+#[derive(Clone, Copy, Debug)]
+struct Encoded {
+    /// How many lines.
+    lines: u64,
+    /// The last own-session seq among them (`None`: none is own, or an
+    /// import).
+    last_own: Option<u64>,
+}
 
 impl Shared {
     pub(super) fn log_batch(&self, events: Vec<Event>) -> Result<Vec<Receipt>> {
@@ -57,7 +63,10 @@ impl Shared {
                     }
                     receipts.push(Receipt { seq, ts });
                 }
-                Ok((events.len() as u64, last_own))
+                Ok(Encoded {
+                    lines: events.len() as u64,
+                    last_own,
+                })
             },
             |st, landed| st.seqs.unassign(&events[landed.min(events.len())..]),
         )?;
@@ -79,7 +88,10 @@ impl Shared {
                     }
                     buf.push(b'\n');
                 }
-                Ok((records.len() as u64, None))
+                Ok(Encoded {
+                    lines: records.len() as u64,
+                    last_own: None,
+                })
             },
             |_, _| {},
         )?;
@@ -118,7 +130,7 @@ impl Shared {
                 st.scratch = buf;
             }
         };
-        let (lines, last_own) = match encoded {
+        let encoded = match encoded {
             Ok(x) => x,
             Err(e) => {
                 // Refused before writing (the line bound): `encode` left
@@ -129,14 +141,14 @@ impl Shared {
         };
         if buffered {
             put_back(&mut st, buf);
-            return self.hold(&mut st, lines, last_own);
+            return self.hold(&mut st, encoded);
         }
-        self.write_now(st, buf, (lines, last_own), unassign)
+        self.write_now(st, buf, encoded, unassign)
     }
 
     /// `Buffered`: counts the lines just encoded onto `st.pending`, starts
     /// the timer's delay, and writes inline when the buffer is full.
-    fn hold(&self, st: &mut State, lines: u64, last_own: Option<u64>) -> Result<()> {
+    fn hold(&self, st: &mut State, Encoded { lines, last_own }: Encoded) -> Result<()> {
         st.pending.added(lines, last_own);
         if st.pending.start_clock() {
             self.ticker_cv.notify_one();
@@ -154,7 +166,7 @@ impl Shared {
         &self,
         mut st: MutexGuard<'_, State>,
         mut buf: Vec<u8>,
-        (lines, last_own): Encoded,
+        Encoded { lines, last_own }: Encoded,
         unassign: impl FnOnce(&mut State, usize),
     ) -> Result<()> {
         let sync = self.settings.durability == Durability::Sync;
