@@ -6,15 +6,23 @@
 //! backend: `seq` assignment under one lock (so table order is seq order),
 //! the durability levels, group commit (concurrent writers share one
 //! transaction), the fsync policy with a background timer, buffered writes,
-//! poisoning after a failure, and import of other stores' records.
+//! poisoning after a failure, and import of other stores' records. The
+//! bookkeeping of those is the writer core ([`crate::writer`]), shared
+//! with the file store's writer; what is this module's own is the leader
+//! protocol over a queue of rows committed in one transaction.
 //!
 //! The threads are the only resource this module uses; the backend does
 //! the IO.
 
+use std::num::NonZeroU64;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::writer::{
+    Assigned, GroupCommit, IDLE_WAIT, Lifecycle, Pending, SeqAllocator, SyncPolicy, Tick, Unsynced,
+    Watermarks, lock_ignoring_poison as lock, run_ticker, sleep_until_first, wait_ignoring_poison,
+};
 use crate::{
     Clock, Durability, Error, Event, Receipt, Record, SessionId, Sink, Timestamp, Watermark,
     WriterId,
@@ -169,36 +177,29 @@ impl Default for BatchingOptions {
 /// Most rows one buffered batch holds before it is committed inline.
 const MAX_PENDING_ROWS: usize = 16_384;
 
+/// The writer core's parts (`crate::writer`), under the one state lock.
 #[derive(Debug)]
 struct State {
-    /// The next own-session seq.
-    next_seq: u64,
-    /// Other sessions' next seq (events with an overridden session).
-    other_seqs: std::collections::HashMap<SessionId, u64>,
-    /// Rows waiting to be committed, in seq order.
-    queue: Vec<Row>,
-    /// The last own-session seq in `queue`.
-    queue_last_seq: Option<u64>,
-    /// When `queue` became non-empty (buffered).
-    queue_since: Option<Instant>,
-    /// Batches enqueued, and batches known committed: a batch is committed
-    /// once `committed >= its number`.
-    enqueued: u64,
-    committed: u64,
-    /// A leader is committing outside the lock.
-    committing: bool,
+    /// Own-session and other sessions' seqs.
+    seqs: SeqAllocator,
+    /// Rows waiting to be committed, in seq order (and, `Buffered`, since
+    /// when).
+    pending: Pending<Vec<Row>>,
+    /// Batches enqueued (issued) and known committed (done); the leader
+    /// commits outside the lock.
+    batches: GroupCommit,
     /// Watermarks of the own session.
-    written_seq: Option<u64>,
-    synced_seq: Option<u64>,
+    marks: Watermarks,
     /// Rows committed since the last sync.
-    unsynced_rows: u64,
-    last_sync: Instant,
-    poisoned: Option<String>,
-    closed: bool,
+    unsynced: Unsynced,
+    /// Poisoned or closed.
+    life: Lifecycle,
 }
 
 struct Shared<B> {
     opts: BatchingOptions,
+    /// `opts.sync_every_rows` and `opts.sync_interval` as the core's policy.
+    policy: SyncPolicy,
     state: Mutex<State>,
     cv: Condvar,
     ticker_cv: Condvar,
@@ -221,32 +222,25 @@ impl<B: Backend> std::fmt::Debug for BatchingSink<B> {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 impl<B: Backend> BatchingSink<B> {
     /// A sink over `backend`; `next_seq` is where the writer session's
     /// `seq` continues (0 for a new session).
     pub fn new(backend: B, opts: BatchingOptions, next_seq: u64) -> BatchingSink<B> {
+        let policy = SyncPolicy {
+            every: NonZeroU64::new(opts.sync_every_rows),
+            interval: opts.sync_interval,
+        };
         let shared = Arc::new(Shared {
-            opts,
             state: Mutex::new(State {
-                next_seq,
-                other_seqs: Default::default(),
-                queue: Vec::new(),
-                queue_last_seq: None,
-                queue_since: None,
-                enqueued: 0,
-                committed: 0,
-                committing: false,
-                written_seq: None,
-                synced_seq: None,
-                unsynced_rows: 0,
-                last_sync: Instant::now(),
-                poisoned: None,
-                closed: false,
+                seqs: SeqAllocator::new(opts.session.clone(), next_seq, Default::default()),
+                pending: Pending::default(),
+                batches: GroupCommit::default(),
+                marks: Watermarks::default(),
+                unsynced: Unsynced::default(),
+                life: Lifecycle::new(),
             }),
+            opts,
+            policy,
             cv: Condvar::new(),
             ticker_cv: Condvar::new(),
             backend: Mutex::new(backend),
@@ -264,16 +258,6 @@ impl<B: Backend> BatchingSink<B> {
 }
 
 impl<B: Backend> Shared<B> {
-    fn check(&self, st: &State) -> Result<(), Error> {
-        if st.closed {
-            return Err(Error::Closed);
-        }
-        if let Some(c) = &st.poisoned {
-            return Err(Error::Poisoned(c.clone()));
-        }
-        Ok(())
-    }
-
     /// Looks up where each session the events are logged under (other
     /// than the writer's) continues, the first time this sink sees it. The
     /// backend is asked without the state lock held (a committer holds the
@@ -284,37 +268,23 @@ impl<B: Backend> Shared<B> {
         {
             let st = lock(&self.state);
             for s in events.iter().filter_map(Event::session_override) {
-                if *s != self.opts.session
-                    && !st.other_seqs.contains_key(s)
-                    && !unknown.contains(&s)
-                {
+                if !st.seqs.knows(s) && !unknown.contains(&s) {
                     unknown.push(s);
                 }
             }
         }
         for s in unknown {
             let next = lock(&self.backend).last_seq(s)?.map_or(0, |q| q + 1);
-            lock(&self.state)
-                .other_seqs
-                .entry(s.clone())
-                .or_insert(next);
+            lock(&self.state).seqs.learn(s, next);
         }
         Ok(())
     }
 
-    /// Takes back the seqs of `events`, the last ones assigned under this
-    /// lock hold, which will not be written.
-    fn unassign(&self, st: &mut State, events: &[Event]) {
-        for e in events.iter().rev() {
-            match e.session_override() {
-                Some(s) if *s != self.opts.session => {
-                    if let Some(n) = st.other_seqs.get_mut(s) {
-                        *n = n.saturating_sub(1);
-                    }
-                }
-                _ => st.next_seq = st.next_seq.saturating_sub(1),
-            }
-        }
+    /// Poisons the sink with `e` and wakes every waiter; returns `e`.
+    fn poison(&self, st: &mut State, e: Error) -> Error {
+        st.life.poison(&e);
+        self.cv.notify_all();
+        e
     }
 
     /// Enqueues rows built under the lock and makes them durable at the
@@ -324,23 +294,20 @@ impl<B: Backend> Shared<B> {
         build: impl FnOnce(&mut State) -> Result<(Vec<Row>, Option<u64>), Error>,
     ) -> Result<(), Error> {
         let mut st = lock(&self.state);
-        self.check(&st)?;
+        st.life.check()?;
         let (rows, last_own) = build(&mut st)?;
         if rows.is_empty() {
             return Ok(());
         }
-        st.queue.extend(rows);
-        if last_own.is_some() {
-            st.queue_last_seq = last_own;
-        }
-        st.enqueued += 1;
-        let mine = st.enqueued;
+        let n = rows.len() as u64;
+        st.pending.items.extend(rows);
+        st.pending.added(n, last_own);
+        let mine = st.batches.issue();
         if self.opts.durability == Durability::Buffered {
-            if st.queue_since.is_none() {
-                st.queue_since = Some(Instant::now());
+            if st.pending.start_clock() {
                 self.ticker_cv.notify_one();
             }
-            if st.queue.len() < MAX_PENDING_ROWS {
+            if st.pending.items.len() < MAX_PENDING_ROWS {
                 return Ok(());
             }
         }
@@ -356,21 +323,17 @@ impl<B: Backend> Shared<B> {
     ) -> Result<MutexGuard<'a, State>, Error> {
         let sync_level = self.opts.durability == Durability::Sync;
         loop {
-            if st.committed >= mine {
+            if st.batches.is_done(mine) {
                 return Ok(st);
             }
-            if let Some(c) = &st.poisoned {
-                return Err(Error::Poisoned(c.clone()));
-            }
-            if st.committing {
-                st = self.cv.wait(st).unwrap_or_else(|p| p.into_inner());
+            st.life.check_poisoned()?;
+            if st.batches.leading() {
+                st = wait_ignoring_poison(&self.cv, st);
                 continue;
             }
-            st.committing = true;
-            let rows = std::mem::take(&mut st.queue);
-            let last = st.queue_last_seq.take();
-            st.queue_since = None;
-            let through = st.enqueued;
+            let through = st.batches.lead();
+            let rows = std::mem::take(&mut st.pending.items);
+            let taken = st.pending.take();
             let n = rows.len() as u64;
             drop(st);
             let r = {
@@ -378,20 +341,14 @@ impl<B: Backend> Shared<B> {
                 b.commit(&rows, sync_level)
             };
             st = lock(&self.state);
-            st.committing = false;
+            st.batches.stop_leading();
             match r {
                 Ok(_) => {
-                    st.committed = through;
-                    if last.is_some() {
-                        st.written_seq = last;
-                    }
+                    st.batches.complete(through);
+                    st.marks.wrote(taken.last_own);
                     st = self.committed(st, n)?;
                 }
-                Err(e) => {
-                    st.poisoned = Some(e.to_string());
-                    self.cv.notify_all();
-                    return Err(e);
-                }
+                Err(e) => return Err(self.poison(&mut st, e)),
             }
         }
     }
@@ -404,19 +361,14 @@ impl<B: Backend> Shared<B> {
         n: u64,
     ) -> Result<MutexGuard<'a, State>, Error> {
         if self.opts.durability == Durability::Sync {
-            st.synced_seq = st.written_seq;
-            st.last_sync = Instant::now();
+            let written = st.marks.written();
+            st.marks.synced_through(written);
+            st.unsynced.synced(false);
         } else {
-            st.unsynced_rows += n;
-            let by_rows =
-                self.opts.sync_every_rows > 0 && st.unsynced_rows >= self.opts.sync_every_rows;
-            let by_time = self
-                .opts
-                .sync_interval
-                .is_some_and(|iv| st.last_sync.elapsed() >= iv);
-            if by_rows || by_time {
+            st.unsynced.add(n);
+            if st.unsynced.due(&self.policy) {
                 st = self.sync_locked(st)?;
-            } else if st.unsynced_rows == n {
+            } else if st.unsynced.count() == n {
                 self.ticker_cv.notify_one();
             }
         }
@@ -432,27 +384,23 @@ impl<B: Backend> Shared<B> {
     fn commit_alone(&self, rows: &[Row]) -> Result<u64, Error> {
         let mut st = lock(&self.state);
         loop {
-            self.check(&st)?;
-            if !st.committing {
+            st.life.check()?;
+            if !st.batches.leading() {
                 break;
             }
-            st = self.cv.wait(st).unwrap_or_else(|p| p.into_inner());
+            st = wait_ignoring_poison(&self.cv, st);
         }
-        st.committing = true;
+        st.batches.lead();
         drop(st);
         let r = lock(&self.backend).commit(rows, self.opts.durability == Durability::Sync);
         let mut st = lock(&self.state);
-        st.committing = false;
+        st.batches.stop_leading();
         match r {
             Ok(inserted) => {
                 drop(self.committed(st, rows.len() as u64)?);
                 Ok(inserted)
             }
-            Err(e) => {
-                st.poisoned = Some(e.to_string());
-                self.cv.notify_all();
-                Err(e)
-            }
+            Err(e) => Err(self.poison(&mut st, e)),
         }
     }
 
@@ -461,89 +409,76 @@ impl<B: Backend> Shared<B> {
         &'a self,
         mut st: MutexGuard<'a, State>,
     ) -> Result<MutexGuard<'a, State>, Error> {
-        if st.unsynced_rows == 0 {
+        if st.unsynced.count() == 0 {
             return Ok(st);
         }
         let r = lock(&self.backend).sync();
         match r {
             Ok(()) => {
-                st.unsynced_rows = 0;
-                st.synced_seq = st.written_seq;
-                st.last_sync = Instant::now();
+                st.unsynced.synced(true);
+                let written = st.marks.written();
+                st.marks.synced_through(written);
                 Ok(st)
             }
-            Err(e) => {
-                st.poisoned = Some(e.to_string());
-                self.cv.notify_all();
-                Err(e)
-            }
+            Err(e) => Err(self.poison(&mut st, e)),
         }
     }
 
     /// Commits what is queued and syncs everything.
     fn flush(&self) -> Result<(), Error> {
         let mut st = lock(&self.state);
-        self.check(&st)?;
-        if !st.queue.is_empty() {
-            st.enqueued += 1;
-            let mine = st.enqueued;
+        st.life.check()?;
+        if !st.pending.items.is_empty() {
+            let mine = st.batches.issue();
             st = self.commit_through(st, mine)?;
         }
-        st.unsynced_rows = st
-            .unsynced_rows
-            .max(u64::from(st.synced_seq != st.written_seq));
+        let marks = st.marks.get();
+        st.unsynced
+            .at_least(u64::from(marks.synced != marks.written));
         self.sync_locked(st).map(|_| ())
     }
 
+    /// The background timer: commits `Buffered` rows after `max_delay`
+    /// and syncs after the policy's interval (`crate::writer::run_ticker`).
     fn ticker(&self) {
-        let mut st = lock(&self.state);
-        loop {
-            if st.closed {
-                return;
-            }
-            let now = Instant::now();
-            if st.poisoned.is_none() {
-                if st
-                    .queue_since
-                    .is_some_and(|t| now.duration_since(t) >= self.opts.max_delay)
-                    && !st.committing
-                {
-                    st.enqueued += 1;
-                    let mine = st.enqueued;
-                    st = match self.commit_through(st, mine) {
-                        Ok(g) => g,
-                        Err(_) => lock(&self.state),
-                    };
-                    continue;
-                }
-                if let Some(iv) = self.opts.sync_interval
-                    && st.unsynced_rows > 0
-                    && now.duration_since(st.last_sync) >= iv
-                {
-                    st = match self.sync_locked(st) {
-                        Ok(g) => g,
-                        Err(_) => lock(&self.state),
-                    };
-                    continue;
-                }
-            }
-            let mut wait = Duration::from_secs(3600);
-            if st.poisoned.is_none() {
-                if let Some(t) = st.queue_since {
-                    wait = wait.min((t + self.opts.max_delay).saturating_duration_since(now));
-                }
-                if let Some(iv) = self.opts.sync_interval
-                    && st.unsynced_rows > 0
-                {
-                    wait = wait.min((st.last_sync + iv).saturating_duration_since(now));
-                }
-            }
-            st = self
-                .ticker_cv
-                .wait_timeout(st, wait.max(Duration::from_micros(200)))
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
+        run_ticker(
+            &self.state,
+            &self.ticker_cv,
+            Duration::from_micros(200),
+            |st| self.tick(st),
+        );
+    }
+
+    /// One turn of the timer: one job if one is due (then look again),
+    /// else how long to sleep.
+    fn tick<'a>(&'a self, mut st: MutexGuard<'a, State>) -> (MutexGuard<'a, State>, Tick) {
+        if st.life.is_closed() {
+            return (st, Tick::Stop);
         }
+        let now = Instant::now();
+        if st.life.is_poisoned() {
+            return (st, Tick::Sleep(IDLE_WAIT));
+        }
+        if st.pending.due(now, self.opts.max_delay) && !st.batches.leading() {
+            let mine = st.batches.issue();
+            st = match self.commit_through(st, mine) {
+                Ok(g) => g,
+                Err(_) => lock(&self.state),
+            };
+            return (st, Tick::Again);
+        }
+        if st.unsynced.interval_due(&self.policy, now) {
+            st = match self.sync_locked(st) {
+                Ok(g) => g,
+                Err(_) => lock(&self.state),
+            };
+            return (st, Tick::Again);
+        }
+        let deadlines = [
+            st.pending.deadline(self.opts.max_delay),
+            st.unsynced.deadline(&self.policy),
+        ];
+        (st, Tick::Sleep(sleep_until_first(now, &deadlines)))
     }
 }
 
@@ -565,27 +500,20 @@ impl<B: Backend> Sink for BatchingSink<B> {
             let mut last_own = None;
             for (i, e) in events.iter().enumerate() {
                 let ts = e.timestamp().unwrap_or_else(|| sh.opts.clock.now());
-                let (seq, stamp) = match e.session_override() {
-                    Some(s) if *s != sh.opts.session => {
-                        // Known: learn_other_sessions looked it up.
-                        let n = st.other_seqs.entry(s.clone()).or_insert(0);
-                        let q = *n;
-                        *n += 1;
-                        (q, true)
-                    }
-                    _ => {
-                        let q = st.next_seq;
-                        st.next_seq += 1;
-                        last_own = Some(q);
-                        (q, sh.opts.session_given)
-                    }
+                // Another session is known: learn_other_sessions looked it up.
+                let Assigned { seq, own } = st.seqs.assign(e);
+                let stamp = if own {
+                    last_own = Some(seq);
+                    sh.opts.session_given
+                } else {
+                    true
                 };
                 let writer = stamp.then_some(&sh.opts.writer);
                 let row = Row::from_event(e, ts, &sh.opts.session, seq, writer);
                 if let Err(err) = crate::record::check_line_len(row.line.len()) {
                     // Refused before anything is queued: give back the
                     // seqs this batch took, so the session has no hole.
-                    sh.unassign(st, &events[..=i]);
+                    st.seqs.unassign(&events[..=i]);
                     receipts.clear();
                     return Err(err);
                 }
@@ -618,13 +546,13 @@ impl<B: Backend> Sink for BatchingSink<B> {
     fn close(&self) -> Result<(), Error> {
         let r = {
             let st = lock(&self.shared.state);
-            if st.closed {
+            if st.life.is_closed() {
                 return Ok(());
             }
             drop(st);
             self.shared.flush()
         };
-        lock(&self.shared.state).closed = true;
+        lock(&self.shared.state).life.close();
         self.shared.ticker_cv.notify_all();
         self.shared.cv.notify_all();
         if let Some(t) = lock(&self.ticker).take() {
@@ -642,11 +570,7 @@ impl<B: Backend> Sink for BatchingSink<B> {
     }
 
     fn watermark(&self) -> Watermark {
-        let st = lock(&self.shared.state);
-        Watermark {
-            written: st.written_seq,
-            synced: st.synced_seq,
-        }
+        lock(&self.shared.state).marks.get()
     }
 }
 

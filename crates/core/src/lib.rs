@@ -10,6 +10,9 @@
 //! - [`Filter`] and the aggregates in [`agg`]: the queries of the Python
 //!   original, as pure folds shared by every engine; [`ReadStore`], the
 //!   query side every backend implements.
+//! - [`writer`]: the writer core (seqs, poisoning, sync policy, group
+//!   commit, buffering, the timer loop) every writer keeps its bookkeeping
+//!   in: the file store's and [`batching::BatchingSink`].
 //!
 //! ```
 //! use scout_audit_core::{Event, MemorySink, Sink, agg};
@@ -34,6 +37,7 @@ pub mod record;
 mod session;
 mod sink;
 mod time;
+pub mod writer;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::Error;

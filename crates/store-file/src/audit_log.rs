@@ -7,7 +7,7 @@ use scout_audit_core::{Event, Filter, Receipt, Record, Timestamp};
 
 use crate::error::{Error, Result};
 use crate::reader::Reader;
-use crate::store::FileStore;
+use crate::writer::FileStore;
 
 /// The store path the Python original used: `SCOUT_AUDIT_PATH` if set,
 /// else `~/.scout/audit.jsonl`. `None` without a home directory.

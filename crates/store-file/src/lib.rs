@@ -46,12 +46,12 @@ pub mod options;
 pub mod read_store;
 pub mod reader;
 pub mod recovery;
-mod store;
 pub mod verify;
+mod writer;
 
 pub use audit_log::{AuditLog, default_path};
 pub use error::{Error, Result};
 pub use layout::Layout;
 pub use read_store::FileReadStore;
 pub use reader::{ReadReport, Reader};
-pub use store::{Builder, FileStore};
+pub use writer::{Builder, FileStore};

@@ -3,7 +3,8 @@
 //! target directory of its own), to prove the crash campaigns catch the
 //! bug class they exist for. One mutant is active at a time, chosen at run
 //! time, so one build serves them all. Without the cfg, the names exist
-//! (the store refers to them) and none is ever active.
+//! (the writer's rotation, `writer/rotate.rs`, refers to them) and none
+//! is ever active.
 
 #[cfg(scout_audit_mutant)]
 use std::sync::Mutex;
@@ -23,7 +24,7 @@ static ACTIVE: Mutex<Option<&'static str>> = Mutex::new(None);
 /// Activates one mutant (`None`: the store as written).
 #[cfg(scout_audit_mutant)]
 pub fn activate(m: Option<&'static str>) {
-    *ACTIVE.lock().unwrap_or_else(|p| p.into_inner()) = m;
+    *scout_audit_core::writer::lock_ignoring_poison(&ACTIVE) = m;
 }
 
 /// Whether `m` is the active mutant (never, without the cfg).
@@ -31,7 +32,7 @@ pub fn activate(m: Option<&'static str>) {
 pub(crate) fn active(m: &str) -> bool {
     #[cfg(scout_audit_mutant)]
     {
-        *ACTIVE.lock().unwrap_or_else(|p| p.into_inner()) == Some(m)
+        *scout_audit_core::writer::lock_ignoring_poison(&ACTIVE) == Some(m)
     }
     #[cfg(not(scout_audit_mutant))]
     {

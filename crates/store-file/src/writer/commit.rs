@@ -1,0 +1,402 @@
+//! The append path: encoding under the state lock (seqs assigned in file
+//! order), `Buffered` lines held in memory, one `write` per batch under the
+//! shared `flock`, the fsync policy, group commit for `Sync`, and
+//! poisoning after a failed write or fsync. The bookkeeping is the writer
+//! core's (`scout_audit_core::writer`); what is the file store's own is
+//! here: a write can land partially (its whole lines keep their seqs), it
+//! may rotate first, and it holds the shared lock while it writes.
+
+use std::sync::MutexGuard;
+use std::time::{Duration, Instant};
+
+use scout_audit_core::writer::{Assigned, wait_ignoring_poison, wait_timeout_ignoring_poison};
+use scout_audit_core::{Durability, Event, Receipt};
+
+use super::{Shared, State, refused};
+use crate::error::{Error, Result, check_line_len};
+use crate::lock::LockGuard;
+
+/// A buffered store writes its buffer inline once it holds this much.
+const MAX_PENDING: usize = 1 << 20;
+
+/// What an encoder put in the buffer.
+#[derive(Clone, Copy, Debug)]
+struct Encoded {
+    /// How many lines.
+    lines: u64,
+    /// The last own-session seq among them (`None`: none is own, or an
+    /// import).
+    last_own: Option<u64>,
+}
+
+impl Shared {
+    pub(super) fn log_batch(&self, events: Vec<Event>) -> Result<Vec<Receipt>> {
+        for e in &events {
+            e.validate().map_err(Error::InvalidEvent)?;
+        }
+        let mut receipts = Vec::with_capacity(events.len());
+        self.write_lines(
+            |st, buf| {
+                let mut last_own = None;
+                let start = buf.len();
+                for (i, e) in events.iter().enumerate() {
+                    let ts = e.timestamp().unwrap_or_else(|| self.clock.now());
+                    let Assigned { seq, own } = st.seqs.assign(e);
+                    let stamp = if own {
+                        last_own = Some(seq);
+                        self.identity.stamp_own
+                    } else {
+                        true
+                    };
+                    let at = buf.len();
+                    // Another process may log under a session this writer
+                    // did not generate, with the same seq: the stamp keeps
+                    // the records distinct (docs/format.md).
+                    let writer = stamp.then_some(&self.identity.writer);
+                    e.encode_stamped(ts, &self.identity.session, seq, writer, buf);
+                    // The line bound: refused before anything is written.
+                    if let Err(err) = check_line_len(buf.len() - at - 1) {
+                        buf.truncate(start);
+                        st.seqs.unassign(&events[..=i]);
+                        receipts.clear();
+                        return Err(err);
+                    }
+                    receipts.push(Receipt { seq, ts });
+                }
+                Ok(Encoded {
+                    lines: events.len() as u64,
+                    last_own,
+                })
+            },
+            |st, landed| st.seqs.unassign(&events[landed.min(events.len())..]),
+        )?;
+        Ok(receipts)
+    }
+
+    /// Writes records of another store as they are (`Sink::import`).
+    pub(super) fn import(&self, records: &[scout_audit_core::Record]) -> Result<u64> {
+        self.write_lines(
+            |_, buf| {
+                let start = buf.len();
+                for r in records {
+                    let at = buf.len();
+                    // A map with string keys always serializes.
+                    let _ = serde_json::to_writer(&mut *buf, r.fields());
+                    if let Err(err) = check_line_len(buf.len() - at) {
+                        buf.truncate(start);
+                        return Err(err);
+                    }
+                    buf.push(b'\n');
+                }
+                Ok(Encoded {
+                    lines: records.len() as u64,
+                    last_own: None,
+                })
+            },
+            |_, _| {},
+        )?;
+        Ok(records.len() as u64)
+    }
+
+    /// Encodes lines with `encode` (which returns how many lines and the
+    /// last own-session seq among them) under the state lock, then makes
+    /// them durable at the store's level: the one write path. When the
+    /// write fails, `unassign` is told how many lines landed whole, to give
+    /// back the seqs of the rest. When `encode` refuses (a line over the
+    /// bound), it leaves the buffer and the seqs as it found them, and
+    /// nothing is written.
+    fn write_lines(
+        &self,
+        encode: impl FnOnce(&mut State, &mut Vec<u8>) -> Result<Encoded>,
+        unassign: impl FnOnce(&mut State, usize),
+    ) -> Result<()> {
+        let mut st = self.lock_state();
+        self.check_open(&st)?;
+        let buffered = self.settings.durability == Durability::Buffered;
+        // `Buffered` encodes onto what is pending, the others into the
+        // reused scratch buffer: no allocation per call.
+        let mut buf = if buffered {
+            std::mem::take(&mut st.pending.items)
+        } else {
+            let mut b = std::mem::take(&mut st.scratch);
+            b.clear();
+            b
+        };
+        let encoded = encode(&mut st, &mut buf);
+        let put_back = |st: &mut State, buf: Vec<u8>| {
+            if buffered {
+                st.pending.items = buf;
+            } else {
+                st.scratch = buf;
+            }
+        };
+        let encoded = match encoded {
+            Ok(x) => x,
+            Err(e) => {
+                // Refused before writing (the line bound): `encode` left
+                // the buffer as it found it.
+                put_back(&mut st, buf);
+                return Err(e);
+            }
+        };
+        if buffered {
+            put_back(&mut st, buf);
+            return self.hold(&mut st, encoded);
+        }
+        self.write_now(st, buf, encoded, unassign)
+    }
+
+    /// `Buffered`: counts the lines just encoded onto `st.pending`, starts
+    /// the timer's delay, and writes inline when the buffer is full.
+    fn hold(&self, st: &mut State, Encoded { lines, last_own }: Encoded) -> Result<()> {
+        st.pending.added(lines, last_own);
+        if st.pending.start_clock() {
+            self.ticker_cv.notify_one();
+        }
+        if st.pending.items.len() >= MAX_PENDING {
+            self.write_pending(st)?;
+        }
+        Ok(())
+    }
+
+    /// `Process` and `Sync`: writes `buf` now, gives back the seqs of lines
+    /// a failed write did not land, then applies the policy or (`Sync`)
+    /// waits for the group fsync.
+    fn write_now(
+        &self,
+        mut st: MutexGuard<'_, State>,
+        mut buf: Vec<u8>,
+        Encoded { lines, last_own }: Encoded,
+        unassign: impl FnOnce(&mut State, usize),
+    ) -> Result<()> {
+        let sync = self.settings.durability == Durability::Sync;
+        if sync {
+            st.gather.enter();
+        }
+        let r = self.append_locked(&mut st, &buf, lines, last_own);
+        if r.is_err() {
+            // The events whose lines did not reach the file were never
+            // used: give their seqs back, so that reopening this session in
+            // this process continues without a hole.
+            // Only a short write of this batch landed anything.
+            let written = match &r {
+                Err(Error::Io { source, .. }) => crate::fs::bytes_written_by(source),
+                _ => 0,
+            };
+            let landed = whole_lines(&buf[..written.min(buf.len())]);
+            unassign(&mut st, landed);
+        }
+        buf.clear();
+        st.scratch = buf;
+        if sync {
+            return match r {
+                Ok(my_write) => {
+                    if st.gather.enough(st.writes.outstanding()) {
+                        self.gather_cv.notify_one();
+                    }
+                    self.wait_synced(st, my_write)
+                }
+                Err(e) => {
+                    st.gather.leave();
+                    Err(e)
+                }
+            };
+        }
+        r?;
+        self.apply_policy(&mut st, lines)
+    }
+
+    /// Writes `bytes` (whole lines) to the live file with one `write`,
+    /// rotating first when the size limit asks for it. Returns the write's
+    /// number. Any write error poisons the writer.
+    fn append_locked(
+        &self,
+        st: &mut State,
+        bytes: &[u8],
+        lines: u64,
+        last_own: Option<u64>,
+    ) -> Result<u64> {
+        if bytes.is_empty() {
+            return Ok(st.writes.issued());
+        }
+        loop {
+            let guard = LockGuard::shared(&*self.lock, &self.lock_path)?;
+            let len = self.ensure_current(st)?;
+            if len > 0 && len.saturating_add(bytes.len() as u64) > self.settings.rotate.get() {
+                drop(guard);
+                self.rotate(st, Some(bytes.len() as u64))?;
+                continue;
+            }
+            let Some(file) = st.live.file.clone() else {
+                return Err(Error::Closed);
+            };
+            if let Err(e) = file.write_once(bytes) {
+                let err = Error::io("append to", &self.live_path, e);
+                return Err(self.poison(st, err));
+            }
+            drop(guard);
+            let n = st.writes.issue();
+            st.unsynced.add(lines);
+            st.marks.wrote(last_own);
+            return Ok(n);
+        }
+    }
+
+    /// Writes through `through` are durable, and own-session seqs through
+    /// `seq` with them (unless a later fsync already covered more).
+    pub(super) fn mark_synced(&self, st: &mut State, through: u64, seq: Option<u64>) {
+        if st.writes.complete(through) {
+            st.marks.synced_through(seq);
+        }
+        let all = st.writes.all_done();
+        st.unsynced.synced(all);
+        self.synced_cv.notify_all();
+    }
+
+    /// Fsyncs the live file while holding the state lock (the policy's
+    /// bound on unsynced lines then holds with any number of threads).
+    pub(super) fn sync_locked(&self, st: &mut State) -> Result<()> {
+        if st.writes.all_done() && st.unsynced.count() == 0 {
+            return Ok(());
+        }
+        let Some(file) = st.live.file.clone() else {
+            return Err(Error::Closed);
+        };
+        let (target, seq) = (st.writes.issued(), st.marks.written());
+        if let Err(e) = file.sync_data() {
+            return Err(self.poison(st, Error::io("fsync", &self.live_path, e)));
+        }
+        self.mark_synced(st, target, seq);
+        Ok(())
+    }
+
+    /// The policy on top of `Process`: fsync when enough lines or time.
+    fn apply_policy(&self, st: &mut State, just_written: u64) -> Result<()> {
+        if st.unsynced.count() == 0 {
+            return Ok(());
+        }
+        if st.unsynced.due(&self.settings.policy) {
+            return self.sync_locked(st);
+        }
+        if self.settings.policy.interval.is_some() && st.unsynced.count() == just_written {
+            // The first unsynced lines since the last fsync: arm the timer.
+            self.ticker_cv.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Group commit: waits until write `my_write` is durable; the first
+    /// waiter to find no fsync under way runs one for everyone, outside the
+    /// state lock, so writers keep appending meanwhile. Before it fsyncs,
+    /// the leader gathers (core's `Gather`: at most half an fsync, until as
+    /// many writes are pending as there were writers inside at once). One
+    /// thread alone never waits. Called with `gather` counting this call;
+    /// uncounts it.
+    fn wait_synced<'a>(&'a self, st: MutexGuard<'a, State>, my_write: u64) -> Result<()> {
+        let (mut st, r) = self.wait_synced_inner(st, my_write);
+        st.gather.leave();
+        r
+    }
+
+    fn wait_synced_inner<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, State>,
+        my_write: u64,
+    ) -> (MutexGuard<'a, State>, Result<()>) {
+        let mut gathered = false;
+        loop {
+            if st.writes.is_done(my_write) {
+                return (st, Ok(()));
+            }
+            if let Err(r) = st.life.check_poisoned() {
+                return (st, Err(refused(r)));
+            }
+            if st.writes.leading() {
+                st = wait_ignoring_poison(&self.synced_cv, st);
+                continue;
+            }
+            if !gathered && let Some(budget) = st.gather.wait_for(st.writes.outstanding()) {
+                gathered = true;
+                st = self.gather(st, my_write, budget);
+                continue;
+            }
+            let Some(file) = st.live.file.clone() else {
+                return (st, Err(Error::Closed));
+            };
+            let target = st.writes.lead();
+            st.gather.start_round();
+            let seq = st.marks.written();
+            let started = Instant::now();
+            drop(st);
+            let r = file.sync_data();
+            st = self.lock_state();
+            st.writes.stop_leading();
+            st.gather.record(started.elapsed());
+            match r {
+                Ok(()) => self.mark_synced(&mut st, target, seq),
+                Err(e) => {
+                    let err = Error::io("fsync", &self.live_path, e);
+                    let err = self.poison(&mut st, err);
+                    return (st, Err(err));
+                }
+            }
+        }
+    }
+
+    /// A leader's wait (at most `budget`) for more writes to join its
+    /// group fsync.
+    fn gather<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, State>,
+        my_write: u64,
+        budget: Duration,
+    ) -> MutexGuard<'a, State> {
+        let want = st.gather.want();
+        let deadline = Instant::now() + budget;
+        st.gather.set_gathering(true);
+        while !st.writes.leading() && !st.writes.is_done(my_write) && st.writes.outstanding() < want
+        {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            st = wait_timeout_ignoring_poison(&self.gather_cv, st, deadline - now);
+        }
+        st.gather.set_gathering(false);
+        st
+    }
+
+    /// Writes the `Buffered` lines held in memory, then applies the policy.
+    pub(super) fn write_pending(&self, st: &mut State) -> Result<()> {
+        if st.pending.items.is_empty() {
+            return Ok(());
+        }
+        let bytes = std::mem::take(&mut st.pending.items);
+        let taken = st.pending.take();
+        let r = self.append_locked(st, &bytes, taken.lines, taken.last_own);
+        // Keep the allocation for the next batch.
+        let mut bytes = bytes;
+        bytes.clear();
+        st.pending.items = bytes;
+        r?;
+        self.apply_policy(st, taken.lines)
+    }
+}
+
+/// How many lines of `landed` (the start of a batch) are records after a
+/// crash: those ended by their `\n`, and an unterminated last one that
+/// recovery would complete (it decodes as a record, by the one rule of
+/// `decode_line`). A partial line is a torn fragment, not a record.
+fn whole_lines(landed: &[u8]) -> usize {
+    let n = memchr::memchr_iter(b'\n', landed).count();
+    let tail = match memchr::memrchr(b'\n', landed) {
+        Some(i) => &landed[i + 1..],
+        None => landed,
+    };
+    let completed = !tail.is_empty()
+        && matches!(
+            scout_audit_core::decode_line(tail),
+            scout_audit_core::Decoded::Record(_) | scout_audit_core::Decoded::Glued { .. }
+        );
+    n + usize::from(completed)
+}
