@@ -116,7 +116,7 @@ fn stores(path: &Path) -> Result<Vec<PathBuf>> {
     stems.dedup();
     Ok(stems
         .into_iter()
-        .map(|s| path.join(format!("{s}.jsonl")))
+        .map(|stem| path.join(layout::live_name_of_stem(&stem)))
         .collect())
 }
 

@@ -238,10 +238,6 @@ fn list_dir(dir: &Path) -> Result<Vec<String>> {
     Ok(names)
 }
 
-fn is_log(name: &str) -> bool {
-    name.ends_with(".jsonl") || name.ends_with(".jsonl.gz")
-}
-
 /// Whether `path` is a store's live file: a lock file named after it is
 /// beside it (writers may append to it and recovery may truncate it).
 fn looks_live(path: &Path) -> bool {
@@ -255,10 +251,10 @@ fn push_file(path: &Path, out: &mut Vec<Source>, seen: &mut HashSet<PathBuf>) {
         return;
     }
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    let gzip = path.extension().is_some_and(|e| e == "gz");
+    let gzip = layout::is_gzip_path(path);
     let seg = layout::segment_stem(name).and_then(|stem| {
         let dir = path.parent().unwrap_or(Path::new("."));
-        Layout::new(dir.join(format!("{stem}.jsonl")))
+        Layout::new(dir.join(layout::live_name_of_stem(stem)))
             .ok()?
             .parse_segment(name)
     });
@@ -284,7 +280,10 @@ fn push_file(path: &Path, out: &mut Vec<Source>, seen: &mut HashSet<PathBuf>) {
 
 /// The log files among `names` in `dir`, grouped by store (module docs).
 fn push_group(dir: &Path, names: Vec<String>, out: &mut Vec<Source>, seen: &mut HashSet<PathBuf>) {
-    let names: Vec<String> = names.into_iter().filter(|n| is_log(n)).collect();
+    let names: Vec<String> = names
+        .into_iter()
+        .filter(|n| layout::is_log_name(n))
+        .collect();
     // (sort key, files in order) per group.
     let mut groups: Vec<(String, Vec<PathBuf>)> = Vec::new();
     let mut stems: Vec<&str> = names
@@ -295,7 +294,7 @@ fn push_group(dir: &Path, names: Vec<String>, out: &mut Vec<Source>, seen: &mut 
     stems.dedup();
     let mut claimed: HashSet<&str> = HashSet::new();
     for stem in &stems {
-        let live_name = format!("{stem}.jsonl");
+        let live_name = layout::live_name_of_stem(stem);
         let Ok(l) = Layout::new(dir.join(&live_name)) else {
             continue;
         };
