@@ -666,17 +666,21 @@ pub(crate) fn stream_records(
     let mut sources = sources.into_iter();
     let mut planned = Vec::new().into_iter();
     loop {
-        let Some((src, skip, notes)) = planned.next() else {
+        let Some(Planned { src, skip, notes }) = planned.next() else {
             let group: Vec<Source> = sources.by_ref().take(width).collect();
             if group.is_empty() {
                 break;
             }
-            let plans: Vec<(Source, bool, ScanReport)> = pool.install(|| {
+            let plans: Vec<Planned> = pool.install(|| {
                 group
                     .into_par_iter()
                     .map(|src| {
                         let (plan, notes) = plan(ctx, &src, false);
-                        (src, matches!(plan, Plan::Skip), notes)
+                        Planned {
+                            skip: matches!(plan, Plan::Skip),
+                            src,
+                            notes,
+                        }
                     })
                     .collect()
             });
@@ -770,6 +774,15 @@ fn stream_mapped(
         }
     }
     state.report.read.bytes = bytes.len() as u64;
+}
+
+/// A source of the record stream, planned ahead of its reading.
+struct Planned {
+    src: Source,
+    /// Whether the plan skips it (pruned).
+    skip: bool,
+    /// What its index said, for the report.
+    notes: ScanReport,
 }
 
 struct StreamState {

@@ -278,14 +278,21 @@ fn push_file(path: &Path, out: &mut Vec<Source>, seen: &mut HashSet<PathBuf>) {
     });
 }
 
+/// The files of one store, or one file of none, among a directory's.
+struct Group {
+    /// What groups sort by: the store's live file name, or the file's.
+    key: String,
+    /// Its files, in the order they are read.
+    files: Vec<PathBuf>,
+}
+
 /// The log files among `names` in `dir`, grouped by store (module docs).
 fn push_group(dir: &Path, names: Vec<String>, out: &mut Vec<Source>, seen: &mut HashSet<PathBuf>) {
     let names: Vec<String> = names
         .into_iter()
         .filter(|n| layout::is_log_name(n))
         .collect();
-    // (sort key, files in order) per group.
-    let mut groups: Vec<(String, Vec<PathBuf>)> = Vec::new();
+    let mut groups: Vec<Group> = Vec::new();
     let mut stems: Vec<&str> = names
         .iter()
         .filter_map(|n| layout::segment_stem(n))
@@ -309,16 +316,22 @@ fn push_group(dir: &Path, names: Vec<String>, out: &mut Vec<Source>, seen: &mut 
             claimed.insert(n.as_str());
             files.push(l.live());
         }
-        groups.push((live_name, files));
+        groups.push(Group {
+            key: live_name,
+            files,
+        });
     }
     for n in &names {
         if !claimed.contains(n.as_str()) {
-            groups.push((n.clone(), vec![dir.join(n)]));
+            groups.push(Group {
+                key: n.clone(),
+                files: vec![dir.join(n)],
+            });
         }
     }
-    groups.sort_by(|a, b| a.0.cmp(&b.0));
-    for (_, files) in groups {
-        for f in files {
+    groups.sort_by(|a, b| a.key.cmp(&b.key));
+    for g in groups {
+        for f in g.files {
             push_file(&f, out, seen);
         }
     }
