@@ -3,7 +3,7 @@
 //! gzip and live files one per task), folds every chunk and merges the
 //! folds in log order.
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader};
 use std::ops::{ControlFlow, Range};
 use std::path::{Path, PathBuf};
@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use rayon::prelude::*;
 use scout_audit_core::{Decoded, Filter, Timestamp, decode_line};
-use scout_audit_store_file::fs::{RealFs, open_input};
+use scout_audit_store_file::fs::{RealFs, open_input, open_regular};
 use scout_audit_store_file::index::{IndexCheck, Summary, inspect_index};
 use scout_audit_store_file::lines::{
     LineReader, MAX_LINE, RawLine, bom_len, over_bound, too_long_len,
@@ -535,6 +535,13 @@ fn open(src: Source) -> std::result::Result<Opened, Problem> {
             ProblemKind::Io(format!("cannot open: {e}"))
         },
     };
+    let open_file = |path: &Path| {
+        if src.store_name {
+            open_regular(path, OpenOptions::new().read(true))
+        } else {
+            open_input(path)
+        }
+    };
     match src.kind {
         Kind::Live(f) => Ok(Opened::Stream {
             reader: Box::new(BufReader::with_capacity(READ_BUFFER, f)),
@@ -542,7 +549,7 @@ fn open(src: Source) -> std::result::Result<Opened, Problem> {
             path: src.path,
             size: src.size,
         }),
-        Kind::Gzip => match open_input(&src.path) {
+        Kind::Gzip => match open_file(&src.path) {
             Ok(f) => Ok(Opened::Stream {
                 reader: Box::new(gzip_reader(f, reopen(&src.path))),
                 gzip: true,
@@ -551,7 +558,7 @@ fn open(src: Source) -> std::result::Result<Opened, Problem> {
             }),
             Err(e) => Err(problem(&src.path, e)),
         },
-        Kind::Mapped | Kind::Buffered => match open_input(&src.path) {
+        Kind::Mapped | Kind::Buffered => match open_file(&src.path) {
             Ok(file) if matches!(src.kind, Kind::Mapped) => Ok(Opened::Map {
                 file,
                 path: src.path,
@@ -565,7 +572,7 @@ fn open(src: Source) -> std::result::Result<Opened, Problem> {
             Err(e) if e.kind() == io::ErrorKind::NotFound && src.archive_instead.is_some() => {
                 // Compressed since the listing: its archive holds the same records.
                 let gz = src.archive_instead.unwrap_or_default();
-                match open_input(&gz) {
+                match open_file(&gz) {
                     Ok(f) => Ok(Opened::Stream {
                         reader: Box::new(gzip_reader(f, reopen(&gz))),
                         gzip: true,

@@ -99,19 +99,15 @@ fn stores(path: &Path) -> Result<Vec<PathBuf>> {
     if !path.is_dir() {
         return Ok(vec![path.to_path_buf()]);
     }
-    let mut stems: Vec<String> = std::fs::read_dir(path)
+    let mut stems: Vec<String> = RealFs
+        .list_dir(path)
         .map_err(|e| Error::Io {
             op: "list",
             path: path.to_path_buf(),
             source: e,
         })?
-        .flatten()
-        .filter_map(|e| {
-            e.file_name()
-                .to_str()
-                .and_then(layout::segment_stem)
-                .map(str::to_owned)
-        })
+        .iter()
+        .filter_map(|name| layout::segment_stem(name).map(str::to_owned))
         .collect();
     stems.sort();
     stems.dedup();
@@ -282,6 +278,9 @@ impl Job<'_> {
             index: None,
             archive_instead: None,
             size,
+            // Opened as `index` always opened archives: following a link
+            // (the listing is the store's, taken under its lock).
+            store_name: false,
         };
         let part = engine::fold_all(self.ctx, vec![src]);
         let r = &part.report.read;

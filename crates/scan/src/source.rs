@@ -7,7 +7,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use scout_audit_core::Timestamp;
-use scout_audit_store_file::fs::{ReadFile, RealFs};
+use scout_audit_store_file::fs::{Fs, ReadFile, RealFs};
 use scout_audit_store_file::layout::{self, Layout, Segment, SegmentKind};
 use scout_audit_store_file::reader::Snapshot;
 
@@ -51,6 +51,11 @@ pub(crate) struct Source {
     pub archive_instead: Option<PathBuf>,
     /// Size on disk when listed (for progress), 0 if unknown.
     pub size: u64,
+    /// Whether a store's listing named it (not the user): opened as the
+    /// store opens its names, never through a symbolic link
+    /// (`fs::open_regular`); a user's input is opened following links
+    /// (`fs::open_input`).
+    pub store_name: bool,
 }
 
 /// The inputs of a scan, in log order. Build with [`Inputs::store`] or
@@ -61,7 +66,7 @@ pub struct Inputs {
 }
 
 fn size_of(p: &Path) -> u64 {
-    std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
+    RealFs.stat(p).map(|m| m.len).unwrap_or(0)
 }
 
 /// The seal time pruning may trust: only the Python original's archives'.
@@ -98,14 +103,15 @@ impl Inputs {
                     seal: None,
                     index: None,
                     archive_instead: None,
+                    store_name: true,
                 });
                 continue;
             }
             let Some(seg) = src.segment else { continue };
             // The scanner opens segments by name: one that is a link (or
             // not a regular file) is refused, never read through.
-            if let Ok(m) = std::fs::symlink_metadata(&seg.path)
-                && !m.is_file()
+            if let Ok(m) = RealFs.lstat(&seg.path)
+                && !m.is_file
             {
                 return Err(Error::Input {
                     path: seg.path.clone(),
@@ -128,6 +134,7 @@ impl Inputs {
                 seal: seal_of(&seg),
                 index,
                 archive_instead: instead,
+                store_name: true,
             });
         }
         Ok(Inputs { sources })
@@ -275,6 +282,7 @@ fn push_file(path: &Path, out: &mut Vec<Source>, seen: &mut HashSet<PathBuf>) {
         seal: seg.as_ref().and_then(seal_of),
         index,
         archive_instead: None,
+        store_name: false,
     });
 }
 
