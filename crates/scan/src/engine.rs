@@ -361,8 +361,11 @@ fn scan_mapped<F: Fold>(ctx: &Ctx<'_, F>, path: &Path, file: &File) -> Option<Pa
 
 /// What to do with a source before reading it.
 enum Plan<F> {
+    /// Pruned: none of its records can match.
     Skip,
-    Answered(F, ScanReport),
+    /// Answered from its index, without reading it.
+    Answered { fold: F, report: ScanReport },
+    /// Read it.
     Read,
 }
 
@@ -426,14 +429,14 @@ fn plan_indexed<F: Fold>(ctx: &Ctx<'_, F>, s: &Summary, use_index_answers: bool)
             torn_fragments: s.torn_fragments,
             ..ReadReport::default()
         };
-        return Plan::Answered(
+        return Plan::Answered {
             fold,
-            ScanReport {
+            report: ScanReport {
                 read,
                 from_index: 1,
                 ..ScanReport::default()
             },
-        );
+        };
     }
     Plan::Read
 }
@@ -458,7 +461,7 @@ fn run_source<F: Fold>(ctx: &Ctx<'_, F>, src: Source) -> Part<F> {
             report.merge(notes);
             return skipped(report);
         }
-        Plan::Answered(fold, mut report) => {
+        Plan::Answered { fold, mut report } => {
             if let Some(p) = ctx.progress {
                 p.add(src.size);
             }

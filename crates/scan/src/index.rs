@@ -31,10 +31,14 @@ use crate::source::{Kind, Source};
 pub enum IndexOutcome {
     /// An index was written (there was none).
     Written(PathBuf),
-    /// An index was written in place of one that could not be used, and
-    /// why that one could not (of an older format, edited, cut short, made
-    /// from other bytes than the archive has).
-    Rewritten(PathBuf, String),
+    /// An index was written in place of one that could not be used.
+    Rewritten {
+        /// The archive.
+        archive: PathBuf,
+        /// Why the index it had could not be used (of an older format,
+        /// edited, cut short, made from other bytes than the archive has).
+        why: String,
+    },
     /// It had a valid index already (its digest and its archive's match:
     /// `verify` compares what it says with the archive's records).
     Valid(PathBuf),
@@ -43,8 +47,13 @@ pub enum IndexOutcome {
     /// (recorded within 2 s of the archive's last change), so readers
     /// hashed the archive on every use: rewritten with the identity now.
     Refreshed(PathBuf),
-    /// It is damaged (not gzip, truncated, ...): no index, it is read whole.
-    Damaged(PathBuf, String),
+    /// It is damaged: no index, it is read whole.
+    Damaged {
+        /// The archive.
+        archive: PathBuf,
+        /// What is wrong with it (not gzip, truncated, ...).
+        why: String,
+    },
     /// It changed or vanished while being read: try again.
     Changed(PathBuf),
 }
@@ -212,12 +221,20 @@ impl Job<'_> {
         };
         let summary = match self.summarise(seg, stamp.len) {
             Ok(summary) => summary,
-            Err(why) => return Ok(IndexOutcome::Damaged(seg.path.clone(), why)),
+            Err(why) => {
+                return Ok(IndexOutcome::Damaged {
+                    archive: seg.path.clone(),
+                    why,
+                });
+            }
         };
         let written = write_index(self.fs, self.layout, seg, stamp, summary, Some(self.lock))?;
         Ok(if written {
             match replaced {
-                Some(why) => IndexOutcome::Rewritten(seg.path.clone(), why),
+                Some(why) => IndexOutcome::Rewritten {
+                    archive: seg.path.clone(),
+                    why,
+                },
                 None => IndexOutcome::Written(seg.path.clone()),
             }
         } else {
