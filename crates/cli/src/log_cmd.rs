@@ -227,7 +227,7 @@ fn log_stdin(store: &dyn Sink, input: BufReader<impl Read>, ack: bool) -> Result
         // for more input while holding events: `fill_buf` would block), or
         // when full.
         let flush_now = end
-            || lines.get_ref().buffer().is_empty()
+            || lines.read_ahead().is_empty()
             || batch.len() >= MAX_BATCH
             || batch_bytes >= MAX_BATCH_BYTES;
         if flush_now {

@@ -944,7 +944,7 @@ pub fn index(cli: &Cli, a: &IndexArgs) -> Result<ExitCode> {
                 written += 1;
                 writeln!(out, "indexed {}", terminal_text(&p.display().to_string()))?;
             }
-            IndexOutcome::Rewritten(p, why) => {
+            IndexOutcome::Rewritten { archive: p, why } => {
                 rewritten += 1;
                 writeln!(out, "reindexed {}: {why}", p.display())?;
             }
@@ -960,7 +960,7 @@ pub fn index(cli: &Cli, a: &IndexArgs) -> Result<ExitCode> {
                     terminal_text(&p.display().to_string())
                 )?;
             }
-            IndexOutcome::Damaged(p, why) => {
+            IndexOutcome::Damaged { archive: p, why } => {
                 damaged += 1;
                 eprintln!(
                     "scout-audit: not indexed (damaged): {}: {}",

@@ -3,7 +3,7 @@
 //! gzip and live files one per task), folds every chunk and merges the
 //! folds in log order.
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader};
 use std::ops::{ControlFlow, Range};
 use std::path::{Path, PathBuf};
@@ -12,9 +12,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use rayon::prelude::*;
 use scout_audit_core::{Decoded, Filter, Timestamp, decode_line};
-use scout_audit_store_file::fs::{RealFs, open_input};
+use scout_audit_store_file::fs::{RealFs, open_input, open_regular};
 use scout_audit_store_file::index::{IndexCheck, Summary, inspect_index};
-use scout_audit_store_file::lines::MAX_LINE;
+use scout_audit_store_file::lines::{
+    LineReader, MAX_LINE, RawLine, bom_len, over_bound, too_long_len,
+};
 use scout_audit_store_file::reader::{
     Problem, ProblemKind, READ_BUFFER, ReadReport, Reopen, gzip_reader, reopen_shared,
 };
@@ -160,8 +162,6 @@ impl<F: Fold> Part<F> {
     }
 }
 
-const BOM: &[u8] = b"\xEF\xBB\xBF";
-
 /// Folds the lines of `bytes` (whole lines; the last may lack its `\n`
 /// when `bytes` ends the file), which start at `offset` of the file.
 pub(crate) fn scan_lines<F: Fold>(
@@ -201,8 +201,8 @@ fn one_line<F: Fold>(
     n: u64,
     at: u64,
 ) {
-    if line.len() > MAX_LINE {
-        let len = line.len() as u64 + u64::from(terminated);
+    if over_bound(line.len(), MAX_LINE) {
+        let len = too_long_len(line.len() as u64, terminated);
         part.problem(path, n, at, ProblemKind::TooLong(len));
         return;
     }
@@ -262,123 +262,50 @@ fn matched<F: Fold>(
     }
 }
 
-/// A piece of a streamed file.
-pub(crate) enum Piece<'a> {
-    /// Whole lines (the last may lack its `\n` at the end of the file),
-    /// starting at this offset.
-    Lines(&'a [u8], u64),
-    /// One line longer than [`MAX_LINE`]: its length with its `\n`, and
-    /// offset.
-    TooLong(u64, u64),
-}
-
-/// Reads a file through a buffer, handing whole lines to `on` piece by
-/// piece, with the sequential reader's rules (a BOM at the start, lines
-/// over [`MAX_LINE`] held in no buffer). Returns the bytes read, and the
-/// error that ended the read early, if any.
-pub(crate) fn read_pieces<R: BufRead>(
-    r: &mut R,
-    on: &mut dyn FnMut(Piece<'_>),
-) -> (u64, Option<io::Error>) {
-    let mut offset: u64 = 0;
-    let mut carry: Vec<u8> = Vec::new();
-    let mut carry_at: u64 = 0;
-    // Length so far of a line over the limit being skipped.
-    let mut long: Option<u64> = None;
-    let mut first = true;
-    loop {
-        let avail = match r.fill_buf() {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return (offset, Some(e)),
-        };
-        if first {
-            first = false;
-            if avail.starts_with(BOM) {
-                r.consume(BOM.len());
-                offset += BOM.len() as u64;
-                continue;
-            }
-        }
-        if avail.is_empty() {
-            if let Some(n) = long {
-                on(Piece::TooLong(n, carry_at));
-            } else if !carry.is_empty() {
-                on(Piece::Lines(&carry, carry_at));
-            }
-            return (offset, None);
-        }
-        let n = avail.len();
-        let mut body = 0;
-        if let Some(last) = memchr::memrchr(b'\n', avail) {
-            if long.is_some() || !carry.is_empty() {
-                // Finish the line begun in an earlier buffer.
-                let nl = memchr::memchr(b'\n', avail).unwrap_or(last);
-                let total = long.unwrap_or(carry.len() as u64) + nl as u64;
-                if long.is_some() || total > MAX_LINE as u64 {
-                    on(Piece::TooLong(total + 1, carry_at));
-                } else {
-                    carry.extend_from_slice(&avail[..=nl]);
-                    on(Piece::Lines(&carry, carry_at));
-                }
-                carry.clear();
-                long = None;
-                body = nl + 1;
-            }
-            if body <= last {
-                on(Piece::Lines(&avail[body..=last], offset + body as u64));
-            }
-            body = last + 1;
-        }
-        let rest = &avail[body..];
-        if !rest.is_empty() {
-            if carry.is_empty() && long.is_none() {
-                // A line begins here.
-                carry_at = offset + body as u64;
-            }
-            match &mut long {
-                Some(len) => *len += rest.len() as u64,
-                None if carry.len() + rest.len() > MAX_LINE => {
-                    long = Some((carry.len() + rest.len()) as u64);
-                    carry.clear();
-                }
-                None => carry.extend_from_slice(rest),
-            }
-        }
-        r.consume(n);
-        offset += n as u64;
-    }
-}
-
-/// Folds a file read through a buffer.
-fn scan_stream<F: Fold, R: BufRead>(
-    ctx: &Ctx<'_, F>,
-    path: &Path,
-    mut r: R,
-    gzip: bool,
-) -> Part<F> {
+/// Folds a file read through a buffer, split by store-file's one line
+/// splitter ([`LineReader`]): lines whole in the buffer are parsed where
+/// they lie, as the mapped path parses them.
+fn scan_stream<F: Fold, R: BufRead>(ctx: &Ctx<'_, F>, path: &Path, r: R, gzip: bool) -> Part<F> {
     let mut part = Part::empty(ctx.proto);
-    let (bytes, err) = read_pieces(&mut r, &mut |piece| match piece {
-        Piece::Lines(b, at) => {
-            let p = scan_lines(ctx, path, b, at);
-            part.merge(p);
-        }
-        Piece::TooLong(len, at) => {
-            part.lines += 1;
-            let n = part.lines;
-            part.problem(path, n, at, ProblemKind::TooLong(len));
-        }
-    });
-    if let Some(e) = err {
-        let kind = if gzip {
-            ProblemKind::Gzip(e.to_string())
-        } else {
-            ProblemKind::Io(format!("read failed: {e}"))
+    let mut lines = LineReader::new(r);
+    let failed = loop {
+        let raw = match lines.next_raw() {
+            Ok(Some(raw)) => raw,
+            Ok(None) => break None,
+            Err(e) => break Some(e),
         };
-        part.problem(path, 0, bytes, kind);
+        part.lines += 1;
+        if ctx.strict && part.report.read.problem_count() > 0 {
+            // The scan fails at its first problem; nothing after it counts.
+            continue;
+        }
+        match raw {
+            RawLine::Complete(line, pos) => {
+                one_line(ctx, &mut part, path, line, true, pos.line, pos.offset);
+            }
+            RawLine::Unterminated(line, pos) => {
+                one_line(ctx, &mut part, path, line, false, pos.line, pos.offset);
+            }
+            RawLine::TooLong(len, pos) => {
+                part.problem(path, pos.line, pos.offset, ProblemKind::TooLong(len));
+            }
+        }
+    };
+    let bytes = lines.offset();
+    if let Some(e) = failed {
+        part.problem(path, 0, bytes, read_failure(gzip, &e));
     }
     part.report.read.bytes = bytes;
     part
+}
+
+/// What a read that failed part way met: a damaged archive, or an IO error.
+fn read_failure(gzip: bool, e: &io::Error) -> ProblemKind {
+    if gzip {
+        ProblemKind::Gzip(e.to_string())
+    } else {
+        ProblemKind::Io(format!("read failed: {e}"))
+    }
 }
 
 /// Chunks of a map, split after a `\n` near every `size` bytes.
@@ -411,8 +338,7 @@ fn scan_mapped<F: Fold>(ctx: &Ctx<'_, F>, path: &Path, file: &File) -> Option<Pa
     }
     let map = Map::open(file).ok()?;
     let bytes = map.bytes();
-    let from = if bytes.starts_with(BOM) { BOM.len() } else { 0 };
-    let ranges = chunks(bytes, from, CHUNK);
+    let ranges = chunks(bytes, bom_len(bytes), CHUNK);
     let parts: Vec<Part<F>> = ranges
         .par_iter()
         .map(|r| {
@@ -435,8 +361,11 @@ fn scan_mapped<F: Fold>(ctx: &Ctx<'_, F>, path: &Path, file: &File) -> Option<Pa
 
 /// What to do with a source before reading it.
 enum Plan<F> {
+    /// Pruned: none of its records can match.
     Skip,
-    Answered(F, ScanReport),
+    /// Answered from its index, without reading it.
+    Answered { fold: F, report: ScanReport },
+    /// Read it.
     Read,
 }
 
@@ -500,14 +429,14 @@ fn plan_indexed<F: Fold>(ctx: &Ctx<'_, F>, s: &Summary, use_index_answers: bool)
             torn_fragments: s.torn_fragments,
             ..ReadReport::default()
         };
-        return Plan::Answered(
+        return Plan::Answered {
             fold,
-            ScanReport {
+            report: ScanReport {
                 read,
                 from_index: 1,
                 ..ScanReport::default()
             },
-        );
+        };
     }
     Plan::Read
 }
@@ -532,7 +461,7 @@ fn run_source<F: Fold>(ctx: &Ctx<'_, F>, src: Source) -> Part<F> {
             report.merge(notes);
             return skipped(report);
         }
-        Plan::Answered(fold, mut report) => {
+        Plan::Answered { fold, mut report } => {
             if let Some(p) = ctx.progress {
                 p.add(src.size);
             }
@@ -552,23 +481,24 @@ fn run_source<F: Fold>(ctx: &Ctx<'_, F>, src: Source) -> Part<F> {
             p.report.read.add_problem(problem);
             return p;
         }
-        Ok(Opened::Map(file, path2)) => match scan_mapped(ctx, &path2, &file) {
+        Ok(Opened::Map { file, path }) => match scan_mapped(ctx, &path, &file) {
             Some(p) => p,
             None => {
-                let p = scan_stream(
-                    ctx,
-                    &path2,
-                    BufReader::with_capacity(READ_BUFFER, file),
-                    false,
-                );
+                let reader = BufReader::with_capacity(READ_BUFFER, file);
+                let p = scan_stream(ctx, &path, reader, false);
                 if let Some(pr) = ctx.progress {
                     pr.add(size);
                 }
                 p
             }
         },
-        Ok(Opened::Stream(r, gzip, path2, size)) => {
-            let p = scan_stream(ctx, &path2, r, gzip);
+        Ok(Opened::Stream {
+            reader,
+            gzip,
+            path,
+            size,
+        }) => {
+            let p = scan_stream(ctx, &path, reader, gzip);
             if let Some(pr) = ctx.progress {
                 pr.add(size);
             }
@@ -580,9 +510,21 @@ fn run_source<F: Fold>(ctx: &Ctx<'_, F>, src: Source) -> Part<F> {
     part
 }
 
+/// A source opened for reading.
 enum Opened {
-    Map(File, std::path::PathBuf),
-    Stream(Box<dyn BufRead + Send>, bool, std::path::PathBuf, u64),
+    /// A plain file nobody truncates, to map (read through a buffer when
+    /// mapping fails).
+    Map { file: File, path: PathBuf },
+    /// A file read through a buffer.
+    Stream {
+        reader: Box<dyn BufRead + Send>,
+        /// Whether it is a gzip archive.
+        gzip: bool,
+        /// The file read: the source's, or the archive read instead.
+        path: PathBuf,
+        /// The source's size on disk when listed (for progress).
+        size: u64,
+    },
 }
 
 fn open(src: Source) -> std::result::Result<Opened, Problem> {
@@ -596,40 +538,50 @@ fn open(src: Source) -> std::result::Result<Opened, Problem> {
             ProblemKind::Io(format!("cannot open: {e}"))
         },
     };
+    let open_file = |path: &Path| {
+        if src.store_name {
+            open_regular(path, OpenOptions::new().read(true))
+        } else {
+            open_input(path)
+        }
+    };
     match src.kind {
-        Kind::Live(f) => Ok(Opened::Stream(
-            Box::new(BufReader::with_capacity(READ_BUFFER, f)),
-            false,
-            src.path,
-            src.size,
-        )),
-        Kind::Gzip => match open_input(&src.path) {
-            Ok(f) => Ok(Opened::Stream(
-                Box::new(gzip_reader(f, reopen(&src.path))),
-                true,
-                src.path,
-                src.size,
-            )),
+        Kind::Live(f) => Ok(Opened::Stream {
+            reader: Box::new(BufReader::with_capacity(READ_BUFFER, f)),
+            gzip: false,
+            path: src.path,
+            size: src.size,
+        }),
+        Kind::Gzip => match open_file(&src.path) {
+            Ok(f) => Ok(Opened::Stream {
+                reader: Box::new(gzip_reader(f, reopen(&src.path))),
+                gzip: true,
+                path: src.path,
+                size: src.size,
+            }),
             Err(e) => Err(problem(&src.path, e)),
         },
-        Kind::Mapped | Kind::Buffered => match open_input(&src.path) {
-            Ok(f) if matches!(src.kind, Kind::Mapped) => Ok(Opened::Map(f, src.path)),
-            Ok(f) => Ok(Opened::Stream(
-                Box::new(BufReader::with_capacity(READ_BUFFER, f)),
-                false,
-                src.path,
-                src.size,
-            )),
+        Kind::Mapped | Kind::Buffered => match open_file(&src.path) {
+            Ok(file) if matches!(src.kind, Kind::Mapped) => Ok(Opened::Map {
+                file,
+                path: src.path,
+            }),
+            Ok(f) => Ok(Opened::Stream {
+                reader: Box::new(BufReader::with_capacity(READ_BUFFER, f)),
+                gzip: false,
+                path: src.path,
+                size: src.size,
+            }),
             Err(e) if e.kind() == io::ErrorKind::NotFound && src.archive_instead.is_some() => {
                 // Compressed since the listing: its archive holds the same records.
                 let gz = src.archive_instead.unwrap_or_default();
-                match open_input(&gz) {
-                    Ok(f) => Ok(Opened::Stream(
-                        Box::new(gzip_reader(f, reopen(&gz))),
-                        true,
-                        gz,
-                        src.size,
-                    )),
+                match open_file(&gz) {
+                    Ok(f) => Ok(Opened::Stream {
+                        reader: Box::new(gzip_reader(f, reopen(&gz))),
+                        gzip: true,
+                        path: gz,
+                        size: src.size,
+                    }),
                     Err(e) => Err(problem(&src.path, e)),
                 }
             }
@@ -724,17 +676,21 @@ pub(crate) fn stream_records(
     let mut sources = sources.into_iter();
     let mut planned = Vec::new().into_iter();
     loop {
-        let Some((src, skip, notes)) = planned.next() else {
+        let Some(Planned { src, skip, notes }) = planned.next() else {
             let group: Vec<Source> = sources.by_ref().take(width).collect();
             if group.is_empty() {
                 break;
             }
-            let plans: Vec<(Source, bool, ScanReport)> = pool.install(|| {
+            let plans: Vec<Planned> = pool.install(|| {
                 group
                     .into_par_iter()
                     .map(|src| {
                         let (plan, notes) = plan(ctx, &src, false);
-                        (src, matches!(plan, Plan::Skip), notes)
+                        Planned {
+                            skip: matches!(plan, Plan::Skip),
+                            src,
+                            notes,
+                        }
                     })
                     .collect()
             });
@@ -761,47 +717,18 @@ pub(crate) fn stream_records(
         };
         match open(src) {
             Err(p) => state.report.read.add_problem(p),
-            Ok(Opened::Map(file, path)) => {
-                let map = file
-                    .metadata()
-                    .ok()
-                    .filter(|m| m.len() > 0)
-                    .and_then(|_| Map::open(&file).ok());
-                match map {
-                    Some(map) => {
-                        let bytes = map.bytes();
-                        let from = if bytes.starts_with(BOM) { BOM.len() } else { 0 };
-                        let ranges = chunks(bytes, from, CHUNK / 4);
-                        for group in ranges.chunks(window.max(1)) {
-                            let parts: Vec<Part<Collect>> = pool.install(|| {
-                                group
-                                    .par_iter()
-                                    .map(|r| {
-                                        let p = scan_lines(
-                                            ctx,
-                                            &path,
-                                            &bytes[r.clone()],
-                                            r.start as u64,
-                                        );
-                                        map.release(r);
-                                        p
-                                    })
-                                    .collect()
-                            });
-                            if state.emit(ctx, parts, emit) {
-                                break;
-                            }
-                        }
-                        state.report.read.bytes = bytes.len() as u64;
-                    }
-                    None => {
-                        let r = BufReader::with_capacity(READ_BUFFER, file);
-                        stream_file(ctx, pool, &path, r, false, window, &mut state, emit);
-                    }
-                }
+            Ok(Opened::Map { file, path }) => {
+                stream_mapped(ctx, pool, &path, file, window, &mut state, emit);
             }
-            Ok(Opened::Stream(r, gzip, path, _)) => {
-                stream_file(ctx, pool, &path, r, gzip, window, &mut state, emit)
+            Ok(Opened::Stream {
+                reader, gzip, path, ..
+            }) => {
+                let input = StreamInput {
+                    path: &path,
+                    reader,
+                    gzip,
+                };
+                stream_file(ctx, pool, input, window, &mut state, emit);
             }
         }
         state.report.read.segments += 1;
@@ -813,6 +740,59 @@ pub(crate) fn stream_records(
         }
     }
     report
+}
+
+/// Streams one plain file through a map, `window` chunks parsed at once;
+/// through a buffer when it cannot be mapped.
+fn stream_mapped(
+    ctx: &Ctx<'_, Collect>,
+    pool: &rayon::ThreadPool,
+    path: &Path,
+    file: File,
+    window: usize,
+    state: &mut StreamState,
+    emit: &mut dyn FnMut(scout_audit_core::Record) -> ControlFlow<()>,
+) {
+    let map = file
+        .metadata()
+        .ok()
+        .filter(|m| m.len() > 0)
+        .and_then(|_| Map::open(&file).ok());
+    let Some(map) = map else {
+        let input = StreamInput {
+            path,
+            reader: BufReader::with_capacity(READ_BUFFER, file),
+            gzip: false,
+        };
+        return stream_file(ctx, pool, input, window, state, emit);
+    };
+    let bytes = map.bytes();
+    let ranges = chunks(bytes, bom_len(bytes), CHUNK / 4);
+    for group in ranges.chunks(window.max(1)) {
+        let parts: Vec<Part<Collect>> = pool.install(|| {
+            group
+                .par_iter()
+                .map(|r| {
+                    let p = scan_lines(ctx, path, &bytes[r.clone()], r.start as u64);
+                    map.release(r);
+                    p
+                })
+                .collect()
+        });
+        if state.emit(ctx, parts, emit) {
+            break;
+        }
+    }
+    state.report.read.bytes = bytes.len() as u64;
+}
+
+/// A source of the record stream, planned ahead of its reading.
+struct Planned {
+    src: Source,
+    /// Whether the plan skips it (pruned).
+    skip: bool,
+    /// What its index said, for the report.
+    notes: ScanReport,
 }
 
 struct StreamState {
@@ -853,73 +833,115 @@ impl StreamState {
     }
 }
 
-/// Streams one buffered file: pieces are copied into blocks of about a
-/// MiB, `window` blocks parsed at once.
-#[allow(clippy::too_many_arguments)]
+/// A run of a streamed file's lines, parsed as one task.
+enum Block {
+    /// Whole lines copied one after another (the last may lack its `\n`
+    /// at the end of the file), the first at offset `at`.
+    Lines { bytes: Vec<u8>, at: u64 },
+    /// One line over [`MAX_LINE`]: its length with its `\n`, and offset.
+    TooLong { len: u64, at: u64 },
+}
+
+/// Bytes of lines a [`Block`] gathers before the next begins.
+const BLOCK: usize = 1 << 20;
+
+impl Block {
+    /// Appends a line (and its `\n` when `terminated`) to the last block,
+    /// or to a new one when it is full or not of lines.
+    fn push_line(pending: &mut Vec<Block>, line: &[u8], terminated: bool, at: u64) {
+        let len = line.len() + usize::from(terminated);
+        let fits = matches!(pending.last(), Some(Block::Lines { bytes, .. }) if bytes.len() + len <= BLOCK);
+        if !fits {
+            pending.push(Block::Lines {
+                bytes: Vec::with_capacity(BLOCK.max(len)),
+                at,
+            });
+        }
+        if let Some(Block::Lines { bytes, .. }) = pending.last_mut() {
+            bytes.extend_from_slice(line);
+            if terminated {
+                bytes.push(b'\n');
+            }
+        }
+    }
+
+    /// Folds the block (line numbers relative to its first line).
+    fn scan(&self, ctx: &Ctx<'_, Collect>, path: &Path) -> Part<Collect> {
+        match self {
+            Block::Lines { bytes, at } => scan_lines(ctx, path, bytes, *at),
+            Block::TooLong { len, at } => {
+                let mut p = Part::empty(ctx.proto);
+                p.lines = 1;
+                p.problem(path, 1, *at, ProblemKind::TooLong(*len));
+                p
+            }
+        }
+    }
+}
+
+/// A file read through a buffer, as the record stream reads it.
+struct StreamInput<'a, R> {
+    path: &'a Path,
+    reader: R,
+    /// Whether it is a gzip archive (a failed read is damage, not IO).
+    gzip: bool,
+}
+
+/// Streams one buffered file: its lines, split by store-file's one line
+/// splitter ([`LineReader`]), are copied into blocks of about a MiB,
+/// `window` blocks parsed at once.
 fn stream_file<R: BufRead>(
     ctx: &Ctx<'_, Collect>,
     pool: &rayon::ThreadPool,
-    path: &Path,
-    mut r: R,
-    gzip: bool,
+    input: StreamInput<'_, R>,
     window: usize,
     state: &mut StreamState,
     emit: &mut dyn FnMut(scout_audit_core::Record) -> ControlFlow<()>,
 ) {
-    enum Block {
-        Lines(Vec<u8>, u64),
-        TooLong(u64, u64),
-    }
-    const BLOCK: usize = 1 << 20;
+    let path = input.path;
     let mut pending: Vec<Block> = Vec::new();
     let mut flush = |pending: &mut Vec<Block>, state: &mut StreamState| -> bool {
-        let parts: Vec<Part<Collect>> = pool.install(|| {
-            pending
-                .par_iter()
-                .map(|b| match b {
-                    Block::Lines(bytes, at) => scan_lines(ctx, path, bytes, *at),
-                    Block::TooLong(len, at) => {
-                        let mut p = Part::empty(ctx.proto);
-                        p.lines = 1;
-                        p.problem(path, 1, *at, ProblemKind::TooLong(*len));
-                        p
-                    }
-                })
-                .collect()
-        });
+        let parts: Vec<Part<Collect>> =
+            pool.install(|| pending.par_iter().map(|b| b.scan(ctx, path)).collect());
         pending.clear();
         state.emit(ctx, parts, emit)
     };
+    let mut lines = LineReader::new(input.reader);
     let mut stop = false;
-    let (bytes, err) = read_pieces(&mut r, &mut |piece| {
+    let failed = loop {
+        let raw = match lines.next_raw() {
+            Ok(Some(raw)) => raw,
+            Ok(None) => break None,
+            Err(e) => break Some(e),
+        };
         if stop {
-            return;
+            // The bytes read are reported whole, as when nothing stops.
+            continue;
         }
-        match piece {
-            Piece::Lines(b, at) => match pending.last_mut() {
-                Some(Block::Lines(v, _)) if v.len() + b.len() <= BLOCK => v.extend_from_slice(b),
-                _ => pending.push(Block::Lines(b.to_vec(), at)),
-            },
-            Piece::TooLong(len, at) => pending.push(Block::TooLong(len, at)),
+        match raw {
+            RawLine::Complete(line, pos) => Block::push_line(&mut pending, line, true, pos.offset),
+            RawLine::Unterminated(line, pos) => {
+                Block::push_line(&mut pending, line, false, pos.offset);
+            }
+            RawLine::TooLong(len, pos) => pending.push(Block::TooLong {
+                len,
+                at: pos.offset,
+            }),
         }
         if pending.len() > window.max(1) {
             stop = flush(&mut pending, state);
         }
-    });
+    };
     if !stop && !pending.is_empty() {
         stop = flush(&mut pending, state);
     }
-    if !stop && let Some(e) = err {
-        let kind = if gzip {
-            ProblemKind::Gzip(e.to_string())
-        } else {
-            ProblemKind::Io(format!("read failed: {e}"))
-        };
+    let bytes = lines.offset();
+    if !stop && let Some(e) = failed {
         state.report.read.add_problem(Problem {
             path: path.to_path_buf(),
             line: 0,
             offset: bytes,
-            kind,
+            kind: read_failure(input.gzip, &e),
         });
     }
     state.report.read.bytes = bytes;

@@ -178,9 +178,9 @@ const MAX_DIGITS: usize = 250;
 /// fast path. See the module docs for the contract.
 pub fn parse(line: &[u8], want: Want) -> Fast<'_> {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let mut p = P { b: line, i: 0 };
+    let mut p = Cursor { line, at: 0 };
     p.ws();
-    if p.i == line.len() {
+    if p.at == line.len() {
         return Fast::Blank;
     }
     if line.iter().all(u8::is_ascii_whitespace) {
@@ -190,7 +190,7 @@ pub fn parse(line: &[u8], want: Want) -> Fast<'_> {
     match p.object(want) {
         Some(f) => {
             p.ws();
-            if p.i == line.len() {
+            if p.at == line.len() {
                 Fast::Record(f)
             } else {
                 Fast::Slow
@@ -201,9 +201,11 @@ pub fn parse(line: &[u8], want: Want) -> Fast<'_> {
 }
 
 /// A cursor over a line. Every method returns `None` for "not sure".
-struct P<'a> {
-    b: &'a [u8],
-    i: usize,
+struct Cursor<'a> {
+    /// The line (without its `\n` and final `\r`).
+    line: &'a [u8],
+    /// Index in `line` of the next byte to look at; at most `line.len()`.
+    at: usize,
 }
 
 /// A scanned string: its raw bytes between the quotes, and whether it has
@@ -252,23 +254,23 @@ fn string_stop(w: u64) -> u64 {
         | (w & HI)
 }
 
-impl<'a> P<'a> {
+impl<'a> Cursor<'a> {
     #[inline]
     fn peek(&self) -> Option<u8> {
-        self.b.get(self.i).copied()
+        self.line.get(self.at).copied()
     }
 
     #[inline]
     fn ws(&mut self) {
         while let Some(b' ' | b'\t' | b'\r' | b'\n') = self.peek() {
-            self.i += 1;
+            self.at += 1;
         }
     }
 
     #[inline]
     fn eat(&mut self, c: u8) -> Option<()> {
         if self.peek() == Some(c) {
-            self.i += 1;
+            self.at += 1;
             Some(())
         } else {
             None
@@ -278,28 +280,28 @@ impl<'a> P<'a> {
     /// A string starting at its opening quote.
     fn string(&mut self) -> Option<Str<'a>> {
         self.eat(b'"')?;
-        let start = self.i;
-        let b = self.b;
+        let start = self.at;
+        let b = self.line;
         let mut escaped = false;
         let mut non_ascii = false;
         loop {
             // Eight bytes at a time while no byte needs a look.
-            while self.i + 8 <= b.len() {
+            while self.at + 8 <= b.len() {
                 let mut word = [0u8; 8];
-                word.copy_from_slice(&b[self.i..self.i + 8]);
+                word.copy_from_slice(&b[self.at..self.at + 8]);
                 let stop = string_stop(u64::from_le_bytes(word));
                 if stop == 0 {
-                    self.i += 8;
+                    self.at += 8;
                 } else {
-                    self.i += (stop.trailing_zeros() / 8) as usize;
+                    self.at += (stop.trailing_zeros() / 8) as usize;
                     break;
                 }
             }
-            let c = *b.get(self.i)?;
+            let c = *b.get(self.at)?;
             match c {
                 b'"' => {
-                    let raw = &b[start..self.i];
-                    self.i += 1;
+                    let raw = &b[start..self.at];
+                    self.at += 1;
                     if non_ascii && std::str::from_utf8(raw).is_err() {
                         return None;
                     }
@@ -307,16 +309,16 @@ impl<'a> P<'a> {
                 }
                 b'\\' => {
                     escaped = true;
-                    match *b.get(self.i + 1)? {
-                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.i += 2,
+                    match *b.get(self.at + 1)? {
+                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.at += 2,
                         b'u' => {
-                            let cp = hex4(b.get(self.i + 2..self.i + 6)?)?;
+                            let cp = hex4(b.get(self.at + 2..self.at + 6)?)?;
                             if (0xD800..0xE000).contains(&cp) {
                                 // Surrogates: serde_json's pairing rules are
                                 // left to the slow path.
                                 return None;
                             }
-                            self.i += 6;
+                            self.at += 6;
                         }
                         _ => return None,
                     }
@@ -324,69 +326,69 @@ impl<'a> P<'a> {
                 0..=0x1F => return None,
                 0x80.. => {
                     non_ascii = true;
-                    self.i += 1;
+                    self.at += 1;
                 }
-                _ => self.i += 1,
+                _ => self.at += 1,
             }
         }
     }
 
     /// A number token: its bytes, validated against the JSON grammar.
     fn number(&mut self) -> Option<&'a [u8]> {
-        let b = self.b;
-        let start = self.i;
+        let b = self.line;
+        let start = self.at;
         if self.peek() == Some(b'-') {
-            self.i += 1;
+            self.at += 1;
         }
-        let int_start = self.i;
+        let int_start = self.at;
         match self.peek()? {
-            b'0' => self.i += 1,
+            b'0' => self.at += 1,
             b'1'..=b'9' => {
                 while let Some(b'0'..=b'9') = self.peek() {
-                    self.i += 1;
+                    self.at += 1;
                 }
             }
             _ => return None,
         }
-        if self.i - int_start > MAX_DIGITS {
+        if self.at - int_start > MAX_DIGITS {
             return None;
         }
         if self.peek() == Some(b'.') {
-            self.i += 1;
-            let f = self.i;
+            self.at += 1;
+            let f = self.at;
             while let Some(b'0'..=b'9') = self.peek() {
-                self.i += 1;
+                self.at += 1;
             }
-            if self.i == f || self.i - f > MAX_DIGITS {
+            if self.at == f || self.at - f > MAX_DIGITS {
                 return None;
             }
         }
         if let Some(b'e' | b'E') = self.peek() {
-            self.i += 1;
+            self.at += 1;
             if let Some(b'+' | b'-') = self.peek() {
-                self.i += 1;
+                self.at += 1;
             }
-            let e = self.i;
+            let e = self.at;
             while let Some(b'0'..=b'9') = self.peek() {
-                self.i += 1;
+                self.at += 1;
             }
             // At most three exponent digits, and no more than 250: the value
             // stays far from f64's overflow whatever the digits.
-            if self.i == e || self.i - e > 3 {
+            if self.at == e || self.at - e > 3 {
                 return None;
             }
-            let exp: usize = std::str::from_utf8(&b[e..self.i]).ok()?.parse().ok()?;
-            let int_digits = self.i - int_start;
+            let exp: usize = std::str::from_utf8(&b[e..self.at]).ok()?.parse().ok()?;
+            let int_digits = self.at - int_start;
             if exp + int_digits > MAX_DIGITS {
                 return None;
             }
         }
-        Some(&b[start..self.i])
+        Some(&b[start..self.at])
     }
 
     fn literal(&mut self, word: &[u8]) -> Option<()> {
-        if self.b.get(self.i..self.i + word.len())? == word {
-            self.i += word.len();
+        if self.line.get(self.at..self.at + word.len())? == word {
+            self.at += word.len();
             Some(())
         } else {
             None
@@ -399,12 +401,12 @@ impl<'a> P<'a> {
         self.ws();
         match self.peek()? {
             b',' => {
-                self.i += 1;
+                self.at += 1;
                 self.ws();
                 Some(true)
             }
             c if c == close => {
-                self.i += 1;
+                self.at += 1;
                 Some(false)
             }
             _ => None,
@@ -419,7 +421,7 @@ impl<'a> P<'a> {
                 if depth >= MAX_DEPTH {
                     return None;
                 }
-                self.i += 1;
+                self.at += 1;
                 self.ws();
                 if self.eat(b'}').is_some() {
                     return Some(());
@@ -439,7 +441,7 @@ impl<'a> P<'a> {
                 if depth >= MAX_DEPTH {
                     return None;
                 }
-                self.i += 1;
+                self.at += 1;
                 self.ws();
                 if self.eat(b']').is_some() {
                     return Some(());
@@ -485,7 +487,7 @@ impl<'a> P<'a> {
         if self.peek() != Some(b'[') {
             return self.skip(1);
         }
-        self.i += 1;
+        self.at += 1;
         self.ws();
         if self.eat(b']').is_some() {
             return Some(());

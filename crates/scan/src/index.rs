@@ -9,14 +9,15 @@
 //! archive's last change) is refreshed: rewritten with the identity now.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rayon::prelude::*;
 use scout_audit_core::Filter;
-use scout_audit_store_file::fs::{Fs, RealFs};
+use scout_audit_store_file::fs::{Fs, LockFile, RealFs};
 use scout_audit_store_file::index::{
-    ArchiveStamp, INDEX_VERSION, IndexCheck, inspect_index, needs_refresh, write_index,
+    ArchiveStamp, INDEX_VERSION, IndexCheck, Summary, inspect_index, needs_refresh, write_index,
 };
-use scout_audit_store_file::layout::{self, Layout};
+use scout_audit_store_file::layout::{self, Layout, Listing, Segment};
 use scout_audit_store_file::options::SharedDir;
 
 use crate::engine::{self, Ctx, Pruning};
@@ -30,10 +31,14 @@ use crate::source::{Kind, Source};
 pub enum IndexOutcome {
     /// An index was written (there was none).
     Written(PathBuf),
-    /// An index was written in place of one that could not be used, and
-    /// why that one could not (of an older format, edited, cut short, made
-    /// from other bytes than the archive has).
-    Rewritten(PathBuf, String),
+    /// An index was written in place of one that could not be used.
+    Rewritten {
+        /// The archive.
+        archive: PathBuf,
+        /// Why the index it had could not be used (of an older format,
+        /// edited, cut short, made from other bytes than the archive has).
+        why: String,
+    },
     /// It had a valid index already (its digest and its archive's match:
     /// `verify` compares what it says with the archive's records).
     Valid(PathBuf),
@@ -42,8 +47,13 @@ pub enum IndexOutcome {
     /// (recorded within 2 s of the archive's last change), so readers
     /// hashed the archive on every use: rewritten with the identity now.
     Refreshed(PathBuf),
-    /// It is damaged (not gzip, truncated, ...): no index, it is read whole.
-    Damaged(PathBuf, String),
+    /// It is damaged: no index, it is read whole.
+    Damaged {
+        /// The archive.
+        archive: PathBuf,
+        /// What is wrong with it (not gzip, truncated, ...).
+        why: String,
+    },
     /// It changed or vanished while being read: try again.
     Changed(PathBuf),
 }
@@ -98,55 +108,35 @@ fn stores(path: &Path) -> Result<Vec<PathBuf>> {
     if !path.is_dir() {
         return Ok(vec![path.to_path_buf()]);
     }
-    let mut stems: Vec<String> = std::fs::read_dir(path)
+    let mut stems: Vec<String> = RealFs
+        .list_dir(path)
         .map_err(|e| Error::Io {
             op: "list",
             path: path.to_path_buf(),
             source: e,
         })?
-        .flatten()
-        .filter_map(|e| {
-            e.file_name()
-                .to_str()
-                .and_then(layout::segment_stem)
-                .map(str::to_owned)
-        })
+        .iter()
+        .filter_map(|name| layout::segment_stem(name).map(str::to_owned))
         .collect();
     stems.sort();
     stems.dedup();
     Ok(stems
         .into_iter()
-        .map(|s| path.join(format!("{s}.jsonl")))
+        .map(|stem| path.join(layout::live_name_of_stem(&stem)))
         .collect())
 }
 
+/// Indexes the archives of one store, in parallel: lists them under the
+/// store's shared lock, then each is [`Job::index_archive`]d.
 fn index_store(layout: &Layout, rebuild: Rebuild) -> Result<Vec<IndexOutcome>> {
     let fs = RealFs;
-    let lock_path = layout.lock();
     if !layout.dir().is_dir() {
         return Err(Error::Input {
             path: layout.live(),
             reason: "no store here: the directory does not exist".into(),
         });
     }
-    // Writing indexes is writing into the store: its lock file may be made.
-    let lock = fs.open_lock(&lock_path, true).map_err(|e| Error::Io {
-        op: "open lock file",
-        path: lock_path.clone(),
-        source: e,
-    })?;
-    lock.lock_shared().map_err(|e| Error::Io {
-        op: "lock",
-        path: lock_path.clone(),
-        source: e,
-    })?;
-    let listing = layout.list(&fs);
-    let _ = lock.unlock();
-    let listing = listing.map_err(|e| Error::Io {
-        op: "list",
-        path: layout.dir().to_path_buf(),
-        source: e,
-    })?;
+    let (lock, listing) = lock_and_list(&fs, layout)?;
     let archives: Vec<_> = listing.archives().cloned().collect();
     let filter = Filter::new();
     let proto = SummaryFold::default();
@@ -159,79 +149,172 @@ fn index_store(layout: &Layout, rebuild: Rebuild) -> Result<Vec<IndexOutcome>> {
         pruning: Pruning::Off,
         progress: None,
     };
+    let job = Job {
+        fs: &fs,
+        layout,
+        listing: &listing,
+        lock: &*lock,
+        rebuild,
+        ctx: &ctx,
+    };
     archives
         .par_iter()
-        .map(|seg| {
-            let idx = layout.index_path(seg);
-            let replaced = if listing.has_index(seg) {
-                let ins = inspect_index(&fs, &seg.path, &idx);
-                let refresh = needs_refresh(&fs, &seg.path, &ins);
-                match ins.check {
-                    IndexCheck::Valid(_) if rebuild == Rebuild::All => {
-                        Some("rebuilt from the archive's records (--rebuild)".to_owned())
-                    }
-                    IndexCheck::Valid(i) if refresh => {
-                        // Only the header changes: the summary is the
-                        // archive's (its SHA-256 was just checked).
-                        let i = *i;
-                        let written =
-                            write_index(&fs, layout, seg, i.stamp, i.summary, Some(&*lock))?;
-                        return Ok(if written {
-                            IndexOutcome::Refreshed(seg.path.clone())
-                        } else {
-                            IndexOutcome::Changed(seg.path.clone())
-                        });
-                    }
-                    IndexCheck::Valid(_) => return Ok(IndexOutcome::Valid(seg.path.clone())),
-                    IndexCheck::Missing => None,
-                    IndexCheck::OtherVersion(v) => Some(format!(
-                        "its index was of format version {v}, not {INDEX_VERSION}"
-                    )),
-                    IndexCheck::Mismatch(why) => Some(format!("its index did not match it: {why}")),
-                    _ => Some("its index could not be used".to_owned()),
-                }
-            } else {
-                None
-            };
-            let Ok(stamp) = ArchiveStamp::read(&fs, &seg.path) else {
-                return Ok(IndexOutcome::Changed(seg.path.clone()));
-            };
-            let src = Source {
-                path: seg.path.clone(),
-                kind: Kind::Gzip,
-                seal: None,
-                index: None,
-                archive_instead: None,
-                size: stamp.len,
-            };
-            let part = engine::fold_all(&ctx, vec![src]);
-            let r = &part.report.read;
-            if r.damaged_segments > 0 || r.vanished > 0 {
-                let why = r
-                    .problems
-                    .iter()
-                    .rev()
-                    .find(|p| p.line == 0)
-                    .map(ToString::to_string);
-                return Ok(IndexOutcome::Damaged(
-                    seg.path.clone(),
-                    why.unwrap_or_else(|| "damaged".into()),
-                ));
-            }
-            let mut summary = part.fold.0;
-            summary.bytes = r.bytes;
-            summary.malformed = r.malformed;
-            summary.torn_tails = r.torn_tails;
-            summary.torn_fragments = r.torn_fragments;
-            let written = write_index(&fs, layout, seg, stamp, summary, Some(&*lock))?;
-            Ok(if written {
-                match replaced {
-                    Some(why) => IndexOutcome::Rewritten(seg.path.clone(), why),
-                    None => IndexOutcome::Written(seg.path.clone()),
-                }
-            } else {
-                IndexOutcome::Changed(seg.path.clone())
-            })
-        })
+        .map(|seg| job.index_archive(seg))
         .collect()
+}
+
+/// Opens the store's lock file (writing indexes is writing into the
+/// store: it may be made) and lists the store under the shared lock.
+fn lock_and_list(fs: &RealFs, layout: &Layout) -> Result<(Arc<dyn LockFile>, Listing)> {
+    let lock_path = layout.lock();
+    let lock = fs.open_lock(&lock_path, true).map_err(|e| Error::Io {
+        op: "open lock file",
+        path: lock_path.clone(),
+        source: e,
+    })?;
+    lock.lock_shared().map_err(|e| Error::Io {
+        op: "lock",
+        path: lock_path.clone(),
+        source: e,
+    })?;
+    let listing = layout.list(fs);
+    let _ = lock.unlock();
+    let listing = listing.map_err(|e| Error::Io {
+        op: "list",
+        path: layout.dir().to_path_buf(),
+        source: e,
+    })?;
+    Ok((lock, listing))
+}
+
+/// What indexing every archive of one store shares.
+struct Job<'a> {
+    fs: &'a RealFs,
+    layout: &'a Layout,
+    listing: &'a Listing,
+    /// The store's lock file, taken exclusively by `write_index` for
+    /// each rename.
+    lock: &'a dyn LockFile,
+    rebuild: Rebuild,
+    ctx: &'a Ctx<'a, SummaryFold>,
+}
+
+/// What an archive's present index means for it.
+enum Existing {
+    /// Nothing more to do: this is the outcome.
+    Done(IndexOutcome),
+    /// Write an index from the archive's records, replacing the present
+    /// one for this reason (`None`: there is none).
+    Write(Option<String>),
+}
+
+impl Job<'_> {
+    /// Writes the index of one archive if it needs one (see
+    /// [`build_indexes`]).
+    fn index_archive(&self, seg: &Segment) -> Result<IndexOutcome> {
+        let replaced = match self.existing(seg)? {
+            Existing::Done(outcome) => return Ok(outcome),
+            Existing::Write(why) => why,
+        };
+        let Ok(stamp) = ArchiveStamp::read(self.fs, &seg.path) else {
+            return Ok(IndexOutcome::Changed(seg.path.clone()));
+        };
+        let summary = match self.summarise(seg, stamp.len) {
+            Ok(summary) => summary,
+            Err(why) => {
+                return Ok(IndexOutcome::Damaged {
+                    archive: seg.path.clone(),
+                    why,
+                });
+            }
+        };
+        let written = write_index(self.fs, self.layout, seg, stamp, summary, Some(self.lock))?;
+        Ok(if written {
+            match replaced {
+                Some(why) => IndexOutcome::Rewritten {
+                    archive: seg.path.clone(),
+                    why,
+                },
+                None => IndexOutcome::Written(seg.path.clone()),
+            }
+        } else {
+            IndexOutcome::Changed(seg.path.clone())
+        })
+    }
+
+    /// Checks the archive's present index: valid (kept, or refreshed when
+    /// readers cannot trust its recorded identity), or why it is replaced.
+    fn existing(&self, seg: &Segment) -> Result<Existing> {
+        if !self.listing.has_index(seg) {
+            return Ok(Existing::Write(None));
+        }
+        let ins = inspect_index(self.fs, &seg.path, &self.layout.index_path(seg));
+        let refresh = needs_refresh(self.fs, &seg.path, &ins);
+        let why = match ins.check {
+            IndexCheck::Valid(_) if self.rebuild == Rebuild::All => {
+                "rebuilt from the archive's records (--rebuild)".to_owned()
+            }
+            IndexCheck::Valid(i) if refresh => {
+                // Only the header changes: the summary is the archive's
+                // (its SHA-256 was just checked).
+                let i = *i;
+                let written = write_index(
+                    self.fs,
+                    self.layout,
+                    seg,
+                    i.stamp,
+                    i.summary,
+                    Some(self.lock),
+                )?;
+                return Ok(Existing::Done(if written {
+                    IndexOutcome::Refreshed(seg.path.clone())
+                } else {
+                    IndexOutcome::Changed(seg.path.clone())
+                }));
+            }
+            IndexCheck::Valid(_) => {
+                return Ok(Existing::Done(IndexOutcome::Valid(seg.path.clone())));
+            }
+            IndexCheck::Missing => return Ok(Existing::Write(None)),
+            IndexCheck::OtherVersion(v) => {
+                format!("its index was of format version {v}, not {INDEX_VERSION}")
+            }
+            IndexCheck::Mismatch(why) => format!("its index did not match it: {why}"),
+            _ => "its index could not be used".to_owned(),
+        };
+        Ok(Existing::Write(Some(why)))
+    }
+
+    /// The summary of the archive's records, read with the scanner; why
+    /// not when it is damaged or vanished.
+    fn summarise(&self, seg: &Segment, size: u64) -> std::result::Result<Summary, String> {
+        let src = Source {
+            path: seg.path.clone(),
+            kind: Kind::Gzip,
+            seal: None,
+            index: None,
+            archive_instead: None,
+            size,
+            // Opened as `index` always opened archives: following a link
+            // (the listing is the store's, taken under its lock).
+            store_name: false,
+        };
+        let part = engine::fold_all(self.ctx, vec![src]);
+        let r = &part.report.read;
+        if r.damaged_segments > 0 || r.vanished > 0 {
+            let why = r
+                .problems
+                .iter()
+                .rev()
+                .find(|p| p.line == 0)
+                .map(ToString::to_string);
+            return Err(why.unwrap_or_else(|| "damaged".into()));
+        }
+        let mut summary = part.fold.0;
+        summary.bytes = r.bytes;
+        summary.malformed = r.malformed;
+        summary.torn_tails = r.torn_tails;
+        summary.torn_fragments = r.torn_fragments;
+        Ok(summary)
+    }
 }

@@ -7,7 +7,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use scout_audit_core::Timestamp;
-use scout_audit_store_file::fs::{ReadFile, RealFs};
+use scout_audit_store_file::fs::{Fs, ReadFile, RealFs};
 use scout_audit_store_file::layout::{self, Layout, Segment, SegmentKind};
 use scout_audit_store_file::reader::Snapshot;
 
@@ -51,6 +51,11 @@ pub(crate) struct Source {
     pub archive_instead: Option<PathBuf>,
     /// Size on disk when listed (for progress), 0 if unknown.
     pub size: u64,
+    /// Whether a store's listing named it (not the user): opened as the
+    /// store opens its names, never through a symbolic link
+    /// (`fs::open_regular`); a user's input is opened following links
+    /// (`fs::open_input`).
+    pub store_name: bool,
 }
 
 /// The inputs of a scan, in log order. Build with [`Inputs::store`] or
@@ -61,7 +66,7 @@ pub struct Inputs {
 }
 
 fn size_of(p: &Path) -> u64 {
-    std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
+    RealFs.stat(p).map(|m| m.len).unwrap_or(0)
 }
 
 /// The seal time pruning may trust: only the Python original's archives'.
@@ -98,14 +103,15 @@ impl Inputs {
                     seal: None,
                     index: None,
                     archive_instead: None,
+                    store_name: true,
                 });
                 continue;
             }
             let Some(seg) = src.segment else { continue };
             // The scanner opens segments by name: one that is a link (or
             // not a regular file) is refused, never read through.
-            if let Ok(m) = std::fs::symlink_metadata(&seg.path)
-                && !m.is_file()
+            if let Ok(m) = RealFs.lstat(&seg.path)
+                && !m.is_file
             {
                 return Err(Error::Input {
                     path: seg.path.clone(),
@@ -128,6 +134,7 @@ impl Inputs {
                 seal: seal_of(&seg),
                 index,
                 archive_instead: instead,
+                store_name: true,
             });
         }
         Ok(Inputs { sources })
@@ -238,10 +245,6 @@ fn list_dir(dir: &Path) -> Result<Vec<String>> {
     Ok(names)
 }
 
-fn is_log(name: &str) -> bool {
-    name.ends_with(".jsonl") || name.ends_with(".jsonl.gz")
-}
-
 /// Whether `path` is a store's live file: a lock file named after it is
 /// beside it (writers may append to it and recovery may truncate it).
 fn looks_live(path: &Path) -> bool {
@@ -255,10 +258,10 @@ fn push_file(path: &Path, out: &mut Vec<Source>, seen: &mut HashSet<PathBuf>) {
         return;
     }
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    let gzip = path.extension().is_some_and(|e| e == "gz");
+    let gzip = layout::is_gzip_path(path);
     let seg = layout::segment_stem(name).and_then(|stem| {
         let dir = path.parent().unwrap_or(Path::new("."));
-        Layout::new(dir.join(format!("{stem}.jsonl")))
+        Layout::new(dir.join(layout::live_name_of_stem(stem)))
             .ok()?
             .parse_segment(name)
     });
@@ -279,14 +282,25 @@ fn push_file(path: &Path, out: &mut Vec<Source>, seen: &mut HashSet<PathBuf>) {
         seal: seg.as_ref().and_then(seal_of),
         index,
         archive_instead: None,
+        store_name: false,
     });
+}
+
+/// The files of one store, or one file of none, among a directory's.
+struct Group {
+    /// What groups sort by: the store's live file name, or the file's.
+    key: String,
+    /// Its files, in the order they are read.
+    files: Vec<PathBuf>,
 }
 
 /// The log files among `names` in `dir`, grouped by store (module docs).
 fn push_group(dir: &Path, names: Vec<String>, out: &mut Vec<Source>, seen: &mut HashSet<PathBuf>) {
-    let names: Vec<String> = names.into_iter().filter(|n| is_log(n)).collect();
-    // (sort key, files in order) per group.
-    let mut groups: Vec<(String, Vec<PathBuf>)> = Vec::new();
+    let names: Vec<String> = names
+        .into_iter()
+        .filter(|n| layout::is_log_name(n))
+        .collect();
+    let mut groups: Vec<Group> = Vec::new();
     let mut stems: Vec<&str> = names
         .iter()
         .filter_map(|n| layout::segment_stem(n))
@@ -295,7 +309,7 @@ fn push_group(dir: &Path, names: Vec<String>, out: &mut Vec<Source>, seen: &mut 
     stems.dedup();
     let mut claimed: HashSet<&str> = HashSet::new();
     for stem in &stems {
-        let live_name = format!("{stem}.jsonl");
+        let live_name = layout::live_name_of_stem(stem);
         let Ok(l) = Layout::new(dir.join(&live_name)) else {
             continue;
         };
@@ -310,16 +324,22 @@ fn push_group(dir: &Path, names: Vec<String>, out: &mut Vec<Source>, seen: &mut 
             claimed.insert(n.as_str());
             files.push(l.live());
         }
-        groups.push((live_name, files));
+        groups.push(Group {
+            key: live_name,
+            files,
+        });
     }
     for n in &names {
         if !claimed.contains(n.as_str()) {
-            groups.push((n.clone(), vec![dir.join(n)]));
+            groups.push(Group {
+                key: n.clone(),
+                files: vec![dir.join(n)],
+            });
         }
     }
-    groups.sort_by(|a, b| a.0.cmp(&b.0));
-    for (_, files) in groups {
-        for f in files {
+    groups.sort_by(|a, b| a.key.cmp(&b.key));
+    for g in groups {
+        for f in g.files {
             push_file(&f, out, seen);
         }
     }

@@ -12,7 +12,7 @@
 //! file under the shared lock and, at its end, goes back to just after the
 //! last record line it read, so it never glues old bytes to new ones.
 
-use std::io::{self, Read};
+use std::io::{self, BufReader};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +21,7 @@ use scout_audit_core::{Decoded, Record, decode_line};
 use crate::error::{Error, Result};
 use crate::fs::{Fs, ReadFile};
 use crate::layout::{Layout, SegmentKey};
+use crate::lines::{LineReader, RawLine};
 use crate::reader::{ReadReport, Reader, Snapshot};
 
 /// What [`Follow::next`] yields.
@@ -43,8 +44,6 @@ pub struct Follow {
     backlog: Option<Reader>,
     /// The live file being followed and its identity.
     live: Option<(Box<dyn ReadFile>, (u64, u64))>,
-    /// Bytes read from the live file after its last `\n`.
-    partial: Vec<u8>,
     /// Offset in the live file of the next byte to read.
     pos: u64,
     /// Offset just past the last record line read from the live file.
@@ -98,7 +97,6 @@ impl Follow {
             layout,
             backlog: Some(backlog),
             live,
-            partial: Vec::new(),
             pos: 0,
             rec_end: 0,
             malformed_after_rec: 0,
@@ -193,30 +191,19 @@ impl Follow {
         let Some((f, _)) = &mut self.live else {
             return Ok(false);
         };
-        let mut buf = [0u8; 64 << 10];
         let mut any = false;
+        let mut lines = LineReader::resume(BufReader::with_capacity(64 << 10, &mut **f), self.pos);
         loop {
-            let n = match f.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(Error::io("read", self.layout.live(), e)),
-            };
-            self.pos += n as u64;
-            self.partial.extend_from_slice(&buf[..n]);
-            let base = self.pos - self.partial.len() as u64;
-            let mut start = 0;
-            while let Some(i) = memchr::memchr(b'\n', &self.partial[start..]) {
-                let mut line = &self.partial[start..start + i];
-                if base + start as u64 == 0 {
-                    // A BOM at the start of the file, as the reader skips it.
-                    line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
-                }
-                match decode_line(line) {
+            let raw = lines
+                .next_raw()
+                .map_err(|e| Error::io("read", self.layout.live(), e))?;
+            match raw {
+                None => break,
+                Some(RawLine::Complete(line, pos)) => match decode_line(line) {
                     Decoded::Record(r) | Decoded::Glued { record: r, .. } => {
                         self.ready.push_back(r);
                         any = true;
-                        self.rec_end = base + (start + i + 1) as u64;
+                        self.rec_end = pos.offset + line.len() as u64 + 1;
                         self.malformed_after_rec = 0;
                     }
                     Decoded::Blank => {}
@@ -224,21 +211,23 @@ impl Follow {
                         self.malformed += 1;
                         self.malformed_after_rec += 1;
                     }
+                },
+                Some(RawLine::TooLong(..)) => {
+                    self.malformed += 1;
+                    self.malformed_after_rec += 1;
                 }
-                start += i + 1;
-            }
-            self.partial.drain(..start);
-            if self.partial.len() > crate::lines::MAX_LINE {
-                self.partial.clear();
-                self.malformed += 1;
-                self.malformed_after_rec += 1;
+                // A line being written, or what a killed writer left: read
+                // again next time, or, in a file no writer appends to any
+                // more, a torn tail.
+                Some(RawLine::Unterminated(..)) if draining => self.malformed += 1,
+                Some(RawLine::Unterminated(..)) => {}
             }
         }
+        self.pos = lines.offset();
         if !draining && self.pos > self.rec_end {
             f.seek_to(self.rec_end)
                 .map_err(|e| Error::io("seek", self.layout.live(), e))?;
             self.pos = self.rec_end;
-            self.partial.clear();
             self.malformed -= self.malformed_after_rec;
             self.malformed_after_rec = 0;
         }
@@ -278,10 +267,6 @@ impl Follow {
     fn switch(&mut self) -> Result<()> {
         // No writer appends to the old file any more: drain it.
         self.read_live(true)?;
-        if !self.partial.is_empty() {
-            self.malformed += 1;
-            self.partial.clear();
-        }
         let old_id = self.live.as_ref().map(|(_, id)| *id);
         let listing = self
             .layout

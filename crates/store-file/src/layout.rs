@@ -420,6 +420,27 @@ pub fn parse_stamp(s: &str) -> Option<i64> {
     Timestamp::parse(&text).ok().map(Timestamp::unix_secs)
 }
 
+// Names a reader of files outside a store's listing recognises (the
+// scanner's inputs: files, directories and globs named by the user).
+
+/// The live file name of the store whose stem is `stem` (`audit` →
+/// `audit.jsonl`): the name a [`Layout`] is made from when only a
+/// segment's name ([`segment_stem`]) is known.
+pub fn live_name_of_stem(stem: &str) -> String {
+    format!("{stem}.jsonl")
+}
+
+/// Whether a file name is a log's: a `.jsonl` (a live or sealed segment,
+/// or any JSONL file) or a `.jsonl.gz` (an archive).
+pub fn is_log_name(name: &str) -> bool {
+    name.ends_with(".jsonl") || name.ends_with(".jsonl.gz")
+}
+
+/// Whether a file named as input is read as gzip: its name ends in `.gz`.
+pub fn is_gzip_path(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "gz")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

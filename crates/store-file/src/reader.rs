@@ -434,7 +434,7 @@ impl Reader {
         let sources = paths
             .into_iter()
             .map(|p| Source {
-                gzip: p.extension().is_some_and(|e| e == "gz"),
+                gzip: crate::layout::is_gzip_path(&p),
                 path: p,
                 segment: None,
                 live: None,
@@ -568,30 +568,14 @@ impl Reader {
             if self.done {
                 return None;
             }
-            let (i, lines) = match &mut self.current {
-                Some((i, l)) => (*i, l),
-                None => {
-                    if self.next_source >= self.sources.len() {
-                        self.done = true;
-                        return None;
-                    }
-                    let i = self.next_source;
-                    self.next_source += 1;
-                    match self.open_source(i) {
-                        Ok(l) => {
-                            self.report.segments += 1;
-                            self.current = Some((i, l));
-                        }
-                        Err(p) => {
-                            if let Some(e) = self.problem(p) {
-                                self.done = true;
-                                return Some(Err(e));
-                            }
-                        }
-                    }
-                    continue;
+            let Some((i, lines)) = &mut self.current else {
+                if let Err(e) = self.open_next()? {
+                    self.done = true;
+                    return Some(Err(e));
                 }
+                continue;
             };
+            let i = *i;
             let before = lines.offset();
             let mut fragments = Vec::new();
             let item = lines.next_item(&mut |p| fragments.push(p));
@@ -610,7 +594,7 @@ impl Reader {
                     return Some(Err(e));
                 }
             }
-            let prob = match item {
+            let (pos, kind) = match item {
                 Ok(None) => {
                     self.current = None;
                     continue;
@@ -623,44 +607,61 @@ impl Reader {
                         pos,
                     }));
                 }
-                Ok(Some(Item::Malformed(m, pos))) => Problem {
-                    path,
-                    line: pos.line,
-                    offset: pos.offset,
-                    kind: ProblemKind::Malformed(m.to_string()),
-                },
-                Ok(Some(Item::TooLong(n, pos))) => Problem {
-                    path,
-                    line: pos.line,
-                    offset: pos.offset,
-                    kind: ProblemKind::TooLong(n),
-                },
-                Ok(Some(Item::TornTail(n, pos))) => Problem {
-                    path,
-                    line: pos.line,
-                    offset: pos.offset,
-                    kind: ProblemKind::TornTail(n),
-                },
+                Ok(Some(Item::Malformed(m, pos))) => (pos, ProblemKind::Malformed(m.to_string())),
+                Ok(Some(Item::TooLong(n, pos))) => (pos, ProblemKind::TooLong(n)),
+                Ok(Some(Item::TornTail(n, pos))) => (pos, ProblemKind::TornTail(n)),
                 Err(e) => {
-                    let gz = self.sources[i].gzip;
                     self.current = None;
-                    Problem {
-                        path,
-                        line: 0,
-                        offset: after,
-                        kind: if gz {
-                            ProblemKind::Gzip(e.to_string())
-                        } else {
-                            ProblemKind::Io(format!("read failed: {e}"))
+                    let kind = if self.sources[i].gzip {
+                        ProblemKind::Gzip(e.to_string())
+                    } else {
+                        ProblemKind::Io(format!("read failed: {e}"))
+                    };
+                    // Not a line: the offset the read failed at.
+                    (
+                        Pos {
+                            line: 0,
+                            offset: after,
                         },
-                    }
+                        kind,
+                    )
                 }
+            };
+            let prob = Problem {
+                path,
+                line: pos.line,
+                offset: pos.offset,
+                kind,
             };
             if let Some(e) = self.problem(prob) {
                 self.done = true;
                 return Some(Err(e));
             }
         }
+    }
+
+    /// Opens the next source as the current one; `None` when none is left
+    /// (the read is done), `Some(Err)` when a strict read fails on a
+    /// source that cannot be opened.
+    fn open_next(&mut self) -> Option<std::result::Result<(), Error>> {
+        if self.next_source >= self.sources.len() {
+            self.done = true;
+            return None;
+        }
+        let i = self.next_source;
+        self.next_source += 1;
+        match self.open_source(i) {
+            Ok(l) => {
+                self.report.segments += 1;
+                self.current = Some((i, l));
+            }
+            Err(p) => {
+                if let Some(e) = self.problem(p) {
+                    return Some(Err(e));
+                }
+            }
+        }
+        Some(Ok(()))
     }
 }
 

@@ -591,3 +591,66 @@ fn big_file_in_many_chunks_equals_the_reader() {
         Pruning::SealTime,
     );
 }
+
+/// The stream path (a store's live file, gzip) and the mapped path split
+/// as the sequential reader does where the three splitters once could
+/// differ: a BOM at the start and one in the middle (data), a record line
+/// over the line bound (skipped as too long, `\n` counted), CRLF lines and
+/// a CRLF before a torn tail.
+#[test]
+fn over_long_lines_boms_and_crlf_tails_read_alike_in_every_path() {
+    use scout_audit_store_file::lines::MAX_LINE;
+    let rec = |s: u32| format!(r#"{{"ts":"2026-01-01T00:00:{s:02}Z","event":"nav"}}"#);
+    let long = format!(
+        r#"{{"ts":"2026-01-01T00:00:09Z","event":"nav","pad":"{}"}}"#,
+        "a".repeat(MAX_LINE)
+    );
+    let cases: Vec<Vec<u8>> = vec![
+        format!(
+            "\u{feff}{}\r\n{long}\r\n\u{feff}{}\n{}\r\n{{\"ts\":\r",
+            rec(1),
+            rec(2),
+            rec(3)
+        )
+        .into_bytes(),
+        // The over-long line last, without its `\n`.
+        format!("{}\n{long}", rec(4)).into_bytes(),
+    ];
+    for (i, bytes) in cases.iter().enumerate() {
+        let d = tempfile::tempdir().unwrap();
+        let plain = d.path().join("plain.jsonl");
+        std::fs::write(&plain, bytes).unwrap();
+        let zipped = d.path().join("zipped.jsonl.gz");
+        std::fs::write(&zipped, gzip_members(bytes, 1)).unwrap();
+        let live = d.path().join("store").join("audit.jsonl");
+        std::fs::create_dir(live.parent().unwrap()).unwrap();
+        std::fs::write(&live, bytes).unwrap();
+        for (path, inputs) in [
+            (plain.clone(), Inputs::paths([&plain]).unwrap()),
+            (zipped.clone(), Inputs::paths([&zipped]).unwrap()),
+            (live.clone(), Inputs::store(&live).unwrap()),
+        ] {
+            let e = sequential(Reader::open_files([path.clone()]), &Filter::new());
+            assert!(e.report.malformed >= 1, "case {i}: {:?}", e.report);
+            let mut got = Vec::new();
+            let rep = Scan::new(inputs)
+                .threads(Some(2))
+                .for_each_record(|r| {
+                    got.push(r);
+                    std::ops::ControlFlow::Continue(())
+                })
+                .unwrap();
+            let what = format!("case {i}, {}", path.display());
+            assert_eq!(got, e.records, "{what}");
+            assert_eq!(rep.read.problems, e.report.problems, "{what}");
+            assert_eq!(rep.read.bytes, e.report.bytes, "{what}");
+            let inputs = if path == live {
+                Inputs::store(&live).unwrap()
+            } else {
+                Inputs::paths([&path]).unwrap()
+            };
+            let s = Scan::new(inputs).threads(Some(2)).stats().unwrap();
+            assert_eq!(s.report.read.problems, e.report.problems, "stats {what}");
+        }
+    }
+}

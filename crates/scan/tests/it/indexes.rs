@@ -84,10 +84,11 @@ fn an_index_with_edited_totals_is_not_used_and_is_reported() {
     let out = build_indexes(&live, Some(1)).unwrap();
     assert_eq!(
         out,
-        [IndexOutcome::Rewritten(
-            dir.join(ARCHIVE),
-            "its index did not match it: its digest does not match its contents (edited?)".into()
-        )]
+        [IndexOutcome::Rewritten {
+            archive: dir.join(ARCHIVE),
+            why: "its index did not match it: its digest does not match its contents (edited?)"
+                .into()
+        }]
     );
     assert_eq!(
         without_identity(&std::fs::read_to_string(idx_path(dir)).unwrap()),
@@ -189,12 +190,12 @@ fn an_archive_edited_in_place_keeping_its_stamp_is_read() {
     let out = build_indexes(&live, Some(1)).unwrap();
     assert_eq!(
         out,
-        [IndexOutcome::Rewritten(
-            path.clone(),
-            "its index did not match it: \
-             the archive's SHA-256 differs from the one the index was made from"
+        [IndexOutcome::Rewritten {
+            archive: path.clone(),
+            why: "its index did not match it: \
+                  the archive's SHA-256 differs from the one the index was made from"
                 .into()
-        )]
+        }]
     );
     let a = spend(&live);
     assert_eq!((a.value.total, a.report.from_index), (Ok(11.0), 1));

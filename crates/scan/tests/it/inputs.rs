@@ -297,7 +297,7 @@ fn version_1_indexes_are_ignored_and_rewritten() {
     // `index` rewrites it, saying why.
     let out = build_indexes(&live, Some(1)).unwrap();
     assert!(
-        matches!(&out[..], [IndexOutcome::Rewritten(_, why)] if why.contains("format version 1")),
+        matches!(&out[..], [IndexOutcome::Rewritten { why, .. }] if why.contains("format version 1")),
         "{out:?}"
     );
     assert_eq!(

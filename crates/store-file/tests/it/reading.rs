@@ -422,3 +422,35 @@ fn a_writer_starting_during_an_unlocked_listing_is_not_missed() {
         .collect();
     assert_eq!(events, ["first", "second"]);
 }
+
+/// `tail -f` splits the live file with the reader's splitter
+/// (decisions.md 61): a BOM at offset 0, CRLF, blank and malformed lines,
+/// a record over the line bound (skipped, one malformed line, never
+/// printed) and a torn tail (read again later, not counted) come out as
+/// the reader has them.
+#[test]
+fn follow_splits_as_the_reader_does() {
+    use scout_audit_store_file::follow::{Follow, Followed};
+    use scout_audit_store_file::lines::MAX_LINE;
+    let t = temp_store();
+    let long = format!(
+        r#"{{"event":"nav","ts":"2026-01-01T00:00:00Z","pad":"{}"}}"#,
+        "a".repeat(MAX_LINE)
+    );
+    let text = format!(
+        "\u{feff}{}\r\n\r\n\nnot json\n{long}\n{}{{\"ts\":",
+        line(1, "a").trim_end(),
+        line(2, "a")
+    );
+    std::fs::write(&t.path, text).unwrap();
+    let (recs, report) = read_all(&t.path);
+    assert_eq!((recs.len(), report.malformed, report.torn_tails), (2, 2, 1));
+    let mut follow = Follow::start(std::sync::Arc::new(RealFs), layout(&t.path)).unwrap();
+    let mut seen = Vec::new();
+    while let Followed::Record(r) = follow.next_record().unwrap() {
+        seen.push(r.to_json_line());
+    }
+    let want: Vec<String> = recs.iter().map(|r| r.to_json_line()).collect();
+    assert_eq!(seen, want);
+    assert_eq!(follow.malformed(), 2);
+}
