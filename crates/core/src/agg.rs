@@ -1,4 +1,4 @@
-//! Aggregates of design §5 as pure folds.
+//! The queries' aggregates (docs/format.md, "Queries") as pure folds.
 //!
 //! Each aggregate is a small accumulator with `add` and `merge`, so the
 //! sequential reader folds it record by record and the parallel scanner

@@ -4,6 +4,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::Timestamp;
+use crate::writer::lock_ignoring_poison;
 
 /// Where writers and queries get "now" from. Tests use [`ManualClock`] to
 /// check time windows and seal names without sleeping.
@@ -38,18 +39,18 @@ impl ManualClock {
 
     /// Sets the time.
     pub fn set(&self, t: Timestamp) {
-        *self.now.lock().unwrap_or_else(|p| p.into_inner()) = t;
+        *lock_ignoring_poison(&self.now) = t;
     }
 
     /// Moves the time forward.
     pub fn advance(&self, d: Duration) {
-        let mut g = self.now.lock().unwrap_or_else(|p| p.into_inner());
+        let mut g = lock_ignoring_poison(&self.now);
         *g = g.saturating_add(d);
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> Timestamp {
-        *self.now.lock().unwrap_or_else(|p| p.into_inner())
+        *lock_ignoring_poison(&self.now)
     }
 }
