@@ -1,3 +1,4 @@
+//! Tests of `cargo xtask gen`: determinism, the store's shape and names, damage, refusals.
 use std::collections::HashMap;
 use std::io::Read;
 
