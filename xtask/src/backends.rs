@@ -88,6 +88,71 @@ fn fresh_db(admin: &str, name: &str) -> Result<String> {
     Ok(format!("{base}/{name}"))
 }
 
+/// One row of the write-throughput table: a durability level, a thread
+/// count, and how many events each backend writes (fewer for the slower
+/// ones, so each run takes seconds).
+struct WriteRow {
+    /// The durability level, as `throughput` takes it.
+    level: &'static str,
+    threads: u64,
+    /// Events for the file store, SQLite and PostgreSQL.
+    events: [u64; 3],
+}
+
+/// The write-throughput table's rows.
+const WRITE_ROWS: [WriteRow; 6] = [
+    WriteRow {
+        level: "process",
+        threads: 1,
+        events: [300_000, 50_000, 20_000],
+    },
+    WriteRow {
+        level: "process",
+        threads: 8,
+        events: [300_000, 80_000, 60_000],
+    },
+    WriteRow {
+        level: "sync",
+        threads: 1,
+        events: [5_000, 3_000, 2_000],
+    },
+    WriteRow {
+        level: "sync",
+        threads: 8,
+        events: [40_000, 20_000, 20_000],
+    },
+    WriteRow {
+        level: "buffered",
+        threads: 1,
+        events: [1_000_000, 300_000, 200_000],
+    },
+    WriteRow {
+        level: "buffered",
+        threads: 8,
+        events: [1_000_000, 300_000, 200_000],
+    },
+];
+
+/// What every measurement of a run shares.
+struct Bench {
+    /// Where the release binaries are.
+    release: std::path::PathBuf,
+    /// The PostgreSQL server's admin URL.
+    admin: String,
+    /// 10 for a quick run (ten times fewer events), else 1.
+    scale: u64,
+    /// Runs per measurement, at least 1.
+    runs: usize,
+    /// Scratch space, removed at the end.
+    scratch: tempfile::TempDir,
+}
+
+impl Bench {
+    fn bin(&self, name: &str) -> std::path::PathBuf {
+        self.release.join(name)
+    }
+}
+
 /// Measures everything; returns the tables as text.
 pub fn run_backends(opts: &BackendOptions) -> Result<String> {
     let root = root();
@@ -102,50 +167,55 @@ pub fn run_backends(opts: &BackendOptions) -> Result<String> {
         "-p",
         "scout-audit-cli",
     ]))?;
-    let bin = |n: &str| root.join("target/release").join(n);
     let pg_server = Postgres::get()?;
-    let admin = pg_server.url.clone();
-    let scale = if opts.quick { 10 } else { 1 };
-    let scratch = tempfile::Builder::new()
-        .prefix("scout-audit-backends-")
-        .tempdir()?;
+    let b = Bench {
+        release: root.join("target/release"),
+        admin: pg_server.url.clone(),
+        scale: if opts.quick { 10 } else { 1 },
+        runs: opts.runs,
+        scratch: tempfile::Builder::new()
+            .prefix("scout-audit-backends-")
+            .tempdir()?,
+    };
     let mut out = String::new();
+    write_table(&b, &mut out)?;
+    query_table(&b, &root, &mut out)?;
+    export_line(&b, &mut out)?;
+    Ok(out)
+}
+
+/// The write-throughput table: events/s of each backend at each row of
+/// [`WRITE_ROWS`], the median of the runs.
+fn write_table(b: &Bench, out: &mut String) -> Result<()> {
     writeln!(
         out,
         "write throughput, events/s, median of {} runs (8 threads share one store)\n",
-        opts.runs
+        b.runs
     )?;
     writeln!(out, "| level | threads | file | SQLite | PostgreSQL |")?;
     writeln!(out, "|---|---|---|---|---|")?;
-    // (mode, threads, events for file, sqlite, postgres)
-    let configs: [(&str, u64, [u64; 3]); 6] = [
-        ("process", 1, [300_000, 50_000, 20_000]),
-        ("process", 8, [300_000, 80_000, 60_000]),
-        ("sync", 1, [5_000, 3_000, 2_000]),
-        ("sync", 8, [40_000, 20_000, 20_000]),
-        ("buffered", 1, [1_000_000, 300_000, 200_000]),
-        ("buffered", 8, [1_000_000, 300_000, 200_000]),
-    ];
+    // Numbers the PostgreSQL databases of the runs.
     let mut n = 0;
-    for (mode, threads, events) in configs {
+    for row in &WRITE_ROWS {
+        let (mode, threads) = (row.level, row.threads);
         let mut cells = Vec::new();
-        for (b, ev) in ["file", "sqlite", "postgres"].iter().zip(events) {
+        for (backend, ev) in ["file", "sqlite", "postgres"].iter().zip(row.events) {
             let mut rates = Vec::new();
-            for _ in 0..opts.runs.max(1) {
+            for _ in 0..b.runs.max(1) {
                 n += 1;
-                let dir = tempfile::tempdir_in(scratch.path())?;
-                let backend = match *b {
-                    "postgres" => fresh_db(&admin, &format!("scout_bench_{n}"))?,
+                let dir = tempfile::tempdir_in(b.scratch.path())?;
+                let target = match *backend {
+                    "postgres" => fresh_db(&b.admin, &format!("scout_bench_{n}"))?,
                     other => other.to_owned(),
                 };
-                let o = run(Command::new(bin("throughput"))
-                    .args([mode, &threads.to_string(), &(ev / scale).to_string()])
+                let o = run(Command::new(b.bin("throughput"))
+                    .args([mode, &threads.to_string(), &(ev / b.scale).to_string()])
                     .arg(dir.path())
-                    .arg(&backend))?;
+                    .arg(&target))?;
                 rates.push(field(&o, "events_per_sec")?.parse::<f64>()?);
-                if *b == "postgres" {
+                if *backend == "postgres" {
                     run(Command::new("psql").args([
-                        admin.as_str(),
+                        b.admin.as_str(),
                         "-qc",
                         &format!("DROP DATABASE IF EXISTS scout_bench_{n} WITH (FORCE)"),
                     ]))?;
@@ -159,8 +229,20 @@ pub fn run_backends(opts: &BackendOptions) -> Result<String> {
             cells[0], cells[1], cells[2]
         )?;
     }
+    Ok(())
+}
 
-    // Q1–Q3 on about a million events per backend.
+/// Records copied into a backend and the seconds it took.
+struct Copied {
+    records: f64,
+    secs: f64,
+}
+
+/// Q1–Q3 on about a million events per backend (the same events, copied
+/// from a generated file store), and the copy rates; fails if the
+/// backends' answers differ.
+fn query_table(b: &Bench, root: &std::path::Path, out: &mut String) -> Result<()> {
+    let scale = b.scale;
     let data = root.join(format!("bench-data/backends-{}m/audit.jsonl", 240 / scale));
     if !data.exists() {
         let mut g = GenOptions::new(&data);
@@ -171,31 +253,13 @@ pub fn run_backends(opts: &BackendOptions) -> Result<String> {
         generate(&g)?;
     }
     let now = "2026-11-27T00:00:00Z";
-    let sqlite = format!("sqlite:{}", scratch.path().join("q.db").display());
-    let pg = fresh_db(&admin, "scout_bench_queries")?;
-    let mut copy_rates = Vec::new();
-    for target in [&sqlite, &pg] {
-        let t0 = Instant::now();
-        let o = run(Command::new(bin("scout-audit")).args([
-            "copy",
-            "--from",
-            &data.display().to_string(),
-            "--to",
-            target,
-        ]))?;
-        let secs = t0.elapsed().as_secs_f64();
-        let copied: f64 = o
-            .split_whitespace()
-            .nth(1)
-            .unwrap_or("0")
-            .parse()
-            .unwrap_or(0.0);
-        copy_rates.push((copied, secs));
-    }
+    let sqlite = format!("sqlite:{}", b.scratch.path().join("q.db").display());
+    let pg = fresh_db(&b.admin, "scout_bench_queries")?;
+    let copies = [copy_into(b, &data, &sqlite)?, copy_into(b, &data, &pg)?];
     writeln!(
         out,
         "\nQ1–Q3 on {} events (the same events in each backend), median seconds of {} runs\n",
-        copy_rates[0].0, opts.runs
+        copies[0].records, b.runs
     )?;
     writeln!(
         out,
@@ -212,10 +276,10 @@ pub fn run_backends(opts: &BackendOptions) -> Result<String> {
         ("SQLite", sqlite.clone()),
         ("PostgreSQL", pg.clone()),
     ] {
-        let o = run(Command::new(bin("queries")).args([
+        let o = run(Command::new(b.bin("queries")).args([
             store.as_str(),
             now,
-            &opts.runs.max(1).to_string(),
+            &b.runs.max(1).to_string(),
         ]))?;
         let a = format!(
             "{} / {} / {}",
@@ -238,23 +302,47 @@ pub fn run_backends(opts: &BackendOptions) -> Result<String> {
     writeln!(
         out,
         "\ncopy from the file store (import, durable batches of 2000): SQLite {:.1}k records/s, PostgreSQL {:.1}k records/s",
-        copy_rates[0].0 / copy_rates[0].1 / 1e3,
-        copy_rates[1].0 / copy_rates[1].1 / 1e3
+        copies[0].records / copies[0].secs / 1e3,
+        copies[1].records / copies[1].secs / 1e3
     )?;
     run(Command::new("psql").args([
-        admin.as_str(),
+        b.admin.as_str(),
         "-qc",
         "DROP DATABASE IF EXISTS scout_bench_queries WITH (FORCE)",
     ]))?;
+    Ok(())
+}
 
-    // Export of about 1 GiB to Parquet: the gzip store of `bench --peers`.
-    let big = crate::peers::gzip_store(1024 / scale)?;
+/// Copies the file store at `data` into `target` (`scout-audit copy`),
+/// timed.
+fn copy_into(b: &Bench, data: &std::path::Path, target: &str) -> Result<Copied> {
+    let t0 = Instant::now();
+    let o = run(Command::new(b.bin("scout-audit")).args([
+        "copy",
+        "--from",
+        &data.display().to_string(),
+        "--to",
+        target,
+    ]))?;
+    let secs = t0.elapsed().as_secs_f64();
+    let records: f64 = o
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("0")
+        .parse()
+        .unwrap_or(0.0);
+    Ok(Copied { records, secs })
+}
+
+/// Export of about 1 GiB to Parquet: the gzip store of `bench --peers`.
+fn export_line(b: &Bench, out: &mut String) -> Result<()> {
+    let big = crate::peers::gzip_store(1024 / b.scale)?;
     let mut secs = Vec::new();
     let mut last = String::new();
-    for i in 0..opts.runs.max(1) {
-        let dir = scratch.path().join(format!("export-{i}"));
+    for i in 0..b.runs.max(1) {
+        let dir = b.scratch.path().join(format!("export-{i}"));
         let t0 = Instant::now();
-        last = run(Command::new(bin("scout-audit"))
+        last = run(Command::new(b.bin("scout-audit"))
             .args(["--path", &big.display().to_string(), "export", "--out"])
             .arg(&dir))?;
         secs.push(t0.elapsed().as_secs_f64());
@@ -263,9 +351,9 @@ pub fn run_backends(opts: &BackendOptions) -> Result<String> {
     writeln!(
         out,
         "\nexport of {} MiB to Parquet: median {:.2} s ({})",
-        1024 / scale,
+        1024 / b.scale,
         median(secs),
         last.trim()
     )?;
-    Ok(out)
+    Ok(())
 }

@@ -157,13 +157,16 @@ pub fn run(opts: &BenchOptions) -> Result<String> {
     if !status.success() {
         bail!("building the throughput runner failed");
     }
-    let runner = root.join("target/release/throughput");
-    let script = root.join("benches/python/reference_throughput.py");
     let scratch = tempfile::Builder::new()
         .prefix("scout-audit-bench-")
         .tempdir()?;
     let fsync_us = fsync_latency_us(scratch.path())?;
-    let scale = if opts.quick { 10 } else { 1 };
+    let runners = Runners {
+        ours: root.join("target/release/throughput"),
+        script: root.join("benches/python/reference_throughput.py"),
+        scratch: scratch.path(),
+        scale: if opts.quick { 10 } else { 1 },
+    };
     let mut table = String::new();
     writeln!(
         table,
@@ -176,70 +179,110 @@ pub fn run(opts: &BenchOptions) -> Result<String> {
     )?;
     writeln!(table, "|---|---|---|---|---|---|---|")?;
     for c in &CONFIGS {
-        let mut ours = Vec::new();
-        for _ in 0..opts.runs {
-            let dir = tempfile::tempdir_in(scratch.path())?;
-            ours.push(run_once(
-                Command::new(&runner)
-                    .arg(c.mode)
-                    .arg(c.threads.to_string())
-                    .arg((c.events / scale).to_string())
-                    .arg(dir.path()),
-            )?);
-        }
-        let ours_min = ours.iter().copied().fold(f64::INFINITY, f64::min);
-        let ours_max = ours.iter().copied().fold(0.0, f64::max);
-        let ours = median(ours);
-        let mut py = f64::NAN;
-        if let (Some(reference), Some(n)) = (&opts.reference, c.py_events) {
-            let mut v = Vec::new();
-            for _ in 0..opts.python_runs {
-                let dir = tempfile::tempdir_in(scratch.path())?;
-                v.push(run_once(
-                    Command::new("python3")
-                        .arg(&script)
-                        .arg(c.mode)
-                        .arg(c.threads.to_string())
-                        .arg((n / scale).to_string())
-                        .arg(dir.path())
-                        .env("SCOUT_AUDIT_REFERENCE", reference),
-                )?);
-            }
-            py = median(v);
-        }
-        let bound = match c.mode {
-            "policy" => format!("{} (10 lines / fsync)", fmt_rate(10.0 / (fsync_us * 1e-6))),
-            "sync" => format!(
-                "{} ({} / fsync)",
-                fmt_rate(c.threads as f64 / (fsync_us * 1e-6)),
-                c.threads
-            ),
-            _ => "-".into(),
-        };
-        let target = c
-            .target
-            .map_or("-".into(), |t| format!(">= {}", fmt_rate(t)));
-        let ratio = if py.is_nan() {
-            "-".into()
-        } else {
-            format!("{:.1}x", ours / py)
-        };
-        writeln!(
-            table,
-            "| {} | {} | {} [{}–{}] | {} | {ratio} | {target} | {bound} |",
-            c.mode,
-            c.threads,
-            fmt_rate(ours),
-            fmt_rate(ours_min),
-            fmt_rate(ours_max),
-            fmt_rate(py)
-        )?;
+        let rates = runners.measure(c, opts)?;
+        writeln!(table, "{}", row(c, &rates, fsync_us))?;
     }
     writeln!(
         table,
         "\nlevels: process = in the kernel, no fsync policy; policy = process + fsync every 10 lines / 1 s (the default);\nsync = fsync'd before log() returns (group commit across threads); buffered = in memory, written within 50 ms.\nThe reference has no buffered level; its 'process' has its fsync disabled, its 'sync' fsyncs every line. No rotation in either."
     )?;
     Ok(table)
+}
+
+/// The two runners and where they run.
+struct Runners<'a> {
+    /// scout-audit's `throughput` binary.
+    ours: PathBuf,
+    /// The Python reference's runner script.
+    script: PathBuf,
+    /// Each run gets a fresh directory in here.
+    scratch: &'a Path,
+    /// 10 for a quick run (ten times fewer events), else 1.
+    scale: u64,
+}
+
+/// What one configuration measured, in events/s.
+struct Rates {
+    /// scout-audit's median, slowest and fastest run.
+    median: f64,
+    min: f64,
+    max: f64,
+    /// The reference's median; NaN when not run.
+    python: f64,
+}
+
+impl Runners<'_> {
+    /// Runs configuration `c`: scout-audit `opts.runs` times, then the
+    /// reference (where it has the level) `opts.python_runs` times.
+    fn measure(&self, c: &Config, opts: &BenchOptions) -> Result<Rates> {
+        let mut ours = Vec::new();
+        for _ in 0..opts.runs {
+            let dir = tempfile::tempdir_in(self.scratch)?;
+            ours.push(run_once(
+                Command::new(&self.ours)
+                    .arg(c.mode)
+                    .arg(c.threads.to_string())
+                    .arg((c.events / self.scale).to_string())
+                    .arg(dir.path()),
+            )?);
+        }
+        let min = ours.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = ours.iter().copied().fold(0.0, f64::max);
+        let median_rate = median(ours);
+        let mut python = f64::NAN;
+        if let (Some(reference), Some(n)) = (&opts.reference, c.py_events) {
+            let mut v = Vec::new();
+            for _ in 0..opts.python_runs {
+                let dir = tempfile::tempdir_in(self.scratch)?;
+                v.push(run_once(
+                    Command::new("python3")
+                        .arg(&self.script)
+                        .arg(c.mode)
+                        .arg(c.threads.to_string())
+                        .arg((n / self.scale).to_string())
+                        .arg(dir.path())
+                        .env("SCOUT_AUDIT_REFERENCE", reference),
+                )?);
+            }
+            python = median(v);
+        }
+        Ok(Rates {
+            median: median_rate,
+            min,
+            max,
+            python,
+        })
+    }
+}
+
+/// The table row of configuration `c` (without its newline).
+fn row(c: &Config, r: &Rates, fsync_us: f64) -> String {
+    let bound = match c.mode {
+        "policy" => format!("{} (10 lines / fsync)", fmt_rate(10.0 / (fsync_us * 1e-6))),
+        "sync" => format!(
+            "{} ({} / fsync)",
+            fmt_rate(c.threads as f64 / (fsync_us * 1e-6)),
+            c.threads
+        ),
+        _ => "-".into(),
+    };
+    let target = c
+        .target
+        .map_or("-".into(), |t| format!(">= {}", fmt_rate(t)));
+    let ratio = if r.python.is_nan() {
+        "-".into()
+    } else {
+        format!("{:.1}x", r.median / r.python)
+    };
+    format!(
+        "| {} | {} | {} [{}–{}] | {} | {ratio} | {target} | {bound} |",
+        c.mode,
+        c.threads,
+        fmt_rate(r.median),
+        fmt_rate(r.min),
+        fmt_rate(r.max),
+        fmt_rate(r.python)
+    )
 }
 
 #[cfg(test)]
@@ -251,5 +294,18 @@ mod tests {
         let r = events_per_sec(br#"{"mode":"x","events_per_sec":523456.7}"#).unwrap();
         assert_eq!(r, 523456.7);
         assert!(events_per_sec(b"nothing").is_err());
+    }
+
+    #[test]
+    fn a_row_without_the_reference_has_no_ratio() {
+        let rates = Rates {
+            median: 2.0,
+            min: 1.0,
+            max: 3.0,
+            python: f64::NAN,
+        };
+        let r = row(&CONFIGS[6], &rates, 100.0);
+        assert!(r.starts_with("| buffered | 1 | "), "{r}");
+        assert!(r.ends_with(" | - | - | - |"), "{r}");
     }
 }

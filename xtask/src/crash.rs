@@ -322,7 +322,9 @@ fn read_all(path: &Path) -> Result<(Vec<Record>, scout_audit_store_file::ReadRep
     Ok((out, r.report().clone()))
 }
 
-/// Runs the kill campaign.
+/// Runs the kill campaign: store after store, rounds of killed writers
+/// on each (checked as the kills left it), then the store recovered and
+/// checked with what its reader and follower saw.
 pub fn kill_campaign(o: &KillOptions, mut progress: impl FnMut(&KillReport)) -> Result<KillReport> {
     let mut report = KillReport::default();
     let mut rng = Rng::new(o.seed);
@@ -334,146 +336,17 @@ pub fn kill_campaign(o: &KillOptions, mut progress: impl FnMut(&KillReport)) -> 
         let path = store_dir.join("audit.jsonl");
         let layout = Layout::new(&path).map_err(anyhow::Error::msg)?;
         let mut hist = StoreHistory::default();
-        // The concurrent reader and follower of this store.
-        let stop = Arc::new(AtomicBool::new(false));
-        let scans = Arc::new(AtomicU64::new(0));
-        let scan_problems: Arc<Mutex<Vec<String>>> = Arc::default();
-        let scanner = {
-            let (stop, scans, problems, path) = (
-                Arc::clone(&stop),
-                Arc::clone(&scans),
-                Arc::clone(&scan_problems),
-                path.clone(),
-            );
-            std::thread::spawn(move || {
-                while !stop.load(Ordering::SeqCst) {
-                    match read_all(&path) {
-                        Ok((recs, _)) => {
-                            let h = StoreHistory::default().history(&recs);
-                            let mut p: Vec<String> =
-                                check(&h.summary(), &recs, Loss::Process, false)
-                                    .iter()
-                                    .map(ToString::to_string)
-                                    .collect();
-                            p.extend(thread_prefixes(&recs));
-                            if !p.is_empty() {
-                                let mut g = problems.lock().unwrap_or_else(|e| e.into_inner());
-                                g.extend(p.into_iter().map(|x| format!("concurrent scan: {x}")));
-                            }
-                        }
-                        Err(e) => problems
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .push(format!("concurrent scan failed: {e}")),
-                    }
-                    scans.fetch_add(1, Ordering::SeqCst);
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-            })
-        };
-        let (ftx, frx) = mpsc::channel::<Result<Record, String>>();
-        let follower = {
-            let layout = layout.clone();
-            std::thread::spawn(move || {
-                let f = Follow::start(Arc::new(RealFs), layout);
-                let mut f = match f {
-                    Ok(f) => f.poll_interval(Duration::from_millis(2)),
-                    Err(e) => {
-                        let _ = ftx.send(Err(format!("follow failed to start: {e}")));
-                        return;
-                    }
-                };
-                loop {
-                    match f.next_record() {
-                        Ok(Followed::Record(r)) => {
-                            let last = r.session_id().is_some_and(|s| s.starts_with("final-"));
-                            if ftx.send(Ok(r)).is_err() || last {
-                                return;
-                            }
-                        }
-                        Ok(Followed::CaughtUp) => {}
-                        Err(e) => {
-                            let _ = ftx.send(Err(format!("follow failed: {e}")));
-                            return;
-                        }
-                    }
-                }
-            })
-        };
+        let watchers = Watchers::start(&path, &layout);
         for _ in 0..o.rounds_per_store {
-            report.rounds += 1;
-            let mut running = Vec::new();
-            for _ in 0..o.processes {
-                writer_no += 1;
-                let durability = Durability::ALL[rng.below(3) as usize];
-                running.push(spawn_child(o, &path, writer_no, durability, &mut rng)?);
-            }
-            // Kill each at a random moment, in a random order.
-            let mut order: Vec<(u64, usize)> =
-                (0..running.len()).map(|i| (rng.range(2, 150), i)).collect();
-            order.sort_unstable();
-            let t0 = Instant::now();
-            for (ms, i) in order {
-                let at = Duration::from_millis(ms);
-                if let Some(wait) = at.checked_sub(t0.elapsed()) {
-                    std::thread::sleep(wait);
-                }
-                running[i].child.kill().context("kill")?;
-            }
-            for r in running {
-                let mut r = r;
-                let status = r.child.wait().context("wait")?;
-                let lines = r
-                    .out
-                    .join()
-                    .map_err(|_| anyhow::anyhow!("reader thread panicked"))?;
-                report.kills += 1;
-                if status.code().is_some() {
-                    report.violation(
-                        &format!("writer {} ({})", r.writer, r.durability),
-                        format!("exited by itself with {status} before the kill (see its stderr)"),
-                    );
-                }
-                let mut session = None;
-                let mut acked = 0;
-                for l in &lines {
-                    if let Some(s) = l.strip_prefix("S ") {
-                        session = Some(s.to_owned());
-                    } else if let Some(a) = l.strip_prefix("A ") {
-                        let mut it = a.split(' ').map(str::parse::<u64>);
-                        match (it.next(), it.next(), &session) {
-                            (Some(Ok(seq)), Some(Ok(n)), Some(s)) => {
-                                acked += 1;
-                                if hist
-                                    .acks
-                                    .entry(s.clone())
-                                    .or_default()
-                                    .insert(seq, n)
-                                    .is_some()
-                                {
-                                    report.violation(
-                                        &format!("writer {}", r.writer),
-                                        format!("seq {seq} acknowledged twice"),
-                                    );
-                                }
-                            }
-                            _ => report.violation(
-                                &format!("writer {}", r.writer),
-                                format!("bad acknowledgement line {l:?}"),
-                            ),
-                        }
-                    } else if !l.is_empty() {
-                        report.violation(
-                            &format!("writer {}", r.writer),
-                            format!("unexpected output {l:?}"),
-                        );
-                    }
-                }
-                report.acked += acked;
-                if acked == 0 {
-                    report.kills_before_first_ack += 1;
-                }
-            }
+            let mut round = Round {
+                o,
+                path: &path,
+                rng: &mut rng,
+                writer_no: &mut writer_no,
+                hist: &mut hist,
+                report: &mut report,
+            };
+            round.run()?;
             // What the kills left, before anyone recovers.
             evidence(&layout, &mut report);
             let ctx = format!(
@@ -486,59 +359,279 @@ pub fn kill_campaign(o: &KillOptions, mut progress: impl FnMut(&KillReport)) -> 
             }
             progress(&report);
         }
-        // Recover as a new writer, wait for compression, add the final
-        // marker the follower stops at, and check everything.
         let ctx = format!("store {} (after recovery)", report.stores);
-        let final_session = format!("final-{}", report.stores);
-        let store = FileStore::builder(&path)
-            .session(SessionId::new(final_session.clone()))
-            .open()?;
-        if store.recovery_report().quarantined.is_some() {
-            report.quarantined += 1;
-        }
-        // Writer 0 is this process.
-        let marker = store.append(event_for(key(0, 0, 0)))?;
-        hist.acks
-            .entry(final_session.clone())
-            .or_default()
-            .insert(marker.seq, key(0, 0, 0));
-        store.wait_compressed();
-        store.close()?;
-        let (recs, _) = read_all(&path)?;
-        report.records += recs.len() as u64;
-        check_store(&hist, &recs, &ctx, &mut report);
-        let v = verify(Arc::new(RealFs), &layout)?;
-        if v.seq_gap_count > 0
-            || !v.leftover_temps.is_empty()
-            || !v.conflicts.is_empty()
-            || !v.uncompressed.is_empty()
-        {
-            report.violation(&ctx, format!("verify: {:?}", v.problem_lines()));
-        }
+        let (final_session, recs) =
+            recover_and_check(&path, &layout, &mut hist, &ctx, &mut report)?;
         // The follower must have seen exactly the log, once, in order.
+        let followed = watchers.followed_until(&final_session, recs.len(), &ctx, &mut report);
+        check_followed(&followed, &recs, &ctx, &mut report);
+        watchers.stop(&mut report);
+        if report.found.count == 0 {
+            let _ = std::fs::remove_dir_all(&store_dir);
+        }
+        progress(&report);
+    }
+    Ok(report)
+}
+
+/// One round of kills on a store: writers started, each killed at a
+/// random moment, what each acknowledged added to the store's history.
+struct Round<'a> {
+    o: &'a KillOptions,
+    path: &'a Path,
+    rng: &'a mut Rng,
+    /// The last writer number given, over the whole campaign.
+    writer_no: &'a mut u64,
+    hist: &'a mut StoreHistory,
+    report: &'a mut KillReport,
+}
+
+impl Round<'_> {
+    fn run(&mut self) -> Result<()> {
+        self.report.rounds += 1;
+        let mut running = Vec::new();
+        for _ in 0..self.o.processes {
+            *self.writer_no += 1;
+            let durability = Durability::ALL[self.rng.below(3) as usize];
+            running.push(spawn_child(
+                self.o,
+                self.path,
+                *self.writer_no,
+                durability,
+                self.rng,
+            )?);
+        }
+        // Kill each at a random moment, in a random order.
+        let mut order: Vec<(u64, usize)> = (0..running.len())
+            .map(|i| (self.rng.range(2, 150), i))
+            .collect();
+        order.sort_unstable();
+        let t0 = Instant::now();
+        for (ms, i) in order {
+            let at = Duration::from_millis(ms);
+            if let Some(wait) = at.checked_sub(t0.elapsed()) {
+                std::thread::sleep(wait);
+            }
+            running[i].child.kill().context("kill")?;
+        }
+        for r in running {
+            self.reap(r)?;
+        }
+        Ok(())
+    }
+
+    /// Waits for a killed child and records what it acknowledged.
+    fn reap(&mut self, mut r: Running) -> Result<()> {
+        let status = r.child.wait().context("wait")?;
+        let lines = r
+            .out
+            .join()
+            .map_err(|_| anyhow::anyhow!("reader thread panicked"))?;
+        self.report.kills += 1;
+        if status.code().is_some() {
+            self.report.violation(
+                &format!("writer {} ({})", r.writer, r.durability),
+                format!("exited by itself with {status} before the kill (see its stderr)"),
+            );
+        }
+        let acked = self.read_acks(r.writer, &lines);
+        self.report.acked += acked;
+        if acked == 0 {
+            self.report.kills_before_first_ack += 1;
+        }
+        Ok(())
+    }
+
+    /// Adds the acknowledgements `writer` printed (`S <session>`, then
+    /// `A <seq> <key>` lines) to the history; returns how many.
+    fn read_acks(&mut self, writer: u64, lines: &[String]) -> u64 {
+        let mut session = None;
+        let mut acked = 0;
+        for l in lines {
+            if let Some(s) = l.strip_prefix("S ") {
+                session = Some(s.to_owned());
+            } else if let Some(a) = l.strip_prefix("A ") {
+                let mut it = a.split(' ').map(str::parse::<u64>);
+                match (it.next(), it.next(), &session) {
+                    (Some(Ok(seq)), Some(Ok(n)), Some(s)) => {
+                        acked += 1;
+                        if self
+                            .hist
+                            .acks
+                            .entry(s.clone())
+                            .or_default()
+                            .insert(seq, n)
+                            .is_some()
+                        {
+                            self.report.violation(
+                                &format!("writer {writer}"),
+                                format!("seq {seq} acknowledged twice"),
+                            );
+                        }
+                    }
+                    _ => self.report.violation(
+                        &format!("writer {writer}"),
+                        format!("bad acknowledgement line {l:?}"),
+                    ),
+                }
+            } else if !l.is_empty() {
+                self.report.violation(
+                    &format!("writer {writer}"),
+                    format!("unexpected output {l:?}"),
+                );
+            }
+        }
+        acked
+    }
+}
+
+/// Recovers the store as a new writer, waits for compression, adds the
+/// final marker the follower stops at, and checks the records and
+/// `verify`. Returns the marker's session and the store's records.
+fn recover_and_check(
+    path: &Path,
+    layout: &Layout,
+    hist: &mut StoreHistory,
+    ctx: &str,
+    report: &mut KillReport,
+) -> Result<(String, Vec<Record>)> {
+    let final_session = format!("final-{}", report.stores);
+    let store = FileStore::builder(path)
+        .session(SessionId::new(final_session.clone()))
+        .open()?;
+    if store.recovery_report().quarantined.is_some() {
+        report.quarantined += 1;
+    }
+    // Writer 0 is this process.
+    let marker = store.append(event_for(key(0, 0, 0)))?;
+    hist.acks
+        .entry(final_session.clone())
+        .or_default()
+        .insert(marker.seq, key(0, 0, 0));
+    store.wait_compressed();
+    store.close()?;
+    let (recs, _) = read_all(path)?;
+    report.records += recs.len() as u64;
+    check_store(hist, &recs, ctx, report);
+    let v = verify(Arc::new(RealFs), layout)?;
+    if v.seq_gap_count > 0
+        || !v.leftover_temps.is_empty()
+        || !v.conflicts.is_empty()
+        || !v.uncompressed.is_empty()
+    {
+        report.violation(ctx, format!("verify: {:?}", v.problem_lines()));
+    }
+    Ok((final_session, recs))
+}
+
+/// The follower saw exactly the log's records, once, in order.
+fn check_followed(followed: &[Record], recs: &[Record], ctx: &str, report: &mut KillReport) {
+    let ids = |v: &[Record]| -> Vec<(String, u64)> {
+        v.iter()
+            .filter_map(|r| Some((r.session_id()?.to_owned(), r.seq()?)))
+            .collect()
+    };
+    let (got, want) = (ids(followed), ids(recs));
+    if got != want {
+        let gs: BTreeSet<_> = got.iter().collect();
+        let ws: BTreeSet<_> = want.iter().collect();
+        let missing: Vec<_> = ws.difference(&gs).take(5).collect();
+        let extra: Vec<_> = gs.difference(&ws).take(5).collect();
+        report.violation(
+            ctx,
+            format!(
+                "the follower saw {} records, the log has {}; missing {missing:?}, not in the log {extra:?}, duplicates {}",
+                got.len(),
+                want.len(),
+                got.len() - gs.len()
+            ),
+        );
+    }
+}
+
+/// The concurrent reader and follower of one store, running while its
+/// writers are killed.
+struct Watchers {
+    /// Tells the scanner to stop.
+    stop: Arc<AtomicBool>,
+    /// Scans done so far.
+    scans: Arc<AtomicU64>,
+    /// What the scans found wrong.
+    scan_problems: Arc<Mutex<Vec<String>>>,
+    scanner: std::thread::JoinHandle<()>,
+    /// What the follower read, or why it stopped.
+    followed: mpsc::Receiver<Result<Record, String>>,
+    follower: std::thread::JoinHandle<()>,
+}
+
+impl Watchers {
+    /// Starts scanning the store at `path` over and over, and following it.
+    fn start(path: &Path, layout: &Layout) -> Watchers {
+        let stop = Arc::new(AtomicBool::new(false));
+        let scans = Arc::new(AtomicU64::new(0));
+        let scan_problems: Arc<Mutex<Vec<String>>> = Arc::default();
+        let scanner = {
+            let (stop, scans, problems, path) = (
+                Arc::clone(&stop),
+                Arc::clone(&scans),
+                Arc::clone(&scan_problems),
+                path.to_path_buf(),
+            );
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    scan_once(&path, &problems);
+                    scans.fetch_add(1, Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            })
+        };
+        let (ftx, followed) = mpsc::channel::<Result<Record, String>>();
+        let follower = {
+            let layout = layout.clone();
+            std::thread::spawn(move || follow(layout, &ftx))
+        };
+        Watchers {
+            stop,
+            scans,
+            scan_problems,
+            scanner,
+            followed,
+            follower,
+        }
+    }
+
+    /// What the follower read, up to the record of `final_session` (or
+    /// an error, or 20 s without a record).
+    fn followed_until(
+        &self,
+        final_session: &str,
+        log_len: usize,
+        ctx: &str,
+        report: &mut KillReport,
+    ) -> Vec<Record> {
         let mut followed = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            match frx.recv_timeout(left) {
+            match self.followed.recv_timeout(left) {
                 Ok(Ok(r)) => {
-                    let last = r.session_id() == Some(final_session.as_str());
+                    let last = r.session_id() == Some(final_session);
                     followed.push(r);
                     if last {
                         break;
                     }
                 }
                 Ok(Err(e)) => {
-                    report.violation(&ctx, e);
+                    report.violation(ctx, e);
                     break;
                 }
                 Err(_) => {
                     report.violation(
-                        &ctx,
+                        ctx,
                         format!(
                             "the follower stopped after {} records of {}",
                             followed.len(),
-                            recs.len()
+                            log_len
                         ),
                     );
                     break;
@@ -546,47 +639,77 @@ pub fn kill_campaign(o: &KillOptions, mut progress: impl FnMut(&KillReport)) -> 
             }
         }
         report.followed += followed.len() as u64;
-        let ids = |v: &[Record]| -> Vec<(String, u64)> {
-            v.iter()
-                .filter_map(|r| Some((r.session_id()?.to_owned(), r.seq()?)))
-                .collect()
-        };
-        let (got, want) = (ids(&followed), ids(&recs));
-        if got != want {
-            let gs: BTreeSet<_> = got.iter().collect();
-            let ws: BTreeSet<_> = want.iter().collect();
-            let missing: Vec<_> = ws.difference(&gs).take(5).collect();
-            let extra: Vec<_> = gs.difference(&ws).take(5).collect();
-            report.violation(
-                &ctx,
-                format!(
-                    "the follower saw {} records, the log has {}; missing {missing:?}, not in the log {extra:?}, duplicates {}",
-                    got.len(),
-                    want.len(),
-                    got.len() - gs.len()
-                ),
-            );
-        }
-        stop.store(true, Ordering::SeqCst);
-        let _ = scanner.join();
-        report.scans += scans.load(Ordering::SeqCst);
-        for p in scan_problems
+        followed
+    }
+
+    /// Stops the scanner and reports what the scans found.
+    fn stop(self, report: &mut KillReport) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = self.scanner.join();
+        report.scans += self.scans.load(Ordering::SeqCst);
+        for p in self
+            .scan_problems
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
         {
             report.violation(&format!("store {}", report.stores), p);
         }
-        drop(frx);
-        if follower.is_finished() {
-            let _ = follower.join();
+        drop(self.followed);
+        if self.follower.is_finished() {
+            let _ = self.follower.join();
         }
-        if report.found.count == 0 {
-            let _ = std::fs::remove_dir_all(&store_dir);
-        }
-        progress(&report);
     }
-    Ok(report)
+}
+
+/// One concurrent scan: the records must be a valid prefix of the log.
+fn scan_once(path: &Path, problems: &Mutex<Vec<String>>) {
+    match read_all(path) {
+        Ok((recs, _)) => {
+            let h = StoreHistory::default().history(&recs);
+            let mut p: Vec<String> = check(&h.summary(), &recs, Loss::Process, false)
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            p.extend(thread_prefixes(&recs));
+            if !p.is_empty() {
+                let mut g = problems.lock().unwrap_or_else(|e| e.into_inner());
+                g.extend(p.into_iter().map(|x| format!("concurrent scan: {x}")));
+            }
+        }
+        Err(e) => problems
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(format!("concurrent scan failed: {e}")),
+    }
+}
+
+/// The follower (`tail -f`): sends each record it reads until the final
+/// marker's, or why it stopped.
+fn follow(layout: Layout, ftx: &mpsc::Sender<Result<Record, String>>) {
+    let f = Follow::start(Arc::new(RealFs), layout);
+    let mut f = match f {
+        Ok(f) => f.poll_interval(Duration::from_millis(2)),
+        Err(e) => {
+            let _ = ftx.send(Err(format!("follow failed to start: {e}")));
+            return;
+        }
+    };
+    loop {
+        match f.next_record() {
+            Ok(Followed::Record(r)) => {
+                let last = r.session_id().is_some_and(|s| s.starts_with("final-"));
+                if ftx.send(Ok(r)).is_err() || last {
+                    return;
+                }
+            }
+            Ok(Followed::CaughtUp) => {}
+            Err(e) => {
+                let _ = ftx.send(Err(format!("follow failed: {e}")));
+                return;
+            }
+        }
+    }
 }
 
 /// Checks a store's records against what its children acknowledged.

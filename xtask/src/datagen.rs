@@ -1,9 +1,9 @@
 //! `cargo xtask gen`: deterministic, realistic scout-audit data.
 //!
 //! [`generate`] writes, from a seed and a few sizes, either a store
-//! ([`Layout::Store`]: sealed gzip archives named as in design §4 and the
+//! ([`Shape::Store`]: sealed gzip archives named as in design §4 and the
 //! live file, newest records last) or one plain JSONL file
-//! ([`Layout::Plain`]). The same [`GenOptions`] give byte-identical files on
+//! ([`Shape::Plain`]). The same [`GenOptions`] give byte-identical files on
 //! every run and every machine (the one exception is `end` set to now).
 //!
 //! ```no_run
@@ -35,12 +35,12 @@
 //!   is never a duplicate of a valid one.
 //!
 //! Archive naming follows design §4 (`<stem>-YYYYMMDDTHHMMSSZ-NNNNNN.jsonl.gz`,
-//! see [`archive_name`]). The seal time of an archive is the second after
+//! see [`archive_name`]), through store-file's `Layout`. The seal time of an archive is the second after
 //! its last line's timestamp; every later line is stamped at or after it,
 //! so an archive's name bounds its records and name order is time order.
 
 use scout_audit_store_file::Layout as StoreLayout;
-use scout_audit_store_file::layout::SegmentKind;
+use scout_audit_store_file::layout::{Segment, SegmentKind};
 use std::collections::VecDeque;
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
@@ -103,32 +103,34 @@ pub const MODELS: [(&str, u32, f64, f64); 4] = [
 /// The smallest and largest cost written.
 pub const COST_RANGE: (f64, f64) = (0.0001, 0.2);
 
-/// Which files [`generate`] writes.
+/// The shape of what [`generate`] writes, chosen by `--layout`: a store
+/// or one plain file. (Not store-file's `Layout`, which names the files of
+/// a store; a [`Shape::Store`] is named through it.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Layout {
+pub enum Shape {
     /// A store: gzip archives of `segment_bytes` each, then the live file.
     Store,
     /// One plain JSONL file at `out` holding everything, in time order.
     Plain,
 }
 
-impl FromStr for Layout {
+impl FromStr for Shape {
     type Err = String;
 
-    fn from_str(s: &str) -> Result<Layout, String> {
+    fn from_str(s: &str) -> Result<Shape, String> {
         match s {
-            "store" => Ok(Layout::Store),
-            "plain" => Ok(Layout::Plain),
+            "store" => Ok(Shape::Store),
+            "plain" => Ok(Shape::Plain),
             _ => Err(format!("unknown layout {s:?} (expected store or plain)")),
         }
     }
 }
 
-impl fmt::Display for Layout {
+impl fmt::Display for Shape {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Layout::Store => "store",
-            Layout::Plain => "plain",
+            Shape::Store => "store",
+            Shape::Plain => "plain",
         })
     }
 }
@@ -156,7 +158,7 @@ pub struct GenOptions {
     /// The seed of everything random. Default 1.
     pub seed: u64,
     /// Store or plain file. Default store.
-    pub layout: Layout,
+    pub shape: Shape,
     /// Lines as the Python original wrote them. Default false.
     pub python_style: bool,
     /// Replace the files of an existing store at `out` (the live file and
@@ -181,7 +183,7 @@ impl GenOptions {
             end: GenOptions::default_end(),
             malformed: 0.0,
             seed: 1,
-            layout: Layout::Store,
+            shape: Shape::Store,
             python_style: false,
             force: false,
         }
@@ -198,7 +200,7 @@ impl GenOptions {
             "--malformed must be a fraction between 0 and 1, not {}",
             self.malformed
         );
-        if self.layout == Layout::Store && self.archive_bytes > 0 {
+        if self.shape == Shape::Store && self.archive_bytes > 0 {
             ensure!(
                 self.segment_bytes >= 1024,
                 "--segment-mib must be at least 1 KiB, not {} bytes",
@@ -286,7 +288,7 @@ pub enum FileKind {
     },
     /// The live file of a store.
     Live,
-    /// The one file of [`Layout::Plain`].
+    /// The one file of [`Shape::Plain`].
     Plain,
 }
 
@@ -333,6 +335,24 @@ pub struct GenSummary {
     pub last: Option<Timestamp>,
     /// Wall time taken.
     pub elapsed: Duration,
+}
+
+impl GenSummary {
+    /// The totals of `files`, written in `elapsed`.
+    fn of(files: Vec<FileSummary>, malformed: MalformedCounts, elapsed: Duration) -> GenSummary {
+        let first = files.iter().find_map(|s| s.first);
+        let last = files.iter().rev().find_map(|s| s.last);
+        GenSummary {
+            records: files.iter().map(|s| s.records).sum(),
+            malformed,
+            bytes: files.iter().map(|s| s.bytes).sum(),
+            disk_bytes: files.iter().map(|s| s.disk_bytes).sum(),
+            first,
+            last,
+            files,
+            elapsed,
+        }
+    }
 }
 
 impl fmt::Display for GenSummary {
@@ -434,110 +454,57 @@ fn thousands(n: u64) -> String {
     out
 }
 
-/// The name of a sealed archive of the store whose live file has stem
-/// `stem`: `<stem>-YYYYMMDDTHHMMSSZ-NNNNNN.jsonl.gz` (design §4), from the
-/// store's one definition of the layout.
-pub fn archive_name(stem: &str, sealed: Timestamp, segment: u64) -> String {
-    format!(
-        "{}.gz",
-        layout_of(stem).sealed_name(sealed.unix_secs(), segment)
-    )
+/// The name of a sealed archive of the store `layout` describes:
+/// `<stem>-YYYYMMDDTHHMMSSZ-NNNNNN.jsonl.gz` (design §4), from the store's
+/// one definition of the layout. `None` if the layout cannot name that
+/// seal time (beyond the years it writes).
+pub fn archive_name(layout: &StoreLayout, sealed: Timestamp, segment: u64) -> Option<String> {
+    let sealed = sealed_segment(layout, sealed.unix_secs(), segment)?;
+    let path = layout.archive_path(&sealed);
+    Some(path.file_name()?.to_str()?.to_owned())
 }
 
 /// The seal time and segment number of an archive name made by
 /// [`archive_name`], or `None` if `name` is not one.
-pub fn parse_archive_name(stem: &str, name: &str) -> Option<(Timestamp, u64)> {
-    let seg = layout_of(stem).parse_segment(name)?;
+pub fn parse_archive_name(layout: &StoreLayout, name: &str) -> Option<(Timestamp, u64)> {
+    let seg = layout.parse_segment(name)?;
     if seg.kind != SegmentKind::Archive {
         return None;
     }
     Some((seg.seal_time(), seg.number?))
 }
 
-fn layout_of(stem: &str) -> StoreLayout {
-    // A stem is a file name without its extension: always a valid layout.
-    StoreLayout::new(format!("{stem}.jsonl")).unwrap_or_else(|_| unreachable!("stem {stem:?}"))
+/// Segment `number` of the store, sealed at `seal_secs`, as the layout
+/// reads its name back: what the layout's archive and temporary names are
+/// derived from. `None` if the layout cannot name that second.
+fn sealed_segment(layout: &StoreLayout, seal_secs: i64, number: u64) -> Option<Segment> {
+    layout.parse_segment(&layout.sealed_name(seal_secs, number))
 }
 
 /// Writes the data `opts` describe and says what was written.
 ///
-/// Refuses to overwrite an existing store (the live file or any archive of
+/// Refuses to overwrite an existing store (the live file or any segment of
 /// it) unless `opts.force` is set, in which case those files are removed
-/// first. Archives are written as `<name>.tmp` and renamed once sealed.
+/// first. An archive is written under the layout's temporary name
+/// (`.gz.tmp`, sealed at the epoch: its seal time is known only once its
+/// last line is) and renamed to its archive name once sealed.
 pub fn generate(opts: &GenOptions) -> anyhow::Result<GenSummary> {
     let started = Instant::now();
     opts.check()?;
     let targets = plan(opts);
     let total: u64 = targets.iter().map(|t| t.cap).sum();
-    let span_us = (opts.days * 86_400e6) as i64;
-    ensure!(
-        span_us as f64 >= total as f64 / 100.0,
-        "{} days are too short for {} of records (timestamps must grow by at least 1 µs); use more --days",
-        opts.days,
-        mib(total)
-    );
-    let dir = match opts.out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    create_dir(&dir)?;
-    let file_name = opts
-        .out
-        .file_name()
-        .and_then(|n| n.to_str())
-        .context("--out must be a UTF-8 file name")?;
-    let stem = Path::new(file_name)
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or(file_name)
-        .to_owned();
-    clear_old_files(opts, &dir, file_name, &stem)?;
+    let span_us = span_for(opts, total)?;
+    let layout = prepare_dir(opts)?;
 
-    let mut g = Gen::new(opts, total.max(1), span_us);
-    let mut line = Vec::with_capacity(4096);
-    let mut pending: Option<Item> = None;
+    let mut lines = LineStream {
+        records: Gen::new(opts, total.max(1), span_us),
+        line: Vec::with_capacity(4096),
+        pending: None,
+    };
     let mut files = Vec::with_capacity(targets.len());
     let mut closing: VecDeque<Closing> = VecDeque::new();
     for t in &targets {
-        let path = match t.kind {
-            FileKind::Archive { segment, .. } => {
-                dir.join(format!("{stem}-{segment:06}.jsonl.gz.tmp"))
-            }
-            FileKind::Live | FileKind::Plain => opts.out.clone(),
-        };
-        let is_archive = matches!(t.kind, FileKind::Archive { .. });
-        let mut w = FileWriter::create(&path, t.kind)?;
-        // A file of no bytes (an empty live file) is created and left empty.
-        if t.cap > 0 {
-            loop {
-                let item = match pending.take() {
-                    Some(item) => item,
-                    None => {
-                        let item = g.next_item();
-                        g.encode(&item, &mut line);
-                        item
-                    }
-                };
-                let len = line.len() as u64;
-                // A segment takes lines while they fit; an archive takes its
-                // first line whatever its size, so every archive has one.
-                if w.summary.bytes + len > t.cap && !(is_archive && w.summary.lines == 0) {
-                    pending = Some(item);
-                    break;
-                }
-                w.push(&line, &item)?;
-                g.commit(&item, len);
-            }
-        }
-        let mut done = w.close()?;
-        if let FileKind::Archive { segment, .. } = t.kind {
-            let sealed_us = (g.prev_us.div_euclid(1_000_000) + 1) * 1_000_000;
-            let sealed = Timestamp::from_unix_micros(sealed_us);
-            done.rename_to = Some(dir.join(archive_name(&stem, sealed, segment)));
-            done.summary.kind = FileKind::Archive { segment, sealed };
-            g.seal(sealed_us, pending.as_mut(), &mut line);
-        }
-        closing.push_back(done);
+        closing.push_back(write_target(t, &layout, &opts.out, &mut lines)?);
         // Archives still compressing, besides the one being written next.
         while closing.len() > MAX_CLOSING {
             if let Some(c) = closing.pop_front() {
@@ -548,19 +515,119 @@ pub fn generate(opts: &GenOptions) -> anyhow::Result<GenSummary> {
     for c in closing {
         files.push(c.complete()?);
     }
-    sync_dir(&dir)?;
-    let first = files.iter().find_map(|s| s.first);
-    let last = files.iter().rev().find_map(|s| s.last);
-    Ok(GenSummary {
-        records: files.iter().map(|s| s.records).sum(),
-        malformed: g.counts,
-        bytes: files.iter().map(|s| s.bytes).sum(),
-        disk_bytes: files.iter().map(|s| s.disk_bytes).sum(),
-        first,
-        last,
+    sync_dir(layout.dir())?;
+    Ok(GenSummary::of(
         files,
-        elapsed: started.elapsed(),
-    })
+        lines.records.counts,
+        started.elapsed(),
+    ))
+}
+
+/// The time span in microseconds, checked to leave every line of `total`
+/// bytes its own microsecond.
+fn span_for(opts: &GenOptions, total: u64) -> anyhow::Result<i64> {
+    let span_us = (opts.days * 86_400e6) as i64;
+    ensure!(
+        span_us as f64 >= total as f64 / 100.0,
+        "{} days are too short for {} of records (timestamps must grow by at least 1 µs); use more --days",
+        opts.days,
+        mib(total)
+    );
+    Ok(span_us)
+}
+
+/// Creates the output's directory and clears (or refuses) what a run would
+/// mix with; returns the layout of the store at `opts.out`.
+fn prepare_dir(opts: &GenOptions) -> anyhow::Result<StoreLayout> {
+    let dir = match opts.out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    create_dir(&dir)?;
+    let file_name = opts
+        .out
+        .file_name()
+        .and_then(|n| n.to_str())
+        .context("--out must be a UTF-8 file name")?;
+    let layout = StoreLayout::new(&opts.out).map_err(anyhow::Error::msg)?;
+    clear_old_files(opts, &layout, file_name)?;
+    Ok(layout)
+}
+
+/// The generated lines, in order, and the one that did not fit the last
+/// file (already encoded in `line`), which opens the next.
+struct LineStream {
+    records: Gen,
+    /// The encoding of the newest item, `\n` included.
+    line: Vec<u8>,
+    /// An item made and encoded but not written: the file it was made for
+    /// was full.
+    pending: Option<Item>,
+}
+
+impl LineStream {
+    /// Writes lines into `w` while they fit in `cap` bytes (an archive
+    /// takes its first line whatever its size, so every archive has one).
+    fn fill(&mut self, w: &mut FileWriter, cap: u64, is_archive: bool) -> anyhow::Result<()> {
+        loop {
+            let item = match self.pending.take() {
+                Some(item) => item,
+                None => {
+                    let item = self.records.next_item();
+                    self.records.encode(&item, &mut self.line);
+                    item
+                }
+            };
+            let len = self.line.len() as u64;
+            if w.summary.bytes + len > cap && !(is_archive && w.summary.lines == 0) {
+                self.pending = Some(item);
+                return Ok(());
+            }
+            w.push(&self.line, &item)?;
+            self.records.commit(&item, len);
+        }
+    }
+
+    /// Seals the archive just filled: the second after its last line,
+    /// before every later line (the pending one is restamped if need be).
+    fn seal(&mut self) -> Timestamp {
+        let sealed_us = (self.records.prev_us.div_euclid(1_000_000) + 1) * 1_000_000;
+        self.records
+            .seal(sealed_us, self.pending.as_mut(), &mut self.line);
+        Timestamp::from_unix_micros(sealed_us)
+    }
+}
+
+/// Writes the file `t` plans, up to handing it to [`Closing::complete`].
+fn write_target(
+    t: &Target,
+    layout: &StoreLayout,
+    out: &Path,
+    lines: &mut LineStream,
+) -> anyhow::Result<Closing> {
+    let path = match t.kind {
+        FileKind::Archive { segment, .. } => {
+            let provisional = sealed_segment(layout, 0, segment)
+                .with_context(|| format!("the store layout cannot name segment {segment}"))?;
+            layout.temp_path(&provisional)
+        }
+        FileKind::Live | FileKind::Plain => out.to_path_buf(),
+    };
+    let is_archive = matches!(t.kind, FileKind::Archive { .. });
+    let mut w = FileWriter::create(&path, t.kind)?;
+    // A file of no bytes (an empty live file) is created and left empty.
+    if t.cap > 0 {
+        lines.fill(&mut w, t.cap, is_archive)?;
+    }
+    let mut done = w.close()?;
+    if let FileKind::Archive { segment, .. } = t.kind {
+        let sealed = lines.seal();
+        let named = sealed_segment(layout, sealed.unix_secs(), segment)
+            .with_context(|| format!("the store layout cannot name a seal time of {sealed}"))?;
+        done.rename_to = Some(layout.archive_path(&named));
+        done.summary.kind = FileKind::Archive { segment, sealed };
+    }
+    Ok(done)
 }
 
 /// One file to write and how many bytes it may hold.
@@ -570,12 +637,12 @@ struct Target {
 }
 
 fn plan(opts: &GenOptions) -> Vec<Target> {
-    match opts.layout {
-        Layout::Plain => vec![Target {
+    match opts.shape {
+        Shape::Plain => vec![Target {
             kind: FileKind::Plain,
             cap: opts.archive_bytes + opts.live_bytes,
         }],
-        Layout::Store => {
+        Shape::Store => {
             let mut targets = Vec::new();
             let mut left = opts.archive_bytes;
             let mut segment = 0;
@@ -620,15 +687,11 @@ fn sync_dir(dir: &Path) -> anyhow::Result<()> {
 }
 
 /// Removes (with `force`) or refuses the files a run would mix with: the
-/// output file and, for a store, every archive of it (ours, sealed
-/// uncompressed ones, temporaries, and the Python original's
-/// `<stem>_YYYYMMDD_HHMMSS.jsonl.gz`).
-fn clear_old_files(
-    opts: &GenOptions,
-    dir: &Path,
-    file_name: &str,
-    stem: &str,
-) -> anyhow::Result<()> {
+/// output file and, for a store, every segment file the store's layout
+/// reads as its own (archives, sealed uncompressed segments, temporaries,
+/// and the Python original's archives).
+fn clear_old_files(opts: &GenOptions, layout: &StoreLayout, file_name: &str) -> anyhow::Result<()> {
+    let dir = layout.dir();
     let mut old = Vec::new();
     let entries = fs::read_dir(dir).with_context(|| format!("read directory {}", dir.display()))?;
     for entry in entries {
@@ -636,12 +699,7 @@ fn clear_old_files(
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
         let ours = name == file_name
-            || (opts.layout == Layout::Store
-                && ((name.starts_with(&format!("{stem}-"))
-                    && (name.ends_with(".jsonl.gz")
-                        || name.ends_with(".jsonl")
-                        || name.ends_with(".gz.tmp")))
-                    || (name.starts_with(&format!("{stem}_")) && name.ends_with(".jsonl.gz"))));
+            || (opts.shape == Shape::Store && layout.parse_segment(name).is_some());
         if ours {
             old.push(entry.path());
         }
@@ -665,8 +723,10 @@ fn clear_old_files(
     Ok(())
 }
 
-/// Where the bytes of one file go.
-enum Sink {
+/// Where the bytes of one generated file go: straight into the file, or
+/// through a compressing thread. (Not core's `Sink`, which acknowledges
+/// events.)
+enum Output {
     Plain(File),
     Gz(Compressor),
 }
@@ -735,8 +795,8 @@ impl Compressor {
 /// A file being written: lines gathered in `chunk`, then written whole.
 struct FileWriter {
     path: PathBuf,
-    sink: Sink,
-    /// Lines not yet handed to `sink`; flushed when it reaches [`CHUNK`].
+    output: Output,
+    /// Lines not yet handed to `output`; flushed when it reaches [`CHUNK`].
     chunk: Vec<u8>,
     /// Counts so far; `disk_bytes` is set by `finish`.
     summary: FileSummary,
@@ -751,13 +811,13 @@ impl FileWriter {
         let file = o
             .open(path)
             .with_context(|| format!("create {}", path.display()))?;
-        let sink = match kind {
-            FileKind::Archive { .. } => Sink::Gz(Compressor::new(file)),
-            FileKind::Live | FileKind::Plain => Sink::Plain(file),
+        let output = match kind {
+            FileKind::Archive { .. } => Output::Gz(Compressor::new(file)),
+            FileKind::Live | FileKind::Plain => Output::Plain(file),
         };
         Ok(FileWriter {
             path: path.to_path_buf(),
-            sink,
+            output,
             chunk: Vec::with_capacity(CHUNK + 8192),
             summary: FileSummary {
                 path: path.to_path_buf(),
@@ -794,9 +854,9 @@ impl FileWriter {
     }
 
     fn flush_chunk(&mut self) -> anyhow::Result<()> {
-        let r = match &mut self.sink {
-            Sink::Plain(f) => f.write_all(&self.chunk),
-            Sink::Gz(z) => z.send(&mut self.chunk),
+        let r = match &mut self.output {
+            Output::Plain(f) => f.write_all(&self.chunk),
+            Output::Gz(z) => z.send(&mut self.chunk),
         };
         r.with_context(|| format!("write {}", self.path.display()))?;
         self.chunk.clear();
@@ -807,12 +867,12 @@ impl FileWriter {
     /// waits for the compression to end.
     fn close(mut self) -> anyhow::Result<Closing> {
         self.flush_chunk()?;
-        if let Sink::Gz(z) = &mut self.sink {
+        if let Output::Gz(z) = &mut self.output {
             z.tx = None;
         }
         Ok(Closing {
             path: self.path,
-            sink: self.sink,
+            output: self.output,
             summary: self.summary,
             rename_to: None,
         })
@@ -822,7 +882,7 @@ impl FileWriter {
 /// A file whose every line is written, maybe still being compressed.
 struct Closing {
     path: PathBuf,
-    sink: Sink,
+    output: Output,
     summary: FileSummary,
     /// Its final name, for an archive (written under a `.tmp` name).
     rename_to: Option<PathBuf>,
@@ -833,13 +893,13 @@ impl Closing {
     fn complete(self) -> anyhow::Result<FileSummary> {
         let Closing {
             path,
-            sink,
+            output,
             mut summary,
             rename_to,
         } = self;
-        let file = match sink {
-            Sink::Plain(f) => f,
-            Sink::Gz(mut z) => z
+        let file = match output {
+            Output::Plain(f) => f,
+            Output::Gz(mut z) => z
                 .join()
                 .with_context(|| format!("write {}", path.display()))?,
         };

@@ -192,6 +192,26 @@ pub fn run(o: &FuzzOptions) -> Result<Vec<TargetRun>> {
     Ok(out)
 }
 
+/// The table `cargo xtask fuzz` prints: one row per target run, with
+/// its executions, seconds, rate and corpus size.
+pub fn table(runs: &[TargetRun]) -> String {
+    let mut table = format!(
+        "{:<16} {:>14} {:>9} {:>10} {:>8}",
+        "target", "executions", "seconds", "exec/s", "corpus"
+    );
+    for r in runs {
+        table.push_str(&format!(
+            "\n{:<16} {:>14} {:>9.0} {:>10.0} {:>8}",
+            r.target,
+            r.runs,
+            r.seconds,
+            r.runs as f64 / r.seconds.max(1e-9),
+            r.corpus
+        ));
+    }
+    table
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,6 +222,21 @@ mod tests {
         assert_eq!(executions(s), Some(123_456));
         assert_eq!(executions("#77\tREDUCE cov: 3\n"), Some(77));
         assert_eq!(executions("nothing"), None);
+    }
+
+    #[test]
+    fn the_table_has_a_row_per_target() {
+        let runs = [TargetRun {
+            target: "ops".into(),
+            runs: 1200,
+            seconds: 60.0,
+            corpus: 7,
+        }];
+        assert_eq!(
+            table(&runs),
+            "target               executions   seconds     exec/s   corpus\n\
+             ops                        1200        60         20        7"
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context, ensure};
 use clap::{Args, Parser, Subcommand};
 use scout_audit_core::Timestamp;
-use xtask::datagen::{self, GenOptions, Layout, MIB};
+use xtask::datagen::{self, GenOptions, MIB, Shape};
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "scout-audit's development tasks")]
@@ -183,8 +183,8 @@ struct GenArgs {
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// `store`: archives and a live file; `plain`: one JSONL file at --out.
-    #[arg(long, default_value_t = Layout::Store)]
-    layout: Layout,
+    #[arg(long, default_value_t = Shape::Store)]
+    layout: Shape,
     /// Write lines as the Python original did (", " and ": " separators,
     /// ASCII only, no seq).
     #[arg(long)]
@@ -218,7 +218,7 @@ impl GenArgs {
             end,
             malformed: self.malformed,
             seed: self.seed,
-            layout: self.layout,
+            shape: self.layout,
             python_style: self.python_style,
             force: self.force,
         })
@@ -309,29 +309,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.task {
         Task::Crash(a) => crash(&a)?,
         Task::Fuzz(a) => {
-            let root = xtask::util::root();
             let runs = xtask::fuzz::run(&xtask::fuzz::FuzzOptions {
-                root,
+                root: xtask::util::root(),
                 seconds: a.time.max(1),
                 targets: a.target,
                 merge: a.merge,
                 rss_limit_mb: a.rss_limit_mb,
             })?;
-            let mut table = format!(
-                "{:<16} {:>14} {:>9} {:>10} {:>8}",
-                "target", "executions", "seconds", "exec/s", "corpus"
-            );
-            for r in &runs {
-                table.push_str(&format!(
-                    "\n{:<16} {:>14} {:>9.0} {:>10.0} {:>8}",
-                    r.target,
-                    r.runs,
-                    r.seconds,
-                    r.runs as f64 / r.seconds.max(1e-9),
-                    r.corpus
-                ));
-            }
-            print_quietly(&table)?;
+            print_quietly(&xtask::fuzz::table(&runs))?;
         }
         Task::CrashChild(a) => xtask::crash::child(&xtask::crash::ChildOptions {
             path: a.path,
@@ -349,49 +334,50 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Task::Tidy => tidy()?,
         Task::ExportCheck { spark } => print_quietly(&xtask::export_check::run_check(spark)?)?,
-        Task::Bench(a) if a.backends => {
-            let table = xtask::backends::run_backends(&xtask::backends::BackendOptions {
-                runs: a.runs.max(1),
-                quick: a.quick,
-            })?;
-            print_quietly(&table)?;
-        }
-        Task::Bench(a) if a.peers => {
-            let table = xtask::peers::run(&xtask::peers::PeerOptions {
-                mib: if a.quick { a.mib.min(64) } else { a.mib }.max(16),
-                runs: a.runs.max(1),
-                jq_runs: a.jq_runs.max(1),
-                no_jq: a.no_jq,
-            })?;
-            print_quietly(&table)?;
-        }
-        Task::Bench(a) => {
-            // As .ci/run finds it: SCOUT_AUDIT_REFERENCE, else ../shared.
-            let default = std::env::var_os("SCOUT_AUDIT_REFERENCE")
-                .filter(|p| !p.is_empty())
-                .map(PathBuf::from)
-                .unwrap_or_else(|| xtask::util::root().join("../shared/reference/audit.py"));
-            let reference = a.reference.unwrap_or(default);
-            let python = std::process::Command::new("python3")
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success());
-            let reference = if reference.exists() && python {
-                Some(reference)
-            } else {
-                eprintln!("the Python reference or python3 is missing: its column is skipped");
-                None
-            };
-            let table = xtask::bench::run(&xtask::bench::BenchOptions {
-                runs: a.runs.max(1),
-                python_runs: a.python_runs.max(1),
-                quick: a.quick,
-                reference,
-            })?;
-            print_quietly(&table)?;
-        }
+        Task::Bench(a) => print_quietly(&bench(a)?)?,
     }
     Ok(())
+}
+
+/// `cargo xtask bench`: the throughput table, or with `--backends` or
+/// `--peers` that table instead.
+fn bench(a: BenchArgs) -> anyhow::Result<String> {
+    if a.backends {
+        return xtask::backends::run_backends(&xtask::backends::BackendOptions {
+            runs: a.runs.max(1),
+            quick: a.quick,
+        });
+    }
+    if a.peers {
+        return xtask::peers::run(&xtask::peers::PeerOptions {
+            mib: if a.quick { a.mib.min(64) } else { a.mib }.max(16),
+            runs: a.runs.max(1),
+            jq_runs: a.jq_runs.max(1),
+            no_jq: a.no_jq,
+        });
+    }
+    // As .ci/run finds it: SCOUT_AUDIT_REFERENCE, else ../shared.
+    let default = std::env::var_os("SCOUT_AUDIT_REFERENCE")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| xtask::util::root().join("../shared/reference/audit.py"));
+    let reference = a.reference.unwrap_or(default);
+    let python = std::process::Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let reference = if reference.exists() && python {
+        Some(reference)
+    } else {
+        eprintln!("the Python reference or python3 is missing: its column is skipped");
+        None
+    };
+    xtask::bench::run(&xtask::bench::BenchOptions {
+        runs: a.runs.max(1),
+        python_runs: a.python_runs.max(1),
+        quick: a.quick,
+        reference,
+    })
 }
 
 /// `cargo xtask tidy`: one line per violation, an error if there is any.

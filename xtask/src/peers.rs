@@ -21,8 +21,11 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail, ensure};
 use scout_audit_core::Timestamp;
+use scout_audit_store_file::Layout;
+use scout_audit_store_file::fs::RealFs;
+use scout_audit_store_file::layout::indexed_archive;
 
-use crate::datagen::{self, GenOptions, Layout, MIB};
+use crate::datagen::{self, GenOptions, MIB, Shape};
 use crate::util::median;
 
 /// What to run.
@@ -147,7 +150,7 @@ fn plain_file(mib: u64) -> Result<PathBuf> {
     if !marker.exists() {
         let _ = std::fs::remove_dir_all(dir.join("plain"));
         let mut p = GenOptions::new(&plain);
-        p.layout = Layout::Plain;
+        p.shape = Shape::Plain;
         p.archive_bytes = mib * MIB;
         p.live_bytes = 0;
         p.days = 90.0;
@@ -181,14 +184,29 @@ pub fn gzip_store(mib: u64) -> Result<PathBuf> {
     Ok(store)
 }
 
+/// Removes every archive index in `store_dir` (the layout says which
+/// files are indexes), so the next scan is cold.
 fn remove_indexes(store_dir: &Path) -> Result<()> {
     for e in std::fs::read_dir(store_dir)? {
         let e = e?;
-        if e.file_name().to_string_lossy().ends_with(".idx") {
+        if indexed_archive(&e.file_name().to_string_lossy()).is_some() {
             std::fs::remove_file(e.path())?;
         }
     }
     Ok(())
+}
+
+/// The paths of the gzip archives of the store whose live file is
+/// `store`, oldest first, as the store's layout lists them.
+fn archives_of(store: &Path) -> Result<Vec<String>> {
+    let layout = Layout::new(store).map_err(anyhow::Error::msg)?;
+    let listing = layout
+        .list(&RealFs)
+        .with_context(|| format!("list {}", layout.dir().display()))?;
+    Ok(listing
+        .archives()
+        .map(|s| s.path.display().to_string())
+        .collect())
 }
 
 const DUCK: &str = r#"
@@ -274,6 +292,129 @@ fn mib(kib: u64) -> String {
     format!("{:.0} MiB", kib as f64 / 1024.0)
 }
 
+/// The data both layouts hold, made or reused.
+struct DataSet {
+    /// The plain JSONL file.
+    plain: PathBuf,
+    /// Its size: the uncompressed bytes of the whole data set.
+    plain_bytes: u64,
+    /// The store's live file.
+    store: PathBuf,
+    /// The store's directory.
+    store_dir: PathBuf,
+    /// The store's gzip archives, oldest first.
+    gz: Vec<String>,
+    /// Their size on disk.
+    gz_bytes: u64,
+}
+
+impl DataSet {
+    /// Makes or reuses both layouts of `mib` MiB, without indexes.
+    fn prepare(mib: u64) -> Result<DataSet> {
+        let plain = plain_file(mib)?;
+        let store = gzip_store(mib)?;
+        let plain_bytes = std::fs::metadata(&plain)?.len();
+        let store_dir = store.parent().context("store dir")?.to_path_buf();
+        remove_indexes(&store_dir)?;
+        let gz = archives_of(&store)?;
+        let gz_bytes: u64 = gz
+            .iter()
+            .map(|p| std::fs::metadata(p).map_or(0, |m| m.len()))
+            .sum();
+        Ok(DataSet {
+            plain,
+            plain_bytes,
+            store,
+            store_dir,
+            gz,
+            gz_bytes,
+        })
+    }
+
+    /// Every file of the store, the archives then the live file.
+    fn store_files(&self) -> Vec<String> {
+        let mut files = self.gz.clone();
+        files.push(self.store.display().to_string());
+        files
+    }
+}
+
+/// The programs measured.
+struct Tools {
+    /// The release `scout-audit`.
+    bin: PathBuf,
+    /// The Python with DuckDB.
+    py: PathBuf,
+    /// [`DUCK`], written out.
+    duck_script: PathBuf,
+    /// jq, unless skipped or missing.
+    jq: Option<PathBuf>,
+}
+
+impl Tools {
+    /// DuckDB's median (of at most 3 runs) for query `q` since `since`
+    /// over `files` (comma-separated).
+    fn duck(&self, runs: usize, q: &Query, since: &str, files: String) -> Result<Measure> {
+        let cmd = [
+            self.py.display().to_string(),
+            self.duck_script.display().to_string(),
+            files,
+            q.name.into(),
+            since.to_owned(),
+        ];
+        measure(runs.min(3), &cmd, true)
+    }
+}
+
+/// One row of the table: a query on one layout, by each tool.
+struct Row {
+    query: &'static str,
+    layout: String,
+    scout: Measure,
+    duck: Option<Measure>,
+    jq: Option<Measure>,
+}
+
+/// What the runs found: the rows, peak memories, and answers that differ.
+#[derive(Default)]
+struct Findings {
+    rows: Vec<Row>,
+    /// (what ran, peak KiB); the table keeps each one's maximum.
+    peaks: Vec<(String, u64)>,
+    mismatches: Vec<String>,
+}
+
+impl Findings {
+    /// Adds a row, noting where another tool's answer differs from
+    /// scout-audit's.
+    fn cell(
+        &mut self,
+        q: &Query,
+        layout: &str,
+        scout: Measure,
+        duck: Option<Measure>,
+        jq: Option<Measure>,
+    ) {
+        let sa = norm(q.name, "scout", &scout.answer);
+        for (tool, m) in [("DuckDB", &duck), ("jq", &jq)] {
+            if let Some(m) = m {
+                let a = norm(q.name, tool, &m.answer);
+                if a != sa {
+                    self.mismatches
+                        .push(format!("{} {layout}: scout-audit {sa}, {tool} {a}", q.name));
+                }
+            }
+        }
+        self.rows.push(Row {
+            query: q.name,
+            layout: layout.to_owned(),
+            scout,
+            duck,
+            jq,
+        });
+    }
+}
+
 /// Builds the binary, makes or reuses the data, measures, returns the table.
 pub fn run(opts: &PeerOptions) -> Result<String> {
     let root = crate::util::root();
@@ -286,72 +427,55 @@ pub fn run(opts: &PeerOptions) -> Result<String> {
     let bin = root.join("target/release/scout-audit");
     let dir = root.join("target/peers");
     std::fs::create_dir_all(&dir)?;
-    let plain = plain_file(opts.mib)?;
-    let store = gzip_store(opts.mib)?;
-    let plain_bytes = std::fs::metadata(&plain)?.len();
-    let store_dir = store.parent().context("store dir")?.to_path_buf();
-    remove_indexes(&store_dir)?;
-    let mut gz: Vec<String> = std::fs::read_dir(&store_dir)?
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| p.to_string_lossy().ends_with(".jsonl.gz"))
-        .map(|p| p.display().to_string())
-        .collect();
-    gz.sort();
-    let gz_bytes: u64 = gz
-        .iter()
-        .map(|p| std::fs::metadata(p).map_or(0, |m| m.len()))
-        .sum();
-    let mut store_files = gz.clone();
-    store_files.push(store.display().to_string());
-    let store_plain_bytes: u64 = plain_bytes; // the same amount of JSONL
+    let data = DataSet::prepare(opts.mib)?;
     let py = crate::util::python_with("duckdb", "duckdb")?;
     let duck_script = dir.join("duck.py");
     std::fs::write(&duck_script, DUCK)?;
     let jq = Path::new("/usr/bin/jq");
     let run_jq = !opts.no_jq && jq.exists();
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let tools = Tools {
+        bin,
+        py,
+        duck_script,
+        jq: run_jq.then(|| jq.to_path_buf()),
+    };
 
-    let plain_in = vec![plain.display().to_string()];
-    let path_arg = ["--path", store.to_str().unwrap_or_default()];
-    let mut rows = Vec::new();
-    let mut peaks: Vec<(String, u64)> = Vec::new();
-    let mut mismatches = Vec::new();
+    let mut found = Findings::default();
     for q in &QUERIES {
-        let s = since(q.days)?;
-        let mut cell =
-            |layout: &str, scout: Measure, duck: Option<Measure>, jqm: Option<Measure>| {
-                let sa = norm(q.name, "scout", &scout.answer);
-                for (tool, m) in [("DuckDB", &duck), ("jq", &jqm)] {
-                    if let Some(m) = m {
-                        let a = norm(q.name, tool, &m.answer);
-                        if a != sa {
-                            mismatches
-                                .push(format!("{} {layout}: scout-audit {sa}, {tool} {a}", q.name));
-                        }
-                    }
-                }
-                rows.push((q.name, layout.to_owned(), scout, duck, jqm));
-            };
-        eprintln!("{} on the plain file ...", q.name);
-        let _ = timed(&scout_args(&bin, q.name, q.days, &[], &plain_in))?; // warm the cache
-        let sc = measure(
-            opts.runs,
-            &scout_args(&bin, q.name, q.days, &[], &plain_in),
-            false,
-        )?;
-        let duck = |files: String| {
-            let cmd = [
-                py.display().to_string(),
-                duck_script.display().to_string(),
-                files,
-                q.name.into(),
-                s.clone(),
-            ];
-            measure(opts.runs.min(3), &cmd, true)
-        };
-        let du = duck(plain_in[0].clone())?;
-        let jqm = if run_jq {
+        measure_query(opts, &tools, &data, q, &mut found)?;
+    }
+    // Q1 over the last hour, indexed store.
+    let path_arg = ["--path", data.store.to_str().unwrap_or_default()];
+    let mut hour = scout_args(&tools.bin, "Q1", 0, &path_arg, &[]);
+    if let Some(p) = hour.iter().position(|a| a == "0d") {
+        hour[p] = "1h".into();
+    }
+    let h = measure(opts.runs.max(5), &hour, false)?;
+    table(opts, &data, run_jq, found, h.secs)
+}
+
+/// Measures query `q` on the plain file, on the gzip store cold, and on
+/// the store after `scout-audit index`.
+fn measure_query(
+    opts: &PeerOptions,
+    tools: &Tools,
+    data: &DataSet,
+    q: &Query,
+    found: &mut Findings,
+) -> Result<()> {
+    let bin = &tools.bin;
+    let s = since(q.days)?;
+    let plain_in = vec![data.plain.display().to_string()];
+    eprintln!("{} on the plain file ...", q.name);
+    let _ = timed(&scout_args(bin, q.name, q.days, &[], &plain_in))?; // warm the cache
+    let sc = measure(
+        opts.runs,
+        &scout_args(bin, q.name, q.days, &[], &plain_in),
+        false,
+    )?;
+    let du = tools.duck(opts.runs, q, &s, plain_in[0].clone())?;
+    let jqm = match &tools.jq {
+        Some(jq) => {
             let cmd = vec![
                 jq.display().to_string(),
                 "-n".into(),
@@ -359,91 +483,118 @@ pub fn run(opts: &PeerOptions) -> Result<String> {
                 plain_in[0].clone(),
             ];
             Some(measure(opts.jq_runs, &cmd, false)?)
-        } else {
-            None
-        };
-        cell("plain file", sc, Some(du), jqm);
+        }
+        None => None,
+    };
+    found.cell(q, "plain file", sc, Some(du), jqm);
 
-        eprintln!("{} on the gzip store, cold ...", q.name);
-        remove_indexes(&store_dir)?;
-        // No index: every archive read (the store prunes its archives only
-        // by their indexes; name-based pruning is for the Python
-        // original's archives, docs/decisions.md).
-        let full = measure(
-            opts.runs,
-            &scout_args(
-                &bin,
-                q.name,
-                q.days,
-                &[path_arg[0], path_arg[1], "--no-prune"],
-                &[],
-            ),
-            false,
-        )?;
-        let du = duck(store_files.join(","))?;
-        let jqm = if run_jq {
+    measure_store(opts, tools, data, q, &s, found)
+}
+
+/// Measures query `q` (since `s`) on the gzip store, cold (no index), then
+/// after `scout-audit index`.
+fn measure_store(
+    opts: &PeerOptions,
+    tools: &Tools,
+    data: &DataSet,
+    q: &Query,
+    s: &str,
+    found: &mut Findings,
+) -> Result<()> {
+    let bin = &tools.bin;
+    let path_arg = ["--path", data.store.to_str().unwrap_or_default()];
+    eprintln!("{} on the gzip store, cold ...", q.name);
+    remove_indexes(&data.store_dir)?;
+    // No index: every archive read (the store prunes its archives only
+    // by their indexes; name-based pruning is for the Python
+    // original's archives, docs/decisions.md).
+    let full = measure(
+        opts.runs,
+        &scout_args(
+            bin,
+            q.name,
+            q.days,
+            &[path_arg[0], path_arg[1], "--no-prune"],
+            &[],
+        ),
+        false,
+    )?;
+    let du = tools.duck(opts.runs, q, s, data.store_files().join(","))?;
+    let jqm = match &tools.jq {
+        Some(jq) => {
             let shell = format!(
                 "zcat {} | cat - {} | {} -n '{}'",
-                gz.join(" "),
-                store.display(),
+                data.gz.join(" "),
+                data.store.display(),
                 jq.display(),
-                jq_filter(q.name, &s).replace('\'', "'\\''")
+                jq_filter(q.name, s).replace('\'', "'\\''")
             );
             Some(measure(
                 opts.jq_runs,
                 &["sh".into(), "-c".into(), shell],
                 false,
             )?)
-        } else {
-            None
-        };
-        cell(
-            "gzip store, no index (cold scan)",
-            full,
-            Some(du.clone()),
-            jqm.clone(),
-        );
-        // Indexed: `scout-audit index` (timed the first time).
-        {
-            eprintln!("scout-audit index ...");
-            let (secs, kib, out) = timed(&[
-                bin.display().to_string(),
-                path_arg[0].into(),
-                path_arg[1].into(),
-                "index".into(),
-            ])?;
-            if q.name == "Q1" {
-                peaks.push((
-                    format!(
-                        "scout-audit index ({}; {})",
-                        fmt_s(secs),
-                        out.lines().last().unwrap_or("")
-                    ),
-                    kib,
-                ));
-            }
         }
-        let ix = measure(
-            opts.runs,
-            &scout_args(&bin, q.name, q.days, &path_arg, &[]),
-            false,
-        )?;
-        cell("gzip store, indexed", ix, Some(du), jqm);
+        None => None,
+    };
+    found.cell(
+        q,
+        "gzip store, no index (cold scan)",
+        full,
+        Some(du.clone()),
+        jqm.clone(),
+    );
+    // Indexed: `scout-audit index` (timed the first time).
+    {
+        eprintln!("scout-audit index ...");
+        let (secs, kib, out) = timed(&[
+            bin.display().to_string(),
+            path_arg[0].into(),
+            path_arg[1].into(),
+            "index".into(),
+        ])?;
+        if q.name == "Q1" {
+            found.peaks.push((
+                format!(
+                    "scout-audit index ({}; {})",
+                    fmt_s(secs),
+                    out.lines().last().unwrap_or("")
+                ),
+                kib,
+            ));
+        }
     }
-    // Q1 over the last hour, indexed store.
-    let mut hour = scout_args(&bin, "Q1", 0, &path_arg, &[]);
-    if let Some(p) = hour.iter().position(|a| a == "0d") {
-        hour[p] = "1h".into();
-    }
-    let h = measure(opts.runs.max(5), &hour, false)?;
+    let ix = measure(
+        opts.runs,
+        &scout_args(bin, q.name, q.days, &path_arg, &[]),
+        false,
+    )?;
+    found.cell(q, "gzip store, indexed", ix, Some(du), jqm);
+    Ok(())
+}
 
+/// The report: the table, the notes under it, peak memories, and whether
+/// the tools agree (an error holding the table if they do not).
+fn table(
+    opts: &PeerOptions,
+    data: &DataSet,
+    run_jq: bool,
+    found: Findings,
+    hour_secs: f64,
+) -> Result<String> {
+    let Findings {
+        rows,
+        mut peaks,
+        mismatches,
+    } = found;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut t = String::new();
     writeln!(
         t,
         "Peers: {:.2} GiB of JSONL over 90 days ({} gzip archives of 10 MiB, {:.0} MiB compressed, plus a 10 MiB live file); {cores} cores; medians of {} runs (DuckDB {}, jq {})\n",
-        plain_bytes as f64 / (1u64 << 30) as f64,
-        gz.len(),
-        gz_bytes as f64 / MIB as f64,
+        data.plain_bytes as f64 / (1u64 << 30) as f64,
+        data.gz.len(),
+        data.gz_bytes as f64 / MIB as f64,
         opts.runs,
         opts.runs.min(3),
         if run_jq {
@@ -457,35 +608,7 @@ pub fn run(opts: &PeerOptions) -> Result<String> {
         "| query | layout | scout-audit | DuckDB | jq | DuckDB / scout-audit | jq / scout-audit | scout-audit GB/s |"
     )?;
     writeln!(t, "|---|---|---|---|---|---|---|---|")?;
-    for (name, layout, sc, du, jqm) in &rows {
-        let ratio = |m: &Option<Measure>| {
-            m.as_ref()
-                .map_or("-".into(), |m| format!("{:.1}x", m.secs / sc.secs))
-        };
-        let gbps = store_plain_bytes as f64 / sc.secs / 1e9;
-        writeln!(
-            t,
-            "| {name} | {layout} | {} | {} | {} | {} | {} | {gbps:.1} |",
-            fmt_s(sc.secs),
-            du.as_ref().map_or("-".into(), |m| fmt_s(m.secs)),
-            jqm.as_ref().map_or("-".into(), |m| fmt_s(m.secs)),
-            ratio(du),
-            ratio(jqm),
-        )?;
-        let _ = name;
-        let short = if layout.starts_with("plain") {
-            "plain file"
-        } else {
-            "gzip store"
-        };
-        peaks.push((format!("scout-audit, {short}, Q1-Q3"), sc.peak_kib));
-        if let Some(m) = du {
-            peaks.push((format!("DuckDB, {short}, Q1-Q3"), m.peak_kib));
-        }
-        if let Some(m) = jqm {
-            peaks.push((format!("jq, {short}, Q1-Q3"), m.peak_kib));
-        }
-    }
+    write_rows(&mut t, &rows, data.plain_bytes, &mut peaks)?;
     writeln!(
         t,
         "\nQueries: {}",
@@ -498,7 +621,7 @@ pub fn run(opts: &PeerOptions) -> Result<String> {
     writeln!(
         t,
         "Q1 with --since 1h over the indexed gzip store: {} (target < 50 ms)",
-        fmt_s(h.secs)
+        fmt_s(hour_secs)
     )?;
     writeln!(
         t,
@@ -524,4 +647,51 @@ pub fn run(opts: &PeerOptions) -> Result<String> {
         bail!("{t}\nthe tools' answers differ");
     }
     Ok(t)
+}
+
+/// The table's rows, one per query and layout; notes each tool's peak
+/// memory in `peaks`. GB/s divide `data_bytes` (the plain file's size,
+/// the same amount of JSONL as the store's) by scout-audit's time.
+fn write_rows(
+    t: &mut String,
+    rows: &[Row],
+    data_bytes: u64,
+    peaks: &mut Vec<(String, u64)>,
+) -> Result<()> {
+    for row in rows {
+        let Row {
+            query: name,
+            layout,
+            scout: sc,
+            duck: du,
+            jq: jqm,
+        } = row;
+        let ratio = |m: &Option<Measure>| {
+            m.as_ref()
+                .map_or("-".into(), |m| format!("{:.1}x", m.secs / sc.secs))
+        };
+        let gbps = data_bytes as f64 / sc.secs / 1e9;
+        writeln!(
+            t,
+            "| {name} | {layout} | {} | {} | {} | {} | {} | {gbps:.1} |",
+            fmt_s(sc.secs),
+            du.as_ref().map_or("-".into(), |m| fmt_s(m.secs)),
+            jqm.as_ref().map_or("-".into(), |m| fmt_s(m.secs)),
+            ratio(du),
+            ratio(jqm),
+        )?;
+        let short = if layout.starts_with("plain") {
+            "plain file"
+        } else {
+            "gzip store"
+        };
+        peaks.push((format!("scout-audit, {short}, Q1-Q3"), sc.peak_kib));
+        if let Some(m) = du {
+            peaks.push((format!("DuckDB, {short}, Q1-Q3"), m.peak_kib));
+        }
+        if let Some(m) = jqm {
+            peaks.push((format!("jq, {short}, Q1-Q3"), m.peak_kib));
+        }
+    }
+    Ok(())
 }

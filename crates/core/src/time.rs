@@ -260,92 +260,17 @@ impl Timestamp {
         Timestamp::parse_general(text)
     }
 
-    /// The general parser behind [`Timestamp::parse_bytes`].
+    /// The general parser behind [`Timestamp::parse_bytes`]: one pass
+    /// over the text, field by field (each step below), then the range
+    /// checks.
     fn parse_general(text: &[u8]) -> Result<Timestamp, TimestampError> {
-        let orig = text;
-        let err = |reason| TimestampError::new(orig, reason);
+        let err = |reason: &'static str| TimestampError::new(text, reason);
         let t = text.trim_ascii();
         let mut p = Cursor { b: t, i: 0 };
-        let year = p
-            .digits(4)
-            .ok_or_else(|| err("expected a four-digit year"))? as i32;
-        p.expect(b'-')
-            .ok_or_else(|| err("expected '-' after the year"))?;
-        let month = p
-            .digits(2)
-            .ok_or_else(|| err("expected a two-digit month"))?;
-        p.expect(b'-')
-            .ok_or_else(|| err("expected '-' after the month"))?;
-        let day = p.digits(2).ok_or_else(|| err("expected a two-digit day"))?;
-        match p.next() {
-            Some(b'T' | b't' | b' ') => {}
-            _ => return Err(err("expected 'T' between date and time")),
-        }
-        let hour = p
-            .digits(2)
-            .ok_or_else(|| err("expected a two-digit hour"))?;
-        p.expect(b':')
-            .ok_or_else(|| err("expected ':' after the hour"))?;
-        let minute = p
-            .digits(2)
-            .ok_or_else(|| err("expected two-digit minutes"))?;
-        p.expect(b':')
-            .ok_or_else(|| err("expected ':' after the minutes"))?;
-        let second = p
-            .digits(2)
-            .ok_or_else(|| err("expected two-digit seconds"))?;
-        let mut nanos = 0u32;
-        if matches!(p.peek(), Some(b'.' | b',')) {
-            p.i += 1;
-            let start = p.i;
-            while let Some(c) = p.peek() {
-                if !c.is_ascii_digit() {
-                    break;
-                }
-                p.i += 1;
-            }
-            let len = p.i - start;
-            if len == 0 || len > 9 {
-                return Err(err("expected 1 to 9 fraction digits"));
-            }
-            for &c in &t[start..p.i] {
-                nanos = nanos * 10 + u32::from(c - b'0');
-            }
-            nanos *= 10u32.pow((9 - len) as u32);
-        }
-        let offset_secs: i64 = match p.next() {
-            None => 0,
-            Some(b'Z' | b'z') => 0,
-            Some(sign @ (b'+' | b'-')) => {
-                let oh = p
-                    .digits(2)
-                    .ok_or_else(|| err("expected two-digit offset hours"))?;
-                let mut om = 0;
-                let mut os = 0;
-                if p.peek() == Some(b':') {
-                    p.i += 1;
-                    om = p
-                        .digits(2)
-                        .ok_or_else(|| err("expected two-digit offset minutes"))?;
-                    if p.peek() == Some(b':') {
-                        p.i += 1;
-                        os = p
-                            .digits(2)
-                            .ok_or_else(|| err("expected two-digit offset seconds"))?;
-                    }
-                } else if p.peek().is_some_and(|c| c.is_ascii_digit()) {
-                    om = p
-                        .digits(2)
-                        .ok_or_else(|| err("expected two-digit offset minutes"))?;
-                }
-                if oh > 23 || om > 59 || os > 59 {
-                    return Err(err("offset out of range"));
-                }
-                let v = i64::from(oh * 3600 + om * 60 + os);
-                if sign == b'+' { v } else { -v }
-            }
-            Some(_) => return Err(err("unexpected character after the time")),
-        };
+        let (year, month, day) = p.date().map_err(err)?;
+        let (hour, minute, second) = p.time_of_day().map_err(err)?;
+        let nanos = p.fraction().map_err(err)?;
+        let offset_secs = p.offset().map_err(err)?;
         if p.i != t.len() {
             return Err(err("trailing characters"));
         }
@@ -447,6 +372,87 @@ impl Cursor<'_> {
         }
         self.i += n;
         Some(v)
+    }
+
+    /// `YYYY-MM-DD`: (year, month, day), not yet range-checked; `Err`
+    /// says what was expected.
+    fn date(&mut self) -> Result<(i32, u32, u32), &'static str> {
+        let year = self.digits(4).ok_or("expected a four-digit year")? as i32;
+        self.expect(b'-').ok_or("expected '-' after the year")?;
+        let month = self.digits(2).ok_or("expected a two-digit month")?;
+        self.expect(b'-').ok_or("expected '-' after the month")?;
+        let day = self.digits(2).ok_or("expected a two-digit day")?;
+        Ok((year, month, day))
+    }
+
+    /// `THH:MM:SS` (`T`, `t` or a space first): (hour, minute, second),
+    /// not yet range-checked.
+    fn time_of_day(&mut self) -> Result<(u32, u32, u32), &'static str> {
+        match self.next() {
+            Some(b'T' | b't' | b' ') => {}
+            _ => return Err("expected 'T' between date and time"),
+        }
+        let hour = self.digits(2).ok_or("expected a two-digit hour")?;
+        self.expect(b':').ok_or("expected ':' after the hour")?;
+        let minute = self.digits(2).ok_or("expected two-digit minutes")?;
+        self.expect(b':').ok_or("expected ':' after the minutes")?;
+        let second = self.digits(2).ok_or("expected two-digit seconds")?;
+        Ok((hour, minute, second))
+    }
+
+    /// An optional fraction of a second (`.` or `,`, then 1 to 9 digits),
+    /// in nanoseconds; 0 without one.
+    fn fraction(&mut self) -> Result<u32, &'static str> {
+        let mut nanos = 0u32;
+        if matches!(self.peek(), Some(b'.' | b',')) {
+            self.i += 1;
+            let start = self.i;
+            while let Some(c) = self.peek() {
+                if !c.is_ascii_digit() {
+                    break;
+                }
+                self.i += 1;
+            }
+            let len = self.i - start;
+            if len == 0 || len > 9 {
+                return Err("expected 1 to 9 fraction digits");
+            }
+            for &c in &self.b[start..self.i] {
+                nanos = nanos * 10 + u32::from(c - b'0');
+            }
+            nanos *= 10u32.pow((9 - len) as u32);
+        }
+        Ok(nanos)
+    }
+
+    /// The UTC offset in seconds east: none (UTC), `Z`, or `±HH`, `±HHMM`,
+    /// `±HH:MM` or `±HH:MM:SS`.
+    fn offset(&mut self) -> Result<i64, &'static str> {
+        match self.next() {
+            None => Ok(0),
+            Some(b'Z' | b'z') => Ok(0),
+            Some(sign @ (b'+' | b'-')) => {
+                let oh = self.digits(2).ok_or("expected two-digit offset hours")?;
+                let mut om = 0;
+                let mut os = 0;
+                if self.peek() == Some(b':') {
+                    self.i += 1;
+                    om = self.digits(2).ok_or("expected two-digit offset minutes")?;
+                    if self.peek() == Some(b':') {
+                        self.i += 1;
+                        os = self.digits(2).ok_or("expected two-digit offset seconds")?;
+                    }
+                } else if self.peek().is_some_and(|c| c.is_ascii_digit()) {
+                    om = self.digits(2).ok_or("expected two-digit offset minutes")?;
+                }
+                if oh > 23 || om > 59 || os > 59 {
+                    return Err("offset out of range");
+                }
+                let v = i64::from(oh * 3600 + om * 60 + os);
+                Ok(if sign == b'+' { v } else { -v })
+            }
+            Some(_) => Err("unexpected character after the time"),
+        }
     }
 }
 

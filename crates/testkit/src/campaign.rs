@@ -28,12 +28,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use scout_audit_core::{Durability, ManualClock, Record, SessionId};
 use scout_audit_store_file::fs::Fs;
 use scout_audit_store_file::options::Compression;
-use scout_audit_store_file::recovery::Quarantined;
+use scout_audit_store_file::recovery::{Quarantined, RecoveryReport};
 use scout_audit_store_file::{FileStore, Layout, ReadReport, Reader};
 
 use crate::history::{Findings, History, Loss, Violation, check, key_of};
 use crate::rng::{Rng, splitmix64};
-use crate::sim::{CrashReport, DirDamage, FileDamage, SimFs, SimState};
+use crate::sim::{CrashReport, DirDamage, FileDamage, Recorded, SimFs, SimState};
 use crate::workload::{Workload, record, recover_and_probe, start_time};
 
 /// How thorough a campaign is.
@@ -299,19 +299,7 @@ fn check_crash(
         }
     };
     // 1. Reading the damaged store, before recovery.
-    let damaged = SimFs::new(image.clone());
-    match read_and_check(&damaged, &layout, hist, loss) {
-        Ok((recs, rep, vs)) => {
-            if rep.problem_count() > 0 {
-                report.damage_reported += 1;
-            }
-            report.lost_acknowledged += lost_acked(hist, &recs);
-            for v in vs {
-                report.violation(&format!("{label}, before recovery"), &v);
-            }
-        }
-        Err(v) => report.violation(&format!("{label}, before recovery"), &v),
-    }
+    check_damaged(image, &layout, hist, loss, label, report);
     // 2. Recovery by a new writer, and its probe.
     let fs = SimFs::new(image.clone());
     if again && opts.recovery_points > 0 {
@@ -335,7 +323,101 @@ fn check_crash(
             return;
         }
     };
-    let rr = &recovered.report;
+    check_recovery_report(image, &fs, &layout, &recovered.report, label, report);
+    // 3. Reading after recovery.
+    let after = check_recovered(&fs, &layout, &h2, loss, recovered.probe.0, label, report);
+    // 4. Idempotence.
+    if let Some(recs) = after {
+        idempotent(&fs, path, &layout, &recs, label, report);
+    }
+    // 5. Crashing again, during recovery.
+    if again && opts.recovery_points > 0 && !recording.is_empty() {
+        let during = DuringRecovery {
+            recording: &recording,
+            history: &h2,
+            path,
+            label,
+        };
+        during.crash_again(opts, rng, report);
+    }
+}
+
+/// A recovery recorded at each of its operations, to crash it again.
+struct DuringRecovery<'a> {
+    recording: &'a [Recorded],
+    /// The history the recovery continued.
+    history: &'a History,
+    path: &'a Path,
+    /// The crash state being recovered.
+    label: &'a str,
+}
+
+impl DuringRecovery<'_> {
+    /// Step 5: crashes at `opts.recovery_points` of the recovery's states,
+    /// evenly spread, each checked as a crash state of its own.
+    fn crash_again(&self, opts: &Options, rng: &mut Rng, report: &mut Report) {
+        let recording = self.recording;
+        let k = opts.recovery_points.min(recording.len());
+        for i in 0..k {
+            let j = i * recording.len() / k;
+            let r = &recording[j];
+            let (image2, crash) = r.state.crash(rng);
+            report.damage(&crash);
+            report.recovery_crash_states += 1;
+            let h3 = self.history.truncated(r.mark);
+            check_crash(
+                &image2,
+                self.path,
+                &h3,
+                opts,
+                rng,
+                &format!(
+                    "{}, crashed again after recovery op {j} ({})",
+                    self.label, r.op
+                ),
+                report,
+                None,
+            );
+        }
+    }
+}
+
+/// Step 1: the damaged store, read before recovery, keeps the invariants
+/// of `loss`; counts what readers reported and what acknowledged events
+/// were lost (allowed).
+fn check_damaged(
+    image: &SimState,
+    layout: &Layout,
+    hist: &History,
+    loss: Loss,
+    label: &str,
+    report: &mut Report,
+) {
+    let damaged = SimFs::new(image.clone());
+    match read_and_check(&damaged, layout, hist, loss) {
+        Ok((recs, rep, vs)) => {
+            if rep.problem_count() > 0 {
+                report.damage_reported += 1;
+            }
+            report.lost_acknowledged += lost_acked(hist, &recs);
+            for v in vs {
+                report.violation(&format!("{label}, before recovery"), &v);
+            }
+        }
+        Err(v) => report.violation(&format!("{label}, before recovery"), &v),
+    }
+}
+
+/// Step 2's check: a quarantined tail holds exactly the bytes cut from
+/// the live file of `image`; counts what recovery did.
+fn check_recovery_report(
+    image: &SimState,
+    fs: &SimFs,
+    layout: &Layout,
+    rr: &RecoveryReport,
+    label: &str,
+    report: &mut Report,
+) {
     if let Some(Quarantined {
         path: q,
         offset: off,
@@ -362,8 +444,20 @@ fn check_crash(
     }
     report.finished_compressions += rr.finished_compressions.len() as u64;
     report.removed_partials += rr.removed_partials.len() as u64;
-    // 3. Reading after recovery.
-    let after = match read_and_check(&fs, &layout, &h2, loss) {
+}
+
+/// Step 3: the recovered store keeps the invariants, has no torn tail, and
+/// ends with the probe (key `probe`); returns its records when readable.
+fn check_recovered(
+    fs: &SimFs,
+    layout: &Layout,
+    h2: &History,
+    loss: Loss,
+    probe: u64,
+    label: &str,
+    report: &mut Report,
+) -> Option<Vec<Record>> {
+    match read_and_check(fs, layout, h2, loss) {
         Ok((recs, rep, vs)) => {
             for v in vs {
                 report.violation(&format!("{label}, after recovery"), &v);
@@ -378,7 +472,7 @@ fn check_crash(
                 );
             }
             let last = recs.last().map(key_of);
-            if last != Some(Ok(recovered.probe.0)) {
+            if last != Some(Ok(probe)) {
                 report.violation(
                     label,
                     &Violation {
@@ -395,32 +489,6 @@ fn check_crash(
         Err(v) => {
             report.violation(&format!("{label}, after recovery"), &v);
             None
-        }
-    };
-    // 4. Idempotence.
-    if let Some(recs) = after {
-        idempotent(&fs, path, &layout, &recs, label, report);
-    }
-    // 5. Crashing again, during recovery.
-    if again && opts.recovery_points > 0 && !recording.is_empty() {
-        let k = opts.recovery_points.min(recording.len());
-        for i in 0..k {
-            let j = i * recording.len() / k;
-            let r = &recording[j];
-            let (image2, crash) = r.state.crash(rng);
-            report.damage(&crash);
-            report.recovery_crash_states += 1;
-            let h3 = h2.truncated(r.mark);
-            check_crash(
-                &image2,
-                path,
-                &h3,
-                opts,
-                rng,
-                &format!("{label}, crashed again after recovery op {j} ({})", r.op),
-                report,
-                None,
-            );
         }
     }
 }

@@ -116,6 +116,8 @@ pub fn run_matrix(w: &Workload) -> Report {
     report
 }
 
+/// One case: `w` run with `fault` injected, checked as the module docs
+/// say (steps 1 to 4).
 fn one_case(w: &Workload, fault: Fault, label: &str, report: &mut Report) {
     let fs = SimFs::default();
     let path = fresh_store_path();
@@ -139,6 +141,34 @@ fn one_case(w: &Workload, fault: Fault, label: &str, report: &mut Report) {
         return;
     };
     // 1. A clear error naming the operation.
+    check_clear_error(step, &err, label, report);
+    // 2. Nothing that failed is acknowledged durable.
+    check_failed_not_durable(&run.history, label, report);
+    // 3. Poisoned (a failed compression does not poison; a failed open
+    // leaves no writer; a failed close consumed it).
+    check_poisoned(&fs, &mut run, step, &err, fault, label, report);
+    // 4. Nothing earlier lost: the process dies (its writers are dropped
+    // unclosed), a new process reopens.
+    let dead = run.abandon();
+    let state = fs.state();
+    drop(dead);
+    recover_and_check(
+        &path,
+        state.clone(),
+        &run.history,
+        Loss::Process,
+        label,
+        report,
+    );
+    for seed in 0..2 {
+        let (image, _) = state.crash(&mut Rng::new(seed));
+        recover_and_check(&path, image, &run.history, Loss::Power, label, report);
+    }
+}
+
+/// Step 1: the error says what failed ("cannot …") and why (the errno's
+/// text, or "short write").
+fn check_clear_error(step: Step, err: &str, label: &str, report: &mut Report) {
     let clear = err.starts_with("cannot ") || err.starts_with("reopen") || err.contains("cannot ");
     let named = err.contains("Input/output error")
         || err.contains("No space left on device")
@@ -152,8 +182,11 @@ fn one_case(w: &Workload, fault: Fault, label: &str, report: &mut Report) {
             },
         );
     }
-    // 2. Nothing that failed is acknowledged durable.
-    let summary = run.history.summary();
+}
+
+/// Step 2: no event that was not acknowledged is reported durable.
+fn check_failed_not_durable(history: &History, label: &str, report: &mut Report) {
+    let summary = history.summary();
     for (session, ss) in &summary.sessions {
         for (n, seq) in &ss.attempted {
             let Some(seq) = seq else { continue };
@@ -170,8 +203,20 @@ fn one_case(w: &Workload, fault: Fault, label: &str, report: &mut Report) {
             }
         }
     }
-    // 3. Poisoned (a failed compression does not poison; a failed open
-    // leaves no writer; a failed close consumed it).
+}
+
+/// Step 3: after a writer call failed at `step`, the writer is poisoned
+/// (naming the failure), and its session, reopened once the fault healed,
+/// continues; a failed compression poisons nothing.
+fn check_poisoned(
+    fs: &SimFs,
+    run: &mut Run,
+    step: Step,
+    err: &str,
+    fault: Fault,
+    label: &str,
+    report: &mut Report,
+) {
     match step {
         Step::Compress => {
             report.compression_failed += 1;
@@ -225,23 +270,6 @@ fn one_case(w: &Workload, fault: Fault, label: &str, report: &mut Report) {
             }
         }
         Step::Tick => {}
-    }
-    // 4. Nothing earlier lost: the process dies (its writers are dropped
-    // unclosed), a new process reopens.
-    let dead = run.abandon();
-    let state = fs.state();
-    drop(dead);
-    recover_and_check(
-        &path,
-        state.clone(),
-        &run.history,
-        Loss::Process,
-        label,
-        report,
-    );
-    for seed in 0..2 {
-        let (image, _) = state.crash(&mut Rng::new(seed));
-        recover_and_check(&path, image, &run.history, Loss::Power, label, report);
     }
 }
 

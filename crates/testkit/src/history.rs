@@ -300,16 +300,50 @@ pub fn check(
     holes_reported: bool,
 ) -> Vec<Violation> {
     let mut out = Vec::new();
-    // Per session: the seqs returned, and the last one.
-    let mut seen_seq: BTreeMap<&str, (BTreeSet<u64>, Option<u64>)> = BTreeMap::new();
-    let mut seen_n: BTreeSet<(&str, u64)> = BTreeSet::new();
+    let mut seen = Seen::default();
     for (i, r) in records.iter().enumerate() {
+        seen.check_record(summary, i, r, &mut out);
+    }
+    for (session, ss) in &summary.sessions {
+        let got = seen.sessions.get(session.as_str());
+        check_session(session, ss, got, loss, holes_reported, &mut out);
+    }
+    out
+}
+
+/// What the records read so far returned, borrowed from them.
+#[derive(Default)]
+struct Seen<'r> {
+    /// Per session: its seqs returned so far.
+    sessions: BTreeMap<&'r str, SessionSeen>,
+    /// (session, key) of every record returned.
+    keys: BTreeSet<(&'r str, u64)>,
+}
+
+/// The seqs of one session returned so far.
+#[derive(Default)]
+struct SessionSeen {
+    seqs: BTreeSet<u64>,
+    /// The seq of its latest record in read order.
+    last: Option<u64>,
+}
+
+impl<'r> Seen<'r> {
+    /// Checks record `i`, `r`, against what was logged (invariants 1 to 3),
+    /// and notes it.
+    fn check_record(
+        &mut self,
+        summary: &Summary,
+        i: usize,
+        r: &'r Record,
+        out: &mut Vec<Violation>,
+    ) {
         let Some(session) = r.session_id() else {
             out.push(v(
                 "unknown-record",
                 format!("record {i} has no session_id: {}", r.to_json_line()),
             ));
-            continue;
+            return;
         };
         let Some(ss) = summary.sessions.get(session) else {
             out.push(v(
@@ -319,14 +353,14 @@ pub fn check(
                     r.to_json_line()
                 ),
             ));
-            continue;
+            return;
         };
         let Some(seq) = r.seq() else {
             out.push(v(
                 "unknown-record",
                 format!("record {i} has no seq: {}", r.to_json_line()),
             ));
-            continue;
+            return;
         };
         let n = match key_of(r) {
             Ok(n) => n,
@@ -335,7 +369,7 @@ pub fn check(
                     "garbled-record",
                     format!("{session} seq {seq}: {e}: {}", r.to_json_line()),
                 ));
-                continue;
+                return;
             }
         };
         match ss.attempted.get(&n) {
@@ -357,19 +391,25 @@ pub fn check(
                 format!("{session} seq {seq} holds n={n}, acknowledged for n={acked_n}"),
             ));
         }
-        if !seen_n.insert((session, n)) {
+        self.note(session, n, seq, out);
+    }
+
+    /// Notes that `session`'s event `n` was returned with `seq`: neither
+    /// may have been returned before, and the session's seqs increase.
+    fn note(&mut self, session: &'r str, n: u64, seq: u64, out: &mut Vec<Violation>) {
+        if !self.keys.insert((session, n)) {
             out.push(v(
                 "duplicate",
                 format!("{session}: event n={n} (seq {seq}) returned twice"),
             ));
         }
-        let (set, last) = seen_seq.entry(session).or_default();
-        if !set.insert(seq) {
+        let s = self.sessions.entry(session).or_default();
+        if !s.seqs.insert(seq) {
             out.push(v(
                 "duplicate",
                 format!("{session}: seq {seq} returned twice"),
             ));
-        } else if let Some(l) = *last
+        } else if let Some(l) = s.last
             && seq < l
         {
             out.push(v(
@@ -377,44 +417,51 @@ pub fn check(
                 format!("{session}: seq {seq} returned after {l}"),
             ));
         }
-        *last = Some(seq);
+        s.last = Some(seq);
     }
-    for (session, ss) in &summary.sessions {
-        let got: BTreeSet<u64> = seen_seq
-            .get(session.as_str())
-            .map(|(set, _)| set.clone())
-            .unwrap_or_default();
-        for (seq, n) in &ss.acked {
-            if got.contains(seq) {
-                continue;
-            }
-            if ss.is_durable(*seq) {
-                out.push(v(
-                    "lost-durable",
-                    format!("{session} seq {seq} (n={n}) was acknowledged durable and is missing"),
-                ));
-            } else if loss == Loss::Process && ss.is_written(*seq) {
-                out.push(v("lost-acknowledged", format!("{session} seq {seq} (n={n}) was acknowledged and is missing after a process crash")));
-            }
+}
+
+/// Checks what one session's records lost (invariants 4 and 5): `got` is
+/// what was read of it, if anything.
+fn check_session(
+    session: &str,
+    ss: &SessionSummary,
+    got: Option<&SessionSeen>,
+    loss: Loss,
+    holes_reported: bool,
+    out: &mut Vec<Violation>,
+) {
+    let none = BTreeSet::new();
+    let got = got.map_or(&none, |s| &s.seqs);
+    for (seq, n) in &ss.acked {
+        if got.contains(seq) {
+            continue;
         }
-        if let Some(&max) = got.iter().next_back() {
-            let holes: Vec<u64> = (0..max).filter(|q| !got.contains(q)).collect();
-            if !holes.is_empty() && (loss == Loss::Process || !holes_reported) {
-                out.push(v(
-                    "hole",
-                    format!(
-                        "{session}: seqs {holes:?} missing before seq {max}{}",
-                        if loss == Loss::Power {
-                            " and nothing reported"
-                        } else {
-                            ""
-                        }
-                    ),
-                ));
-            }
+        if ss.is_durable(*seq) {
+            out.push(v(
+                "lost-durable",
+                format!("{session} seq {seq} (n={n}) was acknowledged durable and is missing"),
+            ));
+        } else if loss == Loss::Process && ss.is_written(*seq) {
+            out.push(v("lost-acknowledged", format!("{session} seq {seq} (n={n}) was acknowledged and is missing after a process crash")));
         }
     }
-    out
+    if let Some(&max) = got.iter().next_back() {
+        let holes: Vec<u64> = (0..max).filter(|q| !got.contains(q)).collect();
+        if !holes.is_empty() && (loss == Loss::Process || !holes_reported) {
+            out.push(v(
+                "hole",
+                format!(
+                    "{session}: seqs {holes:?} missing before seq {max}{}",
+                    if loss == Loss::Power {
+                        " and nothing reported"
+                    } else {
+                        ""
+                    }
+                ),
+            ));
+        }
+    }
 }
 
 #[cfg(test)]

@@ -123,10 +123,10 @@ fn read_checked(run: &Run, layout: &Layout, ctx: &str) -> Result<Vec<Record>, St
     Ok(recs)
 }
 
-/// Runs `ops` on a new store over the simulated file system (see the
-/// module docs); `Err` describes the first divergence from the model.
-pub fn run(ops: &[Op]) -> Result<(), String> {
-    let workload = Workload {
+/// The model test's two writers: one `sync`, one `process` with an
+/// fsync every 3 lines; a small rotation size.
+fn model_workload() -> Workload {
+    Workload {
         name: "model".into(),
         writers: vec![
             WriterSpec {
@@ -140,30 +140,52 @@ pub fn run(ops: &[Op]) -> Result<(), String> {
         ],
         rotate: 600,
         steps: Vec::new(),
-    };
+    }
+}
+
+/// Runs `ops` on a new store over the simulated file system (see the
+/// module docs); `Err` describes the first divergence from the model.
+pub fn run(ops: &[Op]) -> Result<(), String> {
     let path = fresh_store_path();
     let layout = Layout::new(&path)?;
-    let mut run = Run::new(SimFs::default(), &path, &workload);
-    // The model: every record a reader must return, in log order.
-    let mut model: Vec<(String, u64)> = Vec::new();
-    let mut probes = 0u64;
-    let ack_keys = |run: &Run, before: u64| -> Vec<(String, u64)> {
-        // The events acknowledged by the last step, in order.
-        let all = run.history.summary();
-        let before = run.history.upto(before);
-        let mut new = Vec::new();
-        for (s, ss) in &all.sessions {
-            let old = before.sessions.get(s);
-            for seq in ss.acked.keys() {
-                if old.is_none_or(|o| !o.acked.contains_key(seq)) {
-                    new.push((s.clone(), *seq));
-                }
-            }
-        }
-        new
+    let mut m = Model {
+        run: Run::new(SimFs::default(), &path, &model_workload()),
+        layout,
+        model: Vec::new(),
+        probes: 0,
     };
     for (i, op) in ops.iter().enumerate() {
+        m.apply(i, op)?;
+    }
+    m.run.close_all().map_err(|e| format!("close: {e}"))?;
+    let (recs, _) = read_store(Arc::new(m.run.fs.clone()), &m.layout)
+        .map_err(|e| format!("final read: {e}"))?;
+    if keys(&recs) != m.model {
+        return Err(format!(
+            "at the end: read {:?}, the model says {:?}",
+            keys(&recs),
+            m.model
+        ));
+    }
+    Ok(())
+}
+
+/// A store under test beside its model.
+struct Model {
+    run: Run,
+    layout: Layout,
+    /// Every record a reader must return, in log order: (session, seq).
+    model: Vec<(String, u64)>,
+    /// Probes written by recoveries so far (names their sessions).
+    probes: u64,
+}
+
+impl Model {
+    /// Applies op `i`, `op`, to the store and the model; a read or a
+    /// crash compares the two.
+    fn apply(&mut self, i: usize, op: &Op) -> Result<(), String> {
         let ctx = format!("op {i} {op:?}");
+        let run = &mut self.run;
         let w = match op {
             Op::Log(w, _) | Op::Batch(w, _) | Op::Flush(w) | Op::Rotate(w) | Op::Reopen(w) => {
                 Some(*w)
@@ -184,70 +206,85 @@ pub fn run(ops: &[Op]) -> Result<(), String> {
             Op::Rotate(w) => run.step(Step::Rotate(*w)),
             Op::Compress => run.step(Step::Compress),
             Op::Reopen(w) => run.step(Step::Reopen(*w)),
-            Op::Crash { seed, power } => {
-                // Everything dies at once; a new process recovers.
-                let state = run.fs.state();
-                let dead = run.abandon();
-                let image = if *power {
-                    state.crash(&mut Rng::new(*seed)).0
-                } else {
-                    state
-                };
-                drop(dead);
-                run.fs = SimFs::new(image);
-                probes += 1;
-                let session = format!("probe-{probes}");
-                recover_and_probe(
-                    &run.fs,
-                    &path,
-                    &session,
-                    &mut run.history,
-                    (1 << 41) + probes,
-                )
-                .map_err(|e| format!("{ctx}: {e}"))?;
-                // (A kill -9 is checked exactly below; holes an earlier power
-                // loss left are reported damage.)
-                let recs = read_checked(&run, &layout, &ctx)?;
-                if !*power {
-                    // A process crash loses nothing written: the model, and
-                    // the probe after it.
-                    let mut want = model.clone();
-                    want.push((session.clone(), 0));
-                    if keys(&recs) != want {
-                        return Err(format!(
-                            "{ctx}: read {:?}, the model says {want:?}",
-                            keys(&recs)
-                        ));
-                    }
-                }
-                model = keys(&recs);
-                run.history = survivors(&recs);
-                continue;
-            }
+            Op::Crash { seed, power } => return self.crash(*seed, *power, &ctx),
             Op::Read => {
-                let recs = read_checked(&run, &layout, &ctx)?;
-                if keys(&recs) != model {
+                let recs = read_checked(run, &self.layout, &ctx)?;
+                if keys(&recs) != self.model {
                     return Err(format!(
-                        "{ctx}: read {:?}, the model says {model:?}",
-                        keys(&recs)
+                        "{ctx}: read {:?}, the model says {:?}",
+                        keys(&recs),
+                        self.model
                     ));
                 }
-                continue;
+                return Ok(());
             }
         };
         r.map_err(|e| format!("{ctx}: {e}"))?;
-        model.extend(ack_keys(&run, before));
+        self.model.extend(acked_since(run, before));
+        Ok(())
     }
-    run.close_all().map_err(|e| format!("close: {e}"))?;
-    let (recs, _) =
-        read_store(Arc::new(run.fs.clone()), &layout).map_err(|e| format!("final read: {e}"))?;
-    if keys(&recs) != model {
-        return Err(format!(
-            "at the end: read {:?}, the model says {model:?}",
-            keys(&recs)
-        ));
+
+    /// Everything dies at once (power lost, or a kill -9); a new process
+    /// recovers and writes a probe. After a kill -9 the store must hold
+    /// exactly the model, then the probe.
+    fn crash(&mut self, seed: u64, power: bool, ctx: &str) -> Result<(), String> {
+        let run = &mut self.run;
+        let state = run.fs.state();
+        let dead = run.abandon();
+        let image = if power {
+            state.crash(&mut Rng::new(seed)).0
+        } else {
+            state
+        };
+        drop(dead);
+        run.fs = SimFs::new(image);
+        self.probes += 1;
+        let session = format!("probe-{}", self.probes);
+        let path = run.path.clone();
+        recover_and_probe(
+            &run.fs,
+            &path,
+            &session,
+            &mut run.history,
+            (1 << 41) + self.probes,
+        )
+        .map_err(|e| format!("{ctx}: {e}"))?;
+        // (A kill -9 is checked exactly below; holes an earlier power
+        // loss left are reported damage.)
+        let recs = read_checked(run, &self.layout, ctx)?;
+        if !power {
+            // A process crash loses nothing written: the model, and
+            // the probe after it.
+            let mut want = self.model.clone();
+            want.push((session.clone(), 0));
+            if keys(&recs) != want {
+                return Err(format!(
+                    "{ctx}: read {:?}, the model says {want:?}",
+                    keys(&recs)
+                ));
+            }
+        }
+        self.model = keys(&recs);
+        run.history = survivors(&recs);
+        Ok(())
     }
-    Ok(())
+}
+
+/// The events acknowledged since history entry `before` (by the last
+/// step), in order.
+fn acked_since(run: &Run, before: u64) -> Vec<(String, u64)> {
+    let all = run.history.summary();
+    let before = run.history.upto(before);
+    let mut new = Vec::new();
+    for (s, ss) in &all.sessions {
+        let old = before.sessions.get(s);
+        for seq in ss.acked.keys() {
+            if old.is_none_or(|o| !o.acked.contains_key(seq)) {
+                new.push((s.clone(), *seq));
+            }
+        }
+    }
+    new
 }
 
 #[cfg(test)]

@@ -186,20 +186,31 @@ impl SimState {
         uniform: Option<(FileDamage, DirDamage)>,
     ) -> (SimState, CrashReport) {
         let mut report = CrashReport::default();
-        // Directories: the surviving entries.
-        let mut entries: BTreeMap<PathBuf, BTreeMap<String, Node>> = BTreeMap::new();
+        let entries = self.surviving_entries(rng, uniform.map(|u| u.1), &mut report);
+        let out = self.reachable(&entries, rng, uniform.map(|u| u.0), &mut report);
+        (out, report)
+    }
+
+    /// Directories: the entries that survive, each directory's pending
+    /// operations kept as `uniform` (or, without it, `rng`) decides.
+    fn surviving_entries(
+        &self,
+        rng: &mut Rng,
+        uniform: Option<DirDamage>,
+        report: &mut CrashReport,
+    ) -> BTreeMap<PathBuf, BTreeMap<String, Node>> {
+        let mut entries = BTreeMap::new();
         for (path, dir) in &self.dirs {
             let mut e = dir.durable.clone();
             if !dir.pending.is_empty() {
-                let mode = match uniform {
-                    Some((_, d)) => d,
-                    None => [
+                let mode = uniform.unwrap_or_else(|| {
+                    [
                         DirDamage::Keep,
                         DirDamage::Drop,
                         DirDamage::Prefix,
                         DirDamage::Subset,
-                    ][rng.below(4) as usize],
-                };
+                    ][rng.below(4) as usize]
+                });
                 report.dirs.insert(path.display().to_string(), mode);
                 let n = dir.pending.len();
                 let keep: Vec<bool> = match mode {
@@ -219,7 +230,19 @@ impl SimState {
             }
             entries.insert(path.clone(), e);
         }
-        // What is reachable from `/` through surviving names.
+        entries
+    }
+
+    /// The crashed state: what is reachable from `/` through the surviving
+    /// `entries`, each file's pending writes damaged as `uniform` (or,
+    /// without it, `rng`) decides.
+    fn reachable(
+        &self,
+        entries: &BTreeMap<PathBuf, BTreeMap<String, Node>>,
+        rng: &mut Rng,
+        uniform: Option<FileDamage>,
+        report: &mut CrashReport,
+    ) -> SimState {
         let mut out = SimState {
             inodes: BTreeMap::new(),
             dirs: BTreeMap::new(),
@@ -239,35 +262,8 @@ impl SimState {
                         let Some(inode) = self.inodes.get(ino) else {
                             continue;
                         };
-                        let data = if inode.pending.is_empty() {
-                            inode.data.clone()
-                        } else {
-                            let mode = uniform.map_or_else(
-                                || {
-                                    [
-                                        FileDamage::Keep,
-                                        FileDamage::Drop,
-                                        FileDamage::Subset,
-                                        FileDamage::Garble,
-                                        FileDamage::SizeFirst,
-                                    ][rng.below(5) as usize]
-                                },
-                                |u| u.0,
-                            );
-                            report
-                                .files
-                                .insert(path.join(name).display().to_string(), mode);
-                            damage_file(inode, rng, mode, &mut report)
-                        };
-                        out.inodes.insert(
-                            *ino,
-                            Inode {
-                                durable: data.clone(),
-                                data,
-                                pending: Vec::new(),
-                                mtime: inode.mtime,
-                            },
-                        );
+                        let crashed = crashed_inode(inode, &path, name, rng, uniform, report);
+                        out.inodes.insert(*ino, crashed);
                     }
                 }
             }
@@ -280,7 +276,7 @@ impl SimState {
                 },
             );
         }
-        (out, report)
+        out
     }
 
     /// The state as processes see it, made durable (a clean shutdown).
@@ -432,6 +428,42 @@ impl SimState {
                 })
             }
         }
+    }
+}
+
+/// A file after the crash, found at `dir`/`name`: its durable bytes, with
+/// its pending writes damaged as `uniform` (or, without it, `rng`)
+/// decides; all of it durable.
+fn crashed_inode(
+    inode: &Inode,
+    dir: &Path,
+    name: &str,
+    rng: &mut Rng,
+    uniform: Option<FileDamage>,
+    report: &mut CrashReport,
+) -> Inode {
+    let data = if inode.pending.is_empty() {
+        inode.data.clone()
+    } else {
+        let mode = uniform.unwrap_or_else(|| {
+            [
+                FileDamage::Keep,
+                FileDamage::Drop,
+                FileDamage::Subset,
+                FileDamage::Garble,
+                FileDamage::SizeFirst,
+            ][rng.below(5) as usize]
+        });
+        report
+            .files
+            .insert(dir.join(name).display().to_string(), mode);
+        damage_file(inode, rng, mode, report)
+    };
+    Inode {
+        durable: data.clone(),
+        data,
+        pending: Vec::new(),
+        mtime: inode.mtime,
     }
 }
 

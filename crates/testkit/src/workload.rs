@@ -339,47 +339,12 @@ impl Run {
         r
     }
 
+    /// Runs `step`: one line per kind of step, the longer ones below.
     fn step_inner(&mut self, step: Step) -> Result<(), String> {
         match step {
-            Step::Open(w) => {
-                if let Some(s) = self.stores[w].take() {
-                    s.close().map_err(|e| e.to_string())?;
-                }
-                self.opens[w] += 1;
-                self.sessions[w] = SessionId::new(format!("w{w}-{}", self.opens[w]));
-                self.next_seq[w] = 0;
-                self.seq_unknown[w] = false;
-                self.open(w)
-            }
-            Step::Log(w, k) => {
-                for _ in 0..k {
-                    let (n, session) = self.attempt(w);
-                    let r = self.store(w)?.append(event_for(n));
-                    let r = r.map_err(|e| e.to_string())?;
-                    self.history.ack(&session, r.seq, n);
-                    // What this acknowledgement made durable (a `sync`
-                    // writer's fsync, the policy's) must survive a crash
-                    // at any later point of this step, too.
-                    self.note_durable(w);
-                }
-                Ok(())
-            }
-            Step::Batch(w, k) => {
-                let mut keys = Vec::new();
-                for _ in 0..k {
-                    keys.push(self.attempt(w));
-                }
-                let events = keys.iter().map(|(n, _)| event_for(*n)).collect();
-                let rs = self
-                    .store(w)?
-                    .append_batch(events)
-                    .map_err(|e| e.to_string())?;
-                for ((n, session), r) in keys.iter().zip(rs) {
-                    self.history.ack(session, r.seq, *n);
-                }
-                self.note_durable(w);
-                Ok(())
-            }
+            Step::Open(w) => self.open_new_session(w),
+            Step::Log(w, k) => self.log(w, k),
+            Step::Batch(w, k) => self.batch(w, k),
             Step::Flush(w) => self.store(w)?.sync().map_err(|e| e.to_string()),
             Step::WriteBuffered(w) => self.store(w)?.write_buffered().map_err(|e| e.to_string()),
             Step::Rotate(w) => self
@@ -387,30 +352,9 @@ impl Run {
                 .rotate()
                 .map(|_| ())
                 .map_err(|e| e.to_string()),
-            Step::Close(w) => {
-                let Some(s) = self.stores[w].take() else {
-                    return Ok(());
-                };
-                let r = s.close();
-                if r.is_ok()
-                    && let Some(synced) = s.watermark_now().synced
-                {
-                    self.history.durable(self.sessions[w].as_str(), synced);
-                    self.mark();
-                }
-                r.map_err(|e| e.to_string())
-            }
+            Step::Close(w) => self.close_writer(w),
             Step::Reopen(w) => {
-                if let Some(s) = self.stores[w].take() {
-                    let r = s.close();
-                    if r.is_ok()
-                        && let Some(synced) = s.watermark_now().synced
-                    {
-                        self.history.durable(self.sessions[w].as_str(), synced);
-                        self.mark();
-                    }
-                    r.map_err(|e| e.to_string())?;
-                }
+                self.close_writer(w)?;
                 self.open(w)
             }
             Step::Compress => compress_all(&self.fs, &self.path).map(|_| ()),
@@ -419,6 +363,67 @@ impl Run {
                 Ok(())
             }
         }
+    }
+
+    /// Closes writer `w` if open, then opens it under a new session whose
+    /// seqs start at 0.
+    fn open_new_session(&mut self, w: usize) -> Result<(), String> {
+        if let Some(s) = self.stores[w].take() {
+            s.close().map_err(|e| e.to_string())?;
+        }
+        self.opens[w] += 1;
+        self.sessions[w] = SessionId::new(format!("w{w}-{}", self.opens[w]));
+        self.next_seq[w] = 0;
+        self.seq_unknown[w] = false;
+        self.open(w)
+    }
+
+    /// Writer `w` logs `k` events one by one.
+    fn log(&mut self, w: usize, k: u64) -> Result<(), String> {
+        for _ in 0..k {
+            let (n, session) = self.attempt(w);
+            let r = self.store(w)?.append(event_for(n));
+            let r = r.map_err(|e| e.to_string())?;
+            self.history.ack(&session, r.seq, n);
+            // What this acknowledgement made durable (a `sync`
+            // writer's fsync, the policy's) must survive a crash
+            // at any later point of this step, too.
+            self.note_durable(w);
+        }
+        Ok(())
+    }
+
+    /// Writer `w` logs `k` events as one batch.
+    fn batch(&mut self, w: usize, k: u64) -> Result<(), String> {
+        let mut keys = Vec::new();
+        for _ in 0..k {
+            keys.push(self.attempt(w));
+        }
+        let events = keys.iter().map(|(n, _)| event_for(*n)).collect();
+        let rs = self
+            .store(w)?
+            .append_batch(events)
+            .map_err(|e| e.to_string())?;
+        for ((n, session), r) in keys.iter().zip(rs) {
+            self.history.ack(session, r.seq, *n);
+        }
+        self.note_durable(w);
+        Ok(())
+    }
+
+    /// Closes writer `w` if open; what a clean close synced is durable.
+    fn close_writer(&mut self, w: usize) -> Result<(), String> {
+        let Some(s) = self.stores[w].take() else {
+            return Ok(());
+        };
+        let r = s.close();
+        if r.is_ok()
+            && let Some(synced) = s.watermark_now().synced
+        {
+            self.history.durable(self.sessions[w].as_str(), synced);
+            self.mark();
+        }
+        r.map_err(|e| e.to_string())
     }
 
     /// Records an attempt by writer `w`; its key and session.

@@ -370,6 +370,10 @@ impl Gen {
         (model, Cost::new(raw))
     }
 
+    /// The next record: an event type drawn from [`EVENT_MIX`], the fields
+    /// that type carries, then the extras any record may carry. Every draw
+    /// comes from `rng` in a fixed order: the same seed gives the same
+    /// records.
     fn next_rec(&mut self) -> Rec {
         let event = EVENT_MIX[self.rng.weighted(&EVENT_MIX.map(|e| e.1))].0;
         let mut r = Rec {
@@ -386,83 +390,111 @@ impl Gen {
             extras: [None; 3],
         };
         match event {
-            types::NAV => {
-                let (i, o) = (self.rng.skewed(200, 24_000), self.rng.skewed(20, 2_000));
-                let (m, c) = self.model_cost(i, o);
-                (r.model, r.cost, r.input_t, r.output_t) = (Some(m), Some(c), Some(i), Some(o));
-                let n = [15, 35, 25, 15, 10];
-                let k = self.rng.weighted(&n) as u64;
-                r.files = Some(self.files(k, k));
-                r.confidence = Some(100 - self.rng.skewed(0, 100));
-                if self.rng.chance(0.85) {
-                    r.duration_ms = Some(self.rng.skewed(80, 30_000));
-                }
-                if self.rng.chance(0.08) {
-                    r.config = Some(self.rng.below(3) as usize);
-                }
-            }
-            types::LLM_CALL => {
-                let (i, o) = (self.rng.skewed(50, 32_000), self.rng.skewed(10, 4_000));
-                let (m, c) = self.model_cost(i, o);
-                (r.model, r.cost, r.input_t, r.output_t) = (Some(m), Some(c), Some(i), Some(o));
-                r.duration_ms = Some(self.rng.skewed(150, 90_000));
-                if self.rng.chance(0.3) {
-                    r.push_extra("tool", Extra::Str(self.rng.pick(&TOOLS)));
-                }
-                if self.rng.chance(0.15) {
-                    r.push_extra("cached", Extra::Bool(self.rng.chance(0.5)));
-                }
-            }
-            types::BRIEF => {
-                if self.rng.chance(0.7) {
-                    let (i, o) = (self.rng.skewed(500, 40_000), self.rng.skewed(100, 4_000));
-                    let (m, c) = self.model_cost(i, o);
-                    (r.model, r.cost) = (Some(m), Some(c));
-                }
-                r.files = Some(self.files(1, 4));
-                r.duration_ms = Some(self.rng.skewed(500, 120_000));
-                if self.rng.chance(0.4) {
-                    r.push_extra("raw_brief_path", Extra::Str(self.rng.pick(&BRIEF_PATHS)));
-                }
-            }
-            types::VALIDATION_FAIL => {
-                r.reason = Some(self.reason(&FAIL_REASONS));
-                if self.rng.chance(0.6) {
-                    r.files = Some(self.files(1, 2));
-                }
-                if self.rng.chance(0.5) {
-                    r.model = Some(self.rng.pick(&MODELS).0);
-                }
-                if self.rng.chance(0.4) {
-                    r.confidence = Some(self.rng.below(70));
-                }
-            }
-            types::CASCADE => {
-                let (i, o) = (self.rng.skewed(200, 16_000), self.rng.skewed(20, 2_000));
-                let (m, c) = self.model_cost(i, o);
-                (r.model, r.cost, r.input_t, r.output_t) = (Some(m), Some(c), Some(i), Some(o));
-                if self.rng.chance(0.4) {
-                    r.reason = Some(self.reason(&CASCADE_REASONS));
-                }
-                if self.rng.chance(0.25) {
-                    r.config = Some(1);
-                }
-                if self.rng.chance(0.5) {
-                    r.push_extra("attempt", Extra::Int(self.rng.range(1, 3)));
-                }
-            }
-            _ => {
-                // budget_exceeded
-                r.reason = Some(self.reason(&BUDGET_REASONS));
-                if self.rng.chance(0.8) {
-                    r.cost = Some(Cost::new(0.01 + 0.19 * self.rng.f64()));
-                }
-                if self.rng.chance(0.5) {
-                    r.config = Some(3 + self.rng.below(2) as usize);
-                }
-                r.push_extra("scope", Extra::Str(self.rng.pick(&SCOPES)));
-            }
+            types::NAV => self.nav(&mut r),
+            types::LLM_CALL => self.llm_call(&mut r),
+            types::BRIEF => self.brief(&mut r),
+            types::VALIDATION_FAIL => self.validation_fail(&mut r),
+            types::CASCADE => self.cascade(&mut r),
+            _ => self.budget_exceeded(&mut r),
         }
+        self.common_extras(&mut r);
+        r
+    }
+
+    /// A model call that costs tokens: model, cost and both token counts.
+    fn priced_call(&mut self, r: &mut Rec, input_t: u64, output_t: u64) {
+        let (m, c) = self.model_cost(input_t, output_t);
+        (r.model, r.cost, r.input_t, r.output_t) =
+            (Some(m), Some(c), Some(input_t), Some(output_t));
+    }
+
+    /// `nav`: a priced call, the files it chose, its confidence.
+    fn nav(&mut self, r: &mut Rec) {
+        let (i, o) = (self.rng.skewed(200, 24_000), self.rng.skewed(20, 2_000));
+        self.priced_call(r, i, o);
+        let n = [15, 35, 25, 15, 10];
+        let k = self.rng.weighted(&n) as u64;
+        r.files = Some(self.files(k, k));
+        r.confidence = Some(100 - self.rng.skewed(0, 100));
+        if self.rng.chance(0.85) {
+            r.duration_ms = Some(self.rng.skewed(80, 30_000));
+        }
+        if self.rng.chance(0.08) {
+            r.config = Some(self.rng.below(3) as usize);
+        }
+    }
+
+    /// `llm_call`: a priced call, its duration, sometimes a tool.
+    fn llm_call(&mut self, r: &mut Rec) {
+        let (i, o) = (self.rng.skewed(50, 32_000), self.rng.skewed(10, 4_000));
+        self.priced_call(r, i, o);
+        r.duration_ms = Some(self.rng.skewed(150, 90_000));
+        if self.rng.chance(0.3) {
+            r.push_extra("tool", Extra::Str(self.rng.pick(&TOOLS)));
+        }
+        if self.rng.chance(0.15) {
+            r.push_extra("cached", Extra::Bool(self.rng.chance(0.5)));
+        }
+    }
+
+    /// `brief`: often a model and cost (no token counts), the files briefed.
+    fn brief(&mut self, r: &mut Rec) {
+        if self.rng.chance(0.7) {
+            let (i, o) = (self.rng.skewed(500, 40_000), self.rng.skewed(100, 4_000));
+            let (m, c) = self.model_cost(i, o);
+            (r.model, r.cost) = (Some(m), Some(c));
+        }
+        r.files = Some(self.files(1, 4));
+        r.duration_ms = Some(self.rng.skewed(500, 120_000));
+        if self.rng.chance(0.4) {
+            r.push_extra("raw_brief_path", Extra::Str(self.rng.pick(&BRIEF_PATHS)));
+        }
+    }
+
+    /// `validation_fail`: a reason, sometimes files, a model, a confidence.
+    fn validation_fail(&mut self, r: &mut Rec) {
+        r.reason = Some(self.reason(&FAIL_REASONS));
+        if self.rng.chance(0.6) {
+            r.files = Some(self.files(1, 2));
+        }
+        if self.rng.chance(0.5) {
+            r.model = Some(self.rng.pick(&MODELS).0);
+        }
+        if self.rng.chance(0.4) {
+            r.confidence = Some(self.rng.below(70));
+        }
+    }
+
+    /// `cascade`: a priced call, sometimes a reason, a config, an attempt.
+    fn cascade(&mut self, r: &mut Rec) {
+        let (i, o) = (self.rng.skewed(200, 16_000), self.rng.skewed(20, 2_000));
+        self.priced_call(r, i, o);
+        if self.rng.chance(0.4) {
+            r.reason = Some(self.reason(&CASCADE_REASONS));
+        }
+        if self.rng.chance(0.25) {
+            r.config = Some(1);
+        }
+        if self.rng.chance(0.5) {
+            r.push_extra("attempt", Extra::Int(self.rng.range(1, 3)));
+        }
+    }
+
+    /// `budget_exceeded`: a reason, usually a cost, its scope.
+    fn budget_exceeded(&mut self, r: &mut Rec) {
+        r.reason = Some(self.reason(&BUDGET_REASONS));
+        if self.rng.chance(0.8) {
+            r.cost = Some(Cost::new(0.01 + 0.19 * self.rng.f64()));
+        }
+        if self.rng.chance(0.5) {
+            r.config = Some(3 + self.rng.below(2) as usize);
+        }
+        r.push_extra("scope", Extra::Str(self.rng.pick(&SCOPES)));
+    }
+
+    /// What any record may carry: a repo, a non-ASCII note, the non-ASCII
+    /// config.
+    fn common_extras(&mut self, r: &mut Rec) {
         if self.rng.chance(0.1) {
             r.push_extra("repo", Extra::Str(self.rng.pick(&REPOS)));
         }
@@ -472,7 +504,6 @@ impl Gen {
         if r.config.is_none() && self.rng.chance(0.002) {
             r.config = Some(5);
         }
-        r
     }
 
     /// Encodes `item` into `line` (cleared first), `\n` included.

@@ -1,3 +1,4 @@
+//! Tests of `cargo xtask gen`: determinism, the store's shape and names, damage, refusals.
 use std::collections::HashMap;
 use std::io::Read;
 
@@ -25,10 +26,15 @@ fn small(out: &Path) -> GenOptions {
 
 fn plain(out: &Path, bytes: u64) -> GenOptions {
     let mut o = GenOptions::new(out);
-    o.layout = Layout::Plain;
+    o.shape = Shape::Plain;
     o.archive_bytes = 0;
     o.live_bytes = bytes;
     o
+}
+
+/// The layout of a store whose live file is `audit.jsonl`.
+fn audit() -> StoreLayout {
+    StoreLayout::new("audit.jsonl").unwrap()
 }
 
 fn fnv1a(bytes: &[u8]) -> u64 {
@@ -133,7 +139,7 @@ fn check_store_layout(malformed: f64) {
     names.sort();
     let parsed: Vec<(Timestamp, u64)> = names
         .iter()
-        .map(|n| parse_archive_name("audit", n).unwrap_or_else(|| panic!("{n}")))
+        .map(|n| parse_archive_name(&audit(), n).unwrap_or_else(|| panic!("{n}")))
         .collect();
     assert_eq!(parsed.iter().map(|p| p.1).collect::<Vec<_>>(), [1, 2, 3, 4]);
     let mut by_time = parsed.clone();
@@ -413,9 +419,9 @@ fn python_strings_are_ensure_ascii() {
 #[test]
 fn archive_names_round_trip() {
     let t = Timestamp::parse("2026-11-27T05:21:16Z").unwrap();
-    let name = archive_name("audit", t, 42);
+    let name = archive_name(&audit(), t, 42).unwrap();
     assert_eq!(name, "audit-20261127T052116Z-000042.jsonl.gz");
-    assert_eq!(parse_archive_name("audit", &name), Some((t, 42)));
+    assert_eq!(parse_archive_name(&audit(), &name), Some((t, 42)));
     for bad in [
         "audit-20261127T052116Z-000042.jsonl",
         "audit-20261127T052116-000042.jsonl.gz",
@@ -424,7 +430,7 @@ fn archive_names_round_trip() {
         "other-20261127T052116Z-000042.jsonl.gz",
         "audit_20261127_052116.jsonl.gz",
     ] {
-        assert_eq!(parse_archive_name("audit", bad), None, "{bad}");
+        assert_eq!(parse_archive_name(&audit(), bad), None, "{bad}");
     }
 }
 
@@ -433,7 +439,15 @@ fn an_existing_store_is_replaced_only_with_force() {
     let d = tempfile::tempdir().unwrap();
     let out = d.path().join("audit.jsonl");
     fs::write(d.path().join("notes.txt"), "keep").unwrap();
-    fs::write(d.path().join("audit_20250101_000000.jsonl.gz"), "old").unwrap();
+    // What the store's layout reads as its own: the Python original's
+    // archive, a sealed segment, an interrupted compression.
+    for old in [
+        "audit_20250101T000000Z.jsonl.gz",
+        "audit-20250101T000000Z-000007.jsonl",
+        "audit-20250101T000000Z-000008.jsonl.gz.tmp",
+    ] {
+        fs::write(d.path().join(old), "old").unwrap();
+    }
     let mut o = small(&out);
     o.force = true;
     generate(&o).unwrap();

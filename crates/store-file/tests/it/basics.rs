@@ -1,3 +1,4 @@
+//! Basics: log and read back at every level, the Python API, sessions, the line bound.
 use std::os::unix::fs::PermissionsExt;
 
 use scout_audit_core::{Durability, Event, Filter, SessionId, Timestamp};

@@ -1,3 +1,4 @@
+//! Concurrency: threads and processes writing one store, with readers and a follower.
 use std::collections::HashMap;
 
 use scout_audit_core::{Durability, Event, SessionId};

@@ -1,3 +1,4 @@
+//! Injected faults: a failed write or fsync poisons the writer and is never acknowledged.
 use std::sync::Arc;
 
 use scout_audit_core::{Durability, Event, SessionId, Sink};

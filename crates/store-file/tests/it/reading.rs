@@ -1,3 +1,4 @@
+//! Reading: damaged archives, verify, following rotations, and readers that never write.
 use std::io::Write;
 
 use flate2::Compression;

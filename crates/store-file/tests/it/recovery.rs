@@ -1,3 +1,4 @@
+//! Recovery at open: torn tails quarantined, interrupted compressions finished or redone.
 use std::io::Write;
 
 use flate2::Compression;

@@ -1,3 +1,4 @@
+//! Retention: archives kept by count, age and total size, applied after each rotation.
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -1,3 +1,4 @@
+//! Rotation: by size, across restarts, explicit, with seal times that never go back.
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -1,3 +1,4 @@
+//! Tests of `SimFs`: what a crash keeps, drops or garbles; faults, recording, locks, renames.
 use super::*;
 
 fn p(s: &str) -> PathBuf {
