@@ -1,7 +1,7 @@
 //! `cargo xtask gen`: deterministic, realistic scout-audit data.
 //!
 //! [`generate`] writes, from a seed and a few sizes, either a store
-//! ([`Shape::Store`]: sealed gzip archives named as in design §4 and the
+//! ([`Shape::Store`]: sealed gzip archives named as docs/format.md says and the
 //! live file, newest records last) or one plain JSONL file
 //! ([`Shape::Plain`]). The same [`GenOptions`] give byte-identical files on
 //! every run and every machine (the one exception is `end` set to now).
@@ -34,7 +34,7 @@
 //!   session's `seq`: the valid records stay contiguous, and a damaged line
 //!   is never a duplicate of a valid one.
 //!
-//! Archive naming follows design §4 (`<stem>-YYYYMMDDTHHMMSSZ-NNNNNN.jsonl.gz`,
+//! Archive naming follows docs/format.md (`<stem>-YYYYMMDDTHHMMSSZ-NNNNNN.jsonl.gz`,
 //! see [`archive_name`]), through store-file's `Layout`. The seal time of an archive is the second after
 //! its last line's timestamp; every later line is stamped at or after it,
 //! so an archive's name bounds its records and name order is time order.
@@ -455,7 +455,7 @@ fn thousands(n: u64) -> String {
 }
 
 /// The name of a sealed archive of the store `layout` describes:
-/// `<stem>-YYYYMMDDTHHMMSSZ-NNNNNN.jsonl.gz` (design §4), from the store's
+/// `<stem>-YYYYMMDDTHHMMSSZ-NNNNNN.jsonl.gz` (docs/format.md), from the store's
 /// one definition of the layout. `None` if the layout cannot name that
 /// seal time (beyond the years it writes).
 pub fn archive_name(layout: &StoreLayout, sealed: Timestamp, segment: u64) -> Option<String> {
