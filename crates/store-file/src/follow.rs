@@ -19,7 +19,7 @@ use std::time::Duration;
 use scout_audit_core::{Decoded, Record, decode_line};
 
 use crate::error::{Error, Result};
-use crate::fs::{Fs, ReadFile};
+use crate::fs::{FileId, Fs, ReadFile};
 use crate::layout::{Layout, SegmentKey};
 use crate::lines::{LineReader, RawLine};
 use crate::reader::{ReadReport, Reader, Snapshot};
@@ -43,7 +43,7 @@ pub struct Follow {
     /// Records of the backlog's sealed segments, read first.
     backlog: Option<Reader>,
     /// The live file being followed and its identity.
-    live: Option<(Box<dyn ReadFile>, (u64, u64))>,
+    live: Option<(Box<dyn ReadFile>, FileId)>,
     /// Offset in the live file of the next byte to read.
     pos: u64,
     /// Offset just past the last record line read from the live file.

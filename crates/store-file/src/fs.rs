@@ -24,11 +24,21 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+/// Which file a path or handle is: equal for two paths or handles of the
+/// same file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FileId {
+    /// The device (`st_dev`).
+    pub dev: u64,
+    /// The inode (`st_ino`).
+    pub ino: u64,
+}
+
 /// Identity and size of a file, as `stat` gives them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Meta {
-    /// Device and inode: equal for two paths or handles of the same file.
-    pub id: (u64, u64),
+    /// Device and inode.
+    pub id: FileId,
     /// Length in bytes.
     pub len: u64,
     /// Whether it is a regular file.
@@ -341,7 +351,10 @@ pub struct RealFs;
 
 fn meta_of(m: &fs::Metadata) -> Meta {
     Meta {
-        id: (m.dev(), m.ino()),
+        id: FileId {
+            dev: m.dev(),
+            ino: m.ino(),
+        },
         len: m.len(),
         is_file: m.is_file(),
         is_dir: m.is_dir(),

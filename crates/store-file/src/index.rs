@@ -452,8 +452,8 @@ impl ArchiveIdentity {
             return None;
         }
         Some(ArchiveIdentity {
-            dev: m.id.0,
-            ino: m.id.1,
+            dev: m.id.dev,
+            ino: m.id.ino,
             len: m.len,
             mtime_ns: nanos(m.mtime),
             ctime_ns: nanos(m.ctime?),
@@ -1194,6 +1194,7 @@ pub fn remove_strays(fs: &dyn Fs, layout: &Layout, listing: &Listing) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fs::FileId;
     use scout_audit_core::agg::SumOverflow;
 
     fn t(s: &str) -> Timestamp {
@@ -1367,7 +1368,7 @@ mod tests {
     fn meta(ino: u64, len: u64, mtime: i64, ctime: Option<i64>) -> Meta {
         let at = |ns: i64| SystemTime::UNIX_EPOCH + std::time::Duration::from_nanos(ns as u64);
         Meta {
-            id: (3, ino),
+            id: FileId { dev: 3, ino },
             len,
             is_file: true,
             is_dir: false,
@@ -1399,7 +1400,10 @@ mod tests {
             meta(9, 100, 1_700_000_000 * S + 1, Some(ctime)),
             meta(9, 100, 1_700_000_000 * S, Some(ctime + 1)),
             meta(9, 100, 1_700_000_000 * S, None),
-            Meta { id: (4, 9), ..m },
+            Meta {
+                id: FileId { dev: 4, ino: 9 },
+                ..m
+            },
             Meta {
                 is_symlink: true,
                 ..m

@@ -38,7 +38,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
-use scout_audit_store_file::fs::{Fs, LockFile, Meta, ReadFile, WriteFile, short_write};
+use scout_audit_store_file::fs::{FileId, Fs, LockFile, Meta, ReadFile, WriteFile, short_write};
 
 use crate::rng::Rng;
 
@@ -405,7 +405,7 @@ impl SimState {
     fn meta_of(&self, node: Node) -> io::Result<Meta> {
         match node {
             Node::Dir => Ok(Meta {
-                id: (1, 0),
+                id: FileId { dev: 1, ino: 0 },
                 len: 0,
                 is_file: false,
                 is_dir: true,
@@ -417,7 +417,7 @@ impl SimState {
             Node::File(ino) => {
                 let i = self.inodes.get(&ino).ok_or_else(not_found)?;
                 Ok(Meta {
-                    id: (1, ino),
+                    id: FileId { dev: 1, ino },
                     len: i.data.len() as u64,
                     is_file: true,
                     is_dir: false,

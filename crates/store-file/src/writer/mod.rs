@@ -31,7 +31,7 @@ use scout_audit_core::{
 };
 
 use crate::error::{Error, Result};
-use crate::fs::{Fs, LockFile, RealFs, WriteFile};
+use crate::fs::{FileId, Fs, LockFile, RealFs, WriteFile};
 use crate::layout::{Layout, Segment};
 use crate::options::{Compression, FsyncPolicy, Retention, RotateSize, SharedDir};
 use crate::recovery::RecoveryReport;
@@ -215,7 +215,7 @@ struct Live {
     file: Option<Arc<dyn WriteFile>>,
     /// Device and inode of `file`; a different id at the live path means
     /// another writer rotated (or someone replaced the file).
-    id: (u64, u64),
+    id: FileId,
 }
 
 /// The writer's state, under `Shared::state`: the writer core's parts
