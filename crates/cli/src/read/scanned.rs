@@ -132,15 +132,23 @@ impl ReadBackend for Scanned<'_> {
             .count();
         let plain = ins.files().count() - gz;
         let in_bytes = ins.total_bytes();
-        let answer = with_progress(self.configure(ins), |s| s.stats())?;
-        report_indexes(&answer.report);
-        let top_files = match top_files {
-            Some(n) => Some(TopFiles {
-                n,
-                counts: self.scan(Filter::new())?.top_files()?.value,
-            }),
-            None => None,
+        // One pass, also for the files' counts.
+        let (answer, top_files) = match top_files {
+            None => (with_progress(self.configure(ins), |s| s.stats())?, None),
+            Some(n) => {
+                let both = with_progress(self.configure(ins), |s| s.stats_with_files())?;
+                let answer = Answer {
+                    value: both.value.stats,
+                    report: both.report,
+                };
+                let top = TopFiles {
+                    n,
+                    counts: both.value.files,
+                };
+                (answer, Some(top))
+            }
         };
+        report_indexes(&answer.report);
         let files = if self.given.is_empty() {
             self.store_files()?
         } else {
