@@ -1,13 +1,13 @@
 //! [`Table`]: the read backend of a table store (SQLite, PostgreSQL), on
 //! its `ReadStore`: filters and aggregates pushed down to SQL where the
-//! store does, folds over its records elsewhere.
+//! store does, `ReadStore`'s default folds over its records elsewhere
+//! (`stats`, `check_seqs`).
 
-use std::collections::HashSet;
 use std::ops::ControlFlow;
 
 use anyhow::Result;
-use scout_audit_core::agg::{AccuracyMetrics, EventCounts, GroupBy, SeqBreak, SeqTracker};
-use scout_audit_core::{Filter, ReadStore, Record, Timestamp};
+use scout_audit_core::agg::{AccuracyMetrics, GroupBy};
+use scout_audit_core::{Filter, ReadStore, Record, SeqBreakAt};
 use scout_audit_scan::{Answer, ScanReport, Spend};
 use scout_audit_store_file::verify::seq_break_text;
 
@@ -75,69 +75,51 @@ impl ReadBackend for Table {
 
     /// One pass over the records; a table store has no files to count.
     fn stats(&self, _top_files: Option<usize>) -> Result<StatsAnswer> {
-        let mut counts = EventCounts::default();
-        let (mut first, mut last, mut without_ts) = (None::<Timestamp>, None::<Timestamp>, 0u64);
-        let mut sessions = HashSet::new();
-        let mut records = 0u64;
-        for r in self.store.scan(&Filter::new())? {
-            let r = r?;
-            records += 1;
-            counts.add(r.event());
-            match r.ts() {
-                Some(ts) => {
-                    first = Some(first.map_or(ts, |f| f.min(ts)));
-                    last = Some(last.map_or(ts, |l| l.max(ts)));
-                }
-                None => without_ts += 1,
-            }
-            if let Some(s) = r.session_id()
-                && !sessions.contains(s)
-            {
-                sessions.insert(s.to_owned());
-            }
-        }
+        let st = self.store.stats(&Filter::new())?;
         Ok(StatsAnswer {
             path: self.addr.clone(),
-            records,
-            events: counts,
-            without_ts,
-            sessions: sessions.len() as u64,
-            first_ts: first,
-            last_ts: last,
+            records: st.records,
+            events: st.events,
+            without_ts: st.without_ts,
+            sessions: st.sessions,
+            first_ts: st.first_ts,
+            last_ts: st.last_ts,
             files: None,
         })
     }
 
     /// Every writer's `seq` contiguous (per session and `writer` stamp).
     fn verify(&self) -> Result<Verified> {
-        let mut seqs = SeqTracker::default();
-        let (mut records, mut gaps, mut notes) = (0u64, Vec::new(), Vec::new());
-        for r in self.store.scan(&Filter::new())? {
-            let r = r?;
-            records += 1;
-            let (Some(s), Some(q)) = (r.session_id(), r.seq()) else {
-                continue;
-            };
-            match seqs.observe(s, r.writer(), q) {
-                None => {}
-                Some(SeqBreak::Gap(e)) => gaps.push(seq_break_text(s, r.writer(), q, e)),
-                Some(SeqBreak::Shared(e)) => notes.push(format!(
+        let check = self.store.check_seqs()?;
+        let text = |b: &SeqBreakAt, writer: Option<&str>| {
+            seq_break_text(&b.session, writer, b.seq, b.expected)
+        };
+        let problems: Vec<String> = check
+            .gaps
+            .iter()
+            .map(|b| text(b, b.writer.as_deref()))
+            .collect();
+        let notes = check
+            .shared
+            .iter()
+            .map(|b| {
+                format!(
                     "note: {} (unstamped records of a session several writers used)",
-                    seq_break_text(s, None, q, e)
-                )),
-            }
-        }
+                    text(b, None)
+                )
+            })
+            .collect();
         Ok(Verified {
-            problem_count: gaps.len() as u64,
-            ok: gaps.is_empty(),
-            problems: gaps,
+            problem_count: problems.len() as u64,
+            ok: problems.is_empty(),
+            problems,
             quarantine: Vec::new(),
             uncompressed: Vec::new(),
             notes,
             outdated_indexes: Vec::new(),
             summary: VerifySummary::Table {
-                records,
-                sessions: seqs.sessions(),
+                records: check.records,
+                sessions: check.sessions,
                 addr: self.addr.clone(),
             },
         })
