@@ -6,7 +6,8 @@
 //! - [`export`]: the records of any [`ReadStore`] matching a filter, into
 //!   one part file per date partition.
 //! - [`export_segments`]: a file store's segments (or any [`Inputs`]) in
-//!   parallel on a rayon pool, each source into its own parts.
+//!   parallel on a rayon pool (each thread takes the next source), each
+//!   source into its own parts.
 //! - [`export_from`]: the records a callback hands over.
 //! - [`ExportSummary`]: what a run wrote; [`Error`]: what went wrong.
 //!
@@ -61,10 +62,11 @@ mod run;
 use std::ops::ControlFlow;
 use std::path::Path;
 
-use rayon::prelude::*;
 use scout_audit_core::{Filter, ReadStore, Record, Skipped};
 use scout_audit_scan::{Inputs, Scan};
 use scout_audit_store_file::ReadReport;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub use error::{Error, Result};
 
@@ -149,21 +151,27 @@ pub fn export_segments(
         .num_threads(threads.max(1))
         .build()
         .map_err(|e| Error::Io(std::io::Error::other(e)))?;
-    let sources: Vec<Inputs> = inputs.split();
-    let results: Vec<Result<SourceDone>> = pool.install(|| {
-        sources
-            .into_par_iter()
-            .enumerate()
-            .map(|(i, ins)| export_source(&run, i, ins, filter))
-            .collect()
+    let sources = Sources::new(inputs.split());
+    // Each thread of the pool takes the next source until none is left.
+    // Not a parallel iterator: a thread waiting on its scan's own pool
+    // would run another source's export nested inside the first (rayon
+    // keeps a waiting thread busy), leaving the first's writer idle.
+    let per_thread: Vec<Vec<(usize, Result<SourceDone>)>> = pool.broadcast(|_| {
+        let mut mine = Vec::new();
+        while let Some((i, ins)) = sources.next() {
+            mine.push((i, export_source(&run, i, ins, filter)));
+        }
+        mine
     });
+    let mut results: Vec<(usize, Result<SourceDone>)> = per_thread.into_iter().flatten().collect();
+    results.sort_by_key(|(i, _)| *i);
     let mut total = ExportSummary {
         run: run.number,
         ..ExportSummary::default()
     };
     let mut skipped = Skipped::default();
     let mut marks = run.before_marks();
-    for r in results {
+    for (_, r) in results {
         let SourceDone { done, read } = r?;
         total.records += done.records;
         total.already += done.already;
@@ -178,6 +186,35 @@ pub fn export_segments(
     }
     run.commit(marks)?;
     Ok((total, skipped))
+}
+
+/// The sources of an export, each taken once, in log order.
+struct Sources {
+    /// Each source until a thread takes it.
+    slots: Vec<Mutex<Option<Inputs>>>,
+    /// The next source to take (past the end: none left).
+    next: AtomicUsize,
+}
+
+impl Sources {
+    fn new(sources: Vec<Inputs>) -> Self {
+        Sources {
+            slots: sources.into_iter().map(|s| Mutex::new(Some(s))).collect(),
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    /// The next source not taken yet, and its place in log order.
+    fn next(&self) -> Option<(usize, Inputs)> {
+        loop {
+            let i = self.next.fetch_add(1, Ordering::Relaxed);
+            let slot = self.slots.get(i)?;
+            // Each index is handed out once: the slot is always full here.
+            if let Some(ins) = slot.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                return Some((i, ins));
+            }
+        }
+    }
 }
 
 /// What exporting one source wrote, and what its scan met.
