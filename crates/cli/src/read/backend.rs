@@ -1,9 +1,8 @@
 //! The one interface every read command runs on, whatever the store:
-//! [`ReadBackend`], its answers, and [`open`], which picks the backend
-//! (the parallel scanner for a file store or named inputs, the store's
-//! `ReadStore` for a table backend). Commands compute an answer through
-//! it, then print the answer (`print.rs`); none of them asks which
-//! backend it has.
+//! [`ReadBackend`] and its answers. `scanned.rs` and `table.rs` implement
+//! it; `open` (in the module's root) picks one. Commands compute an
+//! answer through it, then print the answer (`print.rs`); none of them
+//! asks which backend it has.
 
 use std::ops::ControlFlow;
 use std::path::PathBuf;
@@ -13,11 +12,6 @@ use scout_audit_core::agg::{AccuracyMetrics, EventCounts, FileCounts, GroupBy};
 use scout_audit_core::{Filter, Record, Timestamp};
 use scout_audit_scan::{Answer, Spend};
 use scout_audit_store_file::ReadReport;
-
-use super::scanned::Scanned;
-use super::table::Table;
-use crate::Cli;
-use crate::addr::StoreAddr;
 
 /// What a read command reads through. Each answer comes with the scan's
 /// report (what was skipped, which indexes were not used); a table
@@ -52,19 +46,6 @@ pub trait ReadBackend {
 
     /// The read-only check of the whole store.
     fn verify(&self) -> Result<Verified>;
-}
-
-/// The backend of a read command: the scanner over the `given` inputs,
-/// else over the file store at `--path`, else the table store there
-/// (filters pushed down to SQL).
-pub fn open<'a>(cli: &'a Cli, given: &'a [PathBuf]) -> Result<Box<dyn ReadBackend + 'a>> {
-    if !given.is_empty() {
-        return Ok(Box::new(Scanned::new(cli, given)));
-    }
-    match cli.store_addr()? {
-        StoreAddr::File(_) => Ok(Box::new(Scanned::new(cli, given))),
-        addr => Ok(Box::new(Table::new(cli.open_read(&addr)?, addr.describe()))),
-    }
 }
 
 /// `stats`'s answer.

@@ -12,6 +12,9 @@ mod print;
 mod scanned;
 mod table;
 
+use scanned::Scanned;
+use table::Table;
+
 use std::io::{self, BufWriter, Write};
 use std::ops::ControlFlow;
 use std::path::PathBuf;
@@ -28,8 +31,10 @@ use scout_audit_store_file::follow::{Follow, Followed};
 use scout_audit_store_file::fs::RealFs;
 
 use crate::Cli;
+use crate::addr::StoreAddr;
 use crate::args::TimeArg;
 use crate::output::{Format, RecordPrinter, terminal_text};
+use backend::ReadBackend;
 use print::{
     print_accuracy, print_count, print_no_spend, print_spend, print_stats, print_verify,
     report_skips,
@@ -190,9 +195,22 @@ pub struct VerifyArgs {
     max_problems: usize,
 }
 
+/// The backend of a read command: the scanner over the `given` inputs,
+/// else over the file store at `--path`, else the table store there
+/// (filters pushed down to SQL).
+fn open<'a>(cli: &'a Cli, given: &'a [PathBuf]) -> Result<Box<dyn ReadBackend + 'a>> {
+    if !given.is_empty() {
+        return Ok(Box::new(Scanned::new(cli, given)));
+    }
+    match cli.store_addr()? {
+        StoreAddr::File(_) => Ok(Box::new(Scanned::new(cli, given))),
+        addr => Ok(Box::new(Table::new(cli.open_read(&addr)?, addr.describe()))),
+    }
+}
+
 pub fn query(cli: &Cli, a: &QueryArgs) -> Result<ExitCode> {
     let now = cli.now();
-    let store = backend::open(cli, &a.inputs)?;
+    let store = open(cli, &a.inputs)?;
     let filter = a.select.filter(now);
     let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
     let limit = a.limit.unwrap_or(u64::MAX);
@@ -247,7 +265,7 @@ pub fn tail(cli: &Cli, a: &TailArgs) -> Result<ExitCode> {
     if a.follow {
         return follow(cli, a, &f, &mut p);
     }
-    let answer = backend::open(cli, &a.inputs)?.last(f, a.n)?;
+    let answer = open(cli, &a.inputs)?.last(f, a.n)?;
     for r in &answer.value {
         p.print(r)?;
     }
@@ -316,8 +334,8 @@ pub fn spend(cli: &Cli, a: &SpendArgs) -> Result<ExitCode> {
         By::Model => GroupBy::Model,
         By::Session => GroupBy::Session,
     });
-    let answer = backend::open(cli, &a.inputs)?.spend(Filter::new().since(since), by)?;
-    print_spend(&mut out, format, a.by, since, &answer.value)?;
+    let answer = open(cli, &a.inputs)?.spend(Filter::new().since(since), by)?;
+    print_spend(&mut out, format, by, since, &answer.value)?;
     report_skips(&answer.report);
     Ok(ExitCode::SUCCESS)
 }
@@ -325,7 +343,7 @@ pub fn spend(cli: &Cli, a: &SpendArgs) -> Result<ExitCode> {
 pub fn accuracy(cli: &Cli, a: &AccuracyArgs) -> Result<ExitCode> {
     let now = cli.now();
     let filter = Filter::new().with_since(a.since.map(|t| t.resolve(now)));
-    let answer = backend::open(cli, &a.inputs)?.accuracy(filter)?;
+    let answer = open(cli, &a.inputs)?.accuracy(filter)?;
     let mut out = io::stdout().lock();
     print_accuracy(
         &mut out,
@@ -337,7 +355,7 @@ pub fn accuracy(cli: &Cli, a: &AccuracyArgs) -> Result<ExitCode> {
 }
 
 pub fn stats(cli: &Cli, a: &StatsArgs) -> Result<ExitCode> {
-    let answer = backend::open(cli, &a.inputs)?.stats(a.top_files)?;
+    let answer = open(cli, &a.inputs)?.stats(a.top_files)?;
     let mut out = io::stdout().lock();
     print_stats(
         &mut out,
@@ -348,7 +366,7 @@ pub fn stats(cli: &Cli, a: &StatsArgs) -> Result<ExitCode> {
 }
 
 pub fn verify(cli: &Cli, a: &VerifyArgs) -> Result<ExitCode> {
-    let answer = backend::open(cli, &[])?.verify()?;
+    let answer = open(cli, &[])?.verify()?;
     let mut out = io::stdout().lock();
     print_verify(&mut out, &answer, a.max_problems)?;
     Ok(if answer.ok {

@@ -6,11 +6,10 @@ use std::io::{self, Write};
 
 use anyhow::{Result, bail};
 use scout_audit_core::Timestamp;
-use scout_audit_core::agg::{AccuracyMetrics, SpendBy, SumOverflow};
+use scout_audit_core::agg::{AccuracyMetrics, GroupBy, SpendBy, SumOverflow};
 use scout_audit_scan::{ScanReport, Spend};
 use serde_json::json;
 
-use super::By;
 use super::backend::{FileStats, StatsAnswer, Verified, VerifySummary};
 use crate::output::{Format, print_rows, report_skipped, terminal_text};
 
@@ -98,7 +97,7 @@ pub fn print_no_spend(out: &mut dyn Write, format: Format) -> io::Result<()> {
 pub fn print_spend(
     out: &mut dyn Write,
     format: Format,
-    by: Option<By>,
+    by: Option<GroupBy>,
     since: Timestamp,
     spend: &Spend,
 ) -> Result<()> {
@@ -152,14 +151,14 @@ pub fn print_spend(
 fn print_spend_groups(
     out: &mut dyn Write,
     format: Format,
-    by: Option<By>,
+    by: Option<GroupBy>,
     groups: &SpendBy,
     costs: &[f64],
 ) -> Result<()> {
     let by = match by {
-        Some(By::Hour) => "HOUR",
-        Some(By::Day) => "DAY",
-        Some(By::Model) => "MODEL",
+        Some(GroupBy::Hour) => "HOUR",
+        Some(GroupBy::Day) => "DAY",
+        Some(GroupBy::Model) => "MODEL",
         _ => "SESSION",
     };
     let rows: Vec<Vec<String>> = groups
