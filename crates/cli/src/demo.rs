@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -100,19 +100,13 @@ fn seg_names(layout: &Layout) -> BTreeSet<String> {
         .unwrap_or_default()
 }
 
+/// `scout-audit demo`: a temporary store (or `--path`), written by
+/// concurrent writers with rotations shown as they happen, then the
+/// headline questions answered with timings.
 pub fn run(cli: &Cli, a: &DemoArgs) -> Result<ExitCode> {
     let mut out = io::stdout().lock();
-    // Never the default store: --path on the command line, or a fresh temp dir.
-    let (path, temp) = match &cli.path {
-        Some(p) => (PathBuf::from(p), None),
-        None => {
-            let dir = tempfile::Builder::new()
-                .prefix("scout-audit-demo-")
-                .tempdir()
-                .context("cannot create a temporary directory")?;
-            (dir.path().join("audit.jsonl"), Some(dir))
-        }
-    };
+    let target = Target::choose(cli)?;
+    let path = target.path.clone();
     writeln!(
         out,
         "scout-audit demo: writing {} events with {} writers to {}",
@@ -128,12 +122,77 @@ pub fn run(cli: &Cli, a: &DemoArgs) -> Result<ExitCode> {
     let layout =
         Layout::new(&path).map_err(|r| anyhow::anyhow!("invalid path {}: {r}", path.display()))?;
     let now = cli.now();
+    write_log(cli, a, &path, &layout, now, &mut out)?;
+    writeln!(out, "\nheadline answers (as of {now}):\n")?;
+    headline_answers(cli, &path, &layout, now, &mut out)?;
+    writeln!(out)?;
+    target.finish(a.keep, &mut out)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Where the demo writes: never the default store.
+struct Target {
+    /// The live file of the demo's store.
+    path: PathBuf,
+    /// The temporary directory holding it (`None`: `--path` was given).
+    temp: Option<tempfile::TempDir>,
+}
+
+impl Target {
+    /// `--path` on the command line, or a fresh temporary directory.
+    fn choose(cli: &Cli) -> Result<Target> {
+        Ok(match &cli.path {
+            Some(p) => Target {
+                path: PathBuf::from(p),
+                temp: None,
+            },
+            None => {
+                let dir = tempfile::Builder::new()
+                    .prefix("scout-audit-demo-")
+                    .tempdir()
+                    .context("cannot create a temporary directory")?;
+                Target {
+                    path: dir.path().join("audit.jsonl"),
+                    temp: Some(dir),
+                }
+            }
+        })
+    }
+
+    /// Keeps or deletes the temporary store, and says which.
+    fn finish(self, keep: bool, out: &mut io::StdoutLock<'_>) -> Result<()> {
+        match self.temp {
+            Some(dir) if keep => {
+                let kept: PathBuf = dir.keep();
+                writeln!(out, "kept the store in {}", kept.display())?;
+            }
+            Some(_) => writeln!(
+                out,
+                "the temporary store is deleted now (--keep to keep it)"
+            )?,
+            None => writeln!(out, "the store is at {}", self.path.display())?,
+        }
+        Ok(())
+    }
+}
+
+/// Writes the events over the week before `now` with `--writers`
+/// concurrent writers (each its own session), showing rotations and
+/// compressions as they happen, and waits for the compressions.
+fn write_log(
+    cli: &Cli,
+    a: &DemoArgs,
+    path: &Path,
+    layout: &Layout,
+    now: Timestamp,
+    out: &mut io::StdoutLock<'_>,
+) -> Result<()> {
     let span = Duration::from_secs(7 * 86_400);
     let start = now.saturating_sub(span);
     let per_writer = a.events / a.writers.max(1);
     let stores = (0..a.writers.max(1))
         .map(|_| {
-            cli.builder(path.clone(), Durability::Process)
+            cli.builder(path.to_path_buf(), Durability::Process)
                 .session(SessionId::random())
                 .open()
         })
@@ -156,25 +215,9 @@ pub fn run(cli: &Cli, a: &DemoArgs) -> Result<ExitCode> {
                 })
             })
             .collect();
-        // Show rotations and compressions as they happen.
-        let mut seen = seg_names(&layout);
-        let show = |out: &mut io::StdoutLock<'_>, seen: &mut BTreeSet<String>| -> io::Result<()> {
-            let now_names = seg_names(&layout);
-            for n in now_names.difference(seen) {
-                let what = if n.ends_with(".gz") {
-                    "compressed"
-                } else if n.ends_with(".tmp") {
-                    continue;
-                } else {
-                    "sealed    "
-                };
-                writeln!(out, "  {:>6.2}s  {what}  {n}", t0.elapsed().as_secs_f64())?;
-            }
-            *seen = now_names;
-            Ok(())
-        };
+        let mut seen = seg_names(layout);
         while !handles.iter().all(|h| h.is_finished()) {
-            show(&mut out, &mut seen)?;
+            show_new_segments(out, layout, &mut seen, t0)?;
             std::thread::sleep(Duration::from_millis(20));
         }
         let write_secs = t0.elapsed().as_secs_f64();
@@ -191,41 +234,76 @@ pub fn run(cli: &Cli, a: &DemoArgs) -> Result<ExitCode> {
         for s in &stores {
             s.wait_compressed();
         }
-        show(&mut out, &mut seen)?;
+        show_new_segments(out, layout, &mut seen, t0)?;
         Ok(())
     });
     result?;
     for s in &stores {
         s.close()?;
     }
-    writeln!(out, "\nheadline answers (as of {now}):\n")?;
-    let timed = |label: &str,
-                 out: &mut io::StdoutLock<'_>,
-                 f: &mut dyn FnMut() -> Result<String>|
-     -> Result<()> {
-        let t = Instant::now();
-        let answer = f()?;
-        writeln!(
-            out,
-            "  {label:<40} {answer}   [{:.0} ms]",
-            t.elapsed().as_secs_f64() * 1000.0
-        )?;
-        Ok(())
-    };
-    // The same engine every read command uses: the parallel scanner, which
-    // answers archives wholly inside a window from their indexes.
+    Ok(())
+}
+
+/// Shows the segments sealed or compressed since `seen` was listed.
+fn show_new_segments(
+    out: &mut io::StdoutLock<'_>,
+    layout: &Layout,
+    seen: &mut BTreeSet<String>,
+    t0: Instant,
+) -> io::Result<()> {
+    let now_names = seg_names(layout);
+    for n in now_names.difference(seen) {
+        let what = if n.ends_with(".gz") {
+            "compressed"
+        } else if n.ends_with(".tmp") {
+            continue;
+        } else {
+            "sealed    "
+        };
+        writeln!(out, "  {:>6.2}s  {what}  {n}", t0.elapsed().as_secs_f64())?;
+    }
+    *seen = now_names;
+    Ok(())
+}
+
+/// Prints one answer and how long it took.
+fn timed(
+    label: &str,
+    out: &mut io::StdoutLock<'_>,
+    f: &mut dyn FnMut() -> Result<String>,
+) -> Result<()> {
+    let t = Instant::now();
+    let answer = f()?;
+    writeln!(
+        out,
+        "  {label:<40} {answer}   [{:.0} ms]",
+        t.elapsed().as_secs_f64() * 1000.0
+    )?;
+    Ok(())
+}
+
+/// The headline questions, answered by the engine every read command
+/// uses: the parallel scanner, which answers archives wholly inside a
+/// window from their indexes; then `verify`.
+fn headline_answers(
+    cli: &Cli,
+    path: &Path,
+    layout: &Layout,
+    now: Timestamp,
+    out: &mut io::StdoutLock<'_>,
+) -> Result<()> {
     let scan = |f: Filter| -> Result<Scan> {
-        Ok(Scan::new(Inputs::store(&path)?)
+        Ok(Scan::new(Inputs::store(path)?)
             .filter(f)
             .threads(cli.threads))
     };
     let day_ago = now.saturating_sub(Duration::from_secs(86_400));
-    timed("spend, last hour (hourly_spend(1))", &mut out, &mut || {
+    timed("spend, last hour (hourly_spend(1))", out, &mut || {
         let cut = spend_cutoff(now, 1.0).unwrap_or(now);
         let s = scan(Filter::new().since(cut))?.spend(None)?.value;
         Ok(format!("${:.4}", s.total?))
     })?;
-    timed("spend by model, last 24 h", &mut out, &mut || {
+    timed("spend by model, last 24 h", out, &mut || {
         let s = scan(Filter::new().since(day_ago))?
             .spend(Some(GroupBy::Model))?
             .value;
@@ -243,14 +321,14 @@ pub fn run(cli: &Cli, a: &DemoArgs) -> Result<ExitCode> {
             .collect::<Result<_>>()?;
         Ok(parts.join(" "))
     })?;
-    timed("navigation accuracy since 24 h ago", &mut out, &mut || {
+    timed("navigation accuracy since 24 h ago", out, &mut || {
         let m = scan(Filter::new().since(day_ago))?.accuracy()?.value;
         Ok(format!(
             "{}% ({} nav, {} failures)",
             m.accuracy_pct, m.total_nav, m.validation_fail_count
         ))
     })?;
-    timed("last 3 validation failures", &mut out, &mut || {
+    timed("last 3 validation failures", out, &mut || {
         let last = scan(Filter::new().event(types::VALIDATION_FAIL))?
             .last(3)?
             .value;
@@ -260,31 +338,14 @@ pub fn run(cli: &Cli, a: &DemoArgs) -> Result<ExitCode> {
             .collect();
         Ok(ts.join(", "))
     })?;
-    timed(
-        "verify (every segment, seq per session)",
-        &mut out,
-        &mut || {
-            let rep = scout_audit_store_file::verify::verify(Arc::new(RealFs), &layout)?;
-            let segs = rep.read.segments;
-            Ok(format!(
-                "{} records in {segs} segments, {} sessions: {}",
-                rep.read.records,
-                rep.sessions,
-                if rep.is_ok() { "OK" } else { "PROBLEMS" }
-            ))
-        },
-    )?;
-    writeln!(out)?;
-    match temp {
-        Some(dir) if a.keep => {
-            let kept: PathBuf = dir.keep();
-            writeln!(out, "kept the store in {}", kept.display())?;
-        }
-        Some(_) => writeln!(
-            out,
-            "the temporary store is deleted now (--keep to keep it)"
-        )?,
-        None => writeln!(out, "the store is at {}", path.display())?,
-    }
-    Ok(ExitCode::SUCCESS)
+    timed("verify (every segment, seq per session)", out, &mut || {
+        let rep = scout_audit_store_file::verify::verify(Arc::new(RealFs), layout)?;
+        let segs = rep.read.segments;
+        Ok(format!(
+            "{} records in {segs} segments, {} sessions: {}",
+            rep.read.records,
+            rep.sessions,
+            if rep.is_ok() { "OK" } else { "PROBLEMS" }
+        ))
+    })
 }

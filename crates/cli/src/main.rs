@@ -10,7 +10,7 @@ mod export;
 mod log_cmd;
 mod output;
 mod progress;
-mod read_cmd;
+mod read;
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -109,19 +109,19 @@ enum Command {
     /// Log one event from flags, or many JSON events from stdin.
     Log(log_cmd::LogArgs),
     /// Print matching records in log order.
-    Query(read_cmd::QueryArgs),
+    Query(read::QueryArgs),
     /// Print the last records, and with -f follow new ones across rotations.
-    Tail(read_cmd::TailArgs),
+    Tail(read::TailArgs),
     /// Sum of cost in a window, optionally grouped.
-    Spend(read_cmd::SpendArgs),
+    Spend(read::SpendArgs),
     /// Navigation accuracy: nav events against validation failures.
-    Accuracy(read_cmd::AccuracyArgs),
+    Accuracy(read::AccuracyArgs),
     /// Records, events, time range, segments, bytes and malformed lines.
-    Stats(read_cmd::StatsArgs),
+    Stats(read::StatsArgs),
     /// Check every segment: torn tails, malformed lines, seq gaps, leftovers.
-    Verify(read_cmd::VerifyArgs),
+    Verify(read::VerifyArgs),
     /// Write sidecar indexes for the archives that have none (Python-era or older ones).
-    Index(read_cmd::IndexArgs),
+    Index(read::IndexArgs),
     /// Seal the live file now (it is compressed before the command exits).
     Rotate,
     /// Write a realistic log to a fresh temporary store and run the headline queries.
@@ -178,13 +178,13 @@ impl Cli {
 fn run(cli: &Cli) -> Result<ExitCode> {
     match &cli.command {
         Command::Log(a) => log_cmd::run(cli, a),
-        Command::Query(a) => read_cmd::query(cli, a),
-        Command::Tail(a) => read_cmd::tail(cli, a),
-        Command::Spend(a) => read_cmd::spend(cli, a),
-        Command::Accuracy(a) => read_cmd::accuracy(cli, a),
-        Command::Stats(a) => read_cmd::stats(cli, a),
-        Command::Verify(a) => read_cmd::verify(cli, a),
-        Command::Index(a) => read_cmd::index(cli, a),
+        Command::Query(a) => read::query(cli, a),
+        Command::Tail(a) => read::tail(cli, a),
+        Command::Spend(a) => read::spend(cli, a),
+        Command::Accuracy(a) => read::accuracy(cli, a),
+        Command::Stats(a) => read::stats(cli, a),
+        Command::Verify(a) => read::verify(cli, a),
+        Command::Index(a) => read::index(cli, a),
         Command::Rotate => {
             let store = cli
                 .builder(cli.store_path_for("rotate")?, Durability::Process)

@@ -44,7 +44,7 @@ pub use error::Error;
 pub use event::{Event, types};
 pub use filter::Filter;
 pub use memory::MemorySink;
-pub use read::{ReadStore, RecordStream, Skipped, Store};
+pub use read::{ReadStore, RecordStats, RecordStream, SeqBreakAt, SeqCheck, Skipped, Store};
 pub use record::{Decoded, MAX_LINE, Malformed, Record, check_line_len, decode_line};
 pub use session::{SessionId, WriterId};
 pub use sink::{Durability, Receipt, Sink, Watermark};

@@ -8,8 +8,11 @@
 //! them. Overrides must give the same answers bit for bit: the conformance
 //! suite checks every backend against the file store.
 
-use crate::agg::{Accuracy, AccuracyMetrics, EventCounts, GroupBy, LastN, SpendBy};
-use crate::{Error, Filter, Record, types};
+use std::collections::HashSet;
+
+use crate::agg::SpendBy;
+use crate::agg::{Accuracy, AccuracyMetrics, EventCounts, GroupBy, LastN, SeqBreak, SeqTracker};
+use crate::{Error, Filter, Record, Timestamp, types};
 
 /// Records streamed in log order.
 pub type RecordStream<'a> = Box<dyn Iterator<Item = Result<Record, Error>> + 'a>;
@@ -22,6 +25,51 @@ pub struct Skipped {
     pub count: u64,
     /// The first few, located (`file:line (byte N): what`).
     pub examples: Vec<String>,
+}
+
+/// What `stats` tells of the records of a store ([`ReadStore::stats`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RecordStats {
+    /// Records read.
+    pub records: u64,
+    /// Records per event type.
+    pub events: EventCounts,
+    /// The earliest `ts`.
+    pub first_ts: Option<Timestamp>,
+    /// The latest `ts`.
+    pub last_ts: Option<Timestamp>,
+    /// Records without a parseable `ts`.
+    pub without_ts: u64,
+    /// Distinct `session_id`s.
+    pub sessions: u64,
+}
+
+/// A record whose `seq` is not the one its writer's previous record
+/// announced ([`ReadStore::check_seqs`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SeqBreakAt {
+    /// The record's session.
+    pub session: String,
+    /// The record's `writer` stamp.
+    pub writer: Option<String>,
+    /// The record's `seq`.
+    pub seq: u64,
+    /// The `seq` expected instead.
+    pub expected: u64,
+}
+
+/// The `seq` check of a whole store ([`ReadStore::check_seqs`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SeqCheck {
+    /// Records read.
+    pub records: u64,
+    /// Distinct sessions with a `seq`.
+    pub sessions: u64,
+    /// Problems: a gap, a repeat or a step back in one writer's records.
+    pub gaps: Vec<SeqBreakAt>,
+    /// Not problems: breaks among the unstamped records of a session that
+    /// several writers used.
+    pub shared: Vec<SeqBreakAt>,
 }
 
 /// A backend that both writes and answers queries.
@@ -85,6 +133,58 @@ pub trait ReadStore: Send + Sync {
             l.push(r?);
         }
         Ok(l.into_vec())
+    }
+
+    /// What `stats` tells of the matching records: one pass over them.
+    fn stats(&self, filter: &Filter) -> Result<RecordStats, Error> {
+        let mut st = RecordStats::default();
+        let mut sessions = HashSet::new();
+        for r in self.scan(filter)? {
+            let r = r?;
+            st.records += 1;
+            st.events.add(r.event());
+            match r.ts() {
+                Some(ts) => {
+                    st.first_ts = Some(st.first_ts.map_or(ts, |f| f.min(ts)));
+                    st.last_ts = Some(st.last_ts.map_or(ts, |l| l.max(ts)));
+                }
+                None => st.without_ts += 1,
+            }
+            if let Some(s) = r.session_id()
+                && !sessions.contains(s)
+            {
+                sessions.insert(s.to_owned());
+            }
+        }
+        st.sessions = sessions.len() as u64;
+        Ok(st)
+    }
+
+    /// Every writer's `seq` checked to be contiguous, per session and
+    /// `writer` stamp, over all the records in log order.
+    fn check_seqs(&self) -> Result<SeqCheck, Error> {
+        let mut seqs = SeqTracker::default();
+        let mut check = SeqCheck::default();
+        for r in self.scan(&Filter::new())? {
+            let r = r?;
+            check.records += 1;
+            let (Some(s), Some(q)) = (r.session_id(), r.seq()) else {
+                continue;
+            };
+            let at = |expected| SeqBreakAt {
+                session: s.to_owned(),
+                writer: r.writer().map(str::to_owned),
+                seq: q,
+                expected,
+            };
+            match seqs.observe(s, r.writer(), q) {
+                None => {}
+                Some(SeqBreak::Gap(e)) => check.gaps.push(at(e)),
+                Some(SeqBreak::Shared(e)) => check.shared.push(at(e)),
+            }
+        }
+        check.sessions = seqs.sessions();
+        Ok(check)
     }
 }
 
@@ -153,6 +253,65 @@ mod tests {
             crate::Decoded::Record(r) => r,
             other => panic!("{other:?}"),
         }
+    }
+
+    /// A store of records held in memory: only `scan`, every other
+    /// method its default.
+    struct Held(Vec<Record>);
+
+    impl ReadStore for Held {
+        fn scan(&self, filter: &Filter) -> Result<RecordStream<'_>, Error> {
+            let f = filter.clone();
+            Ok(Box::new(
+                self.0
+                    .clone()
+                    .into_iter()
+                    .filter(move |r| f.matches(r))
+                    .map(Ok),
+            ))
+        }
+    }
+
+    fn line(text: &str) -> Record {
+        match crate::decode_line(text.as_bytes()) {
+            crate::Decoded::Record(r) => r,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn default_stats_and_seq_check_fold_over_scan() {
+        let store = Held(vec![
+            line(r#"{"ts":"2026-01-02T00:00:00Z","event":"nav","session_id":"a","seq":0}"#),
+            line(r#"{"ts":"2026-01-01T00:00:00Z","event":"nav","session_id":"a","seq":2}"#),
+            line(r#"{"session_id":"b","seq":0,"writer":"w"}"#),
+            line(r#"{"event":"brief"}"#),
+        ]);
+        let st = store.stats(&Filter::new()).unwrap();
+        assert_eq!(st.records, 4);
+        assert_eq!(st.events.get("nav"), 2);
+        assert_eq!(st.events.untyped, 1);
+        assert_eq!((st.without_ts, st.sessions), (2, 2));
+        assert_eq!(
+            st.first_ts.unwrap().to_python_string(),
+            "2026-01-01T00:00:00+00:00"
+        );
+        assert_eq!(
+            st.last_ts.unwrap().to_python_string(),
+            "2026-01-02T00:00:00+00:00"
+        );
+        let c = store.check_seqs().unwrap();
+        assert_eq!((c.records, c.sessions), (4, 2));
+        assert_eq!(
+            c.gaps,
+            [SeqBreakAt {
+                session: "a".into(),
+                writer: None,
+                seq: 2,
+                expected: 1
+            }]
+        );
+        assert!(c.shared.is_empty());
     }
 
     #[test]

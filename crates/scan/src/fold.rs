@@ -394,6 +394,28 @@ impl Fold for Files {
     }
 }
 
+/// `stats` and the files' counts together, in one pass (`stats
+/// --top-files`); never answered from an index, as neither is.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct StatsAndFiles {
+    pub stats: StatsFold,
+    pub files: Files,
+}
+
+impl Fold for StatsAndFiles {
+    fn want(&self) -> Want {
+        self.stats.want().or(self.files.want())
+    }
+    fn add(&mut self, m: &Matched<'_, '_>) {
+        self.stats.add(m);
+        self.files.add(m);
+    }
+    fn merge(&mut self, later: Self) {
+        self.stats.merge(later.stats);
+        self.files.merge(later.files);
+    }
+}
+
 /// An archive summary (what an index holds), built by the scanner.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct SummaryFold(pub Summary);

@@ -99,6 +99,15 @@ pub struct Stats {
     pub sessions: u64,
 }
 
+/// The answer of [`Scan::stats_with_files`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StatsWithFiles {
+    /// What [`Scan::stats`] answers.
+    pub stats: Stats,
+    /// What [`Scan::top_files`] answers.
+    pub files: FileCounts,
+}
+
 /// One query over [`Inputs`] (see the crate docs). Each answer method
 /// consumes it: a store's snapshot is read once.
 #[derive(Debug)]
@@ -277,6 +286,24 @@ impl Scan {
             },
             report,
         })
+    }
+
+    /// [`Scan::stats`] and [`Scan::top_files`] in one pass.
+    pub fn stats_with_files(self) -> Result<Answer<StatsWithFiles>> {
+        let (f, report) = self.run(fold::StatsAndFiles::default(), How::All)?;
+        let st = f.stats;
+        let stats = Stats {
+            events: st.events,
+            first_ts: st.first,
+            last_ts: st.last,
+            without_ts: st.without_ts,
+            sessions: st.sessions.len() as u64,
+        };
+        let value = StatsWithFiles {
+            stats,
+            files: f.files.0,
+        };
+        Ok(Answer { value, report })
     }
 
     /// How often each file appears in the matching records' `files`.

@@ -185,3 +185,92 @@ fn tables_escape_control_characters_from_event_names_and_file_names() {
         );
     }
 }
+
+const SMALL: &str = concat!(
+    r#"{"ts":"2026-01-01T00:00:01+00:00","event":"nav","session_id":"a","seq":0,"cost":0.5,"files":["x.rs"]}"#,
+    "\n",
+    r#"{"ts":"2026-01-02T00:00:00+00:00","event":"llm_call","session_id":"b","seq":0,"model":"m1"}"#,
+    "\n",
+    r#"{"session_id":"a","seq":1,"files":["x.rs","y.rs"]}"#,
+    "\n",
+);
+
+const STATS_HEAD: &str = "\
+records             3
+sessions            2
+first ts            2026-01-01T00:00:01+00:00
+last ts             2026-01-02T00:00:00+00:00
+records without ts  1
+";
+
+/// Every format of `stats --top-files` on a file store and on a table
+/// store, byte for byte: a table store has no segments, no `(no event)`
+/// row and no files' counts (it ignores `--top-files`).
+#[test]
+fn stats_prints_exactly_on_files_and_tables() {
+    let s = Store::new();
+    s.write("audit.jsonl", SMALL);
+    let live = s.path.display().to_string();
+    let files_table = format!(
+        "STAT                VALUE\npath                {live}\n{STATS_HEAD}\
+segments            0 archives, 0 sealed, 1 live
+bytes on disk       245
+bytes read          245
+malformed lines     0
+torn tails          0
+torn fragments      0
+damaged segments    0
+quarantine files    0
+
+EVENT       RECORDS
+llm_call          1
+nav               1
+(no event)        1
+
+FILE  RECORDS
+x.rs        2
+y.rs        1
+"
+    );
+    let files_csv = format!(
+        "STAT,VALUE\npath,{live}\nrecords,3\nsessions,2\nfirst ts,2026-01-01T00:00:01+00:00\n\
+last ts,2026-01-02T00:00:00+00:00\nrecords without ts,1\nsegments,\"0 archives, 0 sealed, 1 live\"\n\
+bytes on disk,245\nbytes read,245\nmalformed lines,0\ntorn tails,0\ntorn fragments,0\n\
+damaged segments,0\nquarantine files,0\n\nEVENT,RECORDS\nllm_call,1\nnav,1\n(no event),1\n\n\
+FILE,RECORDS\nx.rs,2\ny.rs,1\n"
+    );
+    let stats = |path: &str, format: &str| {
+        s.bare(&[
+            "--path",
+            path,
+            "stats",
+            "--top-files",
+            "2",
+            "--format",
+            format,
+        ])
+        .run()
+        .ok()
+    };
+    assert_eq!(stats(&live, "table"), files_table);
+    assert_eq!(stats(&live, "csv"), files_csv);
+
+    let db = format!("sqlite:{}", s.dir.path().join("t.db").display());
+    s.bare(&["copy", "--from", &live, "--to", &db]).run();
+    let table_table = format!(
+        "STAT                VALUE\npath                {db}\n{STATS_HEAD}\n\
+EVENT     RECORDS\nllm_call        1\nnav             1\n"
+    );
+    let table_csv = format!(
+        "STAT,VALUE\npath,{db}\nrecords,3\nsessions,2\nfirst ts,2026-01-01T00:00:01+00:00\n\
+last ts,2026-01-02T00:00:00+00:00\nrecords without ts,1\n\nEVENT,RECORDS\nllm_call,1\nnav,1\n"
+    );
+    let table_json = format!(
+        "{{\"path\":\"{db}\",\"records\":3,\"events\":{{\"llm_call\":1,\"nav\":1}},\
+\"records_without_event\":1,\"records_without_ts\":1,\"sessions\":2,\
+\"first_ts\":\"2026-01-01T00:00:01+00:00\",\"last_ts\":\"2026-01-02T00:00:00+00:00\"}}\n"
+    );
+    assert_eq!(stats(&db, "table"), table_table);
+    assert_eq!(stats(&db, "csv"), table_csv);
+    assert_eq!(stats(&db, "json"), table_json);
+}

@@ -304,6 +304,11 @@ fn check_all(inputs: &dyn Fn() -> Inputs, reader: &dyn Fn() -> Reader, pruning: 
                 s.value.first_ts,
                 e.records.iter().filter_map(Record::ts).min()
             );
+            // `stats --top-files`: both answers and the report of one pass.
+            let both = scan().stats_with_files().unwrap();
+            assert_eq!(both.value.stats, s.value);
+            assert_eq!(both.value.files, scan().top_files().unwrap().value);
+            assert_eq!(both.report.read, s.report.read);
         }
         // Spend, every grouping, bit for bit.
         for by in [

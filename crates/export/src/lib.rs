@@ -1,0 +1,247 @@
+//! scout-audit-export: a scout-audit log as hive-partitioned Parquet
+//! (`DIR/date=YYYY-MM-DD/part-RUN.parquet`), incrementally, for engines
+//! beyond one machine (DuckDB, Spark, Trino, ...). `scout-audit export`
+//! is this crate on the command line (docs/export.md).
+//!
+//! - [`export`]: the records of any [`ReadStore`] matching a filter, into
+//!   one part file per date partition.
+//! - [`export_segments`]: a file store's segments (or any [`Inputs`]) in
+//!   parallel on a rayon pool (each thread takes the next source), each
+//!   source into its own parts.
+//! - [`export_from`]: the records a callback hands over.
+//! - [`ExportSummary`]: what a run wrote; [`Error`]: what went wrong.
+//!
+//! **Schema** ([`SCHEMA`], docs/export.md): typed columns for the known
+//! fields, JSON text for `files`, `config` and every other field
+//! (`extra`). A known field with an unexpected type goes to `extra` as
+//! written, so nothing is lost.
+//!
+//! **Incremental.** `DIR/_scout_audit_export.json` records, per writer
+//! (a session and a `writer` stamp, or a session's unstamped records), the
+//! highest `seq` exported, and for records without `seq` (the Python
+//! original's) the latest `ts`. One writer's records continue one seq in
+//! log order, so a mark per writer skips only what was exported; several
+//! processes logging under one session id stamp their records, each its
+//! own writer, and are never taken for one another. A run exports only
+//! records beyond those marks, writes its parts under a new run number,
+//! and then replaces the manifest atomically; parts of a run that never
+//! reached the manifest (an interrupted export) are deleted by the next
+//! run before it starts, so an interrupted export is simply redone.
+//!
+//! **Whose files.** An export touches only its own files: it writes into
+//! an empty or missing directory (saving its manifest there before its
+//! first part), or one holding its manifest with nothing but `date=`
+//! directories of part files beside it, and refuses any other (another
+//! tool's data set). It deletes only regular files named as the parts of
+//! the one run that can have been interrupted (the manifest's committed
+//! runs + 1). Parts and the manifest are created exclusively without
+//! following links, mode 0600, in directories of mode 0700, as the file
+//! store's files are.
+//!
+//! ```
+//! use scout_audit_core::{Decoded, decode_line};
+//! # let dir = tempfile::tempdir()?;
+//! let out = dir.path().join("export");
+//! let line = br#"{"ts":"2026-01-02T03:04:05+00:00","event":"nav","session_id":"s","seq":0}"#;
+//! let Decoded::Record(r) = decode_line(line) else { unreachable!() };
+//! let first = scout_audit_export::export_from(&out, |emit| emit(r.clone()))?;
+//! assert_eq!((first.records, first.files, first.run), (1, 1, 1));
+//! assert!(out.join("date=2026-01-02/part-000001.parquet").is_file());
+//! // Again: the manifest says it was exported.
+//! let again = scout_audit_export::export_from(&out, |emit| emit(r.clone()))?;
+//! assert_eq!((again.records, again.already, again.run), (0, 1, 2));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod columns;
+mod dir;
+mod error;
+mod manifest;
+mod run;
+
+use std::ops::ControlFlow;
+use std::path::Path;
+
+use scout_audit_core::{Filter, ReadStore, Record, Skipped};
+use scout_audit_scan::{Inputs, Scan};
+use scout_audit_store_file::ReadReport;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+pub use error::{Error, Result};
+
+use run::{Done, Run};
+
+/// The Parquet schema of an export, version 1.
+pub const SCHEMA: &str = "message scout_audit_event {
+  OPTIONAL INT64 ts (TIMESTAMP(MICROS,true));
+  OPTIONAL BYTE_ARRAY event (STRING);
+  OPTIONAL BYTE_ARRAY session_id (STRING);
+  OPTIONAL INT64 seq;
+  OPTIONAL DOUBLE cost;
+  OPTIONAL BYTE_ARRAY model (STRING);
+  OPTIONAL INT64 input_t;
+  OPTIONAL INT64 output_t;
+  OPTIONAL BYTE_ARRAY files (STRING);
+  OPTIONAL BYTE_ARRAY reason (STRING);
+  OPTIONAL DOUBLE confidence;
+  OPTIONAL DOUBLE duration_ms;
+  OPTIONAL BYTE_ARRAY config (STRING);
+  OPTIONAL BYTE_ARRAY extra (STRING);
+}";
+
+/// What a run exported.
+#[derive(Debug, Default)]
+pub struct ExportSummary {
+    /// Records written.
+    pub records: u64,
+    /// Records skipped: exported by an earlier run.
+    pub already: u64,
+    /// Part files written.
+    pub files: u64,
+    /// The run number.
+    pub run: u64,
+}
+
+/// Exports the records of `store` matching `filter` into `dir`.
+pub fn export(store: &dyn ReadStore, filter: &Filter, dir: &Path) -> Result<ExportSummary> {
+    export_from(dir, |emit| {
+        for r in store.scan(filter)? {
+            emit(r?)?;
+        }
+        Ok(())
+    })
+}
+
+/// Exports the records `feed` hands to its callback into `dir`, in one
+/// part file per date partition (`part-RUN.parquet`).
+pub fn export_from(
+    dir: &Path,
+    feed: impl FnOnce(&mut dyn FnMut(Record) -> Result<()>) -> Result<()>,
+) -> Result<ExportSummary> {
+    let run = Run::begin(dir)?;
+    let mut w = run.writer(&format!("{:06}", run.number));
+    feed(&mut |r| w.add(&r))?;
+    let done = w.finish()?;
+    let mut marks = run.before_marks();
+    marks.absorb(&done.marks);
+    run.commit(marks)?;
+    Ok(ExportSummary {
+        records: done.records,
+        already: done.already,
+        files: done.files,
+        run: run.number,
+    })
+}
+
+/// Exports the records of `inputs` (a file store's segments and live
+/// file, or any files) matching `filter` into `dir`, on a pool of
+/// `threads` (rayon), each source into its own part files
+/// (`part-RUN-NNNNN.parquet`, NNNNN the source's place in log order). The
+/// summary, and what the scan skipped (its first example the first in log
+/// order).
+pub fn export_segments(
+    dir: &Path,
+    inputs: Inputs,
+    filter: &Filter,
+    threads: usize,
+) -> Result<(ExportSummary, Skipped)> {
+    let run = Run::begin(dir)?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .build()
+        .map_err(|e| Error::Io(std::io::Error::other(e)))?;
+    let sources = Sources::new(inputs.split());
+    // Each thread of the pool takes the next source until none is left.
+    // Not a parallel iterator: a thread waiting on its scan's own pool
+    // would run another source's export nested inside the first (rayon
+    // keeps a waiting thread busy), leaving the first's writer idle.
+    let per_thread: Vec<Vec<(usize, Result<SourceDone>)>> = pool.broadcast(|_| {
+        let mut mine = Vec::new();
+        while let Some((i, ins)) = sources.next() {
+            mine.push((i, export_source(&run, i, ins, filter)));
+        }
+        mine
+    });
+    let mut results: Vec<(usize, Result<SourceDone>)> = per_thread.into_iter().flatten().collect();
+    results.sort_by_key(|(i, _)| *i);
+    let mut total = ExportSummary {
+        run: run.number,
+        ..ExportSummary::default()
+    };
+    let mut skipped = Skipped::default();
+    let mut marks = run.before_marks();
+    for (_, r) in results {
+        let SourceDone { done, read } = r?;
+        total.records += done.records;
+        total.already += done.already;
+        total.files += done.files;
+        marks.absorb(&done.marks);
+        skipped.count += read.problem_count();
+        if skipped.examples.is_empty()
+            && let Some(p) = read.problems.first()
+        {
+            skipped.examples.push(p.to_string());
+        }
+    }
+    run.commit(marks)?;
+    Ok((total, skipped))
+}
+
+/// The sources of an export, each taken once, in log order.
+struct Sources {
+    /// Each source until a thread takes it.
+    slots: Vec<Mutex<Option<Inputs>>>,
+    /// The next source to take (past the end: none left).
+    next: AtomicUsize,
+}
+
+impl Sources {
+    fn new(sources: Vec<Inputs>) -> Self {
+        Sources {
+            slots: sources.into_iter().map(|s| Mutex::new(Some(s))).collect(),
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    /// The next source not taken yet, and its place in log order.
+    fn next(&self) -> Option<(usize, Inputs)> {
+        loop {
+            let i = self.next.fetch_add(1, Ordering::Relaxed);
+            let slot = self.slots.get(i)?;
+            // Each index is handed out once: the slot is always full here.
+            if let Some(ins) = slot.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                return Some((i, ins));
+            }
+        }
+    }
+}
+
+/// What exporting one source wrote, and what its scan met.
+struct SourceDone {
+    done: Done,
+    read: ReadReport,
+}
+
+/// Exports source number `i` of a run (one thread: the pool is over
+/// sources).
+fn export_source(run: &Run, i: usize, ins: Inputs, filter: &Filter) -> Result<SourceDone> {
+    let mut w = run.writer(&format!("{:06}-{i:05}", run.number));
+    let scan = Scan::new(ins).threads(Some(1)).filter(filter.clone());
+    let mut failed = None;
+    let report = scan.for_each_record(|rec| match w.add(&rec) {
+        Ok(()) => ControlFlow::Continue(()),
+        Err(e) => {
+            failed = Some(e);
+            ControlFlow::Break(())
+        }
+    })?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    let done = w.finish()?;
+    Ok(SourceDone {
+        done,
+        read: report.read,
+    })
+}
