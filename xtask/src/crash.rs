@@ -108,7 +108,7 @@ pub fn child(o: &ChildOptions) -> Result<()> {
                     .append_batch(keys.iter().map(|n| event_for(*n)).collect())
                     .context("append")?;
                 if buffered {
-                    let mut w = waiting.lock().unwrap_or_else(|p| p.into_inner());
+                    let mut w = scout_audit_core::writer::lock_ignoring_poison(&waiting);
                     for (r, n) in receipts.iter().zip(&keys) {
                         w.insert(r.seq, *n);
                     }
@@ -132,7 +132,7 @@ pub fn child(o: &ChildOptions) -> Result<()> {
         loop {
             if let Some(written) = store.watermark_now().written {
                 let ready: Vec<(u64, u64)> = {
-                    let mut w = waiting.lock().unwrap_or_else(|p| p.into_inner());
+                    let mut w = scout_audit_core::writer::lock_ignoring_poison(&waiting);
                     let rest = w.split_off(&(written + 1));
                     std::mem::replace(&mut *w, rest).into_iter().collect()
                 };
@@ -647,12 +647,7 @@ impl Watchers {
         self.stop.store(true, Ordering::SeqCst);
         let _ = self.scanner.join();
         report.scans += self.scans.load(Ordering::SeqCst);
-        for p in self
-            .scan_problems
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-        {
+        for p in scout_audit_core::writer::lock_ignoring_poison(&self.scan_problems).iter() {
             report.violation(&format!("store {}", report.stores), p);
         }
         drop(self.followed);
@@ -673,13 +668,11 @@ fn scan_once(path: &Path, problems: &Mutex<Vec<String>>) {
                 .collect();
             p.extend(thread_prefixes(&recs));
             if !p.is_empty() {
-                let mut g = problems.lock().unwrap_or_else(|e| e.into_inner());
+                let mut g = scout_audit_core::writer::lock_ignoring_poison(problems);
                 g.extend(p.into_iter().map(|x| format!("concurrent scan: {x}")));
             }
         }
-        Err(e) => problems
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        Err(e) => scout_audit_core::writer::lock_ignoring_poison(problems)
             .push(format!("concurrent scan failed: {e}")),
     }
 }

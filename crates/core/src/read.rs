@@ -1,6 +1,6 @@
 //! [`ReadStore`]: the query side of a backend.
 //!
-//! Every backend answers the queries of design §5 through this trait. Only
+//! Every backend answers the queries (docs/format.md, "Queries") through this trait. Only
 //! [`ReadStore::scan`] is required; the aggregates have default
 //! implementations as folds over it (with the exact sums of [`crate::agg`]),
 //! so a new backend is correct from its first line, and a backend that can

@@ -210,7 +210,7 @@ impl Sources {
             let i = self.next.fetch_add(1, Ordering::Relaxed);
             let slot = self.slots.get(i)?;
             // Each index is handed out once: the slot is always full here.
-            if let Some(ins) = slot.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            if let Some(ins) = scout_audit_core::writer::lock_ignoring_poison(slot).take() {
                 return Some((i, ins));
             }
         }

@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use scout_audit_core::writer::lock_ignoring_poison;
 use scout_audit_core::{Filter, ReadStore, Record, RecordStream, Skipped};
 
 use crate::error::{Error, Result};
@@ -63,7 +64,7 @@ impl Iterator for Tracked {
             None => {
                 self.done = true;
                 let rep = self.reader.report();
-                let mut g = self.skipped.lock().unwrap_or_else(|p| p.into_inner());
+                let mut g = lock_ignoring_poison(&self.skipped);
                 *g = Skipped {
                     count: rep.problem_count(),
                     examples: rep
@@ -97,10 +98,7 @@ impl ReadStore for crate::FileStore {
     }
 
     fn skipped(&self) -> Skipped {
-        self.skipped_cell()
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        lock_ignoring_poison(&self.skipped_cell()).clone()
     }
 }
 
@@ -119,9 +117,6 @@ impl ReadStore for FileReadStore {
     }
 
     fn skipped(&self) -> Skipped {
-        self.skipped
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        lock_ignoring_poison(&self.skipped).clone()
     }
 }

@@ -633,7 +633,7 @@ impl PgStore {
         mut f: impl FnMut(&mut Client) -> Result<T, postgres::Error>,
         what: &str,
     ) -> Result<T, Error> {
-        let mut g = self.reader.lock().unwrap_or_else(|p| p.into_inner());
+        let mut g = scout_audit_core::writer::lock_ignoring_poison(&self.reader);
         for attempt in 0..2 {
             if g.as_ref().is_none_or(Client::is_closed) {
                 *g = Some(connect(&self.url)?);

@@ -487,7 +487,7 @@ impl SqliteStore {
     }
 
     fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> Result<T, Error>) -> Result<T, Error> {
-        let conn = match self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop() {
+        let conn = match scout_audit_core::writer::lock_ignoring_poison(&self.readers).pop() {
             Some(c) => c,
             None => {
                 check_side_files(&self.path, &self.db)?;
@@ -495,10 +495,7 @@ impl SqliteStore {
             }
         };
         let r = f(&conn);
-        self.readers
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(conn);
+        scout_audit_core::writer::lock_ignoring_poison(&self.readers).push(conn);
         r
     }
 }

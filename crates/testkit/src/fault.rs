@@ -70,16 +70,16 @@ impl FaultFs {
     /// Fails the `after`-th next call of `op` and every one after, as `how`.
     pub fn fail_how(&self, op: Op, how: How, after: usize) {
         self.seen.store(0, Ordering::SeqCst);
-        *self.fail.lock().unwrap_or_else(|p| p.into_inner()) = Some((op, how, after));
+        *scout_audit_core::writer::lock_ignoring_poison(&self.fail) = Some((op, how, after));
     }
 
     /// Fails nothing any more.
     pub fn heal(&self) {
-        *self.fail.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        *scout_audit_core::writer::lock_ignoring_poison(&self.fail) = None;
     }
 
     fn check(&self, op: Op) -> Option<How> {
-        let g = self.fail.lock().unwrap_or_else(|p| p.into_inner());
+        let g = scout_audit_core::writer::lock_ignoring_poison(&self.fail);
         if let Some((o, how, after)) = *g
             && o == op
         {
@@ -158,10 +158,7 @@ impl Fs for Faulty {
         }))
     }
     fn open_read(&self, path: &Path) -> io::Result<Box<dyn ReadFile>> {
-        self.0
-            .opened_for_reading
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        scout_audit_core::writer::lock_ignoring_poison(&self.0.opened_for_reading)
             .push(path.to_path_buf());
         RealFs.open_read(path)
     }

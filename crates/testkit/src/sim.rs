@@ -728,7 +728,7 @@ impl Default for SimFs {
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
+    scout_audit_core::writer::lock_ignoring_poison(m)
 }
 
 impl SimFs {
@@ -986,7 +986,7 @@ impl SimLock {
                 return Ok(false);
             }
             w.lock_cv.notify_all();
-            locks = w.lock_cv.wait(locks).unwrap_or_else(|p| p.into_inner());
+            locks = scout_audit_core::writer::wait_ignoring_poison(&w.lock_cv, locks);
         }
     }
 }
