@@ -100,11 +100,13 @@ pub struct Lifecycle {
 
 impl Lifecycle {
     /// Open and healthy.
+    #[inline]
     pub fn new() -> Lifecycle {
         Lifecycle::default()
     }
 
     /// `Err` once closed (checked first) or poisoned.
+    #[inline]
     pub fn check(&self) -> Result<(), Refusal> {
         if self.closed {
             return Err(Refusal::Closed);
@@ -113,6 +115,7 @@ impl Lifecycle {
     }
 
     /// `Err` once poisoned, closed or not.
+    #[inline]
     pub fn check_poisoned(&self) -> Result<(), Refusal> {
         match &self.poisoned {
             Some(cause) => Err(Refusal::Poisoned(cause.clone())),
@@ -122,6 +125,7 @@ impl Lifecycle {
 
     /// Records `cause` as the reason to refuse everything from now on,
     /// unless an earlier failure already did.
+    #[inline]
     pub fn poison(&mut self, cause: &dyn fmt::Display) {
         if self.poisoned.is_none() {
             self.poisoned = Some(cause.to_string());
@@ -129,16 +133,19 @@ impl Lifecycle {
     }
 
     /// Whether a failure poisoned the writer.
+    #[inline]
     pub fn is_poisoned(&self) -> bool {
         self.poisoned.is_some()
     }
 
     /// Marks the writer closed.
+    #[inline]
     pub fn close(&mut self) {
         self.closed = true;
     }
 
     /// Whether the writer was closed.
+    #[inline]
     pub fn is_closed(&self) -> bool {
         self.closed
     }
@@ -170,6 +177,7 @@ pub struct SeqAllocator {
 impl SeqAllocator {
     /// An allocator for `own` continuing at `next_own`, and at `others` for
     /// the other sessions already known.
+    #[inline]
     pub fn new(own: SessionId, next_own: u64, others: HashMap<SessionId, u64>) -> SeqAllocator {
         SeqAllocator {
             own,
@@ -180,6 +188,7 @@ impl SeqAllocator {
 
     /// The next seq of `event`'s session (an unknown other session starts
     /// at 0).
+    #[inline]
     pub fn assign(&mut self, event: &Event) -> Assigned {
         match event.session_override() {
             Some(s) if *s != self.own => {
@@ -199,6 +208,7 @@ impl SeqAllocator {
     /// Takes back the seqs of `events`, the last ones assigned (under the
     /// same lock hold), whose lines were not written: a reopen then
     /// continues without a hole.
+    #[inline]
     pub fn unassign(&mut self, events: &[Event]) {
         for e in events.iter().rev() {
             match e.session_override() {
@@ -213,21 +223,25 @@ impl SeqAllocator {
     }
 
     /// Whether `session` is the own one or another one already counted.
+    #[inline]
     pub fn knows(&self, session: &SessionId) -> bool {
         *session == self.own || self.others.contains_key(session)
     }
 
     /// Sets where another session continues, unless it is already known.
+    #[inline]
     pub fn learn(&mut self, session: &SessionId, next: u64) {
         self.others.entry(session.clone()).or_insert(next);
     }
 
     /// The next own-session seq.
+    #[inline]
     pub fn next_own(&self) -> u64 {
         self.next_own
     }
 
     /// Where each other session continues.
+    #[inline]
     pub fn others(&self) -> &HashMap<SessionId, u64> {
         &self.others
     }
@@ -245,6 +259,7 @@ pub struct Watermarks {
 
 impl Watermarks {
     /// Own-session seqs through `last_own` (if any) were written.
+    #[inline]
     pub fn wrote(&mut self, last_own: Option<u64>) {
         if last_own.is_some() {
             self.written = last_own;
@@ -252,6 +267,7 @@ impl Watermarks {
     }
 
     /// Own-session seqs through `seq` (if any) are on stable storage.
+    #[inline]
     pub fn synced_through(&mut self, seq: Option<u64>) {
         if seq.is_some() {
             self.synced = seq;
@@ -259,11 +275,13 @@ impl Watermarks {
     }
 
     /// The last own-session seq written.
+    #[inline]
     pub fn written(&self) -> Option<u64> {
         self.written
     }
 
     /// The watermark as [`crate::Sink::watermark`] reports it.
+    #[inline]
     pub fn get(&self) -> Watermark {
         Watermark {
             written: self.written,
@@ -303,22 +321,26 @@ impl Default for Unsynced {
 
 impl Unsynced {
     /// `n` more were written.
+    #[inline]
     pub fn add(&mut self, n: u64) {
         self.count += n;
     }
 
     /// How many are unsynced.
+    #[inline]
     pub fn count(&self) -> u64 {
         self.count
     }
 
     /// Raises the count to at least `n` (something unsynced that was not
     /// counted must still be synced).
+    #[inline]
     pub fn at_least(&mut self, n: u64) {
         self.count = self.count.max(n);
     }
 
     /// A sync finished now; with `all`, it covered everything written.
+    #[inline]
     pub fn synced(&mut self, all: bool) {
         if all {
             self.count = 0;
@@ -328,6 +350,7 @@ impl Unsynced {
 
     /// Whether `policy` asks for a sync now (by count or by age; the age
     /// counts even when nothing is unsynced: callers check that first).
+    #[inline]
     pub fn due(&self, policy: &SyncPolicy) -> bool {
         policy.every.is_some_and(|n| self.count >= n.get())
             || policy
@@ -337,6 +360,7 @@ impl Unsynced {
 
     /// Whether the timer must sync at `now` (something is unsynced and
     /// the policy's interval has passed since the last sync).
+    #[inline]
     pub fn interval_due(&self, policy: &SyncPolicy, now: Instant) -> bool {
         self.count > 0
             && policy
@@ -346,6 +370,7 @@ impl Unsynced {
 
     /// When the timer must sync what is unsynced (`None`: nothing is, or
     /// the policy has no interval).
+    #[inline]
     pub fn deadline(&self, policy: &SyncPolicy) -> Option<Instant> {
         match policy.interval {
             Some(iv) if self.count > 0 => Some(self.last_sync + iv),
@@ -369,49 +394,58 @@ pub struct GroupCommit {
 
 impl GroupCommit {
     /// Issues the next number.
+    #[inline]
     pub fn issue(&mut self) -> u64 {
         self.issued += 1;
         self.issued
     }
 
     /// The last number issued.
+    #[inline]
     pub fn issued(&self) -> u64 {
         self.issued
     }
 
     /// Whether number `n` is done.
+    #[inline]
     pub fn is_done(&self, n: u64) -> bool {
         self.done >= n
     }
 
     /// Whether everything issued is done.
+    #[inline]
     pub fn all_done(&self) -> bool {
         self.done >= self.issued
     }
 
     /// How many issued numbers are not done yet.
+    #[inline]
     pub fn outstanding(&self) -> u64 {
         self.issued - self.done
     }
 
     /// Whether a leader is at work.
+    #[inline]
     pub fn leading(&self) -> bool {
         self.leading
     }
 
     /// Becomes the leader; returns the number it will make done.
+    #[inline]
     pub fn lead(&mut self) -> u64 {
         self.leading = true;
         self.issued
     }
 
     /// The leader's work ended (done or failed).
+    #[inline]
     pub fn stop_leading(&mut self) {
         self.leading = false;
     }
 
     /// Everything through `through` is done; `false` (nothing changes)
     /// when a later number already was.
+    #[inline]
     pub fn complete(&mut self, through: u64) -> bool {
         if through < self.done {
             return false;
@@ -441,44 +475,52 @@ pub struct Gather {
 
 impl Gather {
     /// A `Sync` call entered.
+    #[inline]
     pub fn enter(&mut self) {
         self.inside += 1;
         self.peak = self.peak.max(self.inside);
     }
 
     /// A `Sync` call left.
+    #[inline]
     pub fn leave(&mut self) {
         self.inside -= 1;
     }
 
     /// How many outstanding writes a leader waits for.
+    #[inline]
     pub fn want(&self) -> u64 {
         u64::from(self.peak)
     }
 
     /// Whether a leader that sees `outstanding` writes should wait for
     /// more, and for how long at most.
+    #[inline]
     pub fn wait_for(&self, outstanding: u64) -> Option<Duration> {
         (outstanding < self.want() && !self.fsync_ewma.is_zero()).then(|| self.fsync_ewma / 2)
     }
 
     /// Marks a leader gathering (or done gathering).
+    #[inline]
     pub fn set_gathering(&mut self, on: bool) {
         self.gathering = on;
     }
 
     /// Whether a gathering leader should be woken: `outstanding` writes
     /// are enough.
+    #[inline]
     pub fn enough(&self, outstanding: u64) -> bool {
         self.gathering && outstanding >= self.want()
     }
 
     /// A group fsync starts: the next one waits for as many as are inside.
+    #[inline]
     pub fn start_round(&mut self) {
         self.peak = self.inside;
     }
 
     /// A group fsync took `took`.
+    #[inline]
     pub fn record(&mut self, took: Duration) {
         self.fsync_ewma = if self.fsync_ewma.is_zero() {
             took
@@ -515,6 +557,7 @@ pub struct Taken {
 impl<B> Pending<B> {
     /// `lines` more were put in `items`, the last own-session seq among
     /// them being `last_own` (if any).
+    #[inline]
     pub fn added(&mut self, lines: u64, last_own: Option<u64>) {
         self.lines += lines;
         if last_own.is_some() {
@@ -524,6 +567,7 @@ impl<B> Pending<B> {
 
     /// Starts the delay of `Buffered` unless it runs: `true` when it just
     /// started (the timer must be woken to write them after the delay).
+    #[inline]
     pub fn start_clock(&mut self) -> bool {
         if self.since.is_none() {
             self.since = Some(Instant::now());
@@ -534,6 +578,7 @@ impl<B> Pending<B> {
 
     /// Takes the count and seq of what `items` holds (the caller takes
     /// `items`); the buffer counts as empty from now on.
+    #[inline]
     pub fn take(&mut self) -> Taken {
         self.since = None;
         Taken {
@@ -543,12 +588,14 @@ impl<B> Pending<B> {
     }
 
     /// Whether anything waits and has waited `max_delay` at `now`.
+    #[inline]
     pub fn due(&self, now: Instant, max_delay: Duration) -> bool {
         self.since
             .is_some_and(|t| now.duration_since(t) >= max_delay)
     }
 
     /// When the timer must write what waits (`None`: nothing does).
+    #[inline]
     pub fn deadline(&self, max_delay: Duration) -> Option<Instant> {
         self.since.map(|t| t + max_delay)
     }
