@@ -314,20 +314,13 @@ fn records_before_corrupt_deflate_data_are_kept() {
 /// began with `"ts"` and was recovered as glued).
 #[test]
 fn follow_skips_a_bom_as_the_reader_does() {
-    use scout_audit_store_file::follow::{Follow, Followed};
     let t = temp_store();
     let first = r#"{"event":"nav","ts":"2026-01-01T00:00:00Z"}"#;
     std::fs::write(&t.path, format!("\u{feff}{first}\n{}", line(1, "b"))).unwrap();
     let (recs, report) = read_all(&t.path);
     assert_eq!((recs.len(), report.problem_count()), (2, 0));
-    let mut follow = Follow::start(std::sync::Arc::new(RealFs), layout(&t.path)).unwrap();
-    let mut seen = Vec::new();
-    while let Followed::Record(r) = follow.next_record().unwrap() {
-        seen.push(r.to_json_line());
-    }
     let want: Vec<String> = recs.iter().map(|r| r.to_json_line()).collect();
-    assert_eq!(seen, want);
-    assert_eq!(follow.malformed(), 0);
+    assert_eq!(follow_to_the_end(&t.path), (want, 0));
 }
 
 /// A reader lists a store that has no lock file yet (no writer of ours has
@@ -431,7 +424,6 @@ fn a_writer_starting_during_an_unlocked_listing_is_not_missed() {
 /// the reader has them.
 #[test]
 fn follow_splits_as_the_reader_does() {
-    use scout_audit_store_file::follow::{Follow, Followed};
     use scout_audit_store_file::lines::MAX_LINE;
     let t = temp_store();
     let long = format!(
@@ -446,12 +438,19 @@ fn follow_splits_as_the_reader_does() {
     std::fs::write(&t.path, text).unwrap();
     let (recs, report) = read_all(&t.path);
     assert_eq!((recs.len(), report.malformed, report.torn_tails), (2, 2, 1));
-    let mut follow = Follow::start(std::sync::Arc::new(RealFs), layout(&t.path)).unwrap();
+    let want: Vec<String> = recs.iter().map(|r| r.to_json_line()).collect();
+    assert_eq!(follow_to_the_end(&t.path), (want, 2));
+}
+
+/// What `tail -f` prints of the store at `path` until it has read
+/// everything there (each record as a JSON line), and how many malformed
+/// lines it counted.
+fn follow_to_the_end(path: &std::path::Path) -> (Vec<String>, u64) {
+    use scout_audit_store_file::follow::{Follow, Followed};
+    let mut follow = Follow::start(std::sync::Arc::new(RealFs), layout(path)).unwrap();
     let mut seen = Vec::new();
     while let Followed::Record(r) = follow.next_record().unwrap() {
         seen.push(r.to_json_line());
     }
-    let want: Vec<String> = recs.iter().map(|r| r.to_json_line()).collect();
-    assert_eq!(seen, want);
-    assert_eq!(follow.malformed(), 2);
+    (seen, follow.malformed())
 }
