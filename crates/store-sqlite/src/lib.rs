@@ -164,10 +164,10 @@ impl Builder {
             Durability::Sync => "FULL",
             _ => "NORMAL",
         };
-        conn.execute_batch(&format!(
+        let setup = format!(
             "PRAGMA journal_mode=WAL; PRAGMA synchronous={sync}; PRAGMA busy_timeout=10000; {SCHEMA}"
-        ))
-        .map_err(|e| sql_err(&self.path, e))?;
+        );
+        retry_deadlock(|| conn.execute_batch(&setup)).map_err(|e| sql_err(&self.path, e))?;
         migrate_keys(&conn, &self.path)?;
         let mut writer = Writer {
             conn,
@@ -361,6 +361,35 @@ fn open_conn(path: &Path, read_only: bool) -> Result<Connection, Error> {
     c.busy_timeout(Duration::from_secs(10))
         .map_err(|e| sql_err(path, e))?;
     Ok(c)
+}
+
+/// How long an opener retries a step SQLite refused as a deadlock: the
+/// busy timeout every connection has.
+const DEADLOCK_RETRY: Duration = Duration::from_secs(10);
+
+/// Runs `step` again while SQLite answers "database is locked" at once, up
+/// to [`DEADLOCK_RETRY`]. Switching a database in rollback mode (one the
+/// Python original or an older version made) to WAL takes the exclusive
+/// lock from a shared one; when two openers do it at once SQLite sees a
+/// deadlock and refuses one of them without calling the busy handler, so
+/// `busy_timeout` does not help. Every step retried is idempotent (the
+/// pragmas, `CREATE ... IF NOT EXISTS`, `INSERT OR IGNORE`).
+fn retry_deadlock<T>(mut step: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let start = std::time::Instant::now();
+    loop {
+        match step() {
+            Err(rusqlite::Error::SqliteFailure(e, msg))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) && start.elapsed() < DEADLOCK_RETRY =>
+            {
+                let _ = msg;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            r => return r,
+        }
+    }
 }
 
 fn sql_err(path: &Path, e: rusqlite::Error) -> Error {
