@@ -440,3 +440,98 @@ proptest! {
         prop_assert!(verify_consistency(m, n * 2, &rm, &rn, &proof).is_err());
     }
 }
+
+/// A second checker with the shape of Go's `tlog.CheckRecord` /
+/// `tlog.CheckTree` (golang.org/x/mod/sumdb/tlog/tlog.go: recursive over
+/// `[lo, hi)`, splitting at the largest power of two below `hi - lo`, each
+/// level's hash the proof's LAST one), written here from that description
+/// so our proofs are checked by the other algorithm too.
+mod tlog_shape {
+    use scout_audit_seal::merkle::{Hash, node_hash};
+
+    fn split(n: u64) -> u64 {
+        1 << (63 - (n - 1).leading_zeros())
+    }
+
+    /// The root a record proof implies for leaf `n` of `[lo, hi)`.
+    pub fn run_record(p: &[Hash], lo: u64, hi: u64, n: u64, leaf: Hash) -> Option<Hash> {
+        if lo + 1 == hi {
+            return p.is_empty().then_some(leaf);
+        }
+        let (last, rest) = p.split_last()?;
+        let k = split(hi - lo);
+        if n < lo + k {
+            Some(node_hash(&run_record(rest, lo, lo + k, n, leaf)?, last))
+        } else {
+            Some(node_hash(last, &run_record(rest, lo + k, hi, n, leaf)?))
+        }
+    }
+
+    /// The (old, new) roots a tree proof implies for `[lo, hi)`, the old
+    /// tree being the first `n` leaves.
+    pub fn run_tree(p: &[Hash], lo: u64, hi: u64, n: u64, old: Hash) -> Option<(Hash, Hash)> {
+        if n == hi {
+            return match (lo, p) {
+                (0, []) => Some((old, old)),
+                (0, _) => None,
+                (_, [h]) => Some((*h, *h)),
+                _ => None,
+            };
+        }
+        let (last, rest) = p.split_last()?;
+        let k = split(hi - lo);
+        if n <= lo + k {
+            let (o, t) = run_tree(rest, lo, lo + k, n, old)?;
+            Some((o, node_hash(&t, last)))
+        } else {
+            let (o, t) = run_tree(rest, lo + k, hi, n, old)?;
+            Some((node_hash(last, &o), node_hash(last, &t)))
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn proofs_have_tlogs_shape(
+        n in 1usize..2000, at in any::<prop::sample::Index>(), byte in 0usize..32, flip in any::<prop::sample::Index>(),
+    ) {
+        let leaves = random_leaves(n);
+        let (size, i) = (n as u64, at.index(n) as u64);
+        let r = root(&leaves);
+        let leaf = leaves[i as usize];
+        let mut proof = inclusion_proof(i, &leaves).unwrap();
+        prop_assert_eq!(tlog_shape::run_record(&proof, 0, size, i, leaf), Some(r));
+        let m = i + 1;
+        let rm = root(&leaves[..m as usize]);
+        let mut tree = consistency_proof(m, size, &leaves).unwrap();
+        prop_assert_eq!(tlog_shape::run_tree(&tree, 0, size, m, rm), Some((rm, r)));
+        // Both checkers refuse the same changed proof.
+        if !proof.is_empty() {
+            let k = flip.index(proof.len());
+            proof[k][byte] ^= 1;
+            prop_assert_ne!(tlog_shape::run_record(&proof, 0, size, i, leaf), Some(r));
+            prop_assert!(verify_inclusion(i, size, &leaf, &proof, &r).is_err());
+        }
+        if !tree.is_empty() {
+            let k = flip.index(tree.len());
+            tree[k][byte] ^= 1;
+            prop_assert_ne!(tlog_shape::run_tree(&tree, 0, size, m, rm), Some((rm, r)));
+            prop_assert!(verify_consistency(m, size, &rm, &r, &tree).is_err());
+        }
+    }
+}
+
+#[test]
+fn an_inclusion_proof_binds_size_only_through_the_path() {
+    // What the module's doc warns: leaf 0's path in a tree of 5 has the
+    // shape of its path in a tree of 6, so the proof checks against the
+    // root of 5 under either size; the root must come with its size.
+    let leaves = vector_leaves();
+    let r5 = h(ROOTS[5]);
+    let proof = inclusion_proof(0, &leaves[..5]).unwrap();
+    verify_inclusion(0, 5, &leaves[0], &proof, &r5).unwrap();
+    verify_inclusion(0, 6, &leaves[0], &proof, &r5).unwrap();
+    assert!(verify_inclusion(0, 6, &leaves[0], &proof, &h(ROOTS[6])).is_err());
+}
