@@ -1,0 +1,4 @@
+//! Tests of `scout_audit_seal::note`: one binary, a module per concern.
+#![allow(clippy::unwrap_used)]
+
+mod go_vectors;
