@@ -2,4 +2,6 @@
 #![allow(clippy::unwrap_used)]
 
 mod checkpoint;
+mod epoch;
 mod go_vectors;
+mod props;
