@@ -151,3 +151,16 @@ fn state_decoding_refuses_what_it_did_not_write() {
         assert!(EpochChain::decode_state(&text).is_err(), "{text:?}");
     }
 }
+
+#[test]
+fn a_not_before_going_backwards_is_refused() {
+    let (mut chain, vkey) = EpochChain::init(NAME).unwrap();
+    let first = chain.evolve(100).unwrap();
+    let forged = Signer::generate(NAME).unwrap();
+    let text = cert_text(2, &forged.verifier(), 99);
+    let second = sign(&text, &[chain.signer()]).unwrap();
+    assert_eq!(refused_at(verify(&vkey, &[first.clone(), second])), 2);
+    let text = cert_text(2, &forged.verifier(), 100);
+    let second = sign(&text, &[chain.signer()]).unwrap();
+    assert_eq!(verify(&vkey, &[first, second]).unwrap(), 2);
+}

@@ -1,9 +1,11 @@
 //! Properties: every honest note opens; any single changed byte of a note
 //! or of its text makes opening fail or report a different text; keys
-//! round-trip through their texts; no hostile input panics.
+//! round-trip through their texts; no hostile input panics; any changed
+//! byte of an epoch certificate breaks the chain at that epoch.
 
 use proptest::prelude::*;
-use scout_audit_seal::note::{Checkpoint, Signer, Verifier, open, sign};
+use scout_audit_seal::Error;
+use scout_audit_seal::note::{Checkpoint, EpochChain, Signer, Verifier, open, sign, verify_chain};
 
 fn text() -> impl Strategy<Value = String> {
     "[a-zA-Z0-9 .\n\u{e9}\u{2014}]{0,200}".prop_map(|s| format!("{s}\n"))
@@ -51,5 +53,30 @@ proptest! {
                               exts in proptest::collection::vec("[ -~]{1,20}", 0..4)) {
         let cp = Checkpoint { origin, size, root, extensions: exts };
         prop_assert_eq!(Checkpoint::parse(&cp.to_text()).unwrap(), cp);
+    }
+}
+
+/// A chain of three epochs, built once: its verification key and
+/// certificates.
+fn chain() -> &'static (Verifier, Vec<String>) {
+    static CHAIN: std::sync::OnceLock<(Verifier, Vec<String>)> = std::sync::OnceLock::new();
+    CHAIN.get_or_init(|| {
+        let (mut chain, vkey) = EpochChain::init("prop/chain").unwrap();
+        let certs = (1..=3).map(|i| chain.evolve(i * 10).unwrap()).collect();
+        (vkey, certs)
+    })
+}
+
+proptest! {
+    #[test]
+    fn a_changed_certificate_byte_breaks_the_chain(cert in 0usize..3, at in any::<usize>(), x in 1u8..) {
+        let (vkey, certs) = chain();
+        let mut bytes: Vec<Vec<u8>> = certs.iter().map(|c| c.clone().into_bytes()).collect();
+        let at = at % bytes[cert].len();
+        bytes[cert][at] ^= x;
+        let refs: Vec<&[u8]> = bytes.iter().map(Vec::as_slice).collect();
+        let err = verify_chain(vkey, &refs).unwrap_err();
+        let is_chain_error = matches!(err, Error::Chain { epoch, .. } if epoch == cert as u64 + 1);
+        prop_assert!(is_chain_error, "{:?}", err);
     }
 }
