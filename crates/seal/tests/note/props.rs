@@ -1,5 +1,5 @@
 //! Properties: every honest note opens; any single changed byte of a note
-//! or of its text makes opening fail or report a different text; keys
+//! or of its text makes opening fail; keys
 //! round-trip through their texts; no hostile input panics; any changed
 //! byte of an epoch certificate breaks the chain at that epoch.
 
