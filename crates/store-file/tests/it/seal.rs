@@ -1,0 +1,230 @@
+//! Sealing a real file store: seal, rotate, compress, seal, verify; then
+//! tamperings, each with its exact verdict and location.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use scout_audit_core::{Durability, Event, SystemClock};
+use scout_audit_seal::note::Verifier;
+use scout_audit_store_file::fs::RealFs;
+use scout_audit_store_file::seal::{self, SealReport};
+use scout_audit_store_file::{FileStore, Layout};
+
+/// A store with two archives' worth of sealed lines and a sealed live
+/// file: 3 lines, rotate (compressed), 2 lines, all sealed twice.
+struct Sealed {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+    layout: Layout,
+    key: Verifier,
+}
+
+fn write(path: &Path, n: u64) {
+    let store = FileStore::builder(path)
+        .durability(Durability::Sync)
+        .open()
+        .unwrap();
+    for i in 0..n {
+        store
+            .append(Event::new("llm_call").cost(0.01 * i as f64))
+            .unwrap();
+    }
+    store.close().unwrap();
+}
+
+fn sealed() -> Sealed {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let layout = Layout::new(&path).unwrap();
+    let key = seal::init(&RealFs, &layout, 3600).unwrap();
+    write(&path, 3);
+    let s = seal::seal_now(&RealFs, &layout, &SystemClock)
+        .unwrap()
+        .unwrap();
+    assert_eq!((s.size, s.new_leaves, s.epoch), (3, 3, 1));
+    let store = FileStore::open(&path).unwrap();
+    store.rotate().unwrap();
+    store.wait_compressed();
+    store.close().unwrap();
+    write(&path, 2);
+    let s = seal::seal_now(&RealFs, &layout, &SystemClock)
+        .unwrap()
+        .unwrap();
+    assert_eq!((s.size, s.new_leaves, s.evolved), (5, 2, false));
+    assert_eq!(
+        seal::seal_now(&RealFs, &layout, &SystemClock).unwrap(),
+        None
+    );
+    Sealed {
+        _dir: dir,
+        path,
+        layout,
+        key: Verifier::parse(&key).unwrap(),
+    }
+}
+
+fn verify(s: &Sealed) -> SealReport {
+    seal::verify_sealed(&RealFs, &s.layout, &s.key).unwrap()
+}
+
+fn archive(s: &Sealed) -> PathBuf {
+    let dir = s.path.parent().unwrap();
+    let name = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .find(|n| n.ends_with(".jsonl.gz"))
+        .unwrap();
+    dir.join(name)
+}
+
+fn verdict(r: &SealReport) -> (String, Option<String>, Option<u64>) {
+    let t = r.tampering.clone().expect("tampering found");
+    (t.what, t.segment, t.line)
+}
+
+#[test]
+fn an_untampered_store_verifies_and_later_lines_are_unsealed() {
+    let s = sealed();
+    let r = verify(&s);
+    assert_eq!(r.tampering, None);
+    assert_eq!(
+        (r.seals, r.epochs, r.sealed_leaves, r.unsealed),
+        (2, 2, 5, 0)
+    );
+    write(&s.path, 4);
+    let r = verify(&s);
+    assert_eq!(r.tampering, None);
+    assert_eq!((r.sealed_leaves, r.unsealed), (5, 4));
+}
+
+#[test]
+fn an_edited_sealed_line_is_located() {
+    let s = sealed();
+    let mut bytes = std::fs::read(&s.path).unwrap();
+    let at = bytes.iter().position(|&b| b == b'1').unwrap();
+    bytes[at] = b'2';
+    std::fs::write(&s.path, bytes).unwrap();
+    let (what, seg, line) = verdict(&verify(&s));
+    assert!(what.contains("differ from the seal"), "{what}");
+    assert_eq!((seg.as_deref(), line), (Some("audit.jsonl"), Some(1)));
+}
+
+#[test]
+fn removed_and_swapped_lines_are_located() {
+    let s = sealed();
+    let text = std::fs::read_to_string(&s.path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    std::fs::write(&s.path, format!("{}\n{}\n", lines[1], lines[0])).unwrap();
+    let (_, seg, line) = verdict(&verify(&s));
+    assert_eq!((seg.as_deref(), line), (Some("audit.jsonl"), Some(1)));
+    std::fs::write(&s.path, format!("{}\n", lines[0])).unwrap();
+    let (what, seg, line) = verdict(&verify(&s));
+    assert!(
+        what.contains("holds 4 lines, fewer than the 5 sealed"),
+        "{what}"
+    );
+    assert_eq!((seg.as_deref(), line), (Some("audit.jsonl"), Some(1)));
+}
+
+#[test]
+fn a_deleted_archive_is_tampering() {
+    let s = sealed();
+    let gz = archive(&s);
+    std::fs::remove_file(&gz).unwrap();
+    let (what, seg, line) = verdict(&verify(&s));
+    assert!(
+        what.contains("holds 2 lines, fewer than the 3 sealed"),
+        "{what}"
+    );
+    assert_eq!((seg.as_deref(), line), (Some("audit.jsonl"), Some(1)));
+}
+
+#[test]
+fn a_wrong_key_an_edited_root_and_a_missing_key_file_are_tampering() {
+    let s = sealed();
+    let other = tempfile::tempdir().unwrap();
+    let l2 = Layout::new(other.path().join("audit.jsonl")).unwrap();
+    let wrong = Verifier::parse(&seal::init(&RealFs, &l2, 60).unwrap()).unwrap();
+    let r = seal::verify_sealed(&RealFs, &s.layout, &wrong).unwrap();
+    assert!(
+        verdict(&r)
+            .0
+            .contains("not made with this verification key")
+    );
+
+    let log = s.layout.seal_log();
+    let text = std::fs::read_to_string(&log).unwrap();
+    let last = text.lines().last().unwrap();
+    let v: serde_json::Value = serde_json::from_str(last).unwrap();
+    let note = v["note"].as_str().unwrap();
+    let root_line = note.lines().nth(2).unwrap();
+    let edited = note.replacen(root_line, &format!("A{}", &root_line[1..]), 1);
+    let edited = if edited == note {
+        note.replacen(root_line, &format!("B{}", &root_line[1..]), 1)
+    } else {
+        edited
+    };
+    std::fs::write(
+        &log,
+        text.replace(
+            note.replace('\n', "\\n").as_str(),
+            edited.replace('\n', "\\n").as_str(),
+        ),
+    )
+    .unwrap();
+    assert!(
+        verdict(&verify(&s)).0.contains("does not verify"),
+        "{:?}",
+        verify(&s)
+    );
+    std::fs::write(&log, &text).unwrap();
+    assert_eq!(verify(&s).tampering, None);
+
+    let key = s.layout.seal_key();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert!(verdict(&verify(&s)).0.contains("not 0600"));
+    std::fs::remove_file(&key).unwrap();
+    assert!(verdict(&verify(&s)).0.starts_with("the sealing state"));
+}
+
+#[test]
+fn a_truncated_seal_log_drops_seals_but_a_torn_line_is_ignored() {
+    let s = sealed();
+    let log = s.layout.seal_log();
+    let text = std::fs::read_to_string(&log).unwrap();
+    let cut = text.trim_end().rfind('\n').unwrap() + 1;
+    std::fs::write(&log, &text[..cut + 10]).unwrap();
+    let r = verify(&s);
+    assert_eq!(r.tampering, None);
+    assert_eq!((r.sealed_leaves, r.unsealed), (3, 2));
+    let again = seal::seal_now(&RealFs, &s.layout, &SystemClock)
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.size, 5);
+    assert!(s.layout.seal_log_torn(1).exists());
+    assert_eq!(verify(&s).tampering, None);
+}
+
+#[test]
+fn init_refuses_a_store_already_set_up() {
+    let s = sealed();
+    let e = seal::init(&RealFs, &s.layout, 60).unwrap_err().to_string();
+    assert!(e.contains("already set up for sealing"), "{e}");
+}
+
+#[test]
+fn an_interrupted_evolve_settles_by_its_certificate() {
+    let s = sealed();
+    let key = std::fs::read(s.layout.seal_key()).unwrap();
+    // A temp state without its cert in the log: deleted, the old key stays.
+    let temp = s.layout.seal_key_temp();
+    std::fs::write(&temp, &key).unwrap();
+    std::fs::set_permissions(&temp, std::fs::Permissions::from_mode(0o600)).unwrap();
+    write(&s.path, 1);
+    let r = seal::seal_now(&RealFs, &s.layout, &SystemClock)
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.size, 6);
+    assert!(!temp.exists());
+    assert_eq!(verify(&s).tampering, None);
+}
