@@ -379,10 +379,25 @@ fn each_leaf(
     f: &mut dyn FnMut(&[u8], Place<'_>) -> Result<()>,
 ) -> Result<()> {
     let mut buf = Vec::new();
+    let mut seen = from
+        == (End {
+            segment: 0,
+            offset: 0,
+        });
     for (number, seg, path) in leaf_segments(fs, layout)? {
         if number < from.segment {
             continue;
         }
+        if number > from.segment && !seen {
+            return Err(seal_err(
+                &path,
+                format!(
+                    "follows the sealed segment {}, which is missing",
+                    from.segment
+                ),
+            ));
+        }
+        seen = true;
         let mut r = open_segment(fs, seg.as_ref(), &path)?;
         let mut offset = 0;
         if number == from.segment {
@@ -478,10 +493,12 @@ fn settle_temp_state(fs: &dyn Fs, layout: &Layout, log: &Log) -> Result<()> {
 /// and cuts it from the log.
 fn cut_torn(fs: &dyn Fs, layout: &Layout, at: u64) -> Result<()> {
     let log = layout.seal_log();
-    let bytes = read_small(fs, &log, u64::MAX - 1)?;
-    let tail = bytes
-        .get(usize::try_from(at).unwrap_or(usize::MAX)..)
-        .unwrap_or(&[]);
+    let mut f = fs.open_read(&log).map_err(|e| Error::io("open", &log, e))?;
+    f.seek_to(at).map_err(|e| Error::io("seek", &log, e))?;
+    let mut tail = Vec::new();
+    f.take(MAX_LOG_LINE)
+        .read_to_end(&mut tail)
+        .map_err(|e| Error::io("read", &log, e))?;
     let mut n = 1u64;
     while fs.lstat(&layout.seal_log_torn(n)).is_ok() {
         n = n
@@ -492,7 +509,7 @@ fn cut_torn(fs: &dyn Fs, layout: &Layout, at: u64) -> Result<()> {
     let f = fs
         .create_new(&torn)
         .map_err(|e| Error::io("create", &torn, e))?;
-    f.write_once(tail)
+    f.write_once(&tail)
         .map_err(|e| Error::io("write", &torn, e))?;
     f.sync_all().map_err(|e| Error::io("fsync", &torn, e))?;
     fs.truncate(&log, at)
@@ -648,6 +665,17 @@ fn check_seal(log: &Log, keys: &[Verifier], s: &SealEntry) -> std::result::Resul
             cp.size
         ));
     }
+    let tree = STANDARD
+        .decode(&s.tree)
+        .ok()
+        .and_then(|b| Tree::decode(&b).ok())
+        .filter(|t| t.size() == cp.size && t.root() == cp.root);
+    if tree.is_none() {
+        return Err(format!(
+            "the tree state of the seal of size {} is not its signed root",
+            cp.size
+        ));
+    }
     let time = cp
         .extensions
         .get(2)
@@ -678,20 +706,26 @@ fn check_log(
                 .to_owned(),
         );
     }
-    let mut keys = vec![key.clone()];
-    let mut seals: Vec<Proven> = Vec::new();
+    let certs = cert_notes(log);
+    let keys: Vec<Verifier> = verify_chain(key, &certs)
+        .map_err(|e| format!("the epoch chain: {e}"))?
+        .into_iter()
+        .map(|e| e.verifier)
+        .collect();
+    let (mut seals, mut certified): (Vec<Proven>, u64) = (Vec::new(), 0);
     for entry in log.entries.iter().skip(1) {
         match entry {
             Entry::Init { .. } => return Err("a second init line".to_owned()),
-            Entry::Cert { epoch, note } => {
-                let _ = note;
-                let certs: Vec<&[u8]> = cert_notes(log, *epoch);
-                let chain = verify_chain(key, &certs)
-                    .map_err(|e| format!("epoch {epoch}'s certificate: {e}"))?;
-                keys = chain.into_iter().map(|e| e.verifier).collect();
+            Entry::Cert { epoch, .. } => {
+                certified = certified.saturating_add(1);
+                if *epoch != certified {
+                    return Err(format!(
+                        "the certificate of epoch {epoch} is labelled out of order"
+                    ));
+                }
             }
             Entry::Seal(s) => {
-                if s.epoch.checked_add(1) != Some(keys.len() as u64) {
+                if s.epoch != certified {
                     return Err(format!(
                         "a seal of epoch {} is out of order in the seal log",
                         s.epoch
@@ -708,12 +742,12 @@ fn check_log(
     Ok((seals, keys))
 }
 
-/// The certificates of epochs 1 to `upto`, in log order.
-fn cert_notes(log: &Log, upto: u64) -> Vec<&[u8]> {
+/// The certificates in log order.
+fn cert_notes(log: &Log) -> Vec<&[u8]> {
     log.entries
         .iter()
         .filter_map(|e| match e {
-            Entry::Cert { epoch, note } if *epoch <= upto => Some(note.as_bytes()),
+            Entry::Cert { note, .. } => Some(note.as_bytes()),
             _ => None,
         })
         .collect()

@@ -4,8 +4,10 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use scout_audit_core::{Durability, Event, SystemClock};
-use scout_audit_seal::note::Verifier;
+use base64::Engine as _;
+use scout_audit_core::{Clock, Durability, Event, SystemClock};
+use scout_audit_seal::merkle::{Tree, leaf_hash};
+use scout_audit_seal::note::{Checkpoint, EpochChain, Verifier, sign};
 use scout_audit_store_file::fs::RealFs;
 use scout_audit_store_file::seal::{self, SealReport};
 use scout_audit_store_file::{FileStore, Layout};
@@ -212,19 +214,137 @@ fn init_refuses_a_store_already_set_up() {
     assert!(e.contains("already set up for sealing"), "{e}");
 }
 
-#[test]
-fn an_interrupted_evolve_settles_by_its_certificate() {
-    let s = sealed();
-    let key = std::fs::read(s.layout.seal_key()).unwrap();
-    // A temp state without its cert in the log: deleted, the old key stays.
+/// The next epoch's sealing state and its certificate, as an evolve
+/// interrupted before its rename leaves them.
+fn evolved_state(s: &Sealed) -> (String, String) {
+    let text = std::fs::read_to_string(s.layout.seal_key()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut chain = EpochChain::decode_state(&format!("{}\n", lines[..4].join("\n"))).unwrap();
+    let now = u64::try_from(SystemClock.now().unix_secs()).unwrap();
+    let cert = chain.evolve(now).unwrap();
+    let state = format!("{}{}\n{}\n", chain.encode_state(), lines[4], lines[5]);
+    (state, cert)
+}
+
+fn plant_temp(s: &Sealed, state: &str) -> PathBuf {
     let temp = s.layout.seal_key_temp();
-    std::fs::write(&temp, &key).unwrap();
+    std::fs::write(&temp, state).unwrap();
     std::fs::set_permissions(&temp, std::fs::Permissions::from_mode(0o600)).unwrap();
+    temp
+}
+
+#[test]
+fn an_evolve_interrupted_before_its_cert_keeps_the_old_key() {
+    let s = sealed();
+    let (state, _cert) = evolved_state(&s);
+    let temp = plant_temp(&s, &state);
     write(&s.path, 1);
     let r = seal::seal_now(&RealFs, &s.layout, &SystemClock)
         .unwrap()
         .unwrap();
-    assert_eq!(r.size, 6);
+    assert_eq!((r.size, r.epoch, r.evolved), (6, 1, false));
     assert!(!temp.exists());
     assert_eq!(verify(&s).tampering, None);
+}
+
+#[test]
+fn an_evolve_interrupted_after_its_cert_takes_the_new_key() {
+    let s = sealed();
+    let (state, cert) = evolved_state(&s);
+    let temp = plant_temp(&s, &state);
+    let line = serde_json::json!({"v": 1, "kind": "cert", "epoch": 2, "note": cert});
+    let mut log = std::fs::read_to_string(s.layout.seal_log()).unwrap();
+    log.push_str(&format!("{line}\n"));
+    std::fs::write(s.layout.seal_log(), log).unwrap();
+    write(&s.path, 1);
+    let r = seal::seal_now(&RealFs, &s.layout, &SystemClock)
+        .unwrap()
+        .unwrap();
+    assert_eq!((r.size, r.epoch, r.evolved), (6, 2, false));
+    assert!(!temp.exists());
+    let v = verify(&s);
+    assert_eq!(v.tampering, None);
+    assert_eq!((v.epochs, v.seals, v.sealed_leaves), (3, 3, 6));
+}
+
+#[test]
+fn a_fork_signed_with_the_current_key_is_found() {
+    let s = sealed();
+    let text = std::fs::read_to_string(s.layout.seal_key()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let chain = EpochChain::decode_state(&format!("{}\n", lines[..4].join("\n"))).unwrap();
+    let log = std::fs::read_to_string(s.layout.seal_log()).unwrap();
+    let last: serde_json::Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
+    let note = last["note"].as_str().unwrap();
+    let body: Vec<&str> = note.split("\n\n").next().unwrap().lines().collect();
+    let mut tree = Tree::new();
+    for i in 0..5u8 {
+        tree.push(leaf_hash(&[i])).unwrap();
+    }
+    let forged = Checkpoint {
+        origin: body[0].to_owned(),
+        size: 5,
+        root: tree.root(),
+        extensions: body[3..].iter().map(|l| (*l).to_owned()).collect(),
+    };
+    let mut entry = last.clone();
+    entry["note"] = sign(&forged.to_text(), &[chain.signer()]).unwrap().into();
+    entry["tree"] = base64::engine::general_purpose::STANDARD
+        .encode(tree.encode())
+        .into();
+    std::fs::write(s.layout.seal_log(), format!("{log}{entry}\n")).unwrap();
+    let (what, seg, line) = verdict(&verify(&s));
+    assert_eq!(
+        what,
+        "two seals of size 5 with different roots: a forked history"
+    );
+    assert_eq!((seg, line), (None, None));
+}
+
+#[test]
+fn reordered_seal_log_lines_are_tampering() {
+    let s = sealed();
+    let log = std::fs::read_to_string(s.layout.seal_log()).unwrap();
+    let mut lines: Vec<&str> = log.lines().collect();
+    lines.swap(1, 2);
+    std::fs::write(s.layout.seal_log(), format!("{}\n", lines.join("\n"))).unwrap();
+    let (what, _, _) = verdict(&verify(&s));
+    assert_eq!(what, "a seal of epoch 1 is out of order in the seal log");
+}
+
+#[test]
+fn an_archive_replaced_by_another_is_located() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let layout = Layout::new(&path).unwrap();
+    let key = Verifier::parse(&seal::init(&RealFs, &layout, 3600).unwrap()).unwrap();
+    for n in [2, 3] {
+        write(&path, n);
+        seal::seal_now(&RealFs, &layout, &SystemClock)
+            .unwrap()
+            .unwrap();
+        let store = FileStore::open(&path).unwrap();
+        store.rotate().unwrap();
+        store.wait_compressed();
+        store.close().unwrap();
+    }
+    let mut gz: Vec<PathBuf> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".jsonl.gz"))
+        .collect();
+    gz.sort();
+    assert_eq!(gz.len(), 2);
+    assert_eq!(
+        seal::verify_sealed(&RealFs, &layout, &key)
+            .unwrap()
+            .tampering,
+        None
+    );
+    std::fs::copy(&gz[0], &gz[1]).unwrap();
+    let r = seal::verify_sealed(&RealFs, &layout, &key).unwrap();
+    let (what, seg, line) = verdict(&r);
+    assert!(what.contains("holds 4 lines, fewer than the 5 sealed"), "{what}");
+    let name = gz[1].file_name().unwrap().to_str().unwrap().to_owned();
+    assert_eq!((seg, line), (Some(name), Some(1)));
 }
