@@ -344,7 +344,10 @@ fn an_archive_replaced_by_another_is_located() {
     std::fs::copy(&gz[0], &gz[1]).unwrap();
     let r = seal::verify_sealed(&RealFs, &layout, &key).unwrap();
     let (what, seg, line) = verdict(&r);
-    assert!(what.contains("holds 4 lines, fewer than the 5 sealed"), "{what}");
+    assert!(
+        what.contains("holds 4 lines, fewer than the 5 sealed"),
+        "{what}"
+    );
     let name = gz[1].file_name().unwrap().to_str().unwrap().to_owned();
     assert_eq!((seg, line), (Some(name), Some(1)));
 }
