@@ -840,7 +840,7 @@ fn recompute(fs: &dyn Fs, layout: &Layout, seals: &[Proven]) -> Result<(u64, Opt
     let (mut next, mut found, mut from): (usize, Option<Tampering>, Option<(String, u64)>) =
         (0, None, None);
     let mut last_place = None;
-    each_leaf(
+    let walked = each_leaf(
         fs,
         layout,
         End {
@@ -869,7 +869,13 @@ fn recompute(fs: &dyn Fs, layout: &Layout, seals: &[Proven]) -> Result<(u64, Opt
             }
             Ok(())
         },
-    )?;
+    );
+    if let Err(e) = walked {
+        let Some(t) = unreadable(&e) else {
+            return Err(e);
+        };
+        return Ok((tree.size(), found.or(Some(t))));
+    }
     if found.is_none()
         && let Some(s) = seals.get(next)
     {
@@ -894,4 +900,34 @@ fn departure(s: &Proven, from: Option<(String, u64)>) -> Tampering {
         segment,
         line,
     }
+}
+
+/// A segment whose data cannot be read as lines (a corrupt archive, a
+/// line over the bound, shorter than a seal says) as tampering; `None`
+/// for failures of the system (permissions, IO), which stay errors.
+fn unreadable(e: &Error) -> Option<Tampering> {
+    let (path, why) = match e {
+        Error::Seal { path, reason } => (path, reason.clone()),
+        Error::Io { path, source, .. }
+            if matches!(
+                source.kind(),
+                io::ErrorKind::InvalidData
+                    | io::ErrorKind::InvalidInput
+                    | io::ErrorKind::UnexpectedEof
+            ) =>
+        {
+            (path, format!("cannot be read: {source}"))
+        }
+        _ => return None,
+    };
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("")
+        .to_owned();
+    Some(Tampering {
+        what: format!("the segment {name} {why}"),
+        segment: Some(name),
+        line: None,
+    })
 }

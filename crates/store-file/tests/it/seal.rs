@@ -351,3 +351,68 @@ fn an_archive_replaced_by_another_is_located() {
     let name = gz[1].file_name().unwrap().to_str().unwrap().to_owned();
     assert_eq!((seg, line), (Some(name), Some(1)));
 }
+
+#[test]
+fn every_changed_byte_of_a_sealed_line_is_found() {
+    let s = sealed();
+    let original = std::fs::read(&s.path).unwrap();
+    for at in 0..original.len() {
+        for flip in [0x01u8, 0x80] {
+            let mut bytes = original.clone();
+            bytes[at] ^= flip;
+            std::fs::write(&s.path, &bytes).unwrap();
+            let r = verify(&s);
+            let t = r
+                .tampering
+                .unwrap_or_else(|| panic!("byte {at} ^ {flip:#x} not found"));
+            assert_eq!(
+                t.segment.as_deref(),
+                Some("audit.jsonl"),
+                "byte {at}: {t:?}"
+            );
+        }
+    }
+    std::fs::write(&s.path, &original).unwrap();
+    assert_eq!(verify(&s).tampering, None);
+}
+
+#[test]
+fn a_corrupt_archive_is_tampering_naming_it() {
+    let s = sealed();
+    let gz = archive(&s);
+    let mut bytes = std::fs::read(&gz).unwrap();
+    let crc = bytes.len() - 8;
+    bytes[crc] ^= 0xff;
+    std::fs::write(&gz, &bytes).unwrap();
+    let t = verify(&s).tampering.unwrap();
+    let name = gz.file_name().unwrap().to_str().unwrap().to_owned();
+    assert!(
+        t.what
+            .starts_with(&format!("the segment {name} cannot be read")),
+        "{t:?}"
+    );
+    assert_eq!((t.segment, t.line), (Some(name), None));
+}
+
+#[test]
+fn sealing_refuses_a_readable_or_linked_key_file() {
+    let s = sealed();
+    let key = s.layout.seal_key();
+    write(&s.path, 1);
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let e = seal::seal_now(&RealFs, &s.layout, &SystemClock)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.ends_with("has mode 0640, not 0600: the secret key may have been read"),
+        "{e}"
+    );
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let aside = key.with_extension("aside");
+    std::fs::rename(&key, &aside).unwrap();
+    std::os::unix::fs::symlink(&aside, &key).unwrap();
+    let e = seal::seal_now(&RealFs, &s.layout, &SystemClock)
+        .unwrap_err()
+        .to_string();
+    assert!(e.ends_with("is not a regular file"), "{e}");
+}
