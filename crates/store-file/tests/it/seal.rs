@@ -416,3 +416,24 @@ fn sealing_refuses_a_readable_or_linked_key_file() {
         .to_string();
     assert!(e.ends_with("is not a regular file"), "{e}");
 }
+
+#[test]
+fn a_seal_log_cut_before_the_current_epoch_is_tampering() {
+    let s = sealed();
+    let log = s.layout.seal_log();
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    // Whole seals cut within the current epoch: only unsealed lines.
+    std::fs::write(&log, format!("{}\n{}\n", lines[0], lines[1])).unwrap();
+    let r = verify(&s);
+    assert_eq!(r.tampering, None);
+    assert_eq!((r.seals, r.sealed_leaves, r.unsealed), (0, 0, 5));
+    // Cut before the current epoch's cert: the key state is ahead of the log.
+    std::fs::write(&log, format!("{}\n", lines[0])).unwrap();
+    let (what, seg, line) = verdict(&verify(&s));
+    assert_eq!(
+        what,
+        "the sealing state is not the last certified epoch's key of this store"
+    );
+    assert_eq!((seg, line), (None, None));
+}
