@@ -931,3 +931,65 @@ fn unreadable(e: &Error) -> Option<Tampering> {
         line: None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEAD: &str = "scout-audit epoch state v1\nepoch 0\nnot-before 0\n";
+
+    fn state_text(store: &str, length: &str) -> String {
+        let (chain, _) = EpochChain::init("scout-audit/x").unwrap();
+        format!(
+            "{}store {store}\nepoch-length {length}\n",
+            chain.encode_state()
+        )
+    }
+
+    #[test]
+    fn a_state_round_trips() {
+        let text = state_text(&"ab".repeat(16), "60");
+        let state = parse_state(&text).unwrap();
+        assert_eq!(
+            (state.store.as_str(), state.epoch_length),
+            ("ab".repeat(16).as_str(), 60)
+        );
+        assert_eq!(encode_state(&state), text);
+    }
+
+    #[test]
+    fn hostile_states_are_refused_with_what_is_wrong() {
+        let good = "ab".repeat(16);
+        let cases = [
+            (
+                state_text(&good, "0"),
+                "has no epoch-length line of whole seconds",
+            ),
+            (
+                state_text(&good, "-1"),
+                "has no epoch-length line of whole seconds",
+            ),
+            (
+                state_text(&good, "99999999999999999999"),
+                "has no epoch-length line of whole seconds",
+            ),
+            (
+                state_text("abc", "60"),
+                "has a store id that is not 32 hex digits",
+            ),
+            (
+                state_text(&"zz".repeat(16), "60"),
+                "has a store id that is not 32 hex digits",
+            ),
+            (
+                state_text(&good, "60").trim_end().to_owned(),
+                "does not end in a newline",
+            ),
+            (format!("{HEAD}store {good}\n"), "has no store line"),
+            (String::from("\n"), "is not a sealing state"),
+        ];
+        for (text, want) in cases {
+            assert_eq!(parse_state(&text).err().as_deref(), Some(want), "{text:?}");
+        }
+    }
+}
