@@ -437,3 +437,26 @@ fn a_seal_log_cut_before_the_current_epoch_is_tampering() {
     );
     assert_eq!((seg, line), (None, None));
 }
+
+#[test]
+fn racing_sealers_never_fork() {
+    let s = sealed();
+    let store = FileStore::builder(&s.path)
+        .durability(Durability::Sync)
+        .open()
+        .unwrap();
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                for _ in 0..5 {
+                    store.append(Event::new("llm_call")).unwrap();
+                    seal::seal_now(&RealFs, &s.layout, &SystemClock).unwrap();
+                }
+            });
+        }
+    });
+    store.close().unwrap();
+    let r = verify(&s);
+    assert_eq!(r.tampering, None);
+    assert_eq!((r.sealed_leaves, r.unsealed), (25, 0));
+}
