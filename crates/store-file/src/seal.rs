@@ -466,6 +466,24 @@ fn last_seal(log: &Log, path: &Path) -> Result<(Tree, End)> {
     ))
 }
 
+/// The time of the last seal (its checkpoint's `time` line), or 0; read
+/// without checking the signature, as a floor for the next seal's time.
+fn last_time(log: &Log) -> u64 {
+    let Some(Entry::Seal(s)) = log
+        .entries
+        .iter()
+        .rev()
+        .find(|e| matches!(e, Entry::Seal(_)))
+    else {
+        return 0;
+    };
+    let text = s.note.split_once("\n\n").map_or("", |(t, _)| t);
+    text.lines()
+        .filter_map(|l| l.strip_prefix("time "))
+        .find_map(|t| t.parse().ok())
+        .unwrap_or(0)
+}
+
 /// Settles an interrupted evolve: a temp state whose epoch's cert is in
 /// the log is renamed into place; one whose cert is not is deleted.
 fn settle_temp_state(fs: &dyn Fs, layout: &Layout, log: &Log) -> Result<()> {
@@ -575,7 +593,11 @@ fn seal_locked(fs: &dyn Fs, layout: &Layout, clock: &dyn Clock) -> Result<Option
     if tree.size() == before {
         return Ok(None);
     }
-    let now = now_secs(clock);
+    // Seal times never go backwards, whatever the clock does (verify
+    // refuses a seal older than the one before it).
+    let now = now_secs(clock)
+        .max(last_time(&log))
+        .max(state.chain.not_before());
     let due = state.chain.not_before().saturating_add(state.epoch_length);
     let evolved = now >= due;
     if evolved {

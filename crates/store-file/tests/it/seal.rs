@@ -5,7 +5,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
-use scout_audit_core::{Clock, Durability, Event, SystemClock};
+use scout_audit_core::{Clock, Durability, Event, ManualClock, SystemClock, Timestamp};
 use scout_audit_seal::merkle::{Tree, leaf_hash};
 use scout_audit_seal::note::{Checkpoint, EpochChain, Verifier, sign};
 use scout_audit_store_file::fs::RealFs;
@@ -459,4 +459,16 @@ fn racing_sealers_never_fork() {
     let r = verify(&s);
     assert_eq!(r.tampering, None);
     assert_eq!((r.sealed_leaves, r.unsealed), (25, 0));
+}
+
+#[test]
+fn a_clock_stepping_back_gives_no_false_alarm() {
+    let s = sealed();
+    let past = ManualClock::new(Timestamp::from_unix(1_000_000, 0).unwrap());
+    write(&s.path, 2);
+    let r = seal::seal_now(&RealFs, &s.layout, &past).unwrap().unwrap();
+    assert_eq!((r.size, r.evolved), (7, false));
+    let v = verify(&s);
+    assert_eq!(v.tampering, None);
+    assert_eq!((v.seals, v.sealed_leaves), (3, 7));
 }
