@@ -28,7 +28,7 @@ use serde::Deserialize;
 
 use crate::fs::{Fs, regular_or_absent, sync_dir};
 use crate::layout::{Layout, Segment};
-use crate::lock::exclusively;
+use crate::lock::{LockGuard, exclusively};
 use crate::reader::{gzip_reader, reopen_with};
 use crate::{Error, Result};
 
@@ -812,7 +812,36 @@ fn check_state(fs: &dyn Fs, layout: &Layout, log: &Log, keys: &[Verifier]) -> Op
 /// the epoch chain, every seal's signature, and the tree recomputed from
 /// the segments at every seal's size. IO failures are errors; tampering
 /// is reported in [`SealReport::tampering`], located where it can be.
+///
+/// It holds the store's lock shared while it reads (when the lock file
+/// exists and can be opened), so no seal and no rotation happen under it:
+/// writers go on appending, which only adds unsealed lines.
 pub fn verify_sealed(fs: &dyn Fs, layout: &Layout, key: &Verifier) -> Result<SealReport> {
+    let lock_path = layout.lock();
+    let lock = match fs.open_lock(&lock_path, false) {
+        Ok(l) => Some(l),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied
+            ) =>
+        {
+            None
+        }
+        Err(e) => return Err(Error::io("open", &lock_path, e)),
+    };
+    let Some(lock) = lock else {
+        return verify_unlocked(fs, layout, key);
+    };
+    let guard = LockGuard::shared(&*lock, &lock_path)?;
+    let r = verify_unlocked(fs, layout, key);
+    let u = guard.unlock();
+    let v = r?;
+    u?;
+    Ok(v)
+}
+
+fn verify_unlocked(fs: &dyn Fs, layout: &Layout, key: &Verifier) -> Result<SealReport> {
     let log_path = layout.seal_log();
     let log = match read_log(fs, layout) {
         Ok(Some(log)) => log,

@@ -472,3 +472,34 @@ fn a_clock_stepping_back_gives_no_false_alarm() {
     assert_eq!(v.tampering, None);
     assert_eq!((v.seals, v.sealed_leaves), (3, 7));
 }
+
+#[test]
+fn verifying_while_writers_write_rotate_and_seal_finds_nothing() {
+    let s = sealed();
+    let store = FileStore::builder(&s.path)
+        .durability(Durability::Sync)
+        .open()
+        .unwrap();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            for i in 0..60 {
+                store.append(Event::new("llm_call")).unwrap();
+                if i % 10 == 0 {
+                    store.rotate().unwrap();
+                }
+                if i % 3 == 0 {
+                    seal::seal_now(&RealFs, &s.layout, &SystemClock).unwrap();
+                }
+            }
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        let mut checks = 0;
+        while !done.load(std::sync::atomic::Ordering::SeqCst) || checks == 0 {
+            assert_eq!(verify(&s).tampering, None);
+            checks += 1;
+        }
+    });
+    store.close().unwrap();
+    assert_eq!(verify(&s).tampering, None);
+}
