@@ -11,6 +11,7 @@ mod log_cmd;
 mod output;
 mod progress;
 mod read;
+mod seal_cmd;
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -124,6 +125,8 @@ enum Command {
     Index(read::IndexArgs),
     /// Seal the live file now (it is compressed before the command exits).
     Rotate,
+    /// Seal the file store now (signed checkpoint); `seal init` sets sealing up.
+    Seal(seal_cmd::SealArgs),
     /// Write a realistic log to a fresh temporary store and run the headline queries.
     Demo(demo::DemoArgs),
     /// Copy a log from one store to another, without loss or duplicates; resumable.
@@ -185,6 +188,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         Command::Stats(a) => read::stats(cli, a),
         Command::Verify(a) => read::verify(cli, a),
         Command::Index(a) => read::index(cli, a),
+        Command::Seal(a) => seal_cmd::run(cli, a),
         Command::Rotate => {
             let store = cli
                 .builder(cli.store_path_for("rotate")?, Durability::Process)

@@ -129,6 +129,15 @@ pub enum Error {
         #[source]
         source: scout_audit_core::agg::SumOverflow,
     },
+    /// Sealing cannot go on: the sealing state or seal log is missing,
+    /// unreadable or not as sealing left it.
+    #[error("sealing {}: {reason}", path.display())]
+    Seal {
+        /// The file involved.
+        path: PathBuf,
+        /// What was wrong.
+        reason: String,
+    },
     /// A background task (compression, retention) failed; no data was lost,
     /// and the next open retries.
     #[error("background {task} failed: {message}")]

@@ -10,6 +10,8 @@
 //! audit-20261127T052116Z-000042.jsonl.gz.idx  its sidecar index (optional)
 //! audit_20250101T120000Z.jsonl.gz             archive of the Python original
 //! audit.lock                                  lock file
+//! audit.seal-key                              sealing state (src/seal.rs)
+//! audit.seal-log                              seal log (src/seal.rs)
 //! audit.jsonl.torn-20261127T052116Z-000001    quarantined torn tail
 //! ```
 //!
@@ -180,6 +182,26 @@ impl Layout {
     /// The lock file's path (`audit.lock`).
     pub fn lock(&self) -> PathBuf {
         self.dir.join(format!("{}.lock", self.stem))
+    }
+
+    /// The sealing state's path (`audit.seal-key`, mode 0600).
+    pub fn seal_key(&self) -> PathBuf {
+        self.dir.join(format!("{}.seal-key", self.stem))
+    }
+
+    /// The path a new sealing state is written to before its rename.
+    pub fn seal_key_temp(&self) -> PathBuf {
+        self.dir.join(format!("{}.seal-key.tmp", self.stem))
+    }
+
+    /// The seal log's path (`audit.seal-log`).
+    pub fn seal_log(&self) -> PathBuf {
+        self.dir.join(format!("{}.seal-log", self.stem))
+    }
+
+    /// The path a torn last line of the seal log is moved to.
+    pub fn seal_log_torn(&self, n: u64) -> PathBuf {
+        self.dir.join(format!("{}.seal-log.torn-{n}", self.stem))
     }
 
     /// The file name of a sealed segment.

@@ -10,6 +10,8 @@
 //!   the layout's de-duplication rule; malformed lines counted and located.
 //! - [`index`]: the sidecar index of an archive (summaries for pruning
 //!   and answering without decompressing), written when it is sealed.
+//! - [`seal`]: tamper evidence: signed Merkle checkpoints of the store's
+//!   lines in a seal log, and their verification.
 //! - [`layout`]: segment names and order, the one definition; [`recovery`]
 //!   and [`verify`]: what open does, and the read-only check.
 //!
@@ -46,6 +48,7 @@ pub mod options;
 pub mod read_store;
 pub mod reader;
 pub mod recovery;
+pub mod seal;
 pub mod verify;
 mod writer;
 

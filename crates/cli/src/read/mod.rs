@@ -193,6 +193,13 @@ pub struct VerifyArgs {
     /// Print at most this many problems (all are counted).
     #[arg(long, default_value_t = 50)]
     max_problems: usize,
+    /// Also prove every sealed line is as sealed, with this verification
+    /// key (as `seal init` printed it, or a file holding it).
+    #[arg(long, value_name = "KEY")]
+    key: Option<String>,
+    /// With --key: lines after the last seal are a failure.
+    #[arg(long, requires = "key")]
+    require_sealed: bool,
 }
 
 /// The backend of a read command: the scanner over the `given` inputs,
@@ -369,7 +376,11 @@ pub fn verify(cli: &Cli, a: &VerifyArgs) -> Result<ExitCode> {
     let answer = open(cli, &[])?.verify()?;
     let mut out = io::stdout().lock();
     print_verify(&mut out, &answer, a.max_problems)?;
-    Ok(if answer.ok {
+    let sealed = match &a.key {
+        Some(key) => crate::seal_cmd::verify(cli, key, a.require_sealed, &mut out)?,
+        None => true,
+    };
+    Ok(if answer.ok && sealed {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -16,6 +16,7 @@ mod log_flags;
 mod log_stdin;
 mod processes;
 mod query;
+mod seal;
 mod spend;
 mod stats;
 mod store_options;

@@ -15,3 +15,4 @@ mod reading;
 mod recovery;
 mod retention;
 mod rotation;
+mod seal;

@@ -1,0 +1,78 @@
+//! `seal init`, `seal` and `verify --key` end to end.
+
+use crate::support::{Store, numbered};
+
+/// A store with 3 sealed lines; its verification key.
+fn sealed_store() -> (Store, String) {
+    let s = Store::new();
+    s.log_lines(&[], &numbered("a", 3));
+    let key = s.ok(&["seal", "init", "--epoch", "1h"]).trim().to_owned();
+    assert!(key.starts_with("scout-audit/"), "{key}");
+    assert_eq!(
+        s.ok(&["seal"]),
+        "sealed 3 new lines (3 in all) with epoch 1's key\n"
+    );
+    assert_eq!(s.ok(&["seal"]), "nothing to seal: every line is sealed\n");
+    (s, key)
+}
+
+#[test]
+fn a_sealed_store_verifies_with_its_key_text_or_file() {
+    let (s, key) = sealed_store();
+    let out = s.ok(&["verify", "--key", &key]);
+    assert!(
+        out.ends_with("sealed: 3 lines as sealed, 1 seals, 2 epochs\n"),
+        "{out}"
+    );
+    s.write("key.txt", format!("{key}\n"));
+    let file = s.file("key.txt");
+    let out = s.ok(&["verify", "--key", &file]);
+    assert!(
+        out.ends_with("sealed: 3 lines as sealed, 1 seals, 2 epochs\n"),
+        "{out}"
+    );
+}
+
+#[test]
+fn unsealed_lines_are_reported_and_fail_only_when_required() {
+    let (s, key) = sealed_store();
+    s.log_lines(&[], &numbered("b", 2));
+    let out = s.ok(&["verify", "--key", &key]);
+    assert!(
+        out.contains("unsealed: 2 lines after the last seal, at most "),
+        "{out}"
+    );
+    let o = s.cmd(&["verify", "--key", &key, "--require-sealed"]).run();
+    assert_eq!(o.code, Some(1), "{o:?}");
+}
+
+#[test]
+fn an_edited_sealed_line_fails_verify_and_is_located() {
+    let (s, key) = sealed_store();
+    let text = std::fs::read_to_string(&s.path).unwrap();
+    std::fs::write(&s.path, text.replacen("\"a\"", "\"A\"", 1)).unwrap();
+    let o = s.cmd(&["verify", "--key", &key]).run();
+    assert_eq!(o.code, Some(1), "{o:?}");
+    assert!(
+        o.stdout.ends_with(
+            "tampering: the lines sealed up to size 3 differ from the seal: edited, inserted, \
+             removed or reordered (from audit.jsonl line 1)\n"
+        ),
+        "{o:?}"
+    );
+}
+
+#[test]
+fn init_twice_and_a_table_store_are_refused() {
+    let (s, _) = sealed_store();
+    let o = s.cmd(&["seal", "init"]).run();
+    assert_eq!(o.code, Some(1), "{o:?}");
+    assert!(o.stderr.contains("already set up for sealing"), "{o:?}");
+    let db = format!("sqlite:{}", s.dir.path().join("t.db").display());
+    let o = s.bare(&["--path", &db, "seal", "init"]).run();
+    assert_eq!(o.code, Some(1), "{o:?}");
+    assert!(
+        o.stderr.contains("sealing is a file-store feature"),
+        "{o:?}"
+    );
+}
