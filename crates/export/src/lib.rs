@@ -63,11 +63,11 @@ mod run;
 use std::ops::ControlFlow;
 use std::path::Path;
 
+use scout_audit_core::writer::lock_ignoring_poison;
 use scout_audit_core::{Filter, ReadStore, Record, Skipped};
 use scout_audit_scan::{Inputs, Scan};
 use scout_audit_store_file::ReadReport;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub use error::{Error, Result};
 
@@ -148,7 +148,8 @@ pub fn export_segments(
     threads: usize,
 ) -> Result<(ExportSummary, Skipped)> {
     let run = Run::begin(dir)?;
-    let sources = Sources::new(inputs.split());
+    // The sources in log order, each taken once by whichever worker is free.
+    let queue = Mutex::new(inputs.split().into_iter().enumerate());
     // One scoped thread per worker, each taking the next source until none
     // is left (decision 66). Not rayon's workers: each source's scan runs
     // on a rayon pool of its own, and a rayon worker waiting on another
@@ -159,7 +160,9 @@ pub fn export_segments(
             .map(|_| {
                 sc.spawn(|| {
                     let mut mine = Vec::new();
-                    while let Some((i, ins)) = sources.next() {
+                    loop {
+                        let next = lock_ignoring_poison(&queue).next();
+                        let Some((i, ins)) = next else { break };
                         mine.push((i, export_source(&run, i, ins, filter)));
                     }
                     mine
@@ -194,35 +197,6 @@ pub fn export_segments(
     }
     run.commit(marks)?;
     Ok((total, skipped))
-}
-
-/// The sources of an export, each taken once, in log order.
-struct Sources {
-    /// Each source until a thread takes it.
-    slots: Vec<Mutex<Option<Inputs>>>,
-    /// The next source to take (past the end: none left).
-    next: AtomicUsize,
-}
-
-impl Sources {
-    fn new(sources: Vec<Inputs>) -> Self {
-        Sources {
-            slots: sources.into_iter().map(|s| Mutex::new(Some(s))).collect(),
-            next: AtomicUsize::new(0),
-        }
-    }
-
-    /// The next source not taken yet, and its place in log order.
-    fn next(&self) -> Option<(usize, Inputs)> {
-        loop {
-            let i = self.next.fetch_add(1, Ordering::Relaxed);
-            let slot = self.slots.get(i)?;
-            // Each index is handed out once: the slot is always full here.
-            if let Some(ins) = scout_audit_core::writer::lock_ignoring_poison(slot).take() {
-                return Some((i, ins));
-            }
-        }
-    }
 }
 
 /// What exporting one source wrote, and what its scan met.
