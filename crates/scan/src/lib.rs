@@ -99,6 +99,18 @@ pub struct Stats {
     pub sessions: u64,
 }
 
+impl From<fold::StatsFold> for Stats {
+    fn from(f: fold::StatsFold) -> Stats {
+        Stats {
+            events: f.events,
+            first_ts: f.first,
+            last_ts: f.last,
+            without_ts: f.without_ts,
+            sessions: f.sessions.len() as u64,
+        }
+    }
+}
+
 /// The answer of [`Scan::stats_with_files`].
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct StatsWithFiles {
@@ -277,13 +289,7 @@ impl Scan {
     pub fn stats(self) -> Result<Answer<Stats>> {
         let (f, report) = self.run(fold::StatsFold::default(), How::All)?;
         Ok(Answer {
-            value: Stats {
-                events: f.events,
-                first_ts: f.first,
-                last_ts: f.last,
-                without_ts: f.without_ts,
-                sessions: f.sessions.len() as u64,
-            },
+            value: Stats::from(f),
             report,
         })
     }
@@ -291,16 +297,8 @@ impl Scan {
     /// [`Scan::stats`] and [`Scan::top_files`] in one pass.
     pub fn stats_with_files(self) -> Result<Answer<StatsWithFiles>> {
         let (f, report) = self.run(fold::StatsAndFiles::default(), How::All)?;
-        let st = f.stats;
-        let stats = Stats {
-            events: st.events,
-            first_ts: st.first,
-            last_ts: st.last,
-            without_ts: st.without_ts,
-            sessions: st.sessions.len() as u64,
-        };
         let value = StatsWithFiles {
-            stats,
+            stats: Stats::from(f.stats),
             files: f.files.0,
         };
         Ok(Answer { value, report })

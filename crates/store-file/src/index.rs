@@ -636,7 +636,7 @@ impl TotalsLine {
     }
 }
 
-fn hex(b: &[u8]) -> String {
+pub(crate) fn hex(b: &[u8]) -> String {
     use std::fmt::Write;
     let mut out = String::with_capacity(2 * b.len());
     for x in b {

@@ -305,20 +305,13 @@ pub fn unindexed(listing: &Listing, retention_removed: &[PathBuf]) -> Vec<Segmen
 /// power loss, but then the lock file (made and made durable before the
 /// live file's first byte) is there, and this check is not made.
 pub fn check_is_log(fs: &dyn Fs, layout: &Layout) -> Result<()> {
-    let live = layout.live();
-    let mut f = match fs.open_read(&live) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(Error::io("open", &live, e)),
-    };
-    let scan = scan_tail(&mut *f).map_err(|e| Error::io("read", &live, e))?;
-    if scan.len > 0 && scan.cut == 0 {
-        return Err(Error::NotALog {
-            path: live,
+    match scan_live(fs, layout)? {
+        Some(scan) if scan.len > 0 && scan.cut == 0 => Err(Error::NotALog {
+            path: layout.live(),
             len: scan.len,
-        });
+        }),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// Copies `from[offset..]` into `out`, the new file `to`, fsync'd.

@@ -301,7 +301,7 @@ pub fn init(fs: &dyn Fs, layout: &Layout, epoch_length: u64) -> Result<String> {
     }
     let mut id = [0u8; 16];
     getrandom::fill(&mut id).map_err(|e| seal_err(&key_path, format!("no randomness: {e}")))?;
-    let store: String = id.iter().map(|b| format!("{b:02x}")).collect();
+    let store = crate::index::hex(&id);
     let (chain, verifier) = EpochChain::init(&format!("scout-audit/{store}"))
         .map_err(|e| seal_err(&key_path, e.to_string()))?;
     let state = State {
@@ -908,7 +908,11 @@ fn recompute(fs: &dyn Fs, layout: &Layout, seals: &[Proven]) -> Result<(u64, Opt
             }
             tree.push(leaf_hash(line))
                 .map_err(|e| seal_err(layout.dir(), e.to_string()))?;
-            last_place = Some((place.segment.to_owned(), place.line));
+            // The name is copied once a segment, not once a line.
+            match &mut last_place {
+                Some((number, _, line)) if *number == place.end.segment => *line = place.line,
+                _ => last_place = Some((place.end.segment, place.segment.to_owned(), place.line)),
+            }
             if found.is_none()
                 && let Some(s) = seals.get(next)
                 && s.size == tree.size()
@@ -930,7 +934,7 @@ fn recompute(fs: &dyn Fs, layout: &Layout, seals: &[Proven]) -> Result<(u64, Opt
     if found.is_none()
         && let Some(s) = seals.get(next)
     {
-        let mut t = departure(s, from.or(last_place));
+        let mut t = departure(s, from.or(last_place.map(|(_, name, line)| (name, line))));
         t.what = format!(
             "the store holds {} lines, fewer than the {} sealed: lines or segments were removed",
             tree.size(),

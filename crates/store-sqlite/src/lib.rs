@@ -378,13 +378,12 @@ fn retry_deadlock<T>(mut step: impl FnMut() -> rusqlite::Result<T>) -> rusqlite:
     let start = std::time::Instant::now();
     loop {
         match step() {
-            Err(rusqlite::Error::SqliteFailure(e, msg))
+            Err(rusqlite::Error::SqliteFailure(e, _))
                 if matches!(
                     e.code,
                     rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
                 ) && start.elapsed() < DEADLOCK_RETRY =>
             {
-                let _ = msg;
                 std::thread::sleep(Duration::from_millis(5));
             }
             r => return r,

@@ -128,7 +128,7 @@ impl ReadBackend for Scanned<'_> {
         // What the inputs are on disk, before the scan reads them.
         let gz = ins
             .files()
-            .filter(|p| p.extension().is_some_and(|e| e == "gz"))
+            .filter(|p| scout_audit_store_file::layout::is_gzip_path(p))
             .count();
         let plain = ins.files().count() - gz;
         let in_bytes = ins.total_bytes();

@@ -32,7 +32,7 @@ use scout_audit_core::{
 
 use crate::error::{Error, Result};
 use crate::fs::{FileId, Fs, LockFile, RealFs, WriteFile};
-use crate::layout::{Layout, Segment};
+use crate::layout::Layout;
 use crate::options::{Compression, FsyncPolicy, Retention, RotateSize, SharedDir};
 use crate::recovery::RecoveryReport;
 
@@ -200,10 +200,6 @@ pub(crate) struct Shared {
     compress_tx: Mutex<Option<Sender<Job>>>,
     /// The first failure of a background task (compression, retention).
     pub(crate) bg_error: Mutex<Option<Error>>,
-    /// The archive the compressor indexed last: its identity was recorded
-    /// milliseconds after it was made (racy), so the compressor refreshes
-    /// it when it indexes the next one.
-    pub(crate) last_indexed: Mutex<Option<Segment>>,
     /// What recovery did at open.
     recovery: RecoveryReport,
 }

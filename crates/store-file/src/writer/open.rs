@@ -134,7 +134,6 @@ fn new_shared(
         ticker_cv: Condvar::new(),
         compress_tx: Mutex::new(None),
         bg_error: Mutex::new(None),
-        last_indexed: Mutex::new(None),
         recovery: opened.report,
     }
 }

@@ -69,11 +69,14 @@ fn compressor(sh: &Shared, bg_lock: &dyn LockFile, jobs: Receiver<Job>) {
         clock: &*sh.clock,
         lock: bg_lock,
     };
+    // The archive this thread indexed last: its identity was recorded
+    // milliseconds after it was made (racy), so it is refreshed when the
+    // next one is indexed.
+    let mut last_indexed = None;
     for job in jobs {
         match job {
             Job::Compress(seg) => {
-                let last = &mut *lock_ignoring_poison(&sh.last_indexed);
-                for e in archiver.compress_and_retain(&seg, last) {
+                for e in archiver.compress_and_retain(&seg, &mut last_indexed) {
                     sh.record_bg_error(e);
                 }
             }
