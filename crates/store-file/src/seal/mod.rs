@@ -1,0 +1,85 @@
+//! Sealing a file store (issue "Tamper evidence"): signed Merkle
+//! checkpoints of every line of the store, appended to the seal log, and
+//! their verification against the verification key.
+//!
+//! Files (names in [`crate::layout`]): `<stem>.seal-key`, the sealing
+//! state (the current epoch's secret, the store id, the epoch length;
+//! mode 0600, replaced only by an atomic rename) and `<stem>.seal-log`,
+//! one JSON object a line: `init`, then `cert` (an epoch's key certified
+//! by the one before) and `seal` (a signed checkpoint: size, root, the
+//! tree state and where the sealed prefix ends). A leaf is a line of the
+//! store as stored, without its `\n`, in layout order; a torn tail is not
+//! a leaf until its `\n` lands.
+//!
+//! [`init`] sets a store up, [`seal_now`] seals what is durable (under
+//! the store's exclusive lock, so two sealers never fork), and
+//! [`verify_sealed`] recomputes the tree from the segments and checks
+//! every seal, naming where the store departs from what was sealed.
+
+mod leaves;
+mod log;
+mod sealer;
+mod state;
+mod verify;
+
+use std::path::Path;
+
+use scout_audit_core::Clock;
+
+use crate::Error;
+
+pub use sealer::{init, seal_now};
+pub use verify::verify_sealed;
+
+/// What one [`seal_now`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SealSummary {
+    /// The epoch whose key signed the seal.
+    pub epoch: u64,
+    /// Leaves sealed in all (the checkpoint's size).
+    pub size: u64,
+    /// Leaves this seal added.
+    pub new_leaves: u64,
+    /// Whether the key evolved to a new epoch first.
+    pub evolved: bool,
+}
+
+/// Tampering found by [`verify_sealed`], and where.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tampering {
+    /// What is wrong.
+    pub what: String,
+    /// The segment file where the store departs from the seals, if known.
+    pub segment: Option<String>,
+    /// The 1-based line in that segment, if known.
+    pub line: Option<u64>,
+}
+
+/// What [`verify_sealed`] proved, or the tampering it found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SealReport {
+    /// Seals checked.
+    pub seals: u64,
+    /// Epochs whose certificates verified (epoch 0 included).
+    pub epochs: u64,
+    /// Leaves proven as sealed (the last seal's size).
+    pub sealed_leaves: u64,
+    /// Complete lines after the last seal.
+    pub unsealed: u64,
+    /// Unix time of the last seal, if any (the unsealed lines' age is
+    /// at most now minus this).
+    pub last_seal_time: Option<u64>,
+    /// The tampering found; `None` when everything sealed is as sealed.
+    pub tampering: Option<Tampering>,
+}
+
+fn seal_err(path: &Path, reason: impl Into<String>) -> Error {
+    Error::Seal {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    }
+}
+
+fn now_secs(clock: &dyn Clock) -> u64 {
+    u64::try_from(clock.now().unix_secs()).unwrap_or(0)
+}

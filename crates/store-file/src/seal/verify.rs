@@ -1,0 +1,372 @@
+//! Verifying a sealed store against its verification key.
+
+use std::io;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use scout_audit_seal::merkle::{Tree, leaf_hash};
+use scout_audit_seal::note::{Checkpoint, Verifier, open, verify_chain};
+
+use super::leaves::{End, each_leaf};
+use super::log::{Entry, Log, SealEntry, read_log};
+use super::state::read_state;
+use super::{SealReport, Tampering, seal_err};
+use crate::fs::Fs;
+use crate::layout::Layout;
+use crate::lock::LockGuard;
+use crate::{Error, Result};
+
+/// A seal as verified: its size, root, end and time.
+pub(super) struct Proven {
+    pub(super) size: u64,
+    pub(super) root: [u8; 32],
+    pub(super) end: End,
+    pub(super) time: u64,
+}
+
+pub(super) fn tamper(what: impl Into<String>) -> Tampering {
+    Tampering {
+        what: what.into(),
+        segment: None,
+        line: None,
+    }
+}
+
+/// Checks one seal's signature and checkpoint against its epoch's key.
+pub(super) fn check_seal(
+    log: &Log,
+    keys: &[Verifier],
+    s: &SealEntry,
+) -> std::result::Result<Proven, String> {
+    let key = usize::try_from(s.epoch)
+        .ok()
+        .and_then(|i| keys.get(i))
+        .ok_or_else(|| {
+            format!(
+                "a seal of epoch {} comes before that epoch's certificate",
+                s.epoch
+            )
+        })?;
+    let opened = open(s.note.as_bytes(), std::slice::from_ref(key))
+        .map_err(|e| format!("a seal of epoch {} does not verify: {e}", s.epoch))?;
+    let cp = Checkpoint::parse(&opened.text).map_err(|e| e.to_string())?;
+    let want = [
+        format!("epoch {}", s.epoch),
+        format!("end {} {}", s.segment, s.offset),
+    ];
+    if cp.origin != format!("scout-audit/{}", log.store)
+        || cp.extensions.get(..2) != Some(&want[..])
+    {
+        return Err(format!(
+            "the seal of size {} does not match its checkpoint",
+            cp.size
+        ));
+    }
+    let tree = STANDARD
+        .decode(&s.tree)
+        .ok()
+        .and_then(|b| Tree::decode(&b).ok())
+        .filter(|t| t.size() == cp.size && t.root() == cp.root);
+    if tree.is_none() {
+        return Err(format!(
+            "the tree state of the seal of size {} is not its signed root",
+            cp.size
+        ));
+    }
+    let time = cp
+        .extensions
+        .get(2)
+        .and_then(|t| t.strip_prefix("time "))
+        .and_then(|t| t.parse().ok())
+        .ok_or("a seal has no time")?;
+    Ok(Proven {
+        size: cp.size,
+        root: cp.root,
+        end: End {
+            segment: s.segment,
+            offset: s.offset,
+        },
+        time,
+    })
+}
+
+/// Checks the log: the key, the epoch chain and every seal's signature,
+/// order and growth. Returns the proven seals and the epochs' count.
+pub(super) fn check_log(
+    log: &Log,
+    key: &Verifier,
+) -> std::result::Result<(Vec<Proven>, Vec<Verifier>), String> {
+    let logged = Verifier::parse(&log.key).map_err(|e| format!("the init line's key: {e}"))?;
+    if logged.to_text() != key.to_text() {
+        return Err(
+            "the seal log was not made with this verification key (wrong key, or a log rewritten)"
+                .to_owned(),
+        );
+    }
+    let certs = cert_notes(log);
+    let keys: Vec<Verifier> = verify_chain(key, &certs)
+        .map_err(|e| format!("the epoch chain: {e}"))?
+        .into_iter()
+        .map(|e| e.verifier)
+        .collect();
+    let (mut seals, mut certified): (Vec<Proven>, u64) = (Vec::new(), 0);
+    for entry in log.entries.iter().skip(1) {
+        match entry {
+            Entry::Init { .. } => return Err("a second init line".to_owned()),
+            Entry::Cert { epoch, .. } => {
+                certified = certified.saturating_add(1);
+                if *epoch != certified {
+                    return Err(format!(
+                        "the certificate of epoch {epoch} is labelled out of order"
+                    ));
+                }
+            }
+            Entry::Seal(s) => {
+                if s.epoch != certified {
+                    return Err(format!(
+                        "a seal of epoch {} is out of order in the seal log",
+                        s.epoch
+                    ));
+                }
+                let p = check_seal(log, &keys, s)?;
+                if let Some(prev) = seals.last() {
+                    check_growth(prev, &p)?;
+                }
+                seals.push(p);
+            }
+        }
+    }
+    Ok((seals, keys))
+}
+
+/// The certificates in log order.
+pub(super) fn cert_notes(log: &Log) -> Vec<&[u8]> {
+    log.entries
+        .iter()
+        .filter_map(|e| match e {
+            Entry::Cert { note, .. } => Some(note.as_bytes()),
+            _ => None,
+        })
+        .collect()
+}
+
+pub(super) fn check_growth(prev: &Proven, p: &Proven) -> std::result::Result<(), String> {
+    if p.size == prev.size && p.root != prev.root {
+        return Err(format!(
+            "two seals of size {} with different roots: a forked history",
+            p.size
+        ));
+    }
+    let end_grows = (p.end.segment, p.end.offset) > (prev.end.segment, prev.end.offset);
+    if p.size <= prev.size || !end_grows || p.time < prev.time {
+        return Err(format!(
+            "the seal of size {} does not grow from the one before",
+            p.size
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the sealing state file: present, 0600, of this store, at the
+/// last certified epoch and holding that epoch's key.
+pub(super) fn check_state(
+    fs: &dyn Fs,
+    layout: &Layout,
+    log: &Log,
+    keys: &[Verifier],
+) -> Option<Tampering> {
+    let state = match read_state(fs, &layout.seal_key()) {
+        Ok(s) => s,
+        Err(e) => return Some(tamper(format!("the sealing state: {e}"))),
+    };
+    let current = keys.last().map(Verifier::to_text);
+    if state.store != log.store || Some(state.chain.signer().verifier().to_text()) != current {
+        return Some(tamper(
+            "the sealing state is not the last certified epoch's key of this store",
+        ));
+    }
+    None
+}
+
+/// Verifies a sealed store against its verification key: the seal log,
+/// the epoch chain, every seal's signature, and the tree recomputed from
+/// the segments at every seal's size. IO failures are errors; tampering
+/// is reported in [`SealReport::tampering`], located where it can be.
+///
+/// It holds the store's lock shared while it reads (when the lock file
+/// exists and can be opened), so no seal and no rotation happen under it:
+/// writers go on appending, which only adds unsealed lines.
+pub fn verify_sealed(fs: &dyn Fs, layout: &Layout, key: &Verifier) -> Result<SealReport> {
+    let lock_path = layout.lock();
+    let lock = match fs.open_lock(&lock_path, false) {
+        Ok(l) => Some(l),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied
+            ) =>
+        {
+            None
+        }
+        Err(e) => return Err(Error::io("open", &lock_path, e)),
+    };
+    let Some(lock) = lock else {
+        return verify_unlocked(fs, layout, key);
+    };
+    let guard = LockGuard::shared(&*lock, &lock_path)?;
+    let r = verify_unlocked(fs, layout, key);
+    let u = guard.unlock();
+    let v = r?;
+    u?;
+    Ok(v)
+}
+
+pub(super) fn verify_unlocked(fs: &dyn Fs, layout: &Layout, key: &Verifier) -> Result<SealReport> {
+    let log_path = layout.seal_log();
+    let log = match read_log(fs, layout) {
+        Ok(Some(log)) => log,
+        Ok(None) => {
+            return Err(seal_err(
+                &log_path,
+                "does not exist: the store is not sealed",
+            ));
+        }
+        Err(Error::Seal { reason, .. }) => {
+            return Ok(tampered(tamper(format!("the seal log {reason}"))));
+        }
+        Err(e) => return Err(e),
+    };
+    let (seals, keys) = match check_log(&log, key) {
+        Ok(v) => v,
+        Err(what) => return Ok(tampered(tamper(what))),
+    };
+    let mut report = SealReport {
+        seals: seals.len() as u64,
+        epochs: keys.len() as u64,
+        sealed_leaves: seals.last().map_or(0, |s| s.size),
+        last_seal_time: seals.last().map(|s| s.time),
+        ..SealReport::default()
+    };
+    report.tampering = check_state(fs, layout, &log, &keys);
+    if report.tampering.is_none() {
+        let (total, found) = recompute(fs, layout, &seals)?;
+        report.unsealed = total.saturating_sub(report.sealed_leaves);
+        report.tampering = found;
+    }
+    Ok(report)
+}
+
+pub(super) fn tampered(t: Tampering) -> SealReport {
+    SealReport {
+        tampering: Some(t),
+        ..SealReport::default()
+    }
+}
+
+/// Recomputes the tree from the segments and checks each seal's root and
+/// end at its size. Returns the leaves counted and the first departure,
+/// located at the first line after the last seal that still holds.
+pub(super) fn recompute(
+    fs: &dyn Fs,
+    layout: &Layout,
+    seals: &[Proven],
+) -> Result<(u64, Option<Tampering>)> {
+    let mut tree = Tree::new();
+    let (mut next, mut found, mut from): (usize, Option<Tampering>, Option<(String, u64)>) =
+        (0, None, None);
+    let mut last_place = None;
+    let walked = each_leaf(
+        fs,
+        layout,
+        End {
+            segment: 0,
+            offset: 0,
+        },
+        &mut |line, place| {
+            let boundary = next
+                .checked_sub(1)
+                .and_then(|i| seals.get(i))
+                .map_or(0, |s| s.size);
+            if tree.size() == boundary {
+                from = Some((place.segment.to_owned(), place.line));
+            }
+            tree.push(leaf_hash(line))
+                .map_err(|e| seal_err(layout.dir(), e.to_string()))?;
+            // The name is copied once a segment, not once a line.
+            match &mut last_place {
+                Some((number, _, line)) if *number == place.end.segment => *line = place.line,
+                _ => last_place = Some((place.end.segment, place.segment.to_owned(), place.line)),
+            }
+            if found.is_none()
+                && let Some(s) = seals.get(next)
+                && s.size == tree.size()
+            {
+                if s.root != tree.root() || s.end != place.end {
+                    found = Some(departure(s, from.take()));
+                }
+                next += 1;
+            }
+            Ok(())
+        },
+    );
+    if let Err(e) = walked {
+        let Some(t) = unreadable(&e) else {
+            return Err(e);
+        };
+        return Ok((tree.size(), found.or(Some(t))));
+    }
+    if found.is_none()
+        && let Some(s) = seals.get(next)
+    {
+        let mut t = departure(s, from.or(last_place.map(|(_, name, line)| (name, line))));
+        t.what = format!(
+            "the store holds {} lines, fewer than the {} sealed: lines or segments were removed",
+            tree.size(),
+            s.size
+        );
+        found = Some(t);
+    }
+    Ok((tree.size(), found))
+}
+
+pub(super) fn departure(s: &Proven, from: Option<(String, u64)>) -> Tampering {
+    let (segment, line) = from.map_or((None, None), |(s, l)| (Some(s), Some(l)));
+    Tampering {
+        what: format!(
+            "the lines sealed up to size {} differ from the seal: edited, inserted, removed or reordered",
+            s.size
+        ),
+        segment,
+        line,
+    }
+}
+
+/// A segment whose data cannot be read as lines (a corrupt archive, a
+/// line over the bound, shorter than a seal says) as tampering; `None`
+/// for failures of the system (permissions, IO), which stay errors.
+pub(super) fn unreadable(e: &Error) -> Option<Tampering> {
+    let (path, why) = match e {
+        Error::Seal { path, reason } => (path, reason.clone()),
+        Error::Io { path, source, .. }
+            if matches!(
+                source.kind(),
+                io::ErrorKind::InvalidData
+                    | io::ErrorKind::InvalidInput
+                    | io::ErrorKind::UnexpectedEof
+            ) =>
+        {
+            (path, format!("cannot be read: {source}"))
+        }
+        _ => return None,
+    };
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("")
+        .to_owned();
+    Some(Tampering {
+        what: format!("the segment {name} {why}"),
+        segment: Some(name),
+        line: None,
+    })
+}
