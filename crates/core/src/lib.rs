@@ -44,7 +44,10 @@ pub use error::Error;
 pub use event::{Event, types};
 pub use filter::Filter;
 pub use memory::MemorySink;
-pub use read::{ReadStore, RecordStats, RecordStream, SeqBreakAt, SeqCheck, Skipped, Store};
+pub use read::{
+    MAX_LISTED_BREAKS, ReadStore, RecordStats, RecordStream, SHARED_SEQ_NOTE, SeqBreakAt, SeqCheck,
+    Skipped, Store,
+};
 pub use record::{Decoded, MAX_LINE, Malformed, Record, check_line_len, decode_line};
 pub use session::{SessionId, WriterId};
 pub use sink::{Durability, Receipt, Sink, Watermark};

@@ -65,12 +65,26 @@ pub struct SeqCheck {
     pub records: u64,
     /// Distinct sessions with a `seq`.
     pub sessions: u64,
-    /// Problems: a gap, a repeat or a step back in one writer's records.
+    /// Problems: a gap, a repeat or a step back in one writer's records;
+    /// the first [`MAX_LISTED_BREAKS`].
     pub gaps: Vec<SeqBreakAt>,
+    /// How many gaps there are in all (a hostile store can hold one a
+    /// record, so only the first ones are listed).
+    pub gap_count: u64,
     /// Not problems: breaks among the unstamped records of a session that
-    /// several writers used.
+    /// several writers used; the first [`MAX_LISTED_BREAKS`].
     pub shared: Vec<SeqBreakAt>,
+    /// How many such breaks there are in all.
+    pub shared_count: u64,
 }
+
+/// The most `seq` breaks of each kind a [`SeqCheck`] lists with their
+/// place; the rest are counted.
+pub const MAX_LISTED_BREAKS: usize = 1000;
+
+/// What the notes about shared-session breaks end with, one text for
+/// every backend.
+pub const SHARED_SEQ_NOTE: &str = "(unstamped records of a session several writers used)";
 
 /// A backend that both writes and answers queries.
 pub trait Store: crate::Sink + ReadStore {}
@@ -177,10 +191,14 @@ pub trait ReadStore: Send + Sync {
                 seq: q,
                 expected,
             };
-            match seqs.observe(s, r.writer(), q) {
-                None => {}
-                Some(SeqBreak::Gap(e)) => check.gaps.push(at(e)),
-                Some(SeqBreak::Shared(e)) => check.shared.push(at(e)),
+            let (list, count, expected) = match seqs.observe(s, r.writer(), q) {
+                None => continue,
+                Some(SeqBreak::Gap(e)) => (&mut check.gaps, &mut check.gap_count, e),
+                Some(SeqBreak::Shared(e)) => (&mut check.shared, &mut check.shared_count, e),
+            };
+            *count = count.saturating_add(1);
+            if list.len() < MAX_LISTED_BREAKS {
+                list.push(at(expected));
             }
         }
         check.sessions = seqs.sessions();
@@ -312,6 +330,28 @@ mod tests {
             }]
         );
         assert!(c.shared.is_empty());
+        assert_eq!((c.gap_count, c.shared_count), (1, 0));
+    }
+
+    #[test]
+    fn a_store_of_gaps_lists_the_first_ones_and_counts_them_all() {
+        // Every record a step back: a hostile store makes one break a line.
+        let n = MAX_LISTED_BREAKS as u64 + 500;
+        let store = Held(
+            (0..=n)
+                .map(|i| {
+                    line(&format!(
+                        r#"{{"session_id":"a","writer":"w","seq":{}}}"#,
+                        (i % 2) * 7
+                    ))
+                })
+                .collect(),
+        );
+        let c = store.check_seqs().unwrap();
+        assert_eq!(c.records, n + 1);
+        assert_eq!(c.gap_count, n);
+        assert_eq!(c.gaps.len(), MAX_LISTED_BREAKS);
+        assert_eq!((c.gaps[0].seq, c.gaps[0].expected), (7, 1));
     }
 
     #[test]

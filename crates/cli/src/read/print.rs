@@ -345,11 +345,15 @@ fn file_rows(files: &FileStats) -> Vec<Vec<String>> {
 
 /// `verify`'s answer: at most `max` problems and notes, then one line.
 pub fn print_verify(out: &mut dyn Write, v: &Verified, max: usize) -> Result<()> {
-    for l in v.problems.iter().take(max) {
+    let shown = v.problems.len().min(max);
+    for l in &v.problems[..shown] {
         writeln!(out, "{}", terminal_text(l))?;
     }
-    if v.problems.len() > max {
-        writeln!(out, "... and {} more", v.problems.len() - max)?;
+    // The count, not the list: only the first problems of each kind are
+    // listed, and a hostile store can hold one a record.
+    let unshown = v.problem_count.max(v.problems.len() as u64) - shown as u64;
+    if unshown > 0 {
+        writeln!(out, "... and {unshown} more")?;
     }
     for q in &v.quarantine {
         writeln!(

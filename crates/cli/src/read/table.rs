@@ -7,7 +7,7 @@ use std::ops::ControlFlow;
 
 use anyhow::Result;
 use scout_audit_core::agg::{AccuracyMetrics, GroupBy};
-use scout_audit_core::{Filter, ReadStore, Record, SeqBreakAt};
+use scout_audit_core::{Filter, ReadStore, Record, SHARED_SEQ_NOTE, SeqBreakAt};
 use scout_audit_scan::{Answer, ScanReport, Spend};
 use scout_audit_store_file::verify::seq_break_text;
 
@@ -99,19 +99,18 @@ impl ReadBackend for Table {
             .iter()
             .map(|b| text(b, b.writer.as_deref()))
             .collect();
-        let notes = check
+        let mut notes: Vec<String> = check
             .shared
             .iter()
-            .map(|b| {
-                format!(
-                    "note: {} (unstamped records of a session several writers used)",
-                    text(b, None)
-                )
-            })
+            .map(|b| format!("note: {} {SHARED_SEQ_NOTE}", text(b, None)))
             .collect();
+        let unlisted = check.shared_count.saturating_sub(check.shared.len() as u64);
+        if unlisted > 0 {
+            notes.push(format!("note: ... and {unlisted} more such breaks"));
+        }
         Ok(Verified {
-            problem_count: problems.len() as u64,
-            ok: problems.is_empty(),
+            problem_count: check.gap_count,
+            ok: check.gap_count == 0,
             problems,
             quarantine: Vec::new(),
             uncompressed: Vec::new(),

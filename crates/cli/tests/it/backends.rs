@@ -438,6 +438,39 @@ fn verify_finds_a_seq_gap_in_sqlite() {
     );
 }
 
+/// A table store with more seq breaks than are listed: verify counts
+/// them all and lists the first ones, with the same "more" line.
+#[test]
+fn verify_counts_every_gap_of_a_table_store_and_lists_the_first() {
+    let s = Store::new();
+    let lines: String = (0..1500u64)
+        .map(|i| {
+            format!(
+                "{{\"event\":\"nav\",\"session_id\":\"s\",\"seq\":{}}}\n",
+                i * 2
+            )
+        })
+        .collect();
+    s.write("audit.jsonl", lines);
+    let db = sqlite_addr(&s, "gaps.db");
+    let path = s.path.display().to_string();
+    s.bare(&["copy", "--from", &path, "--to", &db]).run().ok();
+    let o = s
+        .bare(&["--path", &db, "verify", "--max-problems", "3"])
+        .run();
+    assert_eq!(o.code, Some(1), "{o:?}");
+    assert_eq!(
+        o.stdout,
+        format!(
+            "session s: seq 2 where 1 was expected\n\
+             session s: seq 4 where 3 was expected\n\
+             session s: seq 6 where 5 was expected\n\
+             ... and 1496 more\n\
+             1500 records, 1 sessions in {db}: 1499 problems\n"
+        )
+    );
+}
+
 #[test]
 fn a_postgres_password_never_reaches_stderr() {
     let s = Store::new();
