@@ -424,3 +424,23 @@ fn a_sealing_state_that_cannot_sign_keeps_the_archives_and_says_why() {
     store.close().unwrap();
     assert_eq!(archives(&s), vec![1, 2, 3]);
 }
+
+#[test]
+fn a_retire_evolves_the_key_when_its_epoch_is_over_and_sealing_goes_on() {
+    let s = new_store();
+    for _ in 0..3 {
+        cycle(&s, 2, true, Retention::KEEP_ALL);
+    }
+    let later = Timestamp::from_unix(Timestamp::now().unix_secs() + 7200, 0).unwrap();
+    let out = retention_run(&RealFs, &s.layout, &keep(1), later, None).unwrap();
+    assert_eq!(
+        (out.removed.len(), out.unsealed, out.refused),
+        (2, vec![], None)
+    );
+    let r = verify(&s);
+    assert_eq!((&r.tampering, r.epochs), (&None, 3));
+    assert_eq!(retired_of(&r), (4, 2, 2, 2));
+    cycle(&s, 1, true, Retention::KEEP_ALL);
+    let r = verify(&s);
+    assert_eq!((&r.tampering, r.sealed_leaves, r.epochs), (&None, 7, 3));
+}
