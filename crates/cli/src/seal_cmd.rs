@@ -118,6 +118,13 @@ fn print_report(out: &mut dyn Write, r: &SealReport) -> Result<()> {
         "sealed: {} lines as sealed, {} seals, {} epochs",
         r.sealed_leaves, r.seals, r.epochs
     )?;
+    if let Some(t) = &r.retired {
+        writeln!(
+            out,
+            "retired: {} lines in {} archives removed by retention (up to segment {}, signed in epoch {} at time {})",
+            t.lines, t.archives, t.segment, t.epoch, t.time
+        )?;
+    }
     if r.unsealed > 0 {
         let now = u64::try_from(scout_audit_core::Timestamp::now().unix_secs()).unwrap_or(0);
         let age = r.last_seal_time.map_or(String::new(), |t| {

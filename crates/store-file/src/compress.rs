@@ -7,7 +7,9 @@
 //! recovery finishes or redoes the step. The segment's own `flock` marks
 //! "being compressed", so two processes never compress one segment at once.
 //! Once the archive is durable, the compressor writes its sidecar index
-//! ([`crate::index`]); retention deletes an archive's index with it.
+//! ([`crate::index`]); retention deletes an archive's index with it. On a
+//! sealed store retention deletes only archives whose lines are all
+//! sealed, after a signed `retire` entry ([`retention_run`]).
 //!
 //! These are functions of the file system and the layout; the writer's
 //! compressor thread runs them as `Archiver`'s jobs, which return their
@@ -28,6 +30,7 @@ use crate::index;
 use crate::layout::{Layout, Segment};
 use crate::lock::{Attempt, LockGuard, exclusively};
 use crate::options::Retention;
+use crate::seal;
 
 /// gzip level of archives: zlib's default, a fair trade of size for speed.
 pub const GZIP_LEVEL: u32 = 6;
@@ -73,9 +76,20 @@ impl Archiver<'_> {
             Ok(false) => {}
         }
         let now = self.clock.now();
-        if let Err(e) = apply_retention(self.fs, self.layout, self.retention, now, Some(self.lock))
-        {
-            errors.push(background("retention", &e));
+        match retention_run(self.fs, self.layout, self.retention, now, Some(self.lock)) {
+            Err(e) => errors.push(background("retention", &e)),
+            // Archives kept until a seal covers them are no failure: the
+            // next run after that seal retires them.
+            Ok(RetentionOutcome {
+                refused: Some(why), ..
+            }) => errors.push(background(
+                "retention",
+                &Error::Seal {
+                    path: self.layout.seal_log(),
+                    reason: why,
+                },
+            )),
+            Ok(_) => {}
         }
         errors
     }
@@ -282,6 +296,7 @@ fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
 /// Deletes the archives `retention` says to, oldest first, and returns
 /// their paths. Only readable `.gz` archives are candidates. Runs under the
 /// store's exclusive lock (`store_lock`, or held by the caller when `None`).
+/// On a sealed store, see [`retention_run`].
 pub fn apply_retention(
     fs: &dyn Fs,
     layout: &Layout,
@@ -289,8 +304,39 @@ pub fn apply_retention(
     now: Timestamp,
     store_lock: Option<&dyn LockFile>,
 ) -> Result<Vec<PathBuf>> {
+    retention_run(fs, layout, retention, now, store_lock).map(|o| o.removed)
+}
+
+/// What one retention run did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RetentionOutcome {
+    /// The archives deleted, oldest first.
+    pub removed: Vec<PathBuf>,
+    /// Sealed store: archives retention wanted gone but kept because some
+    /// of their lines are not sealed yet (the run after the next seal
+    /// deletes them).
+    pub unsealed: Vec<PathBuf>,
+    /// Sealed store: why archives retention wanted gone were kept though
+    /// sealed (they do not match the seals, or one before them is
+    /// missing); for `verify --key` to locate.
+    pub refused: Option<String>,
+}
+
+/// [`apply_retention`], saying what it kept and why. On a sealed store (a
+/// seal log exists) an archive of ours is deleted only when every line of
+/// it is sealed, after a signed `retire` entry covering it is in the seal
+/// log ([`crate::seal::retire_now`]); the newest numbered segment is
+/// never deleted there (decision 73). The Python original's archives hold
+/// no leaves and go as on any store.
+pub fn retention_run(
+    fs: &dyn Fs,
+    layout: &Layout,
+    retention: &Retention,
+    now: Timestamp,
+    store_lock: Option<&dyn LockFile>,
+) -> Result<RetentionOutcome> {
     if !retention.is_active() {
-        return Ok(Vec::new());
+        return Ok(RetentionOutcome::default());
     }
     exclusively(store_lock, &layout.lock(), || {
         retain(fs, layout, retention, now)
@@ -309,7 +355,7 @@ fn retain(
     layout: &Layout,
     retention: &Retention,
     now: Timestamp,
-) -> Result<Vec<PathBuf>> {
+) -> Result<RetentionOutcome> {
     let dir = layout.dir();
     let listing = layout.list(fs).map_err(|e| Error::io("list", dir, e))?;
     let mut archives: Vec<SizedArchive> = Vec::new();
@@ -323,6 +369,52 @@ fn retain(
             Err(e) => return Err(Error::io("stat", &seg.path, e)),
         }
     }
+    let doomed = doomed(&archives, retention, now);
+    let sealed = seal::is_sealed(fs, layout);
+    let mut outcome = RetentionOutcome::default();
+    // On a sealed store, our archives go only through a retire.
+    let mut delete: Vec<&Segment> = archives
+        .iter()
+        .zip(&doomed)
+        .filter(|(a, d)| **d && (a.seg.number.is_none() || !sealed))
+        .map(|(a, _)| &a.seg)
+        .collect();
+    let plan;
+    if sealed {
+        let numbers: Vec<u64> = archives
+            .iter()
+            .zip(&doomed)
+            .filter(|(_, d)| **d)
+            .filter_map(|(a, _)| a.seg.number)
+            .collect();
+        let secs = u64::try_from(now.unix_secs()).unwrap_or(0);
+        // A sealing state or log that cannot be used keeps the archives
+        // (said in `refused`) rather than failing the caller (an open).
+        plan = match seal::retire_locked(fs, layout, &numbers, secs) {
+            Err(Error::Seal { path, reason }) => seal::RetirePlan {
+                refused: Some(format!("{}: {reason}", path.display())),
+                ..seal::RetirePlan::default()
+            },
+            r => r?,
+        };
+        delete.extend(&plan.delete);
+        outcome.unsealed.clone_from(&plan.unsealed);
+        outcome.refused.clone_from(&plan.refused);
+    }
+    for seg in delete {
+        remove_if_present(fs, &seg.path)?;
+        // Its index goes with it (an index without archive is unused).
+        remove_if_present(fs, &layout.index_path(seg))?;
+        outcome.removed.push(seg.path.clone());
+    }
+    if !outcome.removed.is_empty() {
+        sync_dir(fs, dir)?;
+    }
+    Ok(outcome)
+}
+
+/// Which archives `retention` wants gone at `now`, oldest first.
+fn doomed(archives: &[SizedArchive], retention: &Retention, now: Timestamp) -> Vec<bool> {
     let mut doomed = vec![false; archives.len()];
     if let Some(age) = retention.max_age {
         let cutoff = now.saturating_sub(age);
@@ -355,17 +447,5 @@ fn retain(
             }
         }
     }
-    let mut removed = Vec::new();
-    for (SizedArchive { seg, .. }, d) in archives.iter().zip(&doomed) {
-        if *d {
-            remove_if_present(fs, &seg.path)?;
-            // Its index goes with it (an index without archive is unused).
-            remove_if_present(fs, &layout.index_path(seg))?;
-            removed.push(seg.path.clone());
-        }
-    }
-    if !removed.is_empty() {
-        sync_dir(fs, dir)?;
-    }
-    Ok(removed)
+    doomed
 }

@@ -76,3 +76,29 @@ fn init_twice_and_a_table_store_are_refused() {
         "{o:?}"
     );
 }
+
+#[test]
+fn verify_reports_the_lines_retention_removed_under_seal() {
+    let (s, key) = sealed_store();
+    for round in ["b", "c", "d"] {
+        s.ok(&["rotate"]);
+        s.log_lines(&[], &numbered(round, 2));
+        s.ok(&["seal"]);
+    }
+    // Archives 1 (3 lines), 2 and 3 (2 lines each) go; 4 stays.
+    s.ok(&["--keep-archives", "1", "rotate"]);
+    let out = s.ok(&["verify", "--key", &key]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[lines.len() - 2..][0],
+        "sealed: 9 lines as sealed, 4 seals, 2 epochs",
+        "{out}"
+    );
+    let retired = lines[lines.len() - 1];
+    assert!(
+        retired.starts_with(
+            "retired: 7 lines in 3 archives removed by retention (up to segment 3, signed in epoch 1 at time "
+        ),
+        "{out}"
+    );
+}

@@ -37,6 +37,8 @@ pub(super) enum Entry {
     },
     /// A signed checkpoint.
     Seal(SealEntry),
+    /// Archives deleted by retention, signed (`super::retire`).
+    Retire(super::retire::RetireEntry),
 }
 
 /// A `seal` line.

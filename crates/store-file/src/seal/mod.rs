@@ -15,9 +15,12 @@
 //! the store's exclusive lock, so two sealers never fork), and
 //! [`verify_sealed`] recomputes the tree from the segments and checks
 //! every seal, naming where the store departs from what was sealed.
+//! On a sealed store, retention deletes only archives whose lines are all
+//! sealed, after a signed `retire` entry ([`retire_now`]) says so.
 
 mod leaves;
 mod log;
+mod retire;
 mod sealer;
 mod state;
 mod verify;
@@ -28,6 +31,8 @@ use scout_audit_core::Clock;
 
 use crate::Error;
 
+pub use retire::{RetirePlan, retire_now};
+pub(crate) use retire::{is_sealed, retire_locked};
 pub use sealer::{init, seal_now};
 pub use verify::verify_sealed;
 
@@ -71,6 +76,25 @@ pub struct SealReport {
     pub last_seal_time: Option<u64>,
     /// The tampering found; `None` when everything sealed is as sealed.
     pub tampering: Option<Tampering>,
+    /// What retention removed, as the last `retire` entry signed it;
+    /// `None` when retention removed nothing under seal.
+    pub retired: Option<Retired>,
+}
+
+/// Lines removed by retention under seal, as the last `retire` entry of
+/// the seal log signed them (verify starts after them).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Retired {
+    /// Leaves removed: the first `lines` of the tree.
+    pub lines: u64,
+    /// Archives removed in all.
+    pub archives: u64,
+    /// The last segment number removed.
+    pub segment: u64,
+    /// The epoch whose key signed the retire.
+    pub epoch: u64,
+    /// Unix time the retire was signed.
+    pub time: u64,
 }
 
 fn seal_err(path: &Path, reason: impl Into<String>) -> Error {

@@ -80,7 +80,8 @@ pub(super) fn seal_locked(
             "belongs to another store than the sealing state",
         ));
     }
-    let (mut tree, mut end) = last_seal(&log, &log_path)?;
+    let (mut tree, end) = last_seal(&log, &log_path)?;
+    let mut end = super::retire::resume_after(&log, end);
     let live = layout.live();
     if let Ok(f) = fs.open_read(&live) {
         f.sync_all().map_err(|e| Error::io("fsync", &live, e))?;

@@ -9,6 +9,7 @@ use scout_audit_seal::note::{Checkpoint, Verifier, open, verify_chain};
 
 use super::leaves::{End, each_leaf};
 use super::log::{Entry, Log, SealEntry, read_log};
+use super::retire::{ProvenRetire, check_retires};
 use super::state::read_state;
 use super::{SealReport, Tampering, seal_err};
 use crate::fs::Fs;
@@ -134,6 +135,8 @@ pub(super) fn check_log(
                 }
                 seals.push(p);
             }
+            // Checked by `retire::check_retires`, with the seals.
+            Entry::Retire(_) => {}
         }
     }
     Ok((seals, keys))
@@ -240,16 +243,21 @@ pub(super) fn verify_unlocked(fs: &dyn Fs, layout: &Layout, key: &Verifier) -> R
         Ok(v) => v,
         Err(what) => return Ok(tampered(tamper(what))),
     };
+    let retire = match check_retires(&log, &keys, &seals) {
+        Ok(r) => r,
+        Err(what) => return Ok(tampered(tamper(what))),
+    };
     let mut report = SealReport {
         seals: seals.len() as u64,
         epochs: keys.len() as u64,
         sealed_leaves: seals.last().map_or(0, |s| s.size),
         last_seal_time: seals.last().map(|s| s.time),
+        retired: retire.as_ref().map(|r| r.retired.clone()),
         ..SealReport::default()
     };
     report.tampering = check_state(fs, layout, &log, &keys);
     if report.tampering.is_none() {
-        let (total, found) = recompute(fs, layout, &seals)?;
+        let (total, found) = recompute(fs, layout, &seals, retire.as_ref())?;
         report.unsealed = total.saturating_sub(report.sealed_leaves);
         report.tampering = found;
     }
@@ -265,50 +273,45 @@ pub(super) fn tampered(t: Tampering) -> SealReport {
 
 /// Recomputes the tree from the segments and checks each seal's root and
 /// end at its size. Returns the leaves counted and the first departure,
-/// located at the first line after the last seal that still holds.
+/// located at the first line after the last seal that still holds. After
+/// a `retire`, it starts from the retire's tree at the segment after it.
 pub(super) fn recompute(
     fs: &dyn Fs,
     layout: &Layout,
     seals: &[Proven],
+    retire: Option<&ProvenRetire>,
 ) -> Result<(u64, Option<Tampering>)> {
-    let mut tree = Tree::new();
+    let (mut tree, start) = super::retire::start(retire);
+    let base = tree.size();
     let (mut next, mut found, mut from): (usize, Option<Tampering>, Option<(String, u64)>) =
-        (0, None, None);
+        (seals.partition_point(|s| s.size <= base), None, None);
     let mut last_place = None;
-    let walked = each_leaf(
-        fs,
-        layout,
-        End {
-            segment: 0,
-            offset: 0,
-        },
-        &mut |line, place| {
-            let boundary = next
-                .checked_sub(1)
-                .and_then(|i| seals.get(i))
-                .map_or(0, |s| s.size);
-            if tree.size() == boundary {
-                from = Some((place.segment.to_owned(), place.line));
+    let walked = each_leaf(fs, layout, start, &mut |line, place| {
+        let boundary = next
+            .checked_sub(1)
+            .and_then(|i| seals.get(i))
+            .map_or(base, |s| s.size.max(base));
+        if tree.size() == boundary {
+            from = Some((place.segment.to_owned(), place.line));
+        }
+        tree.push(leaf_hash(line))
+            .map_err(|e| seal_err(layout.dir(), e.to_string()))?;
+        // The name is copied once a segment, not once a line.
+        match &mut last_place {
+            Some((number, _, line)) if *number == place.end.segment => *line = place.line,
+            _ => last_place = Some((place.end.segment, place.segment.to_owned(), place.line)),
+        }
+        if found.is_none()
+            && let Some(s) = seals.get(next)
+            && s.size == tree.size()
+        {
+            if s.root != tree.root() || s.end != place.end {
+                found = Some(departure(s, from.take()));
             }
-            tree.push(leaf_hash(line))
-                .map_err(|e| seal_err(layout.dir(), e.to_string()))?;
-            // The name is copied once a segment, not once a line.
-            match &mut last_place {
-                Some((number, _, line)) if *number == place.end.segment => *line = place.line,
-                _ => last_place = Some((place.end.segment, place.segment.to_owned(), place.line)),
-            }
-            if found.is_none()
-                && let Some(s) = seals.get(next)
-                && s.size == tree.size()
-            {
-                if s.root != tree.root() || s.end != place.end {
-                    found = Some(departure(s, from.take()));
-                }
-                next += 1;
-            }
-            Ok(())
-        },
-    );
+            next += 1;
+        }
+        Ok(())
+    });
     if let Err(e) = walked {
         let Some(t) = unreadable(&e) else {
             return Err(e);

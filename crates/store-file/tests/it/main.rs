@@ -14,5 +14,6 @@ mod python_compat;
 mod reading;
 mod recovery;
 mod retention;
+mod retire;
 mod rotation;
 mod seal;
