@@ -33,10 +33,10 @@ use scout_audit_seal::note::{EpochChain, Verifier};
 use scout_audit_store_file::fs::RealFs;
 use scout_audit_store_file::seal::{self, SealReport};
 
+use crate::rng::{Rng, splitmix64};
 use attack::{Applied, Expect, Target};
 use base::Base;
 pub use kind::{Kind, NOT_YET};
-use crate::rng::{Rng, splitmix64};
 
 /// How much to run.
 #[derive(Clone, Debug)]
@@ -120,7 +120,8 @@ impl Report {
             .collect()
     }
 
-    fn merge(&mut self, o: Report) {
+    /// Adds another run's figures and examples to this one's.
+    pub fn merge(&mut self, o: Report) {
         for ((_, f), (_, g)) in self.kinds.iter_mut().zip(o.kinds) {
             f.tried += g.tried;
             f.detected += g.detected;
@@ -143,10 +144,25 @@ impl Report {
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "tamper campaign, seed {}", self.seed)?;
-        writeln!(f, "{:<26} {:>7} {:>9} {:>8}", "kind", "tried", "detected", "located")?;
+        writeln!(
+            f,
+            "{:<26} {:>7} {:>9} {:>8}",
+            "kind", "tried", "detected", "located"
+        )?;
         for (k, g) in &self.kinds {
-            let located = if k.locatable() { g.located.to_string() } else { "-".to_owned() };
-            writeln!(f, "{:<26} {:>7} {:>9} {:>8}", k.name(), g.tried, g.detected, located)?;
+            let located = if k.locatable() {
+                g.located.to_string()
+            } else {
+                "-".to_owned()
+            };
+            writeln!(
+                f,
+                "{:<26} {:>7} {:>9} {:>8}",
+                k.name(),
+                g.tried,
+                g.detected,
+                located
+            )?;
         }
         let detected: u64 = self.kinds.iter().map(|(_, g)| g.detected).sum();
         writeln!(f, "{:<26} {:>7} {:>9}", "all", self.tried(), detected)?;
@@ -179,7 +195,11 @@ pub fn scratch(prefix: &str) -> Result<tempfile::TempDir, String> {
     let shm = Path::new("/dev/shm");
     let mut b = tempfile::Builder::new();
     b.prefix(prefix);
-    let made = if shm.is_dir() { b.tempdir_in(shm) } else { b.tempdir() };
+    let made = if shm.is_dir() {
+        b.tempdir_in(shm)
+    } else {
+        b.tempdir()
+    };
     made.map_err(|e| format!("a scratch directory: {e}"))
 }
 
@@ -207,7 +227,10 @@ pub fn run(opts: &Options) -> Result<Report, String> {
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err("a worker panicked".to_owned())))
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("a worker panicked".to_owned()))
+            })
             .collect()
     });
     let mut report = empty(opts.seed);
@@ -220,7 +243,10 @@ pub fn run(opts: &Options) -> Result<Report, String> {
 fn empty(seed: u64) -> Report {
     Report {
         seed,
-        kinds: Kind::ALL.iter().map(|&k| (k, KindFigures::default())).collect(),
+        kinds: Kind::ALL
+            .iter()
+            .map(|&k| (k, KindFigures::default()))
+            .collect(),
         ..Report::default()
     }
 }
@@ -246,7 +272,11 @@ fn worker(
             .get(rng.below(usable.len() as u64) as usize)
             .ok_or_else(|| format!("no base store fits {}", kind.name()))?;
         base::copy_store(&b.dir, &dir)?;
-        let t = Target { base: b, layout: layout.clone(), wrong_keys: wrong };
+        let t = Target {
+            base: b,
+            layout: layout.clone(),
+            wrong_keys: wrong,
+        };
         let applied = attack::apply(kind, &t, &mut rng)
             .map_err(|e| format!("{} (seed {seed}): {e}", kind.name()))?;
         let got = seal::verify_sealed(&RealFs, &layout, &applied.key);
@@ -304,7 +334,11 @@ fn judge(a: &Applied, got: &scout_audit_store_file::Result<SealReport>) -> (bool
             };
             let at = (t.segment.clone(), t.line);
             let located = match expect {
-                Expect::Line(want) => at == want.clone().map_or((None, None), |(s, l)| (Some(s), Some(l))),
+                Expect::Line(want) => {
+                    at == want
+                        .clone()
+                        .map_or((None, None), |(s, l)| (Some(s), Some(l)))
+                }
                 Expect::Segment(name) => at == (Some(name.clone()), None),
                 _ => at == (None, None),
             };

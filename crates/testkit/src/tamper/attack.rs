@@ -221,7 +221,9 @@ fn lines(kind: Kind, t: &Target<'_>, rng: &mut Rng) -> Result<Applied, String> {
 fn archives(kind: Kind, t: &Target<'_>, rng: &mut Rng) -> Result<Applied, String> {
     let mut m = t.base.model.clone();
     let gz: Vec<usize> = (0..m.segs.len()).filter(|&i| m.segs[i].gz).collect();
-    let a = *gz.get(rng.below(gz.len() as u64) as usize).ok_or("no archive")?;
+    let a = *gz
+        .get(rng.below(gz.len() as u64) as usize)
+        .ok_or("no archive")?;
     let name = m.segs[a].name.clone();
     let path = t.dir().join(&name);
     let what = match kind {
@@ -269,7 +271,10 @@ fn archives(kind: Kind, t: &Target<'_>, rng: &mut Rng) -> Result<Applied, String
             let keep = rng.below(ls.len() as u64) as usize;
             m.segs[a].set_lines(&ls[..keep]);
             t.write_seg(&m, a)?;
-            format!("replaced {name} by an older copy of {keep} of its {} lines", ls.len())
+            format!(
+                "replaced {name} by an older copy of {keep} of its {} lines",
+                ls.len()
+            )
         }
     };
     m.normalise();
@@ -343,11 +348,17 @@ fn downgrade(t: &Target<'_>, rng: &mut Rng) -> Result<Applied, String> {
         0 => {
             rm(&key)?;
             rm(&log)?;
-            Ok(t.unlocated(Expect::NotSealed, "edited a line, removed the seal files".to_owned()))
+            Ok(t.unlocated(
+                Expect::NotSealed,
+                "edited a line, removed the seal files".to_owned(),
+            ))
         }
         1 => {
             rm(&key)?;
-            Ok(t.unlocated(Expect::NoSegment, "edited a line, removed the sealing state".to_owned()))
+            Ok(t.unlocated(
+                Expect::NoSegment,
+                "edited a line, removed the sealing state".to_owned(),
+            ))
         }
         _ => {
             rm(&key)?;
@@ -377,12 +388,22 @@ fn fork(t: &Target<'_>, rng: &mut Rng) -> Result<Applied, String> {
     edit_digit(&mut ls[li], rng);
     m.segs[si].set_lines(&ls);
     let last = *t.base.seals.last().ok_or("no seal")?;
-    let line = seal_line(&log.store(), chain.signer(), chain.epoch(), &m, last, t.base.now)?;
+    let line = seal_line(
+        &log.store(),
+        chain.signer(),
+        chain.epoch(),
+        &m,
+        last,
+        t.base.now,
+    )?;
     log.text.push(line);
     log.write(&t.layout)?;
     Ok(t.unlocated(
         Expect::NoSegment,
-        format!("appended a fork of size {} signed with the current key", last.size),
+        format!(
+            "appended a fork of size {} signed with the current key",
+            last.size
+        ),
     ))
 }
 
@@ -450,7 +471,8 @@ fn reseal_with_own_key(t: &Target<'_>, rng: &mut Rng) -> Result<Applied, String>
     for c in seed.chunks_mut(8) {
         c.copy_from_slice(&rng.next_u64().to_le_bytes());
     }
-    let own = Signer::from_seed(&format!("scout-audit/{store}"), &seed).map_err(|e| e.to_string())?;
+    let own =
+        Signer::from_seed(&format!("scout-audit/{store}"), &seed).map_err(|e| e.to_string())?;
     for (n, i) in log.of_kind("seal").into_iter().enumerate() {
         let epoch = log.json[i]["epoch"].as_u64().unwrap_or(0);
         let time = seal_time(&log.json[i]);

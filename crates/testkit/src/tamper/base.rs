@@ -90,9 +90,8 @@ pub fn build(dir: &Path, rng: &mut Rng, rounds: u64) -> Result<Base, String> {
     let live = layout.live();
     let key = seal::init(&RealFs, &layout, EPOCH_SECS).map_err(io("seal init", dir))?;
     let key = Verifier::parse(&key).map_err(|e| e.to_string())?;
-    let clock = ManualClock::new(
-        Timestamp::from_unix(1_800_000_000, 0).ok_or("a time out of range")?,
-    );
+    let clock =
+        ManualClock::new(Timestamp::from_unix(1_800_000_000, 0).ok_or("a time out of range")?);
     let (mut sizes, mut seal_epochs) = (Vec::new(), Vec::new());
     for round in 0..rounds {
         for _ in 0..rng.range(1, 3) {
@@ -115,7 +114,11 @@ pub fn build(dir: &Path, rng: &mut Rng, rounds: u64) -> Result<Base, String> {
     let model = read_model(dir)?;
     let seals = sizes
         .iter()
-        .map(|&n| model.seal_point(n).ok_or_else(|| format!("no leaf {n} in {}", dir.display())))
+        .map(|&n| {
+            model
+                .seal_point(n)
+                .ok_or_else(|| format!("no leaf {n} in {}", dir.display()))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     check_log_ends(&layout, &seals)?;
     let now = u64::try_from(clock_secs(&clock)).unwrap_or(0);

@@ -76,7 +76,11 @@ pub fn seal_line(
     time: u64,
 ) -> Result<String, String> {
     let mut tree = Tree::new();
-    for l in model.leaves().iter().take(usize::try_from(point.size).unwrap_or(0)) {
+    for l in model
+        .leaves()
+        .iter()
+        .take(usize::try_from(point.size).unwrap_or(0))
+    {
         tree.push(leaf_hash(l)).map_err(|e| e.to_string())?;
     }
     let cp = Checkpoint {
@@ -153,7 +157,11 @@ pub fn edit_line(log: &mut LogLines, i: usize, rng: &mut Rng) -> Result<&'static
         Value::String(s) => edit_char(s, 0, rng).map(Value::from),
         Value::Number(n) => n.as_u64().map(|n| {
             let d = rng.range(1, 3);
-            Value::from(if rng.chance(0.5) || n < d { n + d } else { n - d })
+            Value::from(if rng.chance(0.5) || n < d {
+                n + d
+            } else {
+                n - d
+            })
         }),
         _ => None,
     };

@@ -30,7 +30,11 @@ impl Seg {
 
     /// Its bytes from its lines (each followed by `\n`).
     pub fn set_lines(&mut self, lines: &[Vec<u8>]) {
-        self.bytes = lines.iter().flat_map(|l| l.iter().chain(b"\n")).copied().collect();
+        self.bytes = lines
+            .iter()
+            .flat_map(|l| l.iter().chain(b"\n"))
+            .copied()
+            .collect();
     }
 }
 
@@ -162,7 +166,10 @@ pub fn parse_archive_name(name: &str) -> Option<(String, u64)> {
 pub fn renumbered(name: &str, number: u64) -> Option<String> {
     let base = name.strip_suffix(".jsonl.gz")?;
     let (rest, old) = base.rsplit_once('-')?;
-    Some(format!("{rest}-{number:0width$}.jsonl.gz", width = old.len()))
+    Some(format!(
+        "{rest}-{number:0width$}.jsonl.gz",
+        width = old.len()
+    ))
 }
 
 /// The file name of a path, as text.
