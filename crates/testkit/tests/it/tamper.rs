@@ -4,6 +4,7 @@
 //! false alarm. `SCOUT_AUDIT_TAMPER_SEED` replays another seed; `cargo
 //! xtask tamper` is the long mode.
 
+use scout_audit_testkit::tamper::model::{Model, SealPoint, Seg, expected_location};
 use scout_audit_testkit::tamper::{self, Kind, Options};
 
 fn seed() -> u64 {
@@ -61,4 +62,85 @@ fn a_sealing_mutant_makes_the_campaign_fail() {
     }
     let control = tamper::run(&opts).unwrap();
     assert!(control.passed(), "{control}");
+}
+
+fn seg(number: u64, name: &str, lines: &[&str]) -> Seg {
+    let mut s = Seg {
+        number,
+        name: name.to_owned(),
+        stamp: if name == "live" {
+            String::new()
+        } else {
+            "20270101T000000Z".to_owned()
+        },
+        gz: name != "live",
+        bytes: Vec::new(),
+    };
+    s.set_lines(
+        &lines
+            .iter()
+            .map(|l| l.as_bytes().to_vec())
+            .collect::<Vec<_>>(),
+    );
+    s
+}
+
+/// Decision 72's rule on the model: the place named is the tampered
+/// store's leaf at the size of the seal before the first that fails.
+fn check(tampered: &[Seg], want: Option<Option<(&str, u64)>>) {
+    let original = Model {
+        segs: vec![seg(1, "a1", &["a", "b", "c"]), seg(2, "live", &["d", "e"])],
+    };
+    let seals: Vec<SealPoint> = [2, 4, 5]
+        .iter()
+        .map(|&n| original.seal_point(n).unwrap())
+        .collect();
+    let mut m = Model {
+        segs: tampered.to_vec(),
+    };
+    m.normalise();
+    let got = expected_location(&original, &m, &seals);
+    let want = want.map(|w| w.map(|(s, l)| (s.to_owned(), l)));
+    assert_eq!(got, want, "{tampered:?}");
+}
+
+#[test]
+fn the_location_rule_names_the_first_leaf_after_the_last_seal_that_holds() {
+    // Untampered, or only lines appended: nothing to locate.
+    check(
+        &[seg(1, "a1", &["a", "b", "c"]), seg(2, "live", &["d", "e"])],
+        None,
+    );
+    check(
+        &[
+            seg(1, "a1", &["a", "b", "c"]),
+            seg(2, "live", &["d", "e", "f"]),
+        ],
+        None,
+    );
+    // "c" edited: the seal of 4 fails, the one of 2 holds: leaf 2 (a1:3).
+    check(
+        &[seg(1, "a1", &["a", "b", "x"]), seg(2, "live", &["d", "e"])],
+        Some(Some(("a1", 3))),
+    );
+    // "a" edited: the first seal fails: leaf 0.
+    check(
+        &[seg(1, "a1", &["x", "b", "c"]), seg(2, "live", &["d", "e"])],
+        Some(Some(("a1", 1))),
+    );
+    // "e" removed: fewer leaves than sealed; leaf 4 is gone, the last is named.
+    check(
+        &[seg(1, "a1", &["a", "b", "c"]), seg(2, "live", &["d"])],
+        Some(Some(("live", 1))),
+    );
+    // The archive deleted: the live file is renumbered; leaf 0 is live:1.
+    check(&[seg(2, "live", &["d", "e"])], Some(Some(("live", 1))));
+    // The archive renamed to number 3: the same leaves, but the seals'
+    // ends name segment 1 and 2: the first seal fails.
+    check(
+        &[seg(3, "a1", &["a", "b", "c"]), seg(4, "live", &["d", "e"])],
+        Some(Some(("a1", 1))),
+    );
+    // Nothing left at all.
+    check(&[], Some(None));
 }
