@@ -13,7 +13,7 @@ use scout_audit_store_file::seal;
 use super::base::{Base, gzip, io, write_records};
 use super::kind::Kind;
 use super::log_edit::{LogLines, current_chain, edit_line, seal_line, seal_time};
-use super::model::{Model, SealPoint, expected_location, renumbered};
+use super::model::{Model, SealPoint, archive_name, expected_location};
 use crate::rng::Rng;
 
 /// What verify must answer for one tampering.
@@ -287,7 +287,7 @@ fn rename(t: &Target<'_>, m: &mut Model, a: usize, rng: &mut Rng) -> Result<Stri
     let free: Vec<u64> = (1..=max + 3).filter(|n| !used.contains(n)).collect();
     let to = rng.pick(&free);
     let old = m.segs[a].name.clone();
-    let new = renumbered(&old, to).ok_or("not an archive name")?;
+    let new = archive_name(&t.layout, m.segs[a].seal_secs, to).ok_or("not an archive name")?;
     let (from_path, to_path) = (t.dir().join(&old), t.dir().join(&new));
     std::fs::rename(&from_path, &to_path).map_err(io("rename", &from_path))?;
     m.segs[a].name = new.clone();
@@ -419,7 +419,7 @@ fn reseal_older_epoch(t: &Target<'_>, rng: &mut Rng) -> Result<Applied, String> 
     };
     let kept: Vec<SealPoint> = b.seals[..=old].to_vec();
     write_records(&t.layout.live(), rng, 1)?;
-    let mut m = super::base::read_model(t.dir())?;
+    let mut m = super::base::read_model(&t.layout)?;
     let k = rng.below(kept[old].size);
     let (si, li) = leaf_at(&m, k).ok_or("no leaf")?;
     let mut ls = owned_lines(&m, si);

@@ -111,7 +111,7 @@ pub fn build(dir: &Path, rng: &mut Rng, rounds: u64) -> Result<Base, String> {
         let n = rng.range(1, 20);
         write_records(&live, rng, n)?;
     }
-    let model = read_model(dir)?;
+    let model = read_model(&layout)?;
     let seals = sizes
         .iter()
         .map(|&n| {
@@ -159,7 +159,8 @@ fn check_log_ends(layout: &Layout, seals: &[SealPoint]) -> Result<(), String> {
 
 /// Reads a store directory into a model: its numbered archives
 /// (decompressed) and its live file.
-pub fn read_model(dir: &Path) -> Result<Model, String> {
+pub fn read_model(layout: &Layout) -> Result<Model, String> {
+    let dir = layout.dir();
     let mut segs = Vec::new();
     let mut live_bytes = None;
     for e in std::fs::read_dir(dir).map_err(io("list", dir))? {
@@ -167,11 +168,11 @@ pub fn read_model(dir: &Path) -> Result<Model, String> {
         let name = file_name(&path);
         if name == LIVE {
             live_bytes = Some(std::fs::read(&path).map_err(io("read", &path))?);
-        } else if let Some((stamp, number)) = parse_archive_name(&name) {
+        } else if let Some((seal_secs, number)) = parse_archive_name(layout, &name) {
             segs.push(Seg {
                 number,
                 name,
-                stamp,
+                seal_secs,
                 gz: true,
                 bytes: gunzip(&std::fs::read(&path).map_err(io("read", &path))?)
                     .map_err(io("gunzip", &path))?,
@@ -182,7 +183,7 @@ pub fn read_model(dir: &Path) -> Result<Model, String> {
         segs.push(Seg {
             number: 0,
             name: LIVE.to_owned(),
-            stamp: String::new(),
+            seal_secs: 0,
             gz: false,
             bytes,
         });

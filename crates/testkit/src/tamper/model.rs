@@ -4,6 +4,8 @@
 
 use std::path::Path;
 
+use scout_audit_store_file::Layout;
+
 /// One segment as the model holds it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Seg {
@@ -11,9 +13,9 @@ pub struct Seg {
     pub number: u64,
     /// Its file name.
     pub name: String,
-    /// Its seal stamp (`YYYYMMDDTHHMMSSZ`, empty for the live file), the
-    /// first key of the layout's order.
-    pub stamp: String,
+    /// Its seal second (0 for the live file), the first key of the
+    /// layout's order.
+    pub seal_secs: i64,
     /// Whether it is a gzip archive (its bytes here are decompressed).
     pub gz: bool,
     /// Its bytes, decompressed.
@@ -75,7 +77,7 @@ impl Model {
     /// numbers the live file one above the highest archive.
     pub fn normalise(&mut self) {
         let (mut archives, live): (Vec<Seg>, Vec<Seg>) = self.segs.drain(..).partition(|s| s.gz);
-        archives.sort_by(|a, b| (&a.stamp, a.number).cmp(&(&b.stamp, b.number)));
+        archives.sort_by_key(|a| (a.seal_secs, a.number));
         let next = archives.iter().map(|s| s.number).max().unwrap_or(0) + 1;
         self.segs = archives;
         for mut l in live {
@@ -153,23 +155,16 @@ pub fn expected_location(
     None
 }
 
-/// The 6-digit number and the stamp in an archive's name
-/// (`<stem>-<stamp>-<number>.jsonl.gz`).
-pub fn parse_archive_name(name: &str) -> Option<(String, u64)> {
-    let base = name.strip_suffix(".jsonl.gz")?;
-    let (rest, number) = base.rsplit_once('-')?;
-    let (_, stamp) = rest.rsplit_once('-')?;
-    Some((stamp.to_owned(), number.parse().ok()?))
+/// The seal second and number of an archive of `layout`'s store.
+pub fn parse_archive_name(layout: &Layout, name: &str) -> Option<(i64, u64)> {
+    let seg = layout.parse_segment(name).filter(|s| s.is_gzip())?;
+    Some((seg.key.seal_secs, seg.number?))
 }
 
-/// The archive name with another number, keeping the digits' width.
-pub fn renumbered(name: &str, number: u64) -> Option<String> {
-    let base = name.strip_suffix(".jsonl.gz")?;
-    let (rest, old) = base.rsplit_once('-')?;
-    Some(format!(
-        "{rest}-{number:0width$}.jsonl.gz",
-        width = old.len()
-    ))
+/// The name of the archive sealed at `seal_secs` with `number`.
+pub fn archive_name(layout: &Layout, seal_secs: i64, number: u64) -> Option<String> {
+    let sealed = layout.parse_segment(&layout.sealed_name(seal_secs, number))?;
+    Some(file_name(&layout.archive_path(&sealed)))
 }
 
 /// The file name of a path, as text.
