@@ -18,6 +18,8 @@
 //! - [`fuzz`] (`cargo xtask fuzz`): every cargo-fuzz target for a while.
 //! - [`crash`] (`cargo xtask crash`): the kill -9 campaign against real
 //!   writer processes, and the long mode of the simulated power-loss one.
+//! - [`tamper`] (`cargo xtask tamper`): the long mode of the tamper
+//!   campaign (sealed stores tampered with, verify must catch each).
 //! - [`tidy`] (`cargo xtask tidy`): the checks that keep the code as
 //!   docs/architecture.md describes it, with their allow-list.
 //! - [`util`]: the helpers the tasks share (medians, running commands).
@@ -31,6 +33,7 @@ pub mod datagen;
 pub mod export_check;
 pub mod fuzz;
 pub mod peers;
+pub mod tamper;
 pub mod tidy;
 pub mod util;
 /// The PRNG, shared with the crash campaigns (it lives in the testkit).

@@ -15,8 +15,21 @@ pub const SKIP_NEW_LIVE_DIR_FSYNC: &str = "skip-new-live-dir-fsync";
 /// Rotation skips the fsync of the live file before sealing it (step 1).
 pub const SKIP_SEAL_FSYNC: &str = "skip-seal-fsync";
 
-/// Every mutant.
+/// Every mutant of durability (the power-loss campaign must catch each).
 pub const ALL: [&str; 2] = [SKIP_NEW_LIVE_DIR_FSYNC, SKIP_SEAL_FSYNC];
+
+/// Verify reads a seal's checkpoint without checking its signature
+/// (`seal/verify.rs`, `check_seal`).
+pub const SEAL_SKIP_SIGNATURE: &str = "seal-skip-signature";
+/// Every mutant of sealing (the tamper campaign must catch each).
+pub const SEALING: [&str; 1] = [SEAL_SKIP_SIGNATURE];
+
+/// A signed note's text without checking any signature: what verify
+/// reads under [`SEAL_SKIP_SIGNATURE`].
+pub(crate) fn unsigned_text(note: &str) -> String {
+    note.split_once("\n\n")
+        .map_or_else(String::new, |(text, _)| format!("{text}\n"))
+}
 
 #[cfg(scout_audit_mutant)]
 static ACTIVE: Mutex<Option<&'static str>> = Mutex::new(None);

@@ -20,6 +20,9 @@
 //! - [`hostile`]: symlinks, directories, FIFOs and foreign files planted at
 //!   the names the store uses, and snapshots that prove nothing outside the
 //!   store changed (the hostile-filesystem suite in the CLI's tests).
+//! - [`tamper`]: the tamper campaign: sealed stores, one random tampering
+//!   each, and `verify_sealed` must report and locate it; untampered ones
+//!   must verify clean.
 //!
 //! ```
 //! use scout_audit_testkit::campaign::{self, Options};
@@ -40,4 +43,5 @@ pub mod hostile;
 pub mod model;
 pub mod rng;
 pub mod sim;
+pub mod tamper;
 pub mod workload;

@@ -48,9 +48,14 @@ pub(super) fn check_seal(
                 s.epoch
             )
         })?;
-    let opened = open(s.note.as_bytes(), std::slice::from_ref(key))
-        .map_err(|e| format!("a seal of epoch {} does not verify: {e}", s.epoch))?;
-    let cp = Checkpoint::parse(&opened.text).map_err(|e| e.to_string())?;
+    let text = if crate::mutant::active(crate::mutant::SEAL_SKIP_SIGNATURE) {
+        crate::mutant::unsigned_text(&s.note)
+    } else {
+        open(s.note.as_bytes(), std::slice::from_ref(key))
+            .map_err(|e| format!("a seal of epoch {} does not verify: {e}", s.epoch))?
+            .text
+    };
+    let cp = Checkpoint::parse(&text).map_err(|e| e.to_string())?;
     let want = [
         format!("epoch {}", s.epoch),
         format!("end {} {}", s.segment, s.offset),
