@@ -71,6 +71,9 @@ pub struct SealReport {
     pub last_seal_time: Option<u64>,
     /// The tampering found; `None` when everything sealed is as sealed.
     pub tampering: Option<Tampering>,
+    /// What could not be checked, and why (not tampering): the sealing
+    /// state unreadable to this user.
+    pub notes: Vec<String>,
 }
 
 fn seal_err(path: &Path, reason: impl Into<String>) -> Error {
