@@ -16,8 +16,10 @@
 //! [`verify_sealed`] recomputes the tree from the segments and checks
 //! every seal, naming where the store departs from what was sealed.
 
+mod anchor;
 mod leaves;
 mod log;
+mod proof;
 mod sealer;
 mod state;
 mod verify;
@@ -28,6 +30,10 @@ use scout_audit_core::Clock;
 
 use crate::Error;
 
+pub use anchor::{
+    Anchored, CheckpointFile, MAX_CHECKPOINT_FILE, Opened, latest_checkpoint, verify_checkpoints,
+};
+pub use proof::{Checked, Proof, RecordKey, check_proof, prove};
 pub use sealer::{init, seal_now};
 pub use verify::verify_sealed;
 
