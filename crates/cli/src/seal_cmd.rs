@@ -1,5 +1,6 @@
 //! `seal init`, `seal` and `verify --key`: manual sealing of a file store
-//! and its verification (scout_audit_store_file::seal).
+//! and its verification (scout_audit_store_file::seal); `verify
+//! --checkpoint` continues in `proof_cmd.rs`.
 
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -38,7 +39,7 @@ enum SealAction {
 }
 
 /// The file store's layout, or the error that sealing is a file-store feature.
-fn layout(cli: &Cli) -> Result<Layout> {
+pub(crate) fn layout(cli: &Cli) -> Result<Layout> {
     let path = match cli.store_addr()? {
         StoreAddr::File(p) => p,
         other => bail!(
@@ -75,7 +76,7 @@ pub fn run(cli: &Cli, a: &SealArgs) -> Result<ExitCode> {
 }
 
 /// The verification key given to `--key`: its text, or a file holding it.
-fn parse_key(given: &str) -> Result<Verifier> {
+pub(crate) fn parse_key(given: &str) -> Result<Verifier> {
     if let Ok(key) = Verifier::parse(given.trim()) {
         return Ok(key);
     }
@@ -94,17 +95,28 @@ fn read_key_file(path: &Path) -> Result<String> {
     Ok(text)
 }
 
-/// `verify --key`: checks the seals; prints what was proven or the
+/// `verify --key [--checkpoint FILE...]`: checks the seals, then that
+/// the store extends each checkpoint; prints what was proven or the
 /// tampering found. Whether it passed.
-pub fn verify(cli: &Cli, key: &str, require_sealed: bool, out: &mut dyn Write) -> Result<bool> {
+pub fn verify(
+    cli: &Cli,
+    key: &str,
+    require_sealed: bool,
+    checkpoints: &[PathBuf],
+    out: &mut dyn Write,
+) -> Result<bool> {
     let layout = layout(cli)?;
     let key = parse_key(key)?;
     let report = seal::verify_sealed(&RealFs, &layout, &key)?;
     print_report(out, &report)?;
-    Ok(report.tampering.is_none() && !(require_sealed && report.unsealed > 0))
+    let anchored = crate::proof_cmd::verify_checkpoints(cli, &key, checkpoints, out)?;
+    Ok(report.tampering.is_none() && !(require_sealed && report.unsealed > 0) && anchored)
 }
 
 fn print_report(out: &mut dyn Write, r: &SealReport) -> Result<()> {
+    for note in &r.notes {
+        writeln!(out, "note: {note}")?;
+    }
     if let Some(t) = &r.tampering {
         let at = match (&t.segment, t.line) {
             (Some(s), Some(l)) => format!(" (from {s} line {l})"),

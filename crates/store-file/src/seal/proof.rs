@@ -269,22 +269,29 @@ pub struct Checked {
 ///
 /// Why the proof does not hold.
 pub fn check_proof(text: &str, key: &Verifier) -> std::result::Result<Checked, String> {
-    let p = Proof::parse(text)?;
+    let p = Proof::parse(text).map_err(|e| format!("the proof {e}"))?;
     if p.checkpoint.certs.is_empty() {
-        return Err("its checkpoint carries no certificates of its key".to_owned());
+        return Err("the proof's checkpoint carries no certificates of its key".to_owned());
     }
     let opened = p
         .checkpoint
         .open(key, &[])
-        .map_err(|e| format!("its checkpoint does not verify against the key: {e}"))?;
+        .map_err(|e| format!("the proof's checkpoint does not verify against the key: {e}"))?;
     if (opened.checkpoint.size, opened.checkpoint.root) != (p.size, p.root) {
-        return Err("its size and root are not its checkpoint's".to_owned());
+        return Err("the proof's size and root are not its checkpoint's".to_owned());
     }
     if !p.record.names(&p.line) {
-        return Err(format!("its line is not the record {}", p.record.to_text()));
+        return Err(format!(
+            "the proof's line is not the record {}",
+            p.record.to_text()
+        ));
     }
-    verify_inclusion(p.index, p.size, &leaf_hash(&p.line), &p.hashes, &p.root)
-        .map_err(|e| format!("its line is not leaf {} of the checkpoint: {e}", p.index))?;
+    verify_inclusion(p.index, p.size, &leaf_hash(&p.line), &p.hashes, &p.root).map_err(|e| {
+        format!(
+            "the proof's line is not leaf {} of the checkpoint: {e}",
+            p.index
+        )
+    })?;
     Ok(Checked {
         record: p.record,
         index: p.index,
@@ -341,7 +348,7 @@ pub fn prove(
         let (index, line) = find(fs, layout, key)?;
         if index >= cp.size {
             return Err(seal_err(
-                &log_path,
+                &layout.live(),
                 format!(
                     "the record {} is line {} of the store, after the {} lines {what} covers: not sealed yet (run `scout-audit seal`)",
                     key.to_text(),
@@ -353,7 +360,7 @@ pub fn prove(
         let hashes = path_hashes(fs, layout, index, cp.size)?;
         if verify_inclusion(index, cp.size, &leaf_hash(&line), &hashes, &cp.root).is_err() {
             return Err(seal_err(
-                &log_path,
+                &layout.live(),
                 format!(
                     "the store's first {} leaves do not match {what}: a forked history",
                     cp.size
@@ -389,15 +396,15 @@ fn find(fs: &dyn Fs, layout: &Layout, key: &RecordKey) -> Result<(u64, Vec<u8>)>
         index = index.saturating_add(1);
         Ok(())
     })?;
-    let log_path = layout.seal_log();
+    let live = layout.live();
     match (found, places.len()) {
         (Some(f), 1) => Ok(f),
         (None, _) => Err(seal_err(
-            &log_path,
-            format!("holds no record {} in the store", key.to_text()),
+            &live,
+            format!("the store holds no record {}", key.to_text()),
         )),
         (Some(_), n) => Err(seal_err(
-            &log_path,
+            &live,
             format!(
                 "the record key {} names {n} lines ({}): a proof names one record",
                 key.to_text(),
@@ -462,7 +469,7 @@ fn path_hashes(fs: &dyn Fs, layout: &Layout, index: u64, size: u64) -> Result<Ve
     })?;
     if at < size {
         return Err(seal_err(
-            &layout.seal_log(),
+            &layout.live(),
             format!("the store holds {at} lines, fewer than the checkpoint's {size}"),
         ));
     }

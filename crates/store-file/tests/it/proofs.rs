@@ -247,7 +247,7 @@ fn a_proof_checks_without_the_store_and_a_flipped_byte_fails() {
     assert!(seal::check_proof(&moved, &s.key).is_err());
     let err = seal::check_proof(&text, &other_key()).unwrap_err();
     assert!(
-        err.starts_with("its checkpoint does not verify against the key"),
+        err.starts_with("the proof's checkpoint does not verify against the key"),
         "{err}"
     );
 }
@@ -296,7 +296,7 @@ fn unsealed_missing_and_repeated_records_are_errors() {
         err.ends_with("the record s:b:00000000000000000000 is line 4 of the store, after the 3 lines the latest seal covers: not sealed yet (run `scout-audit seal`)"),
         "{err}"
     );
-    assert!(prove("s:zz:0").ends_with("holds no record s:zz:00000000000000000000 in the store"));
+    assert!(prove("s:zz:0").ends_with("the store holds no record s:zz:00000000000000000000"));
     // The first line copied to the end: two lines hold s:a:0.
     let text = std::fs::read_to_string(s.path()).unwrap();
     let first = text.lines().next().unwrap();
