@@ -155,17 +155,30 @@ pub fn check_proof(a: &CheckProofArgs) -> Result<ExitCode> {
     }
 }
 
-/// `verify --key KEY --checkpoint FILE...`: whether the store extends
-/// every checkpoint; prints one line for each.
-pub fn verify_checkpoints(
+/// `verify --key KEY [--checkpoint FILE...]`: the seals (`seal_cmd`),
+/// then whether the store extends every checkpoint. Whether it passed.
+pub fn verify(
+    cli: &Cli,
+    key: &str,
+    require_sealed: bool,
+    checkpoints: &[PathBuf],
+    out: &mut dyn Write,
+) -> Result<bool> {
+    let sealed = crate::seal_cmd::verify(cli, key, require_sealed, out)?;
+    if checkpoints.is_empty() {
+        return Ok(sealed);
+    }
+    let anchored = verify_checkpoints(cli, &parse_key(key)?, checkpoints, out)?;
+    Ok(sealed && anchored)
+}
+
+/// Whether the store extends every checkpoint; prints one line for each.
+fn verify_checkpoints(
     cli: &Cli,
     key: &Verifier,
     files: &[PathBuf],
     out: &mut dyn Write,
 ) -> Result<bool> {
-    if files.is_empty() {
-        return Ok(true);
-    }
     let layout = layout(cli)?;
     let checkpoints = files
         .iter()
