@@ -381,7 +381,7 @@ pub fn verify(cli: &Cli, a: &VerifyArgs) -> Result<ExitCode> {
     let mut out = io::stdout().lock();
     print_verify(&mut out, &answer, a.max_problems)?;
     let sealed = match &a.key {
-        Some(key) => crate::seal_cmd::verify(cli, key, a.require_sealed, &a.checkpoint, &mut out)?,
+        Some(key) => crate::proof_cmd::verify(cli, key, a.require_sealed, &a.checkpoint, &mut out)?,
         None => true,
     };
     Ok(if answer.ok && sealed {
