@@ -18,6 +18,8 @@
 //! - [`fuzz`] (`cargo xtask fuzz`): every cargo-fuzz target for a while.
 //! - [`crash`] (`cargo xtask crash`): the kill -9 campaign against real
 //!   writer processes, and the long mode of the simulated power-loss one.
+//! - [`interop`] (`cargo xtask interop`): Go's sumdb/note and sumdb/tlog
+//!   check a sealed store's checkpoint and inclusion proofs.
 //! - [`tidy`] (`cargo xtask tidy`): the checks that keep the code as
 //!   docs/architecture.md describes it, with their allow-list.
 //! - [`util`]: the helpers the tasks share (medians, running commands).
@@ -30,6 +32,7 @@ pub mod crash;
 pub mod datagen;
 pub mod export_check;
 pub mod fuzz;
+pub mod interop;
 pub mod peers;
 pub mod tidy;
 pub mod util;

@@ -47,6 +47,10 @@ enum Task {
     /// one line per violation, non-zero exit on any. Exceptions live in
     /// xtask/tidy-allow.txt, each with its reason.
     Tidy,
+    /// Check with Go's golang.org/x/mod/sumdb/note and sumdb/tlog that a
+    /// sealed store's checkpoint and inclusion proofs verify as printed
+    /// (skipped, exit 0, without `go` or the module).
+    Interop,
     /// (internal) A writer process of the crash campaign.
     #[command(hide = true)]
     CrashChild(CrashChildArgs),
@@ -333,6 +337,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             print_quietly(&summary.to_string())?;
         }
         Task::Tidy => tidy()?,
+        Task::Interop => print_quietly(&xtask::interop::run()?)?,
         Task::ExportCheck { spark } => print_quietly(&xtask::export_check::run_check(spark)?)?,
         Task::Bench(a) => print_quietly(&bench(a)?)?,
     }
