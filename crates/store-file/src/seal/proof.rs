@@ -345,6 +345,16 @@ pub fn prove(
         };
         let cp = unsigned(&checkpoint)
             .map_err(|e| seal_err(&log_path, format!("the checkpoint {e}")))?;
+        let origin = format!("scout-audit/{}", log.store);
+        if cp.origin != origin {
+            return Err(seal_err(
+                &log_path,
+                format!(
+                    "the checkpoint is of {}, not of this store ({origin})",
+                    cp.origin
+                ),
+            ));
+        }
         let (index, line) = find(fs, layout, key)?;
         if index >= cp.size {
             return Err(seal_err(

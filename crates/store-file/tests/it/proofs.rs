@@ -203,8 +203,28 @@ fn a_checkpoint_of_another_store_or_key_is_refused() {
         ),
         "{err}"
     );
-    let r = seal::verify_checkpoints(&RealFs, &other.layout, &other.key, &[cp]).unwrap();
+    let r = seal::verify_checkpoints(
+        &RealFs,
+        &other.layout,
+        &other.key,
+        std::slice::from_ref(&cp),
+    )
+    .unwrap();
     assert!(r[0].is_ok());
+    let key = RecordKey::parse("s:a:0").unwrap();
+    let err = seal::prove(&RealFs, &s.layout, &key, Some(&cp))
+        .unwrap_err()
+        .to_string();
+    let origin = |c: &CheckpointFile| c.note.lines().next().unwrap().to_owned();
+    let mine = seal::latest_checkpoint(&RealFs, &s.layout).unwrap();
+    assert!(
+        err.ends_with(&format!(
+            "the checkpoint is of {}, not of this store ({})",
+            origin(&cp),
+            origin(&mine)
+        )),
+        "{err}"
+    );
 }
 
 #[test]
