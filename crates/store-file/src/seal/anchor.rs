@@ -72,7 +72,7 @@ impl CheckpointFile {
     pub fn parse(text: &str) -> std::result::Result<Self, String> {
         let body = text.strip_suffix('\n').ok_or("does not end in a newline")?;
         let paragraphs: Vec<&str> = body.split("\n\n").collect();
-        if paragraphs.len() % 2 != 0 {
+        if paragraphs.len() % 2 != 0 || paragraphs.iter().any(|p| p.is_empty()) {
             return Err("is not signed notes separated by blank lines".to_owned());
         }
         let mut notes = paragraphs
@@ -362,4 +362,55 @@ fn extends(
         epoch: o.epoch,
         time: o.time,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoint_files_split_into_notes_and_refuse_other_shapes() {
+        let f = CheckpointFile::parse("a\n\n— k x\n\nb\n\n— k y\n").unwrap();
+        assert_eq!(f.note, "a\n\n— k x\n");
+        assert_eq!(f.certs, ["b\n\n— k y\n"]);
+        assert_eq!(f.to_text(), "a\n\n— k x\n\nb\n\n— k y\n");
+        let cases = [
+            ("a\n\n— k x", "does not end in a newline"),
+            ("a\n", "is not signed notes separated by blank lines"),
+            (
+                "a\n\n— k x\n\nb\n",
+                "is not signed notes separated by blank lines",
+            ),
+            ("\n\n\n", "is not signed notes separated by blank lines"),
+        ];
+        for (text, want) in cases {
+            assert_eq!(
+                CheckpointFile::parse(text).err().as_deref(),
+                Some(want),
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_note_that_names_no_epoch_or_an_uncertified_one_is_refused() {
+        let (chain, key) = scout_audit_seal::note::EpochChain::init("scout-audit/x").unwrap();
+        let signed = |text: &str| scout_audit_seal::note::sign(text, &[chain.signer()]).unwrap();
+        let root = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+        let file = |note: String| CheckpointFile {
+            note,
+            certs: Vec::new(),
+        };
+        let no_epoch = file(signed(&format!("scout-audit/x\n1\n{root}\n")));
+        assert_eq!(
+            no_epoch.open(&key, &[]).err().as_deref(),
+            Some("it names no epoch")
+        );
+        // Epoch 0's key never signs a seal (decision 70).
+        let epoch0 = file(signed(&format!("scout-audit/x\n1\n{root}\nepoch 0\n")));
+        assert_eq!(
+            epoch0.open(&key, &[]).err().as_deref(),
+            Some("it is signed by epoch 0's key, which the store's certificates do not certify")
+        );
+    }
 }

@@ -508,6 +508,58 @@ mod tests {
     }
 
     #[test]
+    fn hostile_proof_texts_are_refused_with_what_is_wrong() {
+        let h = STANDARD.encode([7u8; 32]);
+        let head = format!("{PROOF_HEAD}\nrecord s:a:1\nindex 0\nsize 2\nroot {h}\nline {{}}\n");
+        let cp = "c\n\n— k x\n";
+        let ok = format!("{head}{h}\n\n{cp}");
+        let p = Proof::parse(&ok).unwrap();
+        assert_eq!(
+            (p.index, p.size, p.hashes.len(), p.line.as_slice()),
+            (0, 2, 1, &b"{}"[..])
+        );
+        let many = format!("{head}{}\n{cp}", format!("{h}\n").repeat(65));
+        let cases = [
+            (
+                format!("{head}"),
+                "is not a proof: no blank line before its checkpoint".to_owned(),
+            ),
+            (
+                ok.replacen(PROOF_HEAD, "scout-audit proof v2", 1),
+                format!("is not a proof: it does not start with {PROOF_HEAD:?}"),
+            ),
+            (
+                ok.replacen("index 0", "index -1", 1),
+                "index is not a number".to_owned(),
+            ),
+            (
+                ok.replacen("size 2\n", "", 1),
+                "has no size line where it belongs".to_owned(),
+            ),
+            (
+                ok.replacen("line {}", "lines {}", 1),
+                "has no line where it belongs".to_owned(),
+            ),
+            (
+                ok.replacen("line {}", "line-base64 !", 1),
+                "its line-base64 is not base64".to_owned(),
+            ),
+            (
+                ok.replacen(&format!("{h}\n\n"), "AAAA\n\n", 1),
+                "\"AAAA\" is not the base64 of a 32-byte hash".to_owned(),
+            ),
+            (many, "holds 65 hashes, more than any tree needs".to_owned()),
+            (
+                format!("{head}\nc\n"),
+                "its checkpoint is not signed notes separated by blank lines".to_owned(),
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(Proof::parse(&text).err(), Some(want), "{text:?}");
+        }
+    }
+
+    #[test]
     fn record_keys_parse_with_colons_in_the_session() {
         let k = RecordKey::parse("s:a:b:0007").unwrap();
         assert_eq!((k.session.as_str(), k.seq), ("a:b", 7));
