@@ -521,7 +521,7 @@ mod tests {
         let many = format!("{head}{}\n{cp}", format!("{h}\n").repeat(65));
         let cases = [
             (
-                format!("{head}"),
+                head.clone(),
                 "is not a proof: no blank line before its checkpoint".to_owned(),
             ),
             (
