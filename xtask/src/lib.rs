@@ -20,6 +20,8 @@
 //!   writer processes, and the long mode of the simulated power-loss one.
 //! - [`tamper`] (`cargo xtask tamper`): the long mode of the tamper
 //!   campaign (sealed stores tampered with, verify must catch each).
+//! - [`interop`] (`cargo xtask interop`): Go's sumdb/note and sumdb/tlog
+//!   check a sealed store's checkpoint and inclusion proofs.
 //! - [`tidy`] (`cargo xtask tidy`): the checks that keep the code as
 //!   docs/architecture.md describes it, with their allow-list.
 //! - [`util`]: the helpers the tasks share (medians, running commands).
@@ -32,6 +34,7 @@ pub mod crash;
 pub mod datagen;
 pub mod export_check;
 pub mod fuzz;
+pub mod interop;
 pub mod peers;
 pub mod tamper;
 pub mod tidy;

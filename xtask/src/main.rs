@@ -51,6 +51,10 @@ enum Task {
     /// kind of issue 10), each must be detected and located by verify, and
     /// untampered stores must verify clean. Exits non-zero on any miss.
     Tamper(TamperArgs),
+    /// Check with Go's golang.org/x/mod/sumdb/note and sumdb/tlog that a
+    /// sealed store's checkpoint and inclusion proofs verify as printed
+    /// (skipped, exit 0, without `go` or the module).
+    Interop,
     /// (internal) A writer process of the crash campaign.
     #[command(hide = true)]
     CrashChild(CrashChildArgs),
@@ -380,6 +384,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             print_quietly(&summary.to_string())?;
         }
         Task::Tidy => tidy()?,
+        Task::Interop => print_quietly(&xtask::interop::run()?)?,
         Task::ExportCheck { spark } => print_quietly(&xtask::export_check::run_check(spark)?)?,
         Task::Bench(a) => print_quietly(&bench(a)?)?,
     }

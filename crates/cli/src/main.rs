@@ -10,6 +10,7 @@ mod export;
 mod log_cmd;
 mod output;
 mod progress;
+mod proof_cmd;
 mod read;
 mod seal_cmd;
 
@@ -127,6 +128,12 @@ enum Command {
     Rotate,
     /// Seal the file store now (signed checkpoint); `seal init` sets sealing up.
     Seal(seal_cmd::SealArgs),
+    /// Print the latest seal as a signed checkpoint, with the certificates of its key.
+    Checkpoint(proof_cmd::CheckpointArgs),
+    /// Print a record's inclusion proof against the latest seal or a checkpoint.
+    Prove(proof_cmd::ProveArgs),
+    /// Check a proof `prove` printed, without the store, against the verification key.
+    CheckProof(proof_cmd::CheckProofArgs),
     /// Write a realistic log to a fresh temporary store and run the headline queries.
     Demo(demo::DemoArgs),
     /// Copy a log from one store to another, without loss or duplicates; resumable.
@@ -189,6 +196,9 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         Command::Verify(a) => read::verify(cli, a),
         Command::Index(a) => read::index(cli, a),
         Command::Seal(a) => seal_cmd::run(cli, a),
+        Command::Checkpoint(a) => proof_cmd::checkpoint(cli, a),
+        Command::Prove(a) => proof_cmd::prove(cli, a),
+        Command::CheckProof(a) => proof_cmd::check_proof(a),
         Command::Rotate => {
             let store = cli
                 .builder(cli.store_path_for("rotate")?, Durability::Process)

@@ -1,5 +1,6 @@
 //! `seal init`, `seal` and `verify --key`: manual sealing of a file store
-//! and its verification (scout_audit_store_file::seal).
+//! and its verification (scout_audit_store_file::seal); `verify
+//! --checkpoint` is `proof_cmd.rs`'s, which calls this one.
 
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -38,7 +39,7 @@ enum SealAction {
 }
 
 /// The file store's layout, or the error that sealing is a file-store feature.
-fn layout(cli: &Cli) -> Result<Layout> {
+pub(crate) fn layout(cli: &Cli) -> Result<Layout> {
     let path = match cli.store_addr()? {
         StoreAddr::File(p) => p,
         other => bail!(
@@ -75,7 +76,7 @@ pub fn run(cli: &Cli, a: &SealArgs) -> Result<ExitCode> {
 }
 
 /// The verification key given to `--key`: its text, or a file holding it.
-fn parse_key(given: &str) -> Result<Verifier> {
+pub(crate) fn parse_key(given: &str) -> Result<Verifier> {
     if let Ok(key) = Verifier::parse(given.trim()) {
         return Ok(key);
     }
@@ -105,6 +106,9 @@ pub fn verify(cli: &Cli, key: &str, require_sealed: bool, out: &mut dyn Write) -
 }
 
 fn print_report(out: &mut dyn Write, r: &SealReport) -> Result<()> {
+    for note in &r.notes {
+        writeln!(out, "note: {note}")?;
+    }
     if let Some(t) = &r.tampering {
         let at = match (&t.segment, t.line) {
             (Some(s), Some(l)) => format!(" (from {s} line {l})"),

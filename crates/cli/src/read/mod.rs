@@ -200,6 +200,10 @@ pub struct VerifyArgs {
     /// With --key: lines after the last seal are a failure.
     #[arg(long, requires = "key")]
     require_sealed: bool,
+    /// With --key: also prove the store extends each of these checkpoints
+    /// (as `checkpoint` printed them), which catches a rollback.
+    #[arg(long, value_name = "FILE", num_args = 1.., requires = "key")]
+    checkpoint: Vec<PathBuf>,
 }
 
 /// The backend of a read command: the scanner over the `given` inputs,
@@ -377,7 +381,7 @@ pub fn verify(cli: &Cli, a: &VerifyArgs) -> Result<ExitCode> {
     let mut out = io::stdout().lock();
     print_verify(&mut out, &answer, a.max_problems)?;
     let sealed = match &a.key {
-        Some(key) => crate::seal_cmd::verify(cli, key, a.require_sealed, &mut out)?,
+        Some(key) => crate::proof_cmd::verify(cli, key, a.require_sealed, &a.checkpoint, &mut out)?,
         None => true,
     };
     Ok(if answer.ok && sealed {

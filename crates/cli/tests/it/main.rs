@@ -15,6 +15,7 @@ mod keys;
 mod log_flags;
 mod log_stdin;
 mod processes;
+mod proofs;
 mod query;
 mod seal;
 mod spend;

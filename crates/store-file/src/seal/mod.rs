@@ -18,9 +18,11 @@
 //! On a sealed store, retention deletes only archives whose lines are all
 //! sealed, after a signed `retire` entry ([`retire_now`]) says so.
 
+mod anchor;
 mod leaves;
 mod log;
 mod retire;
+mod proof;
 mod sealer;
 mod state;
 mod verify;
@@ -33,6 +35,10 @@ use crate::Error;
 
 pub use retire::{RetirePlan, retire_now};
 pub(crate) use retire::{is_sealed, retire_locked};
+pub use anchor::{
+    Anchored, CheckpointFile, MAX_CHECKPOINT_FILE, Opened, latest_checkpoint, verify_checkpoints,
+};
+pub use proof::{Checked, Proof, RecordKey, check_proof, prove};
 pub use sealer::{init, seal_now};
 pub use verify::verify_sealed;
 
@@ -76,6 +82,9 @@ pub struct SealReport {
     pub last_seal_time: Option<u64>,
     /// The tampering found; `None` when everything sealed is as sealed.
     pub tampering: Option<Tampering>,
+    /// What could not be checked, and why (not tampering): the sealing
+    /// state unreadable to this user.
+    pub notes: Vec<String>,
     /// What retention removed, as the last `retire` entry signed it;
     /// `None` when retention removed nothing under seal.
     pub retired: Option<Retired>,

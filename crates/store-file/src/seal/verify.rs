@@ -175,16 +175,31 @@ pub(super) fn check_growth(prev: &Proven, p: &Proven) -> std::result::Result<(),
     Ok(())
 }
 
+/// The note when the sealing state cannot be read by this user (a
+/// verifier running as another user than the sealer): not tampering.
+pub(super) const STATE_UNREADABLE: &str = "the sealing state could not be read: not checked";
+
+/// Whether `e` is the system refusing to open a file to this user.
+fn permission_denied(e: &Error) -> bool {
+    matches!(e, Error::Io { source, .. } if source.kind() == io::ErrorKind::PermissionDenied)
+}
+
 /// Checks the sealing state file: present, 0600, of this store, at the
-/// last certified epoch and holding that epoch's key.
+/// last certified epoch and holding that epoch's key. A state this user
+/// may not read is a note in `notes`, not tampering.
 pub(super) fn check_state(
     fs: &dyn Fs,
     layout: &Layout,
     log: &Log,
     keys: &[Verifier],
+    notes: &mut Vec<String>,
 ) -> Option<Tampering> {
     let state = match read_state(fs, &layout.seal_key()) {
         Ok(s) => s,
+        Err(e) if permission_denied(&e) => {
+            notes.push(STATE_UNREADABLE.to_owned());
+            return None;
+        }
         Err(e) => return Some(tamper(format!("the sealing state: {e}"))),
     };
     let current = keys.last().map(Verifier::to_text);
@@ -205,6 +220,16 @@ pub(super) fn check_state(
 /// exists and can be opened), so no seal and no rotation happen under it:
 /// writers go on appending, which only adds unsealed lines.
 pub fn verify_sealed(fs: &dyn Fs, layout: &Layout, key: &Verifier) -> Result<SealReport> {
+    under_shared_lock(fs, layout, || verify_unlocked(fs, layout, key))
+}
+
+/// Runs `f` holding the store's lock shared (when the lock file exists
+/// and can be opened): no seal and no rotation happen under it.
+pub(super) fn under_shared_lock<T>(
+    fs: &dyn Fs,
+    layout: &Layout,
+    f: impl FnOnce() -> Result<T>,
+) -> Result<T> {
     let lock_path = layout.lock();
     let lock = match fs.open_lock(&lock_path, false) {
         Ok(l) => Some(l),
@@ -219,10 +244,10 @@ pub fn verify_sealed(fs: &dyn Fs, layout: &Layout, key: &Verifier) -> Result<Sea
         Err(e) => return Err(Error::io("open", &lock_path, e)),
     };
     let Some(lock) = lock else {
-        return verify_unlocked(fs, layout, key);
+        return f();
     };
     let guard = LockGuard::shared(&*lock, &lock_path)?;
-    let r = verify_unlocked(fs, layout, key);
+    let r = f();
     let u = guard.unlock();
     let v = r?;
     u?;
@@ -260,7 +285,7 @@ pub(super) fn verify_unlocked(fs: &dyn Fs, layout: &Layout, key: &Verifier) -> R
         retired: retire.as_ref().map(|r| r.retired.clone()),
         ..SealReport::default()
     };
-    report.tampering = check_state(fs, layout, &log, &keys);
+    report.tampering = check_state(fs, layout, &log, &keys, &mut report.notes);
     if report.tampering.is_none() {
         let (total, found) = recompute(fs, layout, &seals, retire.as_ref())?;
         report.unsealed = total.saturating_sub(report.sealed_leaves);

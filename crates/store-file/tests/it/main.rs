@@ -10,6 +10,7 @@ mod hostile;
 mod index;
 mod model;
 mod powerloss;
+mod proofs;
 mod python_compat;
 mod reading;
 mod recovery;
