@@ -1,4 +1,4 @@
-//! The seal log: reading it (complete lines parsed, a torn tail found), appending to it, and its last seal.
+//! The seal log: reading it (complete lines parsed, a torn tail found, which `torn.rs` cuts), appending to it, and its last seal.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
@@ -193,31 +193,4 @@ pub(super) fn last_time(log: &Log) -> u64 {
         .filter_map(|l| l.strip_prefix("time "))
         .find_map(|t| t.parse().ok())
         .unwrap_or(0)
-}
-
-/// Moves a torn last line of the seal log to `<stem>.seal-log.torn-<n>`
-/// and cuts it from the log.
-pub(super) fn cut_torn(fs: &dyn Fs, layout: &Layout, at: u64) -> Result<()> {
-    let log = layout.seal_log();
-    let mut f = fs.open_read(&log).map_err(|e| Error::io("open", &log, e))?;
-    f.seek_to(at).map_err(|e| Error::io("seek", &log, e))?;
-    let mut tail = Vec::new();
-    f.take(MAX_LOG_LINE)
-        .read_to_end(&mut tail)
-        .map_err(|e| Error::io("read", &log, e))?;
-    let mut n = 1u64;
-    while fs.lstat(&layout.seal_log_torn(n)).is_ok() {
-        n = n
-            .checked_add(1)
-            .ok_or_else(|| seal_err(&log, "no name for its torn tail"))?;
-    }
-    let torn = layout.seal_log_torn(n);
-    let f = fs
-        .create_new(&torn)
-        .map_err(|e| Error::io("create", &torn, e))?;
-    f.write_once(&tail)
-        .map_err(|e| Error::io("write", &torn, e))?;
-    f.sync_all().map_err(|e| Error::io("fsync", &torn, e))?;
-    fs.truncate(&log, at)
-        .map_err(|e| Error::io("truncate", &log, e))
 }

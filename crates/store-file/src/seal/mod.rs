@@ -20,6 +20,7 @@ mod leaves;
 mod log;
 mod sealer;
 mod state;
+mod torn;
 mod verify;
 
 use std::path::Path;

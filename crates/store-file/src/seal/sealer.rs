@@ -7,8 +7,9 @@ use scout_audit_seal::merkle::{Tree, leaf_hash};
 use scout_audit_seal::note::{Checkpoint, EpochChain, sign};
 
 use super::leaves::{End, each_leaf};
-use super::log::{append_log, cut_torn, last_seal, last_time, read_log, write_new};
+use super::log::{append_log, last_seal, last_time, read_log, write_new};
 use super::state::{State, encode_state, evolve, read_state, settle_temp_state};
+use super::torn::cut_torn;
 use super::{SealSummary, now_secs, seal_err};
 use crate::fs::{Fs, sync_dir};
 use crate::layout::Layout;
