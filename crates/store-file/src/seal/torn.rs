@@ -5,7 +5,7 @@
 
 use crate::fs::{Fs, sync_dir};
 use crate::layout::Layout;
-use crate::recovery::copy_range;
+use crate::recovery::{copy_range, scan_live};
 use crate::{Error, Result};
 
 use super::seal_err;
@@ -33,4 +33,14 @@ pub(super) fn cut_torn(fs: &dyn Fs, layout: &Layout, at: u64) -> Result<()> {
     sync_dir(fs, layout.dir())?;
     fs.truncate(&log, at)
         .map_err(|e| Error::io("truncate", &log, e))
+}
+
+/// Where the live file's torn suffix starts, if it has one: the lines
+/// after its last record, which the next writer's recovery quarantines.
+/// Sealing stops there, so that it never seals lines recovery then cuts
+/// (a `seal` run after a power loss, before any writer opened the store).
+pub(super) fn live_cut(fs: &dyn Fs, layout: &Layout) -> Result<Option<u64>> {
+    Ok(scan_live(fs, layout)?
+        .filter(|s| s.cut < s.len && !s.missing_newline)
+        .map(|s| s.cut))
 }
