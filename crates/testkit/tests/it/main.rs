@@ -4,4 +4,5 @@
 #![allow(clippy::unwrap_used)]
 
 mod mutants;
+mod sealcrash;
 mod workloads;
