@@ -256,9 +256,9 @@ pub fn run(w: &Workload, opts: &Options) -> Report {
             let (image, crash) = state.crash_with(&mut rng, uniform);
             report.damage(&crash);
             let label = format!("{}: crash after op {p} ({op}), seed {seed}", w.name);
-            let sealed = layout.as_ref().and_then(|l| {
-                SealExpect::at(run.sealing.as_ref(), state.ops(), &world, l)
-            });
+            let sealed = layout
+                .as_ref()
+                .and_then(|l| SealExpect::at(run.sealing.as_ref(), state.ops(), &world, l));
             // Seed 0 keeps everything the kernel held: a kill -9, checked
             // as one; the others lose power.
             let loss = if seed == 0 {

@@ -47,7 +47,12 @@ pub struct SealExpect {
 impl SealExpect {
     /// What the crash point `ops` of a workload whose sealing was
     /// `sealing` must keep; `None` before `seal::init` returned.
-    pub fn at(sealing: Option<&Sealing>, ops: u64, world: &SimState, layout: &Layout) -> Option<SealExpect> {
+    pub fn at(
+        sealing: Option<&Sealing>,
+        ops: u64,
+        world: &SimState,
+        layout: &Layout,
+    ) -> Option<SealExpect> {
         let s = sealing?;
         if !s.set_up_by(ops) {
             return None;
@@ -262,7 +267,10 @@ pub(super) fn seal_after_crash(
     if !torn.is_empty() && !holds_torn(&after, layout, torn) {
         out.push(Violation {
             kind: "seal-torn-tail-lost",
-            detail: format!("seal_now cut a torn tail of {} bytes and kept it nowhere", torn.len()),
+            detail: format!(
+                "seal_now cut a torn tail of {} bytes and kept it nowhere",
+                torn.len()
+            ),
         });
     }
     let d = done?;
