@@ -324,20 +324,8 @@ fn check_crash(
     if again && opts.recovery_points > 0 {
         fs.record();
     }
-    fs.set_mark(hist.len());
-    if let Some(s) = sealing.as_mut().filter(|s| s.first) {
-        s.seal(&fs, &layout, report);
-    }
     let mut h2 = hist.clone();
-    let id = unique();
-    let session = format!("recovery-{id}");
-    let recovered = recover_and_probe(&fs, path, &session, &mut h2, (1 << 40) + id);
-    if let (Some(s), Ok(_)) = (sealing.as_mut(), &recovered) {
-        s.verify(&fs, &layout, "after recovery", false, report);
-        s.seal(&fs, &layout, report);
-        s.verify(&fs, &layout, "after sealing again", true, report);
-        s.flush(label, report);
-    }
+    let recovered = recover_sealing(&fs, path, &layout, &mut h2, sealing.as_mut(), label, report);
     let recording = fs.take_recording();
     let recovered = match recovered {
         Ok(r) => r,
@@ -370,6 +358,34 @@ fn check_crash(
         };
         during.crash_again(opts, rng, report);
     }
+}
+
+/// Step 2: a writer's recovery and probe, with the sealing checks when
+/// the store is sealed (a seal before the recovery or not, verify, seal
+/// again, verify).
+fn recover_sealing(
+    fs: &SimFs,
+    path: &Path,
+    layout: &Layout,
+    h2: &mut History,
+    mut sealing: Option<&mut Sealer>,
+    label: &str,
+    report: &mut Report,
+) -> Result<crate::workload::Recovered, String> {
+    fs.set_mark(h2.len());
+    if let Some(s) = sealing.as_mut().filter(|s| s.first) {
+        s.seal(fs, layout, report);
+    }
+    let id = unique();
+    let session = format!("recovery-{id}");
+    let recovered = recover_and_probe(fs, path, &session, h2, (1 << 40) + id);
+    if let (Some(s), Ok(_)) = (sealing, &recovered) {
+        s.verify(fs, layout, "after recovery", false, report);
+        s.seal(fs, layout, report);
+        s.verify(fs, layout, "after sealing again", true, report);
+        s.flush(label, report);
+    }
+    recovered
 }
 
 /// The sealing checks of one crash state ([`seal`]'s module docs), and

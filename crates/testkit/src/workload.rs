@@ -234,95 +234,14 @@ impl Workload {
     /// fsync of the live file is what makes them durable), across
     /// rotations, compressions and reopens.
     pub fn sealed() -> Vec<Workload> {
-        use Step::*;
         let process = WriterSpec {
             durability: Durability::Process,
             fsync_lines: 3,
         };
-        let sync = WriterSpec {
-            durability: Durability::Sync,
-            fsync_lines: 0,
-        };
-        let buffered = WriterSpec {
-            durability: Durability::Buffered,
-            fsync_lines: 0,
-        };
         vec![
-            Workload {
-                name: "sealed: process writer, seals that evolve, rotate, compress, reopen".into(),
-                writers: vec![process],
-                rotate: 700,
-                steps: vec![
-                    Open(0),
-                    SealInit(1),
-                    Log(0, 4),
-                    Seal,
-                    Tick,
-                    Log(0, 4),
-                    Seal,
-                    Compress,
-                    Log(0, 2),
-                    Tick,
-                    Tick,
-                    Seal,
-                    Rotate(0),
-                    Compress,
-                    Batch(0, 3),
-                    Reopen(0),
-                    Seal,
-                    Close(0),
-                ],
-            },
-            Workload {
-                name: "sealed: sync and buffered writers, seals between their writes".into(),
-                writers: vec![sync, buffered],
-                rotate: 900,
-                steps: vec![
-                    Open(0),
-                    Open(1),
-                    SealInit(2),
-                    Log(0, 2),
-                    Batch(1, 3),
-                    Seal,
-                    WriteBuffered(1),
-                    Seal,
-                    Tick,
-                    Tick,
-                    Log(0, 3),
-                    Seal,
-                    Rotate(0),
-                    Compress,
-                    Batch(1, 2),
-                    Flush(1),
-                    Tick,
-                    Tick,
-                    Seal,
-                    Log(0, 1),
-                    Close(1),
-                    Seal,
-                ],
-            },
-            Workload {
-                name: "sealed late: archives first, then seals every second".into(),
-                writers: vec![process],
-                rotate: 600,
-                steps: vec![
-                    Open(0),
-                    Log(0, 7),
-                    Compress,
-                    SealInit(1),
-                    Seal,
-                    Log(0, 2),
-                    Tick,
-                    Seal,
-                    Rotate(0),
-                    Tick,
-                    Log(0, 1),
-                    Seal,
-                    Compress,
-                    Close(0),
-                ],
-            },
+            sealed_evolving(process),
+            sealed_two_writers(),
+            sealed_late(process),
         ]
     }
 
@@ -375,6 +294,107 @@ impl Workload {
             rotate: 400 + rng.below(1200),
             steps,
         }
+    }
+}
+
+/// Sealing workload: one `process` writer, seals that evolve, rotate,
+/// compress, reopen.
+fn sealed_evolving(process: WriterSpec) -> Workload {
+    use Step::*;
+    Workload {
+        name: "sealed: process writer, seals that evolve, rotate, compress, reopen".into(),
+        writers: vec![process],
+        rotate: 700,
+        steps: vec![
+            Open(0),
+            SealInit(1),
+            Log(0, 4),
+            Seal,
+            Tick,
+            Log(0, 4),
+            Seal,
+            Compress,
+            Log(0, 2),
+            Tick,
+            Tick,
+            Seal,
+            Rotate(0),
+            Compress,
+            Batch(0, 3),
+            Reopen(0),
+            Seal,
+            Close(0),
+        ],
+    }
+}
+
+/// Sealing workload: a `sync` and a `buffered` writer, seals between
+/// their writes (the buffered lines written but not synced).
+fn sealed_two_writers() -> Workload {
+    use Step::*;
+    let sync = WriterSpec {
+        durability: Durability::Sync,
+        fsync_lines: 0,
+    };
+    let buffered = WriterSpec {
+        durability: Durability::Buffered,
+        fsync_lines: 0,
+    };
+    Workload {
+        name: "sealed: sync and buffered writers, seals between their writes".into(),
+        writers: vec![sync, buffered],
+        rotate: 900,
+        steps: vec![
+            Open(0),
+            Open(1),
+            SealInit(2),
+            Log(0, 2),
+            Batch(1, 3),
+            Seal,
+            WriteBuffered(1),
+            Seal,
+            Tick,
+            Tick,
+            Log(0, 3),
+            Seal,
+            Rotate(0),
+            Compress,
+            Batch(1, 2),
+            Flush(1),
+            Tick,
+            Tick,
+            Seal,
+            Log(0, 1),
+            Close(1),
+            Seal,
+        ],
+    }
+}
+
+/// Sealing workload: a store with archives set up for sealing late,
+/// then sealed every second.
+fn sealed_late(process: WriterSpec) -> Workload {
+    use Step::*;
+    Workload {
+        name: "sealed late: archives first, then seals every second".into(),
+        writers: vec![process],
+        rotate: 600,
+        steps: vec![
+            Open(0),
+            Log(0, 7),
+            Compress,
+            SealInit(1),
+            Seal,
+            Log(0, 2),
+            Tick,
+            Seal,
+            Rotate(0),
+            Tick,
+            Log(0, 1),
+            Seal,
+            Compress,
+            Close(0),
+        ],
     }
 }
 
