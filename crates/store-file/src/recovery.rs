@@ -314,8 +314,15 @@ pub fn check_is_log(fs: &dyn Fs, layout: &Layout) -> Result<()> {
     }
 }
 
-/// Copies `from[offset..]` into `out`, the new file `to`, fsync'd.
-fn copy_range(fs: &dyn Fs, from: &Path, offset: u64, to: &Path, out: &dyn WriteFile) -> Result<()> {
+/// Copies `from[offset..]` into `out`, the new file `to`, fsync'd (the
+/// directory fsync that makes `to`'s name durable is the caller's).
+pub(crate) fn copy_range(
+    fs: &dyn Fs,
+    from: &Path,
+    offset: u64,
+    to: &Path,
+    out: &dyn WriteFile,
+) -> Result<()> {
     let mut src = fs.open_read(from).map_err(|e| Error::io("open", from, e))?;
     src.seek_to(offset)
         .map_err(|e| Error::io("seek", from, e))?;

@@ -19,6 +19,10 @@
 //!    again, with damage, and steps 1 and 2 are checked on that disk.
 //!
 //! Every state counted in [`Report::states`] went through these checks.
+//! A state of a store set up for sealing goes through [`seal`]'s checks
+//! as well (counted in [`Report::seal`]).
+
+pub mod seal;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -35,6 +39,7 @@ use crate::history::{Findings, History, Loss, Violation, check, key_of};
 use crate::rng::{Rng, splitmix64};
 use crate::sim::{CrashReport, DirDamage, FileDamage, Recorded, SimFs, SimState};
 use crate::workload::{Workload, record, recover_and_probe, start_time};
+use seal::{SealCounts, SealExpect};
 
 /// How thorough a campaign is.
 #[derive(Clone, Copy, Debug)]
@@ -94,6 +99,8 @@ pub struct Report {
     pub damage_reported: u64,
     /// Acknowledged, not yet durable events lost (allowed by the contract).
     pub lost_acknowledged: u64,
+    /// What the sealing checks did.
+    pub seal: SealCounts,
 }
 
 impl Report {
@@ -118,6 +125,7 @@ impl Report {
         self.removed_partials += o.removed_partials;
         self.damage_reported += o.damage_reported;
         self.lost_acknowledged += o.lost_acknowledged;
+        self.seal.merge(&o.seal);
     }
 
     fn damage(&mut self, c: &CrashReport) {
@@ -139,11 +147,14 @@ impl Report {
     /// One line of counts.
     pub fn summary_line(&self) -> String {
         format!(
-            "{} workloads, {} crash points, {} crash states checked ({} crashed again during recovery), {} violations",
+            "{} workloads, {} crash points, {} crash states checked ({} crashed again during recovery; {} with sealing: {} verify_sealed runs, {} false alarms), {} violations",
             self.workloads,
             self.crash_points,
             self.states,
             self.recovery_crash_states,
+            self.seal.states,
+            self.seal.verify_runs,
+            self.seal.false_alarms,
             self.found.count
         )
     }
@@ -226,6 +237,8 @@ pub fn run(w: &Workload, opts: &Options) -> Report {
         }
     };
     let path = run.path.clone();
+    let world = run.fs.state();
+    let layout = Layout::new(&path).ok();
     // The first crash point: before anything happened.
     let mut points: Vec<(SimState, String, u64)> =
         vec![(SimState::default(), "nothing yet".into(), 0)];
@@ -243,6 +256,9 @@ pub fn run(w: &Workload, opts: &Options) -> Report {
             let (image, crash) = state.crash_with(&mut rng, uniform);
             report.damage(&crash);
             let label = format!("{}: crash after op {p} ({op}), seed {seed}", w.name);
+            let sealed = layout
+                .as_ref()
+                .and_then(|l| SealExpect::at(run.sealing.as_ref(), state.ops(), &world, l));
             // Seed 0 keeps everything the kernel held: a kill -9, checked
             // as one; the others lose power.
             let loss = if seed == 0 {
@@ -259,6 +275,7 @@ pub fn run(w: &Workload, opts: &Options) -> Report {
                 &label,
                 &mut report,
                 Some(loss),
+                sealed,
             );
         }
     }
@@ -266,7 +283,7 @@ pub fn run(w: &Workload, opts: &Options) -> Report {
 }
 
 /// Checks one crash state (see the module docs); with `again`, also crashes
-/// during its recovery.
+/// during its recovery. `sealed`: what a sealed store's state must keep.
 #[allow(clippy::too_many_arguments)]
 fn check_crash(
     image: &SimState,
@@ -277,6 +294,7 @@ fn check_crash(
     label: &str,
     report: &mut Report,
     first: Option<Loss>,
+    sealed: Option<SealExpect>,
 ) {
     // The first crash of a state (what it lost, and it crashes again during
     // recovery), or a crash during recovery (a power loss, not repeated).
@@ -300,15 +318,14 @@ fn check_crash(
     };
     // 1. Reading the damaged store, before recovery.
     check_damaged(image, &layout, hist, loss, label, report);
-    // 2. Recovery by a new writer, and its probe.
+    let mut sealing = sealed.map(|want| Sealer::new(image, &layout, want, rng, report));
+    // 2. Recovery by a new writer, and its probe (sealed before or after).
     let fs = SimFs::new(image.clone());
     if again && opts.recovery_points > 0 {
         fs.record();
     }
     let mut h2 = hist.clone();
-    let id = unique();
-    let session = format!("recovery-{id}");
-    let recovered = recover_and_probe(&fs, path, &session, &mut h2, (1 << 40) + id);
+    let recovered = recover_sealing(&fs, path, &layout, &mut h2, sealing.as_mut(), label, report);
     let recording = fs.take_recording();
     let recovered = match recovered {
         Ok(r) => r,
@@ -337,8 +354,152 @@ fn check_crash(
             history: &h2,
             path,
             label,
+            sealing: sealing.map(|s| s.next(&fs, &layout)),
         };
         during.crash_again(opts, rng, report);
+    }
+}
+
+/// Step 2: a writer's recovery and probe, with the sealing checks when
+/// the store is sealed (a seal before the recovery or not, verify, seal
+/// again, verify).
+fn recover_sealing(
+    fs: &SimFs,
+    path: &Path,
+    layout: &Layout,
+    h2: &mut History,
+    mut sealing: Option<&mut Sealer>,
+    label: &str,
+    report: &mut Report,
+) -> Result<crate::workload::Recovered, String> {
+    fs.set_mark(h2.len());
+    if let Some(s) = sealing.as_mut().filter(|s| s.first) {
+        s.seal(fs, layout, report);
+    }
+    let id = unique();
+    let session = format!("recovery-{id}");
+    let recovered = recover_and_probe(fs, path, &session, h2, (1 << 40) + id);
+    if let (Some(s), Ok(_)) = (sealing, &recovered) {
+        s.verify(fs, layout, "after recovery", false, report);
+        s.seal(fs, layout, report);
+        s.verify(fs, layout, "after sealing again", true, report);
+        s.flush(label, report);
+    }
+    recovered
+}
+
+/// The sealing checks of one crash state ([`seal`]'s module docs), and
+/// what a crash inside them must keep.
+struct Sealer {
+    want: SealExpect,
+    /// The acknowledged size the crash state started from.
+    start_acked: u64,
+    /// Whether `seal_now` runs before the writer's recovery.
+    first: bool,
+    /// Whether its clock is past the epoch's end.
+    late: bool,
+    /// The image's torn seal-log tail (empty: none).
+    torn: Vec<u8>,
+    /// The seals acknowledged after the crash: operation count, size.
+    acks: Vec<(u64, u64)>,
+    found: Vec<Violation>,
+}
+
+impl Sealer {
+    /// Checks the damaged disk's seal log (step 1 of [`seal`]).
+    fn new(
+        image: &SimState,
+        layout: &Layout,
+        want: SealExpect,
+        rng: &mut Rng,
+        report: &mut Report,
+    ) -> Sealer {
+        let mut found = Vec::new();
+        let torn = seal::check_image(image, layout, &want, &mut report.seal, &mut found);
+        let first = rng.below(2) == 0;
+        report.seal.sealed_before_recovery += u64::from(first);
+        Sealer {
+            start_acked: want.acked,
+            want,
+            first,
+            late: rng.below(2) == 0,
+            torn,
+            acks: Vec::new(),
+            found,
+        }
+    }
+
+    fn seal(&mut self, fs: &SimFs, layout: &Layout, report: &mut Report) {
+        let r = seal::seal_after_crash(fs, layout, self.late, &mut report.seal, &mut self.found);
+        if let Some(ack) = r {
+            self.want.acked = self.want.acked.max(ack.0);
+            self.acks.push((ack.1, ack.0));
+        }
+    }
+
+    fn verify(&mut self, fs: &SimFs, layout: &Layout, when: &str, all: bool, report: &mut Report) {
+        seal::verify(
+            fs,
+            layout,
+            &self.want,
+            when,
+            all,
+            &mut report.seal,
+            &mut self.found,
+        );
+    }
+
+    /// Reports what was found.
+    fn flush(&mut self, label: &str, report: &mut Report) {
+        for v in self.found.drain(..) {
+            report.violation(&format!("{label}, sealing"), &v);
+        }
+    }
+
+    /// What a crash during this state's recovery must keep, as of its end.
+    fn next(self, fs: &SimFs, layout: &Layout) -> AfterSeal {
+        let mut torn = self.want.torn.clone();
+        if !self.torn.is_empty() {
+            torn.push(self.torn.clone());
+        }
+        AfterSeal {
+            base: SealExpect {
+                key: self.want.key.clone(),
+                acked: 0,
+                world_log: seal::next_world(fs, layout),
+                torn,
+            },
+            acked_before: self.start_acked,
+            every_op: !self.torn.is_empty(),
+            acks: self.acks,
+        }
+    }
+}
+
+/// What the crash states inside a sealed recovery must keep.
+struct AfterSeal {
+    base: SealExpect,
+    acked_before: u64,
+    /// Whether to crash at every operation of the recovery (its state had
+    /// a torn seal-log tail, whose cutting must lose no byte at any point).
+    every_op: bool,
+    /// Seals acknowledged during the recovery: operation count, size.
+    acks: Vec<(u64, u64)>,
+}
+
+impl AfterSeal {
+    /// The expectation at a state of `ops` operations.
+    fn at(&self, ops: u64) -> SealExpect {
+        let acked = self
+            .acks
+            .iter()
+            .filter(|a| a.0 <= ops)
+            .map(|a| a.1)
+            .fold(self.acked_before, u64::max);
+        SealExpect {
+            acked,
+            ..self.base.clone()
+        }
     }
 }
 
@@ -350,6 +511,8 @@ struct DuringRecovery<'a> {
     path: &'a Path,
     /// The crash state being recovered.
     label: &'a str,
+    /// What its crash states must keep of sealing, if sealed.
+    sealing: Option<AfterSeal>,
 }
 
 impl DuringRecovery<'_> {
@@ -357,7 +520,11 @@ impl DuringRecovery<'_> {
     /// evenly spread, each checked as a crash state of its own.
     fn crash_again(&self, opts: &Options, rng: &mut Rng, report: &mut Report) {
         let recording = self.recording;
-        let k = opts.recovery_points.min(recording.len());
+        let k = if self.sealing.as_ref().is_some_and(|s| s.every_op) {
+            recording.len()
+        } else {
+            opts.recovery_points.min(recording.len())
+        };
         for i in 0..k {
             let j = i * recording.len() / k;
             let r = &recording[j];
@@ -377,6 +544,7 @@ impl DuringRecovery<'_> {
                 ),
                 report,
                 None,
+                self.sealing.as_ref().map(|s| s.at(r.state.ops())),
             );
         }
     }
@@ -574,11 +742,19 @@ fn idempotent(
     }
 }
 
-/// Runs the standard workloads, then random ones until `min_states` crash
-/// states are checked; `progress` is called after each workload.
+/// Runs the standard workloads, then the sealing ones and random ones
+/// (half of them sealed) until `min_states` crash states are checked;
+/// `progress` is called after each workload.
 pub fn run_many(opts: &Options, min_states: u64, mut progress: impl FnMut(&Report)) -> Report {
     let mut total = Report::default();
     for w in Workload::standard() {
+        total.merge(&run(&w, opts));
+        progress(&total);
+    }
+    for w in Workload::sealed() {
+        if total.states >= min_states {
+            break;
+        }
         total.merge(&run(&w, opts));
         progress(&total);
     }

@@ -18,6 +18,7 @@ use scout_audit_store_file::compress::compress_segment;
 use scout_audit_store_file::layout::SegmentKind;
 use scout_audit_store_file::options::{Compression, FsyncPolicy, RotateSize};
 use scout_audit_store_file::recovery::RecoveryReport;
+use scout_audit_store_file::seal;
 use scout_audit_store_file::{FileStore, Layout};
 
 use crate::history::{History, event_for};
@@ -57,6 +58,56 @@ pub enum Step {
     Compress,
     /// Moves the clock one second on.
     Tick,
+    /// Sets the store up for sealing (`seal::init`) with epochs of this
+    /// many seconds; after an `Open`, which makes the directory.
+    SealInit(u64),
+    /// Seals what is durable (`seal::seal_now` with the workload's clock).
+    Seal,
+}
+
+/// What a workload's sealing did, to check crash states against: when
+/// `seal::init` returned, and each seal `seal_now` acknowledged, with the
+/// simulated disk's operation count at that moment ([`SimState::ops`]), so
+/// a crash state knows which of them it must keep.
+///
+/// [`SimState::ops`]: crate::sim::SimState::ops
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Sealing {
+    /// The verification key `seal::init` printed (empty before it returned).
+    pub key: String,
+    /// The operation count when `seal::init` returned (`u64::MAX`: not yet).
+    pub init_ops: u64,
+    /// The acknowledged seals, in order.
+    pub acks: Vec<SealAck>,
+}
+
+/// One seal `seal_now` acknowledged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SealAck {
+    /// The operation count when it returned: a crash state of at least
+    /// this many operations must keep it.
+    pub ops: u64,
+    /// The checkpoint's size.
+    pub size: u64,
+    /// Whether the key evolved first.
+    pub evolved: bool,
+}
+
+impl Sealing {
+    /// Whether `init` had returned by operation `ops`.
+    pub fn set_up_by(&self, ops: u64) -> bool {
+        self.init_ops <= ops
+    }
+
+    /// The size of the last seal acknowledged by operation `ops` (0: none).
+    pub fn acked_by(&self, ops: u64) -> u64 {
+        self.acks
+            .iter()
+            .filter(|a| a.ops <= ops)
+            .map(|a| a.size)
+            .max()
+            .unwrap_or(0)
+    }
 }
 
 /// A named workload.
@@ -176,6 +227,24 @@ impl Workload {
         ]
     }
 
+    /// The sealing workloads the CI campaign enumerates: stores set up
+    /// with `seal::init` (before any record, and on a store that already
+    /// holds archives), epochs of 1 or 2 s so that seals after a `Tick`
+    /// evolve the key, seals between unsynced writes (so `seal_now`'s own
+    /// fsync of the live file is what makes them durable), across
+    /// rotations, compressions and reopens.
+    pub fn sealed() -> Vec<Workload> {
+        let process = WriterSpec {
+            durability: Durability::Process,
+            fsync_lines: 3,
+        };
+        vec![
+            sealed_evolving(process),
+            sealed_two_writers(),
+            sealed_late(process),
+        ]
+    }
+
     /// A random workload of about `len` steps.
     pub fn random(rng: &mut Rng, len: usize) -> Workload {
         let levels = [Durability::Buffered, Durability::Process, Durability::Sync];
@@ -187,6 +256,11 @@ impl Workload {
             })
             .collect();
         let mut steps: Vec<Step> = (0..nw).map(Step::Open).collect();
+        // Half of them seal, with epochs of 1 to 3 s.
+        let sealed = rng.below(2) == 0;
+        if sealed {
+            steps.push(Step::SealInit(1 + rng.below(3)));
+        }
         let mut open = vec![true; nw];
         for _ in 0..len {
             let w = rng.below(nw as u64) as usize;
@@ -195,7 +269,8 @@ impl Workload {
                 open[w] = true;
                 continue;
             }
-            let step = match rng.weighted(&[10, 4, 3, 2, 3, 1, 2, 3, 1]) {
+            let seal_weight = if sealed { 3 } else { 0 };
+            let step = match rng.weighted(&[10, 4, 3, 2, 3, 1, 2, 3, 1, seal_weight]) {
                 0 => Step::Log(w, 1 + rng.below(4)),
                 1 => Step::Batch(w, 1 + rng.below(5)),
                 2 => Step::Flush(w),
@@ -207,16 +282,119 @@ impl Workload {
                 }
                 6 => Step::Reopen(w),
                 7 => Step::Compress,
-                _ => Step::Tick,
+                8 => Step::Tick,
+                _ => Step::Seal,
             };
             steps.push(step);
         }
+        let sealing = if sealed { ", sealed" } else { "" };
         Workload {
-            name: format!("random ({nw} writers, {len} steps)"),
+            name: format!("random ({nw} writers, {len} steps{sealing})"),
             writers,
             rotate: 400 + rng.below(1200),
             steps,
         }
+    }
+}
+
+/// Sealing workload: one `process` writer, seals that evolve, rotate,
+/// compress, reopen.
+fn sealed_evolving(process: WriterSpec) -> Workload {
+    use Step::*;
+    Workload {
+        name: "sealed: process writer, seals that evolve, rotate, compress, reopen".into(),
+        writers: vec![process],
+        rotate: 700,
+        steps: vec![
+            Open(0),
+            SealInit(1),
+            Log(0, 4),
+            Seal,
+            Tick,
+            Log(0, 4),
+            Seal,
+            Compress,
+            Log(0, 2),
+            Tick,
+            Tick,
+            Seal,
+            Rotate(0),
+            Compress,
+            Batch(0, 3),
+            Reopen(0),
+            Seal,
+            Close(0),
+        ],
+    }
+}
+
+/// Sealing workload: a `sync` and a `buffered` writer, seals between
+/// their writes (the buffered lines written but not synced).
+fn sealed_two_writers() -> Workload {
+    use Step::*;
+    let sync = WriterSpec {
+        durability: Durability::Sync,
+        fsync_lines: 0,
+    };
+    let buffered = WriterSpec {
+        durability: Durability::Buffered,
+        fsync_lines: 0,
+    };
+    Workload {
+        name: "sealed: sync and buffered writers, seals between their writes".into(),
+        writers: vec![sync, buffered],
+        rotate: 900,
+        steps: vec![
+            Open(0),
+            Open(1),
+            SealInit(2),
+            Log(0, 2),
+            Batch(1, 3),
+            Seal,
+            WriteBuffered(1),
+            Seal,
+            Tick,
+            Tick,
+            Log(0, 3),
+            Seal,
+            Rotate(0),
+            Compress,
+            Batch(1, 2),
+            Flush(1),
+            Tick,
+            Tick,
+            Seal,
+            Log(0, 1),
+            Close(1),
+            Seal,
+        ],
+    }
+}
+
+/// Sealing workload: a store with archives set up for sealing late,
+/// then sealed every second.
+fn sealed_late(process: WriterSpec) -> Workload {
+    use Step::*;
+    Workload {
+        name: "sealed late: archives first, then seals every second".into(),
+        writers: vec![process],
+        rotate: 600,
+        steps: vec![
+            Open(0),
+            Log(0, 7),
+            Compress,
+            SealInit(1),
+            Seal,
+            Log(0, 2),
+            Tick,
+            Seal,
+            Rotate(0),
+            Tick,
+            Log(0, 1),
+            Seal,
+            Compress,
+            Close(0),
+        ],
     }
 }
 
@@ -243,6 +421,8 @@ pub struct Run {
     /// advance (after a failure, which may or may not have used some).
     seq_unknown: Vec<bool>,
     next_n: u64,
+    /// What sealing did; `None` until a `SealInit` step.
+    pub sealing: Option<Sealing>,
 }
 
 impl Run {
@@ -262,6 +442,7 @@ impl Run {
             opens: vec![0; n],
             seq_unknown: vec![false; n],
             next_n: 0,
+            sealing: None,
         }
     }
 
@@ -334,7 +515,7 @@ impl Run {
             | Step::WriteBuffered(w)
             | Step::Rotate(w)
             | Step::Reopen(w) => self.note_durable(w),
-            Step::Close(_) | Step::Compress | Step::Tick => {}
+            Step::Close(_) | Step::Compress | Step::Tick | Step::SealInit(_) | Step::Seal => {}
         }
         r
     }
@@ -362,7 +543,36 @@ impl Run {
                 self.clock.advance(Duration::from_secs(1));
                 Ok(())
             }
+            Step::SealInit(epoch) => self.seal_init(epoch),
+            Step::Seal => self.seal(),
         }
+    }
+
+    /// Sets the store up for sealing, epochs of `epoch` seconds.
+    fn seal_init(&mut self, epoch: u64) -> Result<(), String> {
+        let layout = Layout::new(&self.path)?;
+        let key = seal::init(&self.fs, &layout, epoch).map_err(|e| e.to_string())?;
+        self.sealing = Some(Sealing {
+            key,
+            init_ops: self.fs.state().ops(),
+            acks: Vec::new(),
+        });
+        Ok(())
+    }
+
+    /// Seals now, with the workload's clock; records the acknowledgement.
+    fn seal(&mut self) -> Result<(), String> {
+        let layout = Layout::new(&self.path)?;
+        let done = seal::seal_now(&self.fs, &layout, &*self.clock).map_err(|e| e.to_string())?;
+        let ops = self.fs.state().ops();
+        if let (Some(s), Some(d)) = (self.sealing.as_mut(), done) {
+            s.acks.push(SealAck {
+                ops,
+                size: d.size,
+                evolved: d.evolved,
+            });
+        }
+        Ok(())
     }
 
     /// Closes writer `w` if open, then opens it under a new session whose

@@ -1,4 +1,4 @@
-//! The seal log: reading it (complete lines parsed, a torn tail found), appending to it, and its last seal.
+//! The seal log: reading it (complete lines parsed, a torn tail found, which `torn.rs` cuts), appending to it, and its last seal.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
@@ -51,8 +51,9 @@ pub(super) struct SealEntry {
     pub(super) offset: u64,
 }
 
-/// The seal log as read: complete lines parsed, and where a torn last
-/// line starts (if any).
+/// The seal log as read: complete lines parsed, and where a torn suffix
+/// starts (if any): an unterminated last line, or lines that are not
+/// entries with no entry after them (a garbled last append).
 pub(super) struct Log {
     pub(super) entries: Vec<Entry>,
     /// The store id of the `init` line.
@@ -127,16 +128,35 @@ pub(super) fn read_log(fs: &dyn Fs, layout: &Layout) -> Result<Option<Log>> {
         .map_err(|e| Error::io("open", &path, e))?;
     let mut r = BufReader::new(f);
     let (mut entries, mut buf, mut offset, mut torn_at) = (Vec::new(), Vec::new(), 0u64, None);
+    // The first line that is not an entry, and why: the start of a torn
+    // suffix (what a power loss makes of the last, unsynced append) unless
+    // an entry follows it.
+    let mut bad: Option<(u64, Error)> = None;
     while next_line(&mut r, &mut buf, MAX_LOG_LINE, &path)? {
+        let start = offset;
         if buf.last() != Some(&b'\n') {
-            torn_at = Some(offset);
+            torn_at = Some(start);
             break;
         }
         offset = offset.saturating_add(buf.len() as u64);
         let line = offset_line(&entries);
-        let entry: Entry = serde_json::from_slice(&buf[..buf.len() - 1])
-            .map_err(|e| seal_err(&path, format!("line {line} is not a seal-log entry: {e}")))?;
-        entries.push(entry);
+        match serde_json::from_slice::<Entry>(&buf[..buf.len() - 1]) {
+            Ok(entry) => {
+                if let Some((_, e)) = bad {
+                    return Err(e);
+                }
+                entries.push(entry);
+            }
+            Err(e) => {
+                if bad.is_none() {
+                    let why = format!("line {line} is not a seal-log entry: {e}");
+                    bad = Some((start, seal_err(&path, why)));
+                }
+            }
+        }
+    }
+    if let Some((start, _)) = bad {
+        torn_at = Some(start);
     }
     let Some(Entry::Init { store, key }) = entries.first().cloned() else {
         return Err(seal_err(&path, "does not start with an init line"));
@@ -195,31 +215,4 @@ pub(super) fn last_time(log: &Log) -> u64 {
         .filter_map(|l| l.strip_prefix("time "))
         .find_map(|t| t.parse().ok())
         .unwrap_or(0)
-}
-
-/// Moves a torn last line of the seal log to `<stem>.seal-log.torn-<n>`
-/// and cuts it from the log.
-pub(super) fn cut_torn(fs: &dyn Fs, layout: &Layout, at: u64) -> Result<()> {
-    let log = layout.seal_log();
-    let mut f = fs.open_read(&log).map_err(|e| Error::io("open", &log, e))?;
-    f.seek_to(at).map_err(|e| Error::io("seek", &log, e))?;
-    let mut tail = Vec::new();
-    f.take(MAX_LOG_LINE)
-        .read_to_end(&mut tail)
-        .map_err(|e| Error::io("read", &log, e))?;
-    let mut n = 1u64;
-    while fs.lstat(&layout.seal_log_torn(n)).is_ok() {
-        n = n
-            .checked_add(1)
-            .ok_or_else(|| seal_err(&log, "no name for its torn tail"))?;
-    }
-    let torn = layout.seal_log_torn(n);
-    let f = fs
-        .create_new(&torn)
-        .map_err(|e| Error::io("create", &torn, e))?;
-    f.write_once(&tail)
-        .map_err(|e| Error::io("write", &torn, e))?;
-    f.sync_all().map_err(|e| Error::io("fsync", &torn, e))?;
-    fs.truncate(&log, at)
-        .map_err(|e| Error::io("truncate", &log, e))
 }

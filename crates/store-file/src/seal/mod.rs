@@ -21,10 +21,11 @@
 mod anchor;
 mod leaves;
 mod log;
-mod retire;
 mod proof;
+mod retire;
 mod sealer;
 mod state;
+mod torn;
 mod verify;
 
 use std::path::Path;
@@ -33,12 +34,12 @@ use scout_audit_core::Clock;
 
 use crate::Error;
 
-pub use retire::{RetirePlan, retire_now};
-pub(crate) use retire::{is_sealed, retire_locked};
 pub use anchor::{
     Anchored, CheckpointFile, MAX_CHECKPOINT_FILE, Opened, latest_checkpoint, verify_checkpoints,
 };
 pub use proof::{Checked, Proof, RecordKey, check_proof, prove};
+pub use retire::{RetirePlan, retire_now};
+pub(crate) use retire::{is_sealed, retire_locked};
 pub use sealer::{init, seal_now};
 pub use verify::verify_sealed;
 

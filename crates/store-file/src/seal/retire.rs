@@ -22,8 +22,9 @@ use scout_audit_seal::note::{Checkpoint, Verifier, open, sign};
 use serde::Deserialize;
 
 use super::leaves::{End, MAX_LEAF_LINE, leaf_segments, open_segment};
-use super::log::{Entry, Log, append_log, cut_torn, last_time, next_line, read_log};
+use super::log::{Entry, Log, append_log, last_time, next_line, read_log};
 use super::state::{State, evolve, read_state, settle_temp_state};
+use super::torn::cut_torn;
 use super::verify::Proven;
 use super::{Retired, seal_err};
 use crate::fs::Fs;

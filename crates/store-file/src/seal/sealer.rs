@@ -7,8 +7,9 @@ use scout_audit_seal::merkle::{Tree, leaf_hash};
 use scout_audit_seal::note::{Checkpoint, EpochChain, sign};
 
 use super::leaves::{End, each_leaf};
-use super::log::{append_log, cut_torn, last_seal, last_time, read_log, write_new};
+use super::log::{append_log, last_seal, last_time, read_log, write_new};
 use super::state::{State, encode_state, evolve, read_state, settle_temp_state};
+use super::torn::{cut_torn, live_cut};
 use super::{SealSummary, now_secs, seal_err};
 use crate::fs::{Fs, sync_dir};
 use crate::layout::Layout;
@@ -87,7 +88,11 @@ pub(super) fn seal_locked(
         f.sync_all().map_err(|e| Error::io("fsync", &live, e))?;
     }
     let before = tree.size();
+    let (cut, live_name) = (live_cut(fs, layout)?, live.file_name());
     each_leaf(fs, layout, end, &mut |line, place| {
+        if cut.is_some_and(|c| place.end.offset > c) && live_name == Some(place.segment.as_ref()) {
+            return Ok(());
+        }
         tree.push(leaf_hash(line))
             .map_err(|e| seal_err(&log_path, e.to_string()))?;
         end = place.end;

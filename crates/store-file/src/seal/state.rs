@@ -107,6 +107,9 @@ pub(super) fn evolve(fs: &dyn Fs, layout: &Layout, state: &mut State, now: u64) 
         .map_err(|e| seal_err(&key, e.to_string()))?;
     let temp = layout.seal_key_temp();
     write_new(fs, &temp, &encode_state(state))?;
+    // The new secret's name is durable before its certificate can be: a
+    // certified epoch whose secret a power loss took could sign nothing.
+    sync_dir(fs, layout.dir())?;
     let line =
         serde_json::json!({"v": 1, "kind": "cert", "epoch": state.chain.epoch(), "note": cert});
     append_log(fs, &layout.seal_log(), &line.to_string())?;

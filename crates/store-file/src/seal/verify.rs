@@ -203,7 +203,14 @@ pub(super) fn check_state(
         Err(e) => return Some(tamper(format!("the sealing state: {e}"))),
     };
     let current = keys.last().map(Verifier::to_text);
-    if state.store != log.store || Some(state.chain.signer().verifier().to_text()) != current {
+    let holds = |s: &super::state::State| {
+        s.store == log.store && Some(s.chain.signer().verifier().to_text()) == current
+    };
+    // An evolve a crash interrupted after its certificate was appended
+    // leaves the certified key in the temporary state, which the next
+    // sealer renames into place: that is no tampering.
+    let interrupted = || read_state(fs, &layout.seal_key_temp()).is_ok_and(|t| holds(&t));
+    if !holds(&state) && !interrupted() {
         return Some(tamper(
             "the sealing state is not the last certified epoch's key of this store",
         ));

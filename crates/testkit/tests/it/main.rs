@@ -4,5 +4,6 @@
 #![allow(clippy::unwrap_used)]
 
 mod mutants;
+mod sealcrash;
 mod tamper;
 mod workloads;
