@@ -28,7 +28,7 @@ use scout_audit_core::Clock;
 
 use crate::Error;
 
-pub use sealer::{init, seal_now};
+pub use sealer::{SealCache, init, seal_now, seal_with};
 pub use verify::verify_sealed;
 
 /// What one [`seal_now`] did.
