@@ -353,3 +353,77 @@ fn parse_at(line: &[u8], at: u64, path: &Path) -> Result<Entry> {
         )
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::RealFs;
+
+    fn seal_line(i: u64, pad: usize) -> String {
+        serde_json::json!({
+            "v": 1, "kind": "seal", "epoch": 1, "note": "x".repeat(pad),
+            "tree": "", "segment": 1, "offset": i,
+        })
+        .to_string()
+    }
+
+    fn last_offset(t: &Tail) -> Option<u64> {
+        t.last.as_ref().map(|s| s.offset)
+    }
+
+    #[test]
+    fn the_tail_finds_the_last_seal_backwards_and_reads_on_from_where_it_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path().join("audit.jsonl")).unwrap();
+        let init = r#"{"v":1,"kind":"init","store":"s","key":"k","at":0}"#;
+        let mut text = format!("{init}\n");
+        // Lines of many lengths, so seals straddle the backward chunks.
+        for i in 0..300 {
+            text.push_str(&seal_line(i, (i as usize * 37) % 900));
+            text.push('\n');
+        }
+        let cert = r#"{"v":1,"kind":"cert","epoch":2,"note":"n"}"#;
+        text.push_str(&format!("{cert}\n"));
+        let complete = text.len() as u64;
+        text.push_str(r#"{"v":1,"kind":"se"#);
+        let path = layout.seal_log();
+        std::fs::write(&path, &text).unwrap();
+        let t = read_tail(&RealFs, &layout, None).unwrap().unwrap();
+        assert_eq!((t.store.as_str(), last_offset(&t)), ("s", Some(299)));
+        assert_eq!((t.len, t.torn_at), (complete, Some(complete)));
+        // The torn line cut and two seals appended: read from `len` on.
+        text.truncate(complete as usize);
+        text.push_str(&format!("{}\n{}\n", seal_line(300, 5), seal_line(301, 7)));
+        std::fs::write(&path, &text).unwrap();
+        let again = read_tail(&RealFs, &layout, Some(&t)).unwrap().unwrap();
+        assert_eq!(
+            (last_offset(&again), again.len, again.torn_at),
+            (Some(301), text.len() as u64, None)
+        );
+    }
+
+    #[test]
+    fn a_log_without_seals_or_with_a_bad_line_is_read_as_the_full_reader_reads_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path().join("audit.jsonl")).unwrap();
+        let init = r#"{"v":1,"kind":"init","store":"s","key":"k","at":0}"#;
+        std::fs::write(layout.seal_log(), format!("{init}\n")).unwrap();
+        let t = read_tail(&RealFs, &layout, None).unwrap().unwrap();
+        assert_eq!((last_offset(&t), t.len), (None, init.len() as u64 + 1));
+        std::fs::write(layout.seal_log(), format!("{init}\nnot json\n")).unwrap();
+        let e = read_tail(&RealFs, &layout, None).unwrap_err().to_string();
+        assert!(
+            e.contains("the line at byte 51 is not a seal-log entry"),
+            "{e}"
+        );
+        std::fs::write(
+            layout.seal_log(),
+            "{\"v\":1,\"kind\":\"cert\",\"epoch\":1,\"note\":\"n\"}\n",
+        )
+        .unwrap();
+        let e = read_tail(&RealFs, &layout, None).unwrap_err().to_string();
+        assert!(e.contains("does not start with an init line"), "{e}");
+        std::fs::remove_file(layout.seal_log()).unwrap();
+        assert!(read_tail(&RealFs, &layout, None).unwrap().is_none());
+    }
+}
