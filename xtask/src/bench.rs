@@ -358,9 +358,9 @@ impl Sealing<'_> {
     }
 }
 
-/// The sealing section: the rate with sealing against without (target
-/// >= 95 %), and the seal log per day at one seal a second (the writer's
-/// rate whenever it logs at least once a second) and idle.
+/// The sealing section: the rate with sealing against without (the
+/// target is 95 % or more), and the seal log per day at one seal a second
+/// (the writer's rate whenever it logs at least once a second) and idle.
 fn sealing_section(events: u64, runs: usize, off: f64, f: &SealFigures) -> String {
     let per_day = f.bytes_per_seal * 86_400.0 / (1 << 20) as f64;
     format!(

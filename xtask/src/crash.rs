@@ -91,6 +91,19 @@ pub fn seal_interval(seed: u64) -> Duration {
     Duration::from_millis(5 + seed % 26)
 }
 
+/// The child's writer: its level, a tiny rotation size, a short delay for
+/// `buffered`, sealing every [`seal_interval`] on a sealed store.
+fn open_child_store(o: &ChildOptions, session: SessionId) -> Result<FileStore> {
+    FileStore::builder(&o.path)
+        .durability(o.durability)
+        .rotate_size(RotateSize::bytes(o.rotate))
+        .max_delay(Duration::from_millis(5))
+        .seal_interval(SealInterval::every(seal_interval(o.seed)))
+        .session(session)
+        .open()
+        .context("open")
+}
+
 /// The child: prints `S <session>`, opens the store, logs from its threads
 /// forever and prints `A <seq> <key>` for each event once acknowledged at
 /// its level (for `buffered`, once written to the kernel). Never returns
@@ -103,14 +116,7 @@ pub fn child(o: &ChildOptions) -> Result<()> {
         writeln!(out, "S {session}")?;
         out.flush()?;
     }
-    let store = FileStore::builder(&o.path)
-        .durability(o.durability)
-        .rotate_size(RotateSize::bytes(o.rotate))
-        .max_delay(Duration::from_millis(5))
-        .seal_interval(SealInterval::every(seal_interval(o.seed)))
-        .session(session)
-        .open()
-        .context("open")?;
+    let store = open_child_store(o, session)?;
     let buffered = o.durability == Durability::Buffered;
     let waiting: Arc<Mutex<BTreeMap<u64, u64>>> = Arc::default();
     let mut handles = Vec::new();
