@@ -113,21 +113,27 @@ pub fn fsync_latency_us(dir: &Path) -> Result<f64> {
 }
 
 fn events_per_sec(out: &[u8]) -> Result<f64> {
+    number(out, "events_per_sec")
+}
+
+/// The number after `"name":` in a runner's JSON line.
+fn number(out: &[u8], name: &str) -> Result<f64> {
     let text = String::from_utf8_lossy(out);
-    let key = "\"events_per_sec\":";
+    let key = format!("\"{name}\":");
     let i = text
-        .find(key)
-        .with_context(|| format!("no rate in {text:?}"))?;
+        .find(&key)
+        .with_context(|| format!("no {name} in {text:?}"))?;
     let rest = text[i + key.len()..].trim_start();
     let end = rest
         .find(|c: char| !(c.is_ascii_digit() || ".eE+-".contains(c)))
         .unwrap_or(rest.len());
     rest[..end]
         .parse()
-        .with_context(|| format!("bad rate in {text:?}"))
+        .with_context(|| format!("bad {name} in {text:?}"))
 }
 
-fn run_once(cmd: &mut Command) -> Result<f64> {
+/// Runs a runner; its output line.
+fn output(cmd: &mut Command) -> Result<Vec<u8>> {
     let out = cmd.output().context("cannot run the benchmark runner")?;
     if !out.status.success() {
         bail!(
@@ -135,7 +141,11 @@ fn run_once(cmd: &mut Command) -> Result<f64> {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    events_per_sec(&out.stdout)
+    Ok(out.stdout)
+}
+
+fn run_once(cmd: &mut Command) -> Result<f64> {
+    events_per_sec(&output(cmd)?)
 }
 
 /// Builds the runner, measures every configuration, returns the table.
@@ -151,6 +161,8 @@ pub fn run(opts: &BenchOptions) -> Result<String> {
             "scout-audit-benches",
             "--bin",
             "throughput",
+            "--bin",
+            "seal_throughput",
         ])
         .status()
         .context("cannot run cargo build")?;
@@ -186,6 +198,12 @@ pub fn run(opts: &BenchOptions) -> Result<String> {
         table,
         "\nlevels: process = in the kernel, no fsync policy; policy = process + fsync every 10 lines / 1 s (the default);\nsync = fsync'd before log() returns (group commit across threads); buffered = in memory, written within 50 ms.\nThe reference has no buffered level; its 'process' has its fsync disabled, its 'sync' fsyncs every line. No rotation in either."
     )?;
+    let sealing = Sealing {
+        exe: root.join("target/release/seal_throughput"),
+        scratch: scratch.path(),
+        events: 1_000_000 / runners.scale,
+    };
+    table.push_str(&sealing.table(opts.runs)?);
     Ok(table)
 }
 
@@ -285,6 +303,81 @@ fn row(c: &Config, r: &Rates, fsync_us: f64) -> String {
     )
 }
 
+/// The sealing rows: `log()` at `process` from one thread on a store set
+/// up for sealing (its writer seals once a second) against one that is
+/// not, and the seal log's growth.
+struct Sealing<'a> {
+    /// The `seal_throughput` runner.
+    exe: PathBuf,
+    /// Each run gets a fresh directory in here.
+    scratch: &'a Path,
+    /// Events per run.
+    events: u64,
+}
+
+/// What the sealed runs measured (medians).
+struct SealFigures {
+    rate: f64,
+    seals: f64,
+    bytes_per_seal: f64,
+    idle_growth: f64,
+}
+
+impl Sealing<'_> {
+    fn run(&self, mode: &str) -> Result<Vec<u8>> {
+        let dir = tempfile::tempdir_in(self.scratch)?;
+        output(
+            Command::new(&self.exe)
+                .arg(mode)
+                .arg(self.events.to_string())
+                .arg(dir.path()),
+        )
+    }
+
+    /// Runs both modes `runs` times, interleaved (so drift of a shared
+    /// machine hits both alike), and returns the section.
+    fn table(&self, runs: usize) -> Result<String> {
+        let (mut off, mut on) = (Vec::new(), Vec::new());
+        let (mut seals, mut per_seal, mut idle) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..runs {
+            off.push(events_per_sec(&self.run("off")?)?);
+            let out = self.run("on")?;
+            on.push(events_per_sec(&out)?);
+            let n = number(&out, "seals")?;
+            seals.push(n);
+            per_seal.push(number(&out, "seal_line_bytes")? / n.max(1.0));
+            idle.push(number(&out, "idle_growth")?);
+        }
+        let figures = SealFigures {
+            rate: median(on),
+            seals: median(seals),
+            bytes_per_seal: median(per_seal),
+            idle_growth: median(idle),
+        };
+        Ok(sealing_section(self.events, runs, median(off), &figures))
+    }
+}
+
+/// The sealing section: the rate with sealing against without (the
+/// target is 95 % or more), and the seal log per day at one seal a second
+/// (the writer's rate whenever it logs at least once a second) and idle.
+fn sealing_section(events: u64, runs: usize, off: f64, f: &SealFigures) -> String {
+    let per_day = f.bytes_per_seal * 86_400.0 / (1 << 20) as f64;
+    format!(
+        "\nSealing: log() at process, 1 thread, {events} events, median of {runs} runs (seal_throughput on|off)\n\n\
+         | sealing | events/s | ratio | target | seals in the run | bytes a seal | seal log a day at 1 seal/s | idle writer, 2.5 s |\n\
+         |---|---|---|---|---|---|---|---|\n\
+         | off | {} | - | - | - | - | - | - |\n\
+         | on (1 s) | {} | {:.1} % | >= 95 % | {:.0} | {:.0} | {per_day:.1} MiB (+ a certificate a minute) | {:.0} bytes |\n",
+        fmt_rate(off),
+        fmt_rate(f.rate),
+        100.0 * f.rate / off,
+        f.seals,
+        f.bytes_per_seal,
+        f.idle_growth,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -294,6 +387,26 @@ mod tests {
         let r = events_per_sec(br#"{"mode":"x","events_per_sec":523456.7}"#).unwrap();
         assert_eq!(r, 523456.7);
         assert!(events_per_sec(b"nothing").is_err());
+        assert_eq!(
+            number(br#"{"seals":3,"idle_growth":0}"#, "idle_growth").unwrap(),
+            0.0
+        );
+    }
+
+    #[test]
+    fn the_sealing_section_gives_the_ratio_and_the_log_per_day() {
+        let f = SealFigures {
+            rate: 960.0,
+            seals: 3.0,
+            bytes_per_seal: 1024.0,
+            idle_growth: 0.0,
+        };
+        let s = sealing_section(10, 5, 1000.0, &f);
+        assert!(
+            s.contains("| on (1 s) | 1.0k | 96.0 % | >= 95 % | 3 | 1024 | 84.4 MiB"),
+            "{s}"
+        );
+        assert!(s.contains("| 0 bytes |"), "{s}");
     }
 
     #[test]

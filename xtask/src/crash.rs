@@ -19,6 +19,13 @@
 //! exactly what some thread logged; every scan a valid prefix of the log;
 //! the follower sees every record once, in order.
 //!
+//! Every other store is set up for sealing (`seal::init`, 1 s epochs)
+//! before its first children start: their writers seal by themselves
+//! every few milliseconds, so kills land inside seals and key evolutions
+//! too. Once such a store is recovered (the recovering writer's close
+//! seals what the kills left unsealed), `verify_sealed` with the store's
+//! key must find no tampering and no unsealed line.
+//!
 //! **Simulated power loss** (`--sim-states N`): the testkit campaign over
 //! the standard workloads and then random ones until N crash states are
 //! checked.
@@ -32,11 +39,15 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use std::os::unix::fs::PermissionsExt;
+
 use anyhow::{Context, Result, bail};
 use scout_audit_core::{Durability, Record, SessionId};
+use scout_audit_seal::note::Verifier;
 use scout_audit_store_file::follow::{Follow, Followed};
 use scout_audit_store_file::fs::RealFs;
-use scout_audit_store_file::options::RotateSize;
+use scout_audit_store_file::options::{RotateSize, SealInterval};
+use scout_audit_store_file::seal;
 use scout_audit_store_file::verify::verify;
 use scout_audit_store_file::{FileStore, Layout, Reader};
 use scout_audit_testkit::history::{Findings, History, Loss, Violation, check, event_for, key_of};
@@ -73,10 +84,31 @@ pub struct ChildOptions {
     pub seed: u64,
 }
 
+/// The interval at which a child seals a store set up for sealing, from
+/// its seed: 5 to 30 ms, so that kills (2 to 150 ms after the start) land
+/// inside seals.
+pub fn seal_interval(seed: u64) -> Duration {
+    Duration::from_millis(5 + seed % 26)
+}
+
+/// The child's writer: its level, a tiny rotation size, a short delay for
+/// `buffered`, sealing every [`seal_interval`] on a sealed store.
+fn open_child_store(o: &ChildOptions, session: SessionId) -> Result<FileStore> {
+    FileStore::builder(&o.path)
+        .durability(o.durability)
+        .rotate_size(RotateSize::bytes(o.rotate))
+        .max_delay(Duration::from_millis(5))
+        .seal_interval(SealInterval::every(seal_interval(o.seed)))
+        .session(session)
+        .open()
+        .context("open")
+}
+
 /// The child: prints `S <session>`, opens the store, logs from its threads
 /// forever and prints `A <seq> <key>` for each event once acknowledged at
 /// its level (for `buffered`, once written to the kernel). Never returns
-/// unless the store fails.
+/// unless the store fails. On a store set up for sealing it seals every
+/// [`seal_interval`].
 pub fn child(o: &ChildOptions) -> Result<()> {
     let session = SessionId::random();
     {
@@ -84,13 +116,7 @@ pub fn child(o: &ChildOptions) -> Result<()> {
         writeln!(out, "S {session}")?;
         out.flush()?;
     }
-    let store = FileStore::builder(&o.path)
-        .durability(o.durability)
-        .rotate_size(RotateSize::bytes(o.rotate))
-        .max_delay(Duration::from_millis(5))
-        .session(session)
-        .open()
-        .context("open")?;
+    let store = open_child_store(o, session)?;
     let buffered = o.durability == Durability::Buffered;
     let waiting: Arc<Mutex<BTreeMap<u64, u64>>> = Arc::default();
     let mut handles = Vec::new();
@@ -211,6 +237,19 @@ pub struct KillReport {
     pub sealed_waiting: u64,
     /// Torn tails quarantined by recoveries (the parent's).
     pub quarantined: u64,
+    /// Stores set up for sealing (every other one).
+    pub sealed_stores: u64,
+    /// Seals and epoch certificates in their seal logs, all checked by
+    /// `verify_sealed` after recovery.
+    pub seals: u64,
+    /// ... of which certificates (key evolutions).
+    pub certs: u64,
+    /// After the kills of a round: seal logs ending in a torn line (killed
+    /// mid-append), and key evolutions cut before their rename
+    /// (`.seal-key.tmp` left).
+    pub torn_seal_logs: u64,
+    /// See `torn_seal_logs`.
+    pub cut_evolves: u64,
     /// Violations.
     pub found: Findings,
 }
@@ -241,6 +280,11 @@ impl std::fmt::Display for KillReport {
             self.partial_archives,
             self.sealed_waiting,
             self.quarantined
+        )?;
+        writeln!(
+            f,
+            "  sealing: {} stores sealed by their writers; {} seals and {} key evolutions verified after recovery; left by the kills: {} torn seal-log lines, {} evolutions cut before their rename",
+            self.sealed_stores, self.seals, self.certs, self.torn_seal_logs, self.cut_evolves
         )?;
         write!(f, "  {} violations", self.found.count)?;
         for e in &self.found.examples {
@@ -335,6 +379,7 @@ pub fn kill_campaign(o: &KillOptions, mut progress: impl FnMut(&KillReport)) -> 
         let store_dir = o.dir.join(format!("store-{}", report.stores));
         let path = store_dir.join("audit.jsonl");
         let layout = Layout::new(&path).map_err(anyhow::Error::msg)?;
+        let key = set_up_sealing(&store_dir, &layout, report.stores, &mut report)?;
         let mut hist = StoreHistory::default();
         let watchers = Watchers::start(&path, &layout);
         for _ in 0..o.rounds_per_store {
@@ -362,6 +407,9 @@ pub fn kill_campaign(o: &KillOptions, mut progress: impl FnMut(&KillReport)) -> 
         let ctx = format!("store {} (after recovery)", report.stores);
         let (final_session, recs) =
             recover_and_check(&path, &layout, &mut hist, &ctx, &mut report)?;
+        if let Some(key) = &key {
+            check_sealed(&layout, key, &ctx, &mut report)?;
+        }
         // The follower must have seen exactly the log, once, in order.
         let followed = watchers.followed_until(&final_session, recs.len(), &ctx, &mut report);
         check_followed(&followed, &recs, &ctx, &mut report);
@@ -522,6 +570,45 @@ fn recover_and_check(
         report.violation(ctx, format!("verify: {:?}", v.problem_lines()));
     }
     Ok((final_session, recs))
+}
+
+/// Sets every other store up for sealing (1 s epochs, so keys evolve
+/// while children are killed); the verification key, or `None`.
+fn set_up_sealing(
+    dir: &Path,
+    layout: &Layout,
+    store_no: u64,
+    report: &mut KillReport,
+) -> Result<Option<Verifier>> {
+    if store_no % 2 == 1 {
+        return Ok(None);
+    }
+    std::fs::create_dir_all(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    let key = seal::init(&RealFs, layout, 1)?;
+    report.sealed_stores += 1;
+    Ok(Some(Verifier::parse(&key).map_err(anyhow::Error::msg)?))
+}
+
+/// After recovery (whose writer sealed at close): the store verifies
+/// against its key with no tampering and nothing unsealed.
+fn check_sealed(layout: &Layout, key: &Verifier, ctx: &str, report: &mut KillReport) -> Result<()> {
+    let r = seal::verify_sealed(&RealFs, layout, key)?;
+    if let Some(t) = &r.tampering {
+        report.violation(ctx, format!("verify --key reports tampering: {t:?}"));
+    }
+    if r.unsealed > 0 {
+        report.violation(
+            ctx,
+            format!(
+                "{} lines unsealed after the recovering writer closed",
+                r.unsealed
+            ),
+        );
+    }
+    report.seals += r.seals;
+    report.certs += r.epochs.saturating_sub(1);
+    Ok(())
 }
 
 /// The follower saw exactly the log's records, once, in order.
@@ -745,6 +832,14 @@ fn evidence(layout: &Layout, report: &mut KillReport) {
         && bytes.last().is_some_and(|b| *b != b'\n')
     {
         report.torn_tails += 1;
+    }
+    if let Ok(bytes) = std::fs::read(layout.seal_log())
+        && bytes.last().is_some_and(|b| *b != b'\n')
+    {
+        report.torn_seal_logs += 1;
+    }
+    if layout.seal_key_temp().exists() {
+        report.cut_evolves += 1;
     }
 }
 

@@ -21,7 +21,9 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use scout_audit_core::{Durability, Timestamp};
-use scout_audit_store_file::options::{Compression, FsyncPolicy, Retention, RotateSize, SharedDir};
+use scout_audit_store_file::options::{
+    Compression, FsyncPolicy, Retention, RotateSize, SealInterval, SharedDir,
+};
 use scout_audit_store_file::{Builder, FileStore};
 
 use crate::args::{TimeArg, parse_duration, parse_size};
@@ -71,6 +73,11 @@ pub struct Cli {
     /// Leave sealed segments uncompressed.
     #[arg(long, global = true)]
     no_compress: bool,
+
+    /// On a store set up with `seal init`: how long logged lines may wait
+    /// for their seal while a writer runs (0: only `seal` seals).
+    #[arg(long, global = true, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    seal_interval: std::time::Duration,
 
     /// Evaluate relative times (1h, 30d) and windows against this instant
     /// instead of the clock.
@@ -182,6 +189,7 @@ impl Cli {
             } else {
                 Compression::Background
             })
+            .seal_interval(SealInterval::every(self.seal_interval))
     }
 }
 

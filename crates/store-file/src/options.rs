@@ -145,3 +145,40 @@ impl SharedDir {
         Ok(())
     }
 }
+
+/// How long a writer of a store set up for sealing (`seal init`) lets the
+/// lines it wrote wait before it seals them: a thread of the writer seals
+/// once per interval when it wrote since its last seal, and `close` seals
+/// what is left. A store not set up for sealing is not touched whatever
+/// this says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SealInterval(Option<Duration>);
+
+impl SealInterval {
+    /// Once a second, the default (issue 10: no durable line stays
+    /// unsealed for more than about 1 s while a writer runs).
+    pub const DEFAULT: SealInterval = SealInterval(Some(Duration::from_secs(1)));
+
+    /// Never seal automatically (`scout-audit seal` still does).
+    pub const OFF: SealInterval = SealInterval(None);
+
+    /// Seal every `d`; zero means [`SealInterval::OFF`].
+    pub fn every(d: Duration) -> SealInterval {
+        if d.is_zero() {
+            SealInterval::OFF
+        } else {
+            SealInterval(Some(d))
+        }
+    }
+
+    /// The interval; `None` when off.
+    pub fn get(self) -> Option<Duration> {
+        self.0
+    }
+}
+
+impl Default for SealInterval {
+    fn default() -> Self {
+        SealInterval::DEFAULT
+    }
+}

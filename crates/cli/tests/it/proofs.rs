@@ -12,7 +12,7 @@ use crate::support::{Store, numbered};
 /// A store with 3 sealed lines; its verification key.
 fn sealed_store() -> (Store, String) {
     let s = Store::new();
-    s.log_lines(&[], &numbered("a", 3));
+    s.log_lines(&["--seal-interval", "0"], &numbered("a", 3));
     let key = s.ok(&["seal", "init", "--epoch", "1h"]).trim().to_owned();
     assert_eq!(
         s.ok(&["seal"]),
@@ -75,7 +75,7 @@ fn a_checkpoint_round_trips_through_a_file_into_verify() {
         "{out}"
     );
     // Later lines and seals still extend it.
-    s.log_lines(&[], &numbered("b", 2));
+    s.log_lines(&["--seal-interval", "0"], &numbered("b", 2));
     s.ok(&["seal"]);
     let cp2 = save_checkpoint(&s, "cp2");
     let out = s.ok(&["verify", "--key", &key, "--checkpoint", &cp, &cp2]);
@@ -90,7 +90,7 @@ fn a_rolled_back_store_passes_verify_key_and_fails_its_checkpoint() {
     let (s, key) = sealed_store();
     let t1 = s.dir.path().join("t1");
     copy_dir(&s.store_dir(), &t1);
-    s.log_lines(&[], &numbered("b", 2));
+    s.log_lines(&["--seal-interval", "0"], &numbered("b", 2));
     s.ok(&["seal"]);
     let cp = save_checkpoint(&s, "cp");
     std::fs::remove_dir_all(s.store_dir()).unwrap();
@@ -115,7 +115,7 @@ fn a_rolled_back_store_passes_verify_key_and_fails_its_checkpoint() {
 #[test]
 fn a_cut_seal_tail_and_a_fork_fail_the_checkpoint() {
     let (s, key) = sealed_store();
-    s.log_lines(&[], &numbered("b", 2));
+    s.log_lines(&["--seal-interval", "0"], &numbered("b", 2));
     s.ok(&["seal"]);
     let cp = save_checkpoint(&s, "cp");
     let log = s.store_dir().join("audit.seal-log");
@@ -141,7 +141,7 @@ fn a_cut_seal_tail_and_a_fork_fail_the_checkpoint() {
     let live = std::fs::read_to_string(&s.path).unwrap();
     let keep: String = live.lines().take(3).map(|l| format!("{l}\n")).collect();
     std::fs::write(&s.path, keep).unwrap();
-    s.log_lines(&[], &numbered("c", 2));
+    s.log_lines(&["--seal-interval", "0"], &numbered("c", 2));
     assert!(
         s.ok(&["verify", "--key", &key])
             .contains("unsealed: 2 lines")
@@ -213,7 +213,7 @@ fn a_proof_checks_and_a_flipped_byte_fails() {
 fn a_record_proven_against_an_older_checkpoint_checks() {
     let (s, key) = sealed_store();
     let cp = save_checkpoint(&s, "cp");
-    s.log_lines(&[], &numbered("b", 4));
+    s.log_lines(&["--seal-interval", "0"], &numbered("b", 4));
     s.ok(&["seal"]);
     let r = &s.records()[0];
     let record = format!("s:{}:{}", r["session_id"].as_str().unwrap(), r["seq"]);
@@ -230,7 +230,7 @@ fn a_record_proven_against_an_older_checkpoint_checks() {
 #[test]
 fn an_unsealed_or_unknown_record_is_an_error() {
     let (s, _) = sealed_store();
-    s.log_lines(&[], &numbered("b", 1));
+    s.log_lines(&["--seal-interval", "0"], &numbered("b", 1));
     let r = &s.records()[3];
     let (session, seq) = (
         r["session_id"].as_str().unwrap(),
@@ -265,7 +265,7 @@ fn an_unsealed_or_unknown_record_is_an_error() {
 #[test]
 fn checkpoint_on_an_unsealed_or_table_store_is_refused() {
     let s = Store::new();
-    s.log_lines(&[], &numbered("a", 1));
+    s.log_lines(&["--seal-interval", "0"], &numbered("a", 1));
     let o = s.cmd(&["checkpoint"]).run();
     assert_eq!(o.code, Some(1), "{o:?}");
     assert!(

@@ -36,7 +36,7 @@ fn a_sealed_store_verifies_with_its_key_text_or_file() {
 #[test]
 fn unsealed_lines_are_reported_and_fail_only_when_required() {
     let (s, key) = sealed_store();
-    s.log_lines(&[], &numbered("b", 2));
+    s.log_lines(&["--seal-interval", "0"], &numbered("b", 2));
     let out = s.ok(&["verify", "--key", &key]);
     assert!(
         out.contains("unsealed: 2 lines after the last seal, at most "),
@@ -44,6 +44,18 @@ fn unsealed_lines_are_reported_and_fail_only_when_required() {
     );
     let o = s.cmd(&["verify", "--key", &key, "--require-sealed"]).run();
     assert_eq!(o.code, Some(1), "{o:?}");
+}
+
+#[test]
+fn log_on_a_sealed_store_seals_before_it_exits() {
+    let (s, key) = sealed_store();
+    s.log_lines(&[], &numbered("b", 2));
+    let out = s.ok(&["verify", "--key", &key, "--require-sealed"]);
+    assert!(
+        out.ends_with("sealed: 5 lines as sealed, 2 seals, 2 epochs\n"),
+        "{out}"
+    );
+    assert_eq!(s.ok(&["seal"]), "nothing to seal: every line is sealed\n");
 }
 
 #[test]

@@ -40,7 +40,7 @@ pub use anchor::{
 pub use proof::{Checked, Proof, RecordKey, check_proof, prove};
 pub use retire::{RetirePlan, retire_now};
 pub(crate) use retire::{is_sealed, retire_locked};
-pub use sealer::{init, seal_now};
+pub use sealer::{SealCache, init, seal_now, seal_with};
 pub use verify::verify_sealed;
 
 /// What one [`seal_now`] did.

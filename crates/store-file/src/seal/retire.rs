@@ -344,11 +344,7 @@ fn sign_retire(
 /// Where `seal_now` goes on from: after the last retired segment when the
 /// last seal ended in or before it (the retired lines are all sealed, so
 /// that seal ended at the retired segment's end).
-pub(super) fn resume_after(log: &Log, end: End) -> End {
-    let retired = log.entries.iter().rev().find_map(|e| match e {
-        Entry::Retire(r) => Some(r.segment),
-        _ => None,
-    });
+pub(super) fn resume_after(retired: Option<u64>, end: End) -> End {
     match retired {
         Some(s) if s >= end.segment => End {
             segment: s.saturating_add(1),

@@ -1,5 +1,7 @@
 //! Sealing: setting a store up and sealing what is durable.
 
+use std::path::Path;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use scout_audit_core::Clock;
@@ -7,13 +9,13 @@ use scout_audit_seal::merkle::{Tree, leaf_hash};
 use scout_audit_seal::note::{Checkpoint, EpochChain, sign};
 
 use super::leaves::{End, each_leaf};
-use super::log::{append_log, last_seal, last_time, read_log, write_new};
+use super::log::{Tail, append_log, read_log, read_tail, seal_point, seal_time, write_new};
 use super::state::{State, encode_state, evolve, read_state, settle_temp_state};
 use super::torn::{cut_torn, live_cut};
 use super::{SealSummary, now_secs, seal_err};
-use crate::fs::{Fs, sync_dir};
+use crate::fs::{FileId, Fs, sync_dir};
 use crate::layout::Layout;
-use crate::lock::exclusively;
+use crate::lock::{LockGuard, exclusively};
 use crate::{Error, Result};
 
 /// Sets the store up for sealing: a new store id and epoch chain, the
@@ -55,57 +57,177 @@ pub fn init(fs: &dyn Fs, layout: &Layout, epoch_length: u64) -> Result<String> {
 /// lock; `None` when there was nothing new (idle stores grow no log).
 /// The key evolves first when its epoch is over.
 pub fn seal_now(fs: &dyn Fs, layout: &Layout, clock: &dyn Clock) -> Result<Option<SealSummary>> {
+    seal_with(fs, layout, clock, &mut SealCache::default())
+}
+
+/// What a sealer keeps between seals (a writer keeps one for its life),
+/// so that a seal costs what was written since the last one, not what the
+/// seal log and the store hold: the seal log's tail as last read, and the
+/// leaves hashed ahead under the shared lock.
+#[derive(Debug, Default)]
+pub struct SealCache {
+    /// The seal log as far as it was read; the next read starts there.
+    tail: Option<Tail>,
+    /// Leaves hashed past the last seal while appends went on.
+    ahead: Option<Ahead>,
+}
+
+/// The tree hashed past the last seal, valid while the seal log is the
+/// one it was hashed against (same file, same length: no seal since).
+#[derive(Debug)]
+struct Ahead {
+    log: (FileId, u64),
+    tree: Tree,
+    end: End,
+}
+
+/// [`seal_now`] with a cache kept between seals. The new lines are
+/// fsync'd and hashed first under the store's shared lock, so appends go
+/// on meanwhile; then, under the exclusive lock, only what was appended
+/// since is fsync'd and hashed before the seal is signed and appended.
+/// The exclusive part starts again from the log's last seal when another
+/// sealer sealed in between.
+pub fn seal_with(
+    fs: &dyn Fs,
+    layout: &Layout,
+    clock: &dyn Clock,
+    cache: &mut SealCache,
+) -> Result<Option<SealSummary>> {
     let lock_path = layout.lock();
     let lock = fs
         .open_lock(&lock_path, true)
         .map_err(|e| Error::io("open", &lock_path, e))?;
-    exclusively(Some(&*lock), &lock_path, || seal_locked(fs, layout, clock))
+    let guard = LockGuard::shared(&*lock, &lock_path)?;
+    let ahead = hash_ahead(fs, layout, cache);
+    let unlocked = guard.unlock();
+    if !ahead? {
+        unlocked?;
+        return Ok(None);
+    }
+    unlocked?;
+    exclusively(Some(&*lock), &lock_path, || {
+        seal_cached(fs, layout, clock, cache)
+    })
 }
 
-pub(super) fn seal_locked(
-    fs: &dyn Fs,
-    layout: &Layout,
-    clock: &dyn Clock,
-) -> Result<Option<SealSummary>> {
+/// Hashes, under the shared lock, the complete lines past the last seal
+/// (or past what was hashed ahead before) into `cache`; whether there is
+/// anything to seal.
+fn hash_ahead(fs: &dyn Fs, layout: &Layout, cache: &mut SealCache) -> Result<bool> {
     let log_path = layout.seal_log();
-    let log = read_log(fs, layout)?
-        .ok_or_else(|| seal_err(&log_path, "does not exist: run `seal init` first"))?;
-    if let Some(at) = log.torn_at {
-        cut_torn(fs, layout, at)?;
+    let tail = read_tail(fs, layout, cache.tail.as_ref())?.ok_or_else(|| no_log(&log_path))?;
+    let sealed = sealed_point(&tail, &log_path)?;
+    let (mut tree, mut end) = resume(cache.ahead.take(), &tail, &sealed);
+    sync_live(fs, layout)?;
+    push_leaves(fs, layout, &mut tree, &mut end)?;
+    let new = tree.size() > sealed.0.size();
+    cache.ahead = Some(Ahead {
+        log: (tail.id, tail.len),
+        tree,
+        end,
+    });
+    cache.tail = Some(tail);
+    Ok(new)
+}
+
+fn no_log(path: &Path) -> Error {
+    seal_err(path, "does not exist: run `seal init` first")
+}
+
+/// The last seal's tree and end, or an empty tree at the start; an end
+/// in a segment retention retired since moves to the next segment.
+fn sealed_point(tail: &Tail, path: &Path) -> Result<(Tree, End)> {
+    let (tree, end) = match &tail.last {
+        Some(s) => seal_point(s, path)?,
+        None => (
+            Tree::new(),
+            End {
+                segment: 0,
+                offset: 0,
+            },
+        ),
+    };
+    Ok((tree, super::retire::resume_after(tail.retired, end)))
+}
+
+/// Where hashing continues: what was hashed ahead if no seal came since,
+/// else the last seal.
+fn resume(ahead: Option<Ahead>, tail: &Tail, sealed: &(Tree, End)) -> (Tree, End) {
+    match ahead {
+        Some(a) if a.log == (tail.id, tail.len) => (a.tree, a.end),
+        _ => sealed.clone(),
     }
-    settle_temp_state(fs, layout, &log)?;
-    let mut state = read_state(fs, &layout.seal_key())?;
-    if state.store != log.store {
-        return Err(seal_err(
-            &log_path,
-            "belongs to another store than the sealing state",
-        ));
-    }
-    let (mut tree, end) = last_seal(&log, &log_path)?;
-    let mut end = super::retire::resume_after(&log, end);
+}
+
+/// Fsyncs the live file, so only durable lines are sealed.
+fn sync_live(fs: &dyn Fs, layout: &Layout) -> Result<()> {
     let live = layout.live();
     if let Ok(f) = fs.open_read(&live) {
         f.sync_all().map_err(|e| Error::io("fsync", &live, e))?;
     }
-    let before = tree.size();
+    Ok(())
+}
+
+/// Pushes every complete line after `end` onto `tree`, moving `end`; it
+/// stops at the live file's torn suffix, which recovery will cut
+/// (decision 102).
+fn push_leaves(fs: &dyn Fs, layout: &Layout, tree: &mut Tree, end: &mut End) -> Result<()> {
+    let log_path = layout.seal_log();
+    let live = layout.live();
     let (cut, live_name) = (live_cut(fs, layout)?, live.file_name());
-    each_leaf(fs, layout, end, &mut |line, place| {
+    each_leaf(fs, layout, *end, &mut |line, place| {
         if cut.is_some_and(|c| place.end.offset > c) && live_name == Some(place.segment.as_ref()) {
             return Ok(());
         }
         tree.push(leaf_hash(line))
             .map_err(|e| seal_err(&log_path, e.to_string()))?;
-        end = place.end;
+        *end = place.end;
         Ok(())
-    })?;
+    })
+}
+
+/// Seals under the exclusive lock (held by the caller): the log's new
+/// lines read, a torn one cut, an interrupted evolve settled, the lines
+/// after what `cache` hashed ahead (or after the last seal) hashed, the
+/// key evolved when its epoch is over, the seal appended.
+fn seal_cached(
+    fs: &dyn Fs,
+    layout: &Layout,
+    clock: &dyn Clock,
+    cache: &mut SealCache,
+) -> Result<Option<SealSummary>> {
+    let log_path = layout.seal_log();
+    let mut tail =
+        read_tail(fs, layout, cache.tail.take().as_ref())?.ok_or_else(|| no_log(&log_path))?;
+    if let Some(at) = tail.torn_at.take() {
+        cut_torn(fs, layout, at)?;
+    }
+    if fs.lstat(&layout.seal_key_temp()).is_ok() {
+        // Rare (a sealer died while evolving): the whole log says whether
+        // the new key's certificate made it.
+        let log = read_log(fs, layout)?.ok_or_else(|| no_log(&log_path))?;
+        settle_temp_state(fs, layout, &log)?;
+    }
+    let mut state = read_state(fs, &layout.seal_key())?;
+    if state.store != tail.store {
+        return Err(seal_err(
+            &log_path,
+            "belongs to another store than the sealing state",
+        ));
+    }
+    let sealed = sealed_point(&tail, &log_path)?;
+    let (mut tree, mut end) = resume(cache.ahead.take(), &tail, &sealed);
+    sync_live(fs, layout)?;
+    push_leaves(fs, layout, &mut tree, &mut end)?;
+    let before = sealed.0.size();
+    let last_time = tail.last.as_ref().map_or(0, seal_time);
+    cache.tail = Some(tail);
     if tree.size() == before {
         return Ok(None);
     }
     // Seal times never go backwards, whatever the clock does (verify
     // refuses a seal older than the one before it).
-    let now = now_secs(clock)
-        .max(last_time(&log))
-        .max(state.chain.not_before());
+    let now = now_secs(clock).max(last_time).max(state.chain.not_before());
     let due = state.chain.not_before().saturating_add(state.epoch_length);
     let evolved = now >= due;
     if evolved {

@@ -8,9 +8,11 @@
 //! (`scout_audit_core::writer`), shared with the table backends; this
 //! folder adds the file: this file holds the public API and the state,
 //! `open.rs` opening, `commit.rs` the append path and its fsyncs,
-//! `rotate.rs` rotation and following other writers' rotations, and
-//! `threads.rs` the timer and compressor threads.
+//! `rotate.rs` rotation and following other writers' rotations,
+//! `threads.rs` the timer and compressor threads, and `autoseal.rs` the
+//! sealing thread of a store set up for sealing.
 
+mod autoseal;
 mod commit;
 mod open;
 mod rotate;
@@ -33,7 +35,7 @@ use scout_audit_core::{
 use crate::error::{Error, Result};
 use crate::fs::{FileId, Fs, LockFile, RealFs, WriteFile};
 use crate::layout::Layout;
-use crate::options::{Compression, FsyncPolicy, Retention, RotateSize, SharedDir};
+use crate::options::{Compression, FsyncPolicy, Retention, RotateSize, SealInterval, SharedDir};
 use crate::recovery::RecoveryReport;
 
 use self::open::RegistryKey;
@@ -54,9 +56,18 @@ pub struct Builder {
     compression: Compression,
     session: Option<SessionId>,
     shared_dir: SharedDir,
+    seal_interval: SealInterval,
 }
 
 impl Builder {
+    /// How long lines may wait for their seal on a store set up for
+    /// sealing (default [`SealInterval::DEFAULT`], 1 s; a store that is not
+    /// set up is never sealed or touched).
+    pub fn seal_interval(mut self, s: SealInterval) -> Self {
+        self.seal_interval = s;
+        self
+    }
+
     /// Whether a store directory group or others can write is accepted
     /// (default [`SharedDir::Refuse`]: opening fails, naming the directory
     /// and its mode).
@@ -146,6 +157,8 @@ struct Inner {
     skipped: Arc<Mutex<scout_audit_core::Skipped>>,
     ticker: Mutex<Option<JoinHandle<()>>>,
     compressor: Mutex<Option<JoinHandle<()>>>,
+    /// The sealing thread, when the store seals automatically.
+    sealer: Mutex<Option<JoinHandle<()>>>,
 }
 
 /// The writer's settings, fixed at open.
@@ -198,8 +211,13 @@ pub(crate) struct Shared {
     ticker_cv: Condvar,
     /// Queue of the compressor thread; `None` once closing.
     compress_tx: Mutex<Option<Sender<Job>>>,
-    /// The first failure of a background task (compression, retention).
+    /// The first failure of a background task (compression, retention,
+    /// sealing).
     pub(crate) bg_error: Mutex<Option<Error>>,
+    /// Automatic sealing; `None` when the store is not set up for sealing
+    /// (or the interval is off): then no thread runs and no seal file is
+    /// touched.
+    autoseal: Option<autoseal::AutoSeal>,
     /// What recovery did at open.
     recovery: RecoveryReport,
 }
@@ -269,6 +287,7 @@ impl FileStore {
             compression: Compression::Background,
             session: None,
             shared_dir: SharedDir::Refuse,
+            seal_interval: SealInterval::DEFAULT,
         }
     }
 
@@ -339,9 +358,11 @@ impl FileStore {
     }
 
     /// Flushes, stops the background threads (waiting for compression to
-    /// finish) and releases the store. Returns the first error met,
-    /// including a failure of background compression (which loses nothing:
-    /// the next open retries it). Closing twice is not an error.
+    /// finish), seals what is left on a store set up for sealing, and
+    /// releases the store. Returns the first error met, including a
+    /// failure of background compression or sealing (which loses nothing:
+    /// the next open retries compression, the next seal seals the lines).
+    /// Closing twice is not an error.
     pub fn close(&self) -> Result<()> {
         self.inner.close()
     }
@@ -413,6 +434,8 @@ impl Inner {
         if let Some(t) = lock_ignoring_poison(&self.ticker).take() {
             let _ = t.join();
         }
+        // What this writer made durable last is sealed before it lets go.
+        sh.stop_sealing(lock_ignoring_poison(&self.sealer).take());
         drop(lock_ignoring_poison(&sh.compress_tx).take());
         if let Some(t) = lock_ignoring_poison(&self.compressor).take() {
             let _ = t.join();

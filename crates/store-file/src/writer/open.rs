@@ -14,7 +14,9 @@ use scout_audit_core::writer::{
 };
 use scout_audit_core::{Clock, SessionId, WriterId};
 
-use super::{Builder, FileStore, Identity, Inner, Live, Settings, Shared, State, threads};
+use super::{
+    Builder, FileStore, Identity, Inner, Live, Settings, Shared, State, autoseal, threads,
+};
 use crate::error::{Error, Result};
 use crate::fs::{Fs, LockFile, Meta, WriteFile, sync_dir};
 use crate::layout::Layout;
@@ -61,12 +63,14 @@ pub(super) fn open(b: Builder) -> Result<FileStore> {
         None
     };
     let ticker = threads::start_timer(&shared)?;
+    let sealer = autoseal::start(&shared)?;
     Ok(FileStore {
         inner: Arc::new(Inner {
             shared,
             skipped: Arc::default(),
             ticker: Mutex::new(Some(ticker)),
             compressor: Mutex::new(compressor),
+            sealer: Mutex::new(sealer),
         }),
     })
 }
@@ -104,6 +108,7 @@ fn new_shared(
         last_number: 0,
         scratch: Vec::with_capacity(512),
     };
+    let autoseal = autoseal::detect(&*fs, &layout, b.seal_interval);
     Shared {
         live_path: layout.live(),
         lock_path: layout.lock(),
@@ -134,6 +139,7 @@ fn new_shared(
         ticker_cv: Condvar::new(),
         compress_tx: Mutex::new(None),
         bg_error: Mutex::new(None),
+        autoseal,
         recovery: opened.report,
     }
 }

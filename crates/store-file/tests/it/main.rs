@@ -3,6 +3,7 @@
 
 mod support;
 
+mod autoseal;
 mod basics;
 mod concurrency;
 mod faults;

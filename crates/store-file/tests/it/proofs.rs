@@ -10,6 +10,7 @@ use std::sync::Arc;
 use scout_audit_core::{Durability, Event, ManualClock, SessionId, Timestamp};
 use scout_audit_seal::note::Verifier;
 use scout_audit_store_file::fs::{Fs, LockFile, Meta, ReadFile, RealFs, WriteFile};
+use scout_audit_store_file::options::SealInterval;
 use scout_audit_store_file::seal::{self, CheckpointFile, RecordKey};
 use scout_audit_store_file::{FileStore, Layout};
 
@@ -30,6 +31,7 @@ impl Store {
     /// Appends `n` events of session `session` (seqs 0..n of a new writer).
     fn write(&self, session: &str, n: u64) {
         let store = FileStore::builder(self.path())
+            .seal_interval(SealInterval::OFF)
             .session(SessionId::new(session))
             .durability(Durability::Sync)
             .open()

@@ -11,6 +11,7 @@ use scout_audit_seal::note::{Checkpoint, EpochChain, Verifier, sign};
 use scout_audit_store_file::compress::{RetentionOutcome, retention_run};
 use scout_audit_store_file::fs::RealFs;
 use scout_audit_store_file::options::Retention;
+use scout_audit_store_file::options::SealInterval;
 use scout_audit_store_file::seal::{self, Retired, SealReport};
 use scout_audit_store_file::{FileStore, Layout};
 
@@ -45,6 +46,7 @@ fn new_store() -> Store {
 /// compressor applies `retention` after compressing).
 fn cycle(s: &Store, n: u64, seal: bool, retention: Retention) {
     let store = FileStore::builder(&s.path)
+        .seal_interval(SealInterval::OFF)
         .durability(Durability::Sync)
         .retention(retention)
         .open()
@@ -418,6 +420,7 @@ fn a_sealing_state_that_cannot_sign_keeps_the_archives_and_says_why() {
     assert_eq!(archives(&s), vec![1, 2, 3]);
     // Opening the store with that retention still works, and keeps them.
     let store = FileStore::builder(&s.path)
+        .seal_interval(SealInterval::OFF)
         .retention(keep(1))
         .open()
         .unwrap();

@@ -9,6 +9,7 @@ use scout_audit_core::{Clock, Durability, Event, ManualClock, SystemClock, Times
 use scout_audit_seal::merkle::{Tree, leaf_hash};
 use scout_audit_seal::note::{Checkpoint, EpochChain, Verifier, sign};
 use scout_audit_store_file::fs::RealFs;
+use scout_audit_store_file::options::SealInterval;
 use scout_audit_store_file::seal::{self, SealReport};
 use scout_audit_store_file::{FileStore, Layout};
 
@@ -22,16 +23,18 @@ struct Sealed {
 }
 
 fn write(path: &Path, n: u64) {
-    let store = FileStore::builder(path)
-        .durability(Durability::Sync)
-        .open()
-        .unwrap();
+    let store = manual(path).durability(Durability::Sync).open().unwrap();
     for i in 0..n {
         store
             .append(Event::new("llm_call").cost(0.01 * i as f64))
             .unwrap();
     }
     store.close().unwrap();
+}
+
+/// A writer that does not seal by itself: these tests seal by hand.
+fn manual(path: &Path) -> scout_audit_store_file::Builder {
+    FileStore::builder(path).seal_interval(SealInterval::OFF)
 }
 
 fn sealed() -> Sealed {
@@ -44,7 +47,7 @@ fn sealed() -> Sealed {
         .unwrap()
         .unwrap();
     assert_eq!((s.size, s.new_leaves, s.epoch), (3, 3, 1));
-    let store = FileStore::open(&path).unwrap();
+    let store = manual(&path).open().unwrap();
     store.rotate().unwrap();
     store.wait_compressed();
     store.close().unwrap();
@@ -323,7 +326,7 @@ fn an_archive_replaced_by_another_is_located() {
         seal::seal_now(&RealFs, &layout, &SystemClock)
             .unwrap()
             .unwrap();
-        let store = FileStore::open(&path).unwrap();
+        let store = manual(&path).open().unwrap();
         store.rotate().unwrap();
         store.wait_compressed();
         store.close().unwrap();
