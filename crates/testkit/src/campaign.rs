@@ -32,6 +32,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use scout_audit_core::{Durability, ManualClock, Record, SessionId};
 use scout_audit_store_file::fs::Fs;
 use scout_audit_store_file::options::Compression;
+use scout_audit_store_file::options::SealInterval;
 use scout_audit_store_file::recovery::{Quarantined, RecoveryReport};
 use scout_audit_store_file::{FileStore, Layout, ReadReport, Reader};
 
@@ -671,6 +672,7 @@ fn idempotent(
     report: &mut Report,
 ) {
     let store = FileStore::builder(path)
+        .seal_interval(SealInterval::OFF)
         .file_system(Arc::new(fs.clone()))
         .clock(Arc::new(ManualClock::new(start_time())))
         .durability(Durability::Sync)

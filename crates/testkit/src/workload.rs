@@ -16,6 +16,7 @@ use std::time::Duration;
 use scout_audit_core::{Durability, ManualClock, SessionId, Timestamp};
 use scout_audit_store_file::compress::compress_segment;
 use scout_audit_store_file::layout::SegmentKind;
+use scout_audit_store_file::options::SealInterval;
 use scout_audit_store_file::options::{Compression, FsyncPolicy, RotateSize};
 use scout_audit_store_file::recovery::RecoveryReport;
 use scout_audit_store_file::seal;
@@ -473,7 +474,10 @@ impl Run {
 
     fn open(&mut self, w: usize) -> Result<(), String> {
         let spec = self.specs[w];
+        // Workloads seal by their own steps (Step::Seal), so crash points
+        // stay deterministic: no sealing thread.
         let store = FileStore::builder(&self.path)
+            .seal_interval(SealInterval::OFF)
             .file_system(Arc::new(self.fs.clone()))
             .clock(self.clock.clone())
             .durability(spec.durability)
@@ -736,6 +740,7 @@ pub fn recover_and_probe(
     fs.set_mark(history.len());
     let clock = Arc::new(ManualClock::new(start_time()));
     let store = FileStore::builder(path)
+        .seal_interval(SealInterval::OFF)
         .file_system(Arc::new(fs.clone()))
         .clock(clock)
         .durability(Durability::Sync)

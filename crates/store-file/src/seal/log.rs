@@ -189,6 +189,26 @@ pub(super) fn seal_time(s: &SealEntry) -> u64 {
         .unwrap_or(0)
 }
 
+/// Whether the seal log at `layout` is a regular file whose first line is
+/// a complete `init` entry: a store whose `seal init` was cut short by a
+/// crash (the state written, the log empty or torn) is not set up for
+/// sealing, and `seal` says why.
+pub(crate) fn starts_with_init(fs: &dyn Fs, layout: &Layout) -> bool {
+    let path = layout.seal_log();
+    if !matches!(regular_or_absent(fs, &path), Ok(true)) {
+        return false;
+    }
+    let Ok(f) = fs.open_read(&path) else {
+        return false;
+    };
+    let mut first = Vec::new();
+    let read = BufReader::new(f.take(MAX_LOG_LINE)).read_until(b'\n', &mut first);
+    read.is_ok()
+        && first
+            .strip_suffix(b"\n")
+            .is_some_and(|l| matches!(serde_json::from_slice(l), Ok(Entry::Init { .. })))
+}
+
 /// The time of the log's last seal, or 0.
 pub(super) fn last_time(log: &Log) -> u64 {
     log.entries

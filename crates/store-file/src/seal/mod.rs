@@ -37,6 +37,7 @@ use crate::Error;
 pub use anchor::{
     Anchored, CheckpointFile, MAX_CHECKPOINT_FILE, Opened, latest_checkpoint, verify_checkpoints,
 };
+pub(crate) use log::starts_with_init;
 pub use proof::{Checked, Proof, RecordKey, check_proof, prove};
 pub use retire::{RetirePlan, retire_now};
 pub(crate) use retire::{is_sealed, retire_locked};

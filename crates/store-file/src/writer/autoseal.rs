@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::fs::Fs;
 use crate::layout::Layout;
 use crate::options::SealInterval;
-use crate::seal::{SealCache, seal_with};
+use crate::seal::{SealCache, seal_with, starts_with_init};
 
 /// The sealing thread's settings and state.
 #[derive(Debug)]
@@ -50,7 +50,7 @@ struct SealerState {
 /// sealing and `interval` is not off; `None` otherwise.
 pub(super) fn detect(fs: &dyn Fs, layout: &Layout, interval: SealInterval) -> Option<AutoSeal> {
     let interval = interval.get()?;
-    let set_up = fs.lstat(&layout.seal_key()).is_ok() && fs.lstat(&layout.seal_log()).is_ok();
+    let set_up = fs.lstat(&layout.seal_key()).is_ok() && starts_with_init(fs, layout);
     set_up.then(|| AutoSeal {
         interval,
         state: Mutex::default(),

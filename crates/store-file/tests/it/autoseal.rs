@@ -308,3 +308,27 @@ fn a_cached_sealer_and_other_sealers_take_turns_without_forking() {
     let r = verify(&s);
     assert_eq!((r.seals, r.sealed_leaves, r.tampering), (7, 20, None));
 }
+
+/// A `seal init` cut short by a crash (the state written, the seal log
+/// empty or torn) leaves a store that is not set up: writers neither seal
+/// nor fail on it, and `seal` says what is wrong.
+#[test]
+fn a_store_whose_seal_init_was_cut_short_is_not_sealed_and_writers_do_not_fail() {
+    for log_text in ["", "{\"v\":1,\"kind\":\"init\",\"sto"] {
+        let s = sealed_store(60);
+        std::fs::write(s.layout.seal_log(), log_text).unwrap();
+        let store = FileStore::builder(&s.path).open().unwrap();
+        log(&store, 3);
+        store.close().unwrap();
+        assert_eq!(records(&s.path), 3);
+        assert_eq!(
+            std::fs::read_to_string(s.layout.seal_log()).unwrap(),
+            log_text
+        );
+        let e = seal::seal_now(&RealFs, &s.layout, &SystemClock).unwrap_err();
+        assert!(
+            e.to_string().contains("does not start with an init line"),
+            "{e}"
+        );
+    }
+}

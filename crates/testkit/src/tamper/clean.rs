@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use scout_audit_core::{ManualClock, Timestamp};
 use scout_audit_store_file::fs::RealFs;
+use scout_audit_store_file::options::SealInterval;
 use scout_audit_store_file::seal::{self, SealReport};
 use scout_audit_store_file::{FileStore, Layout};
 
@@ -41,7 +42,9 @@ pub(super) fn trial(b: &Base, layout: &Layout, i: u64, rng: &mut Rng) -> Result<
             f.write_all(&tail).map_err(io("write", &live))?;
             drop(f);
             check(b, layout, sealed, total - sealed)?;
-            FileStore::open(&live)
+            FileStore::builder(&live)
+                .seal_interval(SealInterval::OFF)
+                .open()
                 .and_then(|s| s.close())
                 .map_err(io("recover", &live))?;
             check(b, layout, sealed, total - sealed + u64::from(whole))?;
@@ -49,7 +52,10 @@ pub(super) fn trial(b: &Base, layout: &Layout, i: u64, rng: &mut Rng) -> Result<
             check(b, layout, grown, 0)
         }
         _ => {
-            let store = FileStore::open(&live).map_err(io("open", &live))?;
+            let store = FileStore::builder(&live)
+                .seal_interval(SealInterval::OFF)
+                .open()
+                .map_err(io("open", &live))?;
             store.rotate().map_err(io("rotate", &live))?;
             store.wait_compressed();
             store.close().map_err(io("close", &live))?;

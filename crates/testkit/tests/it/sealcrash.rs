@@ -9,6 +9,7 @@ use std::time::Duration;
 use scout_audit_core::{Durability, Event, ManualClock, SessionId};
 use scout_audit_seal::note::Verifier;
 use scout_audit_store_file::fs::Fs;
+use scout_audit_store_file::options::SealInterval;
 use scout_audit_store_file::seal::{self, SealReport};
 use scout_audit_store_file::{FileStore, Layout};
 use scout_audit_testkit::campaign::{self, Options};
@@ -60,6 +61,7 @@ struct Store {
 
 fn log(fs: &SimFs, path: &Path, n: u64) {
     let store = FileStore::builder(path)
+        .seal_interval(SealInterval::OFF)
         .file_system(Arc::new(fs.clone()))
         .durability(Durability::Sync)
         .session(SessionId::new(format!("s{}", rand_id())))
