@@ -646,7 +646,7 @@ pub(crate) fn hex(b: &[u8]) -> String {
 }
 
 /// 32 bytes from 64 lowercase hex digits.
-fn unhex32(s: &str) -> Option<[u8; 32]> {
+pub(crate) fn unhex32(s: &str) -> Option<[u8; 32]> {
     let b = s.as_bytes();
     if b.len() != 64 {
         return None;
@@ -728,6 +728,37 @@ impl SegmentIndex {
         erased::Ser::write_json(&seal, &mut out);
         out.push(b'\n');
         out
+    }
+
+    /// The digest a seal vouches for (`seal/vouch.rs`): the SHA-256 of
+    /// the index's encoding without the archive identity it recorded.
+    /// The identity says when the archive was last hashed, and a refresh
+    /// (`scout-audit index`, the compressor) rewrites it; what the index
+    /// claims about its archive (name, length, SHA-256, every total) is
+    /// what the digest covers (decision 88).
+    pub fn vouch_digest(&self) -> [u8; 32] {
+        let canonical = SegmentIndex {
+            identity: None,
+            ..self.clone()
+        };
+        Sha256::digest(canonical.encode()).into()
+    }
+
+    /// Reads and decodes the index file at `path` (never through a link,
+    /// at most [`MAX_INDEX_BYTES`]), without comparing it with its
+    /// archive; why not, when it cannot be read or is not an index.
+    pub fn read_file(fs: &dyn Fs, path: &Path) -> std::result::Result<SegmentIndex, String> {
+        let f = fs
+            .open_read(path)
+            .map_err(|e| format!("cannot open it: {e}"))?;
+        let mut bytes = Vec::new();
+        f.take(MAX_INDEX_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| format!("cannot read it: {e}"))?;
+        if bytes.len() as u64 > MAX_INDEX_BYTES {
+            return Err(format!("larger than {MAX_INDEX_BYTES} bytes"));
+        }
+        SegmentIndex::decode(&bytes)
     }
 
     /// Parses an index file, checking that it is whole, that its last

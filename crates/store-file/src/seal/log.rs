@@ -37,6 +37,8 @@ pub(super) enum Entry {
     },
     /// A signed checkpoint.
     Seal(SealEntry),
+    /// Index digests vouched for (`vouch.rs`).
+    Vouch(super::vouch::VouchEntry),
 }
 
 /// A `seal` line.

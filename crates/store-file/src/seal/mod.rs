@@ -21,6 +21,7 @@ mod log;
 mod sealer;
 mod state;
 mod verify;
+mod vouch;
 
 use std::path::Path;
 
@@ -30,6 +31,7 @@ use crate::Error;
 
 pub use sealer::{init, seal_now};
 pub use verify::verify_sealed;
+pub use vouch::Vouches;
 
 /// What one [`seal_now`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -71,6 +73,11 @@ pub struct SealReport {
     pub last_seal_time: Option<u64>,
     /// The tampering found; `None` when everything sealed is as sealed.
     pub tampering: Option<Tampering>,
+    /// Archive indexes present that match the digest a seal vouched for.
+    pub indexes_vouched: u64,
+    /// Archive indexes present that no seal vouched for yet (queries do
+    /// not use them; the next seal vouches for those of sealed archives).
+    pub indexes_unvouched: u64,
 }
 
 fn seal_err(path: &Path, reason: impl Into<String>) -> Error {

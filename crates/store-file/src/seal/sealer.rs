@@ -9,7 +9,7 @@ use scout_audit_seal::note::{Checkpoint, EpochChain, sign};
 use super::leaves::{End, each_leaf};
 use super::log::{append_log, cut_torn, last_seal, last_time, read_log, write_new};
 use super::state::{State, encode_state, evolve, read_state, settle_temp_state};
-use super::{SealSummary, now_secs, seal_err};
+use super::{SealSummary, now_secs, seal_err, vouch};
 use crate::fs::{Fs, sync_dir};
 use crate::layout::Layout;
 use crate::lock::exclusively;
@@ -92,7 +92,8 @@ pub(super) fn seal_locked(
         end = place.end;
         Ok(())
     })?;
-    if tree.size() == before {
+    let vouch = vouch::pending(fs, layout, &log, end, tree.size())?;
+    if tree.size() == before && vouch.is_empty() {
         return Ok(None);
     }
     // Seal times never go backwards, whatever the clock does (verify
@@ -105,8 +106,12 @@ pub(super) fn seal_locked(
     if evolved {
         evolve(fs, layout, &mut state, now)?;
     }
-    append_seal(fs, layout, &state, &tree, end, now)?;
-    Ok(Some(SealSummary {
+    let sealed = tree.size() > before;
+    if sealed {
+        append_seal(fs, layout, &state, &tree, end, now)?;
+    }
+    vouch::append_vouches(fs, layout, &state, tree.size(), &vouch)?;
+    Ok(sealed.then(|| SealSummary {
         epoch: state.chain.epoch(),
         size: tree.size(),
         new_leaves: tree.size().saturating_sub(before),

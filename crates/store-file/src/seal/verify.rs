@@ -121,6 +121,8 @@ pub(super) fn check_log(
                     ));
                 }
             }
+            // Checked by vouch::check, once the seals are.
+            Entry::Vouch(_) => {}
             Entry::Seal(s) => {
                 if s.epoch != certified {
                     return Err(format!(
@@ -252,6 +254,9 @@ pub(super) fn verify_unlocked(fs: &dyn Fs, layout: &Layout, key: &Verifier) -> R
         let (total, found) = recompute(fs, layout, &seals)?;
         report.unsealed = total.saturating_sub(report.sealed_leaves);
         report.tampering = found;
+    }
+    if report.tampering.is_none() {
+        report.tampering = super::vouch::check(fs, layout, &log, &keys, &seals, &mut report)?;
     }
     Ok(report)
 }
