@@ -16,3 +16,4 @@ mod recovery;
 mod retention;
 mod rotation;
 mod seal;
+mod vouch;
