@@ -22,3 +22,4 @@ mod stats;
 mod store_options;
 mod tail;
 mod verify;
+mod vouch;
