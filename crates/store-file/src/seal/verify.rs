@@ -24,6 +24,16 @@ pub(super) struct Proven {
     pub(super) time: u64,
 }
 
+impl Proven {
+    /// What vouches are checked against (`vouch.rs`).
+    fn vouch_at(&self) -> super::vouch::SealAt {
+        super::vouch::SealAt {
+            size: self.size,
+            end_segment: self.end.segment,
+        }
+    }
+}
+
 pub(super) fn tamper(what: impl Into<String>) -> Tampering {
     Tampering {
         what: what.into(),
@@ -256,7 +266,8 @@ pub(super) fn verify_unlocked(fs: &dyn Fs, layout: &Layout, key: &Verifier) -> R
         report.tampering = found;
     }
     if report.tampering.is_none() {
-        report.tampering = super::vouch::check(fs, layout, &log, &keys, &seals, &mut report)?;
+        let at: Vec<_> = seals.iter().map(|p| p.vouch_at()).collect();
+        report.tampering = super::vouch::check(fs, layout, &log, &keys, &at, &mut report)?;
     }
     Ok(report)
 }

@@ -30,7 +30,6 @@ use serde::Deserialize;
 use super::leaves::End;
 use super::log::{Entry, Log, MAX_LOG_LINE, append_log, next_line};
 use super::state::State;
-use super::verify::{Proven, tamper};
 use super::{SealReport, Tampering, seal_err};
 use crate::fs::{Fs, regular_or_absent};
 use crate::index::{IndexCheck, SegmentIndex, hex, inspect_index, unhex32};
@@ -53,6 +52,14 @@ const PER_NOTE: usize = 128;
 /// What a seal-log line of a seal starts with (`serde_json` keeps the
 /// order the sealer wrote): readers skip those without parsing them.
 const SEAL_PREFIX: &[u8] = br#"{"v":1,"kind":"seal""#;
+
+/// A verified seal as vouches are checked against it: its size and the
+/// segment its sealed prefix ends in.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct SealAt {
+    pub(super) size: u64,
+    pub(super) end_segment: u64,
+}
 
 /// An archive's name and the digest of its index.
 type Item = (String, [u8; 32]);
@@ -316,12 +323,18 @@ pub(super) fn check(
     layout: &Layout,
     log: &Log,
     keys: &[Verifier],
-    seals: &[Proven],
+    seals: &[SealAt],
     report: &mut SealReport,
 ) -> Result<Option<Tampering>> {
     let vouched = match check_entries(layout, log, keys, seals) {
         Ok(v) => v,
-        Err(what) => return Ok(Some(tamper(what))),
+        Err(what) => {
+            return Ok(Some(Tampering {
+                what,
+                segment: None,
+                line: None,
+            }));
+        }
     };
     let listing = layout
         .list(fs)
@@ -362,7 +375,7 @@ fn check_entries(
     layout: &Layout,
     log: &Log,
     keys: &[Verifier],
-    seals: &[Proven],
+    seals: &[SealAt],
 ) -> std::result::Result<HashMap<String, [u8; 32]>, String> {
     let (mut vouched, mut certified, mut sealed) = (HashMap::new(), 0u64, 0usize);
     for entry in log.entries.iter().skip(1) {
@@ -391,7 +404,7 @@ fn check_entries(
             })?;
         for (name, digest) in vouch.items {
             let number = layout.parse_segment(&name).and_then(|s| s.number);
-            if number.is_none_or(|n| n > last.end.segment) {
+            if number.is_none_or(|n| n > last.end_segment) {
                 return Err(format!(
                     "a vouch names the index of {name}, whose lines were not sealed"
                 ));
