@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rayon::prelude::*;
 use scout_audit_core::{Decoded, Filter, Timestamp, decode_line};
 use scout_audit_store_file::fs::{RealFs, open_input, open_regular};
-use scout_audit_store_file::index::{IndexCheck, Summary, inspect_index};
+use scout_audit_store_file::index::{IndexCheck, Summary, inspect_index, inspect_index_for_vouch};
 use scout_audit_store_file::lines::{
     LineReader, MAX_LINE, RawLine, bom_len, over_bound, too_long_len,
 };
@@ -389,11 +389,19 @@ fn plan<F: Fold>(ctx: &Ctx<'_, F>, src: &Source, use_index_answers: bool) -> (Pl
     }
     let f = ctx.filter;
     if let Some(idx_path) = &src.index {
-        let ins = inspect_index(&RealFs, &src.path, idx_path);
+        let ins = match src.vouches {
+            Some(_) => inspect_index_for_vouch(&RealFs, &src.path, idx_path),
+            None => inspect_index(&RealFs, &src.path, idx_path),
+        };
+        let name = src.path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let vouched = src
+            .vouches
+            .as_ref()
+            .is_none_or(|v| v.vouches(name, ins.vouch_digest.as_ref()));
         notes.indexes_hashed += u64::from(ins.hashed);
         match ins.check {
             // On a sealed store, only an index a seal vouched for.
-            IndexCheck::Valid(idx) if src.vouches.as_ref().is_none_or(|v| v.vouches_for(&idx)) => {
+            IndexCheck::Valid(idx) if vouched => {
                 return (plan_indexed(ctx, &idx.summary, use_index_answers), notes);
             }
             IndexCheck::Valid(_) => notes.unvouched_indexes.push(idx_path.clone()),

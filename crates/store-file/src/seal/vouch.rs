@@ -3,7 +3,7 @@
 //! An archive's index (`<archive>.idx`) can be forged consistently: its
 //! totals edited and its own digest recomputed. On a sealed store an index
 //! is only used when a `vouch` line of the seal log, signed by an epoch's
-//! key, names its digest ([`crate::index::SegmentIndex::vouch_digest`]).
+//! key, names its digest ([`crate::index::vouch_digest_of`]).
 //!
 //! - The sealer ([`pending`], [`append_vouches`]) vouches, after each
 //!   walk over the store, for the valid index of every numbered archive
@@ -32,7 +32,10 @@ use super::log::{Entry, Log, MAX_LOG_LINE, append_log, next_line};
 use super::state::State;
 use super::{SealReport, Tampering, seal_err};
 use crate::fs::{Fs, regular_or_absent};
-use crate::index::{IndexCheck, SegmentIndex, hex, inspect_index, unhex32};
+use crate::index::{
+    IndexCheck, SegmentIndex, hex, inspect_index_for_vouch, read_index_bytes, unhex32,
+    vouch_digest_of,
+};
 use crate::layout::Layout;
 use crate::{Error, Result};
 
@@ -171,9 +174,9 @@ pub(super) fn pending(
         {
             continue;
         }
-        if let IndexCheck::Valid(idx) = inspect_index(fs, &seg.path, &layout.index_path(seg)).check
-        {
-            out.push((seg.name.clone(), idx.vouch_digest()));
+        let ins = inspect_index_for_vouch(fs, &seg.path, &layout.index_path(seg));
+        if let (IndexCheck::Valid(_), Some(digest)) = (ins.check, ins.vouch_digest) {
+            out.push((seg.name.clone(), digest));
         }
     }
     Ok(out)
@@ -227,9 +230,14 @@ impl Vouches {
 
     /// Whether a seal vouched for exactly this index of its archive.
     pub fn vouches_for(&self, index: &SegmentIndex) -> bool {
-        self.digests
-            .get(&index.archive)
-            .is_some_and(|d| *d == index.vouch_digest())
+        self.vouches(&index.archive, Some(&index.vouch_digest()))
+    }
+
+    /// Whether a seal vouched for the index of `archive` (an archive's
+    /// file name) whose digest is `digest` (`crate::index::vouch_digest_of`
+    /// the index's bytes; `None`: not an index, never vouched for).
+    pub fn vouches(&self, archive: &str, digest: Option<&[u8; 32]>) -> bool {
+        digest.is_some_and(|d| self.digests.get(archive) == Some(d))
     }
 
     /// How many archives' indexes are vouched for.
@@ -353,12 +361,19 @@ pub(super) fn check(
             .and_then(|n| n.to_str())
             .unwrap_or("")
             .to_owned();
-        let why = match SegmentIndex::read_file(fs, &path) {
-            Ok(idx) if idx.vouch_digest() == *want => {
-                report.indexes_vouched += 1;
-                continue;
-            }
-            Ok(_) => "differs from the index the seals vouched for: edited".to_owned(),
+        let why = match read_index_bytes(fs, &path) {
+            Ok(bytes) => match vouch_digest_of(&bytes) {
+                Some(d) if d == *want => {
+                    report.indexes_vouched += 1;
+                    continue;
+                }
+                Some(_) => "differs from the index the seals vouched for: edited".to_owned(),
+                None => {
+                    let e = SegmentIndex::decode(&bytes).err();
+                    let e = e.unwrap_or_else(|| "not an index".to_owned());
+                    format!("is not the index the seals vouched for: {e}")
+                }
+            },
             Err(e) => format!("is not the index the seals vouched for: {e}"),
         };
         return Ok(Some(Tampering {
