@@ -393,3 +393,33 @@ fn a_seal_log_readers_cannot_use_vouches_for_nothing() {
     std::os::unix::fs::symlink(&elsewhere, s.layout.seal_log()).unwrap();
     assert!(vouches(&s).is_empty());
 }
+
+#[test]
+fn the_vouch_digest_covers_the_header_but_not_the_identity() {
+    let s = vouched();
+    let idx = index_of(&s);
+    let text = std::fs::read_to_string(&idx).unwrap();
+    let digest = scout_audit_store_file::index::vouch_digest_of(text.as_bytes());
+    assert_eq!(digest, Some(read_index(&idx).vouch_digest()));
+    // The header's first `ts` moved a day earlier (a reader trusting it
+    // prunes wrongly), its seal recomputed: another digest, not vouched.
+    let k = "\"first_ts\":[";
+    let at = text.find(k).unwrap() + k.len();
+    let end = at + text[at..].find(',').unwrap();
+    let secs: i64 = text[at..end].parse().unwrap();
+    let forged = reseal(&format!("{}{}{}", &text[..at], secs - 86_400, &text[end..]));
+    std::fs::write(&idx, &forged).unwrap();
+    let i = read_index(&idx);
+    assert!(!vouches(&s).vouches_for(&i));
+    assert_ne!(
+        scout_audit_store_file::index::vouch_digest_of(forged.as_bytes()),
+        digest
+    );
+    // Not an index at all (its seal line left as it was): no digest.
+    let edited = text.replacen("\"records\":3", "\"records\":4", 1);
+    assert_ne!(edited, text);
+    assert_eq!(
+        scout_audit_store_file::index::vouch_digest_of(edited.as_bytes()),
+        None
+    );
+}
