@@ -129,6 +129,13 @@ fn print_report(out: &mut dyn Write, r: &SealReport) -> Result<()> {
             t.lines, t.archives, t.segment, t.epoch, t.time
         )?;
     }
+    if r.indexes_vouched + r.indexes_unvouched > 0 {
+        writeln!(
+            out,
+            "indexes: {} as vouched for, {} not vouched for yet",
+            r.indexes_vouched, r.indexes_unvouched
+        )?;
+    }
     if r.unsealed > 0 {
         let now = u64::try_from(scout_audit_core::Timestamp::now().unix_secs()).unwrap_or(0);
         let age = r.last_seal_time.map_or(String::new(), |t| {

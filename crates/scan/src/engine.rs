@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rayon::prelude::*;
 use scout_audit_core::{Decoded, Filter, Timestamp, decode_line};
 use scout_audit_store_file::fs::{RealFs, open_input, open_regular};
-use scout_audit_store_file::index::{IndexCheck, Summary, inspect_index};
+use scout_audit_store_file::index::{IndexCheck, Summary, inspect_index, inspect_index_for_vouch};
 use scout_audit_store_file::lines::{
     LineReader, MAX_LINE, RawLine, bom_len, over_bound, too_long_len,
 };
@@ -69,6 +69,11 @@ pub struct ScanReport {
     /// (docs/format.md, "Archive indexes"); `scout-audit index` refreshes
     /// what it can.
     pub indexes_hashed: u64,
+    /// Index files of a sealed store's archives that match their archive
+    /// but no seal vouched for (one forged with its digests recomputed,
+    /// or one written after the last seal): not used, their archives read
+    /// instead (docs/scan.md, "Which indexes are trusted"). In log order.
+    pub unvouched_indexes: Vec<PathBuf>,
 }
 
 impl ScanReport {
@@ -80,6 +85,7 @@ impl ScanReport {
         self.index_mismatches.extend(later.index_mismatches);
         self.outdated_indexes += later.outdated_indexes;
         self.indexes_hashed += later.indexes_hashed;
+        self.unvouched_indexes.extend(later.unvouched_indexes);
     }
 }
 
@@ -373,7 +379,8 @@ enum Plan<F> {
 /// be used (in the report's index counts). An index is used only when
 /// [`inspect_index`] finds it valid: its own digest, and its archive's
 /// length and SHA-256, hashed unless the archive's identity recorded in
-/// the index is trusted (docs/format.md, "Archive indexes").
+/// the index is trusted (docs/format.md, "Archive indexes"); and, on a
+/// sealed store, when a seal vouched for it (`Source::vouches`).
 fn plan<F: Fold>(ctx: &Ctx<'_, F>, src: &Source, use_index_answers: bool) -> (Plan<F>, ScanReport) {
     let mut notes = ScanReport::default();
     // Strict scans read everything: Scan::ctx sets Pruning::Off for them.
@@ -382,12 +389,22 @@ fn plan<F: Fold>(ctx: &Ctx<'_, F>, src: &Source, use_index_answers: bool) -> (Pl
     }
     let f = ctx.filter;
     if let Some(idx_path) = &src.index {
-        let ins = inspect_index(&RealFs, &src.path, idx_path);
+        let ins = match src.vouches {
+            Some(_) => inspect_index_for_vouch(&RealFs, &src.path, idx_path),
+            None => inspect_index(&RealFs, &src.path, idx_path),
+        };
+        let name = src.path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let vouched = src
+            .vouches
+            .as_ref()
+            .is_none_or(|v| v.vouches(name, ins.vouch_digest.as_ref()));
         notes.indexes_hashed += u64::from(ins.hashed);
         match ins.check {
-            IndexCheck::Valid(idx) => {
+            // On a sealed store, only an index a seal vouched for.
+            IndexCheck::Valid(idx) if vouched => {
                 return (plan_indexed(ctx, &idx.summary, use_index_answers), notes);
             }
+            IndexCheck::Valid(_) => notes.unvouched_indexes.push(idx_path.clone()),
             IndexCheck::Missing => {}
             IndexCheck::OtherVersion(_) => notes.outdated_indexes += 1,
             _ => notes.index_mismatches.push(idx_path.clone()),

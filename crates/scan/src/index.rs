@@ -294,6 +294,8 @@ impl Job<'_> {
             seal: None,
             index: None,
             archive_instead: None,
+            // Indexing reads the archive whole: no index is consulted.
+            vouches: None,
             size,
             // Opened as `index` always opened archives: following a link
             // (the listing is the store's, taken under its lock).

@@ -2,14 +2,16 @@
 //! layout, order and de-duplication rule are the store's own), or any list
 //! of files, directories and globs of `.jsonl` / `.jsonl.gz` files.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use scout_audit_core::Timestamp;
 use scout_audit_store_file::fs::{Fs, ReadFile, RealFs};
 use scout_audit_store_file::layout::{self, Layout, Segment, SegmentKind};
 use scout_audit_store_file::reader::Snapshot;
+use scout_audit_store_file::seal::Vouches;
 
 use crate::error::{Error, Result};
 
@@ -49,6 +51,10 @@ pub(crate) struct Source {
     /// For a store's sealed `.jsonl`: its archive, read instead if the
     /// sealed file was compressed after the listing.
     pub archive_instead: Option<PathBuf>,
+    /// The index digests its store's seals vouch for, when its store is
+    /// sealed: then its index is used only if vouched for. `None`: not a
+    /// sealed store's archive, its index is used when valid.
+    pub vouches: Option<Arc<Vouches>>,
     /// Size on disk when listed (for progress), 0 if unknown.
     pub size: u64,
     /// Whether a store's listing named it (not the user): opened as the
@@ -93,6 +99,12 @@ impl Inputs {
         })?;
         let snap = Snapshot::take(&RealFs, &layout)?;
         let listing = snap.listing;
+        // Read once a query, only when the store has an index to trust.
+        let vouches = listing
+            .archives()
+            .any(|a| listing.has_index(a))
+            .then(|| Vouches::load(&RealFs, &layout).map(Arc::new))
+            .flatten();
         let mut sources = Vec::with_capacity(snap.sources.len());
         for mut src in snap.sources {
             if let Some(live) = src.take_live() {
@@ -103,6 +115,7 @@ impl Inputs {
                     seal: None,
                     index: None,
                     archive_instead: None,
+                    vouches: None,
                     store_name: true,
                 });
                 continue;
@@ -134,6 +147,7 @@ impl Inputs {
                 seal: seal_of(&seg),
                 index,
                 archive_instead: instead,
+                vouches: vouches.clone(),
                 store_name: true,
             });
         }
@@ -152,14 +166,15 @@ impl Inputs {
     pub fn paths<P: AsRef<Path>>(args: impl IntoIterator<Item = P>) -> Result<Inputs> {
         let mut sources = Vec::new();
         let mut seen = HashSet::new();
+        let mut vouches = VouchCache::new();
         for a in args {
             let a = a.as_ref();
             let text = a.to_string_lossy();
             if a.is_dir() {
                 let names = list_dir(a)?;
-                push_group(a, names, &mut sources, &mut seen);
+                push_group(a, names, &mut sources, &mut seen, &mut vouches);
             } else if a.exists() {
-                push_file(a, &mut sources, &mut seen);
+                push_file(a, &mut sources, &mut seen, &mut vouches);
             } else if text.contains(['*', '?', '[']) {
                 let matches = glob::glob(&text).map_err(|e| Error::Input {
                     path: a.to_path_buf(),
@@ -171,7 +186,7 @@ impl Inputs {
                     any = true;
                     if m.is_dir() {
                         let names = list_dir(&m)?;
-                        push_group(&m, names, &mut sources, &mut seen);
+                        push_group(&m, names, &mut sources, &mut seen, &mut vouches);
                         continue;
                     }
                     let dir = m.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -195,7 +210,7 @@ impl Inputs {
                     } else {
                         dir
                     };
-                    push_group(&dir, names, &mut sources, &mut seen);
+                    push_group(&dir, names, &mut sources, &mut seen, &mut vouches);
                 }
             } else {
                 return Err(Error::Input {
@@ -251,23 +266,39 @@ fn looks_live(path: &Path) -> bool {
     Layout::new(path).is_ok_and(|l| l.lock().exists())
 }
 
+/// The vouches of each sealed store met, by its live file's path: its
+/// seal log is read once, whatever the number of its archives named.
+type VouchCache = HashMap<PathBuf, Option<Arc<Vouches>>>;
+
 /// One explicitly named file.
-fn push_file(path: &Path, out: &mut Vec<Source>, seen: &mut HashSet<PathBuf>) {
+fn push_file(
+    path: &Path,
+    out: &mut Vec<Source>,
+    seen: &mut HashSet<PathBuf>,
+    vouches: &mut VouchCache,
+) {
     let key = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     if !seen.insert(key) {
         return;
     }
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
     let gzip = layout::is_gzip_path(path);
-    let seg = layout::segment_stem(name).and_then(|stem| {
+    let store = layout::segment_stem(name).and_then(|stem| {
         let dir = path.parent().unwrap_or(Path::new("."));
-        Layout::new(dir.join(layout::live_name_of_stem(stem)))
-            .ok()?
-            .parse_segment(name)
+        Layout::new(dir.join(layout::live_name_of_stem(stem))).ok()
     });
+    let seg = store.as_ref().and_then(|l| l.parse_segment(name));
     let index = gzip
         .then(|| layout::index_path_of(path))
         .filter(|p| p.exists());
+    // A sealed store's archive: its index only if a seal vouched for it.
+    let vouched = match (&index, &store) {
+        (Some(_), Some(l)) => vouches
+            .entry(l.live())
+            .or_insert_with(|| Vouches::load(&RealFs, l).map(Arc::new))
+            .clone(),
+        _ => None,
+    };
     let kind = if gzip {
         Kind::Gzip
     } else if looks_live(path) {
@@ -282,6 +313,7 @@ fn push_file(path: &Path, out: &mut Vec<Source>, seen: &mut HashSet<PathBuf>) {
         seal: seg.as_ref().and_then(seal_of),
         index,
         archive_instead: None,
+        vouches: vouched,
         store_name: false,
     });
 }
@@ -295,7 +327,13 @@ struct Group {
 }
 
 /// The log files among `names` in `dir`, grouped by store (module docs).
-fn push_group(dir: &Path, names: Vec<String>, out: &mut Vec<Source>, seen: &mut HashSet<PathBuf>) {
+fn push_group(
+    dir: &Path,
+    names: Vec<String>,
+    out: &mut Vec<Source>,
+    seen: &mut HashSet<PathBuf>,
+    vouches: &mut VouchCache,
+) {
     let names: Vec<String> = names
         .into_iter()
         .filter(|n| layout::is_log_name(n))
@@ -340,7 +378,7 @@ fn push_group(dir: &Path, names: Vec<String>, out: &mut Vec<Source>, seen: &mut 
     groups.sort_by(|a, b| a.key.cmp(&b.key));
     for g in groups {
         for f in g.files {
-            push_file(&f, out, seen);
+            push_file(&f, out, seen, vouches);
         }
     }
 }

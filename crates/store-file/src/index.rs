@@ -646,7 +646,7 @@ pub(crate) fn hex(b: &[u8]) -> String {
 }
 
 /// 32 bytes from 64 lowercase hex digits.
-fn unhex32(s: &str) -> Option<[u8; 32]> {
+pub(crate) fn unhex32(s: &str) -> Option<[u8; 32]> {
     let b = s.as_bytes();
     if b.len() != 64 {
         return None;
@@ -730,6 +730,12 @@ impl SegmentIndex {
         out
     }
 
+    /// The digest a seal vouches for ([`vouch_digest_of`] of its
+    /// encoding): the archive identity it records is left out.
+    pub fn vouch_digest(&self) -> [u8; 32] {
+        vouch_digest_of(&self.encode()).unwrap_or([0; 32])
+    }
+
     /// Parses an index file, checking that it is whole, that its last
     /// line's digest is that of the rest, and that it is consistent (not
     /// that it matches an archive: see [`check_index`]).
@@ -784,6 +790,43 @@ fn unseal(bytes: &[u8]) -> std::result::Result<&str, String> {
         return Err("its digest does not match its contents (edited?)".into());
     }
     Ok(body)
+}
+
+/// The digest a seal vouches for (`seal/vouch.rs`, decision 88) of an
+/// index file's bytes: the SHA-256 of its body (every line but its seal)
+/// with the header written as this version writes it without the
+/// archive identity. The identity says when the archive was last hashed,
+/// and a refresh (`scout-audit index`, the compressor) rewrites it; every
+/// claim about the archive (name, length, SHA-256, every total) is
+/// covered, the group lines byte for byte. `None` when the bytes are not
+/// an index (cut short, edited without recomputing its seal, no header).
+pub fn vouch_digest_of(bytes: &[u8]) -> Option<[u8; 32]> {
+    let body = unseal(bytes).ok()?;
+    let (header, rest) = body.split_once('\n')?;
+    let mut h: Header = serde_json::from_str(header).ok()?;
+    h.scout_audit_index = INDEX_VERSION;
+    h.archive_identity = None;
+    let mut sha = Sha256::new();
+    sha.update(serde_json::to_vec(&h).ok()?);
+    sha.update(b"\n");
+    sha.update(rest.as_bytes());
+    Some(sha.finalize().into())
+}
+
+/// An index file's bytes (never through a link, at most
+/// [`MAX_INDEX_BYTES`]); why not when it cannot be read.
+pub fn read_index_bytes(fs: &dyn Fs, path: &Path) -> std::result::Result<Vec<u8>, String> {
+    let f = fs
+        .open_read(path)
+        .map_err(|e| format!("cannot open it: {e}"))?;
+    let mut bytes = Vec::new();
+    f.take(MAX_INDEX_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read it: {e}"))?;
+    if bytes.len() as u64 > MAX_INDEX_BYTES {
+        return Err(format!("larger than {MAX_INDEX_BYTES} bytes"));
+    }
+    Ok(bytes)
 }
 
 /// The summary a header and the group lines after it describe: as many
@@ -918,19 +961,38 @@ pub struct Inspection {
     /// Whether the archive was read whole and hashed (its identity was not
     /// recorded, did not match its `lstat`, or was racy).
     pub hashed: bool,
+    /// From [`inspect_index_for_vouch`]: the [`vouch_digest_of`] the very
+    /// bytes checked (one read: no other file can be swapped in between).
+    pub vouch_digest: Option<[u8; 32]>,
 }
 
 /// [`check_index`], saying whether the archive was hashed.
 pub fn inspect_index(fs: &dyn Fs, archive: &Path, index: &Path) -> Inspection {
     let mut hashed = false;
-    let check = inspect(fs, archive, index, true, &mut hashed);
-    Inspection { check, hashed }
+    let check = inspect(fs, archive, index, true, &mut hashed, None);
+    Inspection {
+        check,
+        hashed,
+        vouch_digest: None,
+    }
+}
+
+/// [`inspect_index`], with the digest a seal vouches for of the bytes
+/// checked (`Inspection::vouch_digest`).
+pub fn inspect_index_for_vouch(fs: &dyn Fs, archive: &Path, index: &Path) -> Inspection {
+    let (mut hashed, mut digest) = (false, None);
+    let check = inspect(fs, archive, index, true, &mut hashed, Some(&mut digest));
+    Inspection {
+        check,
+        hashed,
+        vouch_digest: digest,
+    }
 }
 
 /// [`check_index`] hashing the archive whatever identity the index
 /// records (what `verify` does: it trusts nothing it can check).
 pub fn check_index_hashing(fs: &dyn Fs, archive: &Path, index: &Path) -> IndexCheck {
-    inspect(fs, archive, index, false, &mut false)
+    inspect(fs, archive, index, false, &mut false, None)
 }
 
 fn inspect(
@@ -939,6 +1001,7 @@ fn inspect(
     index: &Path,
     trust_identity: bool,
     hashed: &mut bool,
+    digest: Option<&mut Option<[u8; 32]>>,
 ) -> IndexCheck {
     let mut f = match fs.open_read(index) {
         Ok(f) => f,
@@ -968,6 +1031,9 @@ fn inspect(
             };
         }
     };
+    if let Some(d) = digest {
+        *d = vouch_digest_of(&bytes);
+    }
     let name = archive.file_name().and_then(|n| n.to_str()).unwrap_or("");
     if idx.archive != name {
         return IndexCheck::Mismatch(format!("it is the index of {:?}", idx.archive));

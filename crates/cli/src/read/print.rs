@@ -37,6 +37,20 @@ pub fn report_indexes(report: &ScanReport) {
             first.display()
         );
     }
+    let n = report.unvouched_indexes.len();
+    if let Some(first) = report.unvouched_indexes.first() {
+        let (idx, arch) = if n == 1 {
+            ("index", "archive")
+        } else {
+            ("indexes", "archives")
+        };
+        eprintln!(
+            "scout-audit: {n} {idx} not vouched for by the store's seals; read the {arch} instead \
+             (first: {}); `scout-audit seal` vouches for those of sealed archives, \
+             `scout-audit verify --key` names an edited one",
+            first.display()
+        );
+    }
     let n = report.outdated_indexes;
     if n > 0 {
         let (idx, it) = if n == 1 {

@@ -23,3 +23,4 @@ mod stats;
 mod store_options;
 mod tail;
 mod verify;
+mod vouch;

@@ -5,7 +5,7 @@ use crate::support::{Store, numbered};
 /// A store with 3 sealed lines; its verification key.
 fn sealed_store() -> (Store, String) {
     let s = Store::new();
-    s.log_lines(&[], &numbered("a", 3));
+    s.log_lines(&["--seal-interval", "0"], &numbered("a", 3));
     let key = s.ok(&["seal", "init", "--epoch", "1h"]).trim().to_owned();
     assert!(key.starts_with("scout-audit/"), "{key}");
     assert_eq!(
@@ -93,20 +93,30 @@ fn init_twice_and_a_table_store_are_refused() {
 fn verify_reports_the_lines_retention_removed_under_seal() {
     let (s, key) = sealed_store();
     for round in ["b", "c", "d"] {
-        s.ok(&["rotate"]);
-        s.log_lines(&[], &numbered(round, 2));
+        s.ok(&["--seal-interval", "0", "rotate"]);
+        s.log_lines(&["--seal-interval", "0"], &numbered(round, 2));
         s.ok(&["seal"]);
     }
     // Archives 1 (3 lines), 2 and 3 (2 lines each) go; 4 stays.
-    s.ok(&["--keep-archives", "1", "rotate"]);
+    s.ok(&["--seal-interval", "0", "--keep-archives", "1", "rotate"]);
     let out = s.ok(&["verify", "--key", &key]);
     let lines: Vec<&str> = out.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("sealed: "))
+        .unwrap();
     assert_eq!(
-        lines[lines.len() - 2..][0],
-        "sealed: 9 lines as sealed, 4 seals, 2 epochs",
+        lines[at], "sealed: 9 lines as sealed, 4 seals, 2 epochs",
         "{out}"
     );
-    let retired = lines[lines.len() - 1];
+    // The index of archive 4, made when it was sealed already, waits for
+    // the next seal's vouch.
+    assert_eq!(
+        lines[at + 2..],
+        ["indexes: 0 as vouched for, 1 not vouched for yet"],
+        "{out}"
+    );
+    let retired = lines[at + 1];
     assert!(
         retired.starts_with(
             "retired: 7 lines in 3 archives removed by retention (up to segment 3, signed in epoch 1 at time "

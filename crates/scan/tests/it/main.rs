@@ -5,3 +5,4 @@ mod differential;
 mod fast_path;
 mod indexes;
 mod inputs;
+mod vouch;

@@ -5,6 +5,7 @@
 //! the tail it read before, so a seal costs the same on a log of a million
 //! seals as on a new one.
 
+use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
@@ -44,6 +45,8 @@ pub(super) enum Entry {
     Seal(SealEntry),
     /// Archives deleted by retention, signed (`super::retire`).
     Retire(super::retire::RetireEntry),
+    /// Index digests vouched for (`vouch.rs`).
+    Vouch(super::vouch::VouchEntry),
 }
 
 /// A `seal` line.
@@ -253,6 +256,10 @@ pub(super) struct Tail {
     /// The last segment retention retired, of the retires read after the
     /// last seal (a retire before it is behind the seal's end).
     pub(super) retired: Option<u64>,
+    /// The archives some vouch line names; `None` until the sealer has
+    /// read them all once (`vouch::vouched_names`), then kept up to date
+    /// by every forward read.
+    pub(super) vouched: Option<HashSet<String>>,
 }
 
 /// The chunk a backward read of the log takes at a time.
@@ -308,6 +315,11 @@ pub(super) fn read_tail(fs: &dyn Fs, layout: &Layout, prev: Option<&Tail>) -> Re
         match entry {
             Entry::Seal(s) => tail.last = Some(s),
             Entry::Retire(r) => tail.retired = Some(r.segment),
+            Entry::Vouch(v) => {
+                if let Some(names) = &mut tail.vouched {
+                    names.extend(super::vouch::names_of(&v));
+                }
+            }
             _ => {}
         }
         tail.len = pos;
@@ -341,6 +353,7 @@ fn cold_tail(f: &mut dyn ReadFile, path: &Path, id: FileId, len: u64) -> Result<
         store,
         last,
         retired: None,
+        vouched: None,
     })
 }
 

@@ -27,6 +27,7 @@ mod sealer;
 mod state;
 mod torn;
 mod verify;
+mod vouch;
 
 use std::path::Path;
 
@@ -43,6 +44,7 @@ pub use retire::{RetirePlan, retire_now};
 pub(crate) use retire::{is_sealed, retire_locked};
 pub use sealer::{SealCache, init, seal_now, seal_with};
 pub use verify::verify_sealed;
+pub use vouch::Vouches;
 
 /// What one [`seal_now`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -84,6 +86,11 @@ pub struct SealReport {
     pub last_seal_time: Option<u64>,
     /// The tampering found; `None` when everything sealed is as sealed.
     pub tampering: Option<Tampering>,
+    /// Archive indexes present that match the digest a seal vouched for.
+    pub indexes_vouched: u64,
+    /// Archive indexes present that no seal vouched for yet (queries do
+    /// not use them; the next seal vouches for those of sealed archives).
+    pub indexes_unvouched: u64,
     /// What could not be checked, and why (not tampering): the sealing
     /// state unreadable to this user.
     pub notes: Vec<String>,

@@ -381,7 +381,7 @@ pub(super) fn check_retires(
                 check_place(&p, last.as_ref(), before, seals)?;
                 last = Some(p);
             }
-            Entry::Init { .. } => {}
+            Entry::Init { .. } | Entry::Vouch(_) => {}
         }
     }
     Ok(last)

@@ -12,7 +12,7 @@ use super::leaves::{End, each_leaf};
 use super::log::{Tail, append_log, read_log, read_tail, seal_point, seal_time, write_new};
 use super::state::{State, encode_state, evolve, read_state, settle_temp_state};
 use super::torn::{cut_torn, live_cut};
-use super::{SealSummary, now_secs, seal_err};
+use super::{SealSummary, now_secs, seal_err, vouch};
 use crate::fs::{FileId, Fs, sync_dir};
 use crate::layout::Layout;
 use crate::lock::{LockGuard, exclusively};
@@ -97,10 +97,14 @@ pub fn seal_with(
     let lock = fs
         .open_lock(&lock_path, true)
         .map_err(|e| Error::io("open", &lock_path, e))?;
+    // A sealer's first turn (a new writer, `scout-audit seal`) goes on
+    // to the exclusive part even with no new line: it vouches for the
+    // indexes written since the last seal (decision 88).
+    let first_turn = cache.tail.is_none();
     let guard = LockGuard::shared(&*lock, &lock_path)?;
     let ahead = hash_ahead(fs, layout, cache);
     let unlocked = guard.unlock();
-    if !ahead? {
+    if !ahead? && !first_turn {
         unlocked?;
         return Ok(None);
     }
@@ -221,8 +225,14 @@ fn seal_cached(
     push_leaves(fs, layout, &mut tree, &mut end)?;
     let before = sealed.0.size();
     let last_time = tail.last.as_ref().map_or(0, seal_time);
+    let vouched = match tail.vouched.take() {
+        Some(v) => v,
+        None => vouch::vouched_names(fs, layout)?,
+    };
+    let vouch = vouch::pending(fs, layout, &vouched, end, tree.size())?;
+    tail.vouched = Some(vouched);
     cache.tail = Some(tail);
-    if tree.size() == before {
+    if tree.size() == before && vouch.is_empty() {
         return Ok(None);
     }
     // Seal times never go backwards, whatever the clock does (verify
@@ -233,8 +243,12 @@ fn seal_cached(
     if evolved {
         evolve(fs, layout, &mut state, now)?;
     }
-    append_seal(fs, layout, &state, &tree, end, now)?;
-    Ok(Some(SealSummary {
+    let sealed = tree.size() > before;
+    if sealed {
+        append_seal(fs, layout, &state, &tree, end, now)?;
+    }
+    vouch::append_vouches(fs, layout, &state, tree.size(), &vouch)?;
+    Ok(sealed.then(|| SealSummary {
         epoch: state.chain.epoch(),
         size: tree.size(),
         new_leaves: tree.size().saturating_sub(before),

@@ -25,6 +25,16 @@ pub(super) struct Proven {
     pub(super) time: u64,
 }
 
+impl Proven {
+    /// What vouches are checked against (`vouch.rs`).
+    fn vouch_at(&self) -> super::vouch::SealAt {
+        super::vouch::SealAt {
+            size: self.size,
+            end_segment: self.end.segment,
+        }
+    }
+}
+
 pub(super) fn tamper(what: impl Into<String>) -> Tampering {
     Tampering {
         what: what.into(),
@@ -127,6 +137,8 @@ pub(super) fn check_log(
                     ));
                 }
             }
+            // Checked by vouch::check, once the seals are.
+            Entry::Vouch(_) => {}
             Entry::Seal(s) => {
                 if s.epoch != certified {
                     return Err(format!(
@@ -297,6 +309,10 @@ pub(super) fn verify_unlocked(fs: &dyn Fs, layout: &Layout, key: &Verifier) -> R
         let (total, found) = recompute(fs, layout, &seals, retire.as_ref())?;
         report.unsealed = total.saturating_sub(report.sealed_leaves);
         report.tampering = found;
+    }
+    if report.tampering.is_none() {
+        let at: Vec<_> = seals.iter().map(|p| p.vouch_at()).collect();
+        report.tampering = super::vouch::check(fs, layout, &log, &keys, &at, &mut report)?;
     }
     Ok(report)
 }

@@ -19,3 +19,4 @@ mod retention;
 mod retire;
 mod rotation;
 mod seal;
+mod vouch;
