@@ -106,8 +106,9 @@ pub fn verify(cli: &Cli, key: &str, require_sealed: bool, out: &mut dyn Write) -
 
 fn print_report(out: &mut dyn Write, r: &SealReport) -> Result<()> {
     if let Some(t) = &r.tampering {
-        let at = match (&t.segment, t.line) {
-            (Some(s), Some(l)) => format!(" (from {s} line {l})"),
+        let at = match (&t.span, &t.segment, t.line) {
+            (Some(span), _, _) => format!(" (at {span})"),
+            (None, Some(s), Some(l)) => format!(" (from {s} line {l})"),
             _ => String::new(),
         };
         writeln!(out, "tampering: {}{at}", t.what)?;
