@@ -1,4 +1,6 @@
-//! The leaves: every complete line of the store's numbered segments and live file, in layout order.
+//! The leaves: every complete line of the store's numbered segments and
+//! live file, in layout order (read in turn by the sealer; `verify --key`
+//! reads them on workers, [`super::hashing`]).
 
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -20,10 +22,8 @@ pub(super) struct End {
     pub(super) offset: u64,
 }
 
-/// A leaf as read: its bytes' hash and where it is.
-pub(super) struct Place<'a> {
-    pub(super) segment: &'a str,
-    pub(super) line: u64,
+/// Where a leaf read ends.
+pub(super) struct Place {
     pub(super) end: End,
 }
 
@@ -75,7 +75,7 @@ pub(super) fn each_leaf(
     fs: &dyn Fs,
     layout: &Layout,
     from: End,
-    f: &mut dyn FnMut(&[u8], Place<'_>) -> Result<()>,
+    f: &mut dyn FnMut(&[u8], Place) -> Result<()>,
 ) -> Result<()> {
     let mut buf = Vec::new();
     let mut seen = from
@@ -110,30 +110,16 @@ pub(super) fn each_leaf(
             }
             offset = skip;
         }
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("")
-            .to_owned();
-        let mut line = 0u64;
         while next_line(&mut r, &mut buf, MAX_LEAF_LINE, &path)? {
             if buf.last() != Some(&b'\n') {
                 break;
             }
             offset = offset.saturating_add(buf.len() as u64);
-            line = line.saturating_add(1);
             let end = End {
                 segment: number,
                 offset,
             };
-            f(
-                &buf[..buf.len() - 1],
-                Place {
-                    segment: &name,
-                    line,
-                    end,
-                },
-            )?;
+            f(&buf[..buf.len() - 1], Place { end })?;
         }
     }
     Ok(())

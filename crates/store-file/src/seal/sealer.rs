@@ -8,6 +8,7 @@ use scout_audit_seal::note::{Checkpoint, EpochChain, sign};
 
 use super::leaves::{End, each_leaf};
 use super::log::{append_log, cut_torn, last_seal, last_time, read_log, write_new};
+use super::nodes::NewBlocks;
 use super::state::{State, encode_state, evolve, read_state, settle_temp_state};
 use super::{SealSummary, now_secs, seal_err};
 use crate::fs::{Fs, sync_dir};
@@ -86,9 +87,12 @@ pub(super) fn seal_locked(
         f.sync_all().map_err(|e| Error::io("fsync", &live, e))?;
     }
     let before = tree.size();
+    let mut blocks = NewBlocks::after(layout, &tree)?;
     each_leaf(fs, layout, end, &mut |line, place| {
-        tree.push(leaf_hash(line))
+        let leaf = leaf_hash(line);
+        tree.push(leaf)
             .map_err(|e| seal_err(&log_path, e.to_string()))?;
+        blocks.push(layout, leaf)?;
         end = place.end;
         Ok(())
     })?;
@@ -105,6 +109,8 @@ pub(super) fn seal_locked(
     if evolved {
         evolve(fs, layout, &mut state, now)?;
     }
+    // The blocks are durable before the seal that vouches for them.
+    blocks.write(fs, layout)?;
     append_seal(fs, layout, &state, &tree, end, now)?;
     Ok(Some(SealSummary {
         epoch: state.chain.epoch(),

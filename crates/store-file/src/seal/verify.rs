@@ -4,12 +4,14 @@ use std::io;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use scout_audit_seal::merkle::{Tree, leaf_hash};
+use scout_audit_seal::merkle::Tree;
 use scout_audit_seal::note::{Checkpoint, Verifier, open, verify_chain};
 
-use super::leaves::{End, each_leaf};
+use super::hashing::Workers;
+use super::leaves::End;
 use super::log::{Entry, Log, SealEntry, read_log};
 use super::state::read_state;
+use super::walk::recompute_with;
 use super::{SealReport, Tampering, seal_err};
 use crate::fs::Fs;
 use crate::layout::Layout;
@@ -22,6 +24,8 @@ pub(super) struct Proven {
     pub(super) root: [u8; 32],
     pub(super) end: End,
     pub(super) time: u64,
+    /// The tree's frontier at the seal (its root is the signed root).
+    pub(super) frontier: Tree,
 }
 
 pub(super) fn tamper(what: impl Into<String>) -> Tampering {
@@ -29,6 +33,7 @@ pub(super) fn tamper(what: impl Into<String>) -> Tampering {
         what: what.into(),
         segment: None,
         line: None,
+        span: None,
     }
 }
 
@@ -67,12 +72,12 @@ pub(super) fn check_seal(
         .ok()
         .and_then(|b| Tree::decode(&b).ok())
         .filter(|t| t.size() == cp.size && t.root() == cp.root);
-    if tree.is_none() {
+    let Some(frontier) = tree else {
         return Err(format!(
             "the tree state of the seal of size {} is not its signed root",
             cp.size
         ));
-    }
+    };
     let time = cp
         .extensions
         .get(2)
@@ -87,6 +92,7 @@ pub(super) fn check_seal(
             offset: s.offset,
         },
         time,
+        frontier,
     })
 }
 
@@ -197,6 +203,18 @@ pub(super) fn check_state(
 /// exists and can be opened), so no seal and no rotation happen under it:
 /// writers go on appending, which only adds unsealed lines.
 pub fn verify_sealed(fs: &dyn Fs, layout: &Layout, key: &Verifier) -> Result<SealReport> {
+    verify_sealed_with(fs, layout, key, Workers::auto())
+}
+
+/// [`verify_sealed`] with the segments hashed by `workers` threads
+/// ([`Workers::SEQUENTIAL`]: by the calling thread). The report does not
+/// depend on the workers.
+pub fn verify_sealed_with(
+    fs: &dyn Fs,
+    layout: &Layout,
+    key: &Verifier,
+    workers: Workers,
+) -> Result<SealReport> {
     let lock_path = layout.lock();
     let lock = match fs.open_lock(&lock_path, false) {
         Ok(l) => Some(l),
@@ -211,17 +229,22 @@ pub fn verify_sealed(fs: &dyn Fs, layout: &Layout, key: &Verifier) -> Result<Sea
         Err(e) => return Err(Error::io("open", &lock_path, e)),
     };
     let Some(lock) = lock else {
-        return verify_unlocked(fs, layout, key);
+        return verify_unlocked_with(fs, layout, key, workers);
     };
     let guard = LockGuard::shared(&*lock, &lock_path)?;
-    let r = verify_unlocked(fs, layout, key);
+    let r = verify_unlocked_with(fs, layout, key, workers);
     let u = guard.unlock();
     let v = r?;
     u?;
     Ok(v)
 }
 
-pub(super) fn verify_unlocked(fs: &dyn Fs, layout: &Layout, key: &Verifier) -> Result<SealReport> {
+pub(super) fn verify_unlocked_with(
+    fs: &dyn Fs,
+    layout: &Layout,
+    key: &Verifier,
+    workers: Workers,
+) -> Result<SealReport> {
     let log_path = layout.seal_log();
     let log = match read_log(fs, layout) {
         Ok(Some(log)) => log,
@@ -249,7 +272,7 @@ pub(super) fn verify_unlocked(fs: &dyn Fs, layout: &Layout, key: &Verifier) -> R
     };
     report.tampering = check_state(fs, layout, &log, &keys);
     if report.tampering.is_none() {
-        let (total, found) = recompute(fs, layout, &seals)?;
+        let (total, found) = recompute_with(fs, layout, &seals, workers)?;
         report.unsealed = total.saturating_sub(report.sealed_leaves);
         report.tampering = found;
     }
@@ -263,72 +286,6 @@ pub(super) fn tampered(t: Tampering) -> SealReport {
     }
 }
 
-/// Recomputes the tree from the segments and checks each seal's root and
-/// end at its size. Returns the leaves counted and the first departure,
-/// located at the first line after the last seal that still holds.
-pub(super) fn recompute(
-    fs: &dyn Fs,
-    layout: &Layout,
-    seals: &[Proven],
-) -> Result<(u64, Option<Tampering>)> {
-    let mut tree = Tree::new();
-    let (mut next, mut found, mut from): (usize, Option<Tampering>, Option<(String, u64)>) =
-        (0, None, None);
-    let mut last_place = None;
-    let walked = each_leaf(
-        fs,
-        layout,
-        End {
-            segment: 0,
-            offset: 0,
-        },
-        &mut |line, place| {
-            let boundary = next
-                .checked_sub(1)
-                .and_then(|i| seals.get(i))
-                .map_or(0, |s| s.size);
-            if tree.size() == boundary {
-                from = Some((place.segment.to_owned(), place.line));
-            }
-            tree.push(leaf_hash(line))
-                .map_err(|e| seal_err(layout.dir(), e.to_string()))?;
-            // The name is copied once a segment, not once a line.
-            match &mut last_place {
-                Some((number, _, line)) if *number == place.end.segment => *line = place.line,
-                _ => last_place = Some((place.end.segment, place.segment.to_owned(), place.line)),
-            }
-            if found.is_none()
-                && let Some(s) = seals.get(next)
-                && s.size == tree.size()
-            {
-                if s.root != tree.root() || s.end != place.end {
-                    found = Some(departure(s, from.take()));
-                }
-                next += 1;
-            }
-            Ok(())
-        },
-    );
-    if let Err(e) = walked {
-        let Some(t) = unreadable(&e) else {
-            return Err(e);
-        };
-        return Ok((tree.size(), found.or(Some(t))));
-    }
-    if found.is_none()
-        && let Some(s) = seals.get(next)
-    {
-        let mut t = departure(s, from.or(last_place.map(|(_, name, line)| (name, line))));
-        t.what = format!(
-            "the store holds {} lines, fewer than the {} sealed: lines or segments were removed",
-            tree.size(),
-            s.size
-        );
-        found = Some(t);
-    }
-    Ok((tree.size(), found))
-}
-
 pub(super) fn departure(s: &Proven, from: Option<(String, u64)>) -> Tampering {
     let (segment, line) = from.map_or((None, None), |(s, l)| (Some(s), Some(l)));
     Tampering {
@@ -338,6 +295,7 @@ pub(super) fn departure(s: &Proven, from: Option<(String, u64)>) -> Tampering {
         ),
         segment,
         line,
+        span: None,
     }
 }
 
@@ -368,5 +326,6 @@ pub(super) fn unreadable(e: &Error) -> Option<Tampering> {
         what: format!("the segment {name} {why}"),
         segment: Some(name),
         line: None,
+        span: None,
     })
 }

@@ -8,6 +8,7 @@ mod concurrency;
 mod faults;
 mod hostile;
 mod index;
+mod locate;
 mod model;
 mod powerloss;
 mod python_compat;
