@@ -16,11 +16,15 @@
 //! [`verify_sealed`] recomputes the tree from the segments and checks
 //! every seal, naming where the store departs from what was sealed.
 
+mod hashing;
 mod leaves;
+mod locate;
 mod log;
+mod nodes;
 mod sealer;
 mod state;
 mod verify;
+mod walk;
 
 use std::path::Path;
 
@@ -28,8 +32,10 @@ use scout_audit_core::Clock;
 
 use crate::Error;
 
+pub use hashing::Workers;
+pub use locate::{LinePos, Span};
 pub use sealer::{init, seal_now};
-pub use verify::verify_sealed;
+pub use verify::{verify_sealed, verify_sealed_with};
 
 /// What one [`seal_now`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,6 +59,11 @@ pub struct Tampering {
     pub segment: Option<String>,
     /// The 1-based line in that segment, if known.
     pub line: Option<u64>,
+    /// The lines (at most 64) where the store first departs, when the
+    /// seal-nodes file locates it (then `segment` and `line` are its
+    /// first); `None` for stores without it, where `line` is the first
+    /// line after the last seal that holds (decision 72).
+    pub span: Option<Span>,
 }
 
 /// What [`verify_sealed`] proved, or the tampering it found.
