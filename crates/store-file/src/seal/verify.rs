@@ -11,22 +11,12 @@ use super::hashing::Workers;
 use super::leaves::End;
 use super::log::{Entry, Log, SealEntry, read_log};
 use super::state::read_state;
-use super::walk::recompute_with;
+use super::walk::{Proven, recompute_with};
 use super::{SealReport, Tampering, seal_err};
 use crate::fs::Fs;
 use crate::layout::Layout;
 use crate::lock::LockGuard;
 use crate::{Error, Result};
-
-/// A seal as verified: its size, root, end and time.
-pub(super) struct Proven {
-    pub(super) size: u64,
-    pub(super) root: [u8; 32],
-    pub(super) end: End,
-    pub(super) time: u64,
-    /// The tree's frontier at the seal (its root is the signed root).
-    pub(super) frontier: Tree,
-}
 
 pub(super) fn tamper(what: impl Into<String>) -> Tampering {
     Tampering {
@@ -284,48 +274,4 @@ pub(super) fn tampered(t: Tampering) -> SealReport {
         tampering: Some(t),
         ..SealReport::default()
     }
-}
-
-pub(super) fn departure(s: &Proven, from: Option<(String, u64)>) -> Tampering {
-    let (segment, line) = from.map_or((None, None), |(s, l)| (Some(s), Some(l)));
-    Tampering {
-        what: format!(
-            "the lines sealed up to size {} differ from the seal: edited, inserted, removed or reordered",
-            s.size
-        ),
-        segment,
-        line,
-        span: None,
-    }
-}
-
-/// A segment whose data cannot be read as lines (a corrupt archive, a
-/// line over the bound, shorter than a seal says) as tampering; `None`
-/// for failures of the system (permissions, IO), which stay errors.
-pub(super) fn unreadable(e: &Error) -> Option<Tampering> {
-    let (path, why) = match e {
-        Error::Seal { path, reason } => (path, reason.clone()),
-        Error::Io { path, source, .. }
-            if matches!(
-                source.kind(),
-                io::ErrorKind::InvalidData
-                    | io::ErrorKind::InvalidInput
-                    | io::ErrorKind::UnexpectedEof
-            ) =>
-        {
-            (path, format!("cannot be read: {source}"))
-        }
-        _ => return None,
-    };
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("")
-        .to_owned();
-    Some(Tampering {
-        what: format!("the segment {name} {why}"),
-        segment: Some(name),
-        line: None,
-        span: None,
-    })
 }

@@ -3,6 +3,7 @@
 //! root and end checked at its size, and the first departure located to
 //! a block of at most 64 lines when the seal-nodes file allows it.
 
+use std::io;
 use std::sync::Arc;
 
 use scout_audit_seal::merkle::Tree;
@@ -11,11 +12,20 @@ use super::hashing::{Hashed, Source, Workers, hash_leaves};
 use super::leaves::End;
 use super::locate::{Locator, Pos, Unlocated};
 use super::nodes::{Blocks, join, read_nodes};
-use super::verify::{Proven, departure, unreadable};
 use super::{Tampering, seal_err};
-use crate::Result;
 use crate::fs::Fs;
 use crate::layout::Layout;
+use crate::{Error, Result};
+
+/// A seal as verified: its size, root, end and time.
+pub(super) struct Proven {
+    pub(super) size: u64,
+    pub(super) root: [u8; 32],
+    pub(super) end: End,
+    pub(super) time: u64,
+    /// The tree's frontier at the seal (its root is the signed root).
+    pub(super) frontier: Tree,
+}
 
 /// The walk's state between two leaves.
 struct Walk<'a> {
@@ -173,4 +183,48 @@ impl Walk<'_> {
         }
         t
     }
+}
+
+pub(super) fn departure(s: &Proven, from: Option<(String, u64)>) -> Tampering {
+    let (segment, line) = from.map_or((None, None), |(s, l)| (Some(s), Some(l)));
+    Tampering {
+        what: format!(
+            "the lines sealed up to size {} differ from the seal: edited, inserted, removed or reordered",
+            s.size
+        ),
+        segment,
+        line,
+        span: None,
+    }
+}
+
+/// A segment whose data cannot be read as lines (a corrupt archive, a
+/// line over the bound, shorter than a seal says) as tampering; `None`
+/// for failures of the system (permissions, IO), which stay errors.
+pub(super) fn unreadable(e: &Error) -> Option<Tampering> {
+    let (path, why) = match e {
+        Error::Seal { path, reason } => (path, reason.clone()),
+        Error::Io { path, source, .. }
+            if matches!(
+                source.kind(),
+                io::ErrorKind::InvalidData
+                    | io::ErrorKind::InvalidInput
+                    | io::ErrorKind::UnexpectedEof
+            ) =>
+        {
+            (path, format!("cannot be read: {source}"))
+        }
+        _ => return None,
+    };
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("")
+        .to_owned();
+    Some(Tampering {
+        what: format!("the segment {name} {why}"),
+        segment: Some(name),
+        line: None,
+        span: None,
+    })
 }
