@@ -183,3 +183,37 @@ fn span(a: &Pos, b: &Pos) -> Span {
         last: b.public(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(segment: &str, line: u64, start: u64, end: u64) -> LinePos {
+        LinePos {
+            segment: segment.to_owned(),
+            line,
+            start,
+            end,
+        }
+    }
+
+    #[test]
+    fn a_span_says_its_lines_and_bytes_in_one_segment_or_across_two() {
+        let one = Span {
+            first: at("a.jsonl.gz", 289, 61_234, 61_400),
+            last: at("a.jsonl.gz", 352, 74_800, 75_000),
+        };
+        assert_eq!(
+            one.to_string(),
+            "lines 289-352 of a.jsonl.gz (bytes 61234-75000)"
+        );
+        let two = Span {
+            first: at("a.jsonl.gz", 3990, 900, 950),
+            last: at("audit.jsonl", 53, 5000, 5100),
+        };
+        assert_eq!(
+            two.to_string(),
+            "from line 3990 of a.jsonl.gz (byte 900) to line 53 of audit.jsonl (byte 5100)"
+        );
+    }
+}

@@ -175,6 +175,29 @@ fn a_byte_edited_deep_in_an_archive_is_located_to_its_64_lines() {
 }
 
 #[test]
+fn a_block_running_across_two_archives_is_named_from_one_to_the_other() {
+    let s = store();
+    let segs = segments(&s);
+    // Block 62 is leaves 3,968..4,031: lines 3,969..4,000 of the first
+    // archive and 1..32 of the second. Line 5 of the second is edited.
+    let mut lines = read_lines(&segs[1]);
+    lines[4].push(' ');
+    write_lines(&segs[1], &lines);
+    let span = tampering(&verify(&s)).span.expect("located");
+    let before = read_lines(&segs[0]);
+    let (start, _) = bytes(&before, 3969, 3969);
+    let (_, end) = bytes(&lines, 32, 32);
+    assert_eq!(
+        (&span.first.segment, span.first.line, span.first.start),
+        (&name(&segs[0]), 3969, start)
+    );
+    assert_eq!(
+        (&span.last.segment, span.last.line, span.last.end),
+        (&name(&segs[1]), 32, end)
+    );
+}
+
+#[test]
 fn a_removed_line_and_two_swapped_lines_are_located() {
     let s = store();
     let live = s.path.clone();
