@@ -451,7 +451,63 @@ pub fn run(opts: &PeerOptions) -> Result<String> {
         hour[p] = "1h".into();
     }
     let h = measure(opts.runs.max(5), &hour, false)?;
-    table(opts, &data, run_jq, found, h.secs)
+    let report = table(opts, &data, run_jq, found, h.secs)?;
+    let sealed = measure_sealed(opts, &tools, &data, &dir)?;
+    Ok(format!("{report}\n{sealed}"))
+}
+
+/// `verify --key` against `stats` on the indexed store, sealed (issue 10,
+/// Speed: at most 2x). The verification key is kept in `dir`; without
+/// it, the store's sealing files (the bench's own) are made again.
+fn measure_sealed(opts: &PeerOptions, tools: &Tools, data: &DataSet, dir: &Path) -> Result<String> {
+    let bin = tools.bin.display().to_string();
+    let path = data.store.display().to_string();
+    let key_file = dir.join("seal-verification-key");
+    if !key_file.exists() {
+        let layout = Layout::new(&data.store).map_err(anyhow::Error::msg)?;
+        for f in [layout.seal_key(), layout.seal_log(), layout.seal_nodes()] {
+            if f.exists() {
+                std::fs::remove_file(&f)?;
+            }
+        }
+        let (_, _, out) = timed(&[
+            bin.clone(),
+            "--path".into(),
+            path.clone(),
+            "seal".into(),
+            "init".into(),
+        ])?;
+        let key = out.lines().next().context("seal init printed no key")?;
+        std::fs::write(&key_file, format!("{key}\n"))?;
+    }
+    eprintln!("sealing, then verify --key and stats ...");
+    timed(&[bin.clone(), "--path".into(), path.clone(), "seal".into()])?;
+    let runs = opts.runs.max(3);
+    let stats = measure(
+        runs,
+        &[bin.clone(), "--path".into(), path.clone(), "stats".into()],
+        false,
+    )?;
+    let key = key_file.display().to_string();
+    let verify = measure(
+        runs,
+        &[
+            bin,
+            "--path".into(),
+            path,
+            "verify".into(),
+            "--key".into(),
+            key,
+        ],
+        false,
+    )?;
+    Ok(format!(
+        "| sealed store ({} of gzip) | `verify --key` | `stats` | ratio (target at most 2) |\n|---|---|---|---|\n| median of {runs} | {} | {} | {:.2} |\n",
+        mib(data.gz_bytes / 1024),
+        fmt_s(verify.secs),
+        fmt_s(stats.secs),
+        verify.secs / stats.secs.max(1e-9)
+    ))
 }
 
 /// Measures query `q` on the plain file, on the gzip store cold, and on

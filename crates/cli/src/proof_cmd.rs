@@ -11,7 +11,9 @@ use clap::{Args, ValueEnum};
 use scout_audit_core::Timestamp;
 use scout_audit_seal::note::Verifier;
 use scout_audit_store_file::fs::{RealFs, open_input};
-use scout_audit_store_file::seal::{self, CheckpointFile, MAX_CHECKPOINT_FILE, RecordKey};
+use scout_audit_store_file::seal::{
+    self, CheckpointFile, MAX_CHECKPOINT_FILE, RecordKey, SealReport,
+};
 
 use crate::Cli;
 use crate::output::terminal_text;
@@ -155,16 +157,18 @@ pub fn check_proof(a: &CheckProofArgs) -> Result<ExitCode> {
     }
 }
 
-/// `verify --key KEY [--checkpoint FILE...]`: the seals (`seal_cmd`),
-/// then whether the store extends every checkpoint. Whether it passed.
+/// `verify --key KEY [--checkpoint FILE...]`: the seals as `report`
+/// found them (`seal_cmd`), then whether the store extends every
+/// checkpoint. Whether it passed.
 pub fn verify(
     cli: &Cli,
     key: &str,
+    report: &SealReport,
     require_sealed: bool,
     checkpoints: &[PathBuf],
     out: &mut dyn Write,
 ) -> Result<bool> {
-    let sealed = crate::seal_cmd::verify(cli, key, require_sealed, out)?;
+    let sealed = crate::seal_cmd::print_verified(report, require_sealed, out)?;
     if checkpoints.is_empty() {
         return Ok(sealed);
     }

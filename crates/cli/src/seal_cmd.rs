@@ -97,11 +97,20 @@ fn read_key_file(path: &Path) -> Result<String> {
 
 /// `verify --key`: checks the seals; prints what was proven or the
 /// tampering found. Whether it passed.
-pub fn verify(cli: &Cli, key: &str, require_sealed: bool, out: &mut dyn Write) -> Result<bool> {
+/// (The check runs beside the plain verify, so it prints nothing.)
+pub fn verify_report(cli: &Cli, key: &str) -> Result<SealReport> {
     let layout = layout(cli)?;
     let key = parse_key(key)?;
-    let report = seal::verify_sealed(&RealFs, &layout, &key)?;
-    print_report(out, &report)?;
+    Ok(seal::verify_sealed(&RealFs, &layout, &key)?)
+}
+
+/// Prints what [`verify_report`] found. Whether it passed.
+pub fn print_verified(
+    report: &SealReport,
+    require_sealed: bool,
+    out: &mut dyn Write,
+) -> Result<bool> {
+    print_report(out, report)?;
     Ok(report.tampering.is_none() && !(require_sealed && report.unsealed > 0))
 }
 
@@ -110,8 +119,9 @@ fn print_report(out: &mut dyn Write, r: &SealReport) -> Result<()> {
         writeln!(out, "note: {note}")?;
     }
     if let Some(t) = &r.tampering {
-        let at = match (&t.segment, t.line) {
-            (Some(s), Some(l)) => format!(" (from {s} line {l})"),
+        let at = match (&t.span, &t.segment, t.line) {
+            (Some(span), _, _) => format!(" (at {span})"),
+            (None, Some(s), Some(l)) => format!(" (from {s} line {l})"),
             _ => String::new(),
         };
         writeln!(out, "tampering: {}{at}", t.what)?;

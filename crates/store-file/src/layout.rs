@@ -12,6 +12,7 @@
 //! audit.lock                                  lock file
 //! audit.seal-key                              sealing state (src/seal.rs)
 //! audit.seal-log                              seal log (src/seal.rs)
+//! audit.seal-nodes                            sealed block hashes (src/seal/nodes.rs)
 //! audit.jsonl.torn-20261127T052116Z-000001    quarantined torn tail
 //! ```
 //!
@@ -197,6 +198,12 @@ impl Layout {
     /// The seal log's path (`audit.seal-log`).
     pub fn seal_log(&self) -> PathBuf {
         self.dir.join(format!("{}.seal-log", self.stem))
+    }
+
+    /// The seal-nodes file's path (`audit.seal-nodes`): the hashes of the
+    /// tree's complete aligned blocks of leaves, to locate a departure.
+    pub fn seal_nodes(&self) -> PathBuf {
+        self.dir.join(format!("{}.seal-nodes", self.stem))
     }
 
     /// The path a torn last line of the seal log is moved to.

@@ -2,7 +2,8 @@
 
 use scout_audit_core::agg::{SeqBreak, SeqTracker};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::compress::archive_matches;
 use crate::error::Result;
@@ -226,41 +227,75 @@ pub fn verify(fs: Arc<dyn Fs>, layout: &Layout) -> Result<VerifyReport> {
 
 /// Checks the index of every archive that has one (docs/format.md,
 /// "Archive indexes"): an index is a problem unless it is valid and equal,
-/// field by field, to the summary of its archive read again.
+/// field by field, to the summary of its archive read again. The archives
+/// are checked on one thread a core, the verdicts kept in archive order.
 fn check_indexes(
     fs: &dyn Fs,
     layout: &Layout,
     listing: &crate::layout::Listing,
     report: &mut VerifyReport,
 ) -> Result<()> {
-    for seg in listing.archives() {
-        if !listing.has_index(seg) {
-            continue;
-        }
-        let path = layout.index_path(seg);
-        let why = match check_index_hashing(fs, &seg.path, &path) {
-            IndexCheck::Missing => continue,
-            IndexCheck::OtherVersion(v) => {
-                report.outdated_indexes.push((path, v));
-                continue;
-            }
-            IndexCheck::Mismatch(why) => why,
-            IndexCheck::Valid(idx) => match summarize_archive(fs, &seg.path)? {
-                // A damaged archive (reported by the read) has no index.
-                None => "the archive is damaged; no index should describe it".to_owned(),
-                Some(actual) => {
-                    let diffs = idx.summary.differences(&actual);
-                    if diffs.is_empty() {
-                        continue;
-                    }
-                    format!(
-                        "it summarises other records than the archive holds (`scout-audit index --rebuild` writes it again): {}",
-                        diffs.join("; ")
-                    )
+    let archives: Vec<_> = listing
+        .archives()
+        .filter(|s| listing.has_index(s))
+        .collect();
+    let verdicts: Vec<Mutex<Option<Result<Verdict>>>> =
+        archives.iter().map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    let workers = std::thread::available_parallelism().map_or(1, usize::from);
+    std::thread::scope(|scope| {
+        for _ in 0..workers.min(archives.len()) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let (Some(seg), Some(slot)) = (archives.get(i), verdicts.get(i)) else {
+                        break;
+                    };
+                    let v = index_verdict(fs, layout, seg);
+                    *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(v);
                 }
-            },
-        };
-        report.index_problems.push((path, why));
+            });
+        }
+    });
+    for v in verdicts {
+        if let Some(v) = v.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            match v? {
+                Verdict::Fine => {}
+                Verdict::Outdated(path, v) => report.outdated_indexes.push((path, v)),
+                Verdict::Problem(path, why) => report.index_problems.push((path, why)),
+            }
+        }
     }
     Ok(())
+}
+
+/// What checking one archive's index found.
+enum Verdict {
+    Fine,
+    Outdated(PathBuf, u64),
+    Problem(PathBuf, String),
+}
+
+fn index_verdict(fs: &dyn Fs, layout: &Layout, seg: &crate::layout::Segment) -> Result<Verdict> {
+    let path = layout.index_path(seg);
+    let why = match check_index_hashing(fs, &seg.path, &path) {
+        IndexCheck::Missing => return Ok(Verdict::Fine),
+        IndexCheck::OtherVersion(v) => return Ok(Verdict::Outdated(path, v)),
+        IndexCheck::Mismatch(why) => why,
+        IndexCheck::Valid(idx) => match summarize_archive(fs, &seg.path)? {
+            // A damaged archive (reported by the read) has no index.
+            None => "the archive is damaged; no index should describe it".to_owned(),
+            Some(actual) => {
+                let diffs = idx.summary.differences(&actual);
+                if diffs.is_empty() {
+                    return Ok(Verdict::Fine);
+                }
+                format!(
+                    "it summarises other records than the archive holds (`scout-audit index --rebuild` writes it again): {}",
+                    diffs.join("; ")
+                )
+            }
+        },
+    };
+    Ok(Verdict::Problem(path, why))
 }

@@ -319,6 +319,20 @@ fn usable(b: &Base, kind: Kind) -> bool {
     }
 }
 
+/// Whether the block verify named starts at or after decision 72's line
+/// and holds the first line that departs from the failing seal.
+fn in_block(span: &scout_audit_store_file::seal::Span, d: &model::Departure) -> bool {
+    let index = |p: &scout_audit_store_file::seal::LinePos| {
+        d.places
+            .iter()
+            .position(|(name, line)| *name == p.segment && *line == p.line)
+    };
+    match (index(&span.first), index(&span.last)) {
+        (Some(a), Some(b)) => a >= d.from && a <= d.first && d.first <= b,
+        _ => false,
+    }
+}
+
 /// Whether verify's answer detects the tampering, and locates it as
 /// expected.
 fn judge(a: &Applied, got: &scout_audit_store_file::Result<SealReport>) -> (bool, bool) {
@@ -334,11 +348,14 @@ fn judge(a: &Applied, got: &scout_audit_store_file::Result<SealReport>) -> (bool
             };
             let at = (t.segment.clone(), t.line);
             let located = match expect {
-                Expect::Line(want) => {
-                    at == want
-                        .clone()
-                        .map_or((None, None), |(s, l)| (Some(s), Some(l)))
-                }
+                Expect::Line(want, departure) => match (&t.span, departure) {
+                    (Some(span), Some(d)) => in_block(span, d),
+                    _ => {
+                        at == want
+                            .clone()
+                            .map_or((None, None), |(s, l)| (Some(s), Some(l)))
+                    }
+                },
                 Expect::Segment(name) => at == (Some(name.clone()), None),
                 _ => at == (None, None),
             };

@@ -376,13 +376,29 @@ pub fn stats(cli: &Cli, a: &StatsArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `verify`, and with `--key` the sealed check beside it on its own
+/// thread (both read every segment; neither waits for the other). The
+/// output is the plain report then the sealed one, as if run in turn.
 pub fn verify(cli: &Cli, a: &VerifyArgs) -> Result<ExitCode> {
-    let answer = open(cli, &[])?.verify()?;
+    let backend = open(cli, &[])?;
+    let (answer, report) = match &a.key {
+        None => (backend.verify()?, None),
+        Some(key) => std::thread::scope(|s| {
+            let sealed = s.spawn(|| crate::seal_cmd::verify_report(cli, key));
+            let answer = backend.verify();
+            let report = sealed
+                .join()
+                .map_err(|_| anyhow::anyhow!("the sealed verify panicked"));
+            Ok::<_, anyhow::Error>((answer?, Some(report??)))
+        })?,
+    };
     let mut out = io::stdout().lock();
     print_verify(&mut out, &answer, a.max_problems)?;
-    let sealed = match &a.key {
-        Some(key) => crate::proof_cmd::verify(cli, key, a.require_sealed, &a.checkpoint, &mut out)?,
-        None => true,
+    let sealed = match (&a.key, &report) {
+        (Some(key), Some(r)) => {
+            crate::proof_cmd::verify(cli, key, r, a.require_sealed, &a.checkpoint, &mut out)?
+        }
+        _ => true,
     };
     Ok(if answer.ok && sealed {
         ExitCode::SUCCESS

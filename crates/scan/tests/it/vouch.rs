@@ -8,13 +8,16 @@ use std::path::{Path, PathBuf};
 use scout_audit_core::{Durability, Event, SystemClock};
 use scout_audit_scan::{Answer, Inputs, Scan, Spend};
 use scout_audit_store_file::fs::RealFs;
+use scout_audit_store_file::options::SealInterval;
 use scout_audit_store_file::seal;
 use scout_audit_store_file::{FileStore, Layout};
 use scout_audit_testkit::forge::{reseal, with_costs};
 
 /// Appends records costing 1, 2, 3, ... `n`.
 fn write(path: &Path, n: u64) {
+    // Sealing by hand only, so the test says when a vouch is made.
     let store = FileStore::builder(path)
+        .seal_interval(SealInterval::OFF)
         .durability(Durability::Sync)
         .open()
         .unwrap();
@@ -25,7 +28,10 @@ fn write(path: &Path, n: u64) {
 }
 
 fn rotate(path: &Path) {
-    let store = FileStore::open(path).unwrap();
+    let store = FileStore::builder(path)
+        .seal_interval(SealInterval::OFF)
+        .open()
+        .unwrap();
     store.rotate().unwrap();
     store.wait_compressed();
     store.close().unwrap();

@@ -1,4 +1,6 @@
-//! The leaves: every complete line of the store's numbered segments and live file, in layout order.
+//! The leaves: every complete line of the store's numbered segments and
+//! live file, in layout order (read in turn by the sealer; `verify --key`
+//! reads them on workers, [`super::hashing`]).
 
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -20,7 +22,9 @@ pub(super) struct End {
     pub(super) offset: u64,
 }
 
-/// A leaf as read: its bytes' hash and where it is.
+/// Where a leaf is: the segment's file name, its 1-based line there
+/// (counted from where the walk started in that segment) and where it
+/// ends.
 pub(super) struct Place<'a> {
     pub(super) segment: &'a str,
     pub(super) line: u64,
@@ -110,11 +114,7 @@ pub(super) fn each_leaf(
             }
             offset = skip;
         }
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("")
-            .to_owned();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
         let mut line = 0u64;
         while next_line(&mut r, &mut buf, MAX_LEAF_LINE, &path)? {
             if buf.last() != Some(&b'\n') {
@@ -126,14 +126,12 @@ pub(super) fn each_leaf(
                 segment: number,
                 offset,
             };
-            f(
-                &buf[..buf.len() - 1],
-                Place {
-                    segment: &name,
-                    line,
-                    end,
-                },
-            )?;
+            let place = Place {
+                segment: name,
+                line,
+                end,
+            };
+            f(&buf[..buf.len() - 1], place)?;
         }
     }
     Ok(())

@@ -19,8 +19,11 @@
 //! sealed, after a signed `retire` entry ([`retire_now`]) says so.
 
 mod anchor;
+mod hashing;
 mod leaves;
+mod locate;
 mod log;
+mod nodes;
 mod proof;
 mod retire;
 mod sealer;
@@ -28,6 +31,7 @@ mod state;
 mod torn;
 mod verify;
 mod vouch;
+mod walk;
 
 use std::path::Path;
 
@@ -38,12 +42,14 @@ use crate::Error;
 pub use anchor::{
     Anchored, CheckpointFile, MAX_CHECKPOINT_FILE, Opened, latest_checkpoint, verify_checkpoints,
 };
+pub use hashing::Workers;
+pub use locate::{LinePos, Span};
 pub(crate) use log::starts_with_init;
 pub use proof::{Checked, Proof, RecordKey, check_proof, prove};
 pub use retire::{RetirePlan, retire_now};
 pub(crate) use retire::{is_sealed, retire_locked};
 pub use sealer::{SealCache, init, seal_now, seal_with};
-pub use verify::verify_sealed;
+pub use verify::{verify_sealed, verify_sealed_with};
 pub use vouch::Vouches;
 
 /// What one [`seal_now`] did.
@@ -68,6 +74,11 @@ pub struct Tampering {
     pub segment: Option<String>,
     /// The 1-based line in that segment, if known.
     pub line: Option<u64>,
+    /// The lines (at most 64) where the store first departs, when the
+    /// seal-nodes file locates it (then `segment` and `line` are its
+    /// first); `None` for stores without it, where `line` is the first
+    /// line after the last seal that holds (decision 72).
+    pub span: Option<Span>,
 }
 
 /// What [`verify_sealed`] proved, or the tampering it found.

@@ -25,7 +25,7 @@ use super::leaves::{End, MAX_LEAF_LINE, leaf_segments, open_segment};
 use super::log::{Entry, Log, append_log, last_time, next_line, read_log};
 use super::state::{State, evolve, read_state, settle_temp_state};
 use super::torn::cut_torn;
-use super::verify::Proven;
+use super::walk::Proven;
 use super::{Retired, seal_err};
 use crate::fs::Fs;
 use crate::layout::{Layout, Segment};

@@ -8,8 +8,9 @@ use scout_audit_core::Clock;
 use scout_audit_seal::merkle::{Tree, leaf_hash};
 use scout_audit_seal::note::{Checkpoint, EpochChain, sign};
 
-use super::leaves::{End, each_leaf};
+use super::leaves::{End, each_leaf, leaf_segments};
 use super::log::{Tail, append_log, read_log, read_tail, seal_point, seal_time, write_new};
+use super::nodes::NewBlocks;
 use super::state::{State, encode_state, evolve, read_state, settle_temp_state};
 use super::torn::{cut_torn, live_cut};
 use super::{SealSummary, now_secs, seal_err, vouch};
@@ -77,8 +78,16 @@ pub struct SealCache {
 #[derive(Debug)]
 struct Ahead {
     log: (FileId, u64),
+    hashed: Hashed,
+}
+
+/// Leaves hashed past the last seal: the tree, where its lines end, and
+/// the seal-nodes blocks they complete.
+#[derive(Debug)]
+struct Hashed {
     tree: Tree,
     end: End,
+    blocks: NewBlocks,
 }
 
 /// [`seal_now`] with a cache kept between seals. The new lines are
@@ -121,14 +130,13 @@ fn hash_ahead(fs: &dyn Fs, layout: &Layout, cache: &mut SealCache) -> Result<boo
     let log_path = layout.seal_log();
     let tail = read_tail(fs, layout, cache.tail.as_ref())?.ok_or_else(|| no_log(&log_path))?;
     let sealed = sealed_point(&tail, &log_path)?;
-    let (mut tree, mut end) = resume(cache.ahead.take(), &tail, &sealed);
+    let mut hashed = resume(layout, cache.ahead.take(), &tail, &sealed)?;
     sync_live(fs, layout)?;
-    push_leaves(fs, layout, &mut tree, &mut end)?;
-    let new = tree.size() > sealed.0.size();
+    push_leaves(fs, layout, &mut hashed)?;
+    let new = hashed.tree.size() > sealed.0.size();
     cache.ahead = Some(Ahead {
         log: (tail.id, tail.len),
-        tree,
-        end,
+        hashed,
     });
     cache.tail = Some(tail);
     Ok(new)
@@ -156,10 +164,19 @@ fn sealed_point(tail: &Tail, path: &Path) -> Result<(Tree, End)> {
 
 /// Where hashing continues: what was hashed ahead if no seal came since,
 /// else the last seal.
-fn resume(ahead: Option<Ahead>, tail: &Tail, sealed: &(Tree, End)) -> (Tree, End) {
+fn resume(
+    layout: &Layout,
+    ahead: Option<Ahead>,
+    tail: &Tail,
+    sealed: &(Tree, End),
+) -> Result<Hashed> {
     match ahead {
-        Some(a) if a.log == (tail.id, tail.len) => (a.tree, a.end),
-        _ => sealed.clone(),
+        Some(a) if a.log == (tail.id, tail.len) => Ok(a.hashed),
+        _ => Ok(Hashed {
+            tree: sealed.0.clone(),
+            end: sealed.1,
+            blocks: NewBlocks::after(layout, &sealed.0)?,
+        }),
     }
 }
 
@@ -175,19 +192,30 @@ fn sync_live(fs: &dyn Fs, layout: &Layout) -> Result<()> {
 /// Pushes every complete line after `end` onto `tree`, moving `end`; it
 /// stops at the live file's torn suffix, which recovery will cut
 /// (decision 102).
-fn push_leaves(fs: &dyn Fs, layout: &Layout, tree: &mut Tree, end: &mut End) -> Result<()> {
+fn push_leaves(fs: &dyn Fs, layout: &Layout, h: &mut Hashed) -> Result<()> {
     let log_path = layout.seal_log();
-    let live = layout.live();
-    let (cut, live_name) = (live_cut(fs, layout)?, live.file_name());
-    each_leaf(fs, layout, *end, &mut |line, place| {
-        if cut.is_some_and(|c| place.end.offset > c) && live_name == Some(place.segment.as_ref()) {
+    let (cut, live) = (live_cut(fs, layout)?, live_number(fs, layout)?);
+    each_leaf(fs, layout, h.end, &mut |line, place| {
+        if cut.is_some_and(|c| place.end.offset > c) && Some(place.end.segment) == live {
             return Ok(());
         }
-        tree.push(leaf_hash(line))
+        let leaf = leaf_hash(line);
+        h.tree
+            .push(leaf)
             .map_err(|e| seal_err(&log_path, e.to_string()))?;
-        *end = place.end;
+        h.blocks.push(layout, leaf)?;
+        h.end = place.end;
         Ok(())
     })
+}
+
+/// The live file's segment number as the leaves number it, if there is a
+/// live file.
+fn live_number(fs: &dyn Fs, layout: &Layout) -> Result<Option<u64>> {
+    Ok(leaf_segments(fs, layout)?
+        .into_iter()
+        .find(|(_, seg, _)| seg.is_none())
+        .map(|(number, _, _)| number))
 }
 
 /// Seals under the exclusive lock (held by the caller): the log's new
@@ -220,9 +248,10 @@ fn seal_cached(
         ));
     }
     let sealed = sealed_point(&tail, &log_path)?;
-    let (mut tree, mut end) = resume(cache.ahead.take(), &tail, &sealed);
+    let mut hashed = resume(layout, cache.ahead.take(), &tail, &sealed)?;
     sync_live(fs, layout)?;
-    push_leaves(fs, layout, &mut tree, &mut end)?;
+    push_leaves(fs, layout, &mut hashed)?;
+    let Hashed { tree, end, blocks } = hashed;
     let before = sealed.0.size();
     let last_time = tail.last.as_ref().map_or(0, seal_time);
     let vouched = match tail.vouched.take() {
@@ -245,6 +274,8 @@ fn seal_cached(
     }
     let sealed = tree.size() > before;
     if sealed {
+        // The blocks are durable before the seal that vouches for them.
+        blocks.write(fs, layout)?;
         append_seal(fs, layout, &state, &tree, end, now)?;
     }
     vouch::append_vouches(fs, layout, &state, tree.size(), &vouch)?;

@@ -4,26 +4,20 @@ use std::io;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use scout_audit_seal::merkle::{Tree, leaf_hash};
+use scout_audit_seal::merkle::Tree;
 use scout_audit_seal::note::{Checkpoint, Verifier, open, verify_chain};
 
-use super::leaves::{End, each_leaf};
+use super::hashing::Workers;
+use super::leaves::End;
 use super::log::{Entry, Log, SealEntry, read_log};
-use super::retire::{ProvenRetire, check_retires};
+use super::retire::check_retires;
 use super::state::read_state;
+use super::walk::{Proven, recompute_with};
 use super::{SealReport, Tampering, seal_err};
 use crate::fs::Fs;
 use crate::layout::Layout;
 use crate::lock::LockGuard;
 use crate::{Error, Result};
-
-/// A seal as verified: its size, root, end and time.
-pub(super) struct Proven {
-    pub(super) size: u64,
-    pub(super) root: [u8; 32],
-    pub(super) end: End,
-    pub(super) time: u64,
-}
 
 impl Proven {
     /// What vouches are checked against (`vouch.rs`).
@@ -40,6 +34,7 @@ pub(super) fn tamper(what: impl Into<String>) -> Tampering {
         what: what.into(),
         segment: None,
         line: None,
+        span: None,
     }
 }
 
@@ -83,12 +78,12 @@ pub(super) fn check_seal(
         .ok()
         .and_then(|b| Tree::decode(&b).ok())
         .filter(|t| t.size() == cp.size && t.root() == cp.root);
-    if tree.is_none() {
+    let Some(frontier) = tree else {
         return Err(format!(
             "the tree state of the seal of size {} is not its signed root",
             cp.size
         ));
-    }
+    };
     let time = cp
         .extensions
         .get(2)
@@ -103,6 +98,7 @@ pub(super) fn check_seal(
             offset: s.offset,
         },
         time,
+        frontier,
     })
 }
 
@@ -239,7 +235,21 @@ pub(super) fn check_state(
 /// exists and can be opened), so no seal and no rotation happen under it:
 /// writers go on appending, which only adds unsealed lines.
 pub fn verify_sealed(fs: &dyn Fs, layout: &Layout, key: &Verifier) -> Result<SealReport> {
-    under_shared_lock(fs, layout, || verify_unlocked(fs, layout, key))
+    verify_sealed_with(fs, layout, key, Workers::auto())
+}
+
+/// [`verify_sealed`] with the segments hashed by `workers` threads
+/// ([`Workers::SEQUENTIAL`]: by the calling thread). The report does not
+/// depend on the workers.
+pub fn verify_sealed_with(
+    fs: &dyn Fs,
+    layout: &Layout,
+    key: &Verifier,
+    workers: Workers,
+) -> Result<SealReport> {
+    under_shared_lock(fs, layout, || {
+        verify_unlocked_with(fs, layout, key, workers)
+    })
 }
 
 /// Runs `f` holding the store's lock shared (when the lock file exists
@@ -273,7 +283,12 @@ pub(super) fn under_shared_lock<T>(
     Ok(v)
 }
 
-pub(super) fn verify_unlocked(fs: &dyn Fs, layout: &Layout, key: &Verifier) -> Result<SealReport> {
+pub(super) fn verify_unlocked_with(
+    fs: &dyn Fs,
+    layout: &Layout,
+    key: &Verifier,
+    workers: Workers,
+) -> Result<SealReport> {
     let log_path = layout.seal_log();
     let log = match read_log(fs, layout) {
         Ok(Some(log)) => log,
@@ -306,7 +321,7 @@ pub(super) fn verify_unlocked(fs: &dyn Fs, layout: &Layout, key: &Verifier) -> R
     };
     report.tampering = check_state(fs, layout, &log, &keys, &mut report.notes);
     if report.tampering.is_none() {
-        let (total, found) = recompute(fs, layout, &seals, retire.as_ref())?;
+        let (total, found) = recompute_with(fs, layout, &seals, retire.as_ref(), workers)?;
         report.unsealed = total.saturating_sub(report.sealed_leaves);
         report.tampering = found;
     }
@@ -322,107 +337,4 @@ pub(super) fn tampered(t: Tampering) -> SealReport {
         tampering: Some(t),
         ..SealReport::default()
     }
-}
-
-/// Recomputes the tree from the segments and checks each seal's root and
-/// end at its size. Returns the leaves counted and the first departure,
-/// located at the first line after the last seal that still holds. After
-/// a `retire`, it starts from the retire's tree at the segment after it.
-pub(super) fn recompute(
-    fs: &dyn Fs,
-    layout: &Layout,
-    seals: &[Proven],
-    retire: Option<&ProvenRetire>,
-) -> Result<(u64, Option<Tampering>)> {
-    let (mut tree, start) = super::retire::start(retire);
-    let base = tree.size();
-    let (mut next, mut found, mut from): (usize, Option<Tampering>, Option<(String, u64)>) =
-        (seals.partition_point(|s| s.size <= base), None, None);
-    let mut last_place = None;
-    let walked = each_leaf(fs, layout, start, &mut |line, place| {
-        let boundary = next
-            .checked_sub(1)
-            .and_then(|i| seals.get(i))
-            .map_or(base, |s| s.size.max(base));
-        if tree.size() == boundary {
-            from = Some((place.segment.to_owned(), place.line));
-        }
-        tree.push(leaf_hash(line))
-            .map_err(|e| seal_err(layout.dir(), e.to_string()))?;
-        // The name is copied once a segment, not once a line.
-        match &mut last_place {
-            Some((number, _, line)) if *number == place.end.segment => *line = place.line,
-            _ => last_place = Some((place.end.segment, place.segment.to_owned(), place.line)),
-        }
-        if found.is_none()
-            && let Some(s) = seals.get(next)
-            && s.size == tree.size()
-        {
-            if s.root != tree.root() || s.end != place.end {
-                found = Some(departure(s, from.take()));
-            }
-            next += 1;
-        }
-        Ok(())
-    });
-    if let Err(e) = walked {
-        let Some(t) = unreadable(&e) else {
-            return Err(e);
-        };
-        return Ok((tree.size(), found.or(Some(t))));
-    }
-    if found.is_none()
-        && let Some(s) = seals.get(next)
-    {
-        let mut t = departure(s, from.or(last_place.map(|(_, name, line)| (name, line))));
-        t.what = format!(
-            "the store holds {} lines, fewer than the {} sealed: lines or segments were removed",
-            tree.size(),
-            s.size
-        );
-        found = Some(t);
-    }
-    Ok((tree.size(), found))
-}
-
-pub(super) fn departure(s: &Proven, from: Option<(String, u64)>) -> Tampering {
-    let (segment, line) = from.map_or((None, None), |(s, l)| (Some(s), Some(l)));
-    Tampering {
-        what: format!(
-            "the lines sealed up to size {} differ from the seal: edited, inserted, removed or reordered",
-            s.size
-        ),
-        segment,
-        line,
-    }
-}
-
-/// A segment whose data cannot be read as lines (a corrupt archive, a
-/// line over the bound, shorter than a seal says) as tampering; `None`
-/// for failures of the system (permissions, IO), which stay errors.
-pub(super) fn unreadable(e: &Error) -> Option<Tampering> {
-    let (path, why) = match e {
-        Error::Seal { path, reason } => (path, reason.clone()),
-        Error::Io { path, source, .. }
-            if matches!(
-                source.kind(),
-                io::ErrorKind::InvalidData
-                    | io::ErrorKind::InvalidInput
-                    | io::ErrorKind::UnexpectedEof
-            ) =>
-        {
-            (path, format!("cannot be read: {source}"))
-        }
-        _ => return None,
-    };
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("")
-        .to_owned();
-    Some(Tampering {
-        what: format!("the segment {name} {why}"),
-        segment: Some(name),
-        line: None,
-    })
 }

@@ -350,6 +350,7 @@ pub(super) fn check(
                 what,
                 segment: None,
                 line: None,
+                span: None,
             }));
         }
     };
@@ -389,6 +390,7 @@ pub(super) fn check(
             what: format!("the index {name} {why}"),
             segment: Some(name),
             line: None,
+            span: None,
         }));
     }
     Ok(None)

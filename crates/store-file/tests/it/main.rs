@@ -9,6 +9,7 @@ mod concurrency;
 mod faults;
 mod hostile;
 mod index;
+mod locate;
 mod model;
 mod powerloss;
 mod proofs;

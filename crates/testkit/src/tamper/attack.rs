@@ -13,15 +13,19 @@ use scout_audit_store_file::seal;
 use super::base::{Base, gzip, io, write_records};
 use super::kind::Kind;
 use super::log_edit::{LogLines, current_chain, edit_line, seal_line, seal_time};
-use super::model::{Model, SealPoint, archive_name, expected_location};
+use super::model::{
+    Departure, Model, SealPoint, archive_name, expected_departure, expected_location,
+};
 use crate::rng::Rng;
 
 /// What verify must answer for one tampering.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Expect {
     /// Tampering located at this segment and line (decision 72's rule on
-    /// the models); `None` when the store holds no leaf to name.
-    Line(Option<(String, u64)>),
+    /// the models); `None` when the store holds no leaf to name. With the
+    /// departure, a block verify names (decision 92) must start at or
+    /// after decision 72's line and hold the first departing line.
+    Line(Option<(String, u64)>, Option<Box<Departure>>),
     /// Tampering naming this segment, without a line (it cannot be read).
     Segment(String),
     /// Tampering in the seal log, the state or the key: no segment named.
@@ -71,11 +75,12 @@ impl Target<'_> {
     }
 
     fn located_with(&self, m: &Model, seals: &[SealPoint], what: String) -> Applied {
+        let departure = expected_departure(&self.base.model, m, seals).map(Box::new);
         let expect = match expected_location(&self.base.model, m, seals) {
-            Some(at) => Expect::Line(at),
+            Some(at) => Expect::Line(at, departure),
             // Every seal holds: no tampering of sealed lines to find. The
             // kinds never produce this; if one does, the run says so.
-            None => Expect::Line(Some(("<every seal holds>".to_owned(), 0))),
+            None => Expect::Line(Some(("<every seal holds>".to_owned(), 0)), None),
         };
         Applied {
             key: self.base.key.clone(),

@@ -149,7 +149,7 @@ pub fn edit_line(log: &mut LogLines, i: usize, rng: &mut Rng) -> Result<&'static
     let v = &mut log.json[i];
     let fields: &[&'static str] = match v["kind"].as_str() {
         Some("init") => &["key", "store"],
-        Some("cert") => &["note", "epoch"],
+        Some("cert" | "vouch") => &["note", "epoch"],
         _ => &["note", "tree", "epoch", "segment", "offset"],
     };
     let field = rng.pick(fields);

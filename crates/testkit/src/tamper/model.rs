@@ -155,6 +155,57 @@ pub fn expected_location(
     None
 }
 
+/// Where verify must locate a departure when the seal-nodes file lets it
+/// name a block of lines (decision 92): the tampered store's leaves in
+/// order (segment name, line), decision 72's place (the first leaf after
+/// the last seal that holds) and the first leaf that departs from the
+/// failing seal (the first differing leaf, or its last leaf when the
+/// store only ends early or ends elsewhere). The named block must start
+/// at or after the first and contain the second.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Departure {
+    /// Every leaf's segment name and line, in order.
+    pub places: Vec<(String, u64)>,
+    /// Decision 72's leaf index.
+    pub from: usize,
+    /// The first departing leaf's index.
+    pub first: usize,
+}
+
+/// The [`Departure`] of `tampered` from the seals, computed on the
+/// models; `None` when every seal holds or the store has no leaf.
+pub fn expected_departure(
+    original: &Model,
+    tampered: &Model,
+    seals: &[SealPoint],
+) -> Option<Departure> {
+    let (old, new) = (original.leaves(), tampered.leaves());
+    let places: Vec<(String, u64)> = tampered
+        .places()
+        .into_iter()
+        .map(|p| (p.name, p.line))
+        .collect();
+    let last = places.len().checked_sub(1)?;
+    let mut before = 0usize;
+    for s in seals {
+        let n = usize::try_from(s.size).unwrap_or(usize::MAX);
+        let holds = new.len() >= n
+            && old.get(..n) == new.get(..n)
+            && tampered.seal_point(s.size) == Some(*s);
+        if !holds {
+            let differs = (0..n.min(new.len())).find(|&i| old.get(i) != new.get(i));
+            let first = differs.unwrap_or(n.min(new.len()).saturating_sub(1));
+            return Some(Departure {
+                places,
+                from: before.min(last),
+                first: first.min(last),
+            });
+        }
+        before = n;
+    }
+    None
+}
+
 /// The seal second and number of an archive of `layout`'s store.
 pub fn parse_archive_name(layout: &Layout, name: &str) -> Option<(i64, u64)> {
     let seg = layout.parse_segment(name).filter(|s| s.is_gzip())?;
