@@ -49,6 +49,7 @@ pub mod read_store;
 pub mod reader;
 pub mod recovery;
 pub mod seal;
+pub mod tail;
 pub mod verify;
 mod writer;
 

@@ -78,7 +78,7 @@ pub struct Tampering {
     /// seal-nodes file locates it (then `segment` and `line` are its
     /// first); `None` for stores without it, where `line` is the first
     /// line after the last seal that holds (decision 72).
-    pub span: Option<Span>,
+    pub span: Option<Box<Span>>,
 }
 
 /// What [`verify_sealed`] proved, or the tampering it found.

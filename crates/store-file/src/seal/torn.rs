@@ -5,7 +5,7 @@
 
 use crate::fs::{Fs, sync_dir};
 use crate::layout::Layout;
-use crate::recovery::{copy_range, scan_live};
+use crate::tail::{copy_range, scan_live};
 use crate::{Error, Result};
 
 use super::seal_err;

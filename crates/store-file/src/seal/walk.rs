@@ -191,7 +191,7 @@ impl Walk<'_> {
                 }
                 t.segment = Some(span.first.segment.clone());
                 t.line = Some(span.first.line);
-                t.span = Some(span);
+                t.span = Some(Box::new(span));
             }
             Err(Unlocated::Mismatch) => t.what.push_str(
                 "; the seal-nodes file does not match the seals, so the departure is located by seal",
