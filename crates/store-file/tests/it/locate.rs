@@ -11,6 +11,7 @@ use scout_audit_core::{Durability, Event, SystemClock};
 use scout_audit_seal::merkle::{leaf_hash, root};
 use scout_audit_seal::note::Verifier;
 use scout_audit_store_file::fs::RealFs;
+use scout_audit_store_file::options::SealInterval;
 use scout_audit_store_file::seal::{self, SealReport, Span, Tampering, Workers};
 use scout_audit_store_file::{FileStore, Layout};
 
@@ -30,6 +31,7 @@ fn store() -> Store {
     let layout = Layout::new(&path).unwrap();
     let key = seal::init(&RealFs, &layout, 3600).unwrap();
     let store = FileStore::builder(&path)
+        .seal_interval(SealInterval::OFF)
         .durability(Durability::Buffered)
         .open()
         .unwrap();
@@ -234,7 +236,10 @@ fn a_removed_line_and_two_swapped_lines_are_located() {
 fn a_line_edited_after_a_second_seal_is_located_from_the_first_line_not_proven() {
     let s = store();
     // 30 more lines and a second seal: the seals are at 20,000 and 20,030.
-    let store = FileStore::open(&s.path).unwrap();
+    let store = FileStore::builder(&s.path)
+        .seal_interval(SealInterval::OFF)
+        .open()
+        .unwrap();
     for i in 0..30 {
         store
             .append(Event::new("llm_call").cost(f64::from(i)))
@@ -310,7 +315,10 @@ fn the_sealer_cuts_blocks_no_seal_covers_and_resumes_an_old_store() {
     let mut left = good.clone();
     left.extend_from_slice(&[7u8; 80]);
     std::fs::write(&nodes_path, &left).unwrap();
-    let store = FileStore::open(&s.path).unwrap();
+    let store = FileStore::builder(&s.path)
+        .seal_interval(SealInterval::OFF)
+        .open()
+        .unwrap();
     for i in 0..100 {
         store
             .append(Event::new("llm_call").cost(f64::from(i)))
@@ -327,7 +335,10 @@ fn the_sealer_cuts_blocks_no_seal_covers_and_resumes_an_old_store() {
     // A store sealed before the file existed gets one from its next seal
     // on, starting at the block the last seal ends in.
     std::fs::remove_file(&nodes_path).unwrap();
-    let store = FileStore::open(&s.path).unwrap();
+    let store = FileStore::builder(&s.path)
+        .seal_interval(SealInterval::OFF)
+        .open()
+        .unwrap();
     for i in 0..200 {
         store
             .append(Event::new("llm_call").cost(f64::from(i)))

@@ -9,6 +9,7 @@ use scout_audit_core::{Durability, Event, SystemClock};
 use scout_audit_seal::note::{EpochChain, Signer, Verifier, sign};
 use scout_audit_store_file::fs::RealFs;
 use scout_audit_store_file::index::SegmentIndex;
+use scout_audit_store_file::options::SealInterval;
 use scout_audit_store_file::seal::{self, SealReport, Vouches};
 use scout_audit_store_file::{FileStore, Layout};
 use scout_audit_testkit::forge::{reseal, with_costs};
@@ -22,6 +23,7 @@ struct Sealed {
 
 fn write(path: &Path, n: u64) {
     let store = FileStore::builder(path)
+        .seal_interval(SealInterval::OFF)
         .durability(Durability::Sync)
         .open()
         .unwrap();
@@ -34,7 +36,10 @@ fn write(path: &Path, n: u64) {
 }
 
 fn rotate(path: &Path) {
-    let store = FileStore::open(path).unwrap();
+    let store = FileStore::builder(path)
+        .seal_interval(SealInterval::OFF)
+        .open()
+        .unwrap();
     store.rotate().unwrap();
     store.wait_compressed();
     store.close().unwrap();
