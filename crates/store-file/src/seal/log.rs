@@ -192,6 +192,16 @@ pub(super) fn seal_time(s: &SealEntry) -> u64 {
         .unwrap_or(0)
 }
 
+/// A seal's place among the log's seals (its checkpoint's `seal` line),
+/// or 0 when it has none; read without checking the signature.
+pub(super) fn seal_number(s: &SealEntry) -> u64 {
+    let text = s.note.split_once("\n\n").map_or("", |(t, _)| t);
+    text.lines()
+        .filter_map(|l| l.strip_prefix("seal "))
+        .find_map(|t| t.parse().ok())
+        .unwrap_or(0)
+}
+
 /// Whether the seal log at `layout` is a regular file whose first line is
 /// a complete `init` entry: a store whose `seal init` was cut short by a
 /// crash (the state written, the log empty or torn) is not set up for

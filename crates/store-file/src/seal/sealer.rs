@@ -9,7 +9,9 @@ use scout_audit_seal::merkle::{Tree, leaf_hash};
 use scout_audit_seal::note::{Checkpoint, EpochChain, sign};
 
 use super::leaves::{End, each_leaf, leaf_segments};
-use super::log::{Tail, append_log, read_log, read_tail, seal_point, seal_time, write_new};
+use super::log::{
+    Tail, append_log, read_log, read_tail, seal_number, seal_point, seal_time, write_new,
+};
 use super::nodes::NewBlocks;
 use super::state::{State, encode_state, evolve, read_state, settle_temp_state};
 use super::torn::{cut_torn, live_cut};
@@ -254,6 +256,7 @@ fn seal_cached(
     let Hashed { tree, end, blocks } = hashed;
     let before = sealed.0.size();
     let last_time = tail.last.as_ref().map_or(0, seal_time);
+    let number = tail.last.as_ref().map_or(0, seal_number).saturating_add(1);
     let vouched = match tail.vouched.take() {
         Some(v) => v,
         None => vouch::vouched_names(fs, layout)?,
@@ -276,7 +279,7 @@ fn seal_cached(
     if sealed {
         // The blocks are durable before the seal that vouches for them.
         blocks.write(fs, layout)?;
-        append_seal(fs, layout, &state, &tree, end, now)?;
+        append_seal(fs, layout, &state, &tree, end, now, number)?;
     }
     vouch::append_vouches(fs, layout, &state, tree.size(), &vouch)?;
     Ok(sealed.then(|| SealSummary {
@@ -287,7 +290,18 @@ fn seal_cached(
     }))
 }
 
-pub(super) fn checkpoint_text(store: &str, tree: &Tree, epoch: u64, end: End, now: u64) -> String {
+/// A seal's checkpoint text: size and root, then the extension lines
+/// `epoch N`, `end S O`, `time T` and `seal K` (the seal's 1-based place
+/// among the log's seals, so a seal removed from the middle of the log
+/// shows; decision 106).
+pub(super) fn checkpoint_text(
+    store: &str,
+    tree: &Tree,
+    epoch: u64,
+    end: End,
+    now: u64,
+    number: u64,
+) -> String {
     Checkpoint {
         origin: format!("scout-audit/{store}"),
         size: tree.size(),
@@ -296,6 +310,7 @@ pub(super) fn checkpoint_text(store: &str, tree: &Tree, epoch: u64, end: End, no
             format!("epoch {epoch}"),
             format!("end {} {}", end.segment, end.offset),
             format!("time {now}"),
+            format!("seal {number}"),
         ],
     }
     .to_text()
@@ -308,9 +323,10 @@ pub(super) fn append_seal(
     tree: &Tree,
     end: End,
     now: u64,
+    number: u64,
 ) -> Result<()> {
     let epoch = state.chain.epoch();
-    let text = checkpoint_text(&state.store, tree, epoch, end, now);
+    let text = checkpoint_text(&state.store, tree, epoch, end, now, number);
     let note = sign(&text, &[state.chain.signer()])
         .map_err(|e| seal_err(&layout.seal_key(), e.to_string()))?;
     let line = serde_json::json!({

@@ -38,11 +38,13 @@ pub(super) fn tamper(what: impl Into<String>) -> Tampering {
     }
 }
 
-/// Checks one seal's signature and checkpoint against its epoch's key.
+/// Checks one seal's signature and checkpoint against its epoch's key;
+/// `number` is its 1-based place among the log's seals.
 pub(super) fn check_seal(
     log: &Log,
     keys: &[Verifier],
     s: &SealEntry,
+    number: u64,
 ) -> std::result::Result<Proven, String> {
     let key = usize::try_from(s.epoch)
         .ok()
@@ -70,6 +72,12 @@ pub(super) fn check_seal(
     {
         return Err(format!(
             "the seal of size {} does not match its checkpoint",
+            cp.size
+        ));
+    }
+    if cp.extensions.get(3) != Some(&format!("seal {number}")) {
+        return Err(format!(
+            "the seal of size {} is not numbered {number}, its place in the seal log: a seal was removed or reordered",
             cp.size
         ));
     }
@@ -142,7 +150,7 @@ pub(super) fn check_log(
                         s.epoch
                     ));
                 }
-                let p = check_seal(log, &keys, s)?;
+                let p = check_seal(log, &keys, s, seals.len() as u64 + 1)?;
                 if let Some(prev) = seals.last() {
                     check_growth(prev, &p)?;
                 }

@@ -290,7 +290,14 @@ fn a_fork_signed_with_the_current_key_is_found() {
         origin: body[0].to_owned(),
         size: 5,
         root: tree.root(),
-        extensions: body[3..].iter().map(|l| (*l).to_owned()).collect(),
+        // The next seal's place in the log, as an honest sealer numbers it.
+        extensions: body[3..]
+            .iter()
+            .map(|l| match l.strip_prefix("seal ") {
+                Some(n) => format!("seal {}", n.parse::<u64>().unwrap() + 1),
+                None => (*l).to_owned(),
+            })
+            .collect(),
     };
     let mut entry = last.clone();
     entry["note"] = sign(&forged.to_text(), &[chain.signer()]).unwrap().into();
@@ -507,4 +514,29 @@ fn verifying_while_writers_write_rotate_and_seal_finds_nothing() {
     });
     store.close().unwrap();
     assert_eq!(verify(&s).tampering, None);
+}
+
+/// A seal removed from the middle of the log: the seals after it still
+/// prove its lines, but their numbers no longer follow (decision 106).
+#[test]
+fn a_seal_removed_from_the_middle_of_the_log_is_tampering() {
+    let s = sealed();
+    let log = std::fs::read_to_string(s.layout.seal_log()).unwrap();
+    let first_seal = log
+        .lines()
+        .position(|l| l.contains(r#""kind":"seal""#))
+        .unwrap();
+    let kept: Vec<&str> = log
+        .lines()
+        .enumerate()
+        .filter(|(i, _)| *i != first_seal)
+        .map(|(_, l)| l)
+        .collect();
+    std::fs::write(s.layout.seal_log(), format!("{}\n", kept.join("\n"))).unwrap();
+    let (what, seg, line) = verdict(&verify(&s));
+    assert_eq!(
+        what,
+        "the seal of size 5 is not numbered 1, its place in the seal log: a seal was removed or reordered"
+    );
+    assert_eq!((seg, line), (None, None));
 }

@@ -306,11 +306,18 @@ fn log_lines(kind: Kind, t: &Target<'_>, rng: &mut Rng) -> Result<Applied, Strin
     let any = |rng: &mut Rng| rng.below(log.text.len() as u64) as usize;
     let what = match kind {
         Kind::LogLineRemoved => {
+            // Any init, cert or seal line but the last seal: that one only
+            // a checkpoint kept elsewhere remembers (decision 74).
             let mut choices = certs.clone();
             choices.push(0);
+            let seals = log.of_kind("seal");
+            choices.extend(seals.iter().take(seals.len().saturating_sub(1)));
             let i = rng.pick(&choices);
             log.text.remove(i);
-            format!("removed seal-log line {} (an init or cert line)", i + 1)
+            format!(
+                "removed seal-log line {} (an init, cert or seal line)",
+                i + 1
+            )
         }
         Kind::CertRemoved => {
             let i = rng.pick(&certs);
@@ -393,6 +400,7 @@ fn fork(t: &Target<'_>, rng: &mut Rng) -> Result<Applied, String> {
     edit_digit(&mut ls[li], rng);
     m.segs[si].set_lines(&ls);
     let last = *t.base.seals.last().ok_or("no seal")?;
+    let number = log.of_kind("seal").len() as u64 + 1;
     let line = seal_line(
         &log.store(),
         chain.signer(),
@@ -400,6 +408,7 @@ fn fork(t: &Target<'_>, rng: &mut Rng) -> Result<Applied, String> {
         &m,
         last,
         t.base.now,
+        number,
     )?;
     log.text.push(line);
     log.write(&t.layout)?;
@@ -440,7 +449,16 @@ fn reseal_older_epoch(t: &Target<'_>, rng: &mut Rng) -> Result<Applied, String> 
     let total = m.leaves().len() as u64;
     let point = m.seal_point(total).ok_or("empty store")?;
     let time = b.now + 1;
-    let line = seal_line(&log.store(), chain.signer(), chain.epoch(), &m, point, time)?;
+    let number = kept.len() as u64 + 1;
+    let line = seal_line(
+        &log.store(),
+        chain.signer(),
+        chain.epoch(),
+        &m,
+        point,
+        time,
+        number,
+    )?;
     log.text.push(line);
     log.write(&t.layout)?;
     let mut seals = kept;
@@ -482,7 +500,7 @@ fn reseal_with_own_key(t: &Target<'_>, rng: &mut Rng) -> Result<Applied, String>
         let epoch = log.json[i]["epoch"].as_u64().unwrap_or(0);
         let time = seal_time(&log.json[i]);
         let point = *t.base.seals.get(n).ok_or("more seals than the base")?;
-        log.text[i] = seal_line(&store, &own, epoch, &m, point, time)?;
+        log.text[i] = seal_line(&store, &own, epoch, &m, point, time, n as u64 + 1)?;
     }
     log.write(&t.layout)?;
     Ok(t.unlocated(

@@ -128,13 +128,13 @@ impl Kind {
 }
 
 /// Tamperings of issue 10 item 4 this campaign does not try, and why.
-pub const NOT_YET: [&str; 5] = [
+pub const NOT_YET: [&str; 4] = [
     "the whole store rolled back, or whole seals cut from the end of the log within the \
-     current epoch: needs checkpoints kept elsewhere (`verify --checkpoint`, decision 74)",
-    "an archive removed by retention: needs the `retire` entry (decision 73)",
-    "an archive's index edited: needs indexes vouched for by seals",
-    "a seal line removed from the middle of the log: not detected today (the later seals \
-     still prove every line it covered; only its time is lost)",
+     current epoch: caught only against a checkpoint kept elsewhere (`verify --checkpoint`, \
+     decision 74), proven by `it::proofs`, not drawn here",
+    "an archive removed by retention and retires forged or edited: proven by `it::retire` \
+     (decision 73), not drawn here",
+    "an archive's index edited: proven by `it::vouch` (decisions 88-90), not drawn here",
     "the unsigned fields of the seal log (`v`, the init line's `at`): not checked today \
      (they carry no record)",
 ];

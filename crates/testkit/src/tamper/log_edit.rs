@@ -74,6 +74,7 @@ pub fn seal_line(
     model: &Model,
     point: SealPoint,
     time: u64,
+    number: u64,
 ) -> Result<String, String> {
     let mut tree = Tree::new();
     for l in model
@@ -91,6 +92,7 @@ pub fn seal_line(
             format!("epoch {epoch}"),
             format!("end {} {}", point.segment, point.offset),
             format!("time {time}"),
+            format!("seal {number}"),
         ],
     };
     let note = sign(&cp.to_text(), &[signer]).map_err(|e| e.to_string())?;
