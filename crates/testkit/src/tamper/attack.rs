@@ -126,6 +126,7 @@ pub fn apply(kind: Kind, t: &Target<'_>, rng: &mut Rng) -> Result<Applied, Strin
         }),
         Kind::ResealOlderEpoch => reseal_older_epoch(t, rng),
         Kind::ResealWithOwnKey => reseal_with_own_key(t, rng),
+        Kind::IndexForged => forge_index(t, rng),
     }
 }
 
@@ -506,5 +507,43 @@ fn reseal_with_own_key(t: &Target<'_>, rng: &mut Rng) -> Result<Applied, String>
     Ok(t.unlocated(
         Expect::NoSegment,
         format!("edited leaf {k} and re-signed every seal with a key of its own"),
+    ))
+}
+
+/// Forges the index of a random archive as a careful forger would: its
+/// hourly costs changed and its own digest recomputed, so it still looks
+/// whole; the seals vouched for the true one (decision 88), so verify
+/// must name the index file.
+fn forge_index(t: &Target<'_>, rng: &mut Rng) -> Result<Applied, String> {
+    let m = &t.base.model;
+    let gz: Vec<&str> = m
+        .segs
+        .iter()
+        .filter(|s| s.gz)
+        .map(|s| s.name.as_str())
+        .collect();
+    let name = *gz
+        .get(rng.below(gz.len() as u64) as usize)
+        .ok_or("no archive")?;
+    let seg = t
+        .layout
+        .parse_segment(name)
+        .ok_or("an archive name the layout refuses")?;
+    let path = t.layout.index_path(&seg);
+    let text = std::fs::read_to_string(&path).map_err(io("read", &path))?;
+    let cost = rng.range(1, 1_000_000) as f64 / 100.0;
+    let forged = crate::forge::reseal(&crate::forge::with_costs(&text, cost));
+    if forged == text {
+        return Err(format!("the index of {name} has no cost to forge"));
+    }
+    std::fs::write(&path, &forged).map_err(io("write", &path))?;
+    let index_name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("")
+        .to_owned();
+    Ok(t.unlocated(
+        Expect::Segment(index_name),
+        format!("forged the costs of {name}'s index to {cost} and recomputed its digest"),
     ))
 }
