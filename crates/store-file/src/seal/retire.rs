@@ -23,7 +23,7 @@ use serde::Deserialize;
 
 use super::leaves::{End, MAX_LEAF_LINE, leaf_segments, open_segment};
 use super::log::{Entry, Log, append_log, last_time, next_line, read_log};
-use super::state::{State, evolve, read_state, settle_temp_state};
+use super::state::{State, evolve, read_state_for, settle_temp_state};
 use super::torn::cut_torn;
 use super::walk::Proven;
 use super::{Retired, seal_err};
@@ -129,13 +129,7 @@ pub(crate) fn retire_locked(
         cut_torn(fs, layout, at)?;
     }
     settle_temp_state(fs, layout, &log)?;
-    let mut state = read_state(fs, &layout.seal_key())?;
-    if state.store != log.store {
-        return Err(seal_err(
-            &log_path,
-            "belongs to another store than the sealing state",
-        ));
-    }
+    let mut state = read_state_for(fs, layout, &log.store)?;
     let last = last_retire(&log, &log_path)?;
     let mut plan = RetirePlan::default();
     let segments = leaf_segments(fs, layout)?;

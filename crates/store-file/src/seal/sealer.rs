@@ -13,7 +13,7 @@ use super::log::{
     Tail, append_log, read_log, read_tail, seal_number, seal_point, seal_time, write_new,
 };
 use super::nodes::NewBlocks;
-use super::state::{State, encode_state, evolve, read_state, settle_temp_state};
+use super::state::{State, encode_state, evolve, read_state_for, settle_temp_state};
 use super::torn::{cut_torn, live_cut};
 use super::{SealSummary, now_secs, seal_err, vouch};
 use crate::fs::{FileId, Fs, sync_dir};
@@ -242,13 +242,7 @@ fn seal_cached(
         let log = read_log(fs, layout)?.ok_or_else(|| no_log(&log_path))?;
         settle_temp_state(fs, layout, &log)?;
     }
-    let mut state = read_state(fs, &layout.seal_key())?;
-    if state.store != tail.store {
-        return Err(seal_err(
-            &log_path,
-            "belongs to another store than the sealing state",
-        ));
-    }
+    let mut state = read_state_for(fs, layout, &tail.store)?;
     let sealed = sealed_point(&tail, &log_path)?;
     let mut hashed = resume(layout, cache.ahead.take(), &tail, &sealed)?;
     sync_live(fs, layout)?;

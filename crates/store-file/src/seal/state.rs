@@ -118,6 +118,19 @@ pub(super) fn evolve(fs: &dyn Fs, layout: &Layout, state: &mut State, now: u64) 
     sync_dir(fs, layout.dir())
 }
 
+/// Reads the sealing state (as [`read_state`]) and checks that it is the
+/// state of the store whose seal log names `store`.
+pub(super) fn read_state_for(fs: &dyn Fs, layout: &Layout, store: &str) -> Result<State> {
+    let state = read_state(fs, &layout.seal_key())?;
+    if state.store != store {
+        return Err(seal_err(
+            &layout.seal_log(),
+            "belongs to another store than the sealing state",
+        ));
+    }
+    Ok(state)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
