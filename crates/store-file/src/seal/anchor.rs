@@ -17,7 +17,7 @@ use scout_audit_seal::note::{Checkpoint, Verifier, open, verify_chain};
 
 use super::Tampering;
 use super::leaves::{End, each_leaf};
-use super::log::{Entry, Log, read_log};
+use super::log::{Entry, Log, read_sealed_log};
 use super::seal_err;
 use super::verify::{cert_notes, check_log, tamper, under_shared_lock};
 use super::walk::unreadable;
@@ -152,12 +152,7 @@ impl CheckpointFile {
 /// The store has no seal log or no seal yet, or it cannot be read.
 pub fn latest_checkpoint(fs: &dyn Fs, layout: &Layout) -> Result<CheckpointFile> {
     under_shared_lock(fs, layout, || {
-        let log = read_log(fs, layout)?.ok_or_else(|| {
-            seal_err(
-                &layout.seal_log(),
-                "does not exist: the store is not sealed",
-            )
-        })?;
+        let log = read_sealed_log(fs, layout)?;
         latest_in(&log).ok_or_else(|| {
             seal_err(
                 &layout.seal_log(),
@@ -219,12 +214,7 @@ pub fn verify_checkpoints(
     files: &[CheckpointFile],
 ) -> Result<Vec<std::result::Result<Anchored, Tampering>>> {
     under_shared_lock(fs, layout, || {
-        let log = read_log(fs, layout)?.ok_or_else(|| {
-            seal_err(
-                &layout.seal_log(),
-                "does not exist: the store is not sealed",
-            )
-        })?;
+        let log = read_sealed_log(fs, layout)?;
         let certs = cert_notes(&log);
         let store_keys = verify_chain(key, &certs).ok();
         let opened: Vec<_> = files

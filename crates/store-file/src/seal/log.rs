@@ -185,11 +185,28 @@ pub(super) fn offset_line(entries: &[Entry]) -> usize {
 /// A seal's time (its checkpoint's `time` line), or 0; read without
 /// checking the signature.
 pub(super) fn seal_time(s: &SealEntry) -> u64 {
-    let text = s.note.split_once("\n\n").map_or("", |(t, _)| t);
+    note_time(&s.note)
+}
+
+/// The `time` line of a signed note's text (a seal's or a retire's), or
+/// 0; read without checking the signature.
+pub(super) fn note_time(note: &str) -> u64 {
+    let text = note.split_once("\n\n").map_or("", |(t, _)| t);
     text.lines()
         .filter_map(|l| l.strip_prefix("time "))
         .find_map(|t| t.parse().ok())
         .unwrap_or(0)
+}
+
+/// Reads the seal log, which must exist: a store without one is not
+/// sealed.
+pub(super) fn read_sealed_log(fs: &dyn Fs, layout: &Layout) -> Result<Log> {
+    read_log(fs, layout)?.ok_or_else(|| {
+        seal_err(
+            &layout.seal_log(),
+            "does not exist: the store is not sealed",
+        )
+    })
 }
 
 /// A seal's place among the log's seals (its checkpoint's `seal` line),

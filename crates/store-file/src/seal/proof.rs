@@ -29,7 +29,7 @@ use serde::Serialize;
 
 use super::anchor::{CheckpointFile, latest_in};
 use super::leaves::{End, each_leaf};
-use super::log::read_log;
+use super::log::read_sealed_log;
 use super::seal_err;
 use super::verify::under_shared_lock;
 use crate::Result;
@@ -332,8 +332,7 @@ pub fn prove(
 ) -> Result<Proof> {
     let log_path = layout.seal_log();
     under_shared_lock(fs, layout, || {
-        let log = read_log(fs, layout)?
-            .ok_or_else(|| seal_err(&log_path, "does not exist: the store is not sealed"))?;
+        let log = read_sealed_log(fs, layout)?;
         let (checkpoint, what) = match against {
             Some(c) => (c.clone(), "the checkpoint"),
             None => (

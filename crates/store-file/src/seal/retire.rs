@@ -22,8 +22,8 @@ use scout_audit_seal::note::{Checkpoint, Verifier, open, sign};
 use serde::Deserialize;
 
 use super::leaves::{End, MAX_LEAF_LINE, leaf_segments, open_segment};
-use super::log::{Entry, Log, append_log, last_time, next_line, read_log};
-use super::state::{State, evolve, read_state_for, settle_temp_state};
+use super::log::{Entry, Log, append_log, last_time, next_line, note_time, read_sealed_log};
+use super::state::{State, evolve_if_due, read_state_for, settle_temp_state};
 use super::torn::cut_torn;
 use super::walk::Proven;
 use super::{Retired, seal_err};
@@ -122,15 +122,13 @@ pub(crate) fn retire_locked(
     doomed: &[u64],
     now: u64,
 ) -> Result<RetirePlan> {
-    let log_path = layout.seal_log();
-    let log = read_log(fs, layout)?
-        .ok_or_else(|| seal_err(&log_path, "does not exist: the store is not sealed"))?;
+    let log = read_sealed_log(fs, layout)?;
     if let Some(at) = log.torn_at {
         cut_torn(fs, layout, at)?;
     }
     settle_temp_state(fs, layout, &log)?;
     let mut state = read_state_for(fs, layout, &log.store)?;
-    let last = last_retire(&log, &log_path)?;
+    let last = last_retire(&log, &layout.seal_log())?;
     let mut plan = RetirePlan::default();
     let segments = leaf_segments(fs, layout)?;
     let newest = segments
@@ -284,12 +282,7 @@ fn last_signed_time(log: &Log) -> u64 {
             Entry::Retire(r) => Some(r),
             _ => None,
         })
-        .and_then(|r| {
-            note_lines(&r.note)
-                .filter_map(|l| l.strip_prefix("time "))
-                .find_map(|t| t.parse().ok())
-        })
-        .unwrap_or(0);
+        .map_or(0, |r| note_time(&r.note));
     retire.max(last_time(log))
 }
 
@@ -321,9 +314,7 @@ fn sign_retire(
     now: u64,
 ) -> Result<()> {
     let now = now.max(last_signed_time(log)).max(state.chain.not_before());
-    if now >= state.chain.not_before().saturating_add(state.epoch_length) {
-        evolve(fs, layout, state, now)?;
-    }
+    evolve_if_due(fs, layout, state, now)?;
     let epoch = state.chain.epoch();
     let text = retire_text(&state.store, tree, epoch, through, now);
     let note = sign(&text, &[state.chain.signer()])

@@ -8,12 +8,12 @@ use scout_audit_core::Clock;
 use scout_audit_seal::merkle::{Tree, leaf_hash};
 use scout_audit_seal::note::{Checkpoint, EpochChain, sign};
 
-use super::leaves::{End, each_leaf, leaf_segments};
+use super::leaves::{End, each_leaf};
 use super::log::{
     Tail, append_log, read_log, read_tail, seal_number, seal_point, seal_time, write_new,
 };
 use super::nodes::NewBlocks;
-use super::state::{State, encode_state, evolve, read_state_for, settle_temp_state};
+use super::state::{State, encode_state, evolve_if_due, read_state_for, settle_temp_state};
 use super::torn::{cut_torn, live_cut};
 use super::{SealSummary, now_secs, seal_err, vouch};
 use crate::fs::{FileId, Fs, sync_dir};
@@ -196,9 +196,10 @@ fn sync_live(fs: &dyn Fs, layout: &Layout) -> Result<()> {
 /// (decision 102).
 fn push_leaves(fs: &dyn Fs, layout: &Layout, h: &mut Hashed) -> Result<()> {
     let log_path = layout.seal_log();
-    let (cut, live) = (live_cut(fs, layout)?, live_number(fs, layout)?);
+    let live = layout.live();
+    let (cut, live_name) = (live_cut(fs, layout)?, live.file_name());
     each_leaf(fs, layout, h.end, &mut |line, place| {
-        if cut.is_some_and(|c| place.end.offset > c) && Some(place.end.segment) == live {
+        if cut.is_some_and(|c| place.end.offset > c) && live_name == Some(place.segment.as_ref()) {
             return Ok(());
         }
         let leaf = leaf_hash(line);
@@ -209,15 +210,6 @@ fn push_leaves(fs: &dyn Fs, layout: &Layout, h: &mut Hashed) -> Result<()> {
         h.end = place.end;
         Ok(())
     })
-}
-
-/// The live file's segment number as the leaves number it, if there is a
-/// live file.
-fn live_number(fs: &dyn Fs, layout: &Layout) -> Result<Option<u64>> {
-    Ok(leaf_segments(fs, layout)?
-        .into_iter()
-        .find(|(_, seg, _)| seg.is_none())
-        .map(|(number, _, _)| number))
 }
 
 /// Seals under the exclusive lock (held by the caller): the log's new
@@ -264,11 +256,7 @@ fn seal_cached(
     // Seal times never go backwards, whatever the clock does (verify
     // refuses a seal older than the one before it).
     let now = now_secs(clock).max(last_time).max(state.chain.not_before());
-    let due = state.chain.not_before().saturating_add(state.epoch_length);
-    let evolved = now >= due;
-    if evolved {
-        evolve(fs, layout, &mut state, now)?;
-    }
+    let evolved = evolve_if_due(fs, layout, &mut state, now)?;
     let sealed = tree.size() > before;
     if sealed {
         // The blocks are durable before the seal that vouches for them.

@@ -118,6 +118,22 @@ pub(super) fn evolve(fs: &dyn Fs, layout: &Layout, state: &mut State, now: u64) 
     sync_dir(fs, layout.dir())
 }
 
+/// Evolves the key when its epoch is over at `now` (before a seal or a
+/// retire is signed); whether it did.
+pub(super) fn evolve_if_due(
+    fs: &dyn Fs,
+    layout: &Layout,
+    state: &mut State,
+    now: u64,
+) -> Result<bool> {
+    let due = state.chain.not_before().saturating_add(state.epoch_length);
+    if now < due {
+        return Ok(false);
+    }
+    evolve(fs, layout, state, now)?;
+    Ok(true)
+}
+
 /// Reads the sealing state (as [`read_state`]) and checks that it is the
 /// state of the store whose seal log names `store`.
 pub(super) fn read_state_for(fs: &dyn Fs, layout: &Layout, store: &str) -> Result<State> {
