@@ -6,7 +6,8 @@
 //! - [`signed`]: [`sign`] and [`open`] a note.
 //! - [`checkpoint`]: [`Checkpoint`], a tree's origin, size and root as text.
 //! - [`epoch`]: [`EpochChain`], the evolving signing key, and
-//!   [`verify_chain`], its certificates checked back to the verification key.
+//!   [`verify_chain`], its certificates checked back to the verification key; [`certified_epoch`] reads the
+//!   epoch a certificate names, to pool certificates from several files.
 
 pub mod checkpoint;
 pub mod epoch;
@@ -14,6 +15,6 @@ pub mod keys;
 pub mod signed;
 
 pub use checkpoint::Checkpoint;
-pub use epoch::{Epoch, EpochChain, verify_chain};
+pub use epoch::{Epoch, EpochChain, certified_epoch, verify_chain};
 pub use keys::{Signer, Verifier};
 pub use signed::{Opened, Signature, open, sign};

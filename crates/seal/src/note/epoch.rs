@@ -227,3 +227,13 @@ pub fn verify_chain(verification_key: &Verifier, certs: &[&[u8]]) -> Result<Vec<
     }
     Ok(epochs)
 }
+
+/// The epoch a certificate note names (`scout-audit epoch <n>`, its first
+/// line), read without checking anything: where a run of certificates
+/// starts. `None` when its first line is not a certificate's.
+pub fn certified_epoch(cert: &str) -> Option<u64> {
+    cert.split('\n')
+        .next()
+        .and_then(|l| l.strip_prefix(CERT_HEAD))
+        .and_then(parse_decimal)
+}

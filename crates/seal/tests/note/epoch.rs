@@ -2,7 +2,7 @@
 //! with it fails, and a key of epoch k cannot certify an epoch <= k.
 
 use scout_audit_seal::Error;
-use scout_audit_seal::note::{EpochChain, Signer, Verifier, sign, verify_chain};
+use scout_audit_seal::note::{EpochChain, Signer, Verifier, certified_epoch, sign, verify_chain};
 
 const NAME: &str = "scout-audit/0123456789abcdef";
 
@@ -163,4 +163,19 @@ fn a_not_before_going_backwards_is_refused() {
     let text = cert_text(2, &forged.verifier(), 100);
     let second = sign(&text, &[chain.signer()]).unwrap();
     assert_eq!(verify(&vkey, &[first, second]).unwrap(), 2);
+}
+
+#[test]
+fn a_certificate_names_its_epoch_before_anything_is_checked() {
+    let (_, certs, _) = chain(3);
+    let named: Vec<_> = certs.iter().map(|c| certified_epoch(c)).collect();
+    assert_eq!(named, [Some(1), Some(2), Some(3)]);
+    for bad in [
+        "scout-audit epoch 05\n",
+        "scout-audit epoch \n",
+        "other\n",
+        "",
+    ] {
+        assert_eq!(certified_epoch(bad), None, "{bad:?}");
+    }
 }
