@@ -19,6 +19,7 @@
 //! sealed, after a signed `retire` entry ([`retire_now`]) says so.
 
 mod anchor;
+mod consistency;
 mod hashing;
 mod leaves;
 mod locate;
@@ -41,6 +42,9 @@ use crate::Error;
 
 pub use anchor::{
     Anchored, CheckpointFile, MAX_CHECKPOINT_FILE, Opened, latest_checkpoint, verify_checkpoints,
+};
+pub use consistency::{
+    CONSISTENCY_HEAD, CheckedConsistency, ConsistencyProof, check_consistency, prove_consistency,
 };
 pub use hashing::Workers;
 pub use locate::{LinePos, Span};
