@@ -304,7 +304,7 @@ pub fn check_proof(text: &str, key: &Verifier) -> std::result::Result<Checked, S
 
 /// The unsigned checkpoint in a checkpoint file's note (the checker
 /// verifies the signature; the prover only needs the size and root).
-fn unsigned(file: &CheckpointFile) -> std::result::Result<Checkpoint, String> {
+pub(super) fn unsigned(file: &CheckpointFile) -> std::result::Result<Checkpoint, String> {
     let text = file
         .note
         .split_once("\n\n")
@@ -424,7 +424,7 @@ fn find(fs: &dyn Fs, layout: &Layout, key: &RecordKey) -> Result<(u64, Vec<u8>)>
 }
 
 /// The largest power of two smaller than `n`, for `n >= 2`.
-fn split(n: u64) -> u64 {
+pub(super) fn split(n: u64) -> u64 {
     1 << (63 - (n - 1).leading_zeros())
 }
 
@@ -450,6 +450,22 @@ pub(super) fn path_ranges(m: u64, lo: u64, hi: u64, out: &mut Vec<(u64, u64)>) {
 fn path_hashes(fs: &dyn Fs, layout: &Layout, index: u64, size: u64) -> Result<Vec<Hash>> {
     let mut ranges = Vec::new();
     path_ranges(index, 0, size, &mut ranges);
+    range_roots(fs, layout, &ranges, size)
+}
+
+/// The roots of the store's leaves in each range `[start, end)` (disjoint
+/// ranges, all within the first `size` lines), in the ranges' order,
+/// hashed in one pass over the store (O(log n) memory a range).
+///
+/// # Errors
+///
+/// The store holds fewer than `size` lines; IO.
+pub(super) fn range_roots(
+    fs: &dyn Fs,
+    layout: &Layout,
+    ranges: &[(u64, u64)],
+    size: u64,
+) -> Result<Vec<Hash>> {
     // Ranges are disjoint: walk them by start, each into its own tree.
     let mut order: Vec<usize> = (0..ranges.len()).collect();
     order.sort_by_key(|&i| ranges[i].0);

@@ -6,6 +6,7 @@ mod support;
 mod autoseal;
 mod basics;
 mod concurrency;
+mod consistency;
 mod faults;
 mod hostile;
 mod index;
