@@ -1,6 +1,8 @@
 //! `checkpoint`, `prove`, `check-proof` and `verify --checkpoint`:
 //! checkpoints and proofs for third parties (docs/integrity.md
-//! "Checkpoints and proofs"; scout_audit_store_file::seal).
+//! "Checkpoints and proofs"; scout_audit_store_file::seal). `prove
+//! --consistency OLD` and `check-proof --old OLD` are the consistency
+//! proofs (decision 120).
 
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -12,7 +14,8 @@ use scout_audit_core::Timestamp;
 use scout_audit_seal::note::Verifier;
 use scout_audit_store_file::fs::{RealFs, open_input};
 use scout_audit_store_file::seal::{
-    self, CheckpointFile, MAX_CHECKPOINT_FILE, RecordKey, SealReport,
+    self, CONSISTENCY_HEAD, CheckpointFile, ConsistencyProof, MAX_CHECKPOINT_FILE, RecordKey,
+    SealReport,
 };
 
 use crate::Cli;
@@ -39,7 +42,7 @@ enum ProofFormat {
 #[derive(Args, Debug)]
 pub struct ProveArgs {
     /// The record's key, `s:<session>:<seq>`.
-    #[arg(value_name = "RECORD", required_unless_present = "session")]
+    #[arg(value_name = "RECORD", required_unless_present_any = ["session", "consistency"])]
     record: Option<String>,
     /// The record's session (with --seq), instead of RECORD.
     #[arg(long, value_name = "S", requires = "seq", conflicts_with = "record")]
@@ -51,6 +54,14 @@ pub struct ProveArgs {
     /// instead of the latest seal.
     #[arg(long, value_name = "FILE")]
     checkpoint: Option<PathBuf>,
+    /// Instead of a record: prove the latest seal extends this older
+    /// checkpoint (as `checkpoint` printed it), with a consistency proof.
+    #[arg(
+        long,
+        value_name = "OLD",
+        conflicts_with_all = ["record", "session", "checkpoint"]
+    )]
+    consistency: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     format: ProofFormat,
@@ -64,6 +75,12 @@ pub struct CheckProofArgs {
     /// The verification key (as `seal init` printed it, or a file holding it).
     #[arg(long, value_name = "KEY")]
     key: String,
+    /// For a consistency proof: the old checkpoint it starts from (as
+    /// `checkpoint` printed it, or a consistency proof whose checkpoint
+    /// it is), and any earlier ones whose certificates it continues.
+    /// Repeat for several.
+    #[arg(long, value_name = "OLD")]
+    old: Vec<PathBuf>,
 }
 
 /// Reads a checkpoint or proof file (`-`: standard input), refusing one
@@ -110,8 +127,38 @@ pub fn checkpoint(cli: &Cli, a: &CheckpointArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `prove`: one record's inclusion proof.
+/// Reads an old checkpoint (`prove --consistency`, `check-proof --old`):
+/// a checkpoint file, or a consistency proof (its new checkpoint).
+fn read_old(path: &Path) -> Result<CheckpointFile> {
+    let text = read_text(path)?;
+    if text.starts_with(CONSISTENCY_HEAD) {
+        let p = ConsistencyProof::parse(&text)
+            .map_err(|e| anyhow::anyhow!("the proof {} {e}", path.display()))?;
+        return Ok(p.checkpoint);
+    }
+    CheckpointFile::parse(&text)
+        .map_err(|e| anyhow::anyhow!("the checkpoint {} {e}", path.display()))
+}
+
+/// `prove --consistency OLD`: the latest seal's consistency proof from OLD.
+fn prove_consistency(cli: &Cli, old: &Path, format: ProofFormat) -> Result<ExitCode> {
+    let layout = layout(cli)?;
+    let old = read_old(old)?;
+    let proof = seal::prove_consistency(&RealFs, &layout, &old)?;
+    let mut out = io::stdout().lock();
+    match format {
+        ProofFormat::Text => out.write_all(proof.to_text().as_bytes())?,
+        ProofFormat::Json => writeln!(out, "{}", proof.to_json())?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `prove`: one record's inclusion proof, or with `--consistency` the
+/// latest seal's consistency proof.
 pub fn prove(cli: &Cli, a: &ProveArgs) -> Result<ExitCode> {
+    if let Some(old) = &a.consistency {
+        return prove_consistency(cli, old, a.format);
+    }
     let layout = layout(cli)?;
     let key = match (&a.record, &a.session, a.seq) {
         (Some(r), _, _) => RecordKey::parse(r).map_err(anyhow::Error::msg)?,
@@ -131,10 +178,55 @@ pub fn prove(cli: &Cli, a: &ProveArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `check-proof` of a consistency proof, against the `--old` checkpoints.
+fn check_consistency(a: &CheckProofArgs, key: &Verifier, text: &str) -> Result<ExitCode> {
+    if a.old.is_empty() {
+        bail!(
+            "{} is a consistency proof: give the old checkpoint it starts from with --old FILE",
+            a.file.display()
+        );
+    }
+    let olds = a
+        .old
+        .iter()
+        .map(|p| read_old(p))
+        .collect::<Result<Vec<_>>>()?;
+    let mut out = io::stdout().lock();
+    match seal::check_consistency(text, key, &olds) {
+        Ok(c) => {
+            writeln!(
+                out,
+                "proven: the {} lines of {} sealed by epoch {}'s key at {} extend the old \
+                 checkpoint's {} (epoch {})",
+                c.size,
+                terminal_text(&c.origin),
+                c.epoch,
+                utc(c.time),
+                c.old_size,
+                c.old_epoch
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(why) => {
+            writeln!(out, "not proven: {}", terminal_text(&why))?;
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
 /// `check-proof`: checks a proof without the store.
 pub fn check_proof(a: &CheckProofArgs) -> Result<ExitCode> {
     let key = parse_key(&a.key)?;
     let text = read_text(&a.file)?;
+    if text.starts_with(CONSISTENCY_HEAD) {
+        return check_consistency(a, &key, &text);
+    }
+    if !a.old.is_empty() {
+        bail!(
+            "--old is for consistency proofs; {} is not one",
+            a.file.display()
+        );
+    }
     let mut out = io::stdout().lock();
     match seal::check_proof(&text, &key) {
         Ok(c) => {

@@ -6,6 +6,7 @@
 mod support;
 
 mod backends;
+mod consistency;
 mod faults;
 mod hostile;
 mod hostile_suite;
