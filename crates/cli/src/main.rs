@@ -137,7 +137,7 @@ enum Command {
     Seal(seal_cmd::SealArgs),
     /// Print the latest seal as a signed checkpoint, with the certificates of its key.
     Checkpoint(proof_cmd::CheckpointArgs),
-    /// Print a record's inclusion proof against the latest seal or a checkpoint.
+    /// Print a record's inclusion proof, or (--consistency OLD) that the latest seal extends OLD.
     Prove(proof_cmd::ProveArgs),
     /// Check a proof `prove` printed, without the store, against the verification key.
     CheckProof(proof_cmd::CheckProofArgs),
