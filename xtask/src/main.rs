@@ -54,7 +54,12 @@ enum Task {
     /// Check with Go's golang.org/x/mod/sumdb/note and sumdb/tlog that a
     /// sealed store's checkpoint and inclusion proofs verify as printed
     /// (skipped, exit 0, without `go` or the module).
-    Interop,
+    Interop {
+        /// Instead: print the sizes of checkpoint files after DAYS of
+        /// one-minute epochs (decision 122).
+        #[arg(long, value_name = "DAYS")]
+        checkpoint_sizes: Option<u64>,
+    },
     /// (internal) A writer process of the crash campaign.
     #[command(hide = true)]
     CrashChild(CrashChildArgs),
@@ -384,7 +389,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             print_quietly(&summary.to_string())?;
         }
         Task::Tidy => tidy()?,
-        Task::Interop => print_quietly(&xtask::interop::run()?)?,
+        Task::Interop { checkpoint_sizes } => print_quietly(&match checkpoint_sizes {
+            Some(days) => xtask::interop::checkpoint_sizes(days)?,
+            None => xtask::interop::run()?,
+        })?,
         Task::ExportCheck { spark } => print_quietly(&xtask::export_check::run_check(spark)?)?,
         Task::Bench(a) => print_quietly(&bench(a)?)?,
     }
