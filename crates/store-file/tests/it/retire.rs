@@ -447,3 +447,31 @@ fn a_retire_evolves_the_key_when_its_epoch_is_over_and_sealing_goes_on() {
     let r = verify(&s);
     assert_eq!((&r.tampering, r.sealed_leaves, r.epochs), (&None, 7, 3));
 }
+
+/// Checkpoints kept elsewhere before retention retired archives (one
+/// within the retired lines, one past them) and after: the untampered
+/// store still extends every one. Found by the tamper campaign's
+/// untampered stores with retires (decision 117).
+#[test]
+fn checkpoints_kept_before_a_retire_are_still_extended_after_it() {
+    let s = new_store();
+    cycle(&s, 3, true, Retention::KEEP_ALL);
+    let within = seal::latest_checkpoint(&RealFs, &s.layout).unwrap();
+    cycle(&s, 3, true, Retention::KEEP_ALL);
+    cycle(&s, 3, true, Retention::KEEP_ALL);
+    let past = seal::latest_checkpoint(&RealFs, &s.layout).unwrap();
+    cycle(&s, 3, true, Retention::KEEP_ALL);
+    let out = retention(&s, keep(2));
+    assert_eq!(out.removed.len(), 2);
+    let r = verify(&s);
+    assert_eq!((&r.tampering, retired_of(&r)), (&None, (6, 2, 2, 1)));
+    cycle(&s, 2, true, Retention::KEEP_ALL);
+    let after = seal::latest_checkpoint(&RealFs, &s.layout).unwrap();
+    let got = seal::verify_checkpoints(&RealFs, &s.layout, &s.key, &[within, past, after]).unwrap();
+    let sizes: Vec<u64> = got
+        .into_iter()
+        .map(|v| v.map(|a| a.size).map_err(|t| t.what))
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(sizes, vec![3, 9, 14]);
+}
