@@ -156,7 +156,7 @@ impl fmt::Display for Report {
             "kind", "tried", "detected", "located"
         )?;
         for (k, g) in &self.kinds {
-            let located = if k.locatable() || k.anchored() {
+            let located = if k.shows_located() {
                 g.located.to_string()
             } else {
                 "-".to_owned()
@@ -410,6 +410,7 @@ fn judge(a: &Applied, got: &scout_audit_store_file::Result<SealReport>) -> (bool
                     }
                 },
                 Expect::Segment(name) => at == (Some(name.clone()), None),
+                Expect::Reason(why) => at == (None, None) && t.what.starts_with(why.as_str()),
                 _ => at == (None, None),
             };
             (true, located)

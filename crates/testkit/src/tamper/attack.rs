@@ -30,6 +30,9 @@ pub enum Expect {
     Segment(String),
     /// Tampering in the seal log, the state or the key: no segment named.
     NoSegment,
+    /// As [`Expect::NoSegment`], and verify's text starts with this (the
+    /// reason the tampering's own check gives, not another one).
+    Reason(String),
     /// An error saying the store is not sealed (its seal log is gone).
     NotSealed,
     /// A store that no longer extends a checkpoint kept elsewhere (a

@@ -172,6 +172,12 @@ impl Kind {
         )
     }
 
+    /// Whether the report shows its "located" count: it names a segment,
+    /// or is checked for the exact reason verify gives.
+    pub fn shows_located(self) -> bool {
+        self.locatable() || self.anchored() || matches!(self, Kind::RetireForgedCurrentKey)
+    }
+
     /// Whether it is found against a checkpoint kept elsewhere; "located"
     /// then means the checkpoint refused with the reason the model
     /// predicts (shorter, seals cut, forked).

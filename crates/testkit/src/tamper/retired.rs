@@ -92,7 +92,7 @@ pub(super) fn neighbour_removed(t: &Target<'_>, rng: &mut Rng) -> Result<Applied
     remove(t, gone)?;
     let leaves = leaves_through(t, gone.number);
     let through = (gone.number, last.archives + 1);
-    let what = match rng.below(3) {
+    let (what, why) = match rng.below(3) {
         0 => {
             let what = format!("deleted {}, the archive after the last retire", gone.name);
             return Ok(t.unlocated(Expect::Segment(next.name.clone()), what));
@@ -102,9 +102,15 @@ pub(super) fn neighbour_removed(t: &Target<'_>, rng: &mut Rng) -> Result<Applied
             v["segment"] = through.0.into();
             v["leaves"] = leaves.into();
             log.text[last.line] = v.to_string();
-            format!(
-                "deleted {} and moved the last retire's segment and leaves over it",
-                gone.name
+            (
+                format!(
+                    "deleted {} and moved the last retire's segment and leaves over it",
+                    gone.name
+                ),
+                format!(
+                    "the retire of segment {} does not match its note",
+                    through.0
+                ),
             )
         }
         _ => {
@@ -113,14 +119,20 @@ pub(super) fn neighbour_removed(t: &Target<'_>, rng: &mut Rng) -> Result<Applied
             let epoch = log.json[last.line]["epoch"].as_u64().unwrap_or(0);
             let tree = tree_of(m, leaves)?;
             log.text[last.line] = retire_line(&store, &own, epoch, &tree, through, t.base.now)?;
-            format!(
-                "deleted {} and re-signed the last retire over it with a key of its own",
-                gone.name
+            (
+                format!(
+                    "deleted {} and re-signed the last retire over it with a key of its own",
+                    gone.name
+                ),
+                format!(
+                    "the retire of segment {} (epoch {epoch}) does not verify",
+                    through.0
+                ),
             )
         }
     };
     log.write(&t.layout)?;
-    Ok(t.unlocated(Expect::NoSegment, what))
+    Ok(t.unlocated(Expect::Reason(why), what))
 }
 
 fn own_signer(store: &str, rng: &mut Rng) -> Result<Signer, String> {
@@ -190,7 +202,8 @@ pub(super) fn forge_with_current_key(t: &Target<'_>, rng: &mut Rng) -> Result<Ap
         }
         Ok(tree)
     };
-    let (tree, through, what) = match rng.below(3) {
+    let sealed = t.base.sealed();
+    let (tree, through, what, why) = match rng.below(3) {
         0 => {
             let s = rng.range(1, last.segment);
             let tree = tree_of(&t.base.model, leaves_through(t, s))?;
@@ -198,15 +211,23 @@ pub(super) fn forge_with_current_key(t: &Target<'_>, rng: &mut Rng) -> Result<Ap
                 tree,
                 (s, s.min(last.archives)),
                 format!("going back to segment {s}"),
+                format!(
+                    "the retire of segment {s} goes back from the retire of segment {}",
+                    last.segment
+                ),
             )
         }
         1 => {
-            let n = t.base.sealed() + rng.range(1, 20);
+            let n = sealed + rng.range(1, 20);
             let s = last.segment + 1;
             (
                 made_up(n)?,
                 (s, last.archives + 1),
                 format!("removing {n} lines"),
+                format!(
+                    "the retire of segment {s} removes {n} lines, but only {sealed} were sealed \
+                     before it"
+                ),
             )
         }
         _ => {
@@ -224,6 +245,10 @@ pub(super) fn forge_with_current_key(t: &Target<'_>, rng: &mut Rng) -> Result<Ap
                 made_up(p.size)?,
                 (p.segment, k),
                 format!("with a made-up tree at the seal size {}", p.size),
+                format!(
+                    "the retire of segment {} differs from the seal of size {}: a forked history",
+                    p.segment, p.size
+                ),
             )
         }
     };
@@ -231,7 +256,7 @@ pub(super) fn forge_with_current_key(t: &Target<'_>, rng: &mut Rng) -> Result<Ap
     log.text.push(line);
     log.write(&t.layout)?;
     Ok(t.unlocated(
-        Expect::NoSegment,
+        Expect::Reason(why),
         format!("appended a retire signed with the current key, {what}"),
     ))
 }
