@@ -25,13 +25,15 @@ mod clean;
 pub mod kind;
 pub mod log_edit;
 pub mod model;
+mod retired;
+mod rollback;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use scout_audit_seal::note::{EpochChain, Verifier};
 use scout_audit_store_file::fs::RealFs;
-use scout_audit_store_file::seal::{self, SealReport};
+use scout_audit_store_file::seal::{self, SealReport, Tampering};
 
 use crate::rng::{Rng, splitmix64};
 use attack::{Applied, Expect, Target};
@@ -49,6 +51,9 @@ pub struct Options {
     pub seed: u64,
     /// Base stores to build.
     pub bases: u64,
+    /// More base stores, whose oldest archives retention retires under
+    /// seal (for the retire kinds and the untampered leg).
+    pub retired_bases: u64,
     /// Worker threads.
     pub threads: usize,
 }
@@ -60,6 +65,7 @@ impl Default for Options {
             clean: 1_000,
             seed: 1,
             bases: 6,
+            retired_bases: 2,
             threads: std::thread::available_parallelism().map_or(2, |n| n.get().min(4)),
         }
     }
@@ -146,18 +152,18 @@ impl fmt::Display for Report {
         writeln!(f, "tamper campaign, seed {}", self.seed)?;
         writeln!(
             f,
-            "{:<26} {:>7} {:>9} {:>8}",
+            "{:<28} {:>7} {:>9} {:>8}",
             "kind", "tried", "detected", "located"
         )?;
         for (k, g) in &self.kinds {
-            let located = if k.locatable() {
+            let located = if k.shows_located() {
                 g.located.to_string()
             } else {
                 "-".to_owned()
             };
             writeln!(
                 f,
-                "{:<26} {:>7} {:>9} {:>8}",
+                "{:<28} {:>7} {:>9} {:>8}",
                 k.name(),
                 g.tried,
                 g.detected,
@@ -165,7 +171,7 @@ impl fmt::Display for Report {
             )?;
         }
         let detected: u64 = self.kinds.iter().map(|(_, g)| g.detected).sum();
-        writeln!(f, "{:<26} {:>7} {:>9}", "all", self.tried(), detected)?;
+        writeln!(f, "{:<28} {:>7} {:>9}", "all", self.tried(), detected)?;
         writeln!(
             f,
             "untampered stores: {}, false alarms: {}",
@@ -212,6 +218,11 @@ pub fn run(opts: &Options) -> Result<Report, String> {
         let dir = root.path().join(format!("base-{i}"));
         std::fs::create_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         bases.push(base::build(&dir, &mut rng, 3 + i % 3)?);
+    }
+    for i in 0..opts.retired_bases {
+        let dir = root.path().join(format!("retired-{i}"));
+        std::fs::create_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        bases.push(base::build_with(&dir, &mut rng, 4 + i % 2, true)?);
     }
     let wrong: Vec<Verifier> = (0..3)
         .map(|_| EpochChain::init("scout-audit/other").map(|(_, v)| v))
@@ -280,7 +291,16 @@ fn worker(
         let applied = attack::apply(kind, &t, &mut rng)
             .map_err(|e| format!("{} (seed {seed}): {e}", kind.name()))?;
         let got = seal::verify_sealed(&RealFs, &layout, &applied.key);
-        let (detected, located) = judge(&applied, &got);
+        let anchors = if applied.checkpoints.is_empty() {
+            Ok(Vec::new())
+        } else {
+            seal::verify_checkpoints(&RealFs, &layout, &applied.key, &applied.checkpoints)
+        };
+        let (detected, located) = match (&applied.expect, &got, &anchors) {
+            (Expect::Anchor(why), Ok(r), Ok(v)) => judge_anchor(why, r, v),
+            (Expect::Anchor(_), _, _) => (false, false),
+            _ => judge(&applied, &got),
+        };
         let fig = &mut report.kinds[(i % Kind::ALL.len() as u64) as usize].1;
         fig.tried += 1;
         fig.detected += u64::from(detected);
@@ -291,8 +311,11 @@ fn worker(
                 kind.name(),
                 applied.what,
                 applied.expect,
-                got.map(|r| r.tampering).map_err(|e| e.to_string())
+                got.map(|r| r.tampering).map_err(|e| e.to_string()),
             ));
+            if !applied.checkpoints.is_empty() {
+                report.note(format!("  checkpoints: {anchors:?}"));
+            }
         }
     }
     for i in (w..opts.clean).step_by(threads as usize) {
@@ -300,7 +323,9 @@ fn worker(
         let b = &bases[(i % bases.len() as u64) as usize];
         base::copy_store(&b.dir, &dir)?;
         report.clean += 1;
-        if let Err(e) = clean::trial(b, &layout, i, &mut Rng::new(seed)) {
+        if let Err(e) = clean::trial(b, &layout, i, &mut Rng::new(seed))
+            .and_then(|()| clean::anchored(b, &layout))
+        {
             report.false_alarms += 1;
             report.note(format!("untampered store (trial {i}, seed {seed}): {e}"));
         }
@@ -309,10 +334,20 @@ fn worker(
 }
 
 /// Whether a base can take a kind (two archives to swap, two epochs with
-/// seals to reseal over).
+/// seals to reseal over, two seals to roll back between, retires).
 fn usable(b: &Base, kind: Kind) -> bool {
     let archives = b.model.segs.iter().filter(|s| s.gz).count();
+    if kind.needs_retire() != b.retired.is_some() {
+        return false;
+    }
     match kind {
+        Kind::Rollback | Kind::TailCut => b.seals.len() >= 2,
+        Kind::ArchiveRemovedPastRetire => b.retired.is_some_and(|r| {
+            b.model
+                .segs
+                .iter()
+                .any(|s| s.gz && s.number > r.segment + 1)
+        }),
         Kind::ArchivesSwapped => archives >= 2,
         Kind::ResealOlderEpoch => b.seal_epochs.first() != b.seal_epochs.last(),
         _ => archives >= 1,
@@ -330,6 +365,24 @@ fn in_block(span: &scout_audit_store_file::seal::Span, d: &model::Departure) -> 
     match (index(&span.first), index(&span.last)) {
         (Some(a), Some(b)) => a >= d.from && a <= d.first && d.first <= b,
         _ => false,
+    }
+}
+
+/// For a rollback or a cut tail: detected when `verify --key` finds
+/// tampering (it must name no segment: the cut took a certificate) or a
+/// checkpoint is refused; located when that refusal gives the reason the
+/// model predicts.
+fn judge_anchor(
+    why: &str,
+    r: &SealReport,
+    verdicts: &[Result<seal::Anchored, Tampering>],
+) -> (bool, bool) {
+    if let Some(t) = &r.tampering {
+        return (true, t.segment.is_none());
+    }
+    match verdicts.iter().find_map(|v| v.as_ref().err()) {
+        Some(t) => (true, t.segment.is_none() && t.what.starts_with(why)),
+        None => (false, false),
     }
 }
 
@@ -357,6 +410,7 @@ fn judge(a: &Applied, got: &scout_audit_store_file::Result<SealReport>) -> (bool
                     }
                 },
                 Expect::Segment(name) => at == (Some(name.clone()), None),
+                Expect::Reason(why) => at == (None, None) && t.what.starts_with(why.as_str()),
                 _ => at == (None, None),
             };
             (true, located)

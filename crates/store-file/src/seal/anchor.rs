@@ -12,12 +12,13 @@
 
 use std::collections::BTreeMap;
 
-use scout_audit_seal::merkle::{Hash, Tree, empty_root, leaf_hash};
+use scout_audit_seal::merkle::{Hash, empty_root, leaf_hash};
 use scout_audit_seal::note::{Checkpoint, Verifier, open, verify_chain};
 
 use super::Tampering;
-use super::leaves::{End, each_leaf};
+use super::leaves::each_leaf;
 use super::log::{Entry, Log, read_sealed_log};
+use super::retire::{ProvenRetire, check_retires, start};
 use super::seal_err;
 use super::verify::{cert_notes, check_log, tamper, under_shared_lock};
 use super::walk::unreadable;
@@ -224,13 +225,26 @@ pub fn verify_checkpoints(
         let sizes = opened
             .iter()
             .filter_map(|o| o.as_ref().ok().map(|o| o.checkpoint.size));
-        let (total, roots) = match roots_at(fs, layout, sizes.collect())? {
+        let proven = check_log(&log, key).ok();
+        // After retention, the walk starts from the last retire's tree
+        // (decision 117), as verify's does.
+        let retire = proven
+            .as_ref()
+            .and_then(|(seals, keys)| check_retires(&log, keys, seals).ok().flatten());
+        let (total, mut roots) = match roots_at(fs, layout, sizes.collect(), retire.as_ref())? {
             Ok(v) => v,
             Err(t) => return Ok(files.iter().map(|_| Err(t.clone())).collect()),
         };
-        let sealed = check_log(&log, key)
-            .ok()
-            .map(|(seals, _)| seals.last().map_or(0, |s| s.size));
+        if let (Some(r), Some((seals, _))) = (&retire, &proven) {
+            // The retired lines are gone: a checkpoint within them is
+            // extended when a proven seal of its size has its root.
+            let within = seals.iter().filter(|s| s.size <= r.tree.size());
+            for (size, root) in within.map(|s| (s.size, s.root)) {
+                roots.entry(size).or_insert(root);
+            }
+            roots.entry(r.tree.size()).or_insert(r.tree.root());
+        }
+        let sealed = proven.map(|(seals, _)| seals.last().map_or(0, |s| s.size));
         Ok(opened
             .into_iter()
             .map(|o| extends(o?, total, &roots, sealed))
@@ -278,23 +292,22 @@ fn open_for(
 type Counted = (u64, BTreeMap<u64, Hash>);
 
 /// The number of complete lines, and the root of the first `size` for
-/// each size asked (`None` for sizes past the end); a segment that
+/// each size asked (`None` for sizes past the end, or within the lines
+/// `retire` removed: the walk starts from its tree); a segment that
 /// cannot be read as lines is the tampering.
 fn roots_at(
     fs: &dyn Fs,
     layout: &Layout,
     sizes: Vec<u64>,
+    retire: Option<&ProvenRetire>,
 ) -> Result<std::result::Result<Counted, Tampering>> {
     let mut roots = BTreeMap::new();
     let Some(&last) = sizes.iter().max() else {
         return Ok(Ok((0, roots)));
     };
     let wanted: std::collections::BTreeSet<u64> = sizes.into_iter().collect();
-    let (mut tree, mut total) = (Tree::new(), 0u64);
-    let start = End {
-        segment: 0,
-        offset: 0,
-    };
+    let (mut tree, start) = start(retire);
+    let mut total = tree.size();
     let walked = each_leaf(fs, layout, start, &mut |line, _| {
         total = total.saturating_add(1);
         if tree.size() < last {

@@ -447,3 +447,43 @@ fn a_retire_evolves_the_key_when_its_epoch_is_over_and_sealing_goes_on() {
     let r = verify(&s);
     assert_eq!((&r.tampering, r.sealed_leaves, r.epochs), (&None, 7, 3));
 }
+
+/// Checkpoints kept elsewhere before retention retired archives (one
+/// within the retired lines, one past them) and after: the untampered
+/// store still extends every one. Found by the tamper campaign's
+/// untampered stores with retires (decision 117).
+#[test]
+fn checkpoints_kept_before_a_retire_are_still_extended_after_it() {
+    let s = new_store();
+    cycle(&s, 3, true, Retention::KEEP_ALL);
+    let within = seal::latest_checkpoint(&RealFs, &s.layout).unwrap();
+    cycle(&s, 3, true, Retention::KEEP_ALL);
+    cycle(&s, 3, true, Retention::KEEP_ALL);
+    let past = seal::latest_checkpoint(&RealFs, &s.layout).unwrap();
+    cycle(&s, 3, true, Retention::KEEP_ALL);
+    let out = retention(&s, keep(2));
+    assert_eq!(out.removed.len(), 2);
+    let r = verify(&s);
+    assert_eq!((&r.tampering, retired_of(&r)), (&None, (6, 2, 2, 1)));
+    cycle(&s, 2, true, Retention::KEEP_ALL);
+    let after = seal::latest_checkpoint(&RealFs, &s.layout).unwrap();
+    let files = [within, past, after];
+    let got = seal::verify_checkpoints(&RealFs, &s.layout, &s.key, &files).unwrap();
+    let sizes: Vec<u64> = got
+        .into_iter()
+        .map(|v| v.map(|a| a.size).map_err(|t| t.what))
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(sizes, vec![3, 9, 14]);
+    // The last seal cut from the log: the checkpoint after it catches it.
+    let log = std::fs::read_to_string(s.layout.seal_log()).unwrap();
+    let mut lines: Vec<&str> = log.lines().collect();
+    let last_seal = lines.iter().rposition(|l| l.contains("\"seal\"")).unwrap();
+    lines.truncate(last_seal);
+    std::fs::write(s.layout.seal_log(), format!("{}\n", lines.join("\n"))).unwrap();
+    let got = seal::verify_checkpoints(&RealFs, &s.layout, &s.key, &files).unwrap();
+    let whats: Vec<Option<String>> = got.into_iter().map(|v| v.err().map(|t| t.what)).collect();
+    let cut = "the seal log's last seal is of size 12, before the checkpoint of size 14: \
+               seals were cut or rolled back";
+    assert_eq!(whats, vec![None, None, Some(cut.to_owned())]);
+}

@@ -8,7 +8,7 @@ use scout_audit_core::Timestamp;
 use scout_audit_seal::note::{Signer, Verifier};
 use scout_audit_store_file::Layout;
 use scout_audit_store_file::fs::RealFs;
-use scout_audit_store_file::seal;
+use scout_audit_store_file::seal::{self, CheckpointFile};
 
 use super::base::{Base, gzip, io, write_records};
 use super::kind::Kind;
@@ -30,8 +30,17 @@ pub enum Expect {
     Segment(String),
     /// Tampering in the seal log, the state or the key: no segment named.
     NoSegment,
+    /// As [`Expect::NoSegment`], and verify's text starts with this (the
+    /// reason the tampering's own check gives, not another one).
+    Reason(String),
     /// An error saying the store is not sealed (its seal log is gone).
     NotSealed,
+    /// A store that no longer extends a checkpoint kept elsewhere (a
+    /// rollback, a cut tail): `verify_sealed` finds nothing, and
+    /// `verify_checkpoints` refuses the checkpoint with a text starting
+    /// with this; or `verify_sealed` finds tampering naming no segment
+    /// (when the cut also took a certificate the sealing state holds).
+    Anchor(String),
 }
 
 /// One tampering applied to a copy of a base.
@@ -42,6 +51,9 @@ pub struct Applied {
     pub expect: Expect,
     /// What was done, for the report's examples.
     pub what: String,
+    /// Checkpoints kept elsewhere to verify with (`verify --checkpoint`);
+    /// empty for the kinds `verify --key` alone must catch.
+    pub checkpoints: Vec<CheckpointFile>,
 }
 
 /// The copy being tampered with.
@@ -55,11 +67,11 @@ pub struct Target<'a> {
 }
 
 impl Target<'_> {
-    fn dir(&self) -> &Path {
+    pub(super) fn dir(&self) -> &Path {
         self.layout.dir()
     }
 
-    fn write_seg(&self, m: &Model, i: usize) -> Result<(), String> {
+    pub(super) fn write_seg(&self, m: &Model, i: usize) -> Result<(), String> {
         let s = &m.segs[i];
         let path = self.dir().join(&s.name);
         let bytes = if s.gz {
@@ -74,7 +86,7 @@ impl Target<'_> {
         self.located_with(m, &self.base.seals, what)
     }
 
-    fn located_with(&self, m: &Model, seals: &[SealPoint], what: String) -> Applied {
+    pub(super) fn located_with(&self, m: &Model, seals: &[SealPoint], what: String) -> Applied {
         let departure = expected_departure(&self.base.model, m, seals).map(Box::new);
         let expect = match expected_location(&self.base.model, m, seals) {
             Some(at) => Expect::Line(at, departure),
@@ -86,14 +98,16 @@ impl Target<'_> {
             key: self.base.key.clone(),
             expect,
             what,
+            checkpoints: Vec::new(),
         }
     }
 
-    fn unlocated(&self, expect: Expect, what: String) -> Applied {
+    pub(super) fn unlocated(&self, expect: Expect, what: String) -> Applied {
         Applied {
             key: self.base.key.clone(),
             expect,
             what,
+            checkpoints: Vec::new(),
         }
     }
 }
@@ -123,15 +137,23 @@ pub fn apply(kind: Kind, t: &Target<'_>, rng: &mut Rng) -> Result<Applied, Strin
             key: rng.pick(&t.wrong_keys.iter().collect::<Vec<_>>()).clone(),
             expect: Expect::NoSegment,
             what: "verified with another store's key".to_owned(),
+            checkpoints: Vec::new(),
         }),
         Kind::ResealOlderEpoch => reseal_older_epoch(t, rng),
         Kind::ResealWithOwnKey => reseal_with_own_key(t, rng),
         Kind::IndexForged => forge_index(t, rng),
+        Kind::Rollback => super::rollback::rollback(t, rng),
+        Kind::TailCut => super::rollback::tail_cut(t, rng),
+        Kind::RetireEdited => super::retired::edit(t, rng),
+        Kind::RetiredNeighbourRemoved => super::retired::neighbour_removed(t, rng),
+        Kind::ArchiveRemovedPastRetire => super::retired::later_archive_removed(t, rng),
+        Kind::RetireReplayed => super::retired::replay(t, rng),
+        Kind::RetireForgedCurrentKey => super::retired::forge_with_current_key(t, rng),
     }
 }
 
 /// The segment and line index of leaf `k`.
-fn leaf_at(m: &Model, k: u64) -> Option<(usize, usize)> {
+pub(super) fn leaf_at(m: &Model, k: u64) -> Option<(usize, usize)> {
     let mut left = usize::try_from(k).ok()?;
     for (i, s) in m.segs.iter().enumerate() {
         let n = s.lines().len();
@@ -143,7 +165,7 @@ fn leaf_at(m: &Model, k: u64) -> Option<(usize, usize)> {
     None
 }
 
-fn owned_lines(m: &Model, seg: usize) -> Vec<Vec<u8>> {
+pub(super) fn owned_lines(m: &Model, seg: usize) -> Vec<Vec<u8>> {
     m.segs[seg].lines().iter().map(|l| l.to_vec()).collect()
 }
 

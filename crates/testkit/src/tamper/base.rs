@@ -9,11 +9,12 @@ use std::time::Duration;
 use flate2::Compression;
 use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
-use scout_audit_core::{Durability, Event, ManualClock, Timestamp};
+use scout_audit_core::{Clock as _, Durability, Event, ManualClock, Timestamp};
 use scout_audit_seal::note::Verifier;
+use scout_audit_store_file::compress::retention_run;
 use scout_audit_store_file::fs::RealFs;
-use scout_audit_store_file::options::SealInterval;
-use scout_audit_store_file::seal;
+use scout_audit_store_file::options::{Retention, SealInterval};
+use scout_audit_store_file::seal::{self, CheckpointFile};
 use scout_audit_store_file::{FileStore, Layout};
 
 use super::model::{Model, SealPoint, Seg, file_name, parse_archive_name};
@@ -39,6 +40,17 @@ pub struct Base {
     pub seal_epochs: Vec<u64>,
     /// The sealing clock's time after the last seal (unix s).
     pub now: u64,
+    /// The checkpoint `scout-audit checkpoint` printed right after each
+    /// seal (same order as `seals`), as kept elsewhere.
+    pub checkpoints: Vec<CheckpointFile>,
+    /// A copy of the whole store directory taken right after each seal
+    /// (same order as `seals`): what a rollback copies back.
+    pub snapshots: Vec<PathBuf>,
+    /// For a store whose archives retention retired under seal: where the
+    /// last `retire` ends (its leaves and the end of its last segment).
+    /// `model` then still holds the retired archives (no longer on disk),
+    /// so leaf numbers stay the tree's.
+    pub retired: Option<SealPoint>,
 }
 
 impl Base {
@@ -92,32 +104,124 @@ fn rotate(live: &Path) -> Result<(), String> {
 /// seals), a rotation after each round but the last, then (sometimes) a
 /// few lines left unsealed.
 pub fn build(dir: &Path, rng: &mut Rng, rounds: u64) -> Result<Base, String> {
+    build_with(dir, rng, rounds, false)
+}
+
+/// The seals made while a base is built, with what was kept after each.
+struct Sealing<'a> {
+    dir: &'a Path,
+    layout: Layout,
+    clock: ManualClock,
+    sizes: Vec<u64>,
+    seal_epochs: Vec<u64>,
+    checkpoints: Vec<CheckpointFile>,
+    snapshots: Vec<PathBuf>,
+}
+
+impl Sealing<'_> {
+    /// Writes 20 to 120 records, moves the clock 0 to 2 epochs and seals;
+    /// keeps the checkpoint and a copy of the store.
+    fn write_and_seal(&mut self, rng: &mut Rng) -> Result<(), String> {
+        let n = rng.range(20, 120);
+        write_records(&self.layout.live(), rng, n)?;
+        self.clock
+            .advance(Duration::from_secs(rng.below(2 * EPOCH_SECS + 1)));
+        let dir = self.dir;
+        let Some(s) =
+            seal::seal_now(&RealFs, &self.layout, &self.clock).map_err(io("seal", dir))?
+        else {
+            return Ok(());
+        };
+        self.sizes.push(s.size);
+        self.seal_epochs.push(s.epoch);
+        let cp = seal::latest_checkpoint(&RealFs, &self.layout).map_err(io("checkpoint", dir))?;
+        self.checkpoints.push(cp);
+        let name = format!("{}-snap-{}", file_name(dir), self.sizes.len());
+        let snap = dir.with_file_name(name);
+        std::fs::create_dir(&snap).map_err(io("create", &snap))?;
+        copy_store(dir, &snap)?;
+        self.snapshots.push(snap);
+        Ok(())
+    }
+
+    /// Runs retention keeping `keep` archives, under seal (a signed
+    /// `retire`, then the deletion).
+    fn retain(&self, keep: usize) -> Result<(), String> {
+        let r = Retention {
+            max_archives: Some(keep),
+            ..Retention::KEEP_ALL
+        };
+        let out = retention_run(&RealFs, &self.layout, &r, self.clock.now(), None)
+            .map_err(io("retention", self.dir))?;
+        match out.refused {
+            Some(why) => Err(format!("retention refused: {why}")),
+            None if out.removed.is_empty() => Err("retention retired nothing".to_owned()),
+            None => Ok(()),
+        }
+    }
+}
+
+/// [`build`], and when `retire`, retention retires the oldest one or two
+/// archives under seal (one or two `retire` entries), after which a
+/// rotation and seals follow, so seals come after the retires.
+pub fn build_with(dir: &Path, rng: &mut Rng, rounds: u64, retire: bool) -> Result<Base, String> {
     let layout = Base::layout_in(dir)?;
     let live = layout.live();
     let key = seal::init(&RealFs, &layout, EPOCH_SECS).map_err(io("seal init", dir))?;
     let key = Verifier::parse(&key).map_err(|e| e.to_string())?;
     let clock =
         ManualClock::new(Timestamp::from_unix(1_800_000_000, 0).ok_or("a time out of range")?);
-    let (mut sizes, mut seal_epochs) = (Vec::new(), Vec::new());
+    let mut s = Sealing {
+        dir,
+        layout: layout.clone(),
+        clock,
+        sizes: Vec::new(),
+        seal_epochs: Vec::new(),
+        checkpoints: Vec::new(),
+        snapshots: Vec::new(),
+    };
     for round in 0..rounds {
         for _ in 0..rng.range(1, 3) {
-            let n = rng.range(20, 120);
-            write_records(&live, rng, n)?;
-            clock.advance(Duration::from_secs(rng.below(2 * EPOCH_SECS + 1)));
-            if let Some(s) = seal::seal_now(&RealFs, &layout, &clock).map_err(io("seal", dir))? {
-                sizes.push(s.size);
-                seal_epochs.push(s.epoch);
-            }
+            s.write_and_seal(rng)?;
         }
         if round + 1 < rounds {
             rotate(&live)?;
         }
     }
+    let mut retired_segs = Vec::new();
+    if retire {
+        let before = read_model(&layout)?;
+        let archives = before.segs.iter().filter(|g| g.gz).count();
+        let keep = archives.saturating_sub(rng.range(1, 2) as usize).max(1);
+        s.retain(keep)?;
+        if keep > 1 && rng.chance(0.5) {
+            s.write_and_seal(rng)?;
+            s.retain(keep - 1)?;
+        }
+        let left = read_model(&layout)?;
+        retired_segs = before
+            .segs
+            .into_iter()
+            .filter(|g| g.gz && left.find(&g.name).is_none())
+            .collect();
+        s.write_and_seal(rng)?;
+        rotate(&live)?;
+        s.write_and_seal(rng)?;
+    }
     if rng.chance(0.5) {
         let n = rng.range(1, 20);
         write_records(&live, rng, n)?;
     }
-    let model = read_model(&layout)?;
+    let mut model = read_model(&layout)?;
+    let retired = retired_point(&mut model, retired_segs);
+    let Sealing {
+        clock,
+        sizes,
+        seal_epochs,
+        checkpoints,
+        snapshots,
+        ..
+    } = s;
     let seals = sizes
         .iter()
         .map(|&n| {
@@ -135,11 +239,28 @@ pub fn build(dir: &Path, rng: &mut Rng, rounds: u64) -> Result<Base, String> {
         seals,
         seal_epochs,
         now,
+        checkpoints,
+        snapshots,
+        retired,
+    })
+}
+
+/// Puts the retired archives back into the model (in front, where their
+/// leaves are in the tree) and returns where the last retire ends.
+fn retired_point(model: &mut Model, retired: Vec<Seg>) -> Option<SealPoint> {
+    let last = retired.iter().map(|g| g.number).max()?;
+    model.segs.extend(retired);
+    model.normalise();
+    let places = model.places();
+    let end = places.iter().rposition(|p| p.number == last)?;
+    Some(SealPoint {
+        size: end as u64 + 1,
+        segment: last,
+        offset: places[end].end,
     })
 }
 
 fn clock_secs(clock: &ManualClock) -> i64 {
-    use scout_audit_core::Clock as _;
     clock.now().unix_secs()
 }
 

@@ -67,6 +67,25 @@ pub(super) fn trial(b: &Base, layout: &Layout, i: u64, rng: &mut Rng) -> Result<
     }
 }
 
+/// Every checkpoint the base kept (one per seal) and the store's latest
+/// one must be extended by the untampered store, whatever the trial did.
+pub(super) fn anchored(b: &Base, layout: &Layout) -> Result<(), String> {
+    let mut files = b.checkpoints.clone();
+    files.push(seal::latest_checkpoint(&RealFs, layout).map_err(io("checkpoint", layout.dir()))?);
+    let verdicts = seal::verify_checkpoints(&RealFs, layout, &b.key, &files)
+        .map_err(|e| format!("verify --checkpoint failed: {e}"))?;
+    for (f, v) in files.iter().zip(verdicts) {
+        if let Err(t) = v {
+            let size = f.note.lines().nth(1).unwrap_or("?");
+            return Err(format!(
+                "the checkpoint of size {size} is refused: {}",
+                t.what
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Seals with the base's clock moved on by up to two epochs; returns the
 /// leaves sealed.
 fn seal_again(b: &Base, layout: &Layout, rng: &mut Rng) -> Result<u64, String> {

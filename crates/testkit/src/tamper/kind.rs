@@ -56,11 +56,34 @@ pub enum Kind {
     /// and its own digest recomputed (testkit's `forge`), after a seal
     /// vouched for it.
     IndexForged,
+    /// The whole store (lines, seal files, state, indexes) copied back
+    /// from an older copy, as is or with records written after it; caught
+    /// against a checkpoint kept elsewhere.
+    Rollback,
+    /// The last seals cut from the seal log, with the lines after the
+    /// last seal kept kept or cut too; caught against a checkpoint kept
+    /// elsewhere (or by the state, when a certificate went with them).
+    TailCut,
+    /// A field of a `retire` line edited (its note, tree, epoch, segment
+    /// or leaves).
+    RetireEdited,
+    /// The archive right after the last retire deleted, as is, or passed
+    /// off as retired (the retire's unsigned fields moved over it, or the
+    /// retire re-signed with the attacker's own key).
+    RetiredNeighbourRemoved,
+    /// On a store with retires, a later archive deleted without a retire.
+    ArchiveRemovedPastRetire,
+    /// A `retire` line written again elsewhere in the seal log.
+    RetireReplayed,
+    /// A retire signed with the current key that contradicts the log:
+    /// going back, removing lines never sealed, or with a made-up tree at
+    /// a seal's size.
+    RetireForgedCurrentKey,
 }
 
 impl Kind {
     /// Every kind, in the report's order.
-    pub const ALL: [Kind; 22] = [
+    pub const ALL: [Kind; 29] = [
         Kind::LineEdited,
         Kind::LineInserted,
         Kind::LineRemoved,
@@ -83,6 +106,13 @@ impl Kind {
         Kind::ResealOlderEpoch,
         Kind::ResealWithOwnKey,
         Kind::IndexForged,
+        Kind::Rollback,
+        Kind::TailCut,
+        Kind::RetireEdited,
+        Kind::RetiredNeighbourRemoved,
+        Kind::ArchiveRemovedPastRetire,
+        Kind::RetireReplayed,
+        Kind::RetireForgedCurrentKey,
     ];
 
     /// Its name in the report.
@@ -110,6 +140,13 @@ impl Kind {
             Kind::ResealOlderEpoch => "reseal-older-epoch",
             Kind::ResealWithOwnKey => "reseal-own-key",
             Kind::IndexForged => "index-forged",
+            Kind::Rollback => "rollback",
+            Kind::TailCut => "tail-cut",
+            Kind::RetireEdited => "retire-edited",
+            Kind::RetiredNeighbourRemoved => "retired-neighbour-removed",
+            Kind::ArchiveRemovedPastRetire => "archive-removed-past-retire",
+            Kind::RetireReplayed => "retire-replayed",
+            Kind::RetireForgedCurrentKey => "retire-forged-current-key",
         }
     }
 
@@ -130,17 +167,47 @@ impl Kind {
                 | Kind::ArchiveReplacedByOlder
                 | Kind::IndexForged
                 | Kind::ResealOlderEpoch
+                | Kind::RetiredNeighbourRemoved
+                | Kind::ArchiveRemovedPastRetire
+        )
+    }
+
+    /// Whether the report shows its "located" count: it names a segment,
+    /// or is checked for the exact reason verify gives.
+    pub fn shows_located(self) -> bool {
+        self.locatable() || self.anchored() || matches!(self, Kind::RetireForgedCurrentKey)
+    }
+
+    /// Whether it is found against a checkpoint kept elsewhere; "located"
+    /// then means the checkpoint refused with the reason the model
+    /// predicts (shorter, seals cut, forked).
+    pub fn anchored(self) -> bool {
+        matches!(self, Kind::Rollback | Kind::TailCut)
+    }
+
+    /// Whether it needs a store whose archives retention retired.
+    pub fn needs_retire(self) -> bool {
+        matches!(
+            self,
+            Kind::RetireEdited
+                | Kind::RetiredNeighbourRemoved
+                | Kind::ArchiveRemovedPastRetire
+                | Kind::RetireReplayed
+                | Kind::RetireForgedCurrentKey
         )
     }
 }
 
 /// Tamperings of issue 10 item 4 this campaign does not try, and why.
-pub const NOT_YET: [&str; 3] = [
-    "the whole store rolled back, or whole seals cut from the end of the log within the \
-     current epoch: caught only against a checkpoint kept elsewhere (`verify --checkpoint`, \
-     decision 74), proven by `it::proofs`, not drawn here",
-    "an archive removed by retention and retires forged or edited: proven by `it::retire` \
-     (decision 73), not drawn here",
+pub const NOT_YET: [&str; 4] = [
+    "a retire signed with the current key over the real tree of archives retention would \
+     have kept: verify cannot tell it from a real one (decision 84); it is reported with its \
+     reach, epoch and time, not refused",
+    "a retire line removed when a later retire follows: the later one accounts for every \
+     retired line (its leaves and archives in all), so verify has nothing to miss but the \
+     earlier retire's time (decision 118)",
+    "a rolled-back store sealed again with its old sealing state: not drawn (the rollback \
+     kind writes records after the old copy but does not seal them)",
     "the unsigned fields of the seal log (`v`, the init line's `at`): not checked today \
      (they carry no record)",
 ];

@@ -103,6 +103,44 @@ pub fn seal_line(
     Ok(line.to_string())
 }
 
+/// A `retire` line for the archives through `segment` (`archives`
+/// retired in all), whose leaves make `tree`, signed by `signer` as
+/// epoch `epoch` at time `time`.
+pub fn retire_line(
+    store: &str,
+    signer: &Signer,
+    epoch: u64,
+    tree: &Tree,
+    (segment, archives): (u64, u64),
+    time: u64,
+) -> Result<String, String> {
+    let cp = Checkpoint {
+        origin: format!("scout-audit/{store}"),
+        size: tree.size(),
+        root: tree.root(),
+        extensions: vec![
+            format!("epoch {epoch}"),
+            format!("retire {segment} {archives}"),
+            format!("time {time}"),
+        ],
+    };
+    let note = sign(&cp.to_text(), &[signer]).map_err(|e| e.to_string())?;
+    let line = serde_json::json!({
+        "v": 1, "kind": "retire", "epoch": epoch, "note": note, "segment": segment,
+        "leaves": tree.size(), "tree": STANDARD.encode(tree.encode()),
+    });
+    Ok(line.to_string())
+}
+
+/// The tree over the first `n` leaves of `model`.
+pub fn tree_of(model: &Model, n: u64) -> Result<Tree, String> {
+    let mut tree = Tree::new();
+    for l in model.leaves().iter().take(usize::try_from(n).unwrap_or(0)) {
+        tree.push(leaf_hash(l)).map_err(|e| e.to_string())?;
+    }
+    Ok(tree)
+}
+
 /// The signed time of a seal line (its note's `time` extension).
 pub fn seal_time(v: &Value) -> u64 {
     v["note"]
@@ -152,6 +190,7 @@ pub fn edit_line(log: &mut LogLines, i: usize, rng: &mut Rng) -> Result<&'static
     let fields: &[&'static str] = match v["kind"].as_str() {
         Some("init") => &["key", "store"],
         Some("cert" | "vouch") => &["note", "epoch"],
+        Some("retire") => &["note", "tree", "epoch", "segment", "leaves"],
         _ => &["note", "tree", "epoch", "segment", "offset"],
     };
     let field = rng.pick(fields);
