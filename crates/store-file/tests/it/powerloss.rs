@@ -106,9 +106,10 @@ fn a_lock_file_made_beside_an_existing_live_file_survives_power_loss() {
     store.append(Event::new("probe")).unwrap();
     // The second power loss: the unsynced write garbled, every
     // un-fsynced directory operation lost.
-    let (image, crash) = fs
-        .state()
-        .crash_with(&mut Rng::new(7), Some((FileDamage::Garble, DirDamage::Drop)));
+    let (image, crash) = fs.state().crash_with(
+        &mut Rng::new(7),
+        Some((FileDamage::Garble, DirDamage::Drop)),
+    );
     let reopened = FileStore::builder(path)
         .file_system(Arc::new(SimFs::new(image.clone())))
         .session(SessionId::new("next"))
