@@ -12,10 +12,12 @@
 //!   `{"v":1,"kind":"vouch","epoch":N,"note":…}`; the note's text is
 //!   `scout-audit/<store>`, `vouch <size>` (the size of the seal it
 //!   follows), then `index <archive name> <64 hex>` per index.
-//! - Readers ([`Vouches::load`]) read the seal log cheaply (seal lines are
-//!   skipped unparsed), check the epoch chain from the log's own `init`
-//!   key and each vouch's signature, and keep the first digest vouched for
-//!   each archive. `verify --key` checks that key.
+//! - Readers ([`Vouches::load`]) look up the vouch of each archive they
+//!   have an index of without reading the whole seal log (`seek.rs`,
+//!   decision 114): bisection to where the seals pass its number, then
+//!   forwards to the first vouch naming it, signed by its epoch's key as
+//!   the log's `cert` line for that epoch gives it. `verify --key` checks
+//!   the chain of those keys back to the verification key.
 //! - `verify --key` ([`check`]) checks every vouch (order, signature, the
 //!   seal it follows, that its archives were sealed, no archive twice) and
 //!   every index present against its vouched digest.
@@ -24,7 +26,7 @@ use std::collections::{HashMap, HashSet};
 use std::io::{self, BufReader};
 use std::path::Path;
 
-use scout_audit_seal::note::{Verifier, open, sign, verify_chain};
+use scout_audit_seal::note::{Verifier, open, sign};
 use serde::Deserialize;
 
 use super::leaves::End;
@@ -38,6 +40,8 @@ use crate::index::{
 };
 use crate::layout::Layout;
 use crate::{Error, Result};
+
+mod seek;
 
 /// A `vouch` line of the seal log.
 #[derive(Clone, Debug, Deserialize)]
@@ -123,6 +127,12 @@ fn open_vouch(
         .ok()
         .and_then(|i| keys.get(i))
         .ok_or_else(|| format!("a vouch of epoch {} has no certified key", v.epoch))?;
+    open_with(store, key, v)
+}
+
+/// Opens a vouch with its epoch's key: its signature that key's, its
+/// origin this store's.
+fn open_with(store: &str, key: &Verifier, v: &VouchEntry) -> std::result::Result<Vouch, String> {
     let opened = open(v.note.as_bytes(), std::slice::from_ref(key))
         .map_err(|e| format!("a vouch of epoch {} does not verify: {e}", v.epoch))?;
     let vouch = parse_text(&opened.text)?;
@@ -153,7 +163,7 @@ pub(super) fn vouched_names(fs: &dyn Fs, layout: &Layout) -> Result<HashSet<Stri
             "cannot be read for the indexes it vouches for",
         )
     })?;
-    Ok(kept.vouches.iter().flat_map(|(_, v)| names_of(v)).collect())
+    Ok(kept.iter().flat_map(names_of).collect())
 }
 
 /// The indexes to vouch for once the store is sealed up to `end` (a seal
@@ -213,12 +223,15 @@ pub(super) fn append_vouches(
 }
 
 /// The index digests a store's seal log vouches for, as queries trust
-/// them: the epoch chain checked from the log's own `init` key (which
-/// `verify --key` checks against the verification key), each vouch's
-/// signature checked, the first digest vouched for an archive kept.
+/// them: for each archive with an index in the store's listing, the first
+/// vouch naming it after the seals passed its number, signed by its
+/// epoch's key as the log certifies it and placed in that epoch
+/// (decision 114; the chain back to the verification key is what
+/// `verify --key` checks).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Vouches {
-    /// Archive name → the digest of its index that a seal vouched for.
+    /// Archive name → the digest of its index that a seal vouched for,
+    /// for the archives with an index when the vouches were loaded.
     digests: HashMap<String, [u8; 32]>,
 }
 
@@ -226,8 +239,12 @@ impl Vouches {
     /// The vouches of the store at `layout`; `None` when the store is not
     /// sealed (neither its seal log nor its sealing state exists), so its
     /// indexes are used as they always were. A sealed store whose log
-    /// cannot be read, or whose chain or vouches do not verify, vouches
-    /// for nothing (its archives are read): never an error, never a panic.
+    /// cannot be read, does not start with an `init` line, ends in a line
+    /// that is not an entry, or has such a line where the search reads,
+    /// vouches for nothing (its archives are read); a vouch that does not
+    /// verify vouches for nothing. Never an error, never a panic. It reads
+    /// a bounded part of the log: about the archives' number times the
+    /// logarithm of its length.
     pub fn load(fs: &dyn Fs, layout: &Layout) -> Option<Vouches> {
         let absent =
             |p: &Path| matches!(fs.lstat(p), Err(e) if e.kind() == io::ErrorKind::NotFound);
@@ -249,7 +266,8 @@ impl Vouches {
         digest.is_some_and(|d| self.digests.get(archive) == Some(d))
     }
 
-    /// How many archives' indexes are vouched for.
+    /// How many archives' indexes (of those present at loading) are
+    /// vouched for.
     pub fn len(&self) -> usize {
         self.digests.len()
     }
@@ -260,26 +278,17 @@ impl Vouches {
     }
 }
 
-/// What a reader keeps of the seal log: the init line's store and key,
-/// the certificates, and each vouch with the certificates before it.
-#[derive(Default)]
-struct Kept {
-    init: Option<(String, String)>,
-    certs: Vec<String>,
-    vouches: Vec<(u64, VouchEntry)>,
-}
-
-/// Reads the seal log's init, cert and vouch lines (never through a
-/// link; a torn last line ignored); `None` when it cannot be read or a
-/// line is not an entry.
-fn read_kept(fs: &dyn Fs, layout: &Layout) -> Option<Kept> {
+/// Reads the seal log's vouch lines (never through a link; a torn last
+/// line ignored); `None` when it cannot be read, does not start with an
+/// `init` line or a line is not an entry.
+fn read_kept(fs: &dyn Fs, layout: &Layout) -> Option<Vec<VouchEntry>> {
     let path = layout.seal_log();
     if !regular_or_absent(fs, &path).ok()? {
         return None;
     }
     let f = fs.open_read(&path).ok()?;
     let mut r = BufReader::with_capacity(256 << 10, f);
-    let (mut kept, mut buf, mut first) = (Kept::default(), Vec::new(), true);
+    let (mut kept, mut buf, mut first) = (Vec::new(), Vec::new(), true);
     while next_line(&mut r, &mut buf, MAX_LOG_LINE, &path).ok()? {
         let Some(line) = buf.strip_suffix(b"\n") else {
             break;
@@ -289,44 +298,30 @@ fn read_kept(fs: &dyn Fs, layout: &Layout) -> Option<Kept> {
             continue;
         }
         match serde_json::from_slice(line).ok()? {
-            Entry::Init { store, key } if is_first => kept.init = Some((store, key)),
+            Entry::Init { .. } if is_first => {}
             _ if is_first => return None,
             Entry::Init { .. } => return None,
-            Entry::Cert { note, .. } => kept.certs.push(note),
-            Entry::Vouch(v) => kept.vouches.push((kept.certs.len() as u64, v)),
+            Entry::Vouch(v) => kept.push(v),
             _ => {}
         }
     }
     Some(kept)
 }
 
+/// The vouches readers use: those of the archives with an index in the
+/// store's listing, found by [`seek::Seeker`] without reading the whole
+/// log; `None` when the log cannot be used.
 fn read_vouches(fs: &dyn Fs, layout: &Layout) -> Option<Vouches> {
-    let kept = read_kept(fs, layout)?;
-    let (store, key) = kept.init?;
-    let key = Verifier::parse(&key).ok()?;
-    // Only the epochs some vouch was signed in need their certificates.
-    let needed = kept.vouches.iter().map(|(c, _)| *c).max().unwrap_or(0);
-    let certs: Vec<&[u8]> = kept
-        .certs
-        .iter()
-        .take(usize::try_from(needed).ok()?)
-        .map(|c| c.as_bytes())
+    let listing = layout.list(fs).ok()?;
+    let wanted: Vec<seek::Wanted> = listing
+        .archives()
+        .filter(|seg| listing.has_index(seg))
+        .filter_map(|seg| Some((seg.name.clone(), seg.number?)))
         .collect();
-    let keys: Vec<Verifier> = verify_chain(&key, &certs)
-        .ok()?
-        .into_iter()
-        .map(|e| e.verifier)
-        .collect();
-    let mut out = Vouches::default();
-    for (certified, v) in &kept.vouches {
-        let Ok(vouch) = open_vouch(&store, &keys, *certified, v) else {
-            continue;
-        };
-        for (name, digest) in vouch.items {
-            out.digests.entry(name).or_insert(digest);
-        }
-    }
-    Some(out)
+    let mut seeker = seek::Seeker::open(fs, layout)?;
+    Some(Vouches {
+        digests: seeker.find(&wanted)?,
+    })
 }
 
 /// `verify --key`'s part: every vouch of the log (in order, signed by its

@@ -190,13 +190,34 @@ fn open_exclusively(
     retention: &Retention,
 ) -> Result<Opened> {
     let lock_path = layout.lock();
-    let lock = fs
-        .open_lock(&lock_path, true)
-        .map_err(|e| Error::io("open lock file", &lock_path, e))?;
+    let lock = open_lock_durably(fs, layout)?;
     let (report, live) = exclusively(Some(&*lock), &lock_path, || {
         recover_and_open_live(fs, layout, clock, retention)
     })?;
     Ok(Opened { lock, report, live })
+}
+
+/// Opens (creating if needed) the store's lock file, fsyncing the
+/// directory when it was created. The live file's creation fsyncs the
+/// directory too, but a live file may already exist without a lock file
+/// (a crash kept the one name and lost the other): a lock file whose name
+/// a power loss then takes again leaves a live file without a lock file,
+/// which the next open refuses as not an audit log once a garbled,
+/// unsynced write is all it holds (docs/durability.md).
+fn open_lock_durably(fs: &dyn Fs, layout: &Layout) -> Result<Arc<dyn LockFile>> {
+    let lock_path = layout.lock();
+    let existed = match fs.lstat(&lock_path) {
+        Ok(_) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) => return Err(Error::io("stat", lock_path, e)),
+    };
+    let lock = fs
+        .open_lock(&lock_path, true)
+        .map_err(|e| Error::io("open lock file", &lock_path, e))?;
+    if !existed {
+        sync_dir(fs, layout.dir())?;
+    }
+    Ok(lock)
 }
 
 /// Recovery, then the live file (made durable in its directory when new).

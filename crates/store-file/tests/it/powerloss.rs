@@ -79,3 +79,45 @@ fn every_crash_point_of_the_standard_workloads_keeps_the_contract() {
         assert!(n > 0, "no {what}: {report:#?}");
     }
 }
+
+/// Found by the long campaign (`cargo xtask crash --no-kill --sim-states
+/// 40000`, `--seed 20261206`: crash after op 6, seed 7, in each standard
+/// workload): a writer opening a store whose live file exists but whose
+/// lock file a crash lost made the lock file without fsyncing the
+/// directory. A second power loss after its first, unsynced write then
+/// lost the lock file's name again and garbled the write, leaving a live
+/// file with no record and no lock file, which the next open refused as
+/// "not an audit log".
+#[test]
+fn a_lock_file_made_beside_an_existing_live_file_survives_power_loss() {
+    let path = std::path::Path::new("/home/u/.scout/audit.jsonl");
+    let layout = Layout::new(path).unwrap();
+    // What the first crash left: the live file's name, not the lock's.
+    let mut disk = scout_audit_testkit::sim::SimState::default();
+    disk.put(path, b"").unwrap();
+    assert_eq!(disk.read(&layout.lock()), None);
+    let fs = SimFs::new(disk);
+    let store = FileStore::builder(path)
+        .file_system(Arc::new(fs.clone()))
+        .durability(Durability::Process)
+        .session(SessionId::new("recovering"))
+        .open()
+        .unwrap();
+    store.append(Event::new("probe")).unwrap();
+    // The second power loss: the unsynced write garbled, every
+    // un-fsynced directory operation lost.
+    let (image, crash) = fs.state().crash_with(
+        &mut Rng::new(7),
+        Some((FileDamage::Garble, DirDamage::Drop)),
+    );
+    let reopened = FileStore::builder(path)
+        .file_system(Arc::new(SimFs::new(image.clone())))
+        .session(SessionId::new("next"))
+        .open();
+    reopened.unwrap().close().unwrap();
+    // The lock file's name was durable before the write: no directory
+    // operation was pending.
+    assert_eq!(crash.lost_dir_ops, 0, "{crash:?}");
+    assert_eq!(image.read(&layout.lock()), Some(Vec::new()));
+    store.close().unwrap();
+}

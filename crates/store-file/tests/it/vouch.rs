@@ -428,3 +428,141 @@ fn the_vouch_digest_covers_the_header_but_not_the_identity() {
         None
     );
 }
+
+/// A store with `archives` indexed archives, sealed a few times while
+/// each was the live file, its epochs 1 s long under a clock stepping 2 s
+/// a seal (so every seal certifies a new epoch and vouches are signed in
+/// many epochs); then every seal line of the log repeated `copies` times
+/// in place, as days of once-a-second seals would leave it (the seals'
+/// end segments and the lines' epochs still never decrease).
+fn long_log(archives: usize, copies: usize) -> Sealed {
+    use scout_audit_core::{Clock, ManualClock};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let layout = Layout::new(&path).unwrap();
+    let key = seal::init(&RealFs, &layout, 1).unwrap();
+    let clock = ManualClock::new(SystemClock.now());
+    let seal = || {
+        clock.advance(std::time::Duration::from_secs(2));
+        seal::seal_now(&RealFs, &layout, &clock).unwrap();
+    };
+    for _ in 0..archives {
+        for _ in 0..3 {
+            write(&path, 1);
+            seal();
+        }
+        rotate(&path);
+        seal();
+    }
+    let log = std::fs::read_to_string(layout.seal_log()).unwrap();
+    let mut grown = String::new();
+    for line in log.lines() {
+        let n = if line.starts_with(r#"{"v":1,"kind":"seal""#) {
+            copies
+        } else {
+            1
+        };
+        for _ in 0..n {
+            grown.push_str(line);
+            grown.push('\n');
+        }
+    }
+    std::fs::write(layout.seal_log(), grown).unwrap();
+    Sealed {
+        _dir: dir,
+        path,
+        layout,
+        key: Verifier::parse(&key).unwrap(),
+    }
+}
+
+/// Decision 114: readers find each archive's vouch by bisection and a
+/// short scan, not by reading the log whole. On a log of megabytes, every
+/// index is vouched for exactly as the sealer vouched (each vouch line's
+/// digest, signed in one of many epochs), and each keeps being so as the
+/// log grows after it.
+#[test]
+fn readers_find_every_vouch_in_a_long_seal_log() {
+    let s = long_log(5, 400);
+    let size = std::fs::metadata(s.layout.seal_log()).unwrap().len();
+    assert!(size > 2 << 20, "{size}");
+    let lines = log_lines(&s);
+    let vouch_epochs: Vec<u64> = lines
+        .iter()
+        .filter(|l| l["kind"] == "vouch")
+        .map(|l| l["epoch"].as_u64().unwrap())
+        .collect();
+    assert_eq!(vouch_epochs.len(), 5);
+    assert!(
+        vouch_epochs.windows(2).all(|w| w[0] < w[1]),
+        "{vouch_epochs:?}"
+    );
+    assert!(vouch_epochs[0] > 1, "{vouch_epochs:?}");
+    let idx = with_ext(&s, ".jsonl.gz.idx");
+    assert_eq!(idx.len(), 5);
+    let v = vouches(&s);
+    assert_eq!(v.len(), 5);
+    for i in &idx {
+        assert!(v.vouches_for(&read_index(i)), "{i:?}");
+    }
+    // A forged index among them is not vouched for; the others still are.
+    forge(&idx[2]);
+    let v = vouches(&s);
+    assert_eq!(v.len(), 5);
+    for (k, i) in idx.iter().enumerate() {
+        assert_eq!(v.vouches_for(&read_index(i)), k != 2, "{i:?}");
+    }
+}
+
+/// What a reader reads to find a vouch is an entry of the log, and a
+/// vouch holds only when signed by the key its epoch's `cert` line
+/// certifies: a garbled line where the search reads, or a `cert` line
+/// whose key was swapped, vouches for nothing there.
+#[test]
+fn readers_of_a_long_seal_log_trust_only_entries_and_certified_keys() {
+    let s = long_log(3, 200);
+    let log = std::fs::read_to_string(s.layout.seal_log()).unwrap();
+    let idx = with_ext(&s, ".jsonl.gz.idx");
+    assert_eq!(vouches(&s).len(), 3);
+    let lines: Vec<&str> = log.lines().collect();
+    let at = |kind: &str, nth: usize| {
+        lines
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.contains(&format!(r#""kind":"{kind}""#)))
+            .nth(nth)
+            .unwrap()
+            .0
+    };
+    let rewrite = |k: usize, new: &str| {
+        let mut out: Vec<String> = lines.iter().map(|l| (*l).to_owned()).collect();
+        out[k] = new.to_owned();
+        std::fs::write(s.layout.seal_log(), out.join("\n") + "\n").unwrap();
+    };
+    // The line before the second vouch garbled: nothing is vouched for.
+    let second = at("vouch", 1);
+    rewrite(second - 1, "not an entry");
+    assert!(vouches(&s).is_empty());
+    // The second vouch's epoch certifies another key: that vouch does not
+    // hold, the others do.
+    let epoch = serde_json::from_str::<serde_json::Value>(lines[second]).unwrap()["epoch"]
+        .as_u64()
+        .unwrap();
+    let cert = lines
+        .iter()
+        .position(|l| l.contains(r#""kind":"cert""#) && l.contains(&format!(r#""epoch":{epoch},"#)))
+        .unwrap();
+    let mut c: serde_json::Value = serde_json::from_str(lines[cert]).unwrap();
+    let note = c["note"].as_str().unwrap().to_owned();
+    let (text, sig) = note.split_once("\n\n").unwrap();
+    let mut t: Vec<String> = text.lines().map(str::to_owned).collect();
+    let other = Signer::generate(Verifier::parse(&t[1]).unwrap().name()).unwrap();
+    t[1] = other.verifier().to_text();
+    c["note"] = serde_json::Value::from(format!("{}\n\n{sig}", t.join("\n")));
+    rewrite(cert, &c.to_string());
+    let v = vouches(&s);
+    assert_eq!(v.len(), 2);
+    assert!(!v.vouches_for(&read_index(&idx[1])));
+    std::fs::write(s.layout.seal_log(), &log).unwrap();
+    assert_eq!(vouches(&s).len(), 3);
+}
