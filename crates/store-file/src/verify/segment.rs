@@ -8,7 +8,7 @@
 //! `decode_line`, exactly as [`LineReader::next_item`] classifies it.
 
 use std::io::{self, BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use scout_audit_core::{Decoded, decode_line};
@@ -159,10 +159,10 @@ fn open(
 
 /// The lines of an opened segment, classified as `LineReader::next_item`
 /// classifies them, into the tally.
-fn read_lines(mut lines: LineReader<Lines>, path: &PathBuf, gzip: bool, t: &mut Tally) {
+fn read_lines(mut lines: LineReader<Lines>, path: &Path, gzip: bool, t: &mut Tally) {
     let problem = |t: &mut Tally, pos: Pos, kind| {
         t.report.add_problem(Problem {
-            path: path.clone(),
+            path: path.to_path_buf(),
             line: pos.line,
             offset: pos.offset,
             kind,
