@@ -39,6 +39,12 @@ impl Workers {
         Self(n)
     }
 
+    /// How many worker threads (0: the calling thread does the work).
+    #[must_use]
+    pub fn count(self) -> usize {
+        self.0
+    }
+
     /// One worker per available core, at most 8.
     #[must_use]
     pub fn auto() -> Self {

@@ -14,6 +14,7 @@ mod locate;
 mod model;
 mod powerloss;
 mod proofs;
+mod pverify;
 mod python_compat;
 mod reading;
 mod recovery;

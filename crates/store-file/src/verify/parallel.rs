@@ -1,0 +1,258 @@
+//! The parallel `verify`: the snapshot's segments checked on workers, one
+//! segment a worker at a time, read once each ([`super::segment`]), and
+//! their outcomes merged in log order on the calling thread. A worker
+//! starts a segment only while fewer than [`WINDOW`] outcomes wait to be
+//! merged, so memory stays bounded by the workers' count, not by the
+//! store's size.
+
+use std::io::{self, BufRead, BufReader};
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, mpsc};
+
+use scout_audit_core::agg::SeqBreak;
+
+use super::segment::{self, Outcome};
+use super::seqs::{Found, Merge};
+use super::sequential::{Verdict, list_files};
+use super::{SeqGap, VerifyReport};
+use crate::error::{Error, Result};
+use crate::fs::Fs;
+use crate::layout::{Layout, Segment};
+use crate::lines::{Item, LineReader};
+use crate::reader::{MAX_LOCATED, Snapshot, Source, gzip_reader, reopen_with};
+use crate::seal::Workers;
+
+/// Outcomes at most waiting to be merged, per worker.
+const WINDOW: usize = 2;
+
+/// Checks every segment of the store: reads all of it, counts and locates
+/// malformed lines, torn tails and fragments and damaged archives, finds
+/// breaks in each writer's `seq` (per session and `writer` stamp), lists
+/// leftover temporary files, and checks every archive's index against the
+/// archive: its digests, then the summary of the archive's records, field
+/// by field. Writes nothing.
+///
+/// The segments are read on one worker a core (at most 8), each once;
+/// the report is exactly the sequential one ([`super::verify_sequential`]).
+pub fn verify(fs: Arc<dyn Fs>, layout: &Layout) -> Result<VerifyReport> {
+    verify_with(fs, layout, Workers::auto())
+}
+
+/// [`verify`] on `workers` threads ([`Workers::SEQUENTIAL`]: the calling
+/// thread reads each segment in turn). The report does not depend on the
+/// workers.
+pub fn verify_with(fs: Arc<dyn Fs>, layout: &Layout, workers: Workers) -> Result<VerifyReport> {
+    // The listing of the snapshot: taken under the shared lock, so no name
+    // changes while it runs.
+    let snap = Snapshot::take(&*fs, layout)?;
+    let listing = snap.listing;
+    let mut report = VerifyReport {
+        quarantine: listing.quarantine.clone(),
+        ..VerifyReport::default()
+    };
+    list_files(&*fs, layout, &listing, &mut report)?;
+    let jobs: Vec<Job> = snap
+        .sources
+        .into_iter()
+        .map(|src| Job {
+            indexed: segment::indexed(&listing, &src).cloned(),
+            src: Mutex::new(Some(src)),
+        })
+        .collect();
+    let mut merge = Merge::default();
+    in_order(&fs, layout, &jobs, workers.count(), &mut |o| {
+        absorb(&*fs, &mut report, &mut merge, o)
+    })?;
+    report.sessions = merge.sessions();
+    Ok(report)
+}
+
+/// One segment to check.
+struct Job {
+    /// The source, taken by the worker that checks it.
+    src: Mutex<Option<Source>>,
+    /// The archive whose index is checked with its read, if it is one.
+    indexed: Option<Segment>,
+}
+
+fn run(fs: &Arc<dyn Fs>, layout: &Layout, job: &Job) -> Result<Outcome> {
+    let src = job.src.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let src = src.ok_or_else(|| Error::Io {
+        op: "verify",
+        path: layout.dir().to_path_buf(),
+        source: io::Error::other("a segment was taken twice"),
+    })?;
+    segment::check(fs, layout, src, job.indexed.as_ref())
+}
+
+/// How far the merge is, for the workers' window.
+struct Progress {
+    /// Outcomes merged, or `usize::MAX` once the merge stopped.
+    merged: Mutex<usize>,
+    turn: Condvar,
+}
+
+impl Progress {
+    fn set(&self, n: usize) {
+        *self.merged.lock().unwrap_or_else(|e| e.into_inner()) = n;
+        self.turn.notify_all();
+    }
+
+    /// Waits until segment `i` is within the window; `false` when the
+    /// merge stopped.
+    fn wait_for(&self, i: usize, window: usize) -> bool {
+        let mut m = self.merged.lock().unwrap_or_else(|e| e.into_inner());
+        while *m != usize::MAX && i >= m.saturating_add(window) {
+            m = self.turn.wait(m).unwrap_or_else(|e| e.into_inner());
+        }
+        *m != usize::MAX
+    }
+}
+
+/// Stops the workers when the merge ends, however it ends.
+struct Stop<'a>(&'a Progress);
+
+impl Drop for Stop<'_> {
+    fn drop(&mut self) {
+        self.0.set(usize::MAX);
+    }
+}
+
+/// Checks every job on `workers` threads, calling `f` with the outcomes
+/// in the jobs' order. The first error (of a check or of `f`) ends it.
+fn in_order(
+    fs: &Arc<dyn Fs>,
+    layout: &Layout,
+    jobs: &[Job],
+    workers: usize,
+    f: &mut dyn FnMut(Outcome) -> Result<()>,
+) -> Result<()> {
+    if workers == 0 {
+        for job in jobs {
+            f(run(fs, layout, job)?)?;
+        }
+        return Ok(());
+    }
+    let (senders, receivers): (Vec<_>, Vec<_>) = jobs
+        .iter()
+        .map(|_| {
+            let (tx, rx) = mpsc::sync_channel::<Result<Outcome>>(1);
+            (Mutex::new(Some(tx)), rx)
+        })
+        .unzip();
+    let next = AtomicUsize::new(0);
+    let progress = Progress {
+        merged: Mutex::new(0),
+        turn: Condvar::new(),
+    };
+    let window = workers.saturating_mul(WINDOW);
+    std::thread::scope(|scope| {
+        for _ in 0..workers.min(jobs.len()) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let (Some(job), Some(slot)) = (jobs.get(i), senders.get(i)) else {
+                        return;
+                    };
+                    if !progress.wait_for(i, window) {
+                        return;
+                    }
+                    let tx = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+                    let Some(tx) = tx else { return };
+                    if tx.send(run(fs, layout, job)).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        let stop = Stop(&progress);
+        for (i, rx) in receivers.into_iter().enumerate() {
+            let outcome = rx.recv().map_err(|_| Error::Io {
+                op: "verify",
+                path: layout.dir().to_path_buf(),
+                source: io::Error::other("a verify worker stopped"),
+            })??;
+            f(outcome)?;
+            stop.0.set(i + 1);
+        }
+        Ok(())
+    })
+}
+
+/// Merges one segment's outcome into the report, in log order.
+fn absorb(fs: &dyn Fs, report: &mut VerifyReport, merge: &mut Merge, o: Outcome) -> Result<()> {
+    if o.runs.overflowed() {
+        reread_seqs(fs, &o, report, merge)?;
+    } else {
+        merge.runs(&o.runs, &mut |f| note_break(report, &o.path, f));
+    }
+    report.read.merge(o.report);
+    match o.verdict {
+        None | Some(Verdict::Fine) => {}
+        Some(Verdict::Outdated(path, v)) => report.outdated_indexes.push((path, v)),
+        Some(Verdict::Problem(path, why)) => report.index_problems.push((path, why)),
+    }
+    Ok(())
+}
+
+/// Counts a break in seq, keeping it while fewer than [`MAX_LOCATED`] of
+/// its kind are kept.
+fn note_break(report: &mut VerifyReport, path: &Path, f: Found<'_>) {
+    let (list, count, expected) = match f.brk {
+        SeqBreak::Gap(e) => (&mut report.seq_gaps, &mut report.seq_gap_count, e),
+        SeqBreak::Shared(e) => (&mut report.shared_seq, &mut report.shared_seq_count, e),
+    };
+    *count += 1;
+    if list.len() < MAX_LOCATED {
+        list.push(SeqGap {
+            session: f.session.to_owned(),
+            writer: f.writer.map(str::to_owned),
+            expected,
+            found: f.seq,
+            path: path.to_path_buf(),
+            pos: f.pos,
+        });
+    }
+}
+
+/// A segment with more runs than a worker keeps: its records' seqs read
+/// again, one by one, up to where its read ended.
+fn reread_seqs(
+    fs: &dyn Fs,
+    o: &Outcome,
+    report: &mut VerifyReport,
+    merge: &mut Merge,
+) -> Result<()> {
+    let path = &o.path;
+    let f = fs.open_read(path).map_err(|e| Error::io("open", path, e))?;
+    let r: Box<dyn BufRead + Send + '_> = if crate::layout::is_gzip_path(path) {
+        Box::new(gzip_reader(f, reopen_with(fs, path.clone())))
+    } else {
+        Box::new(BufReader::new(f))
+    };
+    let mut lines = LineReader::new(r);
+    while let Ok(Some(item)) = lines.next_item(&mut |_| {}) {
+        let Item::Record(rec, pos) = item else {
+            continue;
+        };
+        if pos.offset >= o.report.bytes {
+            break;
+        }
+        let (Some(session), Some(seq)) = (rec.session_id(), rec.seq()) else {
+            continue;
+        };
+        let writer = rec.writer();
+        if let Some(brk) = merge.observe(session, writer, seq) {
+            let found = Found {
+                session,
+                writer,
+                seq,
+                pos,
+                brk,
+            };
+            note_break(report, path, found);
+        }
+    }
+    Ok(())
+}
