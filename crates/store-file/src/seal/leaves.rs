@@ -281,7 +281,7 @@ mod tests {
     #[test]
     fn each_leaf_resumes_at_an_offset_and_names_a_live_file_shorter_than_it() {
         let dir = tempfile::tempdir().unwrap();
-        let layout = Layout::new(&dir.path().join("audit.jsonl")).unwrap();
+        let layout = Layout::new(dir.path().join("audit.jsonl")).unwrap();
         std::fs::write(layout.live(), "a\nbb\nc\nd").unwrap();
         let walk = |offset| {
             let mut out = Vec::new();
