@@ -275,21 +275,34 @@ fn cut(fs: &dyn Fs, path: &std::path::Path, len: u64) -> Result<()> {
         .map_err(|e| Error::io("truncate", path, e))
 }
 
-/// The blocks a seal completes, from the leaves after the last seal's
-/// frontier, for [`append_nodes`].
+/// The leaves after the last seal's frontier as the sealer keeps them: the
+/// tree of the complete blocks' hashes, the block being filled, and the
+/// blocks this seal completes, for [`append_nodes`]. A leaf is hashed into
+/// its block only, and the tree takes the block's hash when it completes
+/// (an aligned block's root is the tree's node over its 64 leaves), so the
+/// nodes below 64 leaves are hashed once, not once for the tree and again
+/// for the seal-nodes file (decision 107).
 #[derive(Debug)]
 pub(super) struct NewBlocks {
+    /// The tree whose leaves are the complete blocks' hashes, from the
+    /// store's first block on.
+    of_blocks: Tree,
+    /// The block being filled (fewer than [`BLOCK`] leaves).
     blocks: Blocks,
     /// The number of the first block this seal completes.
     first: u64,
+    /// The blocks completed since the last seal, block `first` first.
     done: Vec<Hash>,
 }
 
 impl NewBlocks {
     /// Starts after the leaves of `tree` (the last seal's frontier).
     pub(super) fn after(layout: &Layout, tree: &Tree) -> Result<Self> {
+        let (of_blocks, blocks) =
+            split_blocks(tree).map_err(|e| seal_err(&layout.seal_nodes(), e))?;
         Ok(Self {
-            blocks: Blocks::resume(tree).map_err(|e| seal_err(&layout.seal_nodes(), e))?,
+            of_blocks,
+            blocks,
             first: tree.size() >> BLOCK_BITS,
             done: Vec::new(),
         })
@@ -297,14 +310,27 @@ impl NewBlocks {
 
     /// Adds the next leaf's hash.
     pub(super) fn push(&mut self, layout: &Layout, leaf: Hash) -> Result<()> {
-        if let Some(b) = self
+        let full = self
             .blocks
             .push(leaf)
-            .map_err(|e| seal_err(&layout.seal_nodes(), e))?
-        {
+            .map_err(|e| seal_err(&layout.seal_nodes(), e))?;
+        if let Some(b) = full {
+            self.of_blocks
+                .push(b)
+                .map_err(|e| seal_err(&layout.seal_nodes(), e.to_string()))?;
             self.done.push(b);
         }
         Ok(())
+    }
+
+    /// The number of leaves: the last seal's and those pushed since.
+    pub(super) fn size(&self) -> u64 {
+        (self.of_blocks.size() << BLOCK_BITS).saturating_add(self.blocks.filled())
+    }
+
+    /// The tree of all those leaves, whose root a seal of their number signs.
+    pub(super) fn tree(&self, layout: &Layout) -> Result<Tree> {
+        join(&self.of_blocks, &self.blocks).map_err(|e| seal_err(&layout.seal_nodes(), e))
     }
 
     /// Appends the completed blocks to the seal-nodes file (fsync'd).
@@ -368,5 +394,27 @@ mod tests {
 
     fn block_edge_of(t: &Tree) -> Vec<u8> {
         t.encode()[STATE_HEADER..].to_vec()
+    }
+    #[test]
+    fn new_blocks_give_the_tree_of_the_leaves_and_the_blocks_after_any_seal() {
+        let layout = Layout::new(std::path::Path::new("/nonexistent/audit.jsonl")).unwrap();
+        let leaves: Vec<Hash> = (0..300u32).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+        for cut in [0usize, 1, 63, 64, 65, 127, 128, 200] {
+            let mut sealed = Tree::new();
+            for l in &leaves[..cut] {
+                sealed.push(*l).unwrap();
+            }
+            let mut new = NewBlocks::after(&layout, &sealed).unwrap();
+            assert_eq!(new.first, cut as u64 / 64);
+            let mut tree = sealed.clone();
+            for l in &leaves[cut..] {
+                new.push(&layout, *l).unwrap();
+                tree.push(*l).unwrap();
+                assert_eq!(new.size(), tree.size());
+                assert_eq!(new.tree(&layout).unwrap(), tree, "cut at {cut}");
+            }
+            let want: Vec<Hash> = leaves.chunks_exact(64).skip(cut / 64).map(root).collect();
+            assert_eq!(new.done, want, "cut at {cut}");
+        }
     }
 }

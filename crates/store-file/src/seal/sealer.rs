@@ -83,11 +83,11 @@ struct Ahead {
     hashed: Hashed,
 }
 
-/// Leaves hashed past the last seal: the tree, where its lines end, and
-/// the seal-nodes blocks they complete.
+/// Leaves hashed past the last seal: the tree with the seal-nodes blocks
+/// they complete (each leaf hashed once, decision 107), and where their
+/// lines end.
 #[derive(Debug)]
 struct Hashed {
-    tree: Tree,
     end: End,
     blocks: NewBlocks,
 }
@@ -113,7 +113,7 @@ pub fn seal_with(
     // indexes written since the last seal (decision 88).
     let first_turn = cache.tail.is_none();
     let guard = LockGuard::shared(&*lock, &lock_path)?;
-    let ahead = hash_ahead(fs, layout, cache);
+    let ahead = catch_up(fs, layout, cache);
     let unlocked = guard.unlock();
     if !ahead? && !first_turn {
         unlocked?;
@@ -125,23 +125,47 @@ pub fn seal_with(
     })
 }
 
+/// The most passes [`catch_up`] makes under the shared lock.
+const AHEAD_PASSES: usize = 3;
+/// A pass that hashed at most this many lines ends [`catch_up`]: another
+/// would save the exclusive part less than its own fsync costs.
+const CAUGHT_UP: u64 = 4096;
+
+/// Hashes ahead under the shared lock in passes, each taking the lines
+/// written while the one before fsync'd and hashed, until a pass finds
+/// few (decision 108). The exclusive part, which stalls appends, is left
+/// with what was written during the last, short pass, not during a whole
+/// second's fsync and hashing. Whether there is anything to seal.
+fn catch_up(fs: &dyn Fs, layout: &Layout, cache: &mut SealCache) -> Result<bool> {
+    let mut new = false;
+    for _ in 0..AHEAD_PASSES {
+        let (any, hashed) = hash_ahead(fs, layout, cache)?;
+        new |= any;
+        if hashed <= CAUGHT_UP {
+            break;
+        }
+    }
+    Ok(new)
+}
+
 /// Hashes, under the shared lock, the complete lines past the last seal
 /// (or past what was hashed ahead before) into `cache`; whether there is
-/// anything to seal.
-fn hash_ahead(fs: &dyn Fs, layout: &Layout, cache: &mut SealCache) -> Result<bool> {
+/// anything to seal, and how many lines this pass hashed.
+fn hash_ahead(fs: &dyn Fs, layout: &Layout, cache: &mut SealCache) -> Result<(bool, u64)> {
     let log_path = layout.seal_log();
     let tail = read_tail(fs, layout, cache.tail.as_ref())?.ok_or_else(|| no_log(&log_path))?;
     let sealed = sealed_point(&tail, &log_path)?;
     let mut hashed = resume(layout, cache.ahead.take(), &tail, &sealed)?;
     sync_live(fs, layout)?;
+    let before = hashed.blocks.size();
     push_leaves(fs, layout, &mut hashed)?;
-    let new = hashed.tree.size() > sealed.0.size();
+    let (size, new) = (hashed.blocks.size(), hashed.blocks.size() > sealed.0.size());
     cache.ahead = Some(Ahead {
         log: (tail.id, tail.len),
         hashed,
     });
     cache.tail = Some(tail);
-    Ok(new)
+    Ok((new, size.saturating_sub(before)))
 }
 
 fn no_log(path: &Path) -> Error {
@@ -175,7 +199,6 @@ fn resume(
     match ahead {
         Some(a) if a.log == (tail.id, tail.len) => Ok(a.hashed),
         _ => Ok(Hashed {
-            tree: sealed.0.clone(),
             end: sealed.1,
             blocks: NewBlocks::after(layout, &sealed.0)?,
         }),
@@ -195,18 +218,13 @@ fn sync_live(fs: &dyn Fs, layout: &Layout) -> Result<()> {
 /// stops at the live file's torn suffix, which recovery will cut
 /// (decision 102).
 fn push_leaves(fs: &dyn Fs, layout: &Layout, h: &mut Hashed) -> Result<()> {
-    let log_path = layout.seal_log();
     let live = layout.live();
     let (cut, live_name) = (live_cut(fs, layout)?, live.file_name());
     each_leaf(fs, layout, h.end, &mut |line, place| {
         if cut.is_some_and(|c| place.end.offset > c) && live_name == Some(place.segment.as_ref()) {
             return Ok(());
         }
-        let leaf = leaf_hash(line);
-        h.tree
-            .push(leaf)
-            .map_err(|e| seal_err(&log_path, e.to_string()))?;
-        h.blocks.push(layout, leaf)?;
+        h.blocks.push(layout, leaf_hash(line))?;
         h.end = place.end;
         Ok(())
     })
@@ -239,7 +257,8 @@ fn seal_cached(
     let mut hashed = resume(layout, cache.ahead.take(), &tail, &sealed)?;
     sync_live(fs, layout)?;
     push_leaves(fs, layout, &mut hashed)?;
-    let Hashed { tree, end, blocks } = hashed;
+    let Hashed { end, blocks } = hashed;
+    let tree = blocks.tree(layout)?;
     let before = sealed.0.size();
     let last_time = tail.last.as_ref().map_or(0, seal_time);
     let number = tail.last.as_ref().map_or(0, seal_number).saturating_add(1);
