@@ -176,6 +176,9 @@ struct BenchArgs {
     /// --peers: leave jq out.
     #[arg(long)]
     no_jq: bool,
+    /// --peers: only this row (Q1, Q2, Q3, Q4, sealed; repeat for several).
+    #[arg(long, value_name = "ROW")]
+    only: Vec<String>,
 }
 
 #[derive(Args)]
@@ -406,6 +409,7 @@ fn bench(a: BenchArgs) -> anyhow::Result<String> {
             runs: a.runs.max(1),
             jq_runs: a.jq_runs.max(1),
             no_jq: a.no_jq,
+            only: a.only,
         });
     }
     // As .ci/run finds it: SCOUT_AUDIT_REFERENCE, else ../shared.
