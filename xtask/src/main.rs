@@ -181,9 +181,9 @@ struct BenchArgs {
     /// --peers: leave jq out.
     #[arg(long)]
     no_jq: bool,
-    /// --peers: only the verify row (`verify`, `verify --key`, `stats`).
-    #[arg(long)]
-    verify_only: bool,
+    /// --peers: only this row (Q1, Q2, Q3, Q4, sealed: the verify row; repeat for several).
+    #[arg(long, value_name = "ROW")]
+    only: Vec<String>,
 }
 
 #[derive(Args)]
@@ -417,7 +417,7 @@ fn bench(a: BenchArgs) -> anyhow::Result<String> {
             runs: a.runs.max(1),
             jq_runs: a.jq_runs.max(1),
             no_jq: a.no_jq,
-            verify_only: a.verify_only,
+            only: a.only,
         });
     }
     // As .ci/run finds it: SCOUT_AUDIT_REFERENCE, else ../shared.

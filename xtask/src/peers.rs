@@ -39,9 +39,17 @@ pub struct PeerOptions {
     pub jq_runs: usize,
     /// Skip jq.
     pub no_jq: bool,
-    /// Only the verify row (`verify`, `verify --key` and `stats` on the
-    /// indexed, sealed store), not the queries.
-    pub verify_only: bool,
+    /// Only these rows (`Q1`, `Q2`, `Q3`, `Q4`, `sealed` (the verify
+    /// row); any case);
+    /// empty: all.
+    pub only: Vec<String>,
+}
+
+impl PeerOptions {
+    /// Whether the row `name` is to run.
+    fn wants(&self, name: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|o| o.eq_ignore_ascii_case(name))
+    }
 }
 
 const END: &str = "2026-11-27T00:00:00Z";
@@ -430,7 +438,6 @@ pub fn run(opts: &PeerOptions) -> Result<String> {
     let bin = root.join("target/release/scout-audit");
     let dir = root.join("target/peers");
     std::fs::create_dir_all(&dir)?;
-    let data = DataSet::prepare(opts.mib)?;
     let py = crate::util::python_with("duckdb", "duckdb")?;
     let duck_script = dir.join("duck.py");
     std::fs::write(&duck_script, DUCK)?;
@@ -442,19 +449,29 @@ pub fn run(opts: &PeerOptions) -> Result<String> {
         duck_script,
         jq: run_jq.then(|| jq.to_path_buf()),
     };
+    let q4 = if opts.wants("Q4") {
+        measure_records_out(opts, &tools, &plain_file(opts.mib)?)?
+    } else {
+        String::new()
+    };
+    if !["Q1", "Q2", "Q3", "sealed"].iter().any(|r| opts.wants(r)) {
+        return Ok(q4);
+    }
+    let data = DataSet::prepare(opts.mib)?;
 
-    if opts.verify_only {
-        // The queries' runs leave the store indexed; so does this.
+    if !opts.only.is_empty() && !QUERIES.iter().any(|q| opts.wants(q.name)) {
+        // Only the sealed row (`--only sealed`): `verify`, `verify --key`
+        // and `stats`. The queries' runs leave the store indexed; so does this.
         timed(&[
             tools.bin.display().to_string(),
             "--path".into(),
             data.store.display().to_string(),
             "index".into(),
         ])?;
-        return measure_sealed(opts, &tools, &data, &dir);
+        return Ok(q4 + &measure_sealed(opts, &tools, &data, &dir)?);
     }
     let mut found = Findings::default();
-    for q in &QUERIES {
+    for q in QUERIES.iter().filter(|q| opts.wants(q.name)) {
         measure_query(opts, &tools, &data, q, &mut found)?;
     }
     // Q1 over the last hour, indexed store.
@@ -465,8 +482,12 @@ pub fn run(opts: &PeerOptions) -> Result<String> {
     }
     let h = measure(opts.runs.max(5), &hour, false)?;
     let report = table(opts, &data, run_jq, found, h.secs)?;
-    let sealed = measure_sealed(opts, &tools, &data, &dir)?;
-    Ok(format!("{report}\n{sealed}"))
+    let sealed = if opts.wants("sealed") {
+        measure_sealed(opts, &tools, &data, &dir)?
+    } else {
+        String::new()
+    };
+    Ok(format!("{report}\n{q4}\n{sealed}"))
 }
 
 /// `verify --key` against `stats` on the indexed store, sealed (issue 10,
@@ -801,4 +822,157 @@ fn write_rows(
         }
     }
     Ok(())
+}
+
+/// DuckDB's Q4: the matching records out as JSON lines (`COPY ... TO
+/// '/dev/stdout' (FORMAT JSON)`); prints "seconds<TAB>rows" on stderr.
+const DUCK_Q4: &str = r#"
+import sys, time, duckdb, os
+f, since = sys.argv[1], sys.argv[2]
+con = duckdb.connect()
+con.execute(f"SET threads={os.cpu_count()}")
+sql = (f"COPY (SELECT * FROM read_ndjson('{f}') WHERE event = 'nav' "
+       f"AND CAST(ts AS TIMESTAMPTZ) >= TIMESTAMPTZ '{since}') TO '/dev/stdout' (FORMAT JSON)")
+t = time.perf_counter()
+rows = con.execute(sql).fetchall()
+dt = time.perf_counter() - t
+sys.stdout.flush()
+print(f"{dt}\t{rows[0][0] if rows else -1}", file=sys.stderr)
+"#;
+
+/// One run of a records-out command: wall seconds (DuckDB's: the query
+/// inside its process), CPU seconds of the process, and what it wrote:
+/// newlines on stdout (when `count`), and stderr.
+struct OutRun {
+    secs: f64,
+    cpu: f64,
+    lines: Option<u64>,
+    stderr: String,
+}
+
+/// Runs `cmd` under `/usr/bin/time`, stdout to /dev/null (or counted).
+fn timed_out(cmd: &[String], count: bool) -> Result<OutRun> {
+    use std::process::Stdio;
+    let tmp = tempfile::NamedTempFile::new()?;
+    let start = Instant::now();
+    let mut child = Command::new("/usr/bin/time")
+        .arg("-f")
+        .arg("%U %S")
+        .arg("-o")
+        .arg(tmp.path())
+        .args(cmd)
+        .stdout(if count { Stdio::piped() } else { Stdio::null() })
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot run {}", cmd[0]))?;
+    let mut lines = None;
+    if let Some(mut out) = child.stdout.take() {
+        let mut buf = vec![0u8; 1 << 20];
+        let mut n = 0u64;
+        loop {
+            let k = std::io::Read::read(&mut out, &mut buf)?;
+            if k == 0 {
+                break;
+            }
+            n += memchr_count(&buf[..k]);
+        }
+        lines = Some(n);
+    }
+    let out = child.wait_with_output()?;
+    let secs = start.elapsed().as_secs_f64();
+    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+    if !out.status.success() {
+        bail!("{} failed: {stderr}", cmd.join(" "));
+    }
+    let cpu = std::fs::read_to_string(tmp.path())?
+        .lines()
+        .last()
+        .map(|l| {
+            l.split_whitespace()
+                .filter_map(|x| x.parse::<f64>().ok())
+                .sum()
+        })
+        .unwrap_or(f64::NAN);
+    Ok(OutRun {
+        secs,
+        cpu,
+        lines,
+        stderr,
+    })
+}
+
+fn memchr_count(b: &[u8]) -> u64 {
+    b.iter().filter(|&&x| x == b'\n').count() as u64
+}
+
+/// Q4 (issue 11): the `nav` records of the last 30 days out as JSONL from
+/// the plain file, scout-audit against DuckDB's `COPY ... (FORMAT JSON)`,
+/// runs interleaved (scout-audit, DuckDB, scout-audit, ...), medians of
+/// wall and CPU seconds; the record counts must be equal.
+fn measure_records_out(opts: &PeerOptions, tools: &Tools, plain: &Path) -> Result<String> {
+    let days = 30;
+    let s = since(days)?;
+    let script = tools.duck_script.with_file_name("duck_q4.py");
+    std::fs::write(&script, DUCK_Q4)?;
+    let scout: Vec<String> = [
+        tools.bin.display().to_string(),
+        "--now".into(),
+        END.into(),
+        "query".into(),
+        "--since".into(),
+        format!("{days}d"),
+        "--event".into(),
+        "nav".into(),
+        "--format".into(),
+        "jsonl".into(),
+        plain.display().to_string(),
+    ]
+    .into();
+    let duck = [
+        tools.py.display().to_string(),
+        script.display().to_string(),
+        plain.display().to_string(),
+        s,
+    ];
+    eprintln!("Q4 (records out) on the plain file: counting ...");
+    let sc = timed_out(&scout, true)?;
+    let du = timed_out(&duck, true)?;
+    let (n_scout, n_duck) = (sc.lines.unwrap_or(0), du.lines.unwrap_or(0));
+    ensure!(
+        n_scout == n_duck && n_scout > 0,
+        "Q4: scout-audit wrote {n_scout} records, DuckDB {n_duck}"
+    );
+    let duck_secs = |r: &OutRun| -> f64 {
+        r.stderr
+            .lines()
+            .last()
+            .and_then(|l| l.split('\t').next())
+            .and_then(|x| x.parse().ok())
+            .unwrap_or(r.secs)
+    };
+    let (mut sw, mut sc_cpu, mut dw, mut dwall, mut du_cpu) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let runs = opts.runs.max(3);
+    for i in 0..runs {
+        eprintln!("Q4 run {} of {runs} ...", i + 1);
+        let a = timed_out(&scout, false)?;
+        sw.push(a.secs);
+        sc_cpu.push(a.cpu);
+        let b = timed_out(&duck, false)?;
+        dw.push(duck_secs(&b));
+        dwall.push(b.secs);
+        du_cpu.push(b.cpu);
+    }
+    let (s_w, d_w) = (median(sw), median(dw));
+    let bytes = std::fs::metadata(plain)?.len();
+    Ok(format!(
+        "| Q4: nav records, last 30 days, out as JSONL ({n_scout} records; plain file, {:.2} GiB) | scout-audit | DuckDB `COPY ... (FORMAT JSON)` | DuckDB / scout-audit |\n|---|---|---|---|\n| wall, median of {runs} (interleaved) | {} | {} (query; {} with its process) | {:.2}x |\n| CPU seconds, median | {:.2} | {:.2} | |\n",
+        bytes as f64 / (1u64 << 30) as f64,
+        fmt_s(s_w),
+        fmt_s(d_w),
+        fmt_s(median(dwall)),
+        d_w / s_w.max(1e-9),
+        median(sc_cpu),
+        median(du_cpu),
+    ))
 }

@@ -60,6 +60,33 @@ impl<W: Write> RecordPrinter<W> {
         }
     }
 
+    /// A printer of rows that follow a header printed elsewhere (rows
+    /// rendered in parallel, `read/records.rs`).
+    pub fn rows_only(out: W, format: Format) -> Self {
+        RecordPrinter {
+            out,
+            format,
+            header_done: true,
+        }
+    }
+
+    /// Prints the format's header (CSV, table) unless printed already.
+    pub fn header(&mut self) -> io::Result<()> {
+        if self.header_done {
+            return Ok(());
+        }
+        self.header_done = true;
+        match self.format {
+            Format::Jsonl | Format::Json => Ok(()),
+            Format::Csv => writeln!(self.out, "{},extra", CSV_COLUMNS.join(",")),
+            Format::Table => writeln!(
+                self.out,
+                "{:<26}  {:<16}  {:<8}  {:>6}  {:>10}  {:<18}  {:>7}  {:>7}  DETAILS",
+                "TS", "EVENT", "SESSION", "SEQ", "COST", "MODEL", "IN", "OUT"
+            ),
+        }
+    }
+
     /// Prints one record.
     pub fn print(&mut self, r: &Record) -> io::Result<()> {
         match self.format {
@@ -68,10 +95,7 @@ impl<W: Write> RecordPrinter<W> {
                 self.out.write_all(b"\n")
             }
             Format::Csv => {
-                if !self.header_done {
-                    self.header_done = true;
-                    writeln!(self.out, "{},extra", CSV_COLUMNS.join(","))?;
-                }
+                self.header()?;
                 let mut cells: Vec<String> = CSV_COLUMNS
                     .iter()
                     .map(|k| r.get(k).map(cell_text).unwrap_or_default())
@@ -91,14 +115,7 @@ impl<W: Write> RecordPrinter<W> {
                 writeln!(self.out, "{}", line.join(","))
             }
             Format::Table => {
-                if !self.header_done {
-                    self.header_done = true;
-                    writeln!(
-                        self.out,
-                        "{:<26}  {:<16}  {:<8}  {:>6}  {:>10}  {:<18}  {:>7}  {:>7}  DETAILS",
-                        "TS", "EVENT", "SESSION", "SEQ", "COST", "MODEL", "IN", "OUT"
-                    )?;
-                }
+                self.header()?;
                 let ts = match r.get("ts") {
                     Some(Value::String(s)) => s.strip_suffix("+00:00").unwrap_or(s).to_owned(),
                     Some(v) => v.to_string(),

@@ -23,8 +23,9 @@ use scout_audit_store_file::reader::{
 
 use crate::error::{Error, Result};
 use crate::fields::{self, Fast, Fields, Want};
-use crate::fold::{Collect, Fold, Matched};
+use crate::fold::{Fold, Matched};
 use crate::mmap::Map;
+use crate::order::Ordered;
 use crate::prefilter::Prefilter;
 use crate::source::{Kind, Source};
 
@@ -677,14 +678,15 @@ pub(crate) fn fold_backwards<F: Fold>(
     acc
 }
 
-/// Streams the matching records of every source in log order to `emit`,
-/// parsing up to `window` chunks at once; stops when `emit` breaks.
-pub(crate) fn stream_records(
-    ctx: &Ctx<'_, Collect>,
+/// Streams the folds of every source's chunks (each a [`Part`] of
+/// consecutive lines) in log order to `emit`, up to `window` chunks
+/// parsed at once; stops when `emit` breaks.
+pub(crate) fn stream_records<F: Fold>(
+    ctx: &Ctx<'_, F>,
     pool: &rayon::ThreadPool,
     sources: Vec<Source>,
     window: usize,
-    emit: &mut dyn FnMut(scout_audit_core::Record) -> ControlFlow<()>,
+    emit: &mut dyn FnMut(F) -> ControlFlow<()>,
 ) -> ScanReport {
     let mut report = ScanReport::default();
     // Plans (which hash archives with an index) are made a pool's width of
@@ -717,7 +719,7 @@ pub(crate) fn stream_records(
         report.merge(notes);
         // Progress by whole sources: a record stream has no chunk totals.
         let size = src.size;
-        let done = |ctx: &Ctx<'_, Collect>| {
+        let done = |ctx: &Ctx<'_, F>| {
             if let Some(p) = ctx.progress {
                 p.add(size);
             }
@@ -759,16 +761,17 @@ pub(crate) fn stream_records(
     report
 }
 
-/// Streams one plain file through a map, `window` chunks parsed at once;
-/// through a buffer when it cannot be mapped.
-fn stream_mapped(
-    ctx: &Ctx<'_, Collect>,
+/// Streams one plain file through a map, its chunks parsed on the pool
+/// and handed over in order, at most `window` in flight; through a buffer
+/// when it cannot be mapped.
+fn stream_mapped<F: Fold>(
+    ctx: &Ctx<'_, F>,
     pool: &rayon::ThreadPool,
     path: &Path,
     file: File,
     window: usize,
     state: &mut StreamState,
-    emit: &mut dyn FnMut(scout_audit_core::Record) -> ControlFlow<()>,
+    emit: &mut dyn FnMut(F) -> ControlFlow<()>,
 ) {
     let map = file
         .metadata()
@@ -785,21 +788,23 @@ fn stream_mapped(
     };
     let bytes = map.bytes();
     let ranges = chunks(bytes, bom_len(bytes), CHUNK / 4);
-    for group in ranges.chunks(window.max(1)) {
-        let parts: Vec<Part<Collect>> = pool.install(|| {
-            group
-                .par_iter()
-                .map(|r| {
-                    let p = scan_lines(ctx, path, &bytes[r.clone()], r.start as u64);
-                    map.release(r);
-                    p
-                })
-                .collect()
-        });
-        if state.emit(ctx, parts, emit) {
-            break;
+    let map = &map;
+    let mut hand = |p: Part<F>| state.emit(ctx, p, emit);
+    pool.in_place_scope(|s| {
+        let mut jobs = Ordered::new(s, window);
+        for r in ranges {
+            let job = move || {
+                map.will_need(&r);
+                let p = scan_lines(ctx, path, &bytes[r.clone()], r.start as u64);
+                map.release(&r);
+                p
+            };
+            if jobs.submit(job, &mut hand).is_break() {
+                return;
+            }
         }
-    }
+        let _ = jobs.finish(&mut hand);
+    });
     state.report.read.bytes = bytes.len() as u64;
 }
 
@@ -819,34 +824,36 @@ struct StreamState {
 }
 
 impl StreamState {
-    /// Emits the records of parts in order; true when the stream must stop.
-    fn emit(
+    /// Emits the fold of the next part in order; `Break` when the stream
+    /// must stop (`emit` broke, or a strict scan met a problem).
+    fn emit<F: Fold>(
         &mut self,
-        ctx: &Ctx<'_, Collect>,
-        parts: Vec<Part<Collect>>,
-        emit: &mut dyn FnMut(scout_audit_core::Record) -> ControlFlow<()>,
-    ) -> bool {
-        for mut p in parts {
-            for pr in &mut p.report.read.problems {
-                if pr.line > 0 {
-                    pr.line += self.lines;
-                }
-            }
-            self.lines += p.lines;
-            let problem = p.report.read.problem_count() > 0;
-            for r in p.fold.0.drain(..) {
-                if emit(r).is_break() {
-                    self.stopped = true;
-                    break;
-                }
-            }
-            self.report.merge(p.report);
-            if self.stopped || (ctx.strict && problem) {
-                self.stopped = true;
-                return true;
+        ctx: &Ctx<'_, F>,
+        mut p: Part<F>,
+        emit: &mut dyn FnMut(F) -> ControlFlow<()>,
+    ) -> ControlFlow<()> {
+        if self.stopped {
+            return ControlFlow::Break(());
+        }
+        for pr in &mut p.report.read.problems {
+            if pr.line > 0 {
+                pr.line += self.lines;
             }
         }
-        false
+        self.lines += p.lines;
+        let problem = p.report.read.problem_count() > 0;
+        if emit(p.fold).is_break() {
+            self.stopped = true;
+        }
+        self.report.merge(p.report);
+        if ctx.strict && problem {
+            self.stopped = true;
+        }
+        if self.stopped {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
     }
 }
 
@@ -863,27 +870,37 @@ enum Block {
 const BLOCK: usize = 1 << 20;
 
 impl Block {
-    /// Appends a line (and its `\n` when `terminated`) to the last block,
-    /// or to a new one when it is full or not of lines.
-    fn push_line(pending: &mut Vec<Block>, line: &[u8], terminated: bool, at: u64) {
+    /// Appends a line (and its `\n` when `terminated`) to the block being
+    /// filled, or to a new one when it is full (or a `TooLong`): the full
+    /// one is returned, to be parsed.
+    fn push_line(
+        pending: &mut Option<Block>,
+        line: &[u8],
+        terminated: bool,
+        at: u64,
+    ) -> Option<Block> {
         let len = line.len() + usize::from(terminated);
-        let fits = matches!(pending.last(), Some(Block::Lines { bytes, .. }) if bytes.len() + len <= BLOCK);
-        if !fits {
-            pending.push(Block::Lines {
+        let fits =
+            matches!(pending, Some(Block::Lines { bytes, .. }) if bytes.len() + len <= BLOCK);
+        let full = if fits {
+            None
+        } else {
+            pending.replace(Block::Lines {
                 bytes: Vec::with_capacity(BLOCK.max(len)),
                 at,
-            });
-        }
-        if let Some(Block::Lines { bytes, .. }) = pending.last_mut() {
+            })
+        };
+        if let Some(Block::Lines { bytes, .. }) = pending {
             bytes.extend_from_slice(line);
             if terminated {
                 bytes.push(b'\n');
             }
         }
+        full
     }
 
     /// Folds the block (line numbers relative to its first line).
-    fn scan(&self, ctx: &Ctx<'_, Collect>, path: &Path) -> Part<Collect> {
+    fn scan<F: Fold>(&self, ctx: &Ctx<'_, F>, path: &Path) -> Part<F> {
         match self {
             Block::Lines { bytes, at } => scan_lines(ctx, path, bytes, *at),
             Block::TooLong { len, at } => {
@@ -905,53 +922,58 @@ struct StreamInput<'a, R> {
 }
 
 /// Streams one buffered file: its lines, split by store-file's one line
-/// splitter ([`LineReader`]), are copied into blocks of about a MiB,
-/// `window` blocks parsed at once.
-fn stream_file<R: BufRead>(
-    ctx: &Ctx<'_, Collect>,
+/// splitter ([`LineReader`]) on the caller's thread, are copied into
+/// blocks of about a MiB, each parsed on the pool as soon as it is full,
+/// at most `window` in flight, handed over in order.
+fn stream_file<F: Fold, R: BufRead>(
+    ctx: &Ctx<'_, F>,
     pool: &rayon::ThreadPool,
     input: StreamInput<'_, R>,
     window: usize,
     state: &mut StreamState,
-    emit: &mut dyn FnMut(scout_audit_core::Record) -> ControlFlow<()>,
+    emit: &mut dyn FnMut(F) -> ControlFlow<()>,
 ) {
     let path = input.path;
-    let mut pending: Vec<Block> = Vec::new();
-    let mut flush = |pending: &mut Vec<Block>, state: &mut StreamState| -> bool {
-        let parts: Vec<Part<Collect>> =
-            pool.install(|| pending.par_iter().map(|b| b.scan(ctx, path)).collect());
-        pending.clear();
-        state.emit(ctx, parts, emit)
-    };
     let mut lines = LineReader::new(input.reader);
-    let mut stop = false;
-    let failed = loop {
-        let raw = match lines.next_raw() {
-            Ok(Some(raw)) => raw,
-            Ok(None) => break None,
-            Err(e) => break Some(e),
-        };
-        if stop {
-            // The bytes read are reported whole, as when nothing stops.
-            continue;
-        }
-        match raw {
-            RawLine::Complete(line, pos) => Block::push_line(&mut pending, line, true, pos.offset),
-            RawLine::Unterminated(line, pos) => {
-                Block::push_line(&mut pending, line, false, pos.offset);
+    let mut hand = |p: Part<F>| state.emit(ctx, p, emit);
+    let (stop, failed) = pool.in_place_scope(|s| {
+        let mut jobs = Ordered::new(s, window);
+        let mut pending: Option<Block> = None;
+        let mut stop = false;
+        let failed = loop {
+            let raw = match lines.next_raw() {
+                Ok(Some(raw)) => raw,
+                Ok(None) => break None,
+                Err(e) => break Some(e),
+            };
+            if stop {
+                // The bytes read are reported whole, as when nothing stops.
+                continue;
             }
-            RawLine::TooLong(len, pos) => pending.push(Block::TooLong {
-                len,
-                at: pos.offset,
-            }),
+            let full = match raw {
+                RawLine::Complete(line, pos) => {
+                    Block::push_line(&mut pending, line, true, pos.offset)
+                }
+                RawLine::Unterminated(line, pos) => {
+                    Block::push_line(&mut pending, line, false, pos.offset)
+                }
+                RawLine::TooLong(len, pos) => pending.replace(Block::TooLong {
+                    len,
+                    at: pos.offset,
+                }),
+            };
+            if let Some(b) = full {
+                stop = jobs.submit(move || b.scan(ctx, path), &mut hand).is_break();
+            }
+        };
+        if !stop && let Some(b) = pending.take() {
+            stop = jobs.submit(move || b.scan(ctx, path), &mut hand).is_break();
         }
-        if pending.len() > window.max(1) {
-            stop = flush(&mut pending, state);
+        if !stop {
+            stop = jobs.finish(&mut hand).is_break();
         }
-    };
-    if !stop && !pending.is_empty() {
-        stop = flush(&mut pending, state);
-    }
+        (stop, failed)
+    });
     let bytes = lines.offset();
     if !stop && let Some(e) = failed {
         state.report.read.add_problem(Problem {

@@ -35,12 +35,15 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod canon;
 mod engine;
 mod error;
 pub mod fields;
 mod fold;
 mod index;
 mod mmap;
+mod order;
+mod out;
 mod prefilter;
 mod source;
 
@@ -53,9 +56,11 @@ use scout_audit_core::agg::{
 pub use scout_audit_core::{Filter, Record, Timestamp};
 use scout_audit_store_file::index::Summary;
 
+pub use canon::is_canonical;
 pub use engine::{Progress, Pruning, ScanReport};
 pub use error::{Error, Result};
 pub use index::{IndexOutcome, Rebuild, build_indexes, build_indexes_with};
+pub use out::{Jsonl, RecordLine, Render, Rendered, write_json};
 pub use source::Inputs;
 
 use engine::{Ctx, Part};
@@ -326,6 +331,21 @@ impl Scan {
         Ok(Answer { value, report })
     }
 
+    /// [`Scan::last`] as text: the last `n` matching records, oldest
+    /// first, rendered by `render` on the scan's threads (the held lines
+    /// of canonical records copied as they are, with [`Jsonl`]).
+    pub fn last_rendered(self, n: usize, render: &dyn Render) -> Result<Answer<Rendered>> {
+        let threads = self.threads;
+        let want = n as u64;
+        let enough: Box<dyn Fn(&fold::Last) -> bool + Send + Sync> =
+            Box::new(move |f: &fold::Last| f.matched >= want);
+        let (f, report) = self.run(fold::Last::new(n), How::Backwards(enough))?;
+        let held = f.last.into_vec();
+        let pool = engine::pool(threads)?;
+        let value = pool.install(|| out::render_held(&held, render));
+        Ok(Answer { value, report })
+    }
+
     /// The summary an archive index holds, of the matching records (with
     /// the empty filter: of the inputs).
     pub fn summary(self) -> Result<Answer<Summary>> {
@@ -343,16 +363,49 @@ impl Scan {
     /// a time. In strict mode the records before the first problem are
     /// handed over, then the error is returned.
     pub fn for_each_record(
-        mut self,
+        self,
         mut emit: impl FnMut(Record) -> ControlFlow<()>,
     ) -> Result<ScanReport> {
-        let proto = fold::Collect::default();
+        self.stream(fold::Collect::default(), &mut |c: fold::Collect| {
+            for r in c.0 {
+                emit(r)?;
+            }
+            ControlFlow::Continue(())
+        })
+    }
+
+    /// The matching records as text, in log order: each chunk's records
+    /// are rendered by `render` on the thread that parsed the chunk, and
+    /// handed to `emit` as one [`Rendered`] (possibly empty) per chunk,
+    /// until it returns `Break`. The same records as
+    /// [`Scan::for_each_record`], in the same order, with the same
+    /// report and strict error; with [`Jsonl`], the bytes of writing each
+    /// of them with [`write_json`] and a `\n` (docs/scan.md, "Records
+    /// out").
+    pub fn for_each_rendered(
+        self,
+        render: &dyn Render,
+        mut emit: impl FnMut(&Rendered) -> ControlFlow<()>,
+    ) -> Result<ScanReport> {
+        let proto = out::RenderFold {
+            render,
+            out: Rendered::default(),
+        };
+        self.stream(proto, &mut |f: out::RenderFold<'_>| emit(&f.out))
+    }
+
+    /// Streams the folds of the chunks in log order (the two above).
+    fn stream<F: Fold>(
+        mut self,
+        proto: F,
+        emit: &mut dyn FnMut(F) -> ControlFlow<()>,
+    ) -> Result<ScanReport> {
         let prefilter = self.prefilter(None);
         let pool = engine::pool(self.threads)?;
-        let window = 2 * pool.current_num_threads();
+        let window = RECORD_WINDOW * pool.current_num_threads();
         let sources = self.take_sources();
         let ctx = self.ctx(&proto, fields::Want::default(), prefilter.as_ref());
-        let report = engine::stream_records(&ctx, &pool, sources, window, &mut emit);
+        let report = engine::stream_records(&ctx, &pool, sources, window, emit);
         if self.strict
             && let Some(e) = engine::strict_error(&report)
         {
@@ -361,6 +414,11 @@ impl Scan {
         Ok(report)
     }
 }
+
+/// Chunks of the record stream in flight (parsed, or waiting their turn
+/// to be handed over) per thread: bounds its memory (chunks of 2 MiB of
+/// a map, blocks of 1 MiB of a stream, and what they render).
+const RECORD_WINDOW: usize = 3;
 
 /// How the engine walks the sources for a fold.
 enum How<F> {

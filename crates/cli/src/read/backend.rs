@@ -4,14 +4,17 @@
 //! answer through it, then print the answer (`print.rs`); none of them
 //! asks which backend it has.
 
+use std::io::{self, Write};
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 
 use anyhow::Result;
 use scout_audit_core::agg::{AccuracyMetrics, EventCounts, FileCounts, GroupBy};
 use scout_audit_core::{Filter, Record, Timestamp};
-use scout_audit_scan::{Answer, Spend};
+use scout_audit_scan::{Answer, ScanReport, Spend};
 use scout_audit_store_file::ReadReport;
+
+use crate::output::{Format, RecordPrinter};
 
 /// What a read command reads through. Each answer comes with the scan's
 /// report (what was skipped, which indexes were not used); a table
@@ -25,13 +28,68 @@ pub trait ReadBackend {
         filter: Filter,
         strict: bool,
         emit: &mut dyn FnMut(Record) -> ControlFlow<()>,
-    ) -> Result<scout_audit_scan::ScanReport>;
+    ) -> Result<ScanReport>;
+
+    /// Writes at most `limit` records matching `filter` to `out` in
+    /// `format`, in log order: the bytes of [`RecordPrinter`] printing
+    /// them one by one (which this default does). A failed write is
+    /// returned as its `io::Error`.
+    fn write_records(
+        &self,
+        filter: Filter,
+        strict: bool,
+        limit: u64,
+        format: Format,
+        out: &mut dyn Write,
+    ) -> Result<ScanReport> {
+        let mut p = RecordPrinter::new(&mut *out, format);
+        let mut n: u64 = 0;
+        let mut failed: Option<io::Error> = None;
+        let r = if limit == 0 {
+            Ok(ScanReport::default())
+        } else {
+            self.for_each_record(filter, strict, &mut |r| {
+                if let Err(e) = p.print(&r) {
+                    failed = Some(e);
+                    return ControlFlow::Break(());
+                }
+                n += 1;
+                if n >= limit {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            })
+        };
+        if let Some(e) = failed {
+            return Err(e.into());
+        }
+        r
+    }
 
     /// How many records match.
     fn count(&self, filter: Filter, strict: bool) -> Result<Answer<u64>>;
 
     /// The last `n` matching records, oldest first.
     fn last(&self, filter: Filter, n: usize) -> Result<Answer<Vec<Record>>>;
+
+    /// Writes the last `n` matching records, oldest first, to `out` in
+    /// `format`: the bytes of [`RecordPrinter`] printing them (which this
+    /// default does).
+    fn write_last(
+        &self,
+        filter: Filter,
+        n: usize,
+        format: Format,
+        out: &mut dyn Write,
+    ) -> Result<ScanReport> {
+        let answer = self.last(filter, n)?;
+        let mut p = RecordPrinter::new(out, format);
+        for r in &answer.value {
+            p.print(r)?;
+        }
+        Ok(answer.report)
+    }
 
     /// The exact cost of the matching records, grouped when `by` is given.
     fn spend(&self, filter: Filter, by: Option<GroupBy>) -> Result<Answer<Spend>>;

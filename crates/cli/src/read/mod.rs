@@ -9,6 +9,7 @@
 
 mod backend;
 mod print;
+mod records;
 mod scanned;
 mod table;
 
@@ -16,7 +17,6 @@ use scanned::Scanned;
 use table::Table;
 
 use std::io::{self, BufWriter, Write};
-use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -25,7 +25,7 @@ use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 use scout_audit_core::agg::{GroupBy, LastN, spend_cutoff};
 use scout_audit_core::{Filter, Record, Timestamp};
-use scout_audit_scan::{IndexOutcome, ScanReport};
+use scout_audit_scan::IndexOutcome;
 use scout_audit_store_file::Layout;
 use scout_audit_store_file::follow::{Follow, Followed};
 use scout_audit_store_file::fs::RealFs;
@@ -230,33 +230,15 @@ pub fn query(cli: &Cli, a: &QueryArgs) -> Result<ExitCode> {
         print_count(&mut out, a.format, answer.value.min(limit))?;
         answer.report
     } else {
-        let mut p = RecordPrinter::new(&mut out, Format::or_default(a.format, Format::Jsonl));
-        let mut n: u64 = 0;
-        let mut failed: Option<io::Error> = None;
-        let r = if limit == 0 {
-            Ok(ScanReport::default())
-        } else {
-            store.for_each_record(filter, a.select.strict, &mut |r| {
-                if let Err(e) = p.print(&r) {
-                    failed = Some(e);
-                    return ControlFlow::Break(());
-                }
-                n += 1;
-                if n >= limit {
-                    ControlFlow::Break(())
-                } else {
-                    ControlFlow::Continue(())
-                }
-            })
-        };
-        if let Some(e) = failed {
-            return Err(e.into());
-        }
-        p.flush()?;
-        match r {
+        let format = Format::or_default(a.format, Format::Jsonl);
+        match store.write_records(filter, a.select.strict, limit, format, &mut out) {
             Ok(report) => report,
             Err(e) => {
-                out.flush()?;
+                // The records before a strict scan's problem are printed
+                // (a failed write is the error itself: nothing to flush).
+                if e.downcast_ref::<io::Error>().is_none() {
+                    out.flush()?;
+                }
                 return Err(e);
             }
         }
@@ -272,16 +254,14 @@ pub fn tail(cli: &Cli, a: &TailArgs) -> Result<ExitCode> {
         f = f.event(e.clone());
     }
     let format = Format::or_default(a.format, Format::Jsonl);
-    let mut p = RecordPrinter::new(io::stdout().lock(), format);
     if a.follow {
+        let mut p = RecordPrinter::new(io::stdout().lock(), format);
         return follow(cli, a, &f, &mut p);
     }
-    let answer = open(cli, &a.inputs)?.last(f, a.n)?;
-    for r in &answer.value {
-        p.print(r)?;
-    }
-    p.flush()?;
-    report_skips(&answer.report);
+    let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
+    let report = open(cli, &a.inputs)?.write_last(f, a.n, format, &mut out)?;
+    out.flush()?;
+    report_skips(&report);
     Ok(ExitCode::SUCCESS)
 }
 

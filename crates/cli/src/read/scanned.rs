@@ -1,6 +1,7 @@
 //! [`Scanned`]: the read backend of a file store and of input files, on
 //! the parallel scanner (`scout_audit_scan`), with the progress bar.
 
+use std::io::Write;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,7 +17,9 @@ use super::backend::{
     FileStats, OutdatedIndex, ReadBackend, StatsAnswer, TopFiles, Verified, VerifySummary,
 };
 use super::print::report_indexes;
+use super::records::{ChunkWriter, FormatRender};
 use crate::Cli;
+use crate::output::Format;
 use crate::progress::with_progress;
 
 /// The scanner over the command's inputs, else over the store at
@@ -104,6 +107,45 @@ impl ReadBackend for Scanned<'_> {
     ) -> Result<ScanReport> {
         let scan = self.scan(filter)?.strict(strict);
         Ok(with_progress(scan, |s| s.for_each_record(emit))?)
+    }
+
+    fn write_records(
+        &self,
+        filter: Filter,
+        strict: bool,
+        limit: u64,
+        format: Format,
+        out: &mut dyn Write,
+    ) -> Result<ScanReport> {
+        if limit == 0 {
+            return Ok(ScanReport::default());
+        }
+        let scan = self.scan(filter)?.strict(strict);
+        let mut w = ChunkWriter::new(out, format, limit);
+        let r = with_progress(scan, |s| {
+            s.for_each_rendered(&FormatRender(format), |c| w.write(c))
+        });
+        if let Some(e) = w.failed {
+            return Err(e.into());
+        }
+        Ok(r?)
+    }
+
+    fn write_last(
+        &self,
+        filter: Filter,
+        n: usize,
+        format: Format,
+        out: &mut dyn Write,
+    ) -> Result<ScanReport> {
+        let scan = self.scan(filter)?;
+        let answer = with_progress(scan, |s| s.last_rendered(n, &FormatRender(format)))?;
+        let mut w = ChunkWriter::new(out, format, u64::MAX);
+        let _ = w.write(&answer.value);
+        if let Some(e) = w.failed {
+            return Err(e.into());
+        }
+        Ok(answer.report)
     }
 
     fn count(&self, filter: Filter, strict: bool) -> Result<Answer<u64>> {

@@ -13,7 +13,7 @@ use flate2::write::GzEncoder;
 use proptest::prelude::*;
 use scout_audit_core::agg::{Accuracy, EventCounts, ExactSum, GroupBy, LastN, SpendBy};
 use scout_audit_core::{Filter, Record, Timestamp};
-use scout_audit_scan::{Inputs, Pruning, Scan, build_indexes};
+use scout_audit_scan::{Inputs, Jsonl, Pruning, Scan, build_indexes};
 use scout_audit_store_file::Reader;
 use scout_audit_store_file::reader::ReadReport;
 
@@ -109,18 +109,29 @@ fn rec_json(r: &Rec) -> String {
         fields.push(("input_t".into(), t.to_string()));
         fields.push(("output_t".into(), (t / 3).to_string()));
     }
-    fields.push(("files".into(), "[\"a.rs\", 3, \"b\\/c\"]".into()));
-    fields.push((
-        "config".into(),
-        "{\"x\": [1, {\"y\": null}], \"ts\": \"2099-01-01T00:00:00Z\"}".into(),
-    ));
-    match r.style % 5 {
-        // Python's separators.
+    if r.style % 6 == 5 {
+        // The compact canonical encoding (copied as is by records out),
+        // with escapes as serde_json writes them.
+        fields.push(("files".into(), "[\"a.rs\",3,\"b/c\"]".into()));
+        fields.push((
+            "config".into(),
+            "{\"x\":[1,{\"y\":null}],\"ts\":\"2099-01-01T00:00:00Z\"}".into(),
+        ));
+        fields.push(("note".into(), "\"tab\\t\\u001f\\\\ \\\"\"".into()));
+    } else {
+        fields.push(("files".into(), "[\"a.rs\", 3, \"b\\/c\"]".into()));
+        fields.push((
+            "config".into(),
+            "{\"x\": [1, {\"y\": null}], \"ts\": \"2099-01-01T00:00:00Z\"}".into(),
+        ));
+    }
+    match r.style % 6 {
+        // Python's separators and ensure_ascii.
         0 => format!(
             "{{{}}}",
             fields
                 .iter()
-                .map(|(k, v)| format!("\"{k}\": {v}"))
+                .map(|(k, v)| format!("\"{k}\": {}", v.replace('\u{e9}', "\\u00e9")))
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
@@ -231,6 +242,17 @@ fn line_strategy() -> impl Strategy<Value = Line> {
     ]
 }
 
+/// Records as JSONL, one at a time (what `query --format jsonl` printed
+/// before records out).
+fn jsonl(records: &[Record]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for r in records {
+        serde_json::to_writer(&mut out, r.fields()).unwrap();
+        out.push(b'\n');
+    }
+    out
+}
+
 /// The sequential reader's answers.
 struct Expected {
     records: Vec<Record>,
@@ -288,6 +310,25 @@ fn check_all(inputs: &dyn Fn() -> Inputs, reader: &dyn Fn() -> Reader, pruning: 
             })
             .unwrap();
         assert_eq!(got, e.records, "records {f:?}");
+        // Records out: the JSONL text of the same records, rendered on
+        // the scan's threads, canonical lines copied.
+        let mut text = Vec::new();
+        let mut chunks_seen = 0;
+        let rep2 = scan()
+            .for_each_rendered(&Jsonl, |c| {
+                assert_eq!(c.bytes().iter().filter(|b| **b == b'\n').count(), c.len());
+                text.extend_from_slice(c.bytes());
+                chunks_seen += 1;
+                std::ops::ControlFlow::Continue(())
+            })
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(text).unwrap(),
+            String::from_utf8(jsonl(&e.records)).unwrap(),
+            "rendered {f:?}"
+        );
+        assert_eq!(rep2, rep, "rendered report {f:?}");
+        assert!(chunks_seen >= usize::from(!e.records.is_empty()));
         if f == Filter::new() {
             assert_eq!(rep.read.problems, e.report.problems, "problems");
             assert_eq!(rep.read.records, e.report.records);
@@ -357,11 +398,11 @@ fn check_all(inputs: &dyn Fn() -> Inputs, reader: &dyn Fn() -> Reader, pruning: 
             for r in &e.records {
                 last.push(r.clone());
             }
-            assert_eq!(
-                scan().last(n).unwrap().value,
-                last.into_vec(),
-                "last {n} {f:?}"
-            );
+            let last = last.into_vec();
+            let text = scan().last_rendered(n, &Jsonl).unwrap().value;
+            assert_eq!(text.len(), last.len());
+            assert_eq!(text.bytes(), &jsonl(&last)[..], "last_rendered {n} {f:?}");
+            assert_eq!(scan().last(n).unwrap().value, last, "last {n} {f:?}");
         }
     }
 }

@@ -66,7 +66,7 @@ const PIECES: &[&str] = &[
     "\x7f",
 ];
 
-fn piece() -> impl Strategy<Value = Vec<u8>> {
+pub(crate) fn piece() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         8 => proptest::sample::select(PIECES).prop_map(|s| s.as_bytes().to_vec()),
         1 => any::<u8>().prop_map(|b| vec![b]),
@@ -74,7 +74,7 @@ fn piece() -> impl Strategy<Value = Vec<u8>> {
 }
 
 /// Mostly well-formed records with one piece changed.
-fn record() -> impl Strategy<Value = Vec<u8>> {
+pub(crate) fn record() -> impl Strategy<Value = Vec<u8>> {
     (
         proptest::collection::vec((0usize..8, piece()), 1..8),
         any::<u8>(),

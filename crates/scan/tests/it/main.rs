@@ -5,4 +5,5 @@ mod differential;
 mod fast_path;
 mod indexes;
 mod inputs;
+mod records_out;
 mod vouch;
