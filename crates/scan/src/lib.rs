@@ -38,6 +38,7 @@
 mod engine;
 mod error;
 pub mod fields;
+mod floor;
 mod fold;
 mod index;
 mod mmap;
@@ -55,6 +56,7 @@ use scout_audit_store_file::index::Summary;
 
 pub use engine::{Progress, Pruning, ScanReport};
 pub use error::{Error, Result};
+pub use floor::count_newlines;
 pub use index::{IndexOutcome, Rebuild, build_indexes, build_indexes_with};
 pub use source::Inputs;
 
