@@ -176,6 +176,10 @@ struct BenchArgs {
     /// --peers: leave jq out.
     #[arg(long)]
     no_jq: bool,
+    /// --peers: only the plain-file rows (Q1-Q3 against DuckDB, with
+    /// CPU-seconds per GiB and the floor).
+    #[arg(long)]
+    plain_only: bool,
 }
 
 #[derive(Args)]
@@ -406,6 +410,7 @@ fn bench(a: BenchArgs) -> anyhow::Result<String> {
             runs: a.runs.max(1),
             jq_runs: a.jq_runs.max(1),
             no_jq: a.no_jq,
+            plain_only: a.plain_only,
         });
     }
     // As .ci/run finds it: SCOUT_AUDIT_REFERENCE, else ../shared.
