@@ -194,7 +194,7 @@ const WINDOW: usize = 128 << 10;
 
 /// [`scan_lines`] with a prefilter: the chunk is cut into windows of whole
 /// lines, each asked once whether it is clean ([`Prefilter::window_clean`]:
-/// its lines need no search for a later `"ts"` or a backslash); when the
+/// without a backslash, its lines need no search for one); when the
 /// query needs values, only the lines around a hit of one or a backslash
 /// are visited ([`Prefilter::candidates`]), the lines between counted and
 /// rejected unvisited, as the line-by-line prefilter rejects them.
@@ -226,7 +226,11 @@ fn scan_windows_of<F: Fold>(
         // a window that may hold one is read line by line.
         match pre.candidates(win) {
             Some(c) if !over_bound(win.len(), MAX_LINE) => {
-                let w = Window { bytes: win, at, clean };
+                let w = Window {
+                    bytes: win,
+                    at,
+                    clean,
+                };
                 scan_candidates(ctx, pre, &mut part, path, w, c);
             }
             _ => scan_each(ctx, &mut part, path, win, at, clean),
@@ -307,7 +311,10 @@ fn scan_each<F: Fold>(
             // The scan fails at its first problem; nothing after it counts.
             continue;
         }
-        let at = Pos { line: n, offset: at };
+        let at = Pos {
+            line: n,
+            offset: at,
+        };
         one_line(ctx, part, path, line, terminated, at, clean);
     }
 }
@@ -1134,8 +1141,17 @@ mod tests {
             (Filter::new().since(since).event("nav"), None),
             (Filter::new().since(since), None),
             (Filter::new().event("nav"), None),
-            (Filter::new().until(since).event("validation_fail").event("nav"), None),
-            (Filter::new().since(since), Some(&["nav", "validation_fail"][..])),
+            (
+                Filter::new()
+                    .until(since)
+                    .event("validation_fail")
+                    .event("nav"),
+                None,
+            ),
+            (
+                Filter::new().since(since),
+                Some(&["nav", "validation_fail"][..]),
+            ),
             (Filter::new().model("nav"), None),
         ]
     }

@@ -23,9 +23,9 @@
 //! Both are also asked of a window of whole lines at once (the cold scan,
 //! docs/scan.md, "The line path"), with the same answer for every line:
 //!
-//! - [`Prefilter::window_clean`]: a window without a backslash in which
-//!   every `"ts"` is the first key of a line starting `{"ts"` needs no
-//!   per-line search for a later `"ts"` or `\u` (see its docs).
+//! - [`Prefilter::window_clean`]: a window without a backslash needs no
+//!   per-line search for a `\u` (the time test) or a backslash (the
+//!   values test).
 //! - [`Candidates`]: the lines the values test could keep are those holding
 //!   a literal of the first group or a backslash; a search for those over
 //!   the window finds them, and the lines between are rejected unvisited
@@ -44,8 +44,6 @@ pub(crate) struct Prefilter {
     groups: Vec<Vec<Finder<'static>>>,
     ts_key: Finder<'static>,
     u_escape: Finder<'static>,
-    /// `\n{"ts"`: the start of a line whose first key is `ts`.
-    line_ts: Finder<'static>,
     /// `\n\n`: a blank line follows the first `\n`.
     blank: Finder<'static>,
 }
@@ -103,7 +101,6 @@ impl Prefilter {
             groups,
             ts_key: Finder::new(b"\"ts\"").into_owned(),
             u_escape: Finder::new(b"\\u").into_owned(),
-            line_ts: Finder::new(b"\n{\"ts\"").into_owned(),
             blank: Finder::new(b"\n\n").into_owned(),
         })
     }
@@ -123,8 +120,8 @@ impl Prefilter {
         {
             let ts = Timestamp::parse_bytes(ts).ok();
             if !t.matches_time(ts)
-                && (clean
-                    || (self.ts_key.find(rest).is_none() && self.u_escape.find(rest).is_none()))
+                && self.ts_key.find(rest).is_none()
+                && (clean || self.u_escape.find(rest).is_none())
             {
                 return true;
             }
@@ -139,27 +136,13 @@ impl Prefilter {
         false
     }
 
-    /// Whether `win`, whole lines, lets [`Prefilter::rejects_in`] skip its
-    /// searches of a line: it has no backslash (so no `\u` escape, and
-    /// the values test needs no check for one), and every `"ts"` in it is
-    /// the first key of a line that starts `{"ts"` (the window's first
-    /// line, or after a `\n`). Then for any line whose first key
-    /// [`first_ts`] reads, the rest holds no `"ts"`: a later one would be
-    /// found by the count of every `"ts"` (it cannot overlap the first,
-    /// which `first_ts` saw followed by white space or `:`, nor another
-    /// found one, since there is none beside the line starts) and make it
-    /// exceed the count of line starts. A line that starts with white
-    /// space before `{"ts"` makes the counts differ: not clean, exact.
+    /// Whether `win`, whole lines, lets [`Prefilter::rejects_in`] skip two
+    /// of its searches of each line: without a backslash in the window,
+    /// no line of it holds a `\u` escape (the time test) or a backslash
+    /// (the values test). One pass of `memchr`, which also brings the
+    /// window into the cache for the passes after it.
     pub(crate) fn window_clean(&self, win: &[u8]) -> bool {
-        if memchr::memchr(b'\\', win).is_some() {
-            return false;
-        }
-        if self.time.is_none() {
-            return true;
-        }
-        let all = self.ts_key.find_iter(win).count();
-        let starts = self.line_ts.find_iter(win).count() + usize::from(win.starts_with(b"{\"ts\""));
-        all == starts
+        memchr::memchr(b'\\', win).is_none()
     }
 
     /// The candidates of a window of whole lines: `None` when the query
