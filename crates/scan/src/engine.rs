@@ -15,7 +15,7 @@ use scout_audit_core::{Decoded, Filter, Timestamp, decode_line};
 use scout_audit_store_file::fs::{RealFs, open_input, open_regular};
 use scout_audit_store_file::index::{IndexCheck, Summary, inspect_index, inspect_index_for_vouch};
 use scout_audit_store_file::lines::{
-    LineReader, MAX_LINE, Pos, RawLine, bom_len, over_bound, too_long_len,
+    LineReader, MAX_LINE, RawLine, bom_len, over_bound, too_long_len,
 };
 use scout_audit_store_file::reader::{
     Problem, ProblemKind, READ_BUFFER, ReadReport, Reopen, gzip_reader, reopen_shared,
@@ -25,7 +25,7 @@ use crate::error::{Error, Result};
 use crate::fields::{self, Fast, Fields, Want};
 use crate::fold::{Collect, Fold, Matched};
 use crate::mmap::Map;
-use crate::prefilter::{Candidates, Prefilter};
+use crate::prefilter::Prefilter;
 use crate::source::{Kind, Source};
 
 /// How much a scan may skip on the strength of what it knows without
@@ -170,131 +170,13 @@ impl<F: Fold> Part<F> {
 
 /// Folds the lines of `bytes` (whole lines; the last may lack its `\n`
 /// when `bytes` ends the file), which start at `offset` of the file.
-/// With a prefilter, window by window ([`scan_windows`]); the answer,
-/// report and line numbers are those of the line-by-line loop.
 pub(crate) fn scan_lines<F: Fold>(
     ctx: &Ctx<'_, F>,
     path: &Path,
     bytes: &[u8],
     offset: u64,
 ) -> Part<F> {
-    match ctx.prefilter {
-        Some(pre) if !ctx.strict => scan_windows(ctx, pre, path, bytes, offset),
-        _ => {
-            let mut part = Part::empty(ctx.proto);
-            scan_each(ctx, &mut part, path, bytes, offset, false);
-            part
-        }
-    }
-}
-
-/// Bytes per window of [`scan_windows`]: small enough that its searches
-/// and its lines stay in the core's cache between passes.
-const WINDOW: usize = 128 << 10;
-
-/// [`scan_lines`] with a prefilter: the chunk is cut into windows of whole
-/// lines, each asked once whether it is clean ([`Prefilter::window_clean`]:
-/// without a backslash, its lines need no search for one); when the
-/// query needs values, only the lines around a hit of one or a backslash
-/// are visited ([`Prefilter::candidates`]), the lines between counted and
-/// rejected unvisited, as the line-by-line prefilter rejects them.
-fn scan_windows<F: Fold>(
-    ctx: &Ctx<'_, F>,
-    pre: &Prefilter,
-    path: &Path,
-    bytes: &[u8],
-    offset: u64,
-) -> Part<F> {
-    scan_windows_of(ctx, pre, path, bytes, offset, WINDOW)
-}
-
-/// [`scan_windows`] with windows of about `size` bytes.
-fn scan_windows_of<F: Fold>(
-    ctx: &Ctx<'_, F>,
-    pre: &Prefilter,
-    path: &Path,
-    bytes: &[u8],
-    offset: u64,
-    size: usize,
-) -> Part<F> {
     let mut part = Part::empty(ctx.proto);
-    for w in chunks(bytes, 0, size) {
-        let win = &bytes[w.clone()];
-        let at = offset + w.start as u64;
-        let clean = pre.window_clean(win);
-        // A line over the bound is a problem even where nothing matches:
-        // a window that may hold one is read line by line.
-        match pre.candidates(win) {
-            Some(c) if !over_bound(win.len(), MAX_LINE) => {
-                let w = Window {
-                    bytes: win,
-                    at,
-                    clean,
-                };
-                scan_candidates(ctx, pre, &mut part, path, w, c);
-            }
-            _ => scan_each(ctx, &mut part, path, win, at, clean),
-        }
-    }
-    part
-}
-
-/// A window of [`scan_windows`].
-struct Window<'b> {
-    /// Whole lines (the last may lack its `\n` at the end of the file).
-    bytes: &'b [u8],
-    /// The file offset of its first byte.
-    at: u64,
-    /// What [`Prefilter::window_clean`] said of it.
-    clean: bool,
-}
-
-/// Visits the lines of a window that hold a candidate, counting the rest
-/// as rejected.
-fn scan_candidates<F: Fold>(
-    ctx: &Ctx<'_, F>,
-    pre: &Prefilter,
-    part: &mut Part<F>,
-    path: &Path,
-    w: Window<'_>,
-    mut cands: Candidates<'_, '_>,
-) {
-    let win = w.bytes;
-    let skip = |part: &mut Part<F>, stretch: &[u8]| {
-        let (lines, rejected) = pre.skipped(stretch);
-        part.lines += lines;
-        part.report.prefiltered += rejected;
-    };
-    let mut pos = 0;
-    while pos < win.len() {
-        let Some(hit) = cands.next_from(pos) else {
-            skip(part, &win[pos..]);
-            break;
-        };
-        let start = memchr::memrchr(b'\n', &win[pos..hit]).map_or(pos, |i| pos + i + 1);
-        skip(part, &win[pos..start]);
-        let (end, terminated) =
-            memchr::memchr(b'\n', &win[hit..]).map_or((win.len(), false), |i| (hit + i, true));
-        part.lines += 1;
-        let at = Pos {
-            line: part.lines,
-            offset: w.at + start as u64,
-        };
-        one_line(ctx, part, path, &win[start..end], terminated, at, w.clean);
-        pos = end + 1;
-    }
-}
-
-/// The line-by-line loop of [`scan_lines`]; `clean` as
-/// [`Prefilter::window_clean`] said of `bytes` (`false` when not asked).
-fn scan_each<F: Fold>(
-    ctx: &Ctx<'_, F>,
-    part: &mut Part<F>,
-    path: &Path,
-    bytes: &[u8],
-    offset: u64,
-    clean: bool,
-) {
     let mut start = 0;
     let mut it = memchr::memchr_iter(b'\n', bytes);
     loop {
@@ -311,26 +193,20 @@ fn scan_each<F: Fold>(
             // The scan fails at its first problem; nothing after it counts.
             continue;
         }
-        let at = Pos {
-            line: n,
-            offset: at,
-        };
-        one_line(ctx, part, path, line, terminated, at, clean);
+        one_line(ctx, &mut part, path, line, terminated, n, at);
     }
+    part
 }
 
-/// Folds one line (its number in its part and its byte offset in `at`);
-/// `clean` as [`Prefilter::rejects_in`] takes it.
 fn one_line<F: Fold>(
     ctx: &Ctx<'_, F>,
     part: &mut Part<F>,
     path: &Path,
     line: &[u8],
     terminated: bool,
-    pos: Pos,
-    clean: bool,
+    n: u64,
+    at: u64,
 ) {
-    let (n, at) = (pos.line, pos.offset);
     if over_bound(line.len(), MAX_LINE) {
         let len = too_long_len(line.len() as u64, terminated);
         part.problem(path, n, at, ProblemKind::TooLong(len));
@@ -340,7 +216,7 @@ fn one_line<F: Fold>(
         return;
     }
     if let Some(p) = ctx.prefilter
-        && p.rejects_in(line, clean)
+        && p.rejects(line)
     {
         part.report.prefiltered += 1;
         return;
@@ -411,10 +287,10 @@ fn scan_stream<F: Fold, R: BufRead>(ctx: &Ctx<'_, F>, path: &Path, r: R, gzip: b
         }
         match raw {
             RawLine::Complete(line, pos) => {
-                one_line(ctx, &mut part, path, line, true, pos, false);
+                one_line(ctx, &mut part, path, line, true, pos.line, pos.offset);
             }
             RawLine::Unterminated(line, pos) => {
-                one_line(ctx, &mut part, path, line, false, pos, false);
+                one_line(ctx, &mut part, path, line, false, pos.line, pos.offset);
             }
             RawLine::TooLong(len, pos) => {
                 part.problem(path, pos.line, pos.offset, ProblemKind::TooLong(len));
@@ -1099,122 +975,6 @@ fn reopen(path: &std::path::Path) -> Reopen<'static> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fields::Want;
-    use proptest::prelude::*;
-
-    /// Lines that test the window paths where they could go wrong: the
-    /// needle escaped, its letters as `\u` escapes, a key escaped, a
-    /// later `"ts"` (plain, escaped, or right after the first value),
-    /// white space before the first key, blank lines, garbage, CR, a
-    /// glued record, `"nav"` as another field's value.
-    const PIECES: [&str; 24] = [
-        r#"{"ts":"2026-01-01T00:00:00Z","event":"nav","cost":0.5}"#,
-        r#"{"ts":"2026-01-03T00:00:00Z","event":"nav","cost":0.25}"#,
-        r#"{"ts":"2026-01-03T00:00:00Z","event":"brief","cost":1}"#,
-        r#"{"ts":"2026-01-01T00:00:00Z","event":"validation_fail"}"#,
-        r#"{"ts":"2026-01-03T00:00:00Z","event":"validation_fail"}"#,
-        r#"{"ts":"2026-01-03T00:00:00Z","event":"n\u0061v"}"#,
-        r#"{"ts":"2026-01-03T00:00:00Z","event":"\u006e\u0061\u0076"}"#,
-        r#"{"ts":"2026-01-03T00:00:00Z","ev\u0065nt":"nav"}"#,
-        r#"{"ts":"2026-01-01T00:00:00Z","event":"nav","ts":"2026-01-03T00:00:00Z"}"#,
-        r#"{"ts":"2026-01-01T00:00:00Z","t\u0073":"2026-01-03T00:00:00Z","event":"nav"}"#,
-        r#"{"ts":"2026-01-01T00:00:00Z"ts":"2026-01-03T00:00:00Z","event":"nav"}"#,
-        r#"  {"ts": "2026-01-01T00:00:00Z", "event": "nav"}"#,
-        r#"{"ts" : "2026-01-03T01:00:00+01:00" , "event" : "nav"}"#,
-        "",
-        "   ",
-        "\r",
-        "not json",
-        r#"{"ts":"2026-01-03T00:00:00Z","event":"nav""#,
-        r#"{"ts":"2026-01-01T00:00:00Z","ev{"ts":"2026-01-03T00:00:00Z","event":"nav"}"#,
-        r#"{"ts":"2026-01-03T00:00:00Z","event":"brief","model":"nav"}"#,
-        r#"{"ts":"2026-01-03T00:00:00Z","event":"brief","model":"m\"nav\""}"#,
-        r#"{"event":"nav","ts":"2026-01-01T00:00:00Z"}"#,
-        r#"{"ts":"not a time","event":"nav"}"#,
-        r#"{"ts":"2026-01-01T00:00:00Z","event":"nav","cost":NaN}"#,
-    ];
-
-    fn filters() -> Vec<(Filter, Option<&'static [&'static str]>)> {
-        let t = |s| Timestamp::parse(s).unwrap();
-        let since = t("2026-01-02T00:00:00Z");
-        vec![
-            (Filter::new().since(since).event("nav"), None),
-            (Filter::new().since(since), None),
-            (Filter::new().event("nav"), None),
-            (
-                Filter::new()
-                    .until(since)
-                    .event("validation_fail")
-                    .event("nav"),
-                None,
-            ),
-            (
-                Filter::new().since(since),
-                Some(&["nav", "validation_fail"][..]),
-            ),
-            (Filter::new().model("nav"), None),
-        ]
-    }
-
-    /// The window paths against the line-by-line loop: the same records,
-    /// report (problems, prefiltered counts) and line count.
-    fn check(bytes: &[u8], size: usize) {
-        for (f, events) in filters() {
-            let pre = Prefilter::new(&f, events).unwrap();
-            let proto = Collect(Vec::new());
-            let ctx = Ctx {
-                filter: &f,
-                want: Want::ALL,
-                prefilter: Some(&pre),
-                proto: &proto,
-                strict: false,
-                pruning: Pruning::SealTime,
-                progress: None,
-            };
-            let path = Path::new("p");
-            let mut each = Part::empty(&proto);
-            scan_each(&ctx, &mut each, path, bytes, 7, false);
-            let win = scan_windows_of(&ctx, &pre, path, bytes, 7, size);
-            assert_eq!(win.fold.0, each.fold.0, "records {f:?} {size}");
-            assert_eq!(win.report, each.report, "report {f:?} {size}");
-            assert_eq!(win.lines, each.lines, "lines {f:?} {size}");
-        }
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
-
-        #[test]
-        fn windows_answer_as_the_line_by_line_loop(
-            picks in proptest::collection::vec((0..PIECES.len(), any::<bool>()), 0..40),
-            last_newline in any::<bool>(),
-            size in 1usize..400,
-        ) {
-            let mut bytes = Vec::new();
-            for (i, crlf) in &picks {
-                bytes.extend_from_slice(PIECES[*i].as_bytes());
-                bytes.extend_from_slice(if *crlf { b"\r\n" } else { b"\n" });
-            }
-            if !last_newline && bytes.last() == Some(&b'\n') {
-                bytes.pop();
-            }
-            check(&bytes, size);
-            check(&bytes, WINDOW);
-        }
-    }
-
-    #[test]
-    fn every_piece_alone_and_in_runs() {
-        for p in PIECES {
-            for n in [1, 2, 3] {
-                let line = format!("{p}\n").repeat(n);
-                check(line.as_bytes(), 1);
-                check(line.trim_end_matches('\n').as_bytes(), 5);
-            }
-        }
-        check(b"\n\n\nx\n\n", 1);
-        check(b"\n\n\nx\n\n", 3);
-    }
 
     #[test]
     fn chunks_end_after_newlines() {

@@ -19,17 +19,6 @@
 //!   be one of a few strings, a record can only match if one of them
 //!   appears in the line as a JSON string literal (`"nav"`) or the line
 //!   has a backslash (an escaped spelling such as `"n\u0061v"`).
-//!
-//! Both are also asked of a window of whole lines at once (the cold scan,
-//! docs/scan.md, "The line path"), with the same answer for every line:
-//!
-//! - [`Prefilter::window_clean`]: a window without a backslash needs no
-//!   per-line search for a `\u` (the time test) or a backslash (the
-//!   values test).
-//! - [`Candidates`]: the lines the values test could keep are those holding
-//!   a literal of the first group or a backslash; a search for those over
-//!   the window finds them, and the lines between are rejected unvisited
-//!   ([`Prefilter::skipped`] counts them).
 
 use memchr::memmem::Finder;
 use scout_audit_core::{Filter, Timestamp};
@@ -44,8 +33,6 @@ pub(crate) struct Prefilter {
     groups: Vec<Vec<Finder<'static>>>,
     ts_key: Finder<'static>,
     u_escape: Finder<'static>,
-    /// `\n\n`: a blank line follows the first `\n`.
-    blank: Finder<'static>,
 }
 
 /// `"value"` as JSON writes a string without escapes; `None` when the value
@@ -101,32 +88,23 @@ impl Prefilter {
             groups,
             ts_key: Finder::new(b"\"ts\"").into_owned(),
             u_escape: Finder::new(b"\\u").into_owned(),
-            blank: Finder::new(b"\n\n").into_owned(),
         })
     }
 
     /// Whether the line cannot hold a wanted record (see the module docs).
-    #[cfg(test)]
     pub(crate) fn rejects(&self, line: &[u8]) -> bool {
-        self.rejects_in(line, false)
-    }
-
-    /// [`Prefilter::rejects`] of a line of a window: `clean` is what
-    /// [`Prefilter::window_clean`] said of the window (always `false` is
-    /// exact too); the answer is the same either way.
-    pub(crate) fn rejects_in(&self, line: &[u8], clean: bool) -> bool {
         if let Some(t) = &self.time
             && let Some((ts, rest)) = first_ts(line)
         {
             let ts = Timestamp::parse_bytes(ts).ok();
             if !t.matches_time(ts)
                 && self.ts_key.find(rest).is_none()
-                && (clean || self.u_escape.find(rest).is_none())
+                && self.u_escape.find(rest).is_none()
             {
                 return true;
             }
         }
-        if !self.groups.is_empty() && (clean || memchr::memchr(b'\\', line).is_none()) {
+        if !self.groups.is_empty() && memchr::memchr(b'\\', line).is_none() {
             for g in &self.groups {
                 if g.iter().all(|f| f.find(line).is_none()) {
                     return true;
@@ -134,89 +112,6 @@ impl Prefilter {
             }
         }
         false
-    }
-
-    /// Whether `win`, whole lines, lets [`Prefilter::rejects_in`] skip two
-    /// of its searches of each line: without a backslash in the window,
-    /// no line of it holds a `\u` escape (the time test) or a backslash
-    /// (the values test). One pass of `memchr`, which also brings the
-    /// window into the cache for the passes after it.
-    pub(crate) fn window_clean(&self, win: &[u8]) -> bool {
-        memchr::memchr(b'\\', win).is_none()
-    }
-
-    /// The candidates of a window of whole lines: `None` when the query
-    /// needs no values (then every line is a candidate).
-    pub(crate) fn candidates<'p, 'b>(&'p self, win: &'b [u8]) -> Option<Candidates<'p, 'b>> {
-        let finders = self.groups.first()?;
-        Some(Candidates {
-            bytes: win,
-            finders,
-            next: vec![None; finders.len() + 1],
-        })
-    }
-
-    /// The lines of `stretch`, whole lines none of which is a candidate,
-    /// and how many of them [`Prefilter::rejects`] rejects: all but the
-    /// blank ones, which are skipped before any test.
-    pub(crate) fn skipped(&self, stretch: &[u8]) -> (u64, u64) {
-        let newlines = memchr::memchr_iter(b'\n', stretch).count();
-        let lines = newlines + usize::from(stretch.last().is_some_and(|&c| c != b'\n'));
-        // A blank line is the one starting the stretch when it begins with
-        // `\n`, and each `\n` right after another; a run of r newlines
-        // holds r - 1 blank lines after its first, r at the start.
-        let run = |at: usize| stretch[at..].iter().take_while(|&&c| c == b'\n').count();
-        let mut blank = 0;
-        let mut from = 0;
-        if stretch.first() == Some(&b'\n') {
-            from = run(0);
-            blank += from;
-        }
-        while let Some(i) = self.blank.find(&stretch[from..]) {
-            let r = run(from + i);
-            blank += r - 1;
-            from += i + r;
-        }
-        (lines as u64, (lines - blank) as u64)
-    }
-}
-
-/// The positions in a window where a line the values test could keep
-/// appears: a hit of a literal of the prefilter's first group, or a
-/// backslash. A line holding neither is rejected by
-/// [`Prefilter::rejects`] whatever else it holds (the first group has no
-/// literal in it and it has no backslash).
-pub(crate) struct Candidates<'p, 'b> {
-    bytes: &'b [u8],
-    finders: &'p [Finder<'static>],
-    /// Per finder, then for the backslash: the first hit at or after the
-    /// last position asked (`usize::MAX`: none left), `None` until
-    /// searched. Positions asked only grow, so a hit stays valid until it
-    /// is passed.
-    next: Vec<Option<usize>>,
-}
-
-impl Candidates<'_, '_> {
-    /// The first candidate position at or after `from`.
-    pub(crate) fn next_from(&mut self, from: usize) -> Option<usize> {
-        let hay = self.bytes.get(from..).unwrap_or_default();
-        let mut best = usize::MAX;
-        for (i, slot) in self.next.iter_mut().enumerate() {
-            let hit = match *slot {
-                Some(h) if h >= from => h,
-                _ => {
-                    let found = match self.finders.get(i) {
-                        Some(f) => f.find(hay),
-                        None => memchr::memchr(b'\\', hay),
-                    };
-                    let h = found.map_or(usize::MAX, |x| x + from);
-                    *slot = Some(h);
-                    h
-                }
-            };
-            best = best.min(hit);
-        }
-        (best != usize::MAX).then_some(best)
     }
 }
 
