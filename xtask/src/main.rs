@@ -181,7 +181,8 @@ struct BenchArgs {
     /// --peers: leave jq out.
     #[arg(long)]
     no_jq: bool,
-    /// --peers: only this row (Q1, Q2, Q3, Q4, sealed: the verify row; repeat for several).
+    /// --peers: only this row (Q1, Q2, Q3, Q4, plain: the plain-file table,
+    /// sealed: the verify row; repeat for several).
     #[arg(long, value_name = "ROW")]
     only: Vec<String>,
 }

@@ -39,8 +39,9 @@ pub struct PeerOptions {
     pub jq_runs: usize,
     /// Skip jq.
     pub no_jq: bool,
-    /// Only these rows (`Q1`, `Q2`, `Q3`, `Q4`, `sealed` (the verify
-    /// row); any case);
+    /// Only these rows (`Q1`, `Q2`, `Q3`, `Q4`, `plain` (the plain-file
+    /// table with CPU-s/GiB and the floor), `sealed` (the verify row);
+    /// any case);
     /// empty: all.
     pub only: Vec<String>,
 }
@@ -454,21 +455,30 @@ pub fn run(opts: &PeerOptions) -> Result<String> {
     } else {
         String::new()
     };
-    if !["Q1", "Q2", "Q3", "sealed"].iter().any(|r| opts.wants(r)) {
+    if !["Q1", "Q2", "Q3", "sealed", "plain"].iter().any(|r| opts.wants(r)) {
         return Ok(q4);
     }
     let data = DataSet::prepare(opts.mib)?;
-
+    let plain = if opts.wants("plain") {
+        plain_table(opts, &tools, &data)?
+    } else {
+        String::new()
+    };
     if !opts.only.is_empty() && !QUERIES.iter().any(|q| opts.wants(q.name)) {
         // Only the sealed row (`--only sealed`): `verify`, `verify --key`
         // and `stats`. The queries' runs leave the store indexed; so does this.
-        timed(&[
-            tools.bin.display().to_string(),
-            "--path".into(),
-            data.store.display().to_string(),
-            "index".into(),
-        ])?;
-        return Ok(q4 + &measure_sealed(opts, &tools, &data, &dir)?);
+        let sealed = if opts.wants("sealed") {
+            timed(&[
+                tools.bin.display().to_string(),
+                "--path".into(),
+                data.store.display().to_string(),
+                "index".into(),
+            ])?;
+            measure_sealed(opts, &tools, &data, &dir)?
+        } else {
+            String::new()
+        };
+        return Ok(format!("{plain}\n{q4}\n{sealed}"));
     }
     let mut found = Findings::default();
     for q in QUERIES.iter().filter(|q| opts.wants(q.name)) {
@@ -487,7 +497,7 @@ pub fn run(opts: &PeerOptions) -> Result<String> {
     } else {
         String::new()
     };
-    Ok(format!("{report}\n{q4}\n{sealed}"))
+    Ok(format!("{report}\n{plain}\n{q4}\n{sealed}"))
 }
 
 /// `verify --key` against `stats` on the indexed store, sealed (issue 10,
@@ -975,4 +985,138 @@ fn measure_records_out(opts: &PeerOptions, tools: &Tools, plain: &Path) -> Resul
         median(sc_cpu),
         median(du_cpu),
     ))
+/// Runs `cmd` under `/usr/bin/time`: (wall seconds, CPU seconds of the
+/// process and its children, user and system, from their `getrusage`;
+/// stdout).
+fn timed_cpu(cmd: &[String]) -> Result<(f64, f64, String)> {
+    let tmp = tempfile::NamedTempFile::new()?;
+    let start = Instant::now();
+    let out = Command::new("/usr/bin/time")
+        .args(["-f", "%U %S", "-o"])
+        .arg(tmp.path())
+        .args(cmd)
+        .output()
+        .with_context(|| format!("cannot run {}", cmd[0]))?;
+    let wall = start.elapsed().as_secs_f64();
+    if !out.status.success() {
+        bail!(
+            "{} failed: {}",
+            cmd.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let times = std::fs::read_to_string(tmp.path())?;
+    let cpu: f64 = times
+        .lines()
+        .last()
+        .context("no times from /usr/bin/time")?
+        .split_whitespace()
+        .map(|t| t.parse::<f64>().context("a time from /usr/bin/time"))
+        .sum::<Result<f64>>()?;
+    let stdout = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    Ok((wall, cpu, stdout))
+}
+
+/// Medians of one command's runs in [`plain_table`].
+#[derive(Default)]
+struct Runs {
+    wall: Vec<f64>,
+    cpu: Vec<f64>,
+    answer: String,
+}
+
+impl Runs {
+    fn add(&mut self, (wall, cpu, answer): (f64, f64, String)) {
+        self.wall.push(wall);
+        self.cpu.push(cpu);
+        self.answer = answer;
+    }
+    fn wall(&self) -> f64 {
+        median(self.wall.clone())
+    }
+    fn cpu(&self) -> f64 {
+        median(self.cpu.clone())
+    }
+}
+
+/// The plain-file rows of issue 11 (item 4): Q1-Q3 on the plain file,
+/// scout-audit against DuckDB, each with its wall time and CPU-seconds per
+/// GiB, beside the floor: the `floor` binary of `benches` (the scanner's
+/// map, chunks and release counting newlines with `memchr` on every core).
+/// Runs are interleaved (scout-audit, DuckDB, floor, scout-audit, ...)
+/// so that a busy machine slows each alike; medians of `opts.runs`.
+fn plain_table(opts: &PeerOptions, tools: &Tools, data: &DataSet) -> Result<String> {
+    let root = crate::util::root();
+    let st = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(&root)
+        .args(["build", "--release", "-q", "-p", "scout-audit-benches"])
+        .args(["--bin", "floor"])
+        .status()
+        .context("cannot run cargo build")?;
+    ensure!(st.success(), "building the floor binary failed");
+    let floor_cmd = [
+        root.join("target/release/floor").display().to_string(),
+        data.plain.display().to_string(),
+    ];
+    let gib = data.plain_bytes as f64 / (1u64 << 30) as f64;
+    let plain_in = vec![data.plain.display().to_string()];
+    let mut t = String::new();
+    writeln!(
+        t,
+        "Cold scan of the plain file ({gib:.2} GiB, in the page cache): medians of {} interleaved runs\n",
+        opts.runs
+    )?;
+    writeln!(
+        t,
+        "| query | scout-audit | CPU-s/GiB | DuckDB | DuckDB / scout-audit | floor | floor CPU-s/GiB | scout-audit / floor |"
+    )?;
+    writeln!(t, "|---|---|---|---|---|---|---|---|")?;
+    let mut differ = Vec::new();
+    for q in &QUERIES {
+        eprintln!("{} on the plain file (with the floor) ...", q.name);
+        let s = since(q.days)?;
+        let scout_cmd = scout_args(&tools.bin, q.name, q.days, &[], &plain_in);
+        let duck_cmd = [
+            tools.py.display().to_string(),
+            tools.duck_script.display().to_string(),
+            plain_in[0].clone(),
+            q.name.into(),
+            s,
+        ];
+        timed_cpu(&scout_cmd)?; // warm the page cache
+        let (mut sc, mut du, mut fl) = (Runs::default(), Runs::default(), Runs::default());
+        for _ in 0..opts.runs.max(1) {
+            sc.add(timed_cpu(&scout_cmd)?);
+            // DuckDB's script prints "seconds<TAB>answer": its query alone.
+            let (wall, cpu, out) = timed_cpu(&duck_cmd)?;
+            let (inner, ans) = out.split_once('\t').unwrap_or(("", &out));
+            du.add((inner.parse().unwrap_or(wall), cpu, ans.to_owned()));
+            fl.add(timed_cpu(&floor_cmd)?);
+        }
+        let (a, b) = (
+            norm(q.name, "scout", &sc.answer),
+            norm(q.name, "DuckDB", &du.answer),
+        );
+        if a != b {
+            differ.push(format!("{}: scout-audit {a}, DuckDB {b}", q.name));
+        }
+        writeln!(
+            t,
+            "| {} | {} | {:.3} | {} | {:.1}x | {} | {:.3} | {:.2}x |",
+            q.name,
+            fmt_s(sc.wall()),
+            sc.cpu() / gib,
+            fmt_s(du.wall()),
+            du.wall() / sc.wall(),
+            fmt_s(fl.wall()),
+            fl.cpu() / gib,
+            sc.wall() / fl.wall(),
+        )?;
+    }
+    writeln!(
+        t,
+        "\nDuckDB: its query alone (not Python's start-up). CPU-s/GiB: user + system seconds of the process (getrusage) per GiB of the file. Floor: `benches` `floor`, newlines counted with memchr through the scanner's map on every core."
+    )?;
+    ensure!(differ.is_empty(), "{t}\nthe answers differ: {differ:?}");
+    Ok(t)
 }

@@ -316,7 +316,7 @@ fn read_failure(gzip: bool, e: &io::Error) -> ProblemKind {
 }
 
 /// Chunks of a map, split after a `\n` near every `size` bytes.
-fn chunks(bytes: &[u8], from: usize, size: usize) -> Vec<Range<usize>> {
+pub(crate) fn chunks(bytes: &[u8], from: usize, size: usize) -> Vec<Range<usize>> {
     let mut out = Vec::new();
     let mut start = from;
     while start < bytes.len() {
@@ -336,7 +336,7 @@ fn chunks(bytes: &[u8], from: usize, size: usize) -> Vec<Range<usize>> {
 }
 
 /// Bytes per chunk of a mapped file.
-const CHUNK: usize = 8 << 20;
+pub(crate) const CHUNK: usize = 8 << 20;
 
 fn scan_mapped<F: Fold>(ctx: &Ctx<'_, F>, path: &Path, file: &File) -> Option<Part<F>> {
     let len = file.metadata().ok()?.len();

@@ -700,3 +700,68 @@ fn over_long_lines_boms_and_crlf_tails_read_alike_in_every_path() {
         }
     }
 }
+
+/// The cold scan's window paths (decision 126) over a file of several
+/// chunks, gzip and a store's live file: lines where the prefilter's
+/// searches could go wrong (the needle escaped or spelt with `\u`
+/// escapes of its letters, an escaped key, a later `"ts"` plain or
+/// escaped, white space first, blank runs, garbage, a glued record,
+/// `"nav"` as another field's value), cycled with padding of every
+/// length so that needles fall at every distance from window and chunk
+/// edges. Every answer equals the sequential reader's.
+#[test]
+fn needles_at_window_and_chunk_edges_and_escapes_equal_the_reader() {
+    const OLD: &str = "2026-09-21T00:00:00Z";
+    const MID: &str = "2026-09-21T16:00:00Z";
+    const NEW: &str = "2026-09-22T20:00:00+00:00";
+    let pieces: Vec<String> = vec![
+        format!(r#"{{"ts":"{OLD}","event":"nav","cost":0.5,"model":"m2","session_id":"s1"}}"#),
+        format!(r#"{{"ts":"{MID}","event":"nav","cost":0.25,"session_id":"s1"}}"#),
+        format!(r#"{{"ts":"{NEW}","event":"validation_fail","model":"m2"}}"#),
+        format!(r#"{{"ts":"{MID}","event":"n\u0061v"}}"#),
+        format!(r#"{{"ts":"{NEW}","event":"\u006e\u0061\u0076","model":"m\u0032"}}"#),
+        format!(r#"{{"ts":"{MID}","ev\u0065nt":"nav"}}"#),
+        format!(r#"{{"ts":"{OLD}","event":"nav","ts":"{NEW}"}}"#),
+        format!(r#"{{"ts":"{OLD}","t\u0073":"{MID}","event":"nav"}}"#),
+        format!(r#"{{"ts":"{OLD}"ts":"{MID}","event":"nav"}}"#),
+        format!(r#"  {{"ts": "{OLD}", "event": "nav"}}"#),
+        format!(r#"{{"ts" : "{MID}" , "event" : "caf\u00e9"}}"#),
+        String::new(),
+        String::new(),
+        "  ".into(),
+        "not json".into(),
+        format!(r#"{{"ts":"{OLD}","ev{{"ts":"{NEW}","event":"nav"}}"#),
+        format!(r#"{{"ts":"{MID}","event":"brief","model":"nav"}}"#),
+        format!(r#"{{"event":"nav","ts":"{OLD}"}}"#),
+        format!(r#"{{"ts":"{MID}","event":"nav","cost":NaN}}"#),
+    ];
+    let mut bytes = Vec::new();
+    let mut i = 0usize;
+    while bytes.len() < (8 << 20) + (1 << 20) {
+        let p = &pieces[i % pieces.len()];
+        bytes.extend_from_slice(p.as_bytes());
+        if i % 7 == 3 && !p.is_empty() {
+            // Padding of every length shifts what follows.
+            bytes.truncate(bytes.len() - 1);
+            bytes.extend_from_slice(format!(r#","pad":"{}"}}"#, "x".repeat(i % 311)).as_bytes());
+        }
+        bytes.extend_from_slice(if i % 5 == 0 { b"\r\n" } else { b"\n" });
+        i += 1;
+    }
+    bytes.extend_from_slice(br#"{"ts":"2026-09-21T16:00:00Z","event":"nav"}"#);
+    let d = tempfile::tempdir().unwrap();
+    let plain = d.path().join("edges.jsonl");
+    std::fs::write(&plain, &bytes).unwrap();
+    check_all(
+        &|| Inputs::paths([&plain]).unwrap(),
+        &|| Reader::open_files([plain.clone()]),
+        Pruning::SealTime,
+    );
+    let gz = d.path().join("edges.jsonl.gz");
+    std::fs::write(&gz, gzip_members(&bytes, 2)).unwrap();
+    check_all(
+        &|| Inputs::paths([&gz]).unwrap(),
+        &|| Reader::open_files([gz.clone()]),
+        Pruning::SealTime,
+    );
+}
