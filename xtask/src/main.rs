@@ -176,6 +176,9 @@ struct BenchArgs {
     /// --peers: leave jq out.
     #[arg(long)]
     no_jq: bool,
+    /// --peers: only the export row (scout-audit export against DuckDB's COPY).
+    #[arg(long)]
+    export_only: bool,
 }
 
 #[derive(Args)]
@@ -406,6 +409,7 @@ fn bench(a: BenchArgs) -> anyhow::Result<String> {
             runs: a.runs.max(1),
             jq_runs: a.jq_runs.max(1),
             no_jq: a.no_jq,
+            export_only: a.export_only,
         });
     }
     // As .ci/run finds it: SCOUT_AUDIT_REFERENCE, else ../shared.
