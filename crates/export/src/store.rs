@@ -185,28 +185,35 @@ fn read_lines(
             read.records += 1;
             read.matched += 1;
             w.add_row(&row)?;
-        } else {
-            match decode_line(bytes) {
-                Decoded::Blank => {}
-                Decoded::Record(r) => {
-                    read.records += 1;
-                    read.matched += 1;
-                    w.add(&r)?;
-                }
-                Decoded::Glued { record, .. } => {
-                    problem(read, pos, ProblemKind::TornFragment);
-                    read.records += 1;
-                    read.matched += 1;
-                    w.add(&record)?;
-                }
-                Decoded::Malformed(m) if terminated => {
-                    problem(read, pos, ProblemKind::Malformed(m.to_string()));
-                }
-                Decoded::Malformed(_) => {
-                    problem(read, pos, ProblemKind::TornTail(bytes.len() as u64));
-                }
-            }
+        } else if let Some(kind) = slow_line(bytes, terminated, w, read)? {
+            problem(read, pos, kind);
         }
         read.bytes += lines.offset() - before;
     }
+}
+
+/// A line the fast path left to `decode_line`, as the sequential reader
+/// takes it: a record into `w`, or the problem to report at its place.
+fn slow_line(
+    bytes: &[u8],
+    terminated: bool,
+    w: &mut Writer<'_>,
+    read: &mut ReadReport,
+) -> Result<Option<ProblemKind>> {
+    let (record, problem) = match decode_line(bytes) {
+        Decoded::Blank => return Ok(None),
+        Decoded::Record(r) => (r, None),
+        Decoded::Glued { record, .. } => (record, Some(ProblemKind::TornFragment)),
+        Decoded::Malformed(m) if terminated => {
+            return Ok(Some(ProblemKind::Malformed(m.to_string())));
+        }
+        Decoded::Malformed(_) => return Ok(Some(ProblemKind::TornTail(bytes.len() as u64))),
+    };
+    // A glued record's fragment is reported before the record is taken
+    // (the sequential reader's order); the report is per source, so
+    // counting it first or after changes nothing but that order.
+    read.records += 1;
+    read.matched += 1;
+    w.add(&record)?;
+    Ok(problem)
 }
