@@ -58,6 +58,9 @@ pub(crate) struct Done {
     pub marks: Manifest,
 }
 
+/// A UTC date: year, month, day.
+type Day = (i32, u32, u32);
+
 /// Writes records into part files, one per date partition.
 pub(crate) struct Writer<'a> {
     run: &'a Run,
@@ -65,7 +68,7 @@ pub(crate) struct Writer<'a> {
     suffix: String,
     /// Per partition (its UTC date; `None` without a valid ts): the final
     /// path and the open part.
-    parts: HashMap<Option<(i32, u32, u32)>, (PathBuf, Part)>,
+    parts: HashMap<Option<Day>, (PathBuf, Part)>,
     /// Rows buffered over all partitions (at most `MAX_BUFFERED`).
     buffered: usize,
     marks: Manifest,
