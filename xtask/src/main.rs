@@ -182,7 +182,8 @@ struct BenchArgs {
     #[arg(long)]
     no_jq: bool,
     /// --peers: only this row (Q1, Q2, Q3, Q4, plain: the plain-file table,
-    /// sealed: the verify row; repeat for several).
+    /// sealed: the verify row, export: Parquet against DuckDB; repeat for
+    /// several).
     #[arg(long, value_name = "ROW")]
     only: Vec<String>,
 }

@@ -40,8 +40,8 @@ pub struct PeerOptions {
     /// Skip jq.
     pub no_jq: bool,
     /// Only these rows (`Q1`, `Q2`, `Q3`, `Q4`, `plain` (the plain-file
-    /// table with CPU-s/GiB and the floor), `sealed` (the verify row);
-    /// any case);
+    /// table with CPU-s/GiB and the floor), `sealed` (the verify row),
+    /// `export` (Parquet against DuckDB's COPY); any case);
     /// empty: all.
     pub only: Vec<String>,
 }
@@ -455,7 +455,10 @@ pub fn run(opts: &PeerOptions) -> Result<String> {
     } else {
         String::new()
     };
-    if !["Q1", "Q2", "Q3", "sealed", "plain"].iter().any(|r| opts.wants(r)) {
+    if !["Q1", "Q2", "Q3", "sealed", "plain", "export"]
+        .iter()
+        .any(|r| opts.wants(r))
+    {
         return Ok(q4);
     }
     let data = DataSet::prepare(opts.mib)?;
@@ -478,7 +481,12 @@ pub fn run(opts: &PeerOptions) -> Result<String> {
         } else {
             String::new()
         };
-        return Ok(format!("{plain}\n{q4}\n{sealed}"));
+        let export = if opts.wants("export") {
+            measure_export(opts, &tools, &data)?
+        } else {
+            String::new()
+        };
+        return Ok(format!("{plain}\n{q4}\n{sealed}\n{export}"));
     }
     let mut found = Findings::default();
     for q in QUERIES.iter().filter(|q| opts.wants(q.name)) {
@@ -497,7 +505,12 @@ pub fn run(opts: &PeerOptions) -> Result<String> {
     } else {
         String::new()
     };
-    Ok(format!("{report}\n{plain}\n{q4}\n{sealed}"))
+    let export = if opts.wants("export") {
+        measure_export(opts, &tools, &data)?
+    } else {
+        String::new()
+    };
+    Ok(format!("{report}\n{plain}\n{q4}\n{sealed}\n{export}"))
 }
 
 /// `verify --key` against `stats` on the indexed store, sealed (issue 10,
@@ -894,6 +907,82 @@ fn timed_out(cmd: &[String], count: bool) -> Result<OutRun> {
     if !out.status.success() {
         bail!("{} failed: {stderr}", cmd.join(" "));
     }
+/// DuckDB's side of the export row: `COPY` of the store's records, with
+/// the columns of scout-audit's schema (docs/export.md), to Parquet
+/// partitioned by the UTC date of `ts`. Prints the COPY's seconds and
+/// CPU-seconds (measured inside the process, without Python's start-up)
+/// and the records the written files hold.
+const DUCK_EXPORT: &str = r#"
+import sys, time, duckdb, os, resource
+files, out = sys.argv[1].split(","), sys.argv[2]
+con = duckdb.connect()
+con.execute(f"SET threads={os.cpu_count()}")
+con.execute("SET TimeZone='UTC'")
+cols = ("{ts: 'TIMESTAMPTZ', event: 'VARCHAR', session_id: 'VARCHAR', seq: 'BIGINT', "
+        "cost: 'DOUBLE', model: 'VARCHAR', input_t: 'BIGINT', output_t: 'BIGINT', "
+        "files: 'JSON', reason: 'VARCHAR', confidence: 'DOUBLE', duration_ms: 'DOUBLE', "
+        "config: 'JSON'}")
+src = "read_ndjson([" + ",".join("'" + f + "'" for f in files) + "], columns=" + cols + ")"
+sql = (f"COPY (SELECT *, CAST(ts AS DATE) AS date FROM {src}) "
+       f"TO '{out}' (FORMAT PARQUET, PARTITION_BY (date))")
+r0 = resource.getrusage(resource.RUSAGE_SELF)
+t = time.perf_counter()
+con.execute(sql)
+dt = time.perf_counter() - t
+r1 = resource.getrusage(resource.RUSAGE_SELF)
+cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+n = con.execute(f"SELECT count(*) FROM read_parquet('{out}/*/*.parquet', hive_partitioning = true)").fetchone()[0]
+print(f"{dt}\t{cpu}\t{n}")
+"#;
+
+/// One export: wall seconds, CPU-seconds, records written, bytes on disk.
+struct Exported {
+    secs: f64,
+    cpu: f64,
+    records: u64,
+    bytes: u64,
+}
+
+/// The bytes of every file under `dir` (an export's output).
+fn tree_bytes(dir: &Path) -> Result<u64> {
+    let mut total = 0;
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        let t = e.file_type()?;
+        if t.is_dir() {
+            total += tree_bytes(&e.path())?;
+        } else if t.is_file() {
+            total += e.metadata()?.len();
+        }
+    }
+    Ok(total)
+}
+
+/// `scout-audit export` of the gzip store into a fresh `out`: the process's
+/// wall and CPU seconds (`/usr/bin/time`), and the records it says it wrote.
+fn scout_export(bin: &Path, store: &Path, out: &Path) -> Result<Exported> {
+    if out.exists() {
+        std::fs::remove_dir_all(out)?;
+    }
+    let tmp = tempfile::NamedTempFile::new()?;
+    let start = Instant::now();
+    let o = Command::new("/usr/bin/time")
+        .args(["-f", "%U %S", "-o"])
+        .arg(tmp.path())
+        .arg(bin)
+        .arg("--path")
+        .arg(store)
+        .args(["export", "--format", "parquet", "--out"])
+        .arg(out)
+        .output()
+        .with_context(|| format!("cannot run {}", bin.display()))?;
+    let secs = start.elapsed().as_secs_f64();
+    let text = String::from_utf8_lossy(&o.stdout);
+    ensure!(
+        o.status.success(),
+        "scout-audit export failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let cpu = std::fs::read_to_string(tmp.path())?
         .lines()
         .last()
@@ -1119,4 +1208,94 @@ fn plain_table(opts: &PeerOptions, tools: &Tools, data: &DataSet) -> Result<Stri
     )?;
     ensure!(differ.is_empty(), "{t}\nthe answers differ: {differ:?}");
     Ok(t)
+    // "exported N records into F files under DIR ..."
+    let records = text
+        .strip_prefix("exported ")
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .with_context(|| format!("unexpected export output: {text}"))?;
+    Ok(Exported {
+        secs,
+        cpu,
+        records,
+        bytes: tree_bytes(out)?,
+    })
+}
+
+/// DuckDB's `COPY` of `files` into a fresh `out`.
+fn duck_export(py: &Path, script: &Path, files: &str, out: &Path) -> Result<Exported> {
+    if out.exists() {
+        std::fs::remove_dir_all(out)?;
+    }
+    let o = Command::new(py)
+        .arg(script)
+        .arg(files)
+        .arg(out)
+        .output()
+        .context("cannot run DuckDB's export")?;
+    ensure!(
+        o.status.success(),
+        "DuckDB's export failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let text = String::from_utf8_lossy(&o.stdout);
+    let f: Vec<&str> = text.trim().split('\t').collect();
+    let (Some(s), Some(c), Some(n)) = (f.first(), f.get(1), f.get(2)) else {
+        bail!("unexpected DuckDB output: {text}");
+    };
+    Ok(Exported {
+        secs: s.parse()?,
+        cpu: c.parse()?,
+        records: n.parse()?,
+        bytes: tree_bytes(out)?,
+    })
+}
+
+/// The export row (issue 11, item 2): `scout-audit export` of the gzip
+/// store against DuckDB's partitioned `COPY` of the same files, run in
+/// turn (scout-audit, DuckDB, scout-audit, ...), medians of `runs`. Both
+/// must write the same number of records.
+fn measure_export(opts: &PeerOptions, tools: &Tools, data: &DataSet) -> Result<String> {
+    let dir = data_dir();
+    let script = dir.join("duck_export.py");
+    std::fs::write(&script, DUCK_EXPORT)?;
+    let (ours, theirs) = (dir.join("export-scout"), dir.join("export-duckdb"));
+    let files = data.store_files().join(",");
+    let runs = opts.runs.max(1);
+    let (mut sc, mut du) = (Vec::new(), Vec::new());
+    for i in 0..runs {
+        eprintln!("export, run {} of {runs} ...", i + 1);
+        sc.push(scout_export(&tools.bin, &data.store, &ours)?);
+        du.push(duck_export(&tools.py, &script, &files, &theirs)?);
+    }
+    for (a, b) in sc.iter().zip(&du) {
+        ensure!(
+            a.records == b.records,
+            "scout-audit exported {} records, DuckDB {}",
+            a.records,
+            b.records
+        );
+    }
+    let med = |v: &[Exported], f: fn(&Exported) -> f64| median(v.iter().map(f).collect());
+    let (s_secs, d_secs) = (med(&sc, |e| e.secs), med(&du, |e| e.secs));
+    let (s_cpu, d_cpu) = (med(&sc, |e| e.cpu), med(&du, |e| e.cpu));
+    let (s_bytes, d_bytes) = (med(&sc, |e| e.bytes as f64), med(&du, |e| e.bytes as f64));
+    let mb = |b: f64| format!("{:.1} MB", b / 1e6);
+    Ok(format!(
+        "| export to Parquet by date ({} records, gzip store) | scout-audit | DuckDB `COPY ... PARTITION_BY (date)` | DuckDB / scout-audit (target at least 1.5) |\n\
+         |---|---|---|---|\n\
+         | wall, median of {runs} | {} | {} | {:.2}x |\n\
+         | CPU-seconds | {s_cpu:.1} | {d_cpu:.1} | {:.2}x |\n\
+         | output bytes | {} | {} | {:.2}x |\n\
+         scout-audit: the process (`--path STORE export --out DIR`); DuckDB: the COPY inside its process (Python's start-up not counted), {} threads.\n",
+        sc[0].records,
+        fmt_s(s_secs),
+        fmt_s(d_secs),
+        d_secs / s_secs.max(1e-9),
+        d_cpu / s_cpu.max(1e-9),
+        mb(s_bytes),
+        mb(d_bytes),
+        d_bytes / s_bytes.max(1.0),
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+    ))
 }

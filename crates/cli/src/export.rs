@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 use scout_audit_core::Filter;
-use scout_audit_export::{export, export_segments};
+use scout_audit_export::{export, export_store};
 
 /// Export formats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -48,12 +48,7 @@ pub fn run(cli: &crate::Cli, a: &ExportArgs) -> Result<std::process::ExitCode> {
             let threads = cli
                 .threads
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-            export_segments(
-                &a.out,
-                scout_audit_scan::Inputs::store(p)?,
-                &filter,
-                threads,
-            )?
+            export_store(&a.out, p, &filter, threads)?
         }
         other => {
             let store = cli.open_read(other)?;

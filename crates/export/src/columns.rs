@@ -10,6 +10,7 @@ use scout_audit_core::{Record, Timestamp};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::line::Row;
 
 /// Column buffers of one partition.
 #[derive(Default)]
@@ -30,6 +31,35 @@ pub(crate) struct Columns {
     extra: Opt<ByteArray>,
     /// Rows buffered (every column holds this many definition levels).
     pub rows: usize,
+    /// Recent values of the repetitive text columns, shared instead of
+    /// copied (event, session_id, model, reason, config).
+    recent: [Recent; 5],
+}
+
+/// The last few distinct values of a text column (at most [`RECENT`]):
+/// a value seen again is a cheap clone of the stored one.
+#[derive(Default)]
+struct Recent(Vec<ByteArray>);
+
+/// How many distinct values [`Recent`] keeps.
+const RECENT: usize = 16;
+
+impl Recent {
+    fn get(&mut self, s: &[u8]) -> ByteArray {
+        if let Some(i) = self.0.iter().position(|b| b.data() == s) {
+            // Most recent first: a long run of one value is one comparison.
+            if i > 0 {
+                self.0.swap(0, i);
+            }
+            return self.0[0].clone();
+        }
+        let b = ByteArray::from(s.to_vec());
+        if self.0.len() == RECENT {
+            self.0.pop();
+        }
+        self.0.insert(0, b.clone());
+        b
+    }
 }
 
 /// Values and definition levels of an optional column.
@@ -133,8 +163,76 @@ impl Columns {
         self.rows += 1;
     }
 
+    /// Appends one row of the fast path: the same values [`Columns::push`]
+    /// takes from the record `decode_line` makes of the same line.
+    pub fn push_row(&mut self, r: &Row<'_>) {
+        let int = |n: Option<u64>| n.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
+        let [ev, se, mo, re, co] = &mut self.recent;
+        self.ts.push(r.ts.map(Timestamp::unix_micros));
+        self.event.push(r.event.map(|s| ev.get(s.as_bytes())));
+        self.session_id
+            .push(r.session_id.map(|s| se.get(s.as_bytes())));
+        self.seq.push(int(r.seq));
+        self.cost.push(r.cost);
+        self.model.push(r.model.map(|s| mo.get(s.as_bytes())));
+        self.input_t.push(int(r.input_t));
+        self.output_t.push(int(r.output_t));
+        self.files
+            .push(r.files.map(|t| ByteArray::from(t.to_vec())));
+        self.reason.push(r.reason.map(|s| re.get(s.as_bytes())));
+        self.confidence.push(r.confidence);
+        self.duration_ms.push(r.duration_ms);
+        self.config.push(r.config.map(|t| co.get(t)));
+        self.extra.push((!r.extra.is_empty()).then(|| {
+            let mut b = Vec::with_capacity(64);
+            for (k, v) in &r.extra {
+                b.push(if b.is_empty() { b'{' } else { b',' });
+                b.extend_from_slice(k);
+                b.push(b':');
+                b.extend_from_slice(v);
+            }
+            b.push(b'}');
+            ByteArray::from(b)
+        }));
+        self.rows += 1;
+    }
+
+    /// Empties the buffers (the recent values stay).
     fn clear(&mut self) {
-        *self = Columns::default();
+        let recent = std::mem::take(&mut self.recent);
+        *self = Columns {
+            recent,
+            ..Columns::default()
+        };
+    }
+}
+
+#[cfg(test)]
+impl Columns {
+    /// Every column's values and definition levels, as text (floats to
+    /// their shortest exact form: equal text is equal bits).
+    pub fn dump(&self) -> String {
+        fn one<T: std::fmt::Debug>(o: &Opt<T>) -> String {
+            format!("{:?} {:?}\n", o.values, o.defs)
+        }
+        [
+            one(&self.ts),
+            one(&self.event),
+            one(&self.session_id),
+            one(&self.seq),
+            one(&self.cost),
+            one(&self.model),
+            one(&self.input_t),
+            one(&self.output_t),
+            one(&self.files),
+            one(&self.reason),
+            one(&self.confidence),
+            one(&self.duration_ms),
+            one(&self.config),
+            one(&self.extra),
+        ]
+        .concat()
+            + &self.rows.to_string()
     }
 }
 

@@ -21,6 +21,17 @@ pub enum Error {
     /// Scanning the file store failed.
     #[error(transparent)]
     Scan(#[from] scout_audit_scan::Error),
+    /// Listing the file store failed.
+    #[error(transparent)]
+    FileStore(#[from] scout_audit_store_file::Error),
+    /// The store's path cannot be a file store's live file.
+    #[error("{}: {reason}", path.display())]
+    StorePath {
+        /// The path given.
+        path: PathBuf,
+        /// Why it is not a store.
+        reason: String,
+    },
     /// A file or directory could not be created, read, listed, renamed
     /// or removed.
     #[error("cannot {what} {}", path.display())]

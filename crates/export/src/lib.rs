@@ -57,8 +57,11 @@
 mod columns;
 mod dir;
 mod error;
+mod line;
 mod manifest;
+mod props;
 mod run;
+mod store;
 
 use std::ops::ControlFlow;
 use std::path::Path;
@@ -70,6 +73,7 @@ use scout_audit_store_file::ReadReport;
 use std::sync::Mutex;
 
 pub use error::{Error, Result};
+pub use store::export_store;
 
 use run::{Done, Run};
 
@@ -148,8 +152,23 @@ pub fn export_segments(
     threads: usize,
 ) -> Result<(ExportSummary, Skipped)> {
     let run = Run::begin(dir)?;
+    parallel(&run, inputs.split(), threads, |run, i, ins| {
+        export_source(run, i, ins, filter)
+    })
+}
+
+/// Exports `sources` (in log order) on `threads` workers, each source
+/// with `one` (given its place in log order), then commits the run: the
+/// summary, and what the reads skipped (its first example the first in
+/// log order).
+fn parallel<S: Send>(
+    run: &Run,
+    sources: Vec<S>,
+    threads: usize,
+    one: impl Fn(&Run, usize, S) -> Result<SourceDone> + Sync,
+) -> Result<(ExportSummary, Skipped)> {
     // The sources in log order, each taken once by whichever worker is free.
-    let queue = Mutex::new(inputs.split().into_iter().enumerate());
+    let queue = Mutex::new(sources.into_iter().enumerate());
     // One scoped thread per worker, each taking the next source until none
     // is left (decision 66). Not rayon's workers: each source's scan runs
     // on a rayon pool of its own, and a rayon worker waiting on another
@@ -162,8 +181,8 @@ pub fn export_segments(
                     let mut mine = Vec::new();
                     loop {
                         let next = lock_ignoring_poison(&queue).next();
-                        let Some((i, ins)) = next else { break };
-                        mine.push((i, export_source(&run, i, ins, filter)));
+                        let Some((i, src)) = next else { break };
+                        mine.push((i, one(run, i, src)));
                     }
                     mine
                 })
@@ -200,9 +219,9 @@ pub fn export_segments(
 }
 
 /// What exporting one source wrote, and what its scan met.
-struct SourceDone {
-    done: Done,
-    read: ReadReport,
+pub(crate) struct SourceDone {
+    pub done: Done,
+    pub read: ReadReport,
 }
 
 /// Exports source number `i` of a run (one thread: the pool is over

@@ -126,8 +126,20 @@ impl Manifest {
 
     /// Whether an earlier run exported this record.
     pub fn done(&self, r: &Record) -> bool {
-        match (r.session_id(), r.seq()) {
-            (Some(s), Some(q)) => match r.writer() {
+        self.done_parts(r.session_id(), r.writer(), r.seq(), r.ts())
+    }
+
+    /// Whether an earlier run exported the record with this session,
+    /// `writer` stamp, seq and ts.
+    pub fn done_parts(
+        &self,
+        session: Option<&str>,
+        writer: Option<&str>,
+        seq: Option<u64>,
+        ts: Option<Timestamp>,
+    ) -> bool {
+        match (session, seq) {
+            (Some(s), Some(q)) => match writer {
                 Some(w) => self
                     .writers
                     .get(s)
@@ -135,7 +147,7 @@ impl Manifest {
                     .is_some_and(|m| q <= *m),
                 None => self.sessions.get(s).is_some_and(|m| q <= *m),
             },
-            _ => match r.ts() {
+            _ => match ts {
                 Some(t) => self.seqless_ts.is_some_and(|m| t <= m),
                 None => self.undated_seqless_done,
             },
@@ -163,20 +175,41 @@ impl Manifest {
 
     /// Marks `r` as exported.
     pub fn note(&mut self, r: &Record) {
-        match (r.session_id(), r.seq()) {
+        self.note_parts(r.session_id(), r.writer(), r.seq(), r.ts());
+    }
+
+    /// Marks the record with this session, `writer` stamp, seq and ts as
+    /// exported (a session's key is copied only the first time).
+    pub fn note_parts(
+        &mut self,
+        session: Option<&str>,
+        writer: Option<&str>,
+        seq: Option<u64>,
+        ts: Option<Timestamp>,
+    ) {
+        match (session, seq) {
             (Some(s), Some(q)) => {
-                let marks = match r.writer() {
-                    Some(w) => self
-                        .writers
-                        .entry(s.to_owned())
-                        .or_default()
-                        .entry(w.to_owned()),
-                    None => self.sessions.entry(s.to_owned()),
+                let marks = match writer {
+                    Some(_) => {
+                        if !self.writers.contains_key(s) {
+                            self.writers.insert(s.to_owned(), HashMap::new());
+                        }
+                        match self.writers.get_mut(s) {
+                            Some(ws) => ws,
+                            None => return,
+                        }
+                    }
+                    None => &mut self.sessions,
                 };
-                let e = marks.or_insert(q);
-                *e = (*e).max(q);
+                let key = writer.unwrap_or(s);
+                match marks.get_mut(key) {
+                    Some(m) => *m = (*m).max(q),
+                    None => {
+                        marks.insert(key.to_owned(), q);
+                    }
+                }
             }
-            _ => match r.ts() {
+            _ => match ts {
                 Some(t) => self.seqless_ts = Some(self.seqless_ts.map_or(t, |m| m.max(t))),
                 None => self.undated_seqless_done = true,
             },

@@ -9,12 +9,11 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::parser::parse_message_type;
 use parquet::schema::types::Type;
-use scout_audit_core::Record;
+use scout_audit_core::{Record, Timestamp};
 use scout_audit_store_file::fs::rename_noreplace;
 
 use crate::SCHEMA;
@@ -24,10 +23,12 @@ use crate::dir::{
     foreign_entry, remove_unfinished,
 };
 use crate::error::{Error, Result};
+use crate::line::Row;
 use crate::manifest::Manifest;
+use crate::props::writer_properties;
 
 /// Rows per row group.
-const ROW_GROUP: usize = 65_536;
+const ROW_GROUP: usize = 122_880;
 /// Rows buffered over all partitions before every partition writes its
 /// rows as a row group (bounds memory whatever the number of dates).
 const MAX_BUFFERED: usize = 131_072;
@@ -57,13 +58,17 @@ pub(crate) struct Done {
     pub marks: Manifest,
 }
 
+/// A UTC date: year, month, day.
+type Day = (i32, u32, u32);
+
 /// Writes records into part files, one per date partition.
 pub(crate) struct Writer<'a> {
     run: &'a Run,
     /// The part file name's distinguishing suffix (run, and source).
     suffix: String,
-    /// Per partition (its date): the final path and the open part.
-    parts: HashMap<String, (PathBuf, Part)>,
+    /// Per partition (its UTC date; `None` without a valid ts): the final
+    /// path and the open part.
+    parts: HashMap<Option<Day>, (PathBuf, Part)>,
     /// Rows buffered over all partitions (at most `MAX_BUFFERED`).
     buffered: usize,
     marks: Manifest,
@@ -102,12 +107,7 @@ impl Run {
             number: before.runs + 1,
             before,
             schema: Arc::new(parse_message_type(SCHEMA)?),
-            props: Arc::new(
-                WriterProperties::builder()
-                    .set_compression(Compression::SNAPPY)
-                    .set_created_by(format!("scout-audit {}", env!("CARGO_PKG_VERSION")))
-                    .build(),
-            ),
+            props: Arc::new(writer_properties()?),
         })
     }
 
@@ -160,21 +160,48 @@ impl Writer<'_> {
             self.already += 1;
             return Ok(());
         }
-        let date = match r.ts() {
-            Some(t) => {
-                let (y, m, d, ..) = t.civil();
-                format!("{y:04}-{m:02}-{d:02}")
-            }
-            None => NO_DATE.to_owned(),
-        };
-        let part = match self.parts.entry(date) {
+        self.place(r.ts(), |c| c.push(r))?;
+        self.marks.note(r);
+        self.records += 1;
+        Ok(())
+    }
+
+    /// Adds one row of the fast path, as [`Writer::add`] adds the record
+    /// `decode_line` makes of the same line.
+    pub fn add_row(&mut self, r: &Row<'_>) -> Result<()> {
+        if self
+            .run
+            .before
+            .done_parts(r.session_id, r.writer, r.seq, r.ts)
+        {
+            self.already += 1;
+            return Ok(());
+        }
+        self.place(r.ts, |c| c.push_row(r))?;
+        self.marks.note_parts(r.session_id, r.writer, r.seq, r.ts);
+        self.records += 1;
+        Ok(())
+    }
+
+    /// Appends a row (`push`) to the part of the date of `ts`, and writes
+    /// row groups when a part or all of them hold enough.
+    fn place(&mut self, ts: Option<Timestamp>, push: impl FnOnce(&mut Columns)) -> Result<()> {
+        let day = ts.map(|t| {
+            let (y, m, d, ..) = t.civil();
+            (y, m, d)
+        });
+        let part = match self.parts.entry(day) {
             Entry::Occupied(e) => &mut e.into_mut().1,
             Entry::Vacant(v) => {
-                let opened = self.run.open_part(v.key(), &self.suffix)?;
+                let date = match day {
+                    Some((y, m, d)) => format!("{y:04}-{m:02}-{d:02}"),
+                    None => NO_DATE.to_owned(),
+                };
+                let opened = self.run.open_part(&date, &self.suffix)?;
                 &mut v.insert(opened).1
             }
         };
-        part.cols.push(r);
+        push(&mut part.cols);
         self.buffered += 1;
         if part.cols.rows >= ROW_GROUP {
             self.buffered -= part.cols.rows;
@@ -186,8 +213,6 @@ impl Writer<'_> {
             }
             self.buffered = 0;
         }
-        self.marks.note(r);
-        self.records += 1;
         Ok(())
     }
 
