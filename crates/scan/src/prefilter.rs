@@ -123,7 +123,7 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
 }
 
 /// The raw value of a first key `ts` holding a string without escapes, and
-/// the rest of the line after it.
+/// the rest of the line from its closing quote on.
 fn first_ts(b: &[u8]) -> Option<(&[u8], &[u8])> {
     let mut i = skip_ws(b, 0);
     if b.get(i) != Some(&b'{') {
@@ -147,7 +147,11 @@ fn first_ts(b: &[u8]) -> Option<(&[u8], &[u8])> {
     if b[end] != b'"' {
         return None;
     }
-    Some((&b[start..end], &b[end + 1..]))
+    // The rest starts at the closing quote: a record glued after a
+    // fragment cut inside this very string (`{"ts":"2026-01-0{"ts":…`)
+    // begins with the quote that closed it, and the search for a later
+    // `"ts"` must see that quote.
+    Some((&b[start..end], &b[end..]))
 }
 
 #[cfg(test)]
@@ -174,6 +178,10 @@ mod tests {
             r#"{"ts":"2026-01-01T00:00:00Z","event":"nav","ts":"2026-01-03T00:00:00Z"}"#,
             r#"{"ts":"2026-01-01T00:00:00Z","t\u0073":"2026-01-03T00:00:00Z","event":"nav"}"#,
             r#"{"ts":"2026-01-01T00:00:00Z","ev{"ts":"2026-01-03T00:00:00Z","event":"nav"}"#,
+            // A fragment cut inside the first ts: the glued record's
+            // opening quote closes the fragment's string.
+            r#"{"ts":"2026-01-0{"ts":"2026-01-03T00:00:00Z","event":"nav"}"#,
+            r#"{"ts":"2026-01-01T00:00:00Z{"ts":"2026-01-03T00:00:00Z","event":"nav"}"#,
             r#"{"event":"nav","ts":"2026-01-03T00:00:00Z"}"#,
         ] {
             assert!(!p.rejects(keep.as_bytes()), "{keep}");
