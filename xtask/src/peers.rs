@@ -41,8 +41,7 @@ pub struct PeerOptions {
     pub no_jq: bool,
     /// Only these rows (`Q1`, `Q2`, `Q3`, `Q4`, `plain` (the plain-file
     /// table with CPU-s/GiB and the floor), `sealed` (the verify row),
-    /// `export` (Parquet against DuckDB's COPY); any case);
-    /// empty: all.
+    /// `export` (Parquet against DuckDB's COPY); any case); empty: all.
     pub only: Vec<String>,
 }
 
@@ -450,6 +449,7 @@ pub fn run(opts: &PeerOptions) -> Result<String> {
         duck_script,
         jq: run_jq.then(|| jq.to_path_buf()),
     };
+
     let q4 = if opts.wants("Q4") {
         measure_records_out(opts, &tools, &plain_file(opts.mib)?)?
     } else {
@@ -467,9 +467,16 @@ pub fn run(opts: &PeerOptions) -> Result<String> {
     } else {
         String::new()
     };
+    let export = |_: ()| -> Result<String> {
+        if opts.wants("export") {
+            measure_export(opts, &tools, &data)
+        } else {
+            Ok(String::new())
+        }
+    };
     if !opts.only.is_empty() && !QUERIES.iter().any(|q| opts.wants(q.name)) {
-        // Only the sealed row (`--only sealed`): `verify`, `verify --key`
-        // and `stats`. The queries' runs leave the store indexed; so does this.
+        // Only some of the other rows. The queries' runs leave the store
+        // indexed; so does this before the sealed row.
         let sealed = if opts.wants("sealed") {
             timed(&[
                 tools.bin.display().to_string(),
@@ -481,11 +488,7 @@ pub fn run(opts: &PeerOptions) -> Result<String> {
         } else {
             String::new()
         };
-        let export = if opts.wants("export") {
-            measure_export(opts, &tools, &data)?
-        } else {
-            String::new()
-        };
+        let export = export(())?;
         return Ok(format!("{plain}\n{q4}\n{sealed}\n{export}"));
     }
     let mut found = Findings::default();
@@ -505,11 +508,7 @@ pub fn run(opts: &PeerOptions) -> Result<String> {
     } else {
         String::new()
     };
-    let export = if opts.wants("export") {
-        measure_export(opts, &tools, &data)?
-    } else {
-        String::new()
-    };
+    let export = export(())?;
     Ok(format!("{report}\n{plain}\n{q4}\n{sealed}\n{export}"))
 }
 
@@ -907,82 +906,6 @@ fn timed_out(cmd: &[String], count: bool) -> Result<OutRun> {
     if !out.status.success() {
         bail!("{} failed: {stderr}", cmd.join(" "));
     }
-/// DuckDB's side of the export row: `COPY` of the store's records, with
-/// the columns of scout-audit's schema (docs/export.md), to Parquet
-/// partitioned by the UTC date of `ts`. Prints the COPY's seconds and
-/// CPU-seconds (measured inside the process, without Python's start-up)
-/// and the records the written files hold.
-const DUCK_EXPORT: &str = r#"
-import sys, time, duckdb, os, resource
-files, out = sys.argv[1].split(","), sys.argv[2]
-con = duckdb.connect()
-con.execute(f"SET threads={os.cpu_count()}")
-con.execute("SET TimeZone='UTC'")
-cols = ("{ts: 'TIMESTAMPTZ', event: 'VARCHAR', session_id: 'VARCHAR', seq: 'BIGINT', "
-        "cost: 'DOUBLE', model: 'VARCHAR', input_t: 'BIGINT', output_t: 'BIGINT', "
-        "files: 'JSON', reason: 'VARCHAR', confidence: 'DOUBLE', duration_ms: 'DOUBLE', "
-        "config: 'JSON'}")
-src = "read_ndjson([" + ",".join("'" + f + "'" for f in files) + "], columns=" + cols + ")"
-sql = (f"COPY (SELECT *, CAST(ts AS DATE) AS date FROM {src}) "
-       f"TO '{out}' (FORMAT PARQUET, PARTITION_BY (date))")
-r0 = resource.getrusage(resource.RUSAGE_SELF)
-t = time.perf_counter()
-con.execute(sql)
-dt = time.perf_counter() - t
-r1 = resource.getrusage(resource.RUSAGE_SELF)
-cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
-n = con.execute(f"SELECT count(*) FROM read_parquet('{out}/*/*.parquet', hive_partitioning = true)").fetchone()[0]
-print(f"{dt}\t{cpu}\t{n}")
-"#;
-
-/// One export: wall seconds, CPU-seconds, records written, bytes on disk.
-struct Exported {
-    secs: f64,
-    cpu: f64,
-    records: u64,
-    bytes: u64,
-}
-
-/// The bytes of every file under `dir` (an export's output).
-fn tree_bytes(dir: &Path) -> Result<u64> {
-    let mut total = 0;
-    for e in std::fs::read_dir(dir)? {
-        let e = e?;
-        let t = e.file_type()?;
-        if t.is_dir() {
-            total += tree_bytes(&e.path())?;
-        } else if t.is_file() {
-            total += e.metadata()?.len();
-        }
-    }
-    Ok(total)
-}
-
-/// `scout-audit export` of the gzip store into a fresh `out`: the process's
-/// wall and CPU seconds (`/usr/bin/time`), and the records it says it wrote.
-fn scout_export(bin: &Path, store: &Path, out: &Path) -> Result<Exported> {
-    if out.exists() {
-        std::fs::remove_dir_all(out)?;
-    }
-    let tmp = tempfile::NamedTempFile::new()?;
-    let start = Instant::now();
-    let o = Command::new("/usr/bin/time")
-        .args(["-f", "%U %S", "-o"])
-        .arg(tmp.path())
-        .arg(bin)
-        .arg("--path")
-        .arg(store)
-        .args(["export", "--format", "parquet", "--out"])
-        .arg(out)
-        .output()
-        .with_context(|| format!("cannot run {}", bin.display()))?;
-    let secs = start.elapsed().as_secs_f64();
-    let text = String::from_utf8_lossy(&o.stdout);
-    ensure!(
-        o.status.success(),
-        "scout-audit export failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
     let cpu = std::fs::read_to_string(tmp.path())?
         .lines()
         .last()
@@ -1074,10 +997,12 @@ fn measure_records_out(opts: &PeerOptions, tools: &Tools, plain: &Path) -> Resul
         median(sc_cpu),
         median(du_cpu),
     ))
+}
+
 /// Runs `cmd` under `/usr/bin/time`: (wall seconds, CPU seconds of the
 /// process and its children, user and system, from their `getrusage`;
 /// stdout).
-fn timed_cpu(cmd: &[String]) -> Result<(f64, f64, String)> {
+fn timed_cpu_out(cmd: &[String]) -> Result<(f64, f64, String)> {
     let tmp = tempfile::NamedTempFile::new()?;
     let start = Instant::now();
     let out = Command::new("/usr/bin/time")
@@ -1172,15 +1097,15 @@ fn plain_table(opts: &PeerOptions, tools: &Tools, data: &DataSet) -> Result<Stri
             q.name.into(),
             s,
         ];
-        timed_cpu(&scout_cmd)?; // warm the page cache
+        timed_cpu_out(&scout_cmd)?; // warm the page cache
         let (mut sc, mut du, mut fl) = (Runs::default(), Runs::default(), Runs::default());
         for _ in 0..opts.runs.max(1) {
-            sc.add(timed_cpu(&scout_cmd)?);
+            sc.add(timed_cpu_out(&scout_cmd)?);
             // DuckDB's script prints "seconds<TAB>answer": its query alone.
-            let (wall, cpu, out) = timed_cpu(&duck_cmd)?;
+            let (wall, cpu, out) = timed_cpu_out(&duck_cmd)?;
             let (inner, ans) = out.split_once('\t').unwrap_or(("", &out));
             du.add((inner.parse().unwrap_or(wall), cpu, ans.to_owned()));
-            fl.add(timed_cpu(&floor_cmd)?);
+            fl.add(timed_cpu_out(&floor_cmd)?);
         }
         let (a, b) = (
             norm(q.name, "scout", &sc.answer),
@@ -1208,6 +1133,93 @@ fn plain_table(opts: &PeerOptions, tools: &Tools, data: &DataSet) -> Result<Stri
     )?;
     ensure!(differ.is_empty(), "{t}\nthe answers differ: {differ:?}");
     Ok(t)
+}
+
+/// DuckDB's side of the export row: `COPY` of the store's records, with
+/// the columns of scout-audit's schema (docs/export.md), to Parquet
+/// partitioned by the UTC date of `ts`. Prints the COPY's seconds and
+/// CPU-seconds (measured inside the process, without Python's start-up)
+/// and the records the written files hold.
+const DUCK_EXPORT: &str = r#"
+import sys, time, duckdb, os, resource
+files, out = sys.argv[1].split(","), sys.argv[2]
+con = duckdb.connect()
+con.execute(f"SET threads={os.cpu_count()}")
+con.execute("SET TimeZone='UTC'")
+cols = ("{ts: 'TIMESTAMPTZ', event: 'VARCHAR', session_id: 'VARCHAR', seq: 'BIGINT', "
+        "cost: 'DOUBLE', model: 'VARCHAR', input_t: 'BIGINT', output_t: 'BIGINT', "
+        "files: 'JSON', reason: 'VARCHAR', confidence: 'DOUBLE', duration_ms: 'DOUBLE', "
+        "config: 'JSON'}")
+src = "read_ndjson([" + ",".join("'" + f + "'" for f in files) + "], columns=" + cols + ")"
+sql = (f"COPY (SELECT *, CAST(ts AS DATE) AS date FROM {src}) "
+       f"TO '{out}' (FORMAT PARQUET, PARTITION_BY (date))")
+r0 = resource.getrusage(resource.RUSAGE_SELF)
+t = time.perf_counter()
+con.execute(sql)
+dt = time.perf_counter() - t
+r1 = resource.getrusage(resource.RUSAGE_SELF)
+cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+n = con.execute(f"SELECT count(*) FROM read_parquet('{out}/*/*.parquet', hive_partitioning = true)").fetchone()[0]
+print(f"{dt}\t{cpu}\t{n}")
+"#;
+
+/// One export: wall seconds, CPU-seconds, records written, bytes on disk.
+struct Exported {
+    secs: f64,
+    cpu: f64,
+    records: u64,
+    bytes: u64,
+}
+
+/// The bytes of every file under `dir` (an export's output).
+fn tree_bytes(dir: &Path) -> Result<u64> {
+    let mut total = 0;
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        let t = e.file_type()?;
+        if t.is_dir() {
+            total += tree_bytes(&e.path())?;
+        } else if t.is_file() {
+            total += e.metadata()?.len();
+        }
+    }
+    Ok(total)
+}
+
+/// `scout-audit export` of the gzip store into a fresh `out`: the process's
+/// wall and CPU seconds (`/usr/bin/time`), and the records it says it wrote.
+fn scout_export(bin: &Path, store: &Path, out: &Path) -> Result<Exported> {
+    if out.exists() {
+        std::fs::remove_dir_all(out)?;
+    }
+    let tmp = tempfile::NamedTempFile::new()?;
+    let start = Instant::now();
+    let o = Command::new("/usr/bin/time")
+        .args(["-f", "%U %S", "-o"])
+        .arg(tmp.path())
+        .arg(bin)
+        .arg("--path")
+        .arg(store)
+        .args(["export", "--format", "parquet", "--out"])
+        .arg(out)
+        .output()
+        .with_context(|| format!("cannot run {}", bin.display()))?;
+    let secs = start.elapsed().as_secs_f64();
+    let text = String::from_utf8_lossy(&o.stdout);
+    ensure!(
+        o.status.success(),
+        "scout-audit export failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let cpu = std::fs::read_to_string(tmp.path())?
+        .lines()
+        .last()
+        .map(|l| {
+            l.split_whitespace()
+                .filter_map(|x| x.parse::<f64>().ok())
+                .sum()
+        })
+        .unwrap_or(f64::NAN);
     // "exported N records into F files under DIR ..."
     let records = text
         .strip_prefix("exported ")
