@@ -984,6 +984,19 @@ impl SeqTracker {
         Some(SeqBreak::Gap(want))
     }
 
+    /// Records that `session`'s `writer`, already observed, continued
+    /// without a break up to `last`: as observing every seq after the one
+    /// it expects through `last`, in one step (a parallel reader's run of
+    /// consecutive seqs).
+    pub fn continue_to(&mut self, session: &str, writer: Option<&str>, last: u64) {
+        if let Some(n) = self
+            .next
+            .get_mut(&(session.to_owned(), writer.map(str::to_owned)))
+        {
+            *n = last.saturating_add(1);
+        }
+    }
+
     /// Sessions seen.
     pub fn sessions(&self) -> u64 {
         self.sessions.len() as u64

@@ -31,7 +31,7 @@ use serde::Serialize;
 
 use super::anchor::{CheckpointFile, latest_in};
 use super::log::read_sealed_log;
-use super::proof::{range_roots, split, unsigned};
+use super::proof::{ProofText, range_roots, split, unsigned};
 use super::seal_err;
 use super::verify::under_shared_lock;
 use crate::Result;
@@ -70,15 +70,6 @@ struct ConsistencyJson {
     root: String,
     proof: Vec<String>,
     checkpoint: String,
-}
-
-/// A base64 hash of 32 bytes.
-fn hash(text: &str) -> std::result::Result<Hash, String> {
-    STANDARD
-        .decode(text)
-        .ok()
-        .and_then(|b| Hash::try_from(b).ok())
-        .ok_or_else(|| format!("{text:?} is not the base64 of a 32-byte hash"))
 }
 
 impl ConsistencyProof {
@@ -123,40 +114,12 @@ impl ConsistencyProof {
     ///
     /// The reason, when the text is not a consistency proof.
     pub fn parse(text: &str) -> std::result::Result<Self, String> {
-        let (head, rest) = text
-            .split_once("\n\n")
-            .ok_or("is not a proof: no blank line before its checkpoint")?;
-        let mut lines = head.split('\n');
-        if lines.next() != Some(CONSISTENCY_HEAD) {
-            return Err(format!(
-                "is not a consistency proof: it does not start with {CONSISTENCY_HEAD:?}"
-            ));
-        }
-        let mut field = |name: &str| {
-            lines
-                .next()
-                .and_then(|l| l.strip_prefix(name))
-                .and_then(|l| l.strip_prefix(' '))
-                .ok_or(format!("has no {name} line where it belongs"))
-        };
-        let number = |t: &str, what: &str| {
-            t.parse::<u64>()
-                .map_err(|_| format!("{what} is not a number"))
-        };
-        let old_size = number(field("old-size")?, "old-size")?;
-        let old_root = hash(field("old-root")?)?;
-        let size = number(field("size")?, "size")?;
-        let root = hash(field("root")?)?;
-        let hashes = lines
-            .map(hash)
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        if hashes.len() > MAX_HASHES {
-            return Err(format!(
-                "holds {} hashes, more than any tree needs",
-                hashes.len()
-            ));
-        }
-        let checkpoint = CheckpointFile::parse(rest).map_err(|e| format!("its checkpoint {e}"))?;
+        let mut t = ProofText::open(text, CONSISTENCY_HEAD, "a consistency proof")?;
+        let old_size = t.number("old-size")?;
+        let old_root = t.hash("old-root")?;
+        let size = t.number("size")?;
+        let root = t.hash("root")?;
+        let (hashes, checkpoint) = t.finish(MAX_HASHES)?;
         Ok(Self {
             old_size,
             old_root,

@@ -178,31 +178,12 @@ impl Proof {
     ///
     /// The reason, when the text is not a proof.
     pub fn parse(text: &str) -> std::result::Result<Self, String> {
-        let (head, rest) = text
-            .split_once("\n\n")
-            .ok_or("is not a proof: no blank line before its checkpoint")?;
-        let mut lines = head.split('\n');
-        if lines.next() != Some(PROOF_HEAD) {
-            return Err(format!(
-                "is not a proof: it does not start with {PROOF_HEAD:?}"
-            ));
-        }
-        let mut field = |name: &str| {
-            lines
-                .next()
-                .and_then(|l| l.strip_prefix(name))
-                .and_then(|l| l.strip_prefix(' '))
-                .ok_or(format!("has no {name} line where it belongs"))
-        };
-        let record = RecordKey::parse(field("record")?)?;
-        let number = |t: &str, what: &str| {
-            t.parse::<u64>()
-                .map_err(|_| format!("{what} is not a number"))
-        };
-        let index = number(field("index")?, "index")?;
-        let size = number(field("size")?, "size")?;
-        let root = hash(field("root")?)?;
-        let line = lines.next().unwrap_or_default();
+        let mut t = ProofText::open(text, PROOF_HEAD, "a proof")?;
+        let record = RecordKey::parse(t.field("record")?)?;
+        let index = t.number("index")?;
+        let size = t.number("size")?;
+        let root = t.hash("root")?;
+        let line = t.line();
         let line = if let Some(raw) = line.strip_prefix("line ") {
             raw.as_bytes().to_vec()
         } else if let Some(b64) = line.strip_prefix("line-base64 ") {
@@ -212,16 +193,7 @@ impl Proof {
         } else {
             return Err("has no line where it belongs".to_owned());
         };
-        let hashes = lines
-            .map(hash)
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        if hashes.len() > MAX_HASHES {
-            return Err(format!(
-                "holds {} hashes, more than any tree needs",
-                hashes.len()
-            ));
-        }
-        let checkpoint = CheckpointFile::parse(rest).map_err(|e| format!("its checkpoint {e}"))?;
+        let (hashes, checkpoint) = t.finish(MAX_HASHES)?;
         Ok(Self {
             record,
             line,
@@ -234,8 +206,77 @@ impl Proof {
     }
 }
 
+/// A proof's text as its parsers read it: the head's lines, one field a
+/// line in a fixed order, then the hashes, a blank line and the checkpoint
+/// file (inclusion and consistency proofs alike).
+pub(super) struct ProofText<'a> {
+    lines: std::str::Split<'a, char>,
+    rest: &'a str,
+}
+
+impl<'a> ProofText<'a> {
+    /// The text split at its blank line, its first line checked to be
+    /// `head`; `what` names the proof in the errors ("a proof").
+    pub(super) fn open(text: &'a str, head: &str, what: &str) -> std::result::Result<Self, String> {
+        let (top, rest) = text
+            .split_once("\n\n")
+            .ok_or("is not a proof: no blank line before its checkpoint")?;
+        let mut lines = top.split('\n');
+        if lines.next() != Some(head) {
+            return Err(format!("is not {what}: it does not start with {head:?}"));
+        }
+        Ok(Self { lines, rest })
+    }
+
+    /// The next line's value, which must be `name` and a space.
+    pub(super) fn field(&mut self, name: &str) -> std::result::Result<&'a str, String> {
+        self.lines
+            .next()
+            .and_then(|l| l.strip_prefix(name))
+            .and_then(|l| l.strip_prefix(' '))
+            .ok_or(format!("has no {name} line where it belongs"))
+    }
+
+    /// The next line's value as a number.
+    pub(super) fn number(&mut self, name: &str) -> std::result::Result<u64, String> {
+        self.field(name)?
+            .parse::<u64>()
+            .map_err(|_| format!("{name} is not a number"))
+    }
+
+    /// The next line's value as a hash.
+    pub(super) fn hash(&mut self, name: &str) -> std::result::Result<Hash, String> {
+        hash(self.field(name)?)
+    }
+
+    /// The next line, whatever it holds (empty when there is none).
+    pub(super) fn line(&mut self) -> &'a str {
+        self.lines.next().unwrap_or_default()
+    }
+
+    /// The remaining lines as hashes (at most `max`) and the checkpoint file.
+    pub(super) fn finish(
+        self,
+        max: usize,
+    ) -> std::result::Result<(Vec<Hash>, CheckpointFile), String> {
+        let hashes = self
+            .lines
+            .map(hash)
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        if hashes.len() > max {
+            return Err(format!(
+                "holds {} hashes, more than any tree needs",
+                hashes.len()
+            ));
+        }
+        let checkpoint =
+            CheckpointFile::parse(self.rest).map_err(|e| format!("its checkpoint {e}"))?;
+        Ok((hashes, checkpoint))
+    }
+}
+
 /// A base64 hash of 32 bytes.
-fn hash(text: &str) -> std::result::Result<Hash, String> {
+pub(super) fn hash(text: &str) -> std::result::Result<Hash, String> {
     STANDARD
         .decode(text)
         .ok()

@@ -8,9 +8,9 @@
 //! the breaks the sequential tracker (`scout_audit_core::agg::SeqTracker`)
 //! finds record by record, in the same order and with the same verdicts.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
-use scout_audit_core::agg::SeqBreak;
+use scout_audit_core::agg::{SeqBreak, SeqTracker};
 
 use crate::lines::Pos;
 
@@ -131,41 +131,18 @@ pub(super) struct Found<'a> {
 /// `SeqTracker`'s rules, fed a record or a run at a time.
 #[derive(Debug, Default)]
 pub(super) struct Merge {
-    next: HashMap<(String, Option<String>), u64>,
-    /// Sessions whose unstamped records show several writers.
-    shared: HashSet<String>,
-    sessions: HashSet<String>,
+    tracker: SeqTracker,
 }
 
 impl Merge {
-    /// `SeqTracker::observe`, exactly.
+    /// `SeqTracker::observe`.
     pub(super) fn observe(
         &mut self,
         session: &str,
         writer: Option<&str>,
         seq: u64,
     ) -> Option<SeqBreak> {
-        if !self.sessions.contains(session) {
-            self.sessions.insert(session.to_owned());
-        }
-        let key = (session.to_owned(), writer.map(str::to_owned));
-        let expected = match self.next.get_mut(&key) {
-            None => {
-                self.next.insert(key, seq.saturating_add(1));
-                return None;
-            }
-            Some(e) => e,
-        };
-        let want = *expected;
-        *expected = seq.saturating_add(1);
-        if seq == want {
-            return None;
-        }
-        if writer.is_none() && (seq < want || self.shared.contains(session)) {
-            self.shared.insert(session.to_owned());
-            return Some(SeqBreak::Shared(want));
-        }
-        Some(SeqBreak::Gap(want))
+        self.tracker.observe(session, writer, seq)
     }
 
     /// Replays a segment's runs in order, calling `found` with each break.
@@ -175,10 +152,9 @@ impl Merge {
                 continue;
             };
             let brk = self.observe(session, writer.as_deref(), run.first);
-            if run.last != run.first
-                && let Some(n) = self.next.get_mut(&(session.clone(), writer.clone()))
-            {
-                *n = run.last.saturating_add(1);
+            if run.last != run.first {
+                self.tracker
+                    .continue_to(session, writer.as_deref(), run.last);
             }
             if let Some(brk) = brk {
                 found(Found {
@@ -194,7 +170,7 @@ impl Merge {
 
     /// Sessions seen.
     pub(super) fn sessions(&self) -> u64 {
-        self.sessions.len() as u64
+        self.tracker.sessions()
     }
 }
 
