@@ -46,6 +46,7 @@ pub use anchor::{
 pub use consistency::{
     CONSISTENCY_HEAD, CheckedConsistency, ConsistencyProof, check_consistency, prove_consistency,
 };
+pub(crate) use hashing::{Hashed, LeafChunker};
 pub use hashing::Workers;
 pub use locate::{LinePos, Span};
 pub(crate) use log::starts_with_init;
@@ -53,7 +54,7 @@ pub use proof::{Checked, Proof, RecordKey, check_proof, prove};
 pub use retire::{RetirePlan, retire_now};
 pub(crate) use retire::{is_sealed, retire_locked};
 pub use sealer::{SealCache, init, seal_now, seal_with};
-pub use verify::{verify_sealed, verify_sealed_with};
+pub use verify::{verify_keyed, verify_sealed, verify_sealed_with};
 pub use vouch::Vouches;
 
 /// What one [`seal_now`] did.
