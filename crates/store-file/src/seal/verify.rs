@@ -1,6 +1,7 @@
 //! Verifying a sealed store against its verification key.
 
 use std::io;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -12,11 +13,12 @@ use super::leaves::End;
 use super::log::{Entry, Log, SealEntry, read_log};
 use super::retire::check_retires;
 use super::state::read_state;
-use super::walk::{Proven, recompute_with};
+use super::walk::{Fed, Proven, recompute_with};
 use super::{SealReport, Tampering, seal_err};
 use crate::fs::Fs;
 use crate::layout::Layout;
 use crate::lock::LockGuard;
+use crate::verify::VerifyReport;
 use crate::{Error, Result};
 
 impl Proven {
@@ -297,6 +299,35 @@ pub(super) fn verify_unlocked_with(
     key: &Verifier,
     workers: Workers,
 ) -> Result<SealReport> {
+    let p = match prepare(fs, layout, key)? {
+        Prepared::Done(report) => return Ok(report),
+        Prepared::Walk(p) => p,
+    };
+    let found = recompute_with(fs, layout, &p.seals, p.retire.as_ref(), workers)?;
+    conclude(fs, layout, p, found)
+}
+
+/// How far the checks before the walk got.
+enum Prepared {
+    /// The report, found before any segment is read (tampering in the
+    /// log, the chain or the state).
+    Done(SealReport),
+    /// The log holds: the segments are walked next.
+    Walk(Box<Checked>),
+}
+
+/// A seal log that holds, and the report so far.
+struct Checked {
+    log: Log,
+    keys: Vec<Verifier>,
+    seals: Vec<Proven>,
+    retire: Option<super::retire::ProvenRetire>,
+    report: SealReport,
+}
+
+/// The checks of `verify --key` before the walk: the log, the chain,
+/// every seal, the retires and the sealing state.
+fn prepare(fs: &dyn Fs, layout: &Layout, key: &Verifier) -> Result<Prepared> {
     let log_path = layout.seal_log();
     let log = match read_log(fs, layout) {
         Ok(Some(log)) => log,
@@ -307,17 +338,19 @@ pub(super) fn verify_unlocked_with(
             ));
         }
         Err(Error::Seal { reason, .. }) => {
-            return Ok(tampered(tamper(format!("the seal log {reason}"))));
+            return Ok(Prepared::Done(tampered(tamper(format!(
+                "the seal log {reason}"
+            )))));
         }
         Err(e) => return Err(e),
     };
     let (seals, keys) = match check_log(&log, key) {
         Ok(v) => v,
-        Err(what) => return Ok(tampered(tamper(what))),
+        Err(what) => return Ok(Prepared::Done(tampered(tamper(what)))),
     };
     let retire = match check_retires(&log, &keys, &seals) {
         Ok(r) => r,
-        Err(what) => return Ok(tampered(tamper(what))),
+        Err(what) => return Ok(Prepared::Done(tampered(tamper(what)))),
     };
     let mut report = SealReport {
         seals: seals.len() as u64,
@@ -328,16 +361,77 @@ pub(super) fn verify_unlocked_with(
         ..SealReport::default()
     };
     report.tampering = check_state(fs, layout, &log, &keys, &mut report.notes);
-    if report.tampering.is_none() {
-        let (total, found) = recompute_with(fs, layout, &seals, retire.as_ref(), workers)?;
-        report.unsealed = total.saturating_sub(report.sealed_leaves);
-        report.tampering = found;
+    if report.tampering.is_some() {
+        return Ok(Prepared::Done(report));
     }
+    Ok(Prepared::Walk(Box::new(Checked {
+        log,
+        keys,
+        seals,
+        retire,
+        report,
+    })))
+}
+
+/// The report once the walk found `found` (the leaves counted and the
+/// first departure): then the vouches.
+fn conclude(
+    fs: &dyn Fs,
+    layout: &Layout,
+    p: Box<Checked>,
+    found: (u64, Option<Tampering>),
+) -> Result<SealReport> {
+    let Checked {
+        log,
+        keys,
+        seals,
+        mut report,
+        ..
+    } = *p;
+    let (total, found) = found;
+    report.unsealed = total.saturating_sub(report.sealed_leaves);
+    report.tampering = found;
     if report.tampering.is_none() {
         let at: Vec<_> = seals.iter().map(|p| p.vouch_at()).collect();
         report.tampering = super::vouch::check(fs, layout, &log, &keys, &at, &mut report)?;
     }
     Ok(report)
+}
+
+/// `verify` and `verify --key` in one read of the store: the plain
+/// verify's workers hash each segment's lines as they read them, and the
+/// sealed check walks those leaves in order, so no segment is read twice
+/// (a segment the plain read could not hash whole, a damaged archive or
+/// a line over the bound, is read again by the walk). The answers are
+/// exactly [`crate::verify::verify_with`]'s and [`verify_sealed_with`]'s,
+/// errors included; both run under the store's shared lock.
+pub fn verify_keyed(
+    fs: Arc<dyn Fs>,
+    layout: &Layout,
+    key: &Verifier,
+    workers: Workers,
+) -> (Result<VerifyReport>, Result<SealReport>) {
+    let mut plain = None;
+    let sealed = under_shared_lock(&*fs, layout, || {
+        let p = match prepare(&*fs, layout, key)? {
+            Prepared::Done(report) => return Ok(report),
+            Prepared::Walk(p) => p,
+        };
+        let mut fed = Fed::new(&*fs, layout, &p.seals, p.retire.as_ref())?;
+        let got = crate::verify::verify_fed(Arc::clone(&fs), layout, workers, &mut fed);
+        let failed = got.is_err();
+        plain = Some(got);
+        if failed {
+            // The walk stopped with the plain read: the sealed check
+            // alone, as it runs without it.
+            drop(fed);
+            return verify_unlocked_with(&*fs, layout, key, workers);
+        }
+        let found = fed.finish()?;
+        conclude(&*fs, layout, p, found)
+    });
+    let plain = plain.unwrap_or_else(|| crate::verify::verify_with(Arc::clone(&fs), layout, workers));
+    (plain, sealed)
 }
 
 pub(super) fn tampered(t: Tampering) -> SealReport {
