@@ -328,3 +328,80 @@ impl<'a> LeafChunker<'a> {
         self.ok
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::RealFs;
+    use crate::lines::{LineReader, RawLine};
+
+    /// The leaves the walk's own read makes of `bytes`, or its error.
+    fn walked(bytes: &[u8]) -> std::result::Result<Vec<Hashed>, String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let path = dir.path().join("audit.jsonl");
+        std::fs::write(&path, bytes).map_err(|e| e.to_string())?;
+        let mut out = Vec::new();
+        read_segment(&RealFs, &(1, None, path), &mut |c| {
+            out.extend(c);
+            true
+        })
+        .map_err(|e| e.to_string())?;
+        Ok(out)
+    }
+
+    /// The leaves a chunker makes of the lines the plain verify's reader
+    /// gives of `bytes` (bound `max`), with the chunk sizes seen, and
+    /// whether it handed every leaf over.
+    fn chunked(bytes: &[u8], max: usize) -> (Vec<Hashed>, Vec<usize>, bool) {
+        let (mut out, mut sizes) = (Vec::new(), Vec::new());
+        let mut emit = |c: Vec<Hashed>| {
+            sizes.push(c.len());
+            out.extend(c);
+            true
+        };
+        let mut c = LeafChunker::new(&mut emit);
+        let mut lines = LineReader::with_limit(bytes, max);
+        loop {
+            match lines.next_raw() {
+                Ok(None) => break,
+                Ok(Some(RawLine::Complete(b, p))) => c.line(b, p.offset, true),
+                Ok(Some(RawLine::Unterminated(b, p))) => c.line(b, p.offset, false),
+                Ok(Some(RawLine::TooLong(..))) | Err(_) => c.give_up(),
+            }
+        }
+        let complete = c.complete();
+        (out, sizes, complete)
+    }
+
+    #[test]
+    fn a_chunker_over_the_plain_read_gives_the_walks_leaves() {
+        let many: Vec<u8> = (0..5000)
+            .flat_map(|i| format!("{{\"n\":{i}}}\n").into_bytes())
+            .collect();
+        let cases: Vec<Vec<u8>> = vec![
+            b"".to_vec(),
+            b"\n".to_vec(),
+            b"a\n\nbc\r\n".to_vec(),
+            b"a\nunterminated".to_vec(),
+            b"\xef\xbb\xbf{\"a\":1}\n{\"b\":2}\n".to_vec(),
+            b"\xef\xbb\xbf\n\xef\xbb\xbf\n".to_vec(),
+            b"\xef\xbb\xbfunterminated".to_vec(),
+            many,
+        ];
+        for input in &cases {
+            let (got, sizes, complete) = chunked(input, scout_audit_core::MAX_LINE);
+            assert!(complete, "{input:?}");
+            assert_eq!(Ok(got), walked(input));
+            assert!(sizes.iter().all(|&n| n > 0 && n <= CHUNK), "{sizes:?}");
+        }
+        assert_eq!(
+            chunked(&cases[7], scout_audit_core::MAX_LINE).1,
+            [4096, 904]
+        );
+        // A line over the plain read's bound: the chunker gives up, and
+        // hands nothing over after it.
+        let (got, _, complete) = chunked(b"a\nbbbbbbbb\nc\n", 4);
+        assert!(!complete);
+        assert!(got.is_empty());
+    }
+}

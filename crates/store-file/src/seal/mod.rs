@@ -46,8 +46,8 @@ pub use anchor::{
 pub use consistency::{
     CONSISTENCY_HEAD, CheckedConsistency, ConsistencyProof, check_consistency, prove_consistency,
 };
-pub(crate) use hashing::{Hashed, LeafChunker};
 pub use hashing::Workers;
+pub(crate) use hashing::{Hashed, LeafChunker};
 pub use locate::{LinePos, Span};
 pub(crate) use log::starts_with_init;
 pub use proof::{Checked, Proof, RecordKey, check_proof, prove};

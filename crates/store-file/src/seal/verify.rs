@@ -430,7 +430,8 @@ pub fn verify_keyed(
         let found = fed.finish()?;
         conclude(&*fs, layout, p, found)
     });
-    let plain = plain.unwrap_or_else(|| crate::verify::verify_with(Arc::clone(&fs), layout, workers));
+    let plain =
+        plain.unwrap_or_else(|| crate::verify::verify_with(Arc::clone(&fs), layout, workers));
     (plain, sealed)
 }
 

@@ -74,7 +74,13 @@ fn verify_inner(
     };
     list_files(&*fs, layout, &listing, &mut report)?;
     let hash = match sink.as_deref_mut() {
-        Some(s) => s.plan(&snap.sources.iter().map(|s| s.path.as_path()).collect::<Vec<_>>()),
+        Some(s) => s.plan(
+            &snap
+                .sources
+                .iter()
+                .map(|s| s.path.as_path())
+                .collect::<Vec<_>>(),
+        ),
         None => Vec::new(),
     };
     let jobs: Vec<Job> = snap
@@ -107,7 +113,7 @@ fn verify_inner(
                 if let Some(s) = sink.as_deref_mut() {
                     s.end(i, o.leaves);
                 }
-                absorb(&*fs, &mut report, &mut merge, o)
+                absorb(&*fs, &mut report, &mut merge, *o)
             }
         }
     })?;
@@ -129,7 +135,7 @@ struct Job {
 /// (when hashed), then its outcome.
 enum Message {
     Leaves(Vec<Hashed>),
-    Done(Outcome),
+    Done(Box<Outcome>),
 }
 
 /// Leaves' chunks (of 4,096) waiting to be walked, at most, over all the
@@ -198,7 +204,7 @@ fn in_order(
     if workers == 0 {
         for (i, job) in jobs.iter().enumerate() {
             let o = run(fs, layout, job, &mut |c| f(i, Message::Leaves(c)).is_ok())?;
-            f(i, Message::Done(o))?;
+            f(i, Message::Done(Box::new(o)))?;
         }
         return Ok(());
     }
@@ -236,7 +242,7 @@ fn in_order(
                         listening = tx.send(Ok(Message::Leaves(c))).is_ok();
                         listening
                     });
-                    if !listening || tx.send(o.map(Message::Done)).is_err() {
+                    if !listening || tx.send(o.map(|o| Message::Done(Box::new(o)))).is_err() {
                         return;
                     }
                 }

@@ -21,10 +21,10 @@ use crate::fs::{Fs, ReadFile};
 use crate::index::{Summary, summarize_archive};
 use crate::layout::{Layout, Listing, Segment, SegmentKind};
 use crate::lines::{LineReader, Pos, RawLine};
-use crate::seal::{Hashed, LeafChunker};
 use crate::reader::{
     Problem, ProblemKind, READ_BUFFER, ReadReport, Source, gzip_reader, reopen_shared,
 };
+use crate::seal::{Hashed, LeafChunker};
 
 /// What checking one segment found.
 pub(super) struct Outcome {
@@ -95,7 +95,13 @@ pub(super) fn check(
             {
                 c.give_up();
             }
-            read_lines(LineReader::new(r), &path, src.gzip, &mut t, chunker.as_mut());
+            read_lines(
+                LineReader::new(r),
+                &path,
+                src.gzip,
+                &mut t,
+                chunker.as_mut(),
+            );
             path
         }
         Err(p) => {
