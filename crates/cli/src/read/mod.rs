@@ -357,7 +357,7 @@ pub fn stats(cli: &Cli, a: &StatsArgs) -> Result<ExitCode> {
 }
 
 /// `verify`, and with `--key` the sealed check: on a file store both
-/// from one read of each segment (`seal::verify_keyed`), else beside it
+/// from one read of each segment (`verify::verify_keyed`), else beside it
 /// on its own thread. The output is the plain report then the sealed
 /// one, as if run in turn.
 pub fn verify(cli: &Cli, a: &VerifyArgs) -> Result<ExitCode> {

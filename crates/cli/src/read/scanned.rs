@@ -265,7 +265,7 @@ pub(crate) fn verified(rep: scout_audit_store_file::verify::VerifyReport) -> Ver
 }
 
 /// `verify --key` on a file store in one read of each segment
-/// (`seal::verify_keyed`): the plain answer and the sealed report, each
+/// (`verify::verify_keyed`): the plain answer and the sealed report, each
 /// as `verify` and the sealed check apart give them. `None` when there
 /// is no store directory (the checks apart say so).
 pub(crate) fn verify_keyed(
@@ -280,7 +280,7 @@ pub(crate) fn verify_keyed(
     if !layout.dir().exists() {
         return None;
     }
-    let (plain, sealed) = scout_audit_store_file::seal::verify_keyed(
+    let (plain, sealed) = scout_audit_store_file::verify::verify_keyed(
         Arc::new(RealFs),
         &layout,
         key,

@@ -1,7 +1,6 @@
 //! Verifying a sealed store against its verification key.
 
 use std::io;
-use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -13,12 +12,11 @@ use super::leaves::End;
 use super::log::{Entry, Log, SealEntry, read_log};
 use super::retire::check_retires;
 use super::state::read_state;
-use super::walk::{Fed, Proven, recompute_with};
+use super::walk::{Fed, LeafSink, Proven, recompute_with};
 use super::{SealReport, Tampering, seal_err};
 use crate::fs::Fs;
 use crate::layout::Layout;
 use crate::lock::LockGuard;
-use crate::verify::VerifyReport;
 use crate::{Error, Result};
 
 impl Proven {
@@ -398,41 +396,38 @@ fn conclude(
     Ok(report)
 }
 
-/// `verify` and `verify --key` in one read of the store: the plain
-/// verify's workers hash each segment's lines as they read them, and the
-/// sealed check walks those leaves in order, so no segment is read twice
-/// (a segment the plain read could not hash whole, a damaged archive or
-/// a line over the bound, is read again by the walk). The answers are
-/// exactly [`crate::verify::verify_with`]'s and [`verify_sealed_with`]'s,
-/// errors included; both run under the store's shared lock.
-pub fn verify_keyed(
-    fs: Arc<dyn Fs>,
+/// The sealed check with its leaves from another read of the store (the
+/// plain verify's, `verify::verify_keyed`): under the store's shared
+/// lock, the checks before the walk, then `read` run with the walk as
+/// its [`LeafSink`], then the walk's end and the vouches. Returns what
+/// `read` returned (`None` when the sealed check ended before it, and
+/// `read` was not run) and the report [`verify_sealed_with`] gives. When
+/// `read` fails, the sealed check runs alone after it.
+pub(crate) fn verify_sealed_fed<T>(
+    fs: &dyn Fs,
     layout: &Layout,
     key: &Verifier,
     workers: Workers,
-) -> (Result<VerifyReport>, Result<SealReport>) {
-    let mut plain = None;
-    let sealed = under_shared_lock(&*fs, layout, || {
-        let p = match prepare(&*fs, layout, key)? {
+    read: impl FnOnce(&mut dyn LeafSink) -> Result<T>,
+) -> (Option<Result<T>>, Result<SealReport>) {
+    let mut got = None;
+    let sealed = under_shared_lock(fs, layout, || {
+        let p = match prepare(fs, layout, key)? {
             Prepared::Done(report) => return Ok(report),
             Prepared::Walk(p) => p,
         };
-        let mut fed = Fed::new(&*fs, layout, &p.seals, p.retire.as_ref())?;
-        let got = crate::verify::verify_fed(Arc::clone(&fs), layout, workers, &mut fed);
-        let failed = got.is_err();
-        plain = Some(got);
+        let mut fed = Fed::new(fs, layout, &p.seals, p.retire.as_ref())?;
+        let r = read(&mut fed);
+        let failed = r.is_err();
+        got = Some(r);
         if failed {
-            // The walk stopped with the plain read: the sealed check
-            // alone, as it runs without it.
             drop(fed);
-            return verify_unlocked_with(&*fs, layout, key, workers);
+            return verify_unlocked_with(fs, layout, key, workers);
         }
         let found = fed.finish()?;
-        conclude(&*fs, layout, p, found)
+        conclude(fs, layout, p, found)
     });
-    let plain =
-        plain.unwrap_or_else(|| crate::verify::verify_with(Arc::clone(&fs), layout, workers));
-    (plain, sealed)
+    (got, sealed)
 }
 
 pub(super) fn tampered(t: Tampering) -> SealReport {

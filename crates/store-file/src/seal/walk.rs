@@ -140,7 +140,7 @@ impl<'a> Walk<'a> {
 }
 
 /// The walk fed by another read of the segments (the plain verify's,
-/// [`crate::verify::LeafSink`]): the leaves of each segment that read
+/// [`LeafSink`]): the leaves of each segment that read
 /// hashed are walked as they come; a segment it did not read, or did not
 /// hash whole, is walked again from the state before it by the walk's own
 /// read ([`walk_segment`]). So the walk sees exactly the leaves, and
@@ -210,7 +210,22 @@ impl<'a> Fed<'a> {
     }
 }
 
-impl crate::verify::LeafSink for Fed<'_> {
+/// What takes the leaves the plain verify's read hashes, for `verify
+/// --key`'s walk ([`Fed`]): one read of each segment for both
+/// checks. Its calls come in log order, on the merging thread.
+pub(crate) trait LeafSink {
+    /// Which sources of the snapshot (their paths, in log order) to hash;
+    /// called once, before any other call.
+    fn plan(&mut self, paths: &[&Path]) -> Vec<bool>;
+    /// Source `job` is next: its leaves, if hashed, follow.
+    fn begin(&mut self, job: usize);
+    /// The next leaves of source `job`.
+    fn leaves(&mut self, job: usize, chunk: &[Hashed]);
+    /// Source `job` is read; `complete`: every leaf of it was given.
+    fn end(&mut self, job: usize, complete: bool);
+}
+
+impl LeafSink for Fed<'_> {
     fn plan(&mut self, paths: &[&Path]) -> Vec<bool> {
         let mut from = 0;
         self.map = paths

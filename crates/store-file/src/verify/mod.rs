@@ -13,29 +13,16 @@ mod segment;
 mod seqs;
 mod sequential;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::lines::Pos;
 use crate::reader::{Problem, ReadReport};
 
-pub(crate) use parallel::verify_fed;
+mod keyed;
+
+pub use keyed::verify_keyed;
 pub use parallel::{verify, verify_with};
 pub use sequential::verify_sequential;
-
-/// What takes the leaves the plain verify's read hashes, for `verify
-/// --key`'s walk (`seal::walk::Fed`): one read of each segment for both
-/// checks. Its calls come in log order, on the merging thread.
-pub(crate) trait LeafSink {
-    /// Which sources of the snapshot (their paths, in log order) to hash;
-    /// called once, before any other call.
-    fn plan(&mut self, paths: &[&Path]) -> Vec<bool>;
-    /// Source `job` is next: its leaves, if hashed, follow.
-    fn begin(&mut self, job: usize);
-    /// The next leaves of source `job`.
-    fn leaves(&mut self, job: usize, chunk: &[crate::seal::Hashed]);
-    /// Source `job` is read; `complete`: every leaf of it was given.
-    fn end(&mut self, job: usize, complete: bool);
-}
 
 /// A break in one writer's `seq` (one session, one `writer` stamp or none).
 #[derive(Clone, Debug, PartialEq, Eq)]

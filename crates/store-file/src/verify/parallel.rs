@@ -15,13 +15,13 @@ use scout_audit_core::agg::SeqBreak;
 use super::segment::{self, Outcome};
 use super::seqs::{Found, Merge};
 use super::sequential::{Verdict, list_files};
-use super::{LeafSink, SeqGap, VerifyReport};
+use super::{SeqGap, VerifyReport};
 use crate::error::{Error, Result};
 use crate::fs::Fs;
 use crate::layout::{Layout, Segment};
 use crate::lines::{Item, LineReader};
 use crate::reader::{MAX_LOCATED, Snapshot, Source, gzip_reader, reopen_with};
-use crate::seal::{Hashed, Workers};
+use crate::seal::{Hashed, LeafSink, Workers};
 
 /// Outcomes at most waiting to be merged, per worker.
 const WINDOW: usize = 2;

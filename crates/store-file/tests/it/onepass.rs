@@ -1,4 +1,4 @@
-//! `verify --key` in one read (`seal::verify_keyed`) against the two
+//! `verify --key` in one read (`verify::verify_keyed`) against the two
 //! checks run apart (`verify::verify_with`, `seal::verify_sealed_with`):
 //! over generated sealed stores (BOMs, CRLF, blank and malformed lines,
 //! torn tails, the Python original's archive, sealed segments not yet
@@ -17,7 +17,7 @@ use scout_audit_store_file::Layout;
 use scout_audit_store_file::fs::RealFs;
 use scout_audit_store_file::reader::ProblemKind;
 use scout_audit_store_file::seal::{self, SealReport, Workers};
-use scout_audit_store_file::verify::{VerifyReport, verify_with};
+use scout_audit_store_file::verify::{VerifyReport, verify_keyed, verify_with};
 use scout_audit_testkit::rng::Rng;
 
 fn gz(text: &[u8]) -> Vec<u8> {
@@ -177,8 +177,7 @@ fn check_same(layout: &Layout, key: &Verifier) -> Both {
             .map_err(|e| e.to_string()),
     );
     for workers in [0, 1, 3] {
-        let (plain, sealed) =
-            seal::verify_keyed(Arc::new(RealFs), layout, key, Workers::new(workers));
+        let (plain, sealed) = verify_keyed(Arc::new(RealFs), layout, key, Workers::new(workers));
         let got: Both = (
             plain.map_err(|e| e.to_string()),
             sealed.map_err(|e| e.to_string()),
