@@ -356,14 +356,22 @@ pub fn stats(cli: &Cli, a: &StatsArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `verify`, and with `--key` the sealed check beside it on its own
-/// thread (both read every segment; neither waits for the other). The
-/// output is the plain report then the sealed one, as if run in turn.
+/// `verify`, and with `--key` the sealed check: on a file store both
+/// from one read of each segment (`verify::verify_keyed`), else beside it
+/// on its own thread. The output is the plain report then the sealed
+/// one, as if run in turn.
 pub fn verify(cli: &Cli, a: &VerifyArgs) -> Result<ExitCode> {
     let backend = open(cli, &[])?;
-    let (answer, report) = match &a.key {
-        None => (backend.verify()?, None),
-        Some(key) => std::thread::scope(|s| {
+    let keyed = a.key.as_deref().and_then(|k| {
+        let key = crate::seal_cmd::layout(cli)
+            .and_then(|_| crate::seal_cmd::parse_key(k))
+            .ok()?;
+        scanned::verify_keyed(cli, &key)
+    });
+    let (answer, report) = match (&a.key, keyed) {
+        (_, Some((answer, report))) => (answer?, Some(report?)),
+        (None, None) => (backend.verify()?, None),
+        (Some(key), None) => std::thread::scope(|s| {
             let sealed = s.spawn(|| crate::seal_cmd::verify_report(cli, key));
             let answer = backend.verify();
             let report = sealed

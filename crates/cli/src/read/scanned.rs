@@ -237,24 +237,57 @@ impl ReadBackend for Scanned<'_> {
             );
         }
         let rep = scout_audit_store_file::verify::verify(Arc::new(RealFs), &layout)?;
-        Ok(Verified {
-            problems: rep.problem_lines(),
-            notes: rep.note_lines(),
-            problem_count: rep.problem_count(),
-            ok: rep.is_ok(),
-            summary: VerifySummary::Files {
-                records: rep.read.records,
-                sessions: rep.sessions,
-                segments: rep.read.segments,
-                bytes: rep.read.bytes,
-            },
-            outdated_indexes: rep
-                .outdated_indexes
-                .into_iter()
-                .map(|(path, version)| OutdatedIndex { path, version })
-                .collect(),
-            quarantine: rep.quarantine,
-            uncompressed: rep.uncompressed,
-        })
+        Ok(verified(rep))
     }
+}
+
+/// What the CLI prints of a file store's verify report.
+pub(crate) fn verified(rep: scout_audit_store_file::verify::VerifyReport) -> Verified {
+    Verified {
+        problems: rep.problem_lines(),
+        notes: rep.note_lines(),
+        problem_count: rep.problem_count(),
+        ok: rep.is_ok(),
+        summary: VerifySummary::Files {
+            records: rep.read.records,
+            sessions: rep.sessions,
+            segments: rep.read.segments,
+            bytes: rep.read.bytes,
+        },
+        outdated_indexes: rep
+            .outdated_indexes
+            .into_iter()
+            .map(|(path, version)| OutdatedIndex { path, version })
+            .collect(),
+        quarantine: rep.quarantine,
+        uncompressed: rep.uncompressed,
+    }
+}
+
+/// `verify --key` on a file store in one read of each segment
+/// (`verify::verify_keyed`): the plain answer and the sealed report, each
+/// as `verify` and the sealed check apart give them. `None` when there
+/// is no store directory (the checks apart say so).
+pub(crate) fn verify_keyed(
+    cli: &Cli,
+    key: &scout_audit_seal::note::Verifier,
+) -> Option<(
+    Result<Verified>,
+    Result<scout_audit_store_file::seal::SealReport>,
+)> {
+    let path = cli.store_path().ok()?;
+    let layout = Layout::new(&path).ok()?;
+    if !layout.dir().exists() {
+        return None;
+    }
+    let (plain, sealed) = scout_audit_store_file::verify::verify_keyed(
+        Arc::new(RealFs),
+        &layout,
+        key,
+        scout_audit_store_file::seal::Workers::auto(),
+    );
+    Some((
+        plain.map(verified).map_err(Into::into),
+        sealed.map_err(Into::into),
+    ))
 }

@@ -56,12 +56,12 @@ impl Workers {
 /// One line as hashed: its leaf hash, its 1-based line number in its
 /// segment, and its bytes' range there (`end` is past its `\n`; in an
 /// archive, offsets of the decompressed lines).
-#[derive(Clone, Copy, Debug)]
-pub(super) struct Hashed {
-    pub(super) hash: Hash,
-    pub(super) line: u64,
-    pub(super) start: u64,
-    pub(super) end: u64,
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Hashed {
+    pub(crate) hash: Hash,
+    pub(crate) line: u64,
+    pub(crate) start: u64,
+    pub(crate) end: u64,
 }
 
 /// The segment a chunk comes from.
@@ -72,7 +72,9 @@ pub(super) struct Source {
     pub(super) name: Arc<str>,
 }
 
-type Listed = (u64, Option<Segment>, PathBuf);
+/// A segment holding leaves: its number, the segment (none for the live
+/// file) and its path.
+pub(super) type Listed = (u64, Option<Segment>, PathBuf);
 
 /// Calls `f` with every complete line's hash, in layout order, a chunk at
 /// a time. A segment that cannot be read ends the walk with its error,
@@ -84,6 +86,18 @@ pub(super) fn hash_leaves(
     workers: Workers,
     f: &mut dyn FnMut(&Source, &[Hashed]) -> Result<()>,
 ) -> Result<()> {
+    let segments = walked_segments(fs, layout, from)?;
+    if workers.0 == 0 {
+        for s in &segments {
+            walk_segment(fs, s, f)?;
+        }
+        return Ok(());
+    }
+    in_parallel(fs, &segments, workers.0, f)
+}
+
+/// The segments the walk reads from segment `from` on, in layout order.
+pub(super) fn walked_segments(fs: &dyn Fs, layout: &Layout, from: u64) -> Result<Vec<Listed>> {
     let mut segments = leaf_segments(fs, layout)?;
     // Segments before `from` were retired (some may remain after a crash
     // between the retire and the deletion); the first one after must be
@@ -98,27 +112,32 @@ pub(super) fn hash_leaves(
             format!("follows the sealed segment {from}, which is missing"),
         ));
     }
-    if workers.0 == 0 {
-        for s in &segments {
-            let src = source(s);
-            let mut failed = None;
-            read_segment(fs, s, &mut |chunk| match f(&src, &chunk) {
-                Ok(()) => true,
-                Err(e) => {
-                    failed = Some(e);
-                    false
-                }
-            })?;
-            if let Some(e) = failed {
-                return Err(e);
-            }
-        }
-        return Ok(());
-    }
-    in_parallel(fs, &segments, workers.0, f)
+    Ok(segments)
 }
 
-fn source(s: &Listed) -> Source {
+/// Reads one segment on the calling thread and hands its chunks to `f`:
+/// the sequential walk's step.
+pub(super) fn walk_segment(
+    fs: &dyn Fs,
+    s: &Listed,
+    f: &mut dyn FnMut(&Source, &[Hashed]) -> Result<()>,
+) -> Result<()> {
+    let src = source(s);
+    let mut failed = None;
+    read_segment(fs, s, &mut |chunk| match f(&src, &chunk) {
+        Ok(()) => true,
+        Err(e) => {
+            failed = Some(e);
+            false
+        }
+    })?;
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+pub(super) fn source(s: &Listed) -> Source {
     let name = s.2.file_name().and_then(|n| n.to_str()).unwrap_or("");
     Source {
         number: s.0,
@@ -215,4 +234,174 @@ fn read_segment(fs: &dyn Fs, s: &Listed, emit: &mut dyn FnMut(Vec<Hashed>) -> bo
         emit(chunk);
     }
     Ok(())
+}
+
+/// A segment's leaves hashed from lines another read gives (the plain
+/// verify's, `verify::segment`), in chunks of [`CHUNK`]: the same
+/// [`Hashed`] that [`read_segment`] makes of the same bytes. A line the
+/// other read splits differently from [`next_line`] (over the bound), a
+/// skip that is not a first line's BOM, or a read error make it give up
+/// ([`LeafChunker::complete`] is then false) and the walk reads the
+/// segment itself.
+pub(crate) struct LeafChunker<'a> {
+    emit: &'a mut dyn FnMut(Vec<Hashed>) -> bool,
+    chunk: Vec<Hashed>,
+    /// Complete lines hashed.
+    line: u64,
+    /// Bytes of the segment's lines hashed (past the last one's `\n`).
+    offset: u64,
+    /// Whether every line so far was hashed as the walk would.
+    ok: bool,
+}
+
+impl<'a> LeafChunker<'a> {
+    /// A chunker that hands its chunks to `emit` (which says whether it
+    /// still listens).
+    pub(crate) fn new(emit: &'a mut dyn FnMut(Vec<Hashed>) -> bool) -> Self {
+        Self {
+            emit,
+            chunk: Vec::new(),
+            line: 0,
+            offset: 0,
+            ok: true,
+        }
+    }
+
+    /// A line of the segment, without its `\n`, that starts at byte `at`
+    /// (the read may have skipped a BOM before the first line); `complete`
+    /// when its `\n` was read.
+    pub(crate) fn line(&mut self, bytes: &[u8], at: u64, complete: bool) {
+        if !self.ok {
+            return;
+        }
+        let skipped = at.checked_sub(self.offset);
+        let len = (bytes.len() as u64).saturating_add(skipped.unwrap_or(0));
+        // next_line fails on a line of MAX_LEAF_LINE bytes without `\n`:
+        // such lines (and any near the bound) are left to the walk.
+        if len.saturating_add(1) >= MAX_LEAF_LINE {
+            return self.give_up();
+        }
+        if !complete {
+            return;
+        }
+        let hash = match skipped {
+            Some(0) => leaf_hash(bytes),
+            Some(3) if self.line == 0 => {
+                let mut first = Vec::with_capacity(bytes.len() + 3);
+                first.extend_from_slice(b"\xef\xbb\xbf");
+                first.extend_from_slice(bytes);
+                leaf_hash(&first)
+            }
+            _ => return self.give_up(),
+        };
+        let start = self.offset;
+        self.offset = start.saturating_add(len + 1);
+        self.line = self.line.saturating_add(1);
+        if self.chunk.capacity() == 0 {
+            self.chunk.reserve_exact(CHUNK);
+        }
+        self.chunk.push(Hashed {
+            hash,
+            line: self.line,
+            start,
+            end: self.offset,
+        });
+        if self.chunk.len() == CHUNK {
+            let full = std::mem::take(&mut self.chunk);
+            self.ok = (self.emit)(full);
+        }
+    }
+
+    /// The read met something the walk must see for itself (a line over
+    /// the bound, a read error): no more leaves.
+    pub(crate) fn give_up(&mut self) {
+        self.ok = false;
+        self.chunk = Vec::new();
+    }
+
+    /// Hands over the last chunk; whether every leaf was handed over.
+    pub(crate) fn complete(mut self) -> bool {
+        if self.ok && !self.chunk.is_empty() {
+            let last = std::mem::take(&mut self.chunk);
+            self.ok = (self.emit)(last);
+        }
+        self.ok
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::RealFs;
+    use crate::lines::{LineReader, RawLine};
+
+    /// The leaves the walk's own read makes of `bytes`, or its error.
+    fn walked(bytes: &[u8]) -> std::result::Result<Vec<Hashed>, String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let path = dir.path().join("audit.jsonl");
+        std::fs::write(&path, bytes).map_err(|e| e.to_string())?;
+        let mut out = Vec::new();
+        read_segment(&RealFs, &(1, None, path), &mut |c| {
+            out.extend(c);
+            true
+        })
+        .map_err(|e| e.to_string())?;
+        Ok(out)
+    }
+
+    /// The leaves a chunker makes of the lines the plain verify's reader
+    /// gives of `bytes` (bound `max`), with the chunk sizes seen, and
+    /// whether it handed every leaf over.
+    fn chunked(bytes: &[u8], max: usize) -> (Vec<Hashed>, Vec<usize>, bool) {
+        let (mut out, mut sizes) = (Vec::new(), Vec::new());
+        let mut emit = |c: Vec<Hashed>| {
+            sizes.push(c.len());
+            out.extend(c);
+            true
+        };
+        let mut c = LeafChunker::new(&mut emit);
+        let mut lines = LineReader::with_limit(bytes, max);
+        loop {
+            match lines.next_raw() {
+                Ok(None) => break,
+                Ok(Some(RawLine::Complete(b, p))) => c.line(b, p.offset, true),
+                Ok(Some(RawLine::Unterminated(b, p))) => c.line(b, p.offset, false),
+                Ok(Some(RawLine::TooLong(..))) | Err(_) => c.give_up(),
+            }
+        }
+        let complete = c.complete();
+        (out, sizes, complete)
+    }
+
+    #[test]
+    fn a_chunker_over_the_plain_read_gives_the_walks_leaves() {
+        let many: Vec<u8> = (0..5000)
+            .flat_map(|i| format!("{{\"n\":{i}}}\n").into_bytes())
+            .collect();
+        let cases: Vec<Vec<u8>> = vec![
+            b"".to_vec(),
+            b"\n".to_vec(),
+            b"a\n\nbc\r\n".to_vec(),
+            b"a\nunterminated".to_vec(),
+            b"\xef\xbb\xbf{\"a\":1}\n{\"b\":2}\n".to_vec(),
+            b"\xef\xbb\xbf\n\xef\xbb\xbf\n".to_vec(),
+            b"\xef\xbb\xbfunterminated".to_vec(),
+            many,
+        ];
+        for input in &cases {
+            let (got, sizes, complete) = chunked(input, scout_audit_core::MAX_LINE);
+            assert!(complete, "{input:?}");
+            assert_eq!(Ok(got), walked(input));
+            assert!(sizes.iter().all(|&n| n > 0 && n <= CHUNK), "{sizes:?}");
+        }
+        assert_eq!(
+            chunked(&cases[7], scout_audit_core::MAX_LINE).1,
+            [4096, 904]
+        );
+        // A line over the plain read's bound: the chunker gives up, and
+        // hands nothing over after it.
+        let (got, _, complete) = chunked(b"a\nbbbbbbbb\nc\n", 4);
+        assert!(!complete);
+        assert!(got.is_empty());
+    }
 }

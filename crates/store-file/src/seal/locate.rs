@@ -85,10 +85,11 @@ pub(super) enum Unlocated {
 }
 
 /// The recomputed blocks, compared with the seal-nodes file as they
-/// complete.
+/// complete. A clone shares the file's blocks.
+#[derive(Clone)]
 pub(super) struct Locator {
     /// The seal-nodes file's blocks, up to the last seal's.
-    nodes: Option<Nodes>,
+    nodes: Option<Arc<Nodes>>,
     /// Blocks completed so far.
     count: u64,
     /// The tree of the recomputed blocks before the file's first.
@@ -102,7 +103,7 @@ pub(super) struct Locator {
 impl Locator {
     pub(super) fn new(nodes: Option<Nodes>) -> Self {
         Self {
-            nodes,
+            nodes: nodes.map(Arc::new),
             count: 0,
             pre: Tree::new(),
             start: None,

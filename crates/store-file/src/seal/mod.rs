@@ -47,14 +47,17 @@ pub use consistency::{
     CONSISTENCY_HEAD, CheckedConsistency, ConsistencyProof, check_consistency, prove_consistency,
 };
 pub use hashing::Workers;
+pub(crate) use hashing::{Hashed, LeafChunker};
 pub use locate::{LinePos, Span};
 pub(crate) use log::starts_with_init;
 pub use proof::{Checked, Proof, RecordKey, check_proof, prove};
 pub use retire::{RetirePlan, retire_now};
 pub(crate) use retire::{is_sealed, retire_locked};
 pub use sealer::{SealCache, init, seal_now, seal_with};
+pub(crate) use verify::verify_sealed_fed;
 pub use verify::{verify_sealed, verify_sealed_with};
 pub use vouch::Vouches;
+pub(crate) use walk::LeafSink;
 
 /// What one [`seal_now`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]

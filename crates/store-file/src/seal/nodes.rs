@@ -37,7 +37,7 @@ const NODE: u64 = 32;
 const STATE_HEADER: usize = 9;
 
 /// The block being filled, as a small tree of its first leaves.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(super) struct Blocks {
     /// The leaves of the current block so far (fewer than [`BLOCK`]).
     tail: Tree,

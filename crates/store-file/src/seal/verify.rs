@@ -12,7 +12,7 @@ use super::leaves::End;
 use super::log::{Entry, Log, SealEntry, read_log};
 use super::retire::check_retires;
 use super::state::read_state;
-use super::walk::{Proven, recompute_with};
+use super::walk::{Fed, LeafSink, Proven, recompute_with};
 use super::{SealReport, Tampering, seal_err};
 use crate::fs::Fs;
 use crate::layout::Layout;
@@ -297,6 +297,35 @@ pub(super) fn verify_unlocked_with(
     key: &Verifier,
     workers: Workers,
 ) -> Result<SealReport> {
+    let p = match prepare(fs, layout, key)? {
+        Prepared::Done(report) => return Ok(report),
+        Prepared::Walk(p) => p,
+    };
+    let found = recompute_with(fs, layout, &p.seals, p.retire.as_ref(), workers)?;
+    conclude(fs, layout, p, found)
+}
+
+/// How far the checks before the walk got.
+enum Prepared {
+    /// The report, found before any segment is read (tampering in the
+    /// log, the chain or the state).
+    Done(SealReport),
+    /// The log holds: the segments are walked next.
+    Walk(Box<Checked>),
+}
+
+/// A seal log that holds, and the report so far.
+struct Checked {
+    log: Log,
+    keys: Vec<Verifier>,
+    seals: Vec<Proven>,
+    retire: Option<super::retire::ProvenRetire>,
+    report: SealReport,
+}
+
+/// The checks of `verify --key` before the walk: the log, the chain,
+/// every seal, the retires and the sealing state.
+fn prepare(fs: &dyn Fs, layout: &Layout, key: &Verifier) -> Result<Prepared> {
     let log_path = layout.seal_log();
     let log = match read_log(fs, layout) {
         Ok(Some(log)) => log,
@@ -307,17 +336,19 @@ pub(super) fn verify_unlocked_with(
             ));
         }
         Err(Error::Seal { reason, .. }) => {
-            return Ok(tampered(tamper(format!("the seal log {reason}"))));
+            return Ok(Prepared::Done(tampered(tamper(format!(
+                "the seal log {reason}"
+            )))));
         }
         Err(e) => return Err(e),
     };
     let (seals, keys) = match check_log(&log, key) {
         Ok(v) => v,
-        Err(what) => return Ok(tampered(tamper(what))),
+        Err(what) => return Ok(Prepared::Done(tampered(tamper(what)))),
     };
     let retire = match check_retires(&log, &keys, &seals) {
         Ok(r) => r,
-        Err(what) => return Ok(tampered(tamper(what))),
+        Err(what) => return Ok(Prepared::Done(tampered(tamper(what)))),
     };
     let mut report = SealReport {
         seals: seals.len() as u64,
@@ -328,16 +359,75 @@ pub(super) fn verify_unlocked_with(
         ..SealReport::default()
     };
     report.tampering = check_state(fs, layout, &log, &keys, &mut report.notes);
-    if report.tampering.is_none() {
-        let (total, found) = recompute_with(fs, layout, &seals, retire.as_ref(), workers)?;
-        report.unsealed = total.saturating_sub(report.sealed_leaves);
-        report.tampering = found;
+    if report.tampering.is_some() {
+        return Ok(Prepared::Done(report));
     }
+    Ok(Prepared::Walk(Box::new(Checked {
+        log,
+        keys,
+        seals,
+        retire,
+        report,
+    })))
+}
+
+/// The report once the walk found `found` (the leaves counted and the
+/// first departure): then the vouches.
+fn conclude(
+    fs: &dyn Fs,
+    layout: &Layout,
+    p: Box<Checked>,
+    found: (u64, Option<Tampering>),
+) -> Result<SealReport> {
+    let Checked {
+        log,
+        keys,
+        seals,
+        mut report,
+        ..
+    } = *p;
+    let (total, found) = found;
+    report.unsealed = total.saturating_sub(report.sealed_leaves);
+    report.tampering = found;
     if report.tampering.is_none() {
         let at: Vec<_> = seals.iter().map(|p| p.vouch_at()).collect();
         report.tampering = super::vouch::check(fs, layout, &log, &keys, &at, &mut report)?;
     }
     Ok(report)
+}
+
+/// The sealed check with its leaves from another read of the store (the
+/// plain verify's, `verify::verify_keyed`): under the store's shared
+/// lock, the checks before the walk, then `read` run with the walk as
+/// its [`LeafSink`], then the walk's end and the vouches. Returns what
+/// `read` returned (`None` when the sealed check ended before it, and
+/// `read` was not run) and the report [`verify_sealed_with`] gives. When
+/// `read` fails, the sealed check runs alone after it.
+pub(crate) fn verify_sealed_fed<T>(
+    fs: &dyn Fs,
+    layout: &Layout,
+    key: &Verifier,
+    workers: Workers,
+    read: impl FnOnce(&mut dyn LeafSink) -> Result<T>,
+) -> (Option<Result<T>>, Result<SealReport>) {
+    let mut got = None;
+    let sealed = under_shared_lock(fs, layout, || {
+        let p = match prepare(fs, layout, key)? {
+            Prepared::Done(report) => return Ok(report),
+            Prepared::Walk(p) => p,
+        };
+        let mut fed = Fed::new(fs, layout, &p.seals, p.retire.as_ref())?;
+        let r = read(&mut fed);
+        let failed = r.is_err();
+        got = Some(r);
+        if failed {
+            drop(fed);
+            return verify_unlocked_with(fs, layout, key, workers);
+        }
+        let found = fed.finish()?;
+        conclude(fs, layout, p, found)
+    });
+    (got, sealed)
 }
 
 pub(super) fn tampered(t: Tampering) -> SealReport {

@@ -4,11 +4,14 @@
 //! a block of at most 64 lines when the seal-nodes file allows it.
 
 use std::io;
+use std::path::Path;
 use std::sync::Arc;
 
 use scout_audit_seal::merkle::Tree;
 
-use super::hashing::{Hashed, Source, Workers, hash_leaves};
+use super::hashing::{
+    Hashed, Listed, Source, Workers, hash_leaves, source, walk_segment, walked_segments,
+};
 use super::leaves::End;
 use super::locate::{Locator, Pos, Unlocated};
 use super::nodes::{Blocks, join, read_nodes, split_blocks};
@@ -28,7 +31,9 @@ pub(super) struct Proven {
     pub(super) frontier: Tree,
 }
 
-/// The walk's state between two leaves.
+/// The walk's state between two leaves (a clone is the state to return
+/// to when a segment must be walked again).
+#[derive(Clone)]
 struct Walk<'a> {
     seals: &'a [Proven],
     layout: &'a Layout,
@@ -66,52 +71,205 @@ pub(super) fn recompute_with(
     retire: Option<&ProvenRetire>,
     workers: Workers,
 ) -> Result<(u64, Option<Tampering>)> {
-    let (start_tree, start) = super::retire::start(retire);
-    let base = start_tree.size();
-    let (blocks, tail) = split_blocks(&start_tree).map_err(|e| seal_err(layout.dir(), e))?;
-    let max_blocks = seals
-        .last()
-        .map_or(0, |s| s.size >> super::nodes::BLOCK_BITS);
-    let nodes = match retire {
-        None => read_nodes(fs, layout, max_blocks)?,
-        Some(_) => None,
-    };
-    let mut w = Walk {
-        seals,
-        layout,
-        blocks,
-        tail,
-        base,
-        size: base,
-        next: seals.partition_point(|s| s.size <= base),
-        found: None,
-        from: None,
-        last: None,
-        locator: Locator::new(nodes),
-    };
-    let walked = hash_leaves(fs, layout, start.segment, workers, &mut |src, chunk| {
+    let (mut w, from) = Walk::start(fs, layout, seals, retire)?;
+    let walked = hash_leaves(fs, layout, from, workers, &mut |src, chunk| {
         w.chunk(src, chunk)
     });
-    if let Err(e) = walked {
-        let Some(t) = unreadable(&e) else {
-            return Err(e);
+    w.finish(walked)
+}
+
+impl<'a> Walk<'a> {
+    /// The walk before its first leaf, and the segment it starts at.
+    fn start(
+        fs: &dyn Fs,
+        layout: &'a Layout,
+        seals: &'a [Proven],
+        retire: Option<&ProvenRetire>,
+    ) -> Result<(Self, u64)> {
+        let (start_tree, start) = super::retire::start(retire);
+        let base = start_tree.size();
+        let (blocks, tail) = split_blocks(&start_tree).map_err(|e| seal_err(layout.dir(), e))?;
+        let max_blocks = seals
+            .last()
+            .map_or(0, |s| s.size >> super::nodes::BLOCK_BITS);
+        let nodes = match retire {
+            None => read_nodes(fs, layout, max_blocks)?,
+            Some(_) => None,
         };
-        return Ok((w.size, w.found.or(Some(t))));
+        let w = Walk {
+            seals,
+            layout,
+            blocks,
+            tail,
+            base,
+            size: base,
+            next: seals.partition_point(|s| s.size <= base),
+            found: None,
+            from: None,
+            last: None,
+            locator: Locator::new(nodes),
+        };
+        Ok((w, start.segment))
     }
-    if w.found.is_none()
-        && let Some(s) = seals.get(w.next)
-    {
-        if w.from.is_none() {
-            w.from.clone_from(&w.last);
+
+    /// The leaves counted and the first departure, once every leaf was
+    /// given or the reading failed with `walked`'s error.
+    fn finish(mut self, walked: Result<()>) -> Result<(u64, Option<Tampering>)> {
+        let w = &mut self;
+        if let Err(e) = walked {
+            let Some(t) = unreadable(&e) else {
+                return Err(e);
+            };
+            return Ok((w.size, w.found.take().or(Some(t))));
         }
-        let last = w.last.clone();
-        let what = format!(
-            "the store holds {} lines, fewer than the {} sealed: lines or segments were removed",
-            w.size, s.size
-        );
-        w.found = Some(w.depart(s, last.as_ref(), Some(what)));
+        if w.found.is_none()
+            && let Some(s) = w.seals.get(w.next)
+        {
+            if w.from.is_none() {
+                w.from.clone_from(&w.last);
+            }
+            let last = w.last.clone();
+            let what = format!(
+                "the store holds {} lines, fewer than the {} sealed: lines or segments were removed",
+                w.size, s.size
+            );
+            w.found = Some(w.depart(s, last.as_ref(), Some(what)));
+        }
+        Ok((w.size, w.found.take()))
     }
-    Ok((w.size, w.found))
+}
+
+/// The walk fed by another read of the segments (the plain verify's,
+/// [`LeafSink`]): the leaves of each segment that read
+/// hashed are walked as they come; a segment it did not read, or did not
+/// hash whole, is walked again from the state before it by the walk's own
+/// read ([`walk_segment`]). So the walk sees exactly the leaves, and
+/// meets exactly the errors, of [`recompute_with`].
+pub(super) struct Fed<'a> {
+    fs: &'a dyn Fs,
+    walk: Walk<'a>,
+    /// The segments the walk reads, in order.
+    segments: Vec<Listed>,
+    /// How the walk's reading stopped: an error ends it, as it ends
+    /// [`hash_leaves`].
+    walked: Result<()>,
+    /// For each source of the other read, the segment it is, if any (the
+    /// segments so named increase).
+    map: Vec<Option<usize>>,
+    /// The next segment to walk.
+    next: usize,
+    /// The walk before the segment being fed.
+    saved: Option<Walk<'a>>,
+}
+
+impl<'a> Fed<'a> {
+    /// A walk over the segments of `layout` as [`recompute_with`] would
+    /// start it.
+    pub(super) fn new(
+        fs: &'a dyn Fs,
+        layout: &'a Layout,
+        seals: &'a [Proven],
+        retire: Option<&ProvenRetire>,
+    ) -> Result<Self> {
+        let (walk, from) = Walk::start(fs, layout, seals, retire)?;
+        let (segments, walked) = match walked_segments(fs, layout, from) {
+            Ok(s) => (s, Ok(())),
+            Err(e) => (Vec::new(), Err(e)),
+        };
+        Ok(Self {
+            fs,
+            walk,
+            segments,
+            walked,
+            map: Vec::new(),
+            next: 0,
+            saved: None,
+        })
+    }
+
+    /// Walks, with the walk's own read, the segments before segment `to`.
+    fn catch_up(&mut self, to: usize) {
+        while self.next < to {
+            if let (Ok(()), Some(s)) = (&self.walked, self.segments.get(self.next)) {
+                let w = &mut self.walk;
+                self.walked = walk_segment(self.fs, s, &mut |src, chunk| w.chunk(src, chunk));
+            }
+            self.next += 1;
+        }
+    }
+
+    /// What [`recompute_with`] returns.
+    pub(super) fn finish(mut self) -> Result<(u64, Option<Tampering>)> {
+        self.catch_up(self.segments.len());
+        self.walk.finish(self.walked)
+    }
+
+    /// The segment source `job` is, when it is fed.
+    fn fed(&self, job: usize) -> Option<usize> {
+        self.map.get(job).copied().flatten()
+    }
+}
+
+/// What takes the leaves the plain verify's read hashes, for `verify
+/// --key`'s walk ([`Fed`]): one read of each segment for both
+/// checks. Its calls come in log order, on the merging thread.
+pub(crate) trait LeafSink {
+    /// Which sources of the snapshot (their paths, in log order) to hash;
+    /// called once, before any other call.
+    fn plan(&mut self, paths: &[&Path]) -> Vec<bool>;
+    /// Source `job` is next: its leaves, if hashed, follow.
+    fn begin(&mut self, job: usize);
+    /// The next leaves of source `job`.
+    fn leaves(&mut self, job: usize, chunk: &[Hashed]);
+    /// Source `job` is read; `complete`: every leaf of it was given.
+    fn end(&mut self, job: usize, complete: bool);
+}
+
+impl LeafSink for Fed<'_> {
+    fn plan(&mut self, paths: &[&Path]) -> Vec<bool> {
+        let mut from = 0;
+        self.map = paths
+            .iter()
+            .map(|p| {
+                let k = from + self.segments.get(from..)?.iter().position(|s| s.2 == *p)?;
+                from = k + 1;
+                Some(k)
+            })
+            .collect();
+        if self.walked.is_err() {
+            self.map.iter_mut().for_each(|m| *m = None);
+        }
+        self.map.iter().map(Option::is_some).collect()
+    }
+
+    fn begin(&mut self, job: usize) {
+        if let Some(k) = self.fed(job) {
+            self.catch_up(k);
+            self.saved = self.walked.is_ok().then(|| self.walk.clone());
+        }
+    }
+
+    fn leaves(&mut self, job: usize, chunk: &[Hashed]) {
+        let Some(k) = self.fed(job) else { return };
+        if let (Ok(()), Some(s)) = (&self.walked, self.segments.get(k)) {
+            self.walked = self.walk.chunk(&source(s), chunk);
+        }
+    }
+
+    fn end(&mut self, job: usize, complete: bool) {
+        let Some(k) = self.fed(job) else { return };
+        match self.saved.take() {
+            Some(w) if !complete => {
+                // Walked again from where the segment started (the walk
+                // was then unbroken), by the walk's own read: its leaves,
+                // its error.
+                self.walk = w;
+                self.walked = Ok(());
+                self.catch_up(k + 1);
+            }
+            _ => self.next = k + 1,
+        }
+    }
 }
 
 impl Walk<'_> {

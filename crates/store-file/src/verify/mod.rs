@@ -18,6 +18,9 @@ use std::path::PathBuf;
 use crate::lines::Pos;
 use crate::reader::{Problem, ReadReport};
 
+mod keyed;
+
+pub use keyed::verify_keyed;
 pub use parallel::{verify, verify_with};
 pub use sequential::verify_sequential;
 

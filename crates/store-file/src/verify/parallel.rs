@@ -21,7 +21,7 @@ use crate::fs::Fs;
 use crate::layout::{Layout, Segment};
 use crate::lines::{Item, LineReader};
 use crate::reader::{MAX_LOCATED, Snapshot, Source, gzip_reader, reopen_with};
-use crate::seal::Workers;
+use crate::seal::{Hashed, LeafSink, Workers};
 
 /// Outcomes at most waiting to be merged, per worker.
 const WINDOW: usize = 2;
@@ -43,6 +43,27 @@ pub fn verify(fs: Arc<dyn Fs>, layout: &Layout) -> Result<VerifyReport> {
 /// thread reads each segment in turn). The report does not depend on the
 /// workers.
 pub fn verify_with(fs: Arc<dyn Fs>, layout: &Layout, workers: Workers) -> Result<VerifyReport> {
+    verify_inner(fs, layout, workers, None)
+}
+
+/// [`verify_with`], the lines of the sources `sink` asks for hashed as
+/// leaves on the same read and handed to it in log order (`verify
+/// --key`'s single read). The report is [`verify_with`]'s.
+pub(crate) fn verify_fed(
+    fs: Arc<dyn Fs>,
+    layout: &Layout,
+    workers: Workers,
+    sink: &mut dyn LeafSink,
+) -> Result<VerifyReport> {
+    verify_inner(fs, layout, workers, Some(sink))
+}
+
+fn verify_inner(
+    fs: Arc<dyn Fs>,
+    layout: &Layout,
+    workers: Workers,
+    mut sink: Option<&mut dyn LeafSink>,
+) -> Result<VerifyReport> {
     // The listing of the snapshot: taken under the shared lock, so no name
     // changes while it runs.
     let snap = Snapshot::take(&*fs, layout)?;
@@ -52,17 +73,49 @@ pub fn verify_with(fs: Arc<dyn Fs>, layout: &Layout, workers: Workers) -> Result
         ..VerifyReport::default()
     };
     list_files(&*fs, layout, &listing, &mut report)?;
+    let hash = match sink.as_deref_mut() {
+        Some(s) => s.plan(
+            &snap
+                .sources
+                .iter()
+                .map(|s| s.path.as_path())
+                .collect::<Vec<_>>(),
+        ),
+        None => Vec::new(),
+    };
     let jobs: Vec<Job> = snap
         .sources
         .into_iter()
-        .map(|src| Job {
+        .enumerate()
+        .map(|(i, src)| Job {
             indexed: segment::indexed(&listing, &src).cloned(),
             src: Mutex::new(Some(src)),
+            hash: hash.get(i).copied().unwrap_or(false),
         })
         .collect();
     let mut merge = Merge::default();
-    in_order(&fs, layout, &jobs, workers.count(), &mut |o| {
-        absorb(&*fs, &mut report, &mut merge, o)
+    let mut begun = None;
+    in_order(&fs, layout, &jobs, workers.count(), &mut |i, m| {
+        if let Some(s) = sink.as_deref_mut()
+            && begun != Some(i)
+        {
+            begun = Some(i);
+            s.begin(i);
+        }
+        match m {
+            Message::Leaves(chunk) => {
+                if let Some(s) = sink.as_deref_mut() {
+                    s.leaves(i, &chunk);
+                }
+                Ok(())
+            }
+            Message::Done(o) => {
+                if let Some(s) = sink.as_deref_mut() {
+                    s.end(i, o.leaves);
+                }
+                absorb(&*fs, &mut report, &mut merge, *o)
+            }
+        }
     })?;
     report.sessions = merge.sessions();
     Ok(report)
@@ -74,16 +127,35 @@ struct Job {
     src: Mutex<Option<Source>>,
     /// The archive whose index is checked with its read, if it is one.
     indexed: Option<Segment>,
+    /// Whether its lines are hashed as leaves for `verify --key`.
+    hash: bool,
 }
 
-fn run(fs: &Arc<dyn Fs>, layout: &Layout, job: &Job) -> Result<Outcome> {
+/// What the merge receives of a segment, in order: its leaves' chunks
+/// (when hashed), then its outcome.
+enum Message {
+    Leaves(Vec<Hashed>),
+    Done(Box<Outcome>),
+}
+
+/// Leaves' chunks (of 4,096) waiting to be walked, at most, over all the
+/// segments in the window: 256 chunks of 56-byte leaves, 56 MiB.
+const LEAF_CHUNKS: usize = 256;
+
+fn run(
+    fs: &Arc<dyn Fs>,
+    layout: &Layout,
+    job: &Job,
+    leaves: &mut dyn FnMut(Vec<Hashed>) -> bool,
+) -> Result<Outcome> {
     let src = job.src.lock().unwrap_or_else(|e| e.into_inner()).take();
     let src = src.ok_or_else(|| Error::Io {
         op: "verify",
         path: layout.dir().to_path_buf(),
         source: io::Error::other("a segment was taken twice"),
     })?;
-    segment::check(fs, layout, src, job.indexed.as_ref())
+    let leaves = if job.hash { Some(leaves) } else { None };
+    segment::check(fs, layout, src, job.indexed.as_ref(), leaves)
 }
 
 /// How far the merge is, for the workers' window.
@@ -119,25 +191,31 @@ impl Drop for Stop<'_> {
     }
 }
 
-/// Checks every job on `workers` threads, calling `f` with the outcomes
-/// in the jobs' order. The first error (of a check or of `f`) ends it.
+/// Checks every job on `workers` threads, calling `f` with each job's
+/// number and messages, the jobs in order. The first error (of a check
+/// or of `f`) ends it.
 fn in_order(
     fs: &Arc<dyn Fs>,
     layout: &Layout,
     jobs: &[Job],
     workers: usize,
-    f: &mut dyn FnMut(Outcome) -> Result<()>,
+    f: &mut dyn FnMut(usize, Message) -> Result<()>,
 ) -> Result<()> {
     if workers == 0 {
-        for job in jobs {
-            f(run(fs, layout, job)?)?;
+        for (i, job) in jobs.iter().enumerate() {
+            let o = run(fs, layout, job, &mut |c| f(i, Message::Leaves(c)).is_ok())?;
+            f(i, Message::Done(Box::new(o)))?;
         }
         return Ok(());
     }
+    let window = workers.saturating_mul(WINDOW);
+    // A segment's chunks beyond these wait in its worker, which then
+    // stops reading until the merge reaches the segment.
+    let queued = (LEAF_CHUNKS / window.max(1)).max(2);
     let (senders, receivers): (Vec<_>, Vec<_>) = jobs
         .iter()
         .map(|_| {
-            let (tx, rx) = mpsc::sync_channel::<Result<Outcome>>(1);
+            let (tx, rx) = mpsc::sync_channel::<Result<Message>>(queued);
             (Mutex::new(Some(tx)), rx)
         })
         .unzip();
@@ -146,7 +224,6 @@ fn in_order(
         merged: Mutex::new(0),
         turn: Condvar::new(),
     };
-    let window = workers.saturating_mul(WINDOW);
     std::thread::scope(|scope| {
         for _ in 0..workers.min(jobs.len()) {
             scope.spawn(|| {
@@ -160,7 +237,12 @@ fn in_order(
                     }
                     let tx = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
                     let Some(tx) = tx else { return };
-                    if tx.send(run(fs, layout, job)).is_err() {
+                    let mut listening = true;
+                    let o = run(fs, layout, job, &mut |c| {
+                        listening = tx.send(Ok(Message::Leaves(c))).is_ok();
+                        listening
+                    });
+                    if !listening || tx.send(o.map(|o| Message::Done(Box::new(o)))).is_err() {
                         return;
                     }
                 }
@@ -168,12 +250,18 @@ fn in_order(
         }
         let stop = Stop(&progress);
         for (i, rx) in receivers.into_iter().enumerate() {
-            let outcome = rx.recv().map_err(|_| Error::Io {
-                op: "verify",
-                path: layout.dir().to_path_buf(),
-                source: io::Error::other("a verify worker stopped"),
-            })??;
-            f(outcome)?;
+            loop {
+                let m = rx.recv().map_err(|_| Error::Io {
+                    op: "verify",
+                    path: layout.dir().to_path_buf(),
+                    source: io::Error::other("a verify worker stopped"),
+                })??;
+                let done = matches!(m, Message::Done(_));
+                f(i, m)?;
+                if done {
+                    break;
+                }
+            }
             stop.0.set(i + 1);
         }
         Ok(())

@@ -24,6 +24,7 @@ use crate::lines::{LineReader, Pos, RawLine};
 use crate::reader::{
     Problem, ProblemKind, READ_BUFFER, ReadReport, Source, gzip_reader, reopen_shared,
 };
+use crate::seal::{Hashed, LeafChunker};
 
 /// What checking one segment found.
 pub(super) struct Outcome {
@@ -36,6 +37,9 @@ pub(super) struct Outcome {
     pub(super) runs: Runs,
     /// The verdict on its index, for an archive that has one.
     pub(super) verdict: Option<Verdict>,
+    /// Whether its leaves were hashed, every one handed over (only when
+    /// asked to, and the path listed was the one read).
+    pub(super) leaves: bool,
 }
 
 /// What the lines of a segment add up to.
@@ -66,13 +70,18 @@ impl Tally {
 }
 
 /// Reads `src` (one source of the store's snapshot) once; `indexed`: the
-/// archive it is, when it has an index to check against what was read.
+/// archive it is, when it has an index to check against what was read;
+/// `leaves`: where the leaves of its lines go in chunks, when `verify
+/// --key` walks them (it says whether it still listens).
 pub(super) fn check(
     fs: &Arc<dyn Fs>,
     layout: &Layout,
     mut src: Source,
     indexed: Option<&Segment>,
+    leaves: Option<&mut dyn FnMut(Vec<Hashed>) -> bool>,
 ) -> Result<Outcome> {
+    let listed = src.path.clone();
+    let mut chunker = leaves.map(LeafChunker::new);
     let mut t = Tally {
         report: ReadReport::default(),
         runs: Runs::default(),
@@ -81,15 +90,30 @@ pub(super) fn check(
     let path = match open(fs, layout, &mut src) {
         Ok((r, path)) => {
             t.report.segments += 1;
-            read_lines(LineReader::new(r), &path, src.gzip, &mut t);
+            if path != listed
+                && let Some(c) = &mut chunker
+            {
+                c.give_up();
+            }
+            read_lines(
+                LineReader::new(r),
+                &path,
+                src.gzip,
+                &mut t,
+                chunker.as_mut(),
+            );
             path
         }
         Err(p) => {
             let path = p.path.clone();
             t.report.add_problem(p);
+            if let Some(c) = &mut chunker {
+                c.give_up();
+            }
             path
         }
     };
+    let leaves = chunker.is_some_and(LeafChunker::complete);
     let verdict = match indexed {
         None => None,
         Some(seg) => Some(index_verdict_with(&**fs, layout, seg, || {
@@ -101,6 +125,7 @@ pub(super) fn check(
         path,
         runs: t.runs,
         verdict,
+        leaves,
     })
 }
 
@@ -158,8 +183,14 @@ fn open(
 }
 
 /// The lines of an opened segment, classified as `LineReader::next_item`
-/// classifies them, into the tally.
-fn read_lines(mut lines: LineReader<Lines>, path: &Path, gzip: bool, t: &mut Tally) {
+/// classifies them, into the tally; each line's leaf to `leaves`.
+fn read_lines(
+    mut lines: LineReader<Lines>,
+    path: &Path,
+    gzip: bool,
+    t: &mut Tally,
+    mut leaves: Option<&mut LeafChunker<'_>>,
+) {
     let problem = |t: &mut Tally, pos: Pos, kind| {
         t.report.add_problem(Problem {
             path: path.to_path_buf(),
@@ -174,10 +205,16 @@ fn read_lines(mut lines: LineReader<Lines>, path: &Path, gzip: bool, t: &mut Tal
             Ok(Some(RawLine::Complete(b, p))) => (b, p, true),
             Ok(Some(RawLine::Unterminated(b, p))) => (b, p, false),
             Ok(Some(RawLine::TooLong(n, p))) => {
+                if let Some(c) = leaves.as_deref_mut() {
+                    c.give_up();
+                }
                 problem(t, p, ProblemKind::TooLong(n));
                 continue;
             }
             Err(e) => {
+                if let Some(c) = leaves.as_deref_mut() {
+                    c.give_up();
+                }
                 let kind = if gzip {
                     ProblemKind::Gzip(e.to_string())
                 } else {
@@ -192,6 +229,9 @@ fn read_lines(mut lines: LineReader<Lines>, path: &Path, gzip: bool, t: &mut Tal
                 return;
             }
         };
+        if let Some(c) = leaves.as_deref_mut() {
+            c.line(bytes, pos.offset, terminated);
+        }
         if let Some(f) = fast::parse(bytes) {
             t.record(&f, pos);
             continue;

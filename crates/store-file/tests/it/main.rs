@@ -12,6 +12,7 @@ mod hostile;
 mod index;
 mod locate;
 mod model;
+mod onepass;
 mod powerloss;
 mod proofs;
 mod pverify;
