@@ -108,39 +108,48 @@ impl CheckpointFile {
             .and_then(|(text, _)| text.lines().find_map(|l| l.strip_prefix("epoch ")))
             .and_then(|n| n.parse::<u64>().ok())
             .ok_or("it names no epoch")?;
-        let signer = usize::try_from(claimed)
-            .ok()
-            .filter(|&i| i > 0)
-            .and_then(|i| keys.get(i))
-            .ok_or_else(|| {
-                format!(
-                    "it is signed by epoch {claimed}'s key, which the {} certificates do not certify",
-                    if own.is_empty() { "store's" } else { "file's" }
-                )
-            })?;
-        let opened = open(self.note.as_bytes(), std::slice::from_ref(signer))
-            .map_err(|e| format!("its signature: {e}"))?;
-        let checkpoint = Checkpoint::parse(&opened.text).map_err(|e| e.to_string())?;
-        let time = checkpoint
-            .extensions
-            .get(2)
-            .and_then(|t| t.strip_prefix("time "))
-            .and_then(|t| t.parse().ok());
-        let (Some(time), Some(true)) = (
-            time,
-            checkpoint
-                .extensions
-                .first()
-                .map(|e| *e == format!("epoch {claimed}")),
-        ) else {
-            return Err("its extension lines are not a seal's (epoch, end, time)".to_owned());
-        };
+        let whose = if own.is_empty() { "store's" } else { "file's" };
+        let (checkpoint, time) = open_seal_note(
+            &self.note,
+            claimed,
+            usize::try_from(claimed).ok().and_then(|i| keys.get(i)),
+            &format!("the {whose} certificates do not certify"),
+        )?;
         Ok(Opened {
             checkpoint,
             epoch: claimed,
             time,
             keys,
         })
+    }
+}
+
+/// Opens a seal's checkpoint note that names epoch `claimed` with that
+/// epoch's key (`None`, or epoch 0, which never signs a seal: refused as
+/// signed by a key that `uncertified` says is not certified, e.g. "no
+/// certificate given certifies"): the checkpoint and the seal's time. Its
+/// extension lines must be a seal's (`epoch` `claimed`, end, time).
+pub(super) fn open_seal_note(
+    note: &str,
+    claimed: u64,
+    signer: Option<&Verifier>,
+    uncertified: &str,
+) -> std::result::Result<(Checkpoint, u64), String> {
+    let signer = signer
+        .filter(|_| claimed > 0)
+        .ok_or_else(|| format!("it is signed by epoch {claimed}'s key, which {uncertified}"))?;
+    let opened = open(note.as_bytes(), std::slice::from_ref(signer))
+        .map_err(|e| format!("its signature: {e}"))?;
+    let checkpoint = Checkpoint::parse(&opened.text).map_err(|e| e.to_string())?;
+    let time = checkpoint
+        .extensions
+        .get(2)
+        .and_then(|t| t.strip_prefix("time "))
+        .and_then(|t| t.parse().ok());
+    let named = checkpoint.extensions.first() == Some(&format!("epoch {claimed}"));
+    match time {
+        Some(time) if named => Ok((checkpoint, time)),
+        _ => Err("its extension lines are not a seal's (epoch, end, time)".to_owned()),
     }
 }
 

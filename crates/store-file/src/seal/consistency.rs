@@ -26,10 +26,10 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use scout_audit_seal::merkle::{Hash, verify_consistency};
-use scout_audit_seal::note::{Checkpoint, Epoch, Verifier, certified_epoch, open, verify_chain};
+use scout_audit_seal::note::{Checkpoint, Epoch, Verifier, certified_epoch, verify_chain};
 use serde::Serialize;
 
-use super::anchor::{CheckpointFile, latest_in};
+use super::anchor::{CheckpointFile, latest_in, open_seal_note};
 use super::log::read_sealed_log;
 use super::proof::{ProofText, range_roots, split, unsigned};
 use super::seal_err;
@@ -280,22 +280,15 @@ fn open_note(note: &str, epochs: &[Epoch]) -> std::result::Result<OpenedNote, St
         .as_ref()
         .and_then(named_epoch)
         .ok_or("it names no epoch")?;
-    let signer = usize::try_from(claimed)
-        .ok()
-        .filter(|&i| i > 0)
-        .and_then(|i| epochs.get(i))
-        .ok_or_else(|| {
-            format!("it is signed by epoch {claimed}'s key, which no certificate given certifies")
-        })?;
-    let opened = open(note.as_bytes(), std::slice::from_ref(&signer.verifier))
-        .map_err(|e| format!("its signature: {e}"))?;
-    let checkpoint = Checkpoint::parse(&opened.text).map_err(|e| e.to_string())?;
-    let time = checkpoint
-        .extensions
-        .get(2)
-        .and_then(|t| t.strip_prefix("time "))
-        .and_then(|t| t.parse().ok())
-        .ok_or("its extension lines are not a seal's (epoch, end, time)")?;
+    let (checkpoint, time) = open_seal_note(
+        note,
+        claimed,
+        usize::try_from(claimed)
+            .ok()
+            .and_then(|i| epochs.get(i))
+            .map(|e| &e.verifier),
+        "no certificate given certifies",
+    )?;
     Ok(OpenedNote {
         checkpoint,
         epoch: claimed,
