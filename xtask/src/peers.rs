@@ -581,31 +581,35 @@ fn measure_sealed(opts: &PeerOptions, tools: &Tools, data: &DataSet, dir: &Path)
     ))
 }
 
-/// Runs `cmd` under `/usr/bin/time`: (wall seconds, CPU seconds: user and
-/// system). Its exit status is not checked: `verify` fails on a store
-/// with problems, and is timed all the same.
-fn timed_cpu(cmd: &[String]) -> Result<(f64, f64)> {
+/// Runs `cmd` under `/usr/bin/time`: wall seconds, CPU seconds (user and
+/// system, from the last line `time` writes) and the process's output.
+/// The exit status is the caller's to check.
+fn run_cpu_timed(cmd: &[String]) -> Result<(f64, f64, std::process::Output)> {
     let tmp = tempfile::NamedTempFile::new()?;
     let start = Instant::now();
     let out = Command::new("/usr/bin/time")
-        .arg("-f")
-        .arg("%U %S")
-        .arg("-o")
+        .args(["-f", "%U %S", "-o"])
         .arg(tmp.path())
         .args(cmd)
         .output()
         .with_context(|| format!("cannot run {}", cmd[0]))?;
-    let secs = start.elapsed().as_secs_f64();
-    let text = std::fs::read_to_string(tmp.path())?;
-    let cpu = text
+    let wall = start.elapsed().as_secs_f64();
+    let times = std::fs::read_to_string(tmp.path())?;
+    let cpu: f64 = times
         .lines()
         .last()
-        .map(|l| {
-            l.split_whitespace()
-                .filter_map(|x| x.parse::<f64>().ok())
-                .sum()
-        })
-        .unwrap_or(0.0);
+        .context("no times from /usr/bin/time")?
+        .split_whitespace()
+        .map(|t| t.parse::<f64>().context("a time from /usr/bin/time"))
+        .sum::<Result<f64>>()?;
+    Ok((wall, cpu, out))
+}
+
+/// Runs `cmd` under `/usr/bin/time`: (wall seconds, CPU seconds). Its exit
+/// status is not checked: `verify` fails on a store with problems, and is
+/// timed all the same; it must print something.
+fn timed_cpu(cmd: &[String]) -> Result<(f64, f64)> {
+    let (secs, cpu, out) = run_cpu_timed(cmd)?;
     ensure!(
         !out.stdout.is_empty(),
         "{} printed nothing: {}",
@@ -1014,15 +1018,7 @@ fn measure_records_out(opts: &PeerOptions, tools: &Tools, plain: &Path) -> Resul
 /// process and its children, user and system, from their `getrusage`;
 /// stdout).
 fn timed_cpu_out(cmd: &[String]) -> Result<(f64, f64, String)> {
-    let tmp = tempfile::NamedTempFile::new()?;
-    let start = Instant::now();
-    let out = Command::new("/usr/bin/time")
-        .args(["-f", "%U %S", "-o"])
-        .arg(tmp.path())
-        .args(cmd)
-        .output()
-        .with_context(|| format!("cannot run {}", cmd[0]))?;
-    let wall = start.elapsed().as_secs_f64();
+    let (wall, cpu, out) = run_cpu_timed(cmd)?;
     if !out.status.success() {
         bail!(
             "{} failed: {}",
@@ -1030,14 +1026,6 @@ fn timed_cpu_out(cmd: &[String]) -> Result<(f64, f64, String)> {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let times = std::fs::read_to_string(tmp.path())?;
-    let cpu: f64 = times
-        .lines()
-        .last()
-        .context("no times from /usr/bin/time")?
-        .split_whitespace()
-        .map(|t| t.parse::<f64>().context("a time from /usr/bin/time"))
-        .sum::<Result<f64>>()?;
     let stdout = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     Ok((wall, cpu, stdout))
 }
@@ -1203,34 +1191,13 @@ fn scout_export(bin: &Path, store: &Path, out: &Path) -> Result<Exported> {
     if out.exists() {
         std::fs::remove_dir_all(out)?;
     }
-    let tmp = tempfile::NamedTempFile::new()?;
-    let start = Instant::now();
-    let o = Command::new("/usr/bin/time")
-        .args(["-f", "%U %S", "-o"])
-        .arg(tmp.path())
-        .arg(bin)
-        .arg("--path")
-        .arg(store)
-        .args(["export", "--format", "parquet", "--out"])
-        .arg(out)
-        .output()
-        .with_context(|| format!("cannot run {}", bin.display()))?;
-    let secs = start.elapsed().as_secs_f64();
-    let text = String::from_utf8_lossy(&o.stdout);
-    ensure!(
-        o.status.success(),
-        "scout-audit export failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let cpu = std::fs::read_to_string(tmp.path())?
-        .lines()
-        .last()
-        .map(|l| {
-            l.split_whitespace()
-                .filter_map(|x| x.parse::<f64>().ok())
-                .sum()
-        })
-        .unwrap_or(f64::NAN);
+    let cmd: Vec<String> = [bin, Path::new("--path"), store]
+        .iter()
+        .map(|p| p.display().to_string())
+        .chain(["export", "--format", "parquet", "--out"].map(String::from))
+        .chain([out.display().to_string()])
+        .collect();
+    let (secs, cpu, text) = timed_cpu_out(&cmd)?;
     // "exported N records into F files under DIR ..."
     let records = text
         .strip_prefix("exported ")
