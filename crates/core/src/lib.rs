@@ -28,6 +28,7 @@
 pub mod agg;
 pub mod batching;
 mod clock;
+pub mod compact;
 mod error;
 pub mod event;
 mod filter;

@@ -1,6 +1,9 @@
 //! The fields `verify` needs of a record, decoded without building it.
 //!
-//! [`parse`] runs serde_json, the parser behind
+//! [`parse`] reads a compact line, as this workspace's writers write
+//! them, with core's [`compact`] path (which takes only lines that
+//! `decode_line` reads the same way); any other line it runs through
+//! serde_json, the parser behind
 //! [`scout_audit_core::decode_line`], over the line with a visitor that
 //! keeps only the typed fields `verify` reads (`ts`, `event`,
 //! `session_id`, `seq`, `writer`, `model`, `cost`, `input_t`,
@@ -18,7 +21,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use scout_audit_core::{Record, Timestamp};
+use scout_audit_core::{Record, Timestamp, compact};
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
 /// The typed fields of a record, as [`Record`]'s accessors give them.
@@ -54,7 +57,23 @@ impl<'a> Fields<'a> {
 
 /// The fields of `line` (without its `\n`) when it is a record that the
 /// visitor accepts; `None`: ask `decode_line`.
+/// A compact line (what this workspace's writers write) is read by core's
+/// [`compact`] path, which takes only lines `decode_line` reads the same
+/// way; any other line goes through serde_json with the visitor.
 pub(super) fn parse(line: &[u8]) -> Option<Fields<'_>> {
+    if let Some(r) = compact::parse(line) {
+        return Some(Fields {
+            ts: r.ts,
+            event: r.event.map(Cow::Borrowed),
+            session: r.session_id.map(Cow::Borrowed),
+            seq: r.seq,
+            writer: r.writer.map(Cow::Borrowed),
+            model: r.model.map(Cow::Borrowed),
+            cost: r.cost,
+            input_t: r.input_t,
+            output_t: r.output_t,
+        });
+    }
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     serde_json::from_slice::<Top<'_>>(line).ok().map(|t| t.0)
 }
