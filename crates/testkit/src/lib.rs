@@ -21,7 +21,7 @@
 //!   the names the store uses, and snapshots that prove nothing outside the
 //!   store changed (the hostile-filesystem suite in the CLI's tests).
 //! - [`tamper`]: the tamper campaign: sealed stores, one random tampering
-//!   each, and `verify_sealed` must report and locate it; untampered ones
+//!   each, and `verify --key` (`verify_keyed`, one read) must report and locate it; untampered ones
 //!   must verify clean.
 //!
 //! ```

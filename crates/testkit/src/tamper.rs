@@ -1,6 +1,7 @@
 //! The tamper campaign (issue 10, item 7): real sealed file stores, one
-//! random tampering per trial, and `verify_sealed` with the true
-//! verification key must report it, located where the kind allows
+//! random tampering per trial, and `verify --key`'s check with the true
+//! verification key ([`keyed`]: the one read of `verify_keyed`, as the
+//! CLI runs it) must report it, located where the kind allows
 //! (decision 72's rule, computed on a model of the store); untampered
 //! stores (unsealed lines after the last seal, torn tails recovered,
 //! rotations and seals after the base's) must verify clean.
@@ -32,8 +33,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use scout_audit_seal::note::{EpochChain, Verifier};
+use scout_audit_store_file::Layout;
 use scout_audit_store_file::fs::RealFs;
-use scout_audit_store_file::seal::{self, SealReport, Tampering};
+use scout_audit_store_file::seal::{self, SealReport, Tampering, Workers};
 
 use crate::rng::{Rng, splitmix64};
 use attack::{Applied, Expect, Target};
@@ -290,7 +292,7 @@ fn worker(
         };
         let applied = attack::apply(kind, &t, &mut rng)
             .map_err(|e| format!("{} (seed {seed}): {e}", kind.name()))?;
-        let got = seal::verify_sealed(&RealFs, &layout, &applied.key);
+        let got = keyed(&layout, &applied.key);
         let anchors = if applied.checkpoints.is_empty() {
             Ok(Vec::new())
         } else {
@@ -372,6 +374,15 @@ fn in_block(span: &scout_audit_store_file::seal::Span, d: &model::Departure) -> 
 /// tampering (it must name no segment: the cut took a certificate) or a
 /// checkpoint is refused; located when that refusal gives the reason the
 /// model predicts.
+/// The sealed report of `verify --key` as the CLI computes it: the plain
+/// verify and the sealed check from one read of each segment
+/// (`verify::verify_keyed`), on every core. The plain report is not
+/// judged here (a tampered line may well be malformed too).
+pub(crate) fn keyed(layout: &Layout, key: &Verifier) -> scout_audit_store_file::Result<SealReport> {
+    let fs: std::sync::Arc<dyn scout_audit_store_file::fs::Fs> = std::sync::Arc::new(RealFs);
+    scout_audit_store_file::verify::verify_keyed(fs, layout, key, Workers::auto()).1
+}
+
 fn judge_anchor(
     why: &str,
     r: &SealReport,

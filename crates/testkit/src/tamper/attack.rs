@@ -1,5 +1,5 @@
 //! The tamperings: each changes a copy of a base store the way an attacker
-//! would, and says what `verify_sealed` must answer.
+//! would, and says what `verify --key` (`tamper::keyed`) must answer.
 
 use std::path::Path;
 
@@ -36,9 +36,9 @@ pub enum Expect {
     /// An error saying the store is not sealed (its seal log is gone).
     NotSealed,
     /// A store that no longer extends a checkpoint kept elsewhere (a
-    /// rollback, a cut tail): `verify_sealed` finds nothing, and
+    /// rollback, a cut tail): `verify --key` finds nothing, and
     /// `verify_checkpoints` refuses the checkpoint with a text starting
-    /// with this; or `verify_sealed` finds tampering naming no segment
+    /// with this; or `verify --key` finds tampering naming no segment
     /// (when the cut also took a certificate the sealing state holds).
     Anchor(String),
 }

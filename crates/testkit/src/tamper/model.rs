@@ -1,6 +1,6 @@
 //! The campaign's model of a store: its segments' bytes in layout order,
 //! and the location rule of decision 72 computed on it, independently of
-//! `verify_sealed`.
+//! `verify --key` (`tamper::keyed`).
 
 use std::path::Path;
 
