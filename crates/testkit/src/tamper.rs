@@ -351,6 +351,7 @@ fn usable(b: &Base, kind: Kind) -> bool {
                 .any(|s| s.gz && s.number > r.segment + 1)
         }),
         Kind::ArchivesSwapped => archives >= 2,
+        Kind::RetireRemoved => b.retires >= 2,
         Kind::ResealOlderEpoch => b.seal_epochs.first() != b.seal_epochs.last(),
         _ => archives >= 1,
     }

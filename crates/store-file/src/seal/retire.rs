@@ -7,8 +7,9 @@
 //! It is appended (and fsync'd) under the store's exclusive lock before
 //! any of those archives is deleted, signed with the current epoch's key
 //! like a seal. Its note is a checkpoint of size L whose extension lines
-//! are `epoch N`, `retire S K` (K: archives retired in all) and
-//! `time T`. Verify starts from the last retire's tree at leaf L and
+//! are `epoch N`, `retire S K` (K: archives retired in all), `time T`
+//! and `place R` (its 1-based place among the log's retires, so a retire
+//! removed from the middle of the log shows, as seals are numbered). Verify starts from the last retire's tree at leaf L and
 //! expects the first remaining numbered segment to be S+1; archives up to
 //! S that still exist (a crash between the entry and the deletion) are
 //! skipped, and the next retention run deletes them.
@@ -287,7 +288,15 @@ fn last_signed_time(log: &Log) -> u64 {
 }
 
 /// The retire's checkpoint text.
-fn retire_text(store: &str, tree: &Tree, epoch: u64, through: (u64, u64), now: u64) -> String {
+/// `place`: the retire's 1-based place among the log's retires.
+fn retire_text(
+    store: &str,
+    tree: &Tree,
+    epoch: u64,
+    through: (u64, u64),
+    now: u64,
+    place: u64,
+) -> String {
     Checkpoint {
         origin: format!("scout-audit/{store}"),
         size: tree.size(),
@@ -296,9 +305,18 @@ fn retire_text(store: &str, tree: &Tree, epoch: u64, through: (u64, u64), now: u
             format!("epoch {epoch}"),
             format!("retire {} {}", through.0, through.1),
             format!("time {now}"),
+            format!("place {place}"),
         ],
     }
     .to_text()
+}
+
+/// How many retires the log holds.
+fn retires_in(log: &Log) -> u64 {
+    log.entries
+        .iter()
+        .filter(|e| matches!(e, Entry::Retire(_)))
+        .count() as u64
 }
 
 /// Signs and appends the retire (the key evolves first when its epoch is
@@ -316,7 +334,8 @@ fn sign_retire(
     let now = now.max(last_signed_time(log)).max(state.chain.not_before());
     evolve_if_due(fs, layout, state, now)?;
     let epoch = state.chain.epoch();
-    let text = retire_text(&state.store, tree, epoch, through, now);
+    let place = retires_in(log).saturating_add(1);
+    let text = retire_text(&state.store, tree, epoch, through, now, place);
     let note = sign(&text, &[state.chain.signer()])
         .map_err(|e| seal_err(&layout.seal_key(), e.to_string()))?;
     let line = serde_json::json!({
@@ -350,6 +369,7 @@ pub(super) fn check_retires(
 ) -> std::result::Result<Option<ProvenRetire>, String> {
     let (mut certified, mut seals_before, mut last): (u64, usize, Option<ProvenRetire>) =
         (0, 0, None);
+    let mut place = 0u64;
     for entry in &log.entries {
         match entry {
             Entry::Cert { .. } => certified = certified.saturating_add(1),
@@ -362,7 +382,8 @@ pub(super) fn check_retires(
                     ));
                 }
                 let before = seals_before.checked_sub(1).and_then(|i| seals.get(i));
-                let p = check_one(log, keys, r)?;
+                place = place.saturating_add(1);
+                let p = check_one(log, keys, r, place)?;
                 check_place(&p, last.as_ref(), before, seals)?;
                 last = Some(p);
             }
@@ -372,11 +393,13 @@ pub(super) fn check_retires(
     Ok(last)
 }
 
-/// One retire's signature and checkpoint.
+/// One retire's signature and checkpoint; `place`: its 1-based place
+/// among the log's retires, which its note must carry.
 fn check_one(
     log: &Log,
     keys: &[Verifier],
     r: &RetireEntry,
+    place: u64,
 ) -> std::result::Result<ProvenRetire, String> {
     let bad = || {
         format!(
@@ -400,7 +423,7 @@ fn check_one(
         )
     })?;
     let cp = Checkpoint::parse(&opened.text).map_err(|e| e.to_string())?;
-    let [epoch, retire, time] = cp.extensions.as_slice() else {
+    let [epoch, retire, time, numbered] = cp.extensions.as_slice() else {
         return Err(bad());
     };
     let archives = retire
@@ -418,6 +441,13 @@ fn check_one(
         || cp.size != r.leaves
     {
         return Err(bad());
+    }
+    if *numbered != format!("place {place}") {
+        return Err(format!(
+            "the retire of segment {} is not numbered {place}, its place among the seal log's \
+             retires: a retire was removed or reordered",
+            r.segment
+        ));
     }
     Ok(ProvenRetire {
         retired: Retired {

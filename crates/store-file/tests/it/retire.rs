@@ -262,6 +262,7 @@ fn forged_retire(s: &Store, segment: u64, leaves: u8, archives: u64) -> String {
             format!("epoch {}", chain.epoch()),
             format!("retire {segment} {archives}"),
             format!("time {}", Timestamp::now().unix_secs()),
+            format!("place {}", retire_lines(s).len() + 1),
         ],
     };
     serde_json::json!({
@@ -301,6 +302,62 @@ fn retires_forged_with_the_current_key_are_caught_where_they_contradict() {
     assert_eq!(
         tampering(&verify(&s)).0,
         "the retire of segment 7 differs from the seal of size 21: a forked history"
+    );
+}
+
+/// The seal log with its lines rewritten by `edit`.
+fn edit_log(s: &Store, edit: impl FnOnce(&mut Vec<String>)) {
+    let text = std::fs::read_to_string(s.layout.seal_log()).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    edit(&mut lines);
+    std::fs::write(s.layout.seal_log(), format!("{}\n", lines.join("\n"))).unwrap();
+}
+
+/// The places of the log's retire lines in the log.
+fn retire_places(s: &Store) -> Vec<usize> {
+    std::fs::read_to_string(s.layout.seal_log())
+        .unwrap()
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.contains(r#""kind":"retire""#))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+#[test]
+fn a_retire_removed_or_moved_among_the_retires_is_tampering() {
+    // Retires are numbered: each note says its place among the log's
+    // retires, so a retire removed while later ones follow (which account
+    // for every retired line) is still seen.
+    let s = retired_store();
+    let notes: Vec<String> = retire_lines(&s)
+        .iter()
+        .map(|v| v["note"].as_str().unwrap().to_owned())
+        .collect();
+    for (i, n) in notes.iter().enumerate() {
+        assert!(n.contains(&format!("\nplace {}\n", i + 1)), "{n}");
+    }
+    let third = retire_places(&s)[2];
+    edit_log(&s, |l| {
+        l.remove(third);
+    });
+    assert_eq!(
+        tampering(&verify(&s)),
+        (
+            "the retire of segment 4 is not numbered 3, its place among the seal log's \
+             retires: a retire was removed or reordered"
+                .to_owned(),
+            None
+        )
+    );
+    // Two retires swapped.
+    let s = retired_store();
+    let at = retire_places(&s);
+    edit_log(&s, |l| l.swap(at[1], at[2]));
+    assert_eq!(
+        tampering(&verify(&s)).0,
+        "the retire of segment 3 is not numbered 2, its place among the seal log's retires: a \
+         retire was removed or reordered"
     );
 }
 

@@ -148,6 +148,7 @@ pub fn apply(kind: Kind, t: &Target<'_>, rng: &mut Rng) -> Result<Applied, Strin
         Kind::RetiredNeighbourRemoved => super::retired::neighbour_removed(t, rng),
         Kind::ArchiveRemovedPastRetire => super::retired::later_archive_removed(t, rng),
         Kind::RetireReplayed => super::retired::replay(t, rng),
+        Kind::RetireRemoved => super::retired::remove_retire(t, rng),
         Kind::RetireForgedCurrentKey => super::retired::forge_with_current_key(t, rng),
     }
 }

@@ -51,6 +51,8 @@ pub struct Base {
     /// `model` then still holds the retired archives (no longer on disk),
     /// so leaf numbers stay the tree's.
     pub retired: Option<SealPoint>,
+    /// How many `retire` entries its seal log holds.
+    pub retires: u64,
 }
 
 impl Base {
@@ -194,7 +196,9 @@ pub fn build_with(dir: &Path, rng: &mut Rng, rounds: u64, retire: bool) -> Resul
         let archives = before.segs.iter().filter(|g| g.gz).count();
         let keep = archives.saturating_sub(rng.range(1, 2) as usize).max(1);
         s.retain(keep)?;
-        if keep > 1 && rng.chance(0.5) {
+        // The base of 5 rounds always retires twice, for the kinds that
+        // need two retires.
+        if keep > 1 && (rng.chance(0.5) || rounds >= 5) {
             s.write_and_seal(rng)?;
             s.retain(keep - 1)?;
         }
@@ -231,6 +235,11 @@ pub fn build_with(dir: &Path, rng: &mut Rng, rounds: u64, retire: bool) -> Resul
         })
         .collect::<Result<Vec<_>, _>>()?;
     check_log_ends(&layout, &seals)?;
+    let retires = std::fs::read_to_string(layout.seal_log())
+        .map_err(|e| format!("{}: {e}", layout.seal_log().display()))?
+        .lines()
+        .filter(|l| l.contains(r#""kind":"retire""#))
+        .count() as u64;
     let now = u64::try_from(clock_secs(&clock)).unwrap_or(0);
     Ok(Base {
         dir: dir.to_path_buf(),
@@ -242,6 +251,7 @@ pub fn build_with(dir: &Path, rng: &mut Rng, rounds: u64, retire: bool) -> Resul
         checkpoints,
         snapshots,
         retired,
+        retires,
     })
 }
 

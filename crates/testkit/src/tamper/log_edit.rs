@@ -105,7 +105,7 @@ pub fn seal_line(
 
 /// A `retire` line for the archives through `segment` (`archives`
 /// retired in all), whose leaves make `tree`, signed by `signer` as
-/// epoch `epoch` at time `time`.
+/// epoch `epoch` at time `time`, numbered `place` among the log's retires.
 pub fn retire_line(
     store: &str,
     signer: &Signer,
@@ -113,6 +113,7 @@ pub fn retire_line(
     tree: &Tree,
     (segment, archives): (u64, u64),
     time: u64,
+    place: u64,
 ) -> Result<String, String> {
     let cp = Checkpoint {
         origin: format!("scout-audit/{store}"),
@@ -122,6 +123,7 @@ pub fn retire_line(
             format!("epoch {epoch}"),
             format!("retire {segment} {archives}"),
             format!("time {time}"),
+            format!("place {place}"),
         ],
     };
     let note = sign(&cp.to_text(), &[signer]).map_err(|e| e.to_string())?;

@@ -118,7 +118,9 @@ pub(super) fn neighbour_removed(t: &Target<'_>, rng: &mut Rng) -> Result<Applied
             let own = own_signer(&store, rng)?;
             let epoch = log.json[last.line]["epoch"].as_u64().unwrap_or(0);
             let tree = tree_of(m, leaves)?;
-            log.text[last.line] = retire_line(&store, &own, epoch, &tree, through, t.base.now)?;
+            let place = log.of_kind("retire").len() as u64;
+            log.text[last.line] =
+                retire_line(&store, &own, epoch, &tree, through, t.base.now, place)?;
             (
                 format!(
                     "deleted {} and re-signed the last retire over it with a key of its own",
@@ -181,6 +183,36 @@ pub(super) fn replay(t: &Target<'_>, rng: &mut Rng) -> Result<Applied, String> {
             "wrote seal-log line {} (a retire) again as line {}",
             i + 1,
             j + 1
+        ),
+    ))
+}
+
+/// A retire line removed while a later one follows: the later retire,
+/// one place earlier among the log's retires, does not carry its place.
+pub(super) fn remove_retire(t: &Target<'_>, rng: &mut Rng) -> Result<Applied, String> {
+    let mut log = LogLines::read(&t.layout)?;
+    let retires = log.of_kind("retire");
+    if retires.len() < 2 {
+        return Err("fewer than two retires".to_owned());
+    }
+    let k = rng.below(retires.len() as u64 - 1) as usize;
+    let next = &log.json[retires[k + 1]];
+    let segment = next["segment"]
+        .as_u64()
+        .ok_or("a retire without a segment")?;
+    log.text.remove(retires[k]);
+    log.write(&t.layout)?;
+    Ok(t.unlocated(
+        Expect::Reason(format!(
+            "the retire of segment {segment} is not numbered {}, its place among the seal log's \
+             retires",
+            k + 1
+        )),
+        format!(
+            "removed seal-log line {} (retire {} of {})",
+            retires[k] + 1,
+            k + 1,
+            retires.len()
         ),
     ))
 }
@@ -252,7 +284,16 @@ pub(super) fn forge_with_current_key(t: &Target<'_>, rng: &mut Rng) -> Result<Ap
             )
         }
     };
-    let line = retire_line(&store, chain.signer(), chain.epoch(), &tree, through, time)?;
+    let place = log.of_kind("retire").len() as u64 + 1;
+    let line = retire_line(
+        &store,
+        chain.signer(),
+        chain.epoch(),
+        &tree,
+        through,
+        time,
+        place,
+    )?;
     log.text.push(line);
     log.write(&t.layout)?;
     Ok(t.unlocated(
