@@ -535,22 +535,10 @@ mod tests {
 
     #[test]
     fn known_at_reads_the_keys_known_reads() {
-        for k in [
-            "ts",
-            "event",
-            "session_id",
-            "seq",
-            "cost",
-            "model",
-            "input_t",
-            "output_t",
-            "files",
-            "reason",
-            "confidence",
-            "duration_ms",
-            "config",
-            "writer",
-        ] {
+        let keys = crate::event::RESERVED_FIELDS
+            .iter()
+            .chain([crate::event::WRITER_FIELD].iter());
+        for &k in keys {
             let rest = format!("\"{k}\":1}}");
             assert_eq!(
                 known_at(rest.as_bytes()),
