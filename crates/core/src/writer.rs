@@ -467,7 +467,7 @@ pub struct Gather {
     /// The most inside at once since the last group fsync started: how
     /// many writes the next leader waits for.
     peak: u32,
-    /// A leader is waiting for more writes before it fsyncs.
+    /// A waiter is keeping time for more writes before the fsync.
     gathering: bool,
     /// Moving average of a group fsync's duration (zero before the first).
     fsync_ewma: Duration,
@@ -506,11 +506,11 @@ impl Gather {
         self.gathering = on;
     }
 
-    /// Whether a gathering leader should be woken: `outstanding` writes
-    /// are enough.
+    /// Whether a waiter is gathering now (the others wait for the fsync
+    /// instead of keeping time too).
     #[inline]
-    pub fn enough(&self, outstanding: u64) -> bool {
-        self.gathering && outstanding >= self.want()
+    pub fn gathering(&self) -> bool {
+        self.gathering
     }
 
     /// A group fsync starts: the next one waits for as many as are inside.

@@ -190,12 +190,7 @@ impl Shared {
         st.scratch = buf;
         if sync {
             return match r {
-                Ok(my_write) => {
-                    if st.gather.enough(st.writes.outstanding()) {
-                        self.gather_cv.notify_one();
-                    }
-                    self.wait_synced(st, my_write)
-                }
+                Ok(my_write) => self.wait_synced(st, my_write),
                 Err(e) => {
                     st.gather.leave();
                     Err(e)
@@ -263,7 +258,11 @@ impl Shared {
             return Err(Error::Closed);
         };
         let (target, seq) = (st.writes.issued(), st.marks.written());
-        if let Err(e) = file.sync_data() {
+        st.fsyncs += 1;
+        let started = Instant::now();
+        let r = file.sync_data();
+        st.fsync_time += started.elapsed();
+        if let Err(e) = r {
             return Err(self.poison(st, Error::io("fsync", &self.live_path, e)));
         }
         self.mark_synced(st, target, seq);
@@ -285,13 +284,15 @@ impl Shared {
         Ok(())
     }
 
-    /// Group commit: waits until write `my_write` is durable; the first
-    /// waiter to find no fsync under way runs one for everyone, outside the
-    /// state lock, so writers keep appending meanwhile. Before it fsyncs,
-    /// the leader gathers (core's `Gather`: at most half an fsync, until as
-    /// many writes are pending as there were writers inside at once). One
-    /// thread alone never waits. Called with `gather` counting this call;
-    /// uncounts it.
+    /// Group commit: waits until write `my_write` is durable; a waiter
+    /// that finds no fsync under way runs one for everyone, outside the
+    /// state lock, so writers keep appending meanwhile. Before that fsync
+    /// the group gathers (core's `Gather`: at most half an fsync, until as
+    /// many writes are pending as there were writers inside at once): the
+    /// first waiter keeps the time, later ones wait for the fsync, and the
+    /// write that completes the group leads at once, so no wake-up stands
+    /// between the last write and the fsync. One thread alone never
+    /// waits. Called with `gather` counting this call; uncounts it.
     fn wait_synced<'a>(&'a self, st: MutexGuard<'a, State>, my_write: u64) -> Result<()> {
         let (mut st, r) = self.wait_synced_inner(st, my_write);
         st.gather.leave();
@@ -316,22 +317,37 @@ impl Shared {
                 continue;
             }
             if !gathered && let Some(budget) = st.gather.wait_for(st.writes.outstanding()) {
+                if st.gather.gathering() {
+                    // Another waiter gathers: it leads when its time is
+                    // up, unless the last arrival leads first.
+                    st = wait_ignoring_poison(&self.synced_cv, st);
+                    continue;
+                }
                 gathered = true;
                 st = self.gather(st, my_write, budget);
                 continue;
             }
+            // Enough writes (this one the last awaited), or the time is up:
+            // this waiter leads at once, without waking the gatherer first.
             let Some(file) = st.live.file.clone() else {
                 return (st, Err(Error::Closed));
             };
             let target = st.writes.lead();
+            if st.gather.gathering() {
+                // It waits for this fsync instead.
+                self.gather_cv.notify_all();
+            }
             st.gather.start_round();
             let seq = st.marks.written();
             let started = Instant::now();
+            st.fsyncs += 1;
             drop(st);
             let r = file.sync_data();
             st = self.lock_state();
             st.writes.stop_leading();
-            st.gather.record(started.elapsed());
+            let took = started.elapsed();
+            st.fsync_time += took;
+            st.gather.record(took);
             match r {
                 Ok(()) => self.mark_synced(&mut st, target, seq),
                 Err(e) => {
@@ -343,8 +359,8 @@ impl Shared {
         }
     }
 
-    /// A leader's wait (at most `budget`) for more writes to join its
-    /// group fsync.
+    /// The first waiter's wait (at most `budget`) for more writes to join
+    /// the group fsync; it ends early when another waiter leads.
     fn gather<'a>(
         &'a self,
         mut st: MutexGuard<'a, State>,

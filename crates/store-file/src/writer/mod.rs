@@ -257,6 +257,12 @@ struct State {
     last_number: u64,
     /// Reused encoding buffer.
     scratch: Vec<u8>,
+    /// `fdatasync` calls on the live file this writer started (policy,
+    /// group commit, flush, close, before a switch of live file); only
+    /// grows. Benches divide events by it.
+    fsyncs: u64,
+    /// How long those calls took in all (measured around each call).
+    fsync_time: Duration,
 }
 
 /// The store's error for a call the writer core refuses.
@@ -375,6 +381,21 @@ impl FileStore {
     /// The writer session.
     pub fn session_id(&self) -> &SessionId {
         &self.inner.shared.identity.session
+    }
+
+    /// How many `fdatasync` calls on the live file this writer has started
+    /// since it was opened (by the fsync policy, group commit, `sync`,
+    /// `close` and a switch of live file; not the rotation's own). Benches
+    /// report events per fsync with it.
+    pub fn fsyncs(&self) -> u64 {
+        self.inner.shared.lock_state().fsyncs
+    }
+
+    /// How long the `fdatasync` calls [`FileStore::fsyncs`] counts took
+    /// in all: divided by their number, the fsync latency in the run
+    /// itself (benches give the ceiling of fsync'd writes with it).
+    pub fn fsync_time(&self) -> Duration {
+        self.inner.shared.lock_state().fsync_time
     }
 
     /// How far this writer's own-session events have got.
