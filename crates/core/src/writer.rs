@@ -211,14 +211,22 @@ impl SeqAllocator {
     #[inline]
     pub fn unassign(&mut self, events: &[Event]) {
         for e in events.iter().rev() {
-            match e.session_override() {
-                Some(s) if *s != self.own => {
-                    if let Some(n) = self.others.get_mut(s) {
-                        *n = n.saturating_sub(1);
-                    }
+            self.give_back(e.session_override());
+        }
+    }
+
+    /// Takes back the last seq given in `session` (`None`, or the own
+    /// session: the own one), as [`SeqAllocator::unassign`] does for one
+    /// event; for writers that keep the sessions of lines, not the events.
+    #[inline]
+    pub fn give_back(&mut self, session: Option<&SessionId>) {
+        match session {
+            Some(s) if *s != self.own => {
+                if let Some(n) = self.others.get_mut(s) {
+                    *n = n.saturating_sub(1);
                 }
-                _ => self.next_own = self.next_own.saturating_sub(1),
             }
+            _ => self.next_own = self.next_own.saturating_sub(1),
         }
     }
 

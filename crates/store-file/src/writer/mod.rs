@@ -8,12 +8,14 @@
 //! (`scout_audit_core::writer`), shared with the table backends; this
 //! folder adds the file: this file holds the public API and the state,
 //! `open.rs` opening, `commit.rs` the append path and its fsyncs,
+//! `group.rs` group commit for `Sync` (the queue and its leader),
 //! `rotate.rs` rotation and following other writers' rotations,
 //! `threads.rs` the timer and compressor threads, and `autoseal.rs` the
 //! sealing thread of a store set up for sealing.
 
 mod autoseal;
 mod commit;
+mod group;
 mod open;
 mod rotate;
 mod threads;
@@ -263,6 +265,23 @@ struct State {
     fsyncs: u64,
     /// How long those calls took in all (measured around each call).
     fsync_time: Duration,
+    /// `Sync`: what each line waiting in `pending.items` was given, one
+    /// entry a line in order, to give back the seqs of lines a failed
+    /// write did not land. Empty at the other levels.
+    queued: Vec<Given>,
+    /// `Sync`: how many calls have lines waiting in `pending.items`.
+    queued_calls: u64,
+}
+
+/// The seq a line waiting to be written was given.
+#[derive(Debug)]
+enum Given {
+    /// None (a record imported as it is).
+    Nothing,
+    /// The next of the writer's own session.
+    Own,
+    /// The next of this other session.
+    Other(SessionId),
 }
 
 /// The store's error for a call the writer core refuses.
