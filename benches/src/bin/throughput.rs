@@ -35,35 +35,7 @@ fn main() -> Result<()> {
         "buffered" => (Durability::Buffered, FsyncPolicy::NEVER),
         other => bail!("unknown mode {other}"),
     };
-    let (rows, interval) = (policy.lines.map_or(0, |n| n.get()), policy.interval);
-    let mut file = None;
-    let store: Box<dyn Sink> = match backend {
-        "file" => {
-            let f = FileStore::builder(std::path::Path::new(dir).join("audit.jsonl"))
-                .durability(durability)
-                .fsync_policy(policy)
-                .rotate_size(RotateSize::NEVER)
-                .session(SessionId::random())
-                .open()?;
-            file = Some(f.clone());
-            Box::new(f)
-        }
-        "sqlite" => Box::new(
-            SqliteStore::builder(std::path::Path::new(dir).join("audit.db"))
-                .durability(durability)
-                .sync_policy(rows, interval)
-                .session(SessionId::random())
-                .open()?,
-        ),
-        url if url.starts_with("postgres://") => Box::new(
-            PgStore::builder(url)
-                .durability(durability)
-                .sync_policy(rows, interval)
-                .session(SessionId::random())
-                .open()?,
-        ),
-        other => bail!("unknown backend {other}"),
-    };
+    let (store, file) = open_store(backend, dir, durability, policy)?;
     let per = events / threads.max(1);
     let t0 = Instant::now();
     std::thread::scope(|s| -> Result<()> {
@@ -103,4 +75,44 @@ fn main() -> Result<()> {
         n as f64 / secs
     );
     Ok(())
+}
+
+/// Opens the store under test; for the file backend also a handle on the
+/// `FileStore` itself (its fsync counters).
+fn open_store(
+    backend: &str,
+    dir: &str,
+    durability: Durability,
+    policy: FsyncPolicy,
+) -> Result<(Box<dyn Sink>, Option<FileStore>)> {
+    let (rows, interval) = (policy.lines.map_or(0, |n| n.get()), policy.interval);
+    let mut file = None;
+    let store: Box<dyn Sink> = match backend {
+        "file" => {
+            let f = FileStore::builder(std::path::Path::new(dir).join("audit.jsonl"))
+                .durability(durability)
+                .fsync_policy(policy)
+                .rotate_size(RotateSize::NEVER)
+                .session(SessionId::random())
+                .open()?;
+            file = Some(f.clone());
+            Box::new(f)
+        }
+        "sqlite" => Box::new(
+            SqliteStore::builder(std::path::Path::new(dir).join("audit.db"))
+                .durability(durability)
+                .sync_policy(rows, interval)
+                .session(SessionId::random())
+                .open()?,
+        ),
+        url if url.starts_with("postgres://") => Box::new(
+            PgStore::builder(url)
+                .durability(durability)
+                .sync_policy(rows, interval)
+                .session(SessionId::random())
+                .open()?,
+        ),
+        other => bail!("unknown backend {other}"),
+    };
+    Ok((store, file))
 }
