@@ -6,8 +6,9 @@
 //! shared and noisy), the ratio to the reference, the issue's target, and
 //! the physical bound the measured fsync latency puts on fsync'd levels:
 //! for those rows also the share of the bound reached, the events one
-//! fsync covered (the runner counts the writer's fsyncs) and the fsync
-//! latency inside the run itself (the writer times its fsyncs).
+//! fsync covered (the runner counts the writer's fsyncs), the fsync
+//! latency inside the run itself (the writer times its fsyncs) and the
+//! share of the bound that latency gives.
 
 use std::fmt::Write as _;
 use std::fs::OpenOptions;
@@ -199,9 +200,9 @@ pub fn run(opts: &BenchOptions) -> Result<String> {
     )?;
     writeln!(
         table,
-        "| level | threads | scout-audit | Python reference | ratio | target | fsync bound | of the bound | events / fsync | fsync in the run |"
+        "| level | threads | scout-audit | Python reference | ratio | target | fsync bound | of the bound | events / fsync | fsync in the run | of its bound |"
     )?;
-    writeln!(table, "|---|---|---|---|---|---|---|---|---|---|")?;
+    writeln!(table, "|---|---|---|---|---|---|---|---|---|---|---|")?;
     for c in &CONFIGS {
         let rates = runners.measure(c, opts)?;
         writeln!(table, "{}", row(c, &rates, fsync_us))?;
@@ -336,21 +337,27 @@ fn row(c: &Config, r: &Rates, fsync_us: f64) -> String {
         "sync" => Some((c.threads as f64, format!("{} / fsync", c.threads))),
         _ => None,
     };
-    let (bound, share, per_fsync, in_run) = match per {
+    let (bound, share, per_fsync, in_run, in_run_share) = match per {
         Some((n, what)) => {
             let bound = n / (fsync_us * 1e-6);
+            let (in_run, in_run_share) = if r.fsync_us.is_nan() {
+                ("-".into(), "-".into())
+            } else {
+                let b = n / (r.fsync_us * 1e-6);
+                (
+                    format!("{:.0} µs", r.fsync_us),
+                    format!("{:.1} %", 100.0 * r.median / b),
+                )
+            };
             (
                 format!("{} ({what})", fmt_rate(bound)),
                 format!("{:.1} %", 100.0 * r.median / bound),
                 fmt_nan(r.per_fsync, 2),
-                if r.fsync_us.is_nan() {
-                    "-".into()
-                } else {
-                    format!("{:.0} µs", r.fsync_us)
-                },
+                in_run,
+                in_run_share,
             )
         }
-        None => ("-".into(), "-".into(), "-".into(), "-".into()),
+        None => ("-".into(), "-".into(), "-".into(), "-".into(), "-".into()),
     };
     let target = c
         .target
@@ -361,7 +368,7 @@ fn row(c: &Config, r: &Rates, fsync_us: f64) -> String {
         format!("{:.1}x", r.median / r.python)
     };
     format!(
-        "| {} | {} | {} [{}–{}] | {} | {ratio} | {target} | {bound} | {share} | {per_fsync} | {in_run} |",
+        "| {} | {} | {} [{}–{}] | {} | {ratio} | {target} | {bound} | {share} | {per_fsync} | {in_run} | {in_run_share} |",
         c.mode,
         c.threads,
         fmt_rate(r.median),
@@ -489,7 +496,7 @@ mod tests {
         };
         let r = row(&CONFIGS[6], &rates, 100.0);
         assert!(r.starts_with("| buffered | 1 | "), "{r}");
-        assert!(r.ends_with(" | - | - | - | - | - | - |"), "{r}");
+        assert!(r.ends_with(" | - | - | - | - | - | - | - |"), "{r}");
     }
 
     #[test]
@@ -508,7 +515,7 @@ mod tests {
         // 8 threads / 320 µs = 25k events/s; 20k is 80 % of it.
         let r = row(&CONFIGS[5], &rates, 320.0);
         assert!(
-            r.ends_with("| 25.0k (8 / fsync) | 80.0 % | 7.00 | 250 µs |"),
+            r.ends_with("| 25.0k (8 / fsync) | 80.0 % | 7.00 | 250 µs | 62.5 % |"),
             "{r}"
         );
         let none = run_figures(br#"{"events":5,"events_per_sec":9}"#).unwrap();
