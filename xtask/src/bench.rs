@@ -4,7 +4,11 @@
 //! Each configuration (durability level × threads) runs several times in a
 //! fresh temporary directory; the table gives medians (these machines are
 //! shared and noisy), the ratio to the reference, the issue's target, and
-//! the physical bound the measured fsync latency puts on fsync'd levels.
+//! the physical bound the measured fsync latency puts on fsync'd levels:
+//! for those rows also the share of the bound reached, the events one
+//! fsync covered (the runner counts the writer's fsyncs), the fsync
+//! latency inside the run itself (the writer times its fsyncs) and the
+//! share of the bound that latency gives.
 
 use std::fmt::Write as _;
 use std::fs::OpenOptions;
@@ -148,6 +152,15 @@ fn run_once(cmd: &mut Command) -> Result<f64> {
     events_per_sec(&output(cmd)?)
 }
 
+/// `x` with `digits` decimals, or `-` when NaN.
+fn fmt_nan(x: f64, digits: usize) -> String {
+    if x.is_nan() {
+        "-".into()
+    } else {
+        format!("{x:.digits$}")
+    }
+}
+
 /// Builds the runner, measures every configuration, returns the table.
 pub fn run(opts: &BenchOptions) -> Result<String> {
     let root = crate::util::root();
@@ -187,9 +200,9 @@ pub fn run(opts: &BenchOptions) -> Result<String> {
     )?;
     writeln!(
         table,
-        "| level | threads | scout-audit | Python reference | ratio | target | fsync bound |"
+        "| level | threads | scout-audit | Python reference | ratio | target | fsync bound | of the bound | events / fsync | fsync in the run | of its bound |"
     )?;
-    writeln!(table, "|---|---|---|---|---|---|---|")?;
+    writeln!(table, "|---|---|---|---|---|---|---|---|---|---|---|")?;
     for c in &CONFIGS {
         let rates = runners.measure(c, opts)?;
         writeln!(table, "{}", row(c, &rates, fsync_us))?;
@@ -227,22 +240,57 @@ struct Rates {
     max: f64,
     /// The reference's median; NaN when not run.
     python: f64,
+    /// Median events per fsync of the writer; NaN when it fsynced never.
+    per_fsync: f64,
+    /// Median of each run's mean fsync latency in µs; NaN when none.
+    fsync_us: f64,
+}
+
+/// What one run of the runner measured.
+struct RunFigures {
+    rate: f64,
+    /// Events per fsync (NaN: no fsync).
+    per_fsync: f64,
+    /// Mean fsync latency in µs (NaN: no fsync).
+    fsync_us: f64,
+}
+
+/// Reads a runner's line: the rate, and the fsync figures when it gives
+/// them (the file backend does).
+fn run_figures(out: &[u8]) -> Result<RunFigures> {
+    let rate = events_per_sec(out)?;
+    let fsyncs = number(out, "fsyncs").unwrap_or(0.0);
+    if fsyncs == 0.0 {
+        return Ok(RunFigures {
+            rate,
+            per_fsync: f64::NAN,
+            fsync_us: f64::NAN,
+        });
+    }
+    Ok(RunFigures {
+        rate,
+        per_fsync: number(out, "events")? / fsyncs,
+        fsync_us: number(out, "fsync_secs")? * 1e6 / fsyncs,
+    })
 }
 
 impl Runners<'_> {
     /// Runs configuration `c`: scout-audit `opts.runs` times, then the
     /// reference (where it has the level) `opts.python_runs` times.
     fn measure(&self, c: &Config, opts: &BenchOptions) -> Result<Rates> {
-        let mut ours = Vec::new();
+        let (mut ours, mut per_fsync, mut fsync_us) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..opts.runs {
             let dir = tempfile::tempdir_in(self.scratch)?;
-            ours.push(run_once(
+            let f = run_figures(&output(
                 Command::new(&self.ours)
                     .arg(c.mode)
                     .arg(c.threads.to_string())
                     .arg((c.events / self.scale).to_string())
                     .arg(dir.path()),
-            )?);
+            )?)?;
+            ours.push(f.rate);
+            per_fsync.push(f.per_fsync);
+            fsync_us.push(f.fsync_us);
         }
         let min = ours.iter().copied().fold(f64::INFINITY, f64::min);
         let max = ours.iter().copied().fold(0.0, f64::max);
@@ -269,20 +317,47 @@ impl Runners<'_> {
             min,
             max,
             python,
+            per_fsync: median_or_nan(per_fsync),
+            fsync_us: median_or_nan(fsync_us),
         })
     }
 }
 
+/// The median of `v` without its NaNs; NaN when nothing is left.
+fn median_or_nan(v: Vec<f64>) -> f64 {
+    median(v.into_iter().filter(|x| !x.is_nan()).collect())
+}
+
 /// The table row of configuration `c` (without its newline).
 fn row(c: &Config, r: &Rates, fsync_us: f64) -> String {
-    let bound = match c.mode {
-        "policy" => format!("{} (10 lines / fsync)", fmt_rate(10.0 / (fsync_us * 1e-6))),
-        "sync" => format!(
-            "{} ({} / fsync)",
-            fmt_rate(c.threads as f64 / (fsync_us * 1e-6)),
-            c.threads
-        ),
-        _ => "-".into(),
+    // Events an fsync may cover at most: the policy's lines, or one
+    // waiting event per thread at `sync`.
+    let per = match c.mode {
+        "policy" => Some((10.0, "10 lines / fsync".to_string())),
+        "sync" => Some((c.threads as f64, format!("{} / fsync", c.threads))),
+        _ => None,
+    };
+    let (bound, share, per_fsync, in_run, in_run_share) = match per {
+        Some((n, what)) => {
+            let bound = n / (fsync_us * 1e-6);
+            let (in_run, in_run_share) = if r.fsync_us.is_nan() {
+                ("-".into(), "-".into())
+            } else {
+                let b = n / (r.fsync_us * 1e-6);
+                (
+                    format!("{:.0} µs", r.fsync_us),
+                    format!("{:.1} %", 100.0 * r.median / b),
+                )
+            };
+            (
+                format!("{} ({what})", fmt_rate(bound)),
+                format!("{:.1} %", 100.0 * r.median / bound),
+                fmt_nan(r.per_fsync, 2),
+                in_run,
+                in_run_share,
+            )
+        }
+        None => ("-".into(), "-".into(), "-".into(), "-".into(), "-".into()),
     };
     let target = c
         .target
@@ -293,7 +368,7 @@ fn row(c: &Config, r: &Rates, fsync_us: f64) -> String {
         format!("{:.1}x", r.median / r.python)
     };
     format!(
-        "| {} | {} | {} [{}–{}] | {} | {ratio} | {target} | {bound} |",
+        "| {} | {} | {} [{}–{}] | {} | {ratio} | {target} | {bound} | {share} | {per_fsync} | {in_run} | {in_run_share} |",
         c.mode,
         c.threads,
         fmt_rate(r.median),
@@ -416,9 +491,34 @@ mod tests {
             min: 1.0,
             max: 3.0,
             python: f64::NAN,
+            per_fsync: f64::NAN,
+            fsync_us: f64::NAN,
         };
         let r = row(&CONFIGS[6], &rates, 100.0);
         assert!(r.starts_with("| buffered | 1 | "), "{r}");
-        assert!(r.ends_with(" | - | - | - |"), "{r}");
+        assert!(r.ends_with(" | - | - | - | - | - | - | - |"), "{r}");
+    }
+
+    #[test]
+    fn an_fsyncd_row_gives_the_share_of_the_bound_and_events_per_fsync() {
+        let out = br#"{"mode":"sync","threads":8,"events":8000,"secs":0.4,"events_per_sec":20000,"fsyncs":1000,"fsync_secs":0.25}"#;
+        let f = run_figures(out).unwrap();
+        assert_eq!((f.rate, f.per_fsync, f.fsync_us), (20000.0, 8.0, 250.0));
+        let rates = Rates {
+            median: f.rate,
+            min: f.rate,
+            max: f.rate,
+            python: f64::NAN,
+            per_fsync: median_or_nan(vec![f.per_fsync, f64::NAN, 6.0]),
+            fsync_us: median_or_nan(vec![f.fsync_us]),
+        };
+        // 8 threads / 320 µs = 25k events/s; 20k is 80 % of it.
+        let r = row(&CONFIGS[5], &rates, 320.0);
+        assert!(
+            r.ends_with("| 25.0k (8 / fsync) | 80.0 % | 7.00 | 250 µs | 62.5 % |"),
+            "{r}"
+        );
+        let none = run_figures(br#"{"events":5,"events_per_sec":9}"#).unwrap();
+        assert!(none.per_fsync.is_nan() && none.fsync_us.is_nan());
     }
 }

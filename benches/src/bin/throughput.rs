@@ -4,7 +4,10 @@
 //! `throughput MODE THREADS EVENTS DIR [BACKEND]`, MODE one of:
 //! `process` (no fsync policy), `policy` (process + 10 lines / 1 s, the
 //! default), `sync` (fsync'd, group commit), `buffered` (no fsync policy);
-//! BACKEND `file` (default), `sqlite`, or a `postgres://` URL.
+//! BACKEND `file` (default), `sqlite`, or a `postgres://` URL. The file
+//! backend's line also gives `fsyncs`, the `fdatasync` calls its writer
+//! started during the run (the close's not counted), and `fsync_secs`,
+//! the time they took in all.
 
 use std::time::Instant;
 
@@ -32,32 +35,7 @@ fn main() -> Result<()> {
         "buffered" => (Durability::Buffered, FsyncPolicy::NEVER),
         other => bail!("unknown mode {other}"),
     };
-    let (rows, interval) = (policy.lines.map_or(0, |n| n.get()), policy.interval);
-    let store: Box<dyn Sink> = match backend {
-        "file" => Box::new(
-            FileStore::builder(std::path::Path::new(dir).join("audit.jsonl"))
-                .durability(durability)
-                .fsync_policy(policy)
-                .rotate_size(RotateSize::NEVER)
-                .session(SessionId::random())
-                .open()?,
-        ),
-        "sqlite" => Box::new(
-            SqliteStore::builder(std::path::Path::new(dir).join("audit.db"))
-                .durability(durability)
-                .sync_policy(rows, interval)
-                .session(SessionId::random())
-                .open()?,
-        ),
-        url if url.starts_with("postgres://") => Box::new(
-            PgStore::builder(url)
-                .durability(durability)
-                .sync_policy(rows, interval)
-                .session(SessionId::random())
-                .open()?,
-        ),
-        other => bail!("unknown backend {other}"),
-    };
+    let (store, file) = open_store(backend, dir, durability, policy)?;
     let per = events / threads.max(1);
     let t0 = Instant::now();
     std::thread::scope(|s| -> Result<()> {
@@ -82,11 +60,59 @@ fn main() -> Result<()> {
         store.flush()?;
     }
     let secs = t0.elapsed().as_secs_f64();
+    let fsyncs = file.as_ref().map_or(String::new(), |f| {
+        format!(
+            ",\"fsyncs\":{},\"fsync_secs\":{}",
+            f.fsyncs(),
+            f.fsync_time().as_secs_f64()
+        )
+    });
+    drop(file);
     store.close()?;
     let n = per * threads.max(1);
     println!(
-        "{{\"mode\":\"{mode}\",\"threads\":{threads},\"events\":{n},\"secs\":{secs},\"events_per_sec\":{}}}",
+        "{{\"mode\":\"{mode}\",\"threads\":{threads},\"events\":{n},\"secs\":{secs},\"events_per_sec\":{}{fsyncs}}}",
         n as f64 / secs
     );
     Ok(())
+}
+
+/// Opens the store under test; for the file backend also a handle on the
+/// `FileStore` itself (its fsync counters).
+fn open_store(
+    backend: &str,
+    dir: &str,
+    durability: Durability,
+    policy: FsyncPolicy,
+) -> Result<(Box<dyn Sink>, Option<FileStore>)> {
+    let (rows, interval) = (policy.lines.map_or(0, |n| n.get()), policy.interval);
+    let mut file = None;
+    let store: Box<dyn Sink> = match backend {
+        "file" => {
+            let f = FileStore::builder(std::path::Path::new(dir).join("audit.jsonl"))
+                .durability(durability)
+                .fsync_policy(policy)
+                .rotate_size(RotateSize::NEVER)
+                .session(SessionId::random())
+                .open()?;
+            file = Some(f.clone());
+            Box::new(f)
+        }
+        "sqlite" => Box::new(
+            SqliteStore::builder(std::path::Path::new(dir).join("audit.db"))
+                .durability(durability)
+                .sync_policy(rows, interval)
+                .session(SessionId::random())
+                .open()?,
+        ),
+        url if url.starts_with("postgres://") => Box::new(
+            PgStore::builder(url)
+                .durability(durability)
+                .sync_policy(rows, interval)
+                .session(SessionId::random())
+                .open()?,
+        ),
+        other => bail!("unknown backend {other}"),
+    };
+    Ok((store, file))
 }

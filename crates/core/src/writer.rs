@@ -211,14 +211,22 @@ impl SeqAllocator {
     #[inline]
     pub fn unassign(&mut self, events: &[Event]) {
         for e in events.iter().rev() {
-            match e.session_override() {
-                Some(s) if *s != self.own => {
-                    if let Some(n) = self.others.get_mut(s) {
-                        *n = n.saturating_sub(1);
-                    }
+            self.give_back(e.session_override());
+        }
+    }
+
+    /// Takes back the last seq given in `session` (`None`, or the own
+    /// session: the own one), as [`SeqAllocator::unassign`] does for one
+    /// event; for writers that keep the sessions of lines, not the events.
+    #[inline]
+    pub fn give_back(&mut self, session: Option<&SessionId>) {
+        match session {
+            Some(s) if *s != self.own => {
+                if let Some(n) = self.others.get_mut(s) {
+                    *n = n.saturating_sub(1);
                 }
-                _ => self.next_own = self.next_own.saturating_sub(1),
             }
+            _ => self.next_own = self.next_own.saturating_sub(1),
         }
     }
 
@@ -467,7 +475,7 @@ pub struct Gather {
     /// The most inside at once since the last group fsync started: how
     /// many writes the next leader waits for.
     peak: u32,
-    /// A leader is waiting for more writes before it fsyncs.
+    /// A waiter is keeping time for more writes before the fsync.
     gathering: bool,
     /// Moving average of a group fsync's duration (zero before the first).
     fsync_ewma: Duration,
@@ -506,11 +514,11 @@ impl Gather {
         self.gathering = on;
     }
 
-    /// Whether a gathering leader should be woken: `outstanding` writes
-    /// are enough.
+    /// Whether a waiter is gathering now (the others wait for the fsync
+    /// instead of keeping time too).
     #[inline]
-    pub fn enough(&self, outstanding: u64) -> bool {
-        self.gathering && outstanding >= self.want()
+    pub fn gathering(&self) -> bool {
+        self.gathering
     }
 
     /// A group fsync starts: the next one waits for as many as are inside.

@@ -1,18 +1,18 @@
 //! The append path: encoding under the state lock (seqs assigned in file
-//! order), `Buffered` lines held in memory, one `write` per batch under the
-//! shared `flock`, the fsync policy, group commit for `Sync`, and
-//! poisoning after a failed write or fsync. The bookkeeping is the writer
+//! order), `Buffered` lines and `Sync`'s queue held in memory, one `write`
+//! per batch under the shared `flock`, the fsync policy, and poisoning
+//! after a failed write or fsync (group commit for `Sync` is `group.rs`). The bookkeeping is the writer
 //! core's (`scout_audit_core::writer`); what is the file store's own is
 //! here: a write can land partially (its whole lines keep their seqs), it
 //! may rotate first, and it holds the shared lock while it writes.
 
 use std::sync::MutexGuard;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use scout_audit_core::writer::{Assigned, wait_ignoring_poison, wait_timeout_ignoring_poison};
+use scout_audit_core::writer::Assigned;
 use scout_audit_core::{Durability, Event, Receipt};
 
-use super::{Shared, State, refused};
+use super::{Given, Shared, State};
 use crate::error::{Error, Result, check_line_len};
 use crate::lock::LockGuard;
 
@@ -35,13 +35,21 @@ impl Shared {
             e.validate().map_err(Error::InvalidEvent)?;
         }
         let mut receipts = Vec::with_capacity(events.len());
+        let queue = self.queues();
         self.write_lines(
             |st, buf| {
                 let mut last_own = None;
                 let start = buf.len();
+                let given = st.queued.len();
                 for (i, e) in events.iter().enumerate() {
                     let ts = e.timestamp().unwrap_or_else(|| self.clock.now());
                     let Assigned { seq, own } = st.seqs.assign(e);
+                    if queue {
+                        st.queued.push(match e.session_override() {
+                            Some(s) if !own => Given::Other(s.clone()),
+                            _ => Given::Own,
+                        });
+                    }
                     let stamp = if own {
                         last_own = Some(seq);
                         self.identity.stamp_own
@@ -57,6 +65,7 @@ impl Shared {
                     // The line bound: refused before anything is written.
                     if let Err(err) = check_line_len(buf.len() - at - 1) {
                         buf.truncate(start);
+                        st.queued.truncate(given);
                         st.seqs.unassign(&events[..=i]);
                         receipts.clear();
                         return Err(err);
@@ -75,8 +84,9 @@ impl Shared {
 
     /// Writes records of another store as they are (`Sink::import`).
     pub(super) fn import(&self, records: &[scout_audit_core::Record]) -> Result<u64> {
+        let queue = self.queues();
         self.write_lines(
-            |_, buf| {
+            |st, buf| {
                 let start = buf.len();
                 for r in records {
                     let at = buf.len();
@@ -87,6 +97,10 @@ impl Shared {
                         return Err(err);
                     }
                     buf.push(b'\n');
+                }
+                if queue {
+                    st.queued
+                        .extend(std::iter::repeat_with(|| Given::Nothing).take(records.len()));
                 }
                 Ok(Encoded {
                     lines: records.len() as u64,
@@ -113,9 +127,11 @@ impl Shared {
         let mut st = self.lock_state();
         self.check_open(&st)?;
         let buffered = self.settings.durability == Durability::Buffered;
-        // `Buffered` encodes onto what is pending, the others into the
+        let queue = self.queues();
+        // `Buffered` and `Sync` encode onto what is pending (the lines held
+        // in memory; `Sync`'s group commit queue), `Process` into the
         // reused scratch buffer: no allocation per call.
-        let mut buf = if buffered {
+        let mut buf = if buffered || queue {
             std::mem::take(&mut st.pending.items)
         } else {
             let mut b = std::mem::take(&mut st.scratch);
@@ -124,7 +140,7 @@ impl Shared {
         };
         let encoded = encode(&mut st, &mut buf);
         let put_back = |st: &mut State, buf: Vec<u8>| {
-            if buffered {
+            if buffered || queue {
                 st.pending.items = buf;
             } else {
                 st.scratch = buf;
@@ -143,6 +159,10 @@ impl Shared {
             put_back(&mut st, buf);
             return self.hold(&mut st, encoded);
         }
+        if queue {
+            put_back(&mut st, buf);
+            return self.enqueue(st, encoded.lines, encoded.last_own);
+        }
         self.write_now(st, buf, encoded, unassign)
     }
 
@@ -159,9 +179,8 @@ impl Shared {
         Ok(())
     }
 
-    /// `Process` and `Sync`: writes `buf` now, gives back the seqs of lines
-    /// a failed write did not land, then applies the policy or (`Sync`)
-    /// waits for the group fsync.
+    /// `Process`: writes `buf` now, gives back the seqs of lines a failed
+    /// write did not land, then applies the policy.
     fn write_now(
         &self,
         mut st: MutexGuard<'_, State>,
@@ -169,10 +188,6 @@ impl Shared {
         Encoded { lines, last_own }: Encoded,
         unassign: impl FnOnce(&mut State, usize),
     ) -> Result<()> {
-        let sync = self.settings.durability == Durability::Sync;
-        if sync {
-            st.gather.enter();
-        }
         let r = self.append_locked(&mut st, &buf, lines, last_own);
         if r.is_err() {
             // The events whose lines did not reach the file were never
@@ -188,20 +203,6 @@ impl Shared {
         }
         buf.clear();
         st.scratch = buf;
-        if sync {
-            return match r {
-                Ok(my_write) => {
-                    if st.gather.enough(st.writes.outstanding()) {
-                        self.gather_cv.notify_one();
-                    }
-                    self.wait_synced(st, my_write)
-                }
-                Err(e) => {
-                    st.gather.leave();
-                    Err(e)
-                }
-            };
-        }
         r?;
         self.apply_policy(&mut st, lines)
     }
@@ -263,7 +264,11 @@ impl Shared {
             return Err(Error::Closed);
         };
         let (target, seq) = (st.writes.issued(), st.marks.written());
-        if let Err(e) = file.sync_data() {
+        st.fsyncs += 1;
+        let started = Instant::now();
+        let r = file.sync_data();
+        st.fsync_time += started.elapsed();
+        if let Err(e) = r {
             return Err(self.poison(st, Error::io("fsync", &self.live_path, e)));
         }
         self.mark_synced(st, target, seq);
@@ -285,101 +290,55 @@ impl Shared {
         Ok(())
     }
 
-    /// Group commit: waits until write `my_write` is durable; the first
-    /// waiter to find no fsync under way runs one for everyone, outside the
-    /// state lock, so writers keep appending meanwhile. Before it fsyncs,
-    /// the leader gathers (core's `Gather`: at most half an fsync, until as
-    /// many writes are pending as there were writers inside at once). One
-    /// thread alone never waits. Called with `gather` counting this call;
-    /// uncounts it.
-    fn wait_synced<'a>(&'a self, st: MutexGuard<'a, State>, my_write: u64) -> Result<()> {
-        let (mut st, r) = self.wait_synced_inner(st, my_write);
-        st.gather.leave();
-        r
-    }
-
-    fn wait_synced_inner<'a>(
-        &'a self,
-        mut st: MutexGuard<'a, State>,
-        my_write: u64,
-    ) -> (MutexGuard<'a, State>, Result<()>) {
-        let mut gathered = false;
-        loop {
-            if st.writes.is_done(my_write) {
-                return (st, Ok(()));
-            }
-            if let Err(r) = st.life.check_poisoned() {
-                return (st, Err(refused(r)));
-            }
-            if st.writes.leading() {
-                st = wait_ignoring_poison(&self.synced_cv, st);
-                continue;
-            }
-            if !gathered && let Some(budget) = st.gather.wait_for(st.writes.outstanding()) {
-                gathered = true;
-                st = self.gather(st, my_write, budget);
-                continue;
-            }
-            let Some(file) = st.live.file.clone() else {
-                return (st, Err(Error::Closed));
-            };
-            let target = st.writes.lead();
-            st.gather.start_round();
-            let seq = st.marks.written();
-            let started = Instant::now();
-            drop(st);
-            let r = file.sync_data();
-            st = self.lock_state();
-            st.writes.stop_leading();
-            st.gather.record(started.elapsed());
-            match r {
-                Ok(()) => self.mark_synced(&mut st, target, seq),
-                Err(e) => {
-                    let err = Error::io("fsync", &self.live_path, e);
-                    let err = self.poison(&mut st, err);
-                    return (st, Err(err));
-                }
-            }
-        }
-    }
-
-    /// A leader's wait (at most `budget`) for more writes to join its
-    /// group fsync.
-    fn gather<'a>(
-        &'a self,
-        mut st: MutexGuard<'a, State>,
-        my_write: u64,
-        budget: Duration,
-    ) -> MutexGuard<'a, State> {
-        let want = st.gather.want();
-        let deadline = Instant::now() + budget;
-        st.gather.set_gathering(true);
-        while !st.writes.leading() && !st.writes.is_done(my_write) && st.writes.outstanding() < want
-        {
-            let now = Instant::now();
-            if now >= deadline {
-                break;
-            }
-            st = wait_timeout_ignoring_poison(&self.gather_cv, st, deadline - now);
-        }
-        st.gather.set_gathering(false);
-        st
-    }
-
-    /// Writes the `Buffered` lines held in memory, then applies the policy.
+    /// Writes the lines held in memory (`Buffered`'s, or `Sync`'s queue),
+    /// then applies the policy (not at `Sync`, whose callers wait for their
+    /// group fsync).
     pub(super) fn write_pending(&self, st: &mut State) -> Result<()> {
-        if st.pending.items.is_empty() {
+        let lines = self.write_held(st)?;
+        if lines == 0 || self.queues() {
             return Ok(());
+        }
+        self.apply_policy(st, lines)
+    }
+
+    /// Writes the lines held in `pending` with one `write`; returns how
+    /// many. When the write fails, the seqs of the queued lines it did not
+    /// land are given back (`Sync`; `Buffered` keeps none).
+    pub(super) fn write_held(&self, st: &mut State) -> Result<u64> {
+        if st.pending.items.is_empty() {
+            return Ok(0);
         }
         let bytes = std::mem::take(&mut st.pending.items);
         let taken = st.pending.take();
+        st.queued_calls = 0;
         let r = self.append_locked(st, &bytes, taken.lines, taken.last_own);
+        if let Err(e) = &r {
+            let written = match e {
+                Error::Io { source, .. } => crate::fs::bytes_written_by(source),
+                _ => 0,
+            };
+            let landed = whole_lines(&bytes[..written.min(bytes.len())]);
+            let lost = st.queued.len().saturating_sub(landed);
+            for _ in 0..lost {
+                match st.queued.pop() {
+                    Some(Given::Own) => st.seqs.give_back(None),
+                    Some(Given::Other(s)) => st.seqs.give_back(Some(&s)),
+                    Some(Given::Nothing) | None => {}
+                }
+            }
+        }
+        st.queued.clear();
         // Keep the allocation for the next batch.
         let mut bytes = bytes;
         bytes.clear();
         st.pending.items = bytes;
-        r?;
-        self.apply_policy(st, taken.lines)
+        r.map(|_| taken.lines)
+    }
+
+    /// Whether `log` queues its lines for a group commit leader to write
+    /// (`Sync`) instead of writing them itself.
+    pub(super) fn queues(&self) -> bool {
+        self.settings.durability == Durability::Sync
     }
 }
 

@@ -8,12 +8,14 @@
 //! (`scout_audit_core::writer`), shared with the table backends; this
 //! folder adds the file: this file holds the public API and the state,
 //! `open.rs` opening, `commit.rs` the append path and its fsyncs,
+//! `group.rs` group commit for `Sync` (the queue and its leader),
 //! `rotate.rs` rotation and following other writers' rotations,
 //! `threads.rs` the timer and compressor threads, and `autoseal.rs` the
 //! sealing thread of a store set up for sealing.
 
 mod autoseal;
 mod commit;
+mod group;
 mod open;
 mod rotate;
 mod threads;
@@ -257,6 +259,29 @@ struct State {
     last_number: u64,
     /// Reused encoding buffer.
     scratch: Vec<u8>,
+    /// `fdatasync` calls on the live file this writer started (policy,
+    /// group commit, flush, close, before a switch of live file); only
+    /// grows. Benches divide events by it.
+    fsyncs: u64,
+    /// How long those calls took in all (measured around each call).
+    fsync_time: Duration,
+    /// `Sync`: what each line waiting in `pending.items` was given, one
+    /// entry a line in order, to give back the seqs of lines a failed
+    /// write did not land. Empty at the other levels.
+    queued: Vec<Given>,
+    /// `Sync`: how many calls have lines waiting in `pending.items`.
+    queued_calls: u64,
+}
+
+/// The seq a line waiting to be written was given.
+#[derive(Debug)]
+enum Given {
+    /// None (a record imported as it is).
+    Nothing,
+    /// The next of the writer's own session.
+    Own,
+    /// The next of this other session.
+    Other(SessionId),
 }
 
 /// The store's error for a call the writer core refuses.
@@ -375,6 +400,21 @@ impl FileStore {
     /// The writer session.
     pub fn session_id(&self) -> &SessionId {
         &self.inner.shared.identity.session
+    }
+
+    /// How many `fdatasync` calls on the live file this writer has started
+    /// since it was opened (by the fsync policy, group commit, `sync`,
+    /// `close` and a switch of live file; not the rotation's own). Benches
+    /// report events per fsync with it.
+    pub fn fsyncs(&self) -> u64 {
+        self.inner.shared.lock_state().fsyncs
+    }
+
+    /// How long the `fdatasync` calls [`FileStore::fsyncs`] counts took
+    /// in all: divided by their number, the fsync latency in the run
+    /// itself (benches give the ceiling of fsync'd writes with it).
+    pub fn fsync_time(&self) -> Duration {
+        self.inner.shared.lock_state().fsync_time
     }
 
     /// How far this writer's own-session events have got.

@@ -107,6 +107,10 @@ fn new_shared(
         life: Lifecycle::new(),
         last_number: 0,
         scratch: Vec::with_capacity(512),
+        fsyncs: 0,
+        fsync_time: std::time::Duration::ZERO,
+        queued: Vec::new(),
+        queued_calls: 0,
     };
     let autoseal = autoseal::detect(&*fs, &layout, b.seal_interval);
     Shared {
