@@ -169,6 +169,9 @@ const GROUPS_PER_THREAD: usize = 2;
 /// differing by at most one, in log order.
 fn groups<S>(sources: Vec<S>, threads: usize) -> Vec<Vec<(usize, S)>> {
     let n = sources.len();
+    if n == 0 {
+        return Vec::new();
+    }
     let count = (threads.max(1) * GROUPS_PER_THREAD).min(n).max(1);
     let mut out: Vec<Vec<(usize, S)>> = (0..count).map(|_| Vec::new()).collect();
     for (i, s) in sources.into_iter().enumerate() {
@@ -273,4 +276,29 @@ fn export_source(w: &mut Writer<'_>, ins: Inputs, filter: &Filter) -> Result<Rea
         return Err(e);
     }
     Ok(report.read)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sizes(n: usize, threads: usize) -> Vec<Vec<usize>> {
+        groups((0..n).collect(), threads)
+            .into_iter()
+            .map(|g| g.into_iter().map(|(i, s)| {
+                assert_eq!(i, s);
+                i
+            }).collect())
+            .collect()
+    }
+
+    #[test]
+    fn groups_are_consecutive_sources_of_even_sizes() {
+        assert_eq!(sizes(0, 2), Vec::<Vec<usize>>::new());
+        assert_eq!(sizes(3, 2), [vec![0], vec![1], vec![2]]);
+        assert_eq!(sizes(3, 1), [vec![0, 1], vec![2]]);
+        assert_eq!(sizes(7, 2), [vec![0, 1], vec![2, 3], vec![4, 5], vec![6]]);
+        assert_eq!(sizes(2, 0), [vec![0], vec![1]]);
+        assert_eq!(sizes(9, 1), [vec![0, 1, 2, 3, 4], vec![5, 6, 7, 8]]);
+    }
 }

@@ -69,6 +69,15 @@ const MAX_OPEN: usize = 64;
 /// Emptied column buffers a writer keeps for its next row groups.
 const SPARE: usize = 1;
 
+/// Rows a part must hold for a row to another date to write them as a row
+/// group first: records come mostly in date order, so a date's rows are
+/// then written as soon as the next date begins, and its emptied buffers
+/// go on with the next date's part instead of being freed and allocated
+/// (and their pages zeroed) again. Fewer rows stay buffered, so that a
+/// date interleaved with another for a while (writers whose clocks
+/// differ, around midnight) is not cut into tiny row groups.
+const SWITCH_ROWS: usize = 16_384;
+
 /// One open part file of a writer.
 struct Open {
     /// Its date partition (`None`: records without a valid ts).
@@ -282,8 +291,15 @@ impl Writer<'_> {
     /// The index in `parts` of the open part of `day`, opened if need be
     /// (closing the least recently used part first when `max_open` are).
     fn part_of(&mut self, day: Option<Day>) -> Result<usize> {
-        if self.parts.get(self.last).is_some_and(|o| o.day == day) {
-            return Ok(self.last);
+        if let Some(prev) = self.parts.get_mut(self.last) {
+            if prev.day == day {
+                return Ok(self.last);
+            }
+            if prev.part.cols.rows >= SWITCH_ROWS {
+                self.buffered -= prev.part.cols.rows;
+                prev.part.flush_group()?;
+                keep_spare(&mut self.spare, &mut prev.part.cols);
+            }
         }
         if let Some(i) = self.parts.iter().position(|o| o.day == day) {
             self.last = i;
@@ -341,10 +357,13 @@ impl Writer<'_> {
     }
 }
 
-/// Keeps the emptied buffers `cols` for reuse when there is room (the part
-/// gets fresh, unallocated ones), else leaves them with the part.
+/// Takes the emptied buffers `cols` from a part: kept for reuse when there
+/// is room, else freed (a part not written to keeps no buffers, so the
+/// memory of a writer is its buffered rows and `SPARE` emptied buffers,
+/// whatever the number of open parts).
 fn keep_spare(spare: &mut Vec<Columns>, cols: &mut Columns) {
+    let cols = std::mem::take(cols);
     if spare.len() < SPARE {
-        spare.push(std::mem::take(cols));
+        spare.push(cols);
     }
 }
