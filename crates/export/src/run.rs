@@ -367,3 +367,126 @@ fn keep_spare(spare: &mut Vec<Columns>, cols: &mut Columns) {
         spare.push(cols);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use parquet::record::RowAccessor;
+    use scout_audit_core::{Decoded, decode_line};
+
+    use super::*;
+
+    fn rec(day: u32, seq: u64) -> Record {
+        let line = format!(
+            r#"{{"ts":"2026-01-{day:02}T00:00:00+00:00","event":"nav","session_id":"s","seq":{seq}}}"#
+        );
+        match decode_line(line.as_bytes()) {
+            Decoded::Record(r) => r,
+            _ => panic!("not a record: {line}"),
+        }
+    }
+
+    /// The `seq` of each row of the part at `rel` under `dir`.
+    fn seqs(dir: &Path, rel: &str) -> Vec<i64> {
+        let f = fs::File::open(dir.join(rel)).unwrap();
+        let r = SerializedFileReader::new(f).unwrap();
+        r.get_row_iter(None)
+            .unwrap()
+            .map(|row| row.unwrap().get_long(3).unwrap())
+            .collect()
+    }
+
+    /// The rows of each row group of the part at `rel` under `dir`.
+    fn groups(dir: &Path, rel: &str) -> Vec<i64> {
+        let f = fs::File::open(dir.join(rel)).unwrap();
+        let r = SerializedFileReader::new(f).unwrap();
+        r.metadata().row_groups().iter().map(|g| g.num_rows()).collect()
+    }
+
+    #[test]
+    fn a_date_closed_for_room_is_continued_in_a_part_of_its_own() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("out");
+        let run = Run::begin(&dir).unwrap();
+        let mut w = run.writer();
+        w.max_open = 2;
+        w.at_source(3);
+        // Day 3 closes day 2 (least recently written), day 2 then closes
+        // day 1, and day 1 closes day 3.
+        for (day, seq) in [(1, 0), (2, 1), (1, 2), (3, 3), (2, 4), (1, 5)] {
+            w.add(&rec(day, seq)).unwrap();
+            assert!(w.parts.len() <= 2);
+        }
+        let done = w.finish().unwrap();
+        assert_eq!((done.records, done.files), (6, 5));
+        let p = |d: u32, k: &str| format!("date=2026-01-{d:02}/part-000001-00003{k}.parquet");
+        assert_eq!(seqs(&dir, &p(1, "")), [0, 2]);
+        assert_eq!(seqs(&dir, &p(1, "-00001")), [5]);
+        assert_eq!(seqs(&dir, &p(2, "")), [1]);
+        assert_eq!(seqs(&dir, &p(2, "-00001")), [4]);
+        assert_eq!(seqs(&dir, &p(3, "")), [3]);
+        let mut names: Vec<_> = fs::read_dir(dir.join("date=2026-01-01"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            ["part-000001-00003-00001.parquet", "part-000001-00003.parquet"]
+        );
+    }
+
+    #[test]
+    fn a_date_is_written_when_the_next_begins_if_it_holds_enough() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("out");
+        let run = Run::begin(&dir).unwrap();
+        let mut w = run.writer();
+        let n = SWITCH_ROWS as u64;
+        // Day 1 holds enough when day 2 begins: written as a row group.
+        // Day 2 does not when day 1 comes again, nor day 1 when day 3
+        // begins: their rows wait for the end.
+        let days = (0..n).map(|_| 1).chain([2, 2, 1, 3, 2]);
+        for (seq, day) in days.enumerate() {
+            w.add(&rec(day, seq as u64)).unwrap();
+        }
+        let done = w.finish().unwrap();
+        assert_eq!((done.records, done.files), (n + 5, 3));
+        let n = n as i64;
+        assert_eq!(groups(&dir, "date=2026-01-01/part-000001.parquet"), [n, 1]);
+        assert_eq!(groups(&dir, "date=2026-01-02/part-000001.parquet"), [3]);
+        assert_eq!(groups(&dir, "date=2026-01-03/part-000001.parquet"), [1]);
+        assert_eq!(
+            seqs(&dir, "date=2026-01-01/part-000001.parquet"),
+            (0..n).chain([n + 2]).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            seqs(&dir, "date=2026-01-02/part-000001.parquet"),
+            [n, n + 1, n + 4]
+        );
+    }
+
+    #[test]
+    fn reused_buffers_write_each_row_group_once() {
+        // More rows than a row group in one part, then a second date: the
+        // first part's emptied buffers are reused by the second.
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("out");
+        let run = Run::begin(&dir).unwrap();
+        let mut w = run.writer();
+        let n = ROW_GROUP as u64 + 5;
+        for seq in 0..n + 3 {
+            w.add(&rec(if seq < n { 1 } else { 2 }, seq)).unwrap();
+        }
+        let done = w.finish().unwrap();
+        assert_eq!((done.records, done.files), (n + 3, 2));
+        let first = "date=2026-01-01/part-000001.parquet";
+        assert_eq!(seqs(&dir, first), (0..n as i64).collect::<Vec<_>>());
+        assert_eq!(groups(&dir, first), [ROW_GROUP as i64, 5]);
+        let n = n as i64;
+        assert_eq!(
+            seqs(&dir, "date=2026-01-02/part-000001.parquet"),
+            [n, n + 1, n + 2]
+        );
+    }
+}
