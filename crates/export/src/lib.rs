@@ -6,9 +6,9 @@
 //! - [`export`]: the records of any [`ReadStore`] matching a filter, into
 //!   one part file per date partition.
 //! - [`export_segments`]: a file store's segments (or any [`Inputs`]) in
-//!   parallel on scoped workers (each takes the next source; its scan runs on
-//!   rayon), each
-//!   source into its own parts.
+//!   parallel on scoped workers, in groups of consecutive sources (each
+//!   worker takes the next group), each group into its own parts: one per
+//!   date, across the group's sources.
 //! - [`export_from`]: the records a callback hands over.
 //! - [`ExportSummary`]: what a run wrote; [`Error`]: what went wrong.
 //!
@@ -285,10 +285,14 @@ mod tests {
     fn sizes(n: usize, threads: usize) -> Vec<Vec<usize>> {
         groups((0..n).collect(), threads)
             .into_iter()
-            .map(|g| g.into_iter().map(|(i, s)| {
-                assert_eq!(i, s);
-                i
-            }).collect())
+            .map(|g| {
+                g.into_iter()
+                    .map(|(i, s)| {
+                        assert_eq!(i, s);
+                        i
+                    })
+                    .collect()
+            })
             .collect()
     }
 

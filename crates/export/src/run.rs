@@ -400,7 +400,11 @@ mod tests {
     fn groups(dir: &Path, rel: &str) -> Vec<i64> {
         let f = fs::File::open(dir.join(rel)).unwrap();
         let r = SerializedFileReader::new(f).unwrap();
-        r.metadata().row_groups().iter().map(|g| g.num_rows()).collect()
+        r.metadata()
+            .row_groups()
+            .iter()
+            .map(|g| g.num_rows())
+            .collect()
     }
 
     #[test]
@@ -432,7 +436,10 @@ mod tests {
         names.sort();
         assert_eq!(
             names,
-            ["part-000001-00003-00001.parquet", "part-000001-00003.parquet"]
+            [
+                "part-000001-00003-00001.parquet",
+                "part-000001-00003.parquet"
+            ]
         );
     }
 

@@ -26,9 +26,10 @@ use crate::{ExportSummary, export_segments, line, parallel};
 type Lines = LineReader<Box<dyn BufRead + Send>>;
 
 /// Exports the records of the file store whose live file is `store`
-/// matching `filter` into `dir`, on `threads` workers, each segment into
-/// its own part files (`part-RUN-NNNNN.parquet`, NNNNN the segment's
-/// place in log order), as [`export_segments`] does with
+/// matching `filter` into `dir`, on `threads` workers, each group of
+/// consecutive segments into its own part files, one per date
+/// (`part-RUN-NNNNN.parquet`, NNNNN the place in log order of the segment
+/// where the part was opened), as [`export_segments`] does with
 /// `Inputs::store(store)`, and with the same files, rows and report. With
 /// the empty filter (a whole export) the stored lines are read without
 /// building a record each; a filter goes through the scanner (which may
