@@ -78,6 +78,11 @@ impl<T> Default for Opt<T> {
 }
 
 impl<T> Opt<T> {
+    fn clear(&mut self) {
+        self.values.clear();
+        self.defs.clear();
+    }
+
     fn push(&mut self, v: Option<T>) {
         match v {
             Some(v) => {
@@ -197,13 +202,25 @@ impl Columns {
         self.rows += 1;
     }
 
-    /// Empties the buffers (the recent values stay).
+    /// Empties the buffers, keeping their capacity and the recent values
+    /// (a cleared buffer is reused for a later row group, so its pages are
+    /// not allocated and zeroed again).
     fn clear(&mut self) {
-        let recent = std::mem::take(&mut self.recent);
-        *self = Columns {
-            recent,
-            ..Columns::default()
-        };
+        self.ts.clear();
+        self.event.clear();
+        self.session_id.clear();
+        self.seq.clear();
+        self.cost.clear();
+        self.model.clear();
+        self.input_t.clear();
+        self.output_t.clear();
+        self.files.clear();
+        self.reason.clear();
+        self.confidence.clear();
+        self.duration_ms.clear();
+        self.config.clear();
+        self.extra.clear();
+        self.rows = 0;
     }
 }
 

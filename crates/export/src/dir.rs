@@ -21,18 +21,24 @@ pub(crate) fn manifest_tmp() -> String {
 }
 
 /// Whether `name` is one of an export's part files (`part-RUN.parquet`,
-/// `part-RUN-SOURCE.parquet`, or either with `.tmp`), and its run.
+/// `part-RUN-N.parquet`, `part-RUN-N-K.parquet`, or any with `.tmp`: RUN
+/// at least 6 digits, N and K at least 5), and its run.
 pub(crate) fn part_run(name: &str) -> Option<u64> {
     let rest = name.strip_prefix("part-")?;
     let base = rest
         .strip_suffix(".parquet.tmp")
         .or_else(|| rest.strip_suffix(".parquet"))?;
-    let (run, source) = match base.split_once('-') {
-        Some((r, s)) => (r, Some(s)),
-        None => (base, None),
-    };
+    let mut fields = base.split('-');
+    let run = fields.next()?;
     let digits = |t: &str, n: usize| t.len() >= n && t.bytes().all(|b| b.is_ascii_digit());
-    if !digits(run, 6) || source.is_some_and(|s| !digits(s, 5)) {
+    let mut numbers = 0;
+    for f in fields {
+        numbers += 1;
+        if numbers > 2 || !digits(f, 5) {
+            return None;
+        }
+    }
+    if !digits(run, 6) {
         return None;
     }
     run.parse().ok()
@@ -170,6 +176,11 @@ mod tests {
         assert_eq!(part_run("part-000001.parquet"), Some(1));
         assert_eq!(part_run("part-000012-00003.parquet"), Some(12));
         assert_eq!(part_run("part-000012-00003.parquet.tmp"), Some(12));
+        assert_eq!(part_run("part-000012-00003-00001.parquet"), Some(12));
+        assert_eq!(part_run("part-000012-00003-00001.parquet.tmp"), Some(12));
+        assert_eq!(part_run("part-000012-00003-00001-00002.parquet"), None);
+        assert_eq!(part_run("part-000012-00003-.parquet"), None);
+        assert_eq!(part_run("part-000012--00003.parquet"), None);
         assert_eq!(part_run("part-1.parquet"), None);
         assert_eq!(part_run("part-000001-3.parquet"), None);
         assert_eq!(part_run("part-000001.csv"), None);

@@ -6,9 +6,9 @@
 //! - [`export`]: the records of any [`ReadStore`] matching a filter, into
 //!   one part file per date partition.
 //! - [`export_segments`]: a file store's segments (or any [`Inputs`]) in
-//!   parallel on scoped workers (each takes the next source; its scan runs on
-//!   rayon), each
-//!   source into its own parts.
+//!   parallel on scoped workers, in groups of consecutive sources (each
+//!   worker takes the next group), each group into its own parts: one per
+//!   date, across the group's sources.
 //! - [`export_from`]: the records a callback hands over.
 //! - [`ExportSummary`]: what a run wrote; [`Error`]: what went wrong.
 //!
@@ -75,7 +75,7 @@ use std::sync::Mutex;
 pub use error::{Error, Result};
 pub use store::export_store;
 
-use run::{Done, Run};
+use run::{Done, Run, Writer};
 
 /// The Parquet schema of an export, version 1.
 pub const SCHEMA: &str = "message scout_audit_event {
@@ -125,7 +125,7 @@ pub fn export_from(
     feed: impl FnOnce(&mut dyn FnMut(Record) -> Result<()>) -> Result<()>,
 ) -> Result<ExportSummary> {
     let run = Run::begin(dir)?;
-    let mut w = run.writer(&format!("{:06}", run.number));
+    let mut w = run.writer();
     feed(&mut |r| w.add(&r))?;
     let done = w.finish()?;
     let mut marks = run.before_marks();
@@ -141,8 +141,9 @@ pub fn export_from(
 
 /// Exports the records of `inputs` (a file store's segments and live
 /// file, or any files) matching `filter` into `dir`, on `threads`
-/// workers, each source into its own part files
-/// (`part-RUN-NNNNN.parquet`, NNNNN the source's place in log order). The
+/// workers, in groups of consecutive sources ([`groups`]), each group
+/// into its own part files, one per date (`part-RUN-NNNNN.parquet`, NNNNN
+/// the place in log order of the source where the part was opened). The
 /// summary, and what the scan skipped (its first example the first in log
 /// order).
 pub fn export_segments(
@@ -152,24 +153,59 @@ pub fn export_segments(
     threads: usize,
 ) -> Result<(ExportSummary, Skipped)> {
     let run = Run::begin(dir)?;
-    parallel(&run, inputs.split(), threads, |run, i, ins| {
-        export_source(run, i, ins, filter)
+    parallel(&run, inputs.split(), threads, |w, ins| {
+        export_source(w, ins, filter)
     })
 }
 
-/// Exports `sources` (in log order) on `threads` workers, each source
-/// with `one` (given its place in log order), then commits the run: the
-/// summary, and what the reads skipped (its first example the first in
-/// log order).
+/// How many groups of consecutive sources `threads` workers share: two a
+/// worker, so that a worker slowed down by the machine leaves at most
+/// about half of its share to the others, while a date split between two
+/// groups costs one more part file.
+const GROUPS_PER_THREAD: usize = 2;
+
+/// `sources` (in log order, numbered) cut into at most
+/// `GROUPS_PER_THREAD × threads` groups of consecutive sources, of sizes
+/// differing by at most one, in log order.
+fn groups<S>(sources: Vec<S>, threads: usize) -> Vec<Vec<(usize, S)>> {
+    let n = sources.len();
+    if n == 0 {
+        return Vec::new();
+    }
+    let count = (threads.max(1) * GROUPS_PER_THREAD).min(n).max(1);
+    let mut out: Vec<Vec<(usize, S)>> = (0..count).map(|_| Vec::new()).collect();
+    for (i, s) in sources.into_iter().enumerate() {
+        // Group g holds sources [g * n / count, (g + 1) * n / count).
+        out[i * count / n].push((i, s));
+    }
+    out
+}
+
+/// Exports `sources` (in log order) on `threads` workers, in groups of
+/// consecutive sources ([`groups`]), each group with one writer and each
+/// source by `one` (given the group's writer, named after the source), then commits the run: the summary, and what the reads
+/// skipped (its first example the first in log order).
 fn parallel<S: Send>(
     run: &Run,
     sources: Vec<S>,
     threads: usize,
-    one: impl Fn(&Run, usize, S) -> Result<SourceDone> + Sync,
+    one: impl Fn(&mut Writer<'_>, S) -> Result<ReadReport> + Sync,
 ) -> Result<(ExportSummary, Skipped)> {
-    // The sources in log order, each taken once by whichever worker is free.
-    let queue = Mutex::new(sources.into_iter().enumerate());
-    // One scoped thread per worker, each taking the next source until none
+    // The groups in log order, each taken once by whichever worker is free.
+    let queue = Mutex::new(groups(sources, threads).into_iter().enumerate());
+    let group = |g: Vec<(usize, S)>| -> Result<SourceDone> {
+        let mut w = run.writer();
+        let mut read = ReadReport::default();
+        for (i, src) in g {
+            w.at_source(i);
+            read.merge(one(&mut w, src)?);
+        }
+        Ok(SourceDone {
+            done: w.finish()?,
+            read,
+        })
+    };
+    // One scoped thread per worker, each taking the next group until none
     // is left (decision 66). Not rayon's workers: each source's scan runs
     // on a rayon pool of its own, and a rayon worker waiting on another
     // pool spins and steals before it sleeps, which on two cores took
@@ -181,8 +217,8 @@ fn parallel<S: Send>(
                     let mut mine = Vec::new();
                     loop {
                         let next = lock_ignoring_poison(&queue).next();
-                        let Some((i, src)) = next else { break };
-                        mine.push((i, one(run, i, src)));
+                        let Some((i, g)) = next else { break };
+                        mine.push((i, group(g)));
                     }
                     mine
                 })
@@ -224,10 +260,9 @@ pub(crate) struct SourceDone {
     pub read: ReadReport,
 }
 
-/// Exports source number `i` of a run (one thread: the pool is over
-/// sources).
-fn export_source(run: &Run, i: usize, ins: Inputs, filter: &Filter) -> Result<SourceDone> {
-    let mut w = run.writer(&format!("{:06}-{i:05}", run.number));
+/// Exports one source of a run into `w` (one thread: the pool is over
+/// groups of sources): what its scan read.
+fn export_source(w: &mut Writer<'_>, ins: Inputs, filter: &Filter) -> Result<ReadReport> {
     let scan = Scan::new(ins).threads(Some(1)).filter(filter.clone());
     let mut failed = None;
     let report = scan.for_each_record(|rec| match w.add(&rec) {
@@ -240,9 +275,34 @@ fn export_source(run: &Run, i: usize, ins: Inputs, filter: &Filter) -> Result<So
     if let Some(e) = failed {
         return Err(e);
     }
-    let done = w.finish()?;
-    Ok(SourceDone {
-        done,
-        read: report.read,
-    })
+    Ok(report.read)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sizes(n: usize, threads: usize) -> Vec<Vec<usize>> {
+        groups((0..n).collect(), threads)
+            .into_iter()
+            .map(|g| {
+                g.into_iter()
+                    .map(|(i, s)| {
+                        assert_eq!(i, s);
+                        i
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn groups_are_consecutive_sources_of_even_sizes() {
+        assert_eq!(sizes(0, 2), Vec::<Vec<usize>>::new());
+        assert_eq!(sizes(3, 2), [vec![0], vec![1], vec![2]]);
+        assert_eq!(sizes(3, 1), [vec![0, 1], vec![2]]);
+        assert_eq!(sizes(7, 2), [vec![0, 1], vec![2, 3], vec![4, 5], vec![6]]);
+        assert_eq!(sizes(2, 0), [vec![0], vec![1]]);
+        assert_eq!(sizes(9, 1), [vec![0, 1, 2, 3, 4], vec![5, 6, 7, 8]]);
+    }
 }

@@ -21,14 +21,15 @@ use scout_audit_store_file::reader::{
 
 use crate::error::{Error, Result};
 use crate::run::{Run, Writer};
-use crate::{ExportSummary, SourceDone, export_segments, line, parallel};
+use crate::{ExportSummary, export_segments, line, parallel};
 
 type Lines = LineReader<Box<dyn BufRead + Send>>;
 
 /// Exports the records of the file store whose live file is `store`
-/// matching `filter` into `dir`, on `threads` workers, each segment into
-/// its own part files (`part-RUN-NNNNN.parquet`, NNNNN the segment's
-/// place in log order), as [`export_segments`] does with
+/// matching `filter` into `dir`, on `threads` workers, each group of
+/// consecutive segments into its own part files, one per date
+/// (`part-RUN-NNNNN.parquet`, NNNNN the place in log order of the segment
+/// where the part was opened), as [`export_segments`] does with
 /// `Inputs::store(store)`, and with the same files, rows and report. With
 /// the empty filter (a whole export) the stored lines are read without
 /// building a record each; a filter goes through the scanner (which may
@@ -53,8 +54,8 @@ pub fn export_store(
     let fs: Arc<dyn Fs> = Arc::new(RealFs);
     let snap = Snapshot::take(&*fs, &layout)?;
     let run = Run::begin(dir)?;
-    parallel(&run, snap.sources, threads, |run, i, src| {
-        export_lines(run, i, src, &fs, &layout)
+    parallel(&run, snap.sources, threads, |w, src| {
+        export_lines(w, src, &fs, &layout)
     })
 }
 
@@ -64,25 +65,22 @@ fn fast_path_off() -> bool {
     std::env::var_os("SCOUT_AUDIT_EXPORT_SLOW").is_some_and(|v| v == "1")
 }
 
-/// Exports segment number `i` of a run from its lines.
+/// Exports one segment of a run from its lines into `w`: what was read.
 fn export_lines(
-    run: &Run,
-    i: usize,
+    w: &mut Writer<'_>,
     mut src: Source,
     fs: &Arc<dyn Fs>,
     layout: &Layout,
-) -> Result<SourceDone> {
-    let mut w = run.writer(&format!("{:06}-{i:05}", run.number));
+) -> Result<ReadReport> {
     let mut read = ReadReport::default();
     match open_source(fs, layout, &mut src) {
         Err(p) => read.add_problem(p),
         Ok((mut lines, path, gzip)) => {
             read.segments += 1;
-            read_lines(&mut lines, &path, gzip, &mut w, &mut read)?;
+            read_lines(&mut lines, &path, gzip, w, &mut read)?;
         }
     }
-    let done = w.finish()?;
-    Ok(SourceDone { done, read })
+    Ok(read)
 }
 
 /// Opens a segment as the sequential reader does (a sealed `.jsonl`
