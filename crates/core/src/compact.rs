@@ -168,14 +168,19 @@ impl<'a> P<'a> {
     }
 
     /// A value inside an array or object, in the compact form serde_json
-    /// writes: strings without escapes, non-negative integers.
+    /// writes: strings without escapes, non-negative integers, and
+    /// non-negative floats written as serde_json writes them.
     fn inner(&mut self, depth: usize) -> Option<()> {
         match self.peek()? {
             b'"' => self.string().map(drop),
-            b'0'..=b'9' => match self.number()? {
-                Val::Uint(_) => Some(()),
-                _ => None,
-            },
+            b'0'..=b'9' => {
+                let start = self.i;
+                match self.number()? {
+                    Val::Uint(_) => Some(()),
+                    Val::Float(f) => written_as(f, self.s.get(start..self.i)?).then_some(()),
+                    _ => None,
+                }
+            }
             b'n' => self.literal(b"null"),
             b't' => self.literal(b"true"),
             b'f' => self.literal(b"false"),
@@ -230,6 +235,21 @@ impl<'a> P<'a> {
             self.eat(b',')?;
         }
     }
+}
+
+/// Whether serde_json writes `f` as the token `tok` (its shortest form
+/// that reads back as `f`: `1.0`, `0.05`, `1e-7`; not `1.50` nor `1e3`,
+/// which it writes as `1.5` and `1000.0`).
+fn written_as(f: f64, tok: &[u8]) -> bool {
+    let mut buf = [0u8; 40];
+    let n = {
+        let mut w: &mut [u8] = &mut buf;
+        if serde_json::to_writer(&mut w, &f).is_err() {
+            return false;
+        }
+        40 - w.len()
+    };
+    buf.get(..n) == Some(tok)
 }
 
 /// Where the string body `s` (after its opening `"`) ends: the index of
@@ -353,9 +373,11 @@ pub fn parse(line: &[u8]) -> Option<Row<'_>> {
                 false
             }
         };
-        // A float kept as JSON text goes through the slow path: serde_json
-        // writes it again in its own way.
-        if (!typed || matches!(bit, Some(8 | 12))) && matches!(v, Val::Float(_)) {
+        // A float kept as JSON text goes through the slow path unless
+        // serde_json writes it again as it is written here.
+        if (!typed || matches!(bit, Some(8 | 12)))
+            && matches!(v, Val::Float(f) if !written_as(f, text))
+        {
             return None;
         }
         if !typed {
@@ -484,6 +506,13 @@ mod tests {
             r#"{"custom":{"a":[1,{"b":null}],"c":false},"other":"x","confidence":null,"files":"one"}"#,
             r#"{"seq":9223372036854775808,"event":"nav"}"#,
             r#"{"writer":7,"reason":["x"],"duration_ms":"slow"}"#,
+            // Floats as serde_json writes them, kept as text.
+            r#"{"x":1.5}"#,
+            r#"{"files":[1.0]}"#,
+            r#"{"config":{"per_call_limit":0.05,"hourly_budget":1.0,"action":"refuse"},"scope":"hourly"}"#,
+            r#"{"x":[12345.678]}"#,
+            r#"{"x":[1e-7]}"#,
+            r#"{"seq":1.0}"#,
         ] {
             assert!(check(line), "not taken: {line}");
         }
@@ -503,12 +532,16 @@ mod tests {
             r#"{"cost":-0}"#,
             r#"{"cost":-1.5}"#,
             r#"{"cost":1e400}"#,
-            r#"{"seq":1.0}"#,
             r#"{"seq":18446744073709551616}"#,
-            r#"{"x":1.5}"#,
-            r#"{"files":[1.0]}"#,
+            r#"{"x":1.50}"#,
+            r#"{"files":[1.0E0]}"#,
             r#"{"config":{"a":1,"a":2}}"#,
             r#"{"config":{"a":1e3}}"#,
+            r#"{"config":{"a":0.10}}"#,
+            r#"{"config":{"a":-0.5}}"#,
+            r#"{"x":100000000000000000000.0}"#,
+            // Not as serde_json writes it.
+            r#"{"x":[1e300]}"#,
             r#"{"files":[ "a"]}"#,
             r#"{"n":01}"#,
             r#"{"ts":"2026-01-01T00:00:00Z"} "#,
