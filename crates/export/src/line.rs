@@ -42,70 +42,15 @@ mod tests {
 
     #[test]
     fn compact_lines_take_the_fast_path_with_the_record_paths_columns() {
-        for line in [
-            r#"{"ts":"2026-08-29T00:00:00.759898+00:00","event":"nav","session_id":"b3f2","seq":0,"cost":0.0239738,"model":"claude-sonnet-4","input_t":8265,"output_t":25,"files":["a.sql","notes/résumé 2026.txt"],"confidence":100,"duration_ms":82,"config":{"tiers":["h","s"],"escalate_below":70,"retries":2}}"#,
-            r#"{"event":"validation_fail","reason":"bad","ts":"2026-01-01T00:00:00Z","writer":"w1","seq":7,"session_id":"s"}"#,
-            r#"{"ts":"2026-01-01T00:00:00Z","cost":null,"confidence":1.5e1,"duration_ms":0.25}"#,
-            r#"{"ts":"not a time","event":null,"session_id":5,"seq":"x","model":true,"input_t":18446744073709551615,"files":null,"config":[]}"#,
-            r#"{"custom":{"a":[1,{"b":null}],"c":false},"other":"x","confidence":null,"files":"one"}"#,
-            r#"{"seq":9223372036854775808,"event":"nav"}"#,
-            // Floats as serde_json writes them, kept as text.
-            r#"{"x":1.5}"#,
-            r#"{"files":[1.0]}"#,
-            r#"{"config":{"per_call_limit":0.05,"hourly_budget":1.0,"action":"refuse"},"scope":"hourly"}"#,
-            r#"{"x":[12345.678]}"#,
-            r#"{"x":[1e-7]}"#,
-            r#"{"seq":1.0}"#,
-        ] {
+        for line in scout_audit_core::compact::TAKEN {
             assert!(check(line), "not taken: {line}");
         }
     }
 
     #[test]
     fn what_serde_json_writes_otherwise_takes_the_slow_path() {
-        for line in [
-            r#"{ "ts":"2026-01-01T00:00:00Z"}"#,
-            r#"{"ts" :"2026-01-01T00:00:00Z"}"#,
-            "{\"ts\":\"2026-01-01T00:00:00Z\"}\r",
-            r#"{"model":"gpt\u002d4"}"#,
-            r#"{"model":"a\"b"}"#,
-            "{\"model\":\"a\tb\"}",
-            r#"{"event":"nav","event":"llm_call"}"#,
-            r#"{"x":1,"x":2}"#,
-            r#"{"cost":-0}"#,
-            r#"{"cost":-1.5}"#,
-            r#"{"cost":1e400}"#,
-            r#"{"seq":18446744073709551616}"#,
-            r#"{"x":1.50}"#,
-            r#"{"files":[1.0E0]}"#,
-            r#"{"config":{"a":1,"a":2}}"#,
-            r#"{"config":{"a":1e3}}"#,
-            r#"{"config":{"a":0.10}}"#,
-            r#"{"config":{"a":-0.5}}"#,
-            r#"{"x":100000000000000000000.0}"#,
-            // Not as serde_json writes it.
-            r#"{"x":[1e300]}"#,
-            r#"{"files":[ "a"]}"#,
-            r#"{"n":01}"#,
-            r#"{"ts":"2026-01-01T00:00:00Z"} "#,
-            r#"{"ts":"2026-01-01T00:00:00Z"}{"ts":"2026-01-01T00:00:00Z"}"#,
-            "{}",
-            "[1]",
-            "",
-            "not json",
-            r#"{"a":NaN}"#,
-            r#"{"a":tru}"#,
-            r#"{"a":}"#,
-            r#"{"a":1,}"#,
-        ] {
+        for line in scout_audit_core::compact::REFUSED {
             assert!(!check(line), "taken: {line}");
         }
-        // Invalid UTF-8 inside a string.
-        assert!(parse(b"{\"model\":\"\xff\"}").is_none());
-        // Deeper than the limit.
-        let deep = format!("{{\"x\":{}1{}}}", "[".repeat(40), "]".repeat(40));
-        assert!(!check(&deep));
-        let shallow = format!("{{\"x\":{}1{}}}", "[".repeat(20), "]".repeat(20));
-        assert!(check(&shallow));
     }
 }
