@@ -18,6 +18,12 @@ create_exception!(
     AuditError,
     "The event was refused before anything was written: a known field of the wrong type, a reserved field, a line over the 16 MiB bound."
 );
+create_exception!(
+    _native,
+    InvalidArgumentError,
+    AuditError,
+    "An option or argument out of its range: a durability name, a negative interval, a time that does not parse, an unknown group."
+);
 create_exception!(_native, ClosedError, AuditError, "The log was closed.");
 create_exception!(
     _native,
@@ -49,6 +55,10 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("AuditError", py.get_type::<AuditError>())?;
     m.add("InvalidEventError", py.get_type::<InvalidEventError>())?;
+    m.add(
+        "InvalidArgumentError",
+        py.get_type::<InvalidArgumentError>(),
+    )?;
     m.add("ClosedError", py.get_type::<ClosedError>())?;
     m.add("PoisonedError", py.get_type::<PoisonedError>())?;
     m.add("AlreadyOpenError", py.get_type::<AlreadyOpenError>())?;
@@ -62,6 +72,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 pub enum Kind {
     /// [`InvalidEventError`].
     Invalid,
+    /// [`InvalidArgumentError`].
+    Argument,
     /// [`ClosedError`].
     Closed,
     /// [`PoisonedError`].
@@ -100,6 +112,7 @@ impl From<Failure> for PyErr {
         let m = f.message;
         match f.kind {
             Kind::Invalid => InvalidEventError::new_err(m),
+            Kind::Argument => InvalidArgumentError::new_err(m),
             Kind::Closed => ClosedError::new_err(m),
             Kind::Poisoned => PoisonedError::new_err(m),
             Kind::AlreadyOpen => AlreadyOpenError::new_err(m),

@@ -47,7 +47,7 @@ pub struct Native {
 fn time(name: &str, t: Option<&str>) -> PyResult<Option<Timestamp>> {
     t.map(|s| {
         Timestamp::parse(s)
-            .map_err(|e| Failure::new(Kind::Invalid, format!("{name}: {s:?}: {e}")).into())
+            .map_err(|e| Failure::new(Kind::Argument, format!("{name}: {s:?}: {e}")).into())
     })
     .transpose()
 }
@@ -181,14 +181,14 @@ impl Native {
     ) -> PyResult<Native> {
         let durability: Durability = durability.parse().map_err(|_| {
             Failure::new(
-                Kind::Invalid,
+                Kind::Argument,
                 format!(
                     "durability must be \"buffered\", \"process\" or \"sync\", not {durability:?}"
                 ),
             )
         })?;
         if threads.is_some_and(|n| !(1..=256).contains(&n)) {
-            return Err(Failure::new(Kind::Invalid, "threads must be from 1 to 256").into());
+            return Err(Failure::new(Kind::Argument, "threads must be from 1 to 256").into());
         }
         let opts = Options {
             durability,

@@ -84,7 +84,7 @@ pub struct Options {
 pub fn seconds(name: &str, s: f64) -> Result<Duration> {
     Duration::try_from_secs_f64(s).map_err(|_| {
         Failure::new(
-            Kind::Invalid,
+            Kind::Argument,
             format!("{name} must be a finite, non-negative number of seconds, not {s}"),
         )
     })

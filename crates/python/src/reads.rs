@@ -314,7 +314,7 @@ pub fn group_by(name: &str) -> Result<GroupBy> {
         "model" => Ok(GroupBy::Model),
         "session" => Ok(GroupBy::Session),
         other => Err(Failure::new(
-            Kind::Invalid,
+            Kind::Argument,
             format!("by must be \"hour\", \"day\", \"model\" or \"session\", not {other:?}"),
         )),
     }

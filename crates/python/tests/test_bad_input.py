@@ -7,7 +7,7 @@ import math
 import pytest
 
 import scout_audit
-from scout_audit import InvalidEventError
+from scout_audit import InvalidArgumentError, InvalidEventError
 
 
 def lines(store):
@@ -95,17 +95,19 @@ def test_a_line_over_the_bound_is_refused_whole(store):
 
 
 def test_bad_options_and_arguments_say_what_is_wrong(store):
-    with pytest.raises(InvalidEventError, match='durability must be "buffered", "process" or "sync", not "fast"'):
+    with pytest.raises(InvalidArgumentError, match='durability must be "buffered", "process" or "sync", not "fast"'):
         scout_audit.AuditLog(store, durability="fast")
-    with pytest.raises(InvalidEventError, match="fsync_interval must be a finite, non-negative"):
+    with pytest.raises(InvalidArgumentError, match="fsync_interval must be a finite, non-negative"):
         scout_audit.AuditLog(store, fsync_interval=-1)
     with scout_audit.AuditLog(store) as log:
         with pytest.raises(TypeError, match="since must be a datetime"):
             log.query(since=5)
-        with pytest.raises(InvalidEventError, match='by must be "hour", "day", "model" or "session"'):
+        with pytest.raises(InvalidArgumentError, match='by must be "hour", "day", "model" or "session"'):
             log.spend(by="week")
         with pytest.raises(ValueError, match="maxlen must be non-negative"):
             log.last_events(-1)
+        with pytest.raises(InvalidArgumentError, match='since: "last week": '):
+            log.query(since="last week")
     with pytest.raises(scout_audit.ClosedError, match="the log is closed"):
         log.log("nav")
 
