@@ -25,6 +25,7 @@ import json
 import os
 import random
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -72,9 +73,11 @@ def rate_original(orig, root, n, policy):
     else:
         orig.FSYNC_EVERY_N_LINES, orig.FSYNC_INTERVAL_SEC = 10, 1.0
     orig.ROTATION_SIZE_BYTES = 1 << 62
-    log = orig.AuditLog(fresh(root, "orig"))
+    path = fresh(root, "orig")
+    log = orig.AuditLog(path)
     r = log_loop(log, n)
     log.close()
+    shutil.rmtree(path.parent)
     return r
 
 
@@ -82,9 +85,11 @@ def rate_package(root, n, policy):
     import scout_audit
 
     kw = dict(fsync_lines=10, fsync_interval=1.0) if policy else dict(fsync_lines=0, fsync_interval=0)
-    log = scout_audit.AuditLog(fresh(root, "pkg"), durability="process", rotate_size=0, **kw)
+    path = fresh(root, "pkg")
+    log = scout_audit.AuditLog(path, durability="process", rotate_size=0, **kw)
     r = log_loop(log, n)
     log.close()
+    shutil.rmtree(path.parent)
     return r
 
 
@@ -98,6 +103,7 @@ def fsync_latency(root):
             t = time.perf_counter()
             os.fsync(f.fileno())
             lat.append(time.perf_counter() - t)
+    shutil.rmtree(p.parent)
     return statistics.median(lat)
 
 
@@ -127,7 +133,7 @@ def make_data(path, mib):
 READ = """
 import sys, time, importlib.util, resource
 from datetime import datetime, timedelta, timezone
-which, path, what, ref = sys.argv[1:5]
+which, path, what, ref, since = sys.argv[1:6]
 if which == "orig":
     spec = importlib.util.spec_from_file_location("r", ref)
     m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)
@@ -135,7 +141,7 @@ if which == "orig":
 else:
     import scout_audit
     log = scout_audit.AuditLog(path, rotate_size=0)
-since = datetime.now(timezone.utc) - timedelta(days=30)
+since = datetime.fromisoformat(since)
 t = time.perf_counter()
 if what == "spend":
     ans = log.hourly_spend(24)
@@ -148,8 +154,11 @@ print(repr(ans)); print(dt); print(resource.getrusage(resource.RUSAGE_SELF).ru_m
 """
 
 
+SINCE = (datetime.now(timezone.utc) - timedelta(days=30)).isoformat()
+
+
 def read_run(which, path, what):
-    out = subprocess.run([sys.executable, "-c", READ, which, str(path), what, reference_path()],
+    out = subprocess.run([sys.executable, "-c", READ, which, str(path), what, reference_path(), SINCE],
                          check=True, capture_output=True, text=True).stdout.split("\n")
     return out[0], float(out[1]), int(out[2]) / 1024
 

@@ -362,7 +362,15 @@ impl Native {
     ) -> PyResult<RecordIter> {
         let sel = select(since, until, events, session, model)?;
         let w = self.writer()?;
-        Ok(RecordIter::start(w, sel, limit, self.opts.threads))
+        // One scan thread unless asked: the consumer (dicts made under the
+        // GIL) is the bottleneck, and each scan thread keeps a window of
+        // parsed records (decision 148).
+        Ok(RecordIter::start(
+            w,
+            sel,
+            limit,
+            self.opts.threads.or(Some(1)),
+        ))
     }
 
     /// The last `n` matching records, oldest first.

@@ -112,6 +112,17 @@ _SHARED_LOCK = threading.Lock()
 _SHARED: Dict[tuple, list] = {}
 
 
+def _reset_after_fork() -> None:
+    # Another thread may have held the lock when the process forked; the
+    # child's copy would stay locked for ever.
+    global _SHARED_LOCK
+    _SHARED_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
+
+
 def _acquire(addr: str, opts: dict) -> _Native:
     key = (os.getpid(), addr)
     with _SHARED_LOCK:
