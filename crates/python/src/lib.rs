@@ -25,6 +25,7 @@ pub mod iter;
 pub mod native;
 pub mod open;
 pub mod reads;
+pub mod seal;
 
 use std::sync::OnceLock;
 

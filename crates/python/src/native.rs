@@ -462,6 +462,32 @@ impl Native {
         Ok(d)
     }
 
+    /// Sets sealing up on a file store; the verification key's text.
+    #[pyo3(signature = (epoch=86400))]
+    fn seal_init(&self, py: Python<'_>, epoch: u64) -> PyResult<String> {
+        let w = self.writer()?;
+        Ok(py.allow_threads(|| crate::seal::init(&w, epoch))?)
+    }
+
+    /// Seals what was logged: `(new_leaves, size, epoch)` or `None`.
+    fn seal(&self, py: Python<'_>) -> PyResult<Option<(u64, u64, u64)>> {
+        let w = self.writer()?;
+        Ok(py.allow_threads(|| crate::seal::seal_now(&w))?)
+    }
+
+    /// `verify --key`'s sealed check, as a dict.
+    fn verify_sealed<'py>(&self, py: Python<'py>, key: &str) -> PyResult<Bound<'py, PyDict>> {
+        let w = self.writer()?;
+        let v = py.allow_threads(|| crate::seal::verify(&w, key))?;
+        let d = PyDict::new(py);
+        d.set_item("seals", v.seals)?;
+        d.set_item("sealed_leaves", v.sealed_leaves)?;
+        d.set_item("unsealed", v.unsealed)?;
+        d.set_item("tampering", v.tampering)?;
+        d.set_item("notes", v.notes)?;
+        Ok(d)
+    }
+
     /// What `scout-audit verify` tells, as a dict.
     fn verify<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let w = self.writer()?;

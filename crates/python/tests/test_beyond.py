@@ -130,3 +130,25 @@ def test_naive_datetimes_are_utc_and_aware_ones_are_instants(store):
                                                  "2026-01-01T13:00:00+00:00"]
         assert len(log.query(since=datetime(2026, 1, 1, 12, 30))) == 1
         assert len(log.query(since="2026-01-01T14:30:00+02:00")) == 1
+
+
+def test_seal_and_verify_with_the_key(store):
+    with scout_audit.AuditLog(store, seal_interval=0) as log:
+        key = log.seal_init(epoch=3600)
+        for i in range(20):
+            log.log("nav", i=i)
+        assert log.seal() == {"new_lines": 20, "size": 20, "epoch": 1}
+        assert log.seal() is None
+        log.log("nav", i=20)
+        v = log.verify(key=key)
+        assert v["ok"] is True
+        s = v["sealed"]
+        assert (s["seals"], s["sealed_leaves"], s["unsealed"], s["tampering"]) == (1, 20, 1, None)
+        with pytest.raises(scout_audit.InvalidArgumentError, match="key is not a verification key"):
+            log.verify(key="not a key")
+    # An edited sealed line is tampering.
+    text = store.read_text().replace('"i":3', '"i":4', 1)
+    store.write_text(text)
+    with scout_audit.AuditLog(store, seal_interval=0) as log:
+        v = log.verify(key=key)
+        assert v["ok"] is False and v["sealed"]["tampering"] is not None

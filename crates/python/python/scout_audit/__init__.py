@@ -376,8 +376,31 @@ class AuditLog:
         s["last_ts"] = _when(s["last_ts"])
         return s
 
-    def verify(self) -> Dict[str, Any]:
+    def verify(self, key: Optional[str] = None) -> Dict[str, Any]:
         """The read-only check of the whole store: ``scout-audit verify``
         (``ok``, ``problem_count``, ``problems``, ``notes``, ``records``,
-        ``sessions``)."""
-        return self._native().verify()
+        ``sessions``). With ``key`` (the verification key ``seal_init``
+        gave, as text), also the seals' check, under ``"sealed"``
+        (``seals``, ``sealed_leaves``, ``unsealed``, ``tampering``,
+        ``notes``); ``ok`` is then false on tampering too."""
+        v = self._native().verify()
+        if key is not None:
+            sealed = self._native().verify_sealed(key)
+            v["sealed"] = sealed
+            v["ok"] = v["ok"] and sealed["tampering"] is None
+        return v
+
+    def seal_init(self, epoch: int = 86400) -> str:
+        """Sets sealing up on a file store (``scout-audit seal init``),
+        epochs of ``epoch`` seconds; returns the verification key to keep
+        apart from the store."""
+        return self._native().seal_init(int(epoch))
+
+    def seal(self) -> Optional[Dict[str, int]]:
+        """Seals what was logged since the last seal (``scout-audit
+        seal``): ``{"new_lines", "size", "epoch"}``, or ``None`` when every
+        line is sealed."""
+        r = self._native().seal()
+        if r is None:
+            return None
+        return {"new_lines": r[0], "size": r[1], "epoch": r[2]}
