@@ -46,6 +46,7 @@ mod mmap;
 mod order;
 mod out;
 mod prefilter;
+mod sessions;
 mod source;
 
 use std::ops::ControlFlow;
@@ -275,6 +276,12 @@ impl Scan {
             },
             report,
         })
+    }
+
+    /// Per-session figures of the matching records (`sessions`).
+    pub fn sessions(self) -> Result<Answer<scout_audit_core::agg::Sessions>> {
+        let (f, report) = self.run(sessions::SessionsFold::default(), How::All)?;
+        Ok(Answer { value: f.0, report })
     }
 
     /// `accuracy_metrics` over the matching records.

@@ -9,7 +9,7 @@ use std::ops::ControlFlow;
 use std::path::PathBuf;
 
 use anyhow::Result;
-use scout_audit_core::agg::{AccuracyMetrics, EventCounts, FileCounts, GroupBy};
+use scout_audit_core::agg::{AccuracyMetrics, EventCounts, FileCounts, GroupBy, Sessions};
 use scout_audit_core::{Filter, Record, Timestamp};
 use scout_audit_scan::{Answer, ScanReport, Spend};
 use scout_audit_store_file::ReadReport;
@@ -96,6 +96,9 @@ pub trait ReadBackend {
 
     /// Navigation accuracy over the matching records.
     fn accuracy(&self, filter: Filter) -> Result<Answer<AccuracyMetrics>>;
+
+    /// Per-session figures of the matching records (`sessions`).
+    fn sessions(&self, filter: Filter) -> Result<Answer<Sessions>>;
 
     /// What `stats` reports, in one pass over the records (with the
     /// `top_files` most frequent files when asked, where the backend knows

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Result, bail};
-use scout_audit_core::agg::{AccuracyMetrics, GroupBy};
+use scout_audit_core::agg::{AccuracyMetrics, GroupBy, Sessions};
 use scout_audit_core::{Filter, Record};
 use scout_audit_scan::{Answer, Inputs, Pruning, Scan, ScanReport, Spend};
 use scout_audit_store_file::Layout;
@@ -163,6 +163,10 @@ impl ReadBackend for Scanned<'_> {
 
     fn accuracy(&self, filter: Filter) -> Result<Answer<AccuracyMetrics>> {
         Ok(with_progress(self.scan(filter)?, |s| s.accuracy())?)
+    }
+
+    fn sessions(&self, filter: Filter) -> Result<Answer<Sessions>> {
+        Ok(with_progress(self.scan(filter)?, |s| s.sessions())?)
     }
 
     fn stats(&self, top_files: Option<usize>) -> Result<StatsAnswer> {
