@@ -59,7 +59,7 @@ pub(crate) trait Fold: Clone + Send + Sync {
 /// Index buckets that a filter matches wholly: events in the filter (any
 /// when empty), the `ts`-less hour only without time bounds. `None` when
 /// the filter has conditions the index does not know (session, model).
-fn buckets<'s>(
+pub(crate) fn buckets<'s>(
     s: &'s Summary,
     filter: &'s Filter,
 ) -> Option<

@@ -1,17 +1,18 @@
 //! `status`: one line for a shell prompt or an editor's status bar,
 //! `$1.23/h · $14.50 today · acc 87%`: the spend of the last hour (as
 //! `spend`), of the UTC day so far, and the day's navigation accuracy
-//! (as `accuracy`). Each is a windowed query, so a file store reads only
-//! the live file and the archives the window reaches (indexes answer
-//! those whole).
+//! (as `accuracy`). A file store answers all three from one scan from the
+//! earlier window's start (the live file read once, the archives the
+//! window reaches answered by their indexes); a table store runs three
+//! windowed queries.
 
 use std::io::{self, Write};
 use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Args;
+use scout_audit_core::Timestamp;
 use scout_audit_core::agg::{AccuracyMetrics, spend_cutoff};
-use scout_audit_core::{Filter, Timestamp};
 use serde_json::json;
 
 use super::print::{cost_value, report_skips};
@@ -43,23 +44,14 @@ pub fn status(cli: &Cli, a: &StatusArgs) -> Result<ExitCode> {
     let now = cli.now();
     let hour_since = spend_cutoff(now, 1.0).unwrap_or(now);
     let today_since = now.floor_day();
-    let store = super::open(cli, &[])?;
-    let hour = store.spend(Filter::new().since(hour_since), None)?;
-    let today = store.spend(Filter::new().since(today_since), None)?;
-    let accuracy = store.accuracy(Filter::new().since(today_since))?;
-    // Each problem once: the wider window's scan saw every segment the
-    // others did.
-    report_skips(if hour_since < today_since {
-        &hour.report
-    } else {
-        &today.report
-    });
+    let answer = super::open(cli, &[])?.status(hour_since, today_since)?;
+    report_skips(&answer.report);
     let s = Status {
         hour_since,
-        per_hour: cost_value(hour.value.total, None)?,
+        per_hour: cost_value(answer.value.hour, None)?,
         today_since,
-        today: cost_value(today.value.total, None)?,
-        accuracy: accuracy.value,
+        today: cost_value(answer.value.day, None)?,
+        accuracy: answer.value.accuracy,
     };
     let mut out = io::stdout().lock();
     print_status(&mut out, Format::or_default(a.format, Format::Table), &s)?;

@@ -123,3 +123,44 @@ fn status_just_after_midnight_and_without_nav() {
         "$0.00/h \u{b7} $0.00 today \u{b7} acc -\n"
     );
 }
+
+/// An archive wholly inside today: answered from its index when neither
+/// window's start splits an hour bucket, read when the last hour's does;
+/// the same answers either way, and without the index.
+#[test]
+fn status_from_an_index_and_across_a_split_bucket() {
+    let s = Store::new();
+    s.log_lines(
+        &[],
+        &[
+            json!({"event": "nav", "ts": "2026-03-01T00:00:00Z", "cost": 0.5}),
+            json!({"event": "validation_fail", "ts": "2026-03-01T09:15:00Z", "cost": 0.25}),
+            json!({"event": "nav", "ts": "2026-03-01T11:00:00Z", "cost": 1.0}),
+            json!({"event": "nav", "ts": "2026-03-01T11:40:00Z", "cost": 2.0}),
+        ],
+    );
+    s.ok(&["rotate"]);
+    s.log_lines(
+        &[],
+        &[json!({"event": "llm_call", "ts": "2026-03-01T12:10:00Z", "cost": 4.0})],
+    );
+    let at = |now: &str| s.ok(&["--now", now, "status"]);
+    let check = |s_idx: &str| {
+        // At 12:00 the hour starts on a bucket's edge: 1 + 2 + 4.
+        assert_eq!(
+            at("2026-03-01T12:00:00Z"),
+            "$7.00/h \u{b7} $7.75 today \u{b7} acc 67%\n",
+            "{s_idx}"
+        );
+        // At 12:30 it splits the 11:00 bucket: 2 + 4.
+        assert_eq!(
+            at("2026-03-01T12:30:00Z"),
+            "$6.00/h \u{b7} $7.75 today \u{b7} acc 67%\n",
+            "{s_idx}"
+        );
+    };
+    check("with the index");
+    let idx = s.files().into_iter().find(|f| f.ends_with(".idx")).unwrap();
+    std::fs::remove_file(s.store_dir().join(idx)).unwrap();
+    check("without it");
+}
