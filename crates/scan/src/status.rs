@@ -116,3 +116,25 @@ impl Fold for StatusFold {
         Some(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bucket_is_after_before_or_split() {
+        let t = |s: &str| Timestamp::parse(s).unwrap();
+        let h11 = t("2026-03-01T11:00:00Z").unix_secs();
+        for (since, want) in [
+            ("2026-03-01T11:00:00Z", Some(true)),
+            ("2026-03-01T10:59:59.999999Z", Some(true)),
+            ("2026-03-01T12:00:00Z", Some(false)),
+            ("2026-03-01T11:00:00.000001Z", None),
+            ("2026-03-01T11:59:59Z", None),
+        ] {
+            assert_eq!(bucket_after(h11, t(since)), want, "{since}");
+        }
+        // Out of the range of timestamps: no answer, never a panic.
+        assert_eq!(bucket_after(i64::MAX, t("2026-03-01T11:00:00Z")), None);
+    }
+}
