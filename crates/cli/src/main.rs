@@ -127,6 +127,10 @@ enum Command {
     Accuracy(read::AccuracyArgs),
     /// Records, events, time range, segments, bytes and malformed lines.
     Stats(read::StatsArgs),
+    /// One line for a shell prompt: spend in the last hour, today (UTC), today's accuracy.
+    Status(read::StatusArgs),
+    /// Per session: first and last ts, duration, events, cost, tokens, models, accuracy; by cost.
+    Sessions(read::SessionsArgs),
     /// Check every segment: torn tails, malformed lines, seq gaps, leftovers.
     Verify(read::VerifyArgs),
     /// Write sidecar indexes for the archives that have none (Python-era or older ones).
@@ -201,6 +205,8 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         Command::Spend(a) => read::spend(cli, a),
         Command::Accuracy(a) => read::accuracy(cli, a),
         Command::Stats(a) => read::stats(cli, a),
+        Command::Status(a) => read::status(cli, a),
+        Command::Sessions(a) => read::sessions(cli, a),
         Command::Verify(a) => read::verify(cli, a),
         Command::Index(a) => read::index(cli, a),
         Command::Seal(a) => seal_cmd::run(cli, a),

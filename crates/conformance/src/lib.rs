@@ -13,6 +13,9 @@
 //!   the line bound refused by log, batch and import, storing nothing;
 //! - the same queries over the same generated events give the same answers
 //!   as the file store, bit for bit (differential);
+//! - weeks (ISO), months and days group alike at their edges (Sunday's
+//!   last microsecond, an ISO-year change, Feb 29, offsets that cross a
+//!   boundary in UTC), with hand-computed answers;
 //! - sums of huge costs are exact, or the overflow error (never a wrong
 //!   number);
 //! - import keeps records as they are and, for table backends, skips
@@ -33,6 +36,9 @@ use scout_audit_core::{
 use scout_audit_store_file::FileStore;
 use serde_json::json;
 
+mod periods;
+
+pub use periods::period_edges_group_alike;
 pub use scout_audit_core::Store;
 
 /// How to open a backend's store for the suite.
@@ -478,8 +484,14 @@ pub fn same_answers_as_the_file_store<H: Harness>(h: &H) {
             None,
             Some(GroupBy::Hour),
             Some(GroupBy::Day),
+            Some(GroupBy::Week),
+            Some(GroupBy::Month),
             Some(GroupBy::Model),
             Some(GroupBy::Session),
+            Some(GroupBy::HourModel),
+            Some(GroupBy::DayModel),
+            Some(GroupBy::WeekModel),
+            Some(GroupBy::MonthModel),
         ] {
             // SpendBy's equality is exact: the same exact cost sums (and
             // values, to the bit), records and token sums per group.
@@ -708,6 +720,10 @@ macro_rules! conformance_tests {
         #[test]
         fn conformance_same_answers_as_the_file_store() {
             $crate::same_answers_as_the_file_store(&$make);
+        }
+        #[test]
+        fn conformance_period_edges_group_alike() {
+            $crate::period_edges_group_alike(&$make);
         }
         #[test]
         fn conformance_huge_costs_sum_exactly() {

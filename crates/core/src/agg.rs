@@ -6,7 +6,7 @@
 //! ([`ExactSum`]): the answer does not depend on the order of the records
 //! or on how the work was split, so every engine gives the same bits.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -599,13 +599,61 @@ pub enum GroupBy {
     Hour,
     /// UTC day of `ts`, keyed `2026-11-27`.
     Day,
+    /// ISO 8601 week of `ts` in UTC (weeks start on Monday; a week belongs
+    /// to the year of its Thursday), keyed `2026-W01`: 2027-01-01 is in
+    /// `2026-W53`, 2024-12-30 in `2025-W01`.
+    Week,
+    /// UTC month of `ts`, keyed `2026-02`.
+    Month,
     /// `model`.
     Model,
     /// `session_id`.
     Session,
+    /// The UTC hour, then the model: one group per pair (see
+    /// [`SpendBy::pairs`]).
+    HourModel,
+    /// The UTC day, then the model.
+    DayModel,
+    /// The ISO week, then the model.
+    WeekModel,
+    /// The UTC month, then the model.
+    MonthModel,
 }
 
+/// Separates the period from the model in a pair grouping's key; a
+/// period's key never holds it.
+const PAIR_SEP: char = '\0';
+/// Follows [`PAIR_SEP`] when the record has a model (the key then ends
+/// with the model, whatever bytes it holds): a pair without a model sorts
+/// before the pairs with one.
+const PAIR_MODEL: char = '=';
+
 impl GroupBy {
+    /// A pair grouping's two keys (the period, then [`GroupBy::Model`]);
+    /// `None` for a single key.
+    pub fn pair(self) -> Option<(GroupBy, GroupBy)> {
+        let period = match self {
+            GroupBy::HourModel => GroupBy::Hour,
+            GroupBy::DayModel => GroupBy::Day,
+            GroupBy::WeekModel => GroupBy::Week,
+            GroupBy::MonthModel => GroupBy::Month,
+            _ => return None,
+        };
+        Some((period, GroupBy::Model))
+    }
+
+    /// The pair grouping of a period and the model: `None` unless `first`
+    /// is a period (hour, day, week, month) and `second` the model.
+    pub fn paired(first: GroupBy, second: GroupBy) -> Option<GroupBy> {
+        match (first, second) {
+            (GroupBy::Hour, GroupBy::Model) => Some(GroupBy::HourModel),
+            (GroupBy::Day, GroupBy::Model) => Some(GroupBy::DayModel),
+            (GroupBy::Week, GroupBy::Model) => Some(GroupBy::WeekModel),
+            (GroupBy::Month, GroupBy::Model) => Some(GroupBy::MonthModel),
+            _ => None,
+        }
+    }
+
     /// The group of a record, `None` when it has no value for the key.
     pub fn key(
         self,
@@ -619,10 +667,51 @@ impl GroupBy {
                 let (y, m, d, ..) = t.civil();
                 format!("{y:04}-{m:02}-{d:02}")
             }),
+            GroupBy::Week => ts
+                .and_then(iso_week)
+                .map(|(y, w)| format!("{y:04}-W{w:02}")),
+            GroupBy::Month => ts.map(|t| {
+                let (y, m, ..) = t.civil();
+                format!("{y:04}-{m:02}")
+            }),
             GroupBy::Model => model.map(str::to_owned),
             GroupBy::Session => session.map(str::to_owned),
+            GroupBy::HourModel | GroupBy::DayModel | GroupBy::WeekModel | GroupBy::MonthModel => {
+                let (period, _) = self.pair()?;
+                let mut k = period.key(ts, None, None).unwrap_or_default();
+                k.push(PAIR_SEP);
+                if let Some(m) = model {
+                    k.push(PAIR_MODEL);
+                    k.push_str(m);
+                }
+                Some(k)
+            }
         }
     }
+}
+
+/// A pair grouping's key split back: (period, model).
+fn split_pair(key: Option<&str>) -> (Option<&str>, Option<&str>) {
+    let Some((period, model)) = key.and_then(|k| k.split_once(PAIR_SEP)) else {
+        return (None, None);
+    };
+    let period = Some(period).filter(|p| !p.is_empty());
+    (period, model.strip_prefix(PAIR_MODEL))
+}
+
+/// The ISO 8601 week of an instant in UTC: (ISO year, week `1..=53`).
+/// The week runs Monday to Sunday and belongs to the year of its
+/// Thursday. `None` only if that Thursday is outside the years 1 to 9999
+/// (never: 0001-01-01 is a Monday and 9999-12-31 a Friday).
+pub fn iso_week(t: Timestamp) -> Option<(i32, u32)> {
+    let days = t.unix_secs().div_euclid(86_400);
+    // 1970-01-01 was a Thursday: Monday is 0.
+    let weekday = (days + 3).rem_euclid(7);
+    let thursday = days - weekday + 3;
+    let (year, ..) = Timestamp::from_unix(thursday * 86_400, 0)?.civil();
+    let jan1 = Timestamp::from_date(year, 1, 1)?.unix_secs() / 86_400;
+    let week = u32::try_from((thursday - jan1) / 7 + 1).ok()?;
+    Some((year, week))
 }
 
 /// Records and cost in one group.
@@ -724,9 +813,25 @@ impl SpendBy {
         }
     }
 
-    /// The groups in key order.
+    /// The groups in key order. A pair grouping's keys are opaque here:
+    /// read them with [`SpendBy::pairs`].
     pub fn groups(&self) -> impl Iterator<Item = (Option<&str>, &SpendGroup)> {
         self.groups.iter().map(|(k, g)| (k.as_deref(), g))
+    }
+
+    /// A pair grouping's groups as (period, model, group), in the order of
+    /// the period (`None`, records without `ts`, first), then the model
+    /// (`None` first); for a single key, (key, `None`, group).
+    pub fn pairs(&self) -> impl Iterator<Item = (Option<&str>, Option<&str>, &SpendGroup)> {
+        let paired = self.by.and_then(GroupBy::pair).is_some();
+        self.groups().map(move |(k, g)| {
+            if paired {
+                let (p, m) = split_pair(k);
+                (p, m, g)
+            } else {
+                (k, None, g)
+            }
+        })
     }
 
     /// The exact total over all groups, correctly rounded; an error when
@@ -737,6 +842,142 @@ impl SpendBy {
             s.merge(&g.cost);
         }
         s.value()
+    }
+}
+
+/// One session's figures (`sessions`): its time span, records, exact
+/// cost, tokens, models and navigation accuracy.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SessionGroup {
+    /// The earliest `ts` (records without one do not count).
+    pub first_ts: Option<Timestamp>,
+    /// The latest `ts`.
+    pub last_ts: Option<Timestamp>,
+    /// Records of the session.
+    pub records: u64,
+    /// Their exact cost sum (a missing cost counts 0).
+    pub cost: ExactSum,
+    /// Sum of `input_t`.
+    pub input_t: u64,
+    /// Sum of `output_t`.
+    pub output_t: u64,
+    /// The distinct `model`s, in name order.
+    pub models: BTreeSet<String>,
+    /// `nav` against `validation_fail`, as `accuracy` counts them.
+    pub accuracy: Accuracy,
+}
+
+impl SessionGroup {
+    /// Adds another fold of the same session.
+    pub fn merge(&mut self, o: &SessionGroup) {
+        self.first_ts = match (self.first_ts, o.first_ts) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.last_ts = self.last_ts.max(o.last_ts);
+        self.records += o.records;
+        self.cost.merge(&o.cost);
+        self.input_t = self.input_t.saturating_add(o.input_t);
+        self.output_t = self.output_t.saturating_add(o.output_t);
+        self.models.extend(o.models.iter().cloned());
+        self.accuracy.merge(&o.accuracy);
+    }
+
+    /// `last_ts - first_ts` (zero without a `ts`).
+    pub fn duration(&self) -> Duration {
+        match (self.first_ts, self.last_ts) {
+            (Some(a), Some(b)) => b.duration_since(a),
+            _ => Duration::ZERO,
+        }
+    }
+}
+
+/// Figures per `session_id` (records without one are the session
+/// `None`): a mergeable fold, so every engine gives the same answer.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Sessions {
+    groups: BTreeMap<Option<String>, SessionGroup>,
+}
+
+impl Sessions {
+    /// Adds one record.
+    pub fn add(&mut self, r: &Record) {
+        let cost = r.cost();
+        let tokens = (r.input_t(), r.output_t());
+        self.add_parts(r.ts(), r.session_id(), r.model(), r.event(), cost, tokens);
+    }
+
+    /// Adds one record given by its typed fields (`tokens`: `input_t`,
+    /// `output_t`).
+    pub fn add_parts(
+        &mut self,
+        ts: Option<Timestamp>,
+        session: Option<&str>,
+        model: Option<&str>,
+        event: Option<&str>,
+        cost: Option<f64>,
+        tokens: (Option<u64>, Option<u64>),
+    ) {
+        let g = match self.groups.get_mut(&session.map(str::to_owned)) {
+            Some(g) => g,
+            None => self.groups.entry(session.map(str::to_owned)).or_default(),
+        };
+        if let Some(t) = ts {
+            g.first_ts = Some(g.first_ts.map_or(t, |f| f.min(t)));
+            g.last_ts = Some(g.last_ts.map_or(t, |l| l.max(t)));
+        }
+        g.records += 1;
+        if let Some(c) = cost {
+            g.cost.add(c);
+        }
+        g.input_t = g.input_t.saturating_add(tokens.0.unwrap_or(0));
+        g.output_t = g.output_t.saturating_add(tokens.1.unwrap_or(0));
+        if let Some(m) = model
+            && !g.models.contains(m)
+        {
+            g.models.insert(m.to_owned());
+        }
+        g.accuracy.add(event);
+    }
+
+    /// Adds another fold.
+    pub fn merge(&mut self, other: &Sessions) {
+        for (k, g) in &other.groups {
+            self.groups.entry(k.clone()).or_default().merge(g);
+        }
+    }
+
+    /// Sessions in id order (`None` first).
+    pub fn groups(&self) -> impl Iterator<Item = (Option<&str>, &SessionGroup)> {
+        self.groups.iter().map(|(k, g)| (k.as_deref(), g))
+    }
+
+    /// Sessions by cost, highest first, ties by session id (`None`
+    /// first); a cost beyond the doubles sorts as infinite (of its sign),
+    /// a non-finite one last.
+    pub fn by_cost(&self) -> Vec<(Option<&str>, &SessionGroup)> {
+        let key = |g: &SessionGroup| match g.cost.value() {
+            Ok(x) => x,
+            Err(SumOverflow::Positive) => f64::INFINITY,
+            Err(SumOverflow::Negative) => f64::NEG_INFINITY,
+            Err(SumOverflow::NotFinite) => f64::NAN,
+        };
+        let mut v: Vec<_> = self.groups().map(|(k, g)| (k, g, key(g))).collect();
+        v.sort_by(|a, b| {
+            let nan = a.2.is_nan().cmp(&b.2.is_nan());
+            nan.then(b.2.total_cmp(&a.2)).then(a.0.cmp(&b.0))
+        });
+        v.into_iter().map(|(k, g, _)| (k, g)).collect()
+    }
+
+    /// Sessions counted.
+    pub fn len(&self) -> usize {
+        self.groups.len()
+    }
+
+    /// Whether no record was counted.
+    pub fn is_empty(&self) -> bool {
+        self.groups.is_empty()
     }
 }
 
@@ -1497,6 +1738,153 @@ mod tests {
         merged.merge(&by_model);
         merged.merge(&by_model);
         assert_eq!(merged.total(), Ok(30.0));
+    }
+
+    #[test]
+    fn week_and_month_keys_at_their_edges() {
+        let key = |by: GroupBy, ts: &str| by.key(Timestamp::parse(ts).ok(), None, None);
+        let week = |ts| key(GroupBy::Week, ts);
+        let month = |ts| key(GroupBy::Month, ts);
+        for (ts, w, m) in [
+            // Sunday's last microsecond, then Monday: a new week.
+            ("2026-01-04T23:59:59.999999Z", "2026-W01", "2026-01"),
+            ("2026-01-05T00:00:00Z", "2026-W02", "2026-01"),
+            // Across an ISO-year change: 2027-01-01 (a Friday) is in 2026-W53.
+            ("2026-12-31T12:00:00Z", "2026-W53", "2026-12"),
+            ("2027-01-01T00:00:00Z", "2026-W53", "2027-01"),
+            ("2027-01-03T23:59:59Z", "2026-W53", "2027-01"),
+            ("2027-01-04T00:00:00Z", "2027-W01", "2027-01"),
+            // 2024-12-30 (a Monday) is in 2025-W01.
+            ("2024-12-29T23:59:59Z", "2024-W52", "2024-12"),
+            ("2024-12-30T00:00:00Z", "2025-W01", "2024-12"),
+            // Feb 29 of a leap year, and the day after.
+            ("2028-02-29T23:59:59.999999Z", "2028-W09", "2028-02"),
+            ("2028-03-01T00:00:00Z", "2028-W09", "2028-03"),
+            // An offset that moves the record across a boundary in UTC.
+            ("2026-03-01T00:30:00+01:00", "2026-W09", "2026-02"),
+            ("2026-03-01T23:30:00-01:00", "2026-W10", "2026-03"),
+            // The ends of the range.
+            ("0001-01-01T00:00:00Z", "0001-W01", "0001-01"),
+            ("9999-12-31T23:59:59Z", "9999-W52", "9999-12"),
+        ] {
+            assert_eq!(week(ts).as_deref(), Some(w), "{ts}");
+            assert_eq!(month(ts).as_deref(), Some(m), "{ts}");
+        }
+        assert_eq!(GroupBy::Week.key(None, Some("m"), Some("s")), None);
+        assert_eq!(GroupBy::Month.key(None, Some("m"), Some("s")), None);
+    }
+
+    #[test]
+    fn pairs_group_a_period_then_the_model() {
+        let recs: Vec<Record> = [
+            r#"{"ts":"2026-02-22T10:00:00Z","model":"b","cost":0.5}"#,
+            r#"{"ts":"2026-02-22T11:00:00Z","model":"a","cost":1.0}"#,
+            r#"{"ts":"2026-02-22T23:00:00-01:00","model":"a","cost":2.0}"#,
+            r#"{"ts":"2026-02-23T05:00:00Z","cost":4.0}"#,
+            r#"{"model":"a\u0000=x","cost":8.0}"#,
+            r#"{"cost":16.0}"#,
+        ]
+        .into_iter()
+        .map(rec)
+        .collect();
+        let mut by = SpendBy::new(GroupBy::DayModel);
+        for r in &recs {
+            by.add(r);
+        }
+        let got: Vec<_> = by
+            .pairs()
+            .map(|(k, m, g)| (k, m, g.records, g.cost.value().unwrap()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (None, None, 1, 16.0),
+                (None, Some("a\0=x"), 1, 8.0),
+                (Some("2026-02-22"), Some("a"), 1, 1.0),
+                (Some("2026-02-22"), Some("b"), 1, 0.5),
+                (Some("2026-02-23"), None, 1, 4.0),
+                (Some("2026-02-23"), Some("a"), 1, 2.0),
+            ]
+        );
+        assert_eq!(by.total(), Ok(31.5));
+        for (a, b, pair) in [
+            (GroupBy::Hour, GroupBy::Model, Some(GroupBy::HourModel)),
+            (GroupBy::Day, GroupBy::Model, Some(GroupBy::DayModel)),
+            (GroupBy::Week, GroupBy::Model, Some(GroupBy::WeekModel)),
+            (GroupBy::Month, GroupBy::Model, Some(GroupBy::MonthModel)),
+            (GroupBy::Model, GroupBy::Day, None),
+            (GroupBy::Day, GroupBy::Session, None),
+            (GroupBy::Day, GroupBy::Week, None),
+        ] {
+            assert_eq!(GroupBy::paired(a, b), pair, "{a:?} {b:?}");
+            if let Some(p) = pair {
+                assert_eq!(p.pair(), Some((a, b)));
+            }
+        }
+        assert_eq!(GroupBy::Day.pair(), None);
+        // A single key's pairs are its groups.
+        let mut day = SpendBy::new(GroupBy::Day);
+        day.add(&recs[0]);
+        let got: Vec<_> = day.pairs().map(|(k, m, g)| (k, m, g.records)).collect();
+        assert_eq!(got, vec![(Some("2026-02-22"), None, 1)]);
+    }
+
+    #[test]
+    fn sessions_fold_and_sort_by_cost() {
+        let recs: Vec<Record> = [
+            r#"{"ts":"2026-03-01T10:00:00Z","session_id":"b","event":"nav","model":"m2","cost":1.0,"input_t":5}"#,
+            r#"{"ts":"2026-03-01T09:00:00+02:00","session_id":"b","event":"validation_fail","model":"m1"}"#,
+            r#"{"ts":"2026-03-01T11:30:00Z","session_id":"b","event":"nav","model":"m2","cost":0.5,"output_t":7}"#,
+            r#"{"session_id":"a","event":"nav","cost":1.5}"#,
+            r#"{"ts":"2026-03-01T12:00:00Z","session_id":"c","event":"brief","cost":0.25}"#,
+            r#"{"ts":"2026-03-01T12:00:00Z","event":"nav","cost":4.0}"#,
+        ]
+        .into_iter()
+        .map(rec)
+        .collect();
+        let mut whole = Sessions::default();
+        let (mut a, mut b) = (Sessions::default(), Sessions::default());
+        for (i, r) in recs.iter().enumerate() {
+            whole.add(r);
+            if i % 2 == 0 { a.add(r) } else { b.add(r) }
+        }
+        b.merge(&a);
+        assert_eq!(b, whole);
+        let got: Vec<_> = whole
+            .by_cost()
+            .into_iter()
+            .map(|(k, g)| (k, g.records, g.cost.value().unwrap()))
+            .collect();
+        // b and a tie at 1.5: by session id.
+        assert_eq!(
+            got,
+            vec![
+                (None, 1, 4.0),
+                (Some("a"), 1, 1.5),
+                (Some("b"), 3, 1.5),
+                (Some("c"), 1, 0.25)
+            ]
+        );
+        let (_, sb) = whole.groups().find(|(k, _)| *k == Some("b")).unwrap();
+        assert_eq!(sb.first_ts, Timestamp::parse("2026-03-01T07:00:00Z").ok());
+        assert_eq!(sb.last_ts, Timestamp::parse("2026-03-01T11:30:00Z").ok());
+        assert_eq!(sb.duration(), Duration::from_secs(4 * 3600 + 1800));
+        assert_eq!((sb.input_t, sb.output_t), (5, 7));
+        assert_eq!(sb.models.iter().collect::<Vec<_>>(), ["m1", "m2"]);
+        assert_eq!(sb.accuracy.finish().accuracy_pct, 50.0);
+        let (_, sa) = whole.groups().find(|(k, _)| *k == Some("a")).unwrap();
+        assert_eq!((sa.first_ts, sa.duration()), (None, Duration::ZERO));
+        assert_eq!((whole.len(), whole.is_empty()), (4, false));
+    }
+
+    proptest! {
+        #[test]
+        fn iso_week_agrees_with_chrono(secs in -62_135_596_800i64..=253_402_300_799) {
+            use chrono::Datelike;
+            let t = Timestamp::from_unix(secs, 0).unwrap();
+            let c = chrono::DateTime::from_timestamp(secs, 0).unwrap().iso_week();
+            prop_assert_eq!(iso_week(t), Some((c.year(), c.week())));
+        }
     }
 
     #[test]

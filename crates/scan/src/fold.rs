@@ -59,7 +59,7 @@ pub(crate) trait Fold: Clone + Send + Sync {
 /// Index buckets that a filter matches wholly: events in the filter (any
 /// when empty), the `ts`-less hour only without time bounds. `None` when
 /// the filter has conditions the index does not know (session, model).
-fn buckets<'s>(
+pub(crate) fn buckets<'s>(
     s: &'s Summary,
     filter: &'s Filter,
 ) -> Option<
@@ -159,8 +159,14 @@ impl Fold for Spend {
         };
         let by = self.groups.as_ref().and_then(SpendBy::by);
         match by {
-            // The index has no sessions.
-            Some(GroupBy::Session) => return None,
+            // The index has no sessions, nor models per hour.
+            Some(
+                GroupBy::Session
+                | GroupBy::HourModel
+                | GroupBy::DayModel
+                | GroupBy::WeekModel
+                | GroupBy::MonthModel,
+            ) => return None,
             // Per model: the index keeps models over timed records only.
             Some(GroupBy::Model) if !filter.has_time_bounds() || !filter.events().is_empty() => {
                 return None;
@@ -172,8 +178,9 @@ impl Fold for Spend {
             t.add_cost_to(&mut out.total);
             if let Some(g) = &mut out.groups {
                 let key = match by {
-                    // Hour buckets: the same keys as the records' own.
-                    Some(b @ (GroupBy::Hour | GroupBy::Day)) => {
+                    // Hour buckets: the same keys as the records' own (a
+                    // UTC hour lies inside one UTC day, ISO week and month).
+                    Some(b @ (GroupBy::Hour | GroupBy::Day | GroupBy::Week | GroupBy::Month)) => {
                         b.key(hour.and_then(|h| Timestamp::from_unix(h, 0)), None, None)
                     }
                     // One group for everything.

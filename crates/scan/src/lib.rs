@@ -46,7 +46,9 @@ mod mmap;
 mod order;
 mod out;
 mod prefilter;
+mod sessions;
 mod source;
+mod status;
 
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -64,6 +66,7 @@ pub use floor::count_newlines;
 pub use index::{IndexOutcome, Rebuild, build_indexes, build_indexes_with};
 pub use out::{Jsonl, RecordLine, Render, Rendered, write_json};
 pub use source::Inputs;
+pub use status::Status;
 
 use engine::{Ctx, Part};
 use fold::Fold;
@@ -273,6 +276,25 @@ impl Scan {
                 records: f.records,
                 groups: f.groups,
             },
+            report,
+        })
+    }
+
+    /// Per-session figures of the matching records (`sessions`).
+    pub fn sessions(self) -> Result<Answer<scout_audit_core::agg::Sessions>> {
+        let (f, report) = self.run(sessions::SessionsFold::default(), How::All)?;
+        Ok(Answer { value: f.0, report })
+    }
+
+    /// `status`: the exact cost since `hour_since`, the exact cost and
+    /// the accuracy since `day_since`, in one scan (the scan's own time
+    /// bounds are replaced by the earlier of the two).
+    pub fn status(mut self, hour_since: Timestamp, day_since: Timestamp) -> Result<Answer<Status>> {
+        let proto = status::StatusFold::new(hour_since, day_since);
+        self.filter = proto.filter();
+        let (f, report) = self.run(proto, How::All)?;
+        Ok(Answer {
+            value: f.finish(),
             report,
         })
     }

@@ -9,9 +9,9 @@ use std::ops::ControlFlow;
 use std::path::PathBuf;
 
 use anyhow::Result;
-use scout_audit_core::agg::{AccuracyMetrics, EventCounts, FileCounts, GroupBy};
+use scout_audit_core::agg::{AccuracyMetrics, EventCounts, FileCounts, GroupBy, Sessions};
 use scout_audit_core::{Filter, Record, Timestamp};
-use scout_audit_scan::{Answer, ScanReport, Spend};
+use scout_audit_scan::{Answer, ScanReport, Spend, Status};
 use scout_audit_store_file::ReadReport;
 
 use crate::output::{Format, RecordPrinter};
@@ -96,6 +96,29 @@ pub trait ReadBackend {
 
     /// Navigation accuracy over the matching records.
     fn accuracy(&self, filter: Filter) -> Result<Answer<AccuracyMetrics>>;
+
+    /// Per-session figures of the matching records (`sessions`).
+    fn sessions(&self, filter: Filter) -> Result<Answer<Sessions>>;
+
+    /// `status`: the cost since `hour_since`, the cost and accuracy since
+    /// `day_since`. By default three queries; the scanner does it in one.
+    fn status(&self, hour_since: Timestamp, day_since: Timestamp) -> Result<Answer<Status>> {
+        let hour = self.spend(Filter::new().since(hour_since), None)?;
+        let day = self.spend(Filter::new().since(day_since), None)?;
+        let accuracy = self.accuracy(Filter::new().since(day_since))?;
+        Ok(Answer {
+            value: Status {
+                hour: hour.value.total,
+                day: day.value.total,
+                accuracy: accuracy.value,
+            },
+            report: if hour_since < day_since {
+                hour.report
+            } else {
+                day.report
+            },
+        })
+    }
 
     /// What `stats` reports, in one pass over the records (with the
     /// `top_files` most frequent files when asked, where the backend knows

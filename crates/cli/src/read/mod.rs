@@ -11,7 +11,12 @@ mod backend;
 mod print;
 mod records;
 mod scanned;
+mod sessions;
+mod status;
 mod table;
+
+pub use sessions::{SessionsArgs, sessions};
+pub use status::{StatusArgs, status};
 
 use scanned::Scanned;
 use table::Table;
@@ -125,10 +130,45 @@ pub enum By {
     Hour,
     /// UTC day.
     Day,
+    /// ISO week in UTC (Monday start), labelled 2026-W01.
+    Week,
+    /// UTC month, labelled 2026-02.
+    Month,
     /// Model.
     Model,
     /// Session.
     Session,
+}
+
+impl By {
+    fn group_by(self) -> GroupBy {
+        match self {
+            By::Hour => GroupBy::Hour,
+            By::Day => GroupBy::Day,
+            By::Week => GroupBy::Week,
+            By::Month => GroupBy::Month,
+            By::Model => GroupBy::Model,
+            By::Session => GroupBy::Session,
+        }
+    }
+}
+
+/// `--by`: one key, or a period then the model (`day,model`).
+fn parse_by(text: &str) -> Result<GroupBy, String> {
+    let one = |k: &str| {
+        By::from_str(k.trim(), true).map(By::group_by).map_err(|_| {
+            format!("unknown key {k:?}: expected hour, day, week, month, model or session")
+        })
+    };
+    match text.split_once(',') {
+        None => one(text),
+        Some((a, b)) => GroupBy::paired(one(a)?, one(b)?).ok_or_else(|| {
+            format!(
+                "cannot group by {text:?}: two keys are a period (hour, day, week, month) \
+                 then model, as day,model"
+            )
+        }),
+    }
 }
 
 #[derive(Args, Debug)]
@@ -139,9 +179,11 @@ pub struct SpendArgs {
     /// The window: records at or after this time instead.
     #[arg(long, value_parser = TimeArg::parse)]
     since: Option<TimeArg>,
-    /// Group the spend.
-    #[arg(long, value_enum)]
-    by: Option<By>,
+    /// Group the spend: hour, day, week (ISO, UTC), month (UTC), model,
+    /// session, or a period then the model (hour,model day,model
+    /// week,model month,model).
+    #[arg(long, value_parser = parse_by, value_name = "KEY[,model]")]
+    by: Option<GroupBy>,
     /// Output format [default: table on a terminal, else json].
     #[arg(long, value_enum)]
     format: Option<Format>,
@@ -319,12 +361,7 @@ pub fn spend(cli: &Cli, a: &SpendArgs) -> Result<ExitCode> {
         print_no_spend(&mut out, format)?;
         return Ok(ExitCode::SUCCESS);
     };
-    let by = a.by.map(|b| match b {
-        By::Hour => GroupBy::Hour,
-        By::Day => GroupBy::Day,
-        By::Model => GroupBy::Model,
-        By::Session => GroupBy::Session,
-    });
+    let by = a.by;
     let answer = open(cli, &a.inputs)?.spend(Filter::new().since(since), by)?;
     print_spend(&mut out, format, by, since, &answer.value)?;
     report_skips(&answer.report);

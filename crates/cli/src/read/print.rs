@@ -74,7 +74,10 @@ pub fn print_count(out: &mut dyn Write, format: Option<Format>, n: u64) -> io::R
 
 /// A total cost, or the error `spend` gives when the exact sum has no
 /// double value (never a wrong number): `group` names a `--by` group.
-fn cost_value(sum: Result<f64, SumOverflow>, group: Option<Option<&str>>) -> Result<f64> {
+pub(super) fn cost_value(
+    sum: Result<f64, SumOverflow>,
+    group: Option<Option<&str>>,
+) -> Result<f64> {
     let of = match group {
         None => "the selected records".to_owned(),
         Some(Some(k)) => format!("the selected records in group {k:?}"),
@@ -91,7 +94,7 @@ fn cost_value(sum: Result<f64, SumOverflow>, group: Option<Option<&str>>) -> Res
     )
 }
 
-fn fmt_cost(x: f64) -> String {
+pub(super) fn fmt_cost(x: f64) -> String {
     // Shortest round-trip form, as JSON writes it.
     serde_json::to_string(&x).unwrap_or_else(|_| x.to_string())
 }
@@ -107,7 +110,9 @@ pub fn print_no_spend(out: &mut dyn Write, format: Format) -> io::Result<()> {
     }
 }
 
-/// `spend`'s answer in a format.
+/// `spend`'s answer in a format. A pair grouping (`--by day,model`)
+/// gives each group its period as `key` and its model as `model` (JSON),
+/// or a column each (table, CSV).
 pub fn print_spend(
     out: &mut dyn Write,
     format: Format,
@@ -118,10 +123,19 @@ pub fn print_spend(
     // Every cost is checked before anything is printed.
     let total = cost_value(spend.total, None)?;
     let groups = spend.groups.as_ref();
+    let paired = by.and_then(GroupBy::pair).is_some();
     let costs: Vec<f64> = groups
         .iter()
-        .flat_map(|g| g.groups())
-        .map(|(k, g)| cost_value(g.cost.value(), Some(k)))
+        .flat_map(|g| g.pairs())
+        .map(|(k, m, g)| {
+            let name = match (k, m) {
+                (k, Some(m)) if paired => format!("{} / {m}", k.unwrap_or("-")),
+                (k, None) if paired => format!("{} / -", k.unwrap_or("-")),
+                (Some(k), _) => k.to_owned(),
+                (None, _) => return cost_value(g.cost.value(), Some(None)),
+            };
+            cost_value(g.cost.value(), Some(Some(&name)))
+        })
         .collect::<Result<_>>()?;
     match format {
         Format::Json | Format::Jsonl => {
@@ -132,16 +146,18 @@ pub fn print_spend(
             });
             if let Some(g) = groups {
                 v["groups"] = g
-                    .groups()
+                    .pairs()
                     .zip(&costs)
-                    .map(|((k, g), cost)| {
-                        json!({
-                            "key": k,
-                            "records": g.records,
-                            "cost": cost,
-                            "input_t": g.input_t,
-                            "output_t": g.output_t,
-                        })
+                    .map(|((k, m, g), cost)| {
+                        let mut row = json!({"key": k});
+                        if paired {
+                            row["model"] = json!(m);
+                        }
+                        row["records"] = json!(g.records);
+                        row["cost"] = json!(cost);
+                        row["input_t"] = json!(g.input_t);
+                        row["output_t"] = json!(g.output_t);
+                        row
                     })
                     .collect();
             }
@@ -161,6 +177,18 @@ pub fn print_spend(
     Ok(())
 }
 
+/// The column header of a grouping's key.
+fn key_header(by: GroupBy) -> &'static str {
+    match by {
+        GroupBy::Hour => "HOUR",
+        GroupBy::Day => "DAY",
+        GroupBy::Week => "WEEK",
+        GroupBy::Month => "MONTH",
+        GroupBy::Model => "MODEL",
+        _ => "SESSION",
+    }
+}
+
 /// `spend --by`'s groups as rows, `costs` checked already.
 fn print_spend_groups(
     out: &mut dyn Write,
@@ -169,31 +197,31 @@ fn print_spend_groups(
     groups: &SpendBy,
     costs: &[f64],
 ) -> Result<()> {
-    let by = match by {
-        Some(GroupBy::Hour) => "HOUR",
-        Some(GroupBy::Day) => "DAY",
-        Some(GroupBy::Model) => "MODEL",
-        _ => "SESSION",
+    let pair = by.and_then(GroupBy::pair);
+    let mut headers = match (by, pair) {
+        (_, Some((a, b))) => vec![key_header(a), key_header(b)],
+        (Some(b), None) => vec![key_header(b)],
+        (None, None) => vec!["SESSION"],
     };
+    headers.extend(["RECORDS", "COST", "INPUT_T", "OUTPUT_T"]);
     let rows: Vec<Vec<String>> = groups
-        .groups()
+        .pairs()
         .zip(costs)
-        .map(|((k, g), &cost)| {
-            vec![
-                k.unwrap_or("-").to_owned(),
+        .map(|((k, m, g), &cost)| {
+            let mut row = vec![k.unwrap_or("-").to_owned()];
+            if pair.is_some() {
+                row.push(m.unwrap_or("-").to_owned());
+            }
+            row.extend([
                 g.records.to_string(),
                 fmt_cost(cost),
                 g.input_t.to_string(),
                 g.output_t.to_string(),
-            ]
+            ]);
+            row
         })
         .collect();
-    print_rows(
-        out,
-        format,
-        &[by, "RECORDS", "COST", "INPUT_T", "OUTPUT_T"],
-        &rows,
-    )?;
+    print_rows(out, format, &headers, &rows)?;
     if format == Format::Table {
         writeln!(out)?;
     }

@@ -7,9 +7,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Result, bail};
-use scout_audit_core::agg::{AccuracyMetrics, GroupBy};
-use scout_audit_core::{Filter, Record};
-use scout_audit_scan::{Answer, Inputs, Pruning, Scan, ScanReport, Spend};
+use scout_audit_core::agg::{AccuracyMetrics, GroupBy, Sessions};
+use scout_audit_core::{Filter, Record, Timestamp};
+use scout_audit_scan::{Answer, Inputs, Pruning, Scan, ScanReport, Spend, Status};
 use scout_audit_store_file::Layout;
 use scout_audit_store_file::fs::{Fs, RealFs};
 
@@ -163,6 +163,16 @@ impl ReadBackend for Scanned<'_> {
 
     fn accuracy(&self, filter: Filter) -> Result<Answer<AccuracyMetrics>> {
         Ok(with_progress(self.scan(filter)?, |s| s.accuracy())?)
+    }
+
+    fn sessions(&self, filter: Filter) -> Result<Answer<Sessions>> {
+        Ok(with_progress(self.scan(filter)?, |s| s.sessions())?)
+    }
+
+    /// One scan from the earlier window's start (decision 155).
+    fn status(&self, hour_since: Timestamp, day_since: Timestamp) -> Result<Answer<Status>> {
+        let scan = self.scan(Filter::new())?;
+        Ok(with_progress(scan, |s| s.status(hour_since, day_since))?)
     }
 
     fn stats(&self, top_files: Option<usize>) -> Result<StatsAnswer> {

@@ -6,7 +6,7 @@
 use std::ops::ControlFlow;
 
 use anyhow::Result;
-use scout_audit_core::agg::{AccuracyMetrics, GroupBy};
+use scout_audit_core::agg::{AccuracyMetrics, GroupBy, Sessions};
 use scout_audit_core::{Filter, ReadStore, Record, SHARED_SEQ_NOTE, SeqBreakAt};
 use scout_audit_scan::{Answer, ScanReport, Spend};
 use scout_audit_store_file::verify::seq_break_text;
@@ -71,6 +71,15 @@ impl ReadBackend for Table {
 
     fn accuracy(&self, filter: Filter) -> Result<Answer<AccuracyMetrics>> {
         Ok(answer(self.store.accuracy(&filter)?))
+    }
+
+    /// A fold over the records the filter selects (pushed down to SQL).
+    fn sessions(&self, filter: Filter) -> Result<Answer<Sessions>> {
+        let mut s = Sessions::default();
+        for r in self.store.scan(&filter)? {
+            s.add(&r?);
+        }
+        Ok(answer(s))
     }
 
     /// One pass over the records; a table store has no files to count.

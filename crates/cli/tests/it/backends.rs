@@ -356,6 +356,36 @@ fn same_reads(s: &Store, other: &str) {
         ],
         &["accuracy", "--since", "20d", "--format", "json"],
         &["accuracy", "--format", "table"],
+        &[
+            "spend", "--since", "60d", "--by", "week", "--format", "json",
+        ],
+        &[
+            "spend", "--since", "60d", "--by", "month", "--format", "csv",
+        ],
+        &[
+            "spend",
+            "--since",
+            "30d",
+            "--by",
+            "day,model",
+            "--format",
+            "json",
+        ],
+        &[
+            "spend",
+            "--since",
+            "60d",
+            "--by",
+            "week,model",
+            "--format",
+            "table",
+        ],
+        &["sessions", "--format", "json"],
+        &[
+            "sessions", "--since", "10d", "--until", "2d", "--format", "csv",
+        ],
+        &["status", "--format", "json"],
+        &["status"],
     ] {
         let a = s
             .bare(&["--path", &file, "--now", now])

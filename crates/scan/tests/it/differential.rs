@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use proptest::prelude::*;
-use scout_audit_core::agg::{Accuracy, EventCounts, ExactSum, GroupBy, LastN, SpendBy};
+use scout_audit_core::agg::{Accuracy, EventCounts, ExactSum, GroupBy, LastN, Sessions, SpendBy};
 use scout_audit_core::{Filter, Record, Timestamp};
 use scout_audit_scan::{Inputs, Jsonl, Pruning, Scan, build_indexes};
 use scout_audit_store_file::Reader;
@@ -380,8 +380,12 @@ fn check_all(inputs: &dyn Fn() -> Inputs, reader: &dyn Fn() -> Reader, pruning: 
             None,
             Some(GroupBy::Hour),
             Some(GroupBy::Day),
+            Some(GroupBy::Week),
+            Some(GroupBy::Month),
             Some(GroupBy::Model),
             Some(GroupBy::Session),
+            Some(GroupBy::DayModel),
+            Some(GroupBy::MonthModel),
         ] {
             let got = scan().spend(by).unwrap().value;
             let mut total = ExactSum::new();
@@ -400,6 +404,12 @@ fn check_all(inputs: &dyn Fn() -> Inputs, reader: &dyn Fn() -> Reader, pruning: 
             assert_eq!(got.records, e.records.len() as u64);
             assert_eq!(got.groups, groups, "groups {f:?} {by:?}");
         }
+        // Sessions, every figure.
+        let mut sessions = Sessions::default();
+        for r in &e.records {
+            sessions.add(r);
+        }
+        assert_eq!(scan().sessions().unwrap().value, sessions, "sessions {f:?}");
         // Accuracy.
         let mut acc = Accuracy::default();
         for r in &e.records {

@@ -119,7 +119,8 @@ mod conformance {
         same_answers_as_the_file_store,
         import_keeps_records,
         distinct_records_with_equal_session_and_seq_are_kept,
-        huge_costs_sum_exactly
+        huge_costs_sum_exactly,
+        period_edges_group_alike
     );
 }
 
