@@ -146,6 +146,31 @@ impl Sealing<'_> {
         Ok(())
     }
 
+    /// Retention retires the oldest one or two archives (one or two
+    /// `retire` entries; always two on a base of 5 rounds, for the kinds
+    /// that need two), then a seal, a rotation and a seal follow. The
+    /// archives retired.
+    fn retire_some(&mut self, rng: &mut Rng, rounds: u64) -> Result<Vec<Seg>, String> {
+        let before = read_model(&self.layout)?;
+        let archives = before.segs.iter().filter(|g| g.gz).count();
+        let keep = archives.saturating_sub(rng.range(1, 2) as usize).max(1);
+        self.retain(keep)?;
+        if keep > 1 && (rng.chance(0.5) || rounds >= 5) {
+            self.write_and_seal(rng)?;
+            self.retain(keep - 1)?;
+        }
+        let left = read_model(&self.layout)?;
+        let retired = before
+            .segs
+            .into_iter()
+            .filter(|g| g.gz && left.find(&g.name).is_none())
+            .collect();
+        self.write_and_seal(rng)?;
+        rotate(&self.layout.live())?;
+        self.write_and_seal(rng)?;
+        Ok(retired)
+    }
+
     /// Runs retention keeping `keep` archives, under seal (a signed
     /// `retire`, then the deletion).
     fn retain(&self, keep: usize) -> Result<(), String> {
@@ -190,28 +215,11 @@ pub fn build_with(dir: &Path, rng: &mut Rng, rounds: u64, retire: bool) -> Resul
             rotate(&live)?;
         }
     }
-    let mut retired_segs = Vec::new();
-    if retire {
-        let before = read_model(&layout)?;
-        let archives = before.segs.iter().filter(|g| g.gz).count();
-        let keep = archives.saturating_sub(rng.range(1, 2) as usize).max(1);
-        s.retain(keep)?;
-        // The base of 5 rounds always retires twice, for the kinds that
-        // need two retires.
-        if keep > 1 && (rng.chance(0.5) || rounds >= 5) {
-            s.write_and_seal(rng)?;
-            s.retain(keep - 1)?;
-        }
-        let left = read_model(&layout)?;
-        retired_segs = before
-            .segs
-            .into_iter()
-            .filter(|g| g.gz && left.find(&g.name).is_none())
-            .collect();
-        s.write_and_seal(rng)?;
-        rotate(&live)?;
-        s.write_and_seal(rng)?;
-    }
+    let retired_segs = if retire {
+        s.retire_some(rng, rounds)?
+    } else {
+        Vec::new()
+    };
     if rng.chance(0.5) {
         let n = rng.range(1, 20);
         write_records(&live, rng, n)?;
@@ -235,11 +243,7 @@ pub fn build_with(dir: &Path, rng: &mut Rng, rounds: u64, retire: bool) -> Resul
         })
         .collect::<Result<Vec<_>, _>>()?;
     check_log_ends(&layout, &seals)?;
-    let retires = std::fs::read_to_string(layout.seal_log())
-        .map_err(|e| format!("{}: {e}", layout.seal_log().display()))?
-        .lines()
-        .filter(|l| l.contains(r#""kind":"retire""#))
-        .count() as u64;
+    let retires = count_retires(&layout)?;
     let now = u64::try_from(clock_secs(&clock)).unwrap_or(0);
     Ok(Base {
         dir: dir.to_path_buf(),
@@ -357,4 +361,14 @@ pub fn copy_store(from: &Path, to: &Path) -> Result<(), String> {
         std::fs::copy(&p, &dest).map_err(io("copy", &p))?;
     }
     Ok(())
+}
+
+/// How many `retire` entries the seal log of `layout` holds.
+fn count_retires(layout: &Layout) -> Result<u64, String> {
+    let log = std::fs::read_to_string(layout.seal_log())
+        .map_err(|e| format!("{}: {e}", layout.seal_log().display()))?;
+    Ok(log
+        .lines()
+        .filter(|l| l.contains(r#""kind":"retire""#))
+        .count() as u64)
 }

@@ -284,16 +284,8 @@ pub(super) fn forge_with_current_key(t: &Target<'_>, rng: &mut Rng) -> Result<Ap
             )
         }
     };
-    let place = log.of_kind("retire").len() as u64 + 1;
-    let line = retire_line(
-        &store,
-        chain.signer(),
-        chain.epoch(),
-        &tree,
-        through,
-        time,
-        place,
-    )?;
+    let (place, signer) = (log.of_kind("retire").len() as u64 + 1, chain.signer());
+    let line = retire_line(&store, signer, chain.epoch(), &tree, through, time, place)?;
     log.text.push(line);
     log.write(&t.layout)?;
     Ok(t.unlocated(
