@@ -144,15 +144,16 @@ impl Overview {
         self.files.merge(&later.files);
     }
 
-    /// The days in order, each keyed as `spend --by day` keys it
-    /// (`GroupBy::Day`), records without `ts` (key `None`) first.
-    pub fn days(&self) -> impl Iterator<Item = (Option<String>, &DayFigures)> {
+    /// The days in order, each as its number (days since 1970-01-01 in
+    /// UTC) and keyed as `spend --by day` keys it (`GroupBy::Day`);
+    /// records without `ts` (`None`, `None`) first.
+    pub fn days(&self) -> impl Iterator<Item = (Option<i64>, Option<String>, &DayFigures)> {
         self.days.iter().map(|(k, d)| {
             let key = k
                 .and_then(|n| n.checked_mul(DAY))
                 .and_then(|s| Timestamp::from_unix(s, 0))
                 .and_then(|t| GroupBy::Day.key(Some(t), None, None));
-            (key, d)
+            (*k, key, d)
         })
     }
 
@@ -231,14 +232,14 @@ mod tests {
         let mut by_day = SpendBy::new(GroupBy::Day);
         rs.iter().for_each(|r| by_day.add(r));
         let mine: Vec<(Option<String>, SpendGroup)> =
-            whole.days().map(|(k, d)| (k, d.spend())).collect();
+            whole.days().map(|(_, k, d)| (k, d.spend())).collect();
         let theirs: Vec<(Option<String>, SpendGroup)> = by_day
             .groups()
             .map(|(k, g)| (k.map(str::to_owned), g.clone()))
             .collect();
         assert_eq!(mine, theirs);
         // 2026-03-02T01:00+02:00 is 2026-03-01 in UTC.
-        let day1: Vec<_> = whole.days().next().unwrap().1.events.iter().collect();
+        let day1: Vec<_> = whole.days().next().unwrap().2.events.iter().collect();
         assert_eq!(day1, [("nav", 1), ("validation_fail", 1)]);
         for split in 0..=rs.len() {
             let (mut a, mut b) = (Overview::default(), Overview::default());
