@@ -114,12 +114,12 @@ pub fn page(f: &Figures) -> Result<String> {
          style-src 'unsafe-inline'; img-src data:\">\n",
     );
     o.push_str("<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\n");
-    let _ = write!(
+    let _ = writeln!(
         o,
-        "<title>scout-audit report: {}</title>\n",
+        "<title>scout-audit report: {}</title>",
         esc(&window_text(f))
     );
-    let _ = write!(o, "<style>{CSS}</style></head><body>\n");
+    let _ = writeln!(o, "<style>{CSS}</style></head><body>");
     header(&mut o, f);
     spend_section(&mut o, f)?;
     tokens_section(&mut o, f)?;
@@ -128,9 +128,9 @@ pub fn page(f: &Figures) -> Result<String> {
     sessions_section(&mut o, f)?;
     files_section(&mut o, f)?;
     health_section(&mut o, f);
-    let _ = write!(
+    let _ = writeln!(
         o,
-        "<script type=\"application/json\" id=\"report-data\">{}</script>\n</body></html>\n",
+        "<script type=\"application/json\" id=\"report-data\">{}</script>\n</body></html>",
         json_for_script(&f.data())
     );
     Ok(o)
@@ -216,7 +216,7 @@ fn section(o: &mut String, id: &str, title: &str, svg: &str, legend: &str, table
             esc(title)
         );
     }
-    let _ = write!(o, "<div class=\"scroll\">{table}</div></div></section>\n");
+    let _ = writeln!(o, "<div class=\"scroll\">{table}</div></div></section>");
 }
 
 /// A legend of `names` in the palette's colours, `other` last when
@@ -535,9 +535,9 @@ fn health_section(o: &mut String, f: &Figures) {
          checks the whole store, and only <code>scout-audit verify --key</code> proves the sealed \
          lines are as sealed: the sealing figures here are the seal log's, unverified.</p>",
     );
-    let _ = write!(
+    let _ = writeln!(
         o,
-        "<section id=\"health\"><h2>Store health</h2>{t}</section>\n"
+        "<section id=\"health\"><h2>Store health</h2>{t}</section>"
     );
 }
 
