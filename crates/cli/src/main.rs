@@ -151,6 +151,8 @@ enum Command {
     Copy(copy::CopyArgs),
     /// Export the log for other engines (hive-partitioned Parquet), incrementally.
     Export(export::ExportArgs),
+    /// One self-contained HTML page: totals, daily charts, top sessions and files, health.
+    Report(read::ReportArgs),
 }
 
 impl Cli {
@@ -229,6 +231,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         Command::Demo(a) => demo::run(cli, a),
         Command::Copy(a) => copy::run(cli, a),
         Command::Export(a) => export::run(cli, a),
+        Command::Report(a) => read::report(cli, a),
     }
 }
 

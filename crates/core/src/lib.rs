@@ -33,6 +33,7 @@ mod error;
 pub mod event;
 mod filter;
 mod memory;
+pub mod overview;
 pub mod read;
 pub mod record;
 mod session;

@@ -7,7 +7,7 @@
 //! - [`Scan`]: one query over them: a [`Filter`], threads, strictness,
 //!   [`Pruning`]; then an answer: [`Scan::count`], [`Scan::spend`],
 //!   [`Scan::accuracy`], [`Scan::event_counts`], [`Scan::stats`],
-//!   [`Scan::last`], [`Scan::top_files`], [`Scan::summary`], or the
+//!   [`Scan::last`], [`Scan::top_files`], [`Scan::summary`], [`Scan::overview`], or the
 //!   matching records in log order ([`Scan::for_each_record`]).
 //! - [`Answer`]: the value and a [`ScanReport`] (malformed lines counted
 //!   and located, what was pruned or answered from indexes).
@@ -45,6 +45,7 @@ mod index;
 mod mmap;
 mod order;
 mod out;
+mod overview;
 mod prefilter;
 mod sessions;
 mod source;
@@ -283,6 +284,13 @@ impl Scan {
     /// Per-session figures of the matching records (`sessions`).
     pub fn sessions(self) -> Result<Answer<scout_audit_core::agg::Sessions>> {
         let (f, report) = self.run(sessions::SessionsFold::default(), How::All)?;
+        Ok(Answer { value: f.0, report })
+    }
+
+    /// Every figure of `report` over the matching records, in one pass
+    /// (core's `Overview`: spend and events per day, sessions, files).
+    pub fn overview(self) -> Result<Answer<scout_audit_core::overview::Overview>> {
+        let (f, report) = self.run(overview::OverviewFold::default(), How::All)?;
         Ok(Answer { value: f.0, report })
     }
 

@@ -10,9 +10,11 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use scout_audit_core::agg::{AccuracyMetrics, EventCounts, FileCounts, GroupBy, Sessions};
+use scout_audit_core::overview::Overview;
 use scout_audit_core::{Filter, Record, Timestamp};
 use scout_audit_scan::{Answer, ScanReport, Spend, Status};
 use scout_audit_store_file::ReadReport;
+use scout_audit_store_file::seal::SealStatus;
 
 use crate::output::{Format, RecordPrinter};
 
@@ -100,6 +102,24 @@ pub trait ReadBackend {
     /// Per-session figures of the matching records (`sessions`).
     fn sessions(&self, filter: Filter) -> Result<Answer<Sessions>>;
 
+    /// Every figure of `report` over the matching records (core's
+    /// `Overview`). By default a fold over [`ReadBackend::for_each_record`];
+    /// the scanner folds on every core.
+    fn overview(&self, filter: Filter) -> Result<Answer<Overview>> {
+        let mut o = Overview::default();
+        let report = self.for_each_record(filter, false, &mut |r| {
+            o.add(&r);
+            ControlFlow::Continue(())
+        })?;
+        Ok(Answer { value: o, report })
+    }
+
+    /// What a report tells of the store's files and sealing: `None` for a
+    /// store without files (a table store).
+    fn health(&self) -> Result<Option<StoreHealth>> {
+        Ok(None)
+    }
+
     /// `status`: the cost since `hour_since`, the cost and accuracy since
     /// `day_since`. By default three queries; the scanner does it in one.
     fn status(&self, hour_since: Timestamp, day_since: Timestamp) -> Result<Answer<Status>> {
@@ -127,6 +147,23 @@ pub trait ReadBackend {
 
     /// The read-only check of the whole store.
     fn verify(&self) -> Result<Verified>;
+}
+
+/// The store's files and sealing, as a report shows them.
+#[derive(Debug)]
+pub struct StoreHealth {
+    /// Archives (`.gz`).
+    pub archives: usize,
+    /// Sealed plain segments.
+    pub sealed: usize,
+    /// Whether the store has a live file.
+    pub live: bool,
+    /// Bytes of the segments on disk (compressed for archives).
+    pub bytes_on_disk: u64,
+    /// Files in the store's quarantine (torn tails of recoveries).
+    pub quarantine_files: usize,
+    /// The seal log's account, unverified; `None`: the store is not sealed.
+    pub seal: Option<SealStatus>,
 }
 
 /// `stats`'s answer.

@@ -10,11 +10,13 @@
 mod backend;
 mod print;
 mod records;
+mod report;
 mod scanned;
 mod sessions;
 mod status;
 mod table;
 
+pub use report::{ReportArgs, report};
 pub use sessions::{SessionsArgs, sessions};
 pub use status::{StatusArgs, status};
 

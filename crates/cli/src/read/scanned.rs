@@ -8,13 +8,15 @@ use std::sync::Arc;
 
 use anyhow::{Result, bail};
 use scout_audit_core::agg::{AccuracyMetrics, GroupBy, Sessions};
+use scout_audit_core::overview::Overview;
 use scout_audit_core::{Filter, Record, Timestamp};
 use scout_audit_scan::{Answer, Inputs, Pruning, Scan, ScanReport, Spend, Status};
 use scout_audit_store_file::Layout;
 use scout_audit_store_file::fs::{Fs, RealFs};
 
 use super::backend::{
-    FileStats, OutdatedIndex, ReadBackend, StatsAnswer, TopFiles, Verified, VerifySummary,
+    FileStats, OutdatedIndex, ReadBackend, StatsAnswer, StoreHealth, TopFiles, Verified,
+    VerifySummary,
 };
 use super::print::report_indexes;
 use super::records::{ChunkWriter, FormatRender};
@@ -173,6 +175,30 @@ impl ReadBackend for Scanned<'_> {
     fn status(&self, hour_since: Timestamp, day_since: Timestamp) -> Result<Answer<Status>> {
         let scan = self.scan(Filter::new())?;
         Ok(with_progress(scan, |s| s.status(hour_since, day_since))?)
+    }
+
+    fn overview(&self, filter: Filter) -> Result<Answer<Overview>> {
+        Ok(with_progress(self.scan(filter)?, |s| s.overview())?)
+    }
+
+    /// The store's files and the seal log's account (input files: none).
+    fn health(&self) -> Result<Option<StoreHealth>> {
+        if !self.given.is_empty() {
+            return Ok(None);
+        }
+        let files = self.store_files()?;
+        let path = self.cli.store_path()?;
+        let layout = Layout::new(&path)
+            .map_err(|r| anyhow::anyhow!("invalid store path {}: {r}", path.display()))?;
+        let seal = scout_audit_store_file::seal::seal_status(&RealFs, &layout)?;
+        Ok(Some(StoreHealth {
+            archives: files.archives,
+            sealed: files.sealed,
+            live: files.live,
+            bytes_on_disk: files.bytes_on_disk,
+            quarantine_files: files.quarantine_files,
+            seal,
+        }))
     }
 
     fn stats(&self, top_files: Option<usize>) -> Result<StatsAnswer> {

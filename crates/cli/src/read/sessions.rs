@@ -50,10 +50,10 @@ pub fn sessions(cli: &Cli, a: &SessionsArgs) -> Result<ExitCode> {
 }
 
 /// A session's row, its cost checked (`None`: the totals).
-struct Row<'a> {
-    id: Option<&'a str>,
-    g: &'a SessionGroup,
-    cost: f64,
+pub(super) struct Row<'a> {
+    pub(super) id: Option<&'a str>,
+    pub(super) g: &'a SessionGroup,
+    pub(super) cost: f64,
 }
 
 fn ts_text(t: Option<Timestamp>) -> Value {
@@ -66,7 +66,7 @@ fn duration_text(d: Duration) -> String {
     format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
 }
 
-fn row_json(r: &Row<'_>, total: bool) -> Value {
+pub(super) fn row_json(r: &Row<'_>, total: bool) -> Value {
     let m = r.g.accuracy.finish();
     let mut v = if total {
         json!({"sessions": 0})

@@ -19,6 +19,7 @@ mod periods;
 mod processes;
 mod proofs;
 mod query;
+mod report;
 mod seal;
 mod sessions;
 mod spend;

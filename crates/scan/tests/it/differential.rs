@@ -410,6 +410,12 @@ fn check_all(inputs: &dyn Fn() -> Inputs, reader: &dyn Fn() -> Reader, pruning: 
             sessions.add(r);
         }
         assert_eq!(scan().sessions().unwrap().value, sessions, "sessions {f:?}");
+        // `report`'s figures: days, sessions and files in one fold.
+        let mut overview = scout_audit_core::overview::Overview::default();
+        for r in &e.records {
+            overview.add(r);
+        }
+        assert_eq!(scan().overview().unwrap().value, overview, "overview {f:?}");
         // Accuracy.
         let mut acc = Accuracy::default();
         for r in &e.records {
