@@ -15,6 +15,8 @@ mod sessions;
 mod status;
 mod table;
 
+/// Notes on stderr of what a scan skipped (`top` prints them too).
+pub use print::report_skips;
 pub use sessions::{SessionsArgs, sessions};
 pub use status::{StatusArgs, status};
 
@@ -40,10 +42,7 @@ use crate::addr::StoreAddr;
 use crate::args::TimeArg;
 use crate::output::{Format, RecordPrinter, terminal_text};
 use backend::ReadBackend;
-use print::{
-    print_accuracy, print_count, print_no_spend, print_spend, print_stats, print_verify,
-    report_skips,
-};
+use print::{print_accuracy, print_count, print_no_spend, print_spend, print_stats, print_verify};
 
 /// Conditions shared by the commands that select records.
 #[derive(Args, Debug, Clone)]
