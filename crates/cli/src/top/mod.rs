@@ -16,6 +16,7 @@
 //! follower reading them); the follower polls the live file every 250 ms
 //! on a thread of its own.
 
+mod input;
 mod model;
 mod screen;
 mod view;
@@ -28,7 +29,6 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
 use scout_audit_core::{Record, Timestamp};
 use scout_audit_scan::{Inputs, Pruning, Scan};
 use scout_audit_store_file::Layout;
@@ -37,6 +37,7 @@ use scout_audit_store_file::fs::RealFs;
 
 use crate::Cli;
 use crate::read::report_skips;
+use input::Input;
 use model::Model;
 use screen::{Screen, Signals};
 use view::Header;
@@ -69,6 +70,9 @@ pub fn run(cli: &Cli, _a: &TopArgs) -> Result<ExitCode> {
              for scripts use `status --format json` or `tail -f`"
         );
     }
+    if !io::stdin().is_terminal() {
+        bail!("top reads its keys (q to quit) from stdin, and stdin is not a terminal");
+    }
     let path = cli.store_path_for("top")?;
     let layout = Layout::new(&path)
         .map_err(|r| anyhow::anyhow!("invalid store path {}: {r}", path.display()))?;
@@ -93,8 +97,23 @@ pub fn run(cli: &Cli, _a: &TopArgs) -> Result<ExitCode> {
     let store = path.display().to_string();
     let mut screen = Screen::enter()?;
     let end = run_loop(&mut screen, &mut model, &records, &signals, &store);
-    screen.leave()?;
-    end
+    let left = screen.leave();
+    match end? {
+        // Nothing to restore on a terminal that is gone.
+        Ended::HungUp => Ok(ExitCode::from(129)),
+        Ended::Status(code) => {
+            left?;
+            Ok(ExitCode::from(code))
+        }
+    }
+}
+
+/// How the loop ended.
+enum Ended {
+    /// The exit status: 0 for `q` and Esc, 128 + N for signal N.
+    Status(u8),
+    /// The terminal hung up (as SIGHUP: 129).
+    HungUp,
 }
 
 /// The follower on its own thread, its records (or its error, last) on
@@ -129,12 +148,12 @@ fn run_loop(
     records: &Receiver<Result<Record>>,
     signals: &Signals,
     store: &str,
-) -> Result<ExitCode> {
+) -> Result<Ended> {
     let mut drawn: Option<i64> = None;
     let mut dirty = true;
     loop {
         if let Some(sig) = signals.received() {
-            return Ok(ExitCode::from(128u8.saturating_add(sig)));
+            return Ok(Ended::Status(128u8.saturating_add(sig)));
         }
         loop {
             match records.try_recv() {
@@ -158,19 +177,12 @@ fn run_loop(
             dirty = false;
         }
         let to_next_second = Duration::from_nanos(1_000_000_000 - u64::from(now.subsec_nanos()));
-        if !event::poll(to_next_second.min(WAKE))? {
-            continue;
+        match input::wait(to_next_second.min(WAKE)).context("reading the terminal")? {
+            Input::Quit => return Ok(Ended::Status(0)),
+            Input::Interrupt => return Ok(Ended::Status(130)),
+            Input::HungUp => return Ok(Ended::HungUp),
+            Input::Nothing | Input::Other => {}
         }
-        match event::read()? {
-            Event::Key(k) if k.kind == KeyEventKind::Press => match k.code {
-                KeyCode::Char('q') | KeyCode::Esc => return Ok(ExitCode::SUCCESS),
-                KeyCode::Char('c') if k.modifiers.contains(KeyModifiers::CONTROL) => {
-                    return Ok(ExitCode::from(130));
-                }
-                _ => {}
-            },
-            Event::Resize(..) => dirty = true,
-            _ => {}
-        }
+        dirty |= signals.resized();
     }
 }

@@ -3,12 +3,12 @@
 //! of [`Screen`] (an error returned through `?`), and a panic (the hook
 //! restores before the panic message prints). [`Signals`]: SIGTERM,
 //! SIGHUP and SIGINT set a flag the loop checks, so they end it through
-//! the same path.
+//! the same path; SIGWINCH sets another, for a redraw at the new size.
 
 use std::io::{self, Stdout};
 use std::sync::Arc;
 use std::sync::Once;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use anyhow::{Context, Result};
 use crossterm::cursor::{Hide, Show};
@@ -18,7 +18,7 @@ use crossterm::terminal::{
 };
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGWINCH};
 
 /// The terminal in dashboard mode (see the module docs).
 pub struct Screen {
@@ -84,6 +84,8 @@ impl Drop for Screen {
 pub struct Signals {
     /// The last of SIGTERM, SIGHUP, SIGINT received; 0: none.
     got: Arc<AtomicUsize>,
+    /// Set by SIGWINCH, taken by [`Signals::resized`].
+    resized: Arc<AtomicBool>,
 }
 
 impl Signals {
@@ -94,7 +96,15 @@ impl Signals {
             signal_hook::flag::register_usize(sig, Arc::clone(&got), sig as usize)
                 .with_context(|| format!("could not handle signal {sig}"))?;
         }
-        Ok(Signals { got })
+        let resized = Arc::new(AtomicBool::new(false));
+        signal_hook::flag::register(SIGWINCH, Arc::clone(&resized))
+            .context("could not handle SIGWINCH")?;
+        Ok(Signals { got, resized })
+    }
+
+    /// Whether the terminal was resized since the last call.
+    pub fn resized(&self) -> bool {
+        self.resized.swap(false, Ordering::Relaxed)
     }
 
     /// The signal received, if any.

@@ -225,3 +225,41 @@ fn top_refuses_a_stdout_that_is_not_a_terminal() {
          for scripts use `status --format json` or `tail -f`"
     );
 }
+
+/// Whether process `pid` has ended (gone, or a zombie no one reaped yet).
+fn ended(pid: &str) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        // The state follows the command's closing parenthesis.
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z') || rest.starts_with('X')),
+    }
+}
+
+/// A terminal that goes away without a SIGHUP (its tmux server killed
+/// with SIGKILL) ends top: it must not stay behind spinning on a dead
+/// terminal (crossterm's reader did, at full speed; decision 185).
+#[test]
+fn top_ends_when_its_terminal_goes_away() {
+    if !have_tmux() {
+        return;
+    }
+    let s = store_with_one_event();
+    let tmux = start_top(&s);
+    let pid = tmux.format("#{pane_pid}");
+    let server = tmux.format("#{pid}");
+    let killed = Command::new("kill")
+        .args(["-KILL", &server])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let start = Instant::now();
+    while !ended(&pid) {
+        if start.elapsed() > Duration::from_secs(5) {
+            let _ = Command::new("kill").args(["-KILL", &pid]).status();
+            panic!("top (pid {pid}) still runs 5 s after its terminal went away");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
