@@ -13,6 +13,7 @@ mod progress;
 mod proof_cmd;
 mod read;
 mod seal_cmd;
+mod top;
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -131,6 +132,8 @@ enum Command {
     Status(read::StatusArgs),
     /// Per session: first and last ts, duration, events, cost, tokens, models, accuracy; by cost.
     Sessions(read::SessionsArgs),
+    /// Live dashboard on the terminal: spend, events and cost per minute, models, latest events.
+    Top(top::TopArgs),
     /// Check every segment: torn tails, malformed lines, seq gaps, leftovers.
     Verify(read::VerifyArgs),
     /// Write sidecar indexes for the archives that have none (Python-era or older ones).
@@ -209,6 +212,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         Command::Stats(a) => read::stats(cli, a),
         Command::Status(a) => read::status(cli, a),
         Command::Sessions(a) => read::sessions(cli, a),
+        Command::Top(a) => top::run(cli, a),
         Command::Verify(a) => read::verify(cli, a),
         Command::Index(a) => read::index(cli, a),
         Command::Seal(a) => seal_cmd::run(cli, a),

@@ -50,6 +50,7 @@ mod prefilter;
 mod sessions;
 mod source;
 mod status;
+mod top;
 
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -68,6 +69,7 @@ pub use index::{IndexOutcome, Rebuild, build_indexes, build_indexes_with};
 pub use out::{Jsonl, RecordLine, Render, Rendered, write_json};
 pub use source::Inputs;
 pub use status::Status;
+pub use top::{Tally, Top, minute_of};
 
 use engine::{Ctx, Part};
 use fold::Fold;
@@ -299,6 +301,27 @@ impl Scan {
     /// bounds are replaced by the earlier of the two).
     pub fn status(mut self, hour_since: Timestamp, day_since: Timestamp) -> Result<Answer<Status>> {
         let proto = status::StatusFold::new(hour_since, day_since);
+        self.filter = proto.filter();
+        let (f, report) = self.run(proto, How::All)?;
+        Ok(Answer {
+            value: f.finish(),
+            report,
+        })
+    }
+
+    /// `top`'s starting point: the records at or after `window_since`
+    /// per UTC minute and model, the last `n` of them, and the records
+    /// of today (at or after `day_since`) before the window, per model;
+    /// in one scan (the scan's own time bounds are replaced by the
+    /// earlier start). An archive wholly inside today and before the
+    /// window is answered from its index.
+    pub fn top(
+        mut self,
+        day_since: Timestamp,
+        window_since: Timestamp,
+        n: usize,
+    ) -> Result<Answer<Top>> {
+        let proto = top::TopFold::new(day_since, window_since, n);
         self.filter = proto.filter();
         let (f, report) = self.run(proto, How::All)?;
         Ok(Answer {

@@ -98,12 +98,20 @@ impl Inputs {
             reason,
         })?;
         let snap = Snapshot::take(&RealFs, &layout)?;
+        Inputs::from_snapshot(&layout, snap)
+    }
+
+    /// The store of `layout` as `snap` lists it (see [`Inputs::store`]):
+    /// for a caller that took the snapshot itself, such as a follower
+    /// that keeps the live file and leaves the sealed segments to the
+    /// scanner (`Follow::start_live`).
+    pub fn from_snapshot(layout: &Layout, snap: Snapshot) -> Result<Inputs> {
         let listing = snap.listing;
         // Read once a query, only when the store has an index to trust.
         let vouches = listing
             .archives()
             .any(|a| listing.has_index(a))
-            .then(|| Vouches::load(&RealFs, &layout).map(Arc::new))
+            .then(|| Vouches::load(&RealFs, layout).map(Arc::new))
             .flatten();
         let mut sources = Vec::with_capacity(snap.sources.len());
         for mut src in snap.sources {

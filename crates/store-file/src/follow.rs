@@ -70,6 +70,18 @@ pub struct Follow {
 impl Follow {
     /// Starts following the store: the backlog first, then new records.
     pub fn start(fs: Arc<dyn Fs>, layout: Layout) -> Result<Follow> {
+        let (mut follow, snap) = Follow::start_live(Arc::clone(&fs), layout.clone())?;
+        follow.backlog = Some(Reader::from_snapshot(fs, Some(layout), snap));
+        Ok(follow)
+    }
+
+    /// Starts following the store from its live file, and hands back the
+    /// backlog's sealed segments unread: the snapshot taken with the live
+    /// file under one shared lock, without it. A caller that reads that
+    /// snapshot its own way (the scanner, answering archives from their
+    /// indexes) and then follows sees every record once, as `start` does
+    /// (`scout-audit top`).
+    pub fn start_live(fs: Arc<dyn Fs>, layout: Layout) -> Result<(Follow, Snapshot)> {
         let mut snap = Snapshot::take(&*fs, &layout)?;
         let live_src = snap.sources.iter().position(|s| s.is_live());
         let live = match live_src {
@@ -91,11 +103,10 @@ impl Follow {
             .iter()
             .filter_map(|s| s.segment.as_ref().map(|g| g.key))
             .max();
-        let backlog = Reader::from_snapshot(Arc::clone(&fs), Some(layout.clone()), snap);
-        Ok(Follow {
+        let follow = Follow {
             fs,
             layout,
-            backlog: Some(backlog),
+            backlog: None,
             live,
             pos: 0,
             rec_end: 0,
@@ -106,7 +117,8 @@ impl Follow {
             ready: Default::default(),
             poll: Duration::from_millis(100),
             malformed: 0,
-        })
+        };
+        Ok((follow, snap))
     }
 
     /// How long to sleep when there is nothing new (default 100 ms).

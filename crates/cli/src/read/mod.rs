@@ -16,6 +16,8 @@ mod sessions;
 mod status;
 mod table;
 
+/// Notes on stderr of what a scan skipped (`top` prints them too).
+pub use print::report_skips;
 pub use report::{ReportArgs, report};
 pub use sessions::{SessionsArgs, sessions};
 pub use status::{StatusArgs, status};
@@ -42,10 +44,7 @@ use crate::addr::StoreAddr;
 use crate::args::TimeArg;
 use crate::output::{Format, RecordPrinter, terminal_text};
 use backend::ReadBackend;
-use print::{
-    print_accuracy, print_count, print_no_spend, print_spend, print_stats, print_verify,
-    report_skips,
-};
+use print::{print_accuracy, print_count, print_no_spend, print_spend, print_stats, print_verify};
 
 /// Conditions shared by the commands that select records.
 #[derive(Args, Debug, Clone)]

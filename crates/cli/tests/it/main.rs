@@ -27,5 +27,6 @@ mod stats;
 mod status;
 mod store_options;
 mod tail;
+mod top;
 mod verify;
 mod vouch;

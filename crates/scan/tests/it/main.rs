@@ -6,4 +6,5 @@ mod fast_path;
 mod indexes;
 mod inputs;
 mod records_out;
+mod top;
 mod vouch;

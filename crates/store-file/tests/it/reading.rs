@@ -454,3 +454,52 @@ fn follow_to_the_end(path: &std::path::Path) -> (Vec<String>, u64) {
     }
     (seen, follow.malformed())
 }
+
+/// `start_live` hands the sealed segments back unread and follows from
+/// the live file: the snapshot's records, then the follower's, are every
+/// record once, in order, even with rotations after it started.
+#[test]
+fn start_live_leaves_the_sealed_backlog_to_the_caller() {
+    use scout_audit_store_file::follow::{Follow, Followed};
+    use scout_audit_store_file::options::RotateSize;
+    use scout_audit_store_file::reader::Snapshot;
+    let t = temp_store();
+    let w = FileStore::builder(&t.path)
+        .rotate_size(RotateSize::bytes(1500))
+        .session(SessionId::new("A"))
+        .open()
+        .unwrap();
+    let seq_of = |r: &scout_audit_core::Record| r.seq().unwrap();
+    for _ in 0..40 {
+        w.append(Event::new("before")).unwrap();
+    }
+    let (mut follow, snap) =
+        Follow::start_live(std::sync::Arc::new(RealFs), layout(&t.path)).unwrap();
+    assert!(snap.sources.iter().all(|s| !s.is_live()));
+    assert!(snap.sources.len() >= 2, "the 40 records were rotated");
+    let sealed: Vec<u64> = Reader::from_snapshot(
+        std::sync::Arc::new(RealFs),
+        Some(layout(&t.path)),
+        Snapshot {
+            sources: snap.sources,
+            listing: snap.listing,
+        },
+    )
+    .map(|r| seq_of(&r.unwrap()))
+    .collect();
+    for _ in 0..40 {
+        w.append(Event::new("after")).unwrap();
+    }
+    let mut live = Vec::new();
+    let mut caught_up = false;
+    while live.len() + sealed.len() < 80 {
+        match follow.next_record().unwrap() {
+            Followed::Record(r) => live.push(seq_of(&r)),
+            Followed::CaughtUp => caught_up = true,
+        }
+    }
+    assert!(caught_up);
+    let all: Vec<u64> = sealed.iter().chain(&live).copied().collect();
+    assert_eq!(all, (0..80).collect::<Vec<u64>>());
+    w.close().unwrap();
+}
