@@ -833,32 +833,7 @@ pub(crate) fn stream_records<F: Fold>(
             lines: 0,
             stopped: false,
         };
-        match open(src) {
-            Err(p) => state.report.read.add_problem(p),
-            Ok(Opened::Map { file, path }) => {
-                stream_mapped(ctx, pool, &path, file, window, &mut state, emit);
-            }
-            // A record stream reads the live file in sequence: its
-            // window of parsed chunks already keeps the pool busy.
-            Ok(Opened::Live { file, path, .. }) => {
-                let input = StreamInput {
-                    path: &path,
-                    reader: BufReader::with_capacity(READ_BUFFER, file),
-                    gzip: false,
-                };
-                stream_file(ctx, pool, input, window, &mut state, emit);
-            }
-            Ok(Opened::Stream {
-                reader, gzip, path, ..
-            }) => {
-                let input = StreamInput {
-                    path: &path,
-                    reader,
-                    gzip,
-                };
-                stream_file(ctx, pool, input, window, &mut state, emit);
-            }
-        }
+        stream_source(ctx, pool, src, window, &mut state, emit);
         state.report.read.segments += 1;
         done(ctx);
         let stopped = state.stopped;
@@ -868,6 +843,43 @@ pub(crate) fn stream_records<F: Fold>(
         }
     }
     report
+}
+
+/// Streams one source's record chunks in order into `state` and `emit`.
+fn stream_source<F: Fold>(
+    ctx: &Ctx<'_, F>,
+    pool: &rayon::ThreadPool,
+    src: Source,
+    window: usize,
+    state: &mut StreamState,
+    emit: &mut dyn FnMut(F) -> ControlFlow<()>,
+) {
+    match open(src) {
+        Err(p) => state.report.read.add_problem(p),
+        Ok(Opened::Map { file, path }) => {
+            stream_mapped(ctx, pool, &path, file, window, state, emit);
+        }
+        // A record stream reads the live file in sequence: its window of
+        // parsed chunks already keeps the pool busy (decision 190).
+        Ok(Opened::Live { file, path, .. }) => {
+            let input = StreamInput {
+                path: &path,
+                reader: BufReader::with_capacity(READ_BUFFER, file),
+                gzip: false,
+            };
+            stream_file(ctx, pool, input, window, state, emit);
+        }
+        Ok(Opened::Stream {
+            reader, gzip, path, ..
+        }) => {
+            let input = StreamInput {
+                path: &path,
+                reader,
+                gzip,
+            };
+            stream_file(ctx, pool, input, window, state, emit);
+        }
+    }
 }
 
 /// Streams one plain file through a map, its chunks parsed on the pool

@@ -177,7 +177,13 @@ mod tests {
             Some((&[3..6, 6..9, 9..12], 12)),
         );
         // A line longer than the bound stops the splitting before it.
-        check("a\nbbbbbbbbbbbbbbbbbbbb\nc\n", 1, 5, Some((&[0..2], 2)));
+        let first = 0..2;
+        check(
+            "a\nbbbbbbbbbbbbbbbbbbbb\nc\n",
+            1,
+            5,
+            Some((std::slice::from_ref(&first), 2)),
+        );
     }
 
     #[test]
