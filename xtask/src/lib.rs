@@ -15,6 +15,8 @@
 //!   like scout-audit, in DuckDB and Spark.
 //! - [`peers`] (`cargo xtask bench --peers`): the scanner against DuckDB
 //!   and jq on 1 GiB, plain and as a gzip store.
+//! - [`pybench`] (`cargo xtask bench --python`): the Python package
+//!   against the Python original (issue 12's Speed table).
 //! - [`fuzz`] (`cargo xtask fuzz`): every cargo-fuzz target for a while.
 //! - [`crash`] (`cargo xtask crash`): the kill -9 campaign against real
 //!   writer processes, and the long mode of the simulated power-loss one.
@@ -36,6 +38,7 @@ pub mod export_check;
 pub mod fuzz;
 pub mod interop;
 pub mod peers;
+pub mod pybench;
 pub mod tamper;
 pub mod tidy;
 pub mod util;

@@ -23,7 +23,8 @@ enum Task {
     /// a live file) or one plain JSONL file.
     Gen(GenArgs),
     /// Measure log() throughput at every durability level, 1 and 8 threads,
-    /// against the Python reference in the same run, and print the table.
+    /// against the Python reference in the same run, and print the table
+    /// (or, with --backends, --peers or --python, that table instead).
     Bench(BenchArgs),
     /// Prove the durability contract: writer processes killed with SIGKILL
     /// at random moments (at least 200 kills by default; --minutes for the
@@ -155,7 +156,8 @@ struct BenchArgs {
     /// Runs per scout-audit configuration (the median is reported).
     #[arg(long, default_value_t = 5)]
     runs: usize,
-    /// Runs per Python reference configuration.
+    /// Runs per Python reference configuration (--python: runs of every
+    /// row, the original and the package interleaved).
     #[arg(long, default_value_t = 3)]
     python_runs: usize,
     /// Ten times fewer events (a smoke run).
@@ -172,7 +174,9 @@ struct BenchArgs {
     /// plain file and gzip store, cold and indexed).
     #[arg(long)]
     peers: bool,
-    /// --peers: MiB of data to generate (or reuse) under target/peers.
+    /// --peers: MiB of data to generate (or reuse) under target/peers;
+    /// --python: MiB of the one live file the reads run over (under
+    /// bench-data/).
     #[arg(long, default_value_t = 1024)]
     mib: u64,
     /// --peers: runs of each jq measurement.
@@ -186,6 +190,17 @@ struct BenchArgs {
     /// several).
     #[arg(long, value_name = "ROW")]
     only: Vec<String>,
+    /// Instead: the Python table (issue 12): the package `scout_audit`,
+    /// installed from this checkout into .venv as a release build, against
+    /// the Python original (crates/python/bench/run.py; docs/python.md).
+    #[arg(long)]
+    python: bool,
+    /// --python: events each log() run writes.
+    #[arg(long, default_value_t = 200_000)]
+    events: u64,
+    /// --python: only the reads (hourly_spend, accuracy_metrics, iter_query).
+    #[arg(long)]
+    reads_only: bool,
 }
 
 #[derive(Args)]
@@ -399,6 +414,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             None => xtask::interop::run()?,
         })?,
         Task::ExportCheck { spark } => print_quietly(&xtask::export_check::run_check(spark)?)?,
+        Task::Bench(a) if a.python => xtask::pybench::run(&xtask::pybench::PyBenchOptions {
+            mib: a.mib.max(1),
+            runs: a.python_runs,
+            events: a.events,
+            reads_only: a.reads_only,
+            reference: a.reference,
+        })?,
         Task::Bench(a) => print_quietly(&bench(a)?)?,
     }
     Ok(())

@@ -121,6 +121,12 @@ fn build_event(
             if k == "session_id" && !v.is_truthy()? {
                 continue;
             }
+            if k == "ts"
+                && let Some(text) = datetime_text(&v)?
+            {
+                e = e.field(k, Value::String(text));
+                continue;
+            }
             let j = match to_json(&v, NotJson::Fail)? {
                 Some(j) => j,
                 None => Value::String(v.str()?.to_string()),
@@ -130,6 +136,27 @@ fn build_event(
     }
     e.validate().map_err(|m| Failure::new(Kind::Invalid, m))?;
     Ok(e)
+}
+
+/// A `datetime` as the text the store reads: `isoformat()`, a naive one
+/// taken as UTC (decision 3); `None` for anything else.
+fn datetime_text(v: &Bound<'_, PyAny>) -> PyResult<Option<String>> {
+    let py = v.py();
+    let dt = py.import("datetime")?;
+    if !v.is_instance(&dt.getattr("datetime")?)? {
+        return Ok(None);
+    }
+    let tz = v.getattr("tzinfo")?;
+    let naive = tz.is_none() || tz.call_method1("utcoffset", (v,))?.is_none();
+    let v = if naive {
+        let utc = dt.getattr("timezone")?.getattr("utc")?;
+        let kw = PyDict::new(py);
+        kw.set_item("tzinfo", utc)?;
+        v.call_method("replace", (), Some(&kw))?
+    } else {
+        v.clone()
+    };
+    Ok(Some(v.call_method0("isoformat")?.extract()?))
 }
 
 impl Native {
@@ -218,9 +245,10 @@ impl Native {
         })
     }
 
-    /// Logs one event; returns its `seq`.
-    #[pyo3(signature = (event_type, cost=None, model=None, input_t=None, output_t=None,
-        files=None, reason=None, confidence=None, duration_ms=None, config=None, extra=None))]
+    /// Logs one event: `AuditLog.log` itself (bound to the instance by
+    /// the Python layer, decision 192), with its signature.
+    #[pyo3(signature = (event_type, *, cost=None, model=None, input_t=None, output_t=None,
+        files=None, reason=None, confidence=None, duration_ms=None, config=None, **extra))]
     #[allow(clippy::too_many_arguments)]
     fn log(
         &self,
@@ -236,7 +264,7 @@ impl Native {
         duration_ms: Option<&Bound<'_, PyAny>>,
         config: Option<&Bound<'_, PyAny>>,
         extra: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<u64> {
+    ) -> PyResult<()> {
         let known = [
             cost,
             model,
@@ -250,11 +278,13 @@ impl Native {
         ];
         let e = build_event(event_type, known, extra)?;
         let w = self.writer()?;
-        let seq = py.allow_threads(|| match &w {
-            Writer::File(s) => s.append(e).map(|r| r.seq).map_err(Failure::from),
-            Writer::Table(t) => t.log(e).map(|r| r.seq).map_err(Failure::from),
+        // The GIL is released even for one write: it costs under 1% of a
+        // call, and the write may wait (decision 191).
+        py.allow_threads(|| match &w {
+            Writer::File(s) => s.append(e).map(drop).map_err(Failure::from),
+            Writer::Table(t) => t.log(e).map(drop).map_err(Failure::from),
         })?;
-        Ok(seq)
+        Ok(())
     }
 
     /// Makes every event logged so far survive power loss.

@@ -113,6 +113,32 @@ def test_one_writer_per_store_and_process(store):
         assert c.query()[-1]["seq"] == 3  # reopening continues the session's seq
 
 
+def test_log_is_the_native_method_while_open_and_a_subclass_keeps_its_own(store):
+    # Decision 192: an open log's `log` is the native method (no Python
+    # frame per event); closed, it raises; a subclass's own log() runs.
+    seen = []
+
+    class Mine(scout_audit.AuditLog):
+        def log(self, event_type, **kw):
+            seen.append(event_type)
+            super().log(event_type, who="mine", **kw)
+
+    a = scout_audit.AuditLog(store)
+    m = Mine(store)
+    assert a.log("nav", cost=0.5) is None
+    m.log("brief")
+    a.close()
+    with pytest.raises(scout_audit.ClosedError, match="the log is closed"):
+        a.log("nav")
+    m.log("cascade", n=1)
+    assert seen == ["brief", "cascade"]
+    got = [(r["event"], r.get("who"), r.get("n")) for r in m.query()]
+    assert got == [("nav", None, None), ("brief", "mine", None), ("cascade", "mine", 1)]
+    m.close()
+    with pytest.raises(scout_audit.ClosedError, match="the log is closed"):
+        m.log("nav")
+
+
 def test_the_default_path_is_scout_audit_path(tmp_path, monkeypatch):
     d = tmp_path / "env"
     d.mkdir(mode=0o700)

@@ -7,12 +7,13 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader};
 use std::ops::{ControlFlow, Range};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use rayon::prelude::*;
+use scout_audit_core::writer::lock_ignoring_poison;
 use scout_audit_core::{Decoded, Filter, Timestamp, decode_line};
-use scout_audit_store_file::fs::{RealFs, open_input, open_regular};
+use scout_audit_store_file::fs::{ReadFile, RealFs, open_input, open_regular};
 use scout_audit_store_file::index::{IndexCheck, Summary, inspect_index, inspect_index_for_vouch};
 use scout_audit_store_file::lines::{
     LineReader, MAX_LINE, RawLine, bom_len, over_bound, too_long_len,
@@ -24,6 +25,7 @@ use scout_audit_store_file::reader::{
 use crate::error::{Error, Result};
 use crate::fields::{self, Fast, Fields, Want};
 use crate::fold::{Fold, Matched};
+use crate::live;
 use crate::mmap::Map;
 use crate::order::Ordered;
 use crate::prefilter::Prefilter;
@@ -273,8 +275,20 @@ fn matched<F: Fold>(
 /// splitter ([`LineReader`]): lines whole in the buffer are parsed where
 /// they lie, as the mapped path parses them.
 fn scan_stream<F: Fold, R: BufRead>(ctx: &Ctx<'_, F>, path: &Path, r: R, gzip: bool) -> Part<F> {
+    scan_stream_from(ctx, path, r, gzip, 0)
+}
+
+/// [`scan_stream`] of a reader that starts at `offset` of its file, at
+/// the start of a line.
+fn scan_stream_from<F: Fold, R: BufRead>(
+    ctx: &Ctx<'_, F>,
+    path: &Path,
+    r: R,
+    gzip: bool,
+    offset: u64,
+) -> Part<F> {
     let mut part = Part::empty(ctx.proto);
-    let mut lines = LineReader::new(r);
+    let mut lines = LineReader::resume(r, offset);
     let failed = loop {
         let raw = match lines.next_raw() {
             Ok(Some(raw)) => raw,
@@ -364,6 +378,77 @@ fn scan_mapped<F: Fold>(ctx: &Ctx<'_, F>, path: &Path, file: &File) -> Option<Pa
     }
     part.report.read.bytes = bytes.len() as u64;
     Some(part)
+}
+
+/// Bytes per chunk of a live file read in parallel; a live file of at
+/// most two chunks is read in sequence.
+pub(crate) const LIVE_CHUNK: u64 = CHUNK as u64;
+
+/// Folds a store's live file (decision 190): the complete lines it held
+/// when the scan reached it in chunks of about `chunk` bytes, each read
+/// whole (under a lock on the one handle) and parsed on the pool as a
+/// map's chunk is; then the rest (lines appended since, a torn tail)
+/// through the line splitter from where the chunks end. Read in sequence
+/// from its start, as before, when it is small or a chunk cannot be read
+/// (truncated since it was split): the answer is the same either way.
+fn scan_live<F: Fold>(
+    ctx: &Ctx<'_, F>,
+    path: &Path,
+    mut file: Box<dyn ReadFile>,
+    chunk: u64,
+    max_line: u64,
+) -> Part<F> {
+    let split = file
+        .meta()
+        .ok()
+        .filter(|m| m.len > chunk.saturating_mul(2))
+        .and_then(|m| {
+            live::split(&mut *file, m.len, chunk, max_line)
+                .ok()
+                .flatten()
+        });
+    let Some(split) = split else {
+        return stream_live(ctx, path, file, 0);
+    };
+    let shared = Mutex::new(file);
+    let parts: Option<Vec<Part<F>>> = split
+        .ranges
+        .par_iter()
+        .map(|r| {
+            let bytes = live::read_range(&mut **lock_ignoring_poison(&shared), r).ok()?;
+            Some(scan_lines(ctx, path, &bytes, r.start))
+        })
+        .collect();
+    let file = shared.into_inner().unwrap_or_else(PoisonError::into_inner);
+    let Some(parts) = parts else {
+        return stream_live(ctx, path, file, 0);
+    };
+    let mut part = Part::empty(ctx.proto);
+    for p in parts {
+        part.merge(p);
+    }
+    let rest = stream_live(ctx, path, file, split.rest);
+    let bytes = rest.report.read.bytes;
+    part.merge(rest);
+    part.report.read.bytes = bytes;
+    part
+}
+
+/// Folds a live file through the line splitter from `offset` (the start
+/// of a line; its lines are numbered from 1 there).
+fn stream_live<F: Fold>(
+    ctx: &Ctx<'_, F>,
+    path: &Path,
+    mut file: Box<dyn ReadFile>,
+    offset: u64,
+) -> Part<F> {
+    if let Err(e) = file.seek_to(offset) {
+        let mut p = Part::empty(ctx.proto);
+        p.problem(path, 0, offset, read_failure(false, &e));
+        return p;
+    }
+    let reader = BufReader::with_capacity(READ_BUFFER, file);
+    scan_stream_from(ctx, path, reader, false, offset)
 }
 
 /// What to do with a source before reading it.
@@ -510,6 +595,13 @@ fn run_source<F: Fold>(ctx: &Ctx<'_, F>, src: Source) -> Part<F> {
                 p
             }
         },
+        Ok(Opened::Live { file, path, size }) => {
+            let p = scan_live(ctx, &path, file, LIVE_CHUNK, MAX_LINE as u64);
+            if let Some(pr) = ctx.progress {
+                pr.add(size);
+            }
+            p
+        }
         Ok(Opened::Stream {
             reader,
             gzip,
@@ -533,6 +625,14 @@ enum Opened {
     /// A plain file nobody truncates, to map (read through a buffer when
     /// mapping fails).
     Map { file: File, path: PathBuf },
+    /// A store's live file: its prefix read in parallel chunks, the rest
+    /// through a buffer (decision 190).
+    Live {
+        file: Box<dyn ReadFile>,
+        path: PathBuf,
+        /// Its size on disk when listed (for progress).
+        size: u64,
+    },
     /// A file read through a buffer.
     Stream {
         reader: Box<dyn BufRead + Send>,
@@ -564,9 +664,8 @@ fn open(src: Source) -> std::result::Result<Opened, Problem> {
         }
     };
     match src.kind {
-        Kind::Live(f) => Ok(Opened::Stream {
-            reader: Box::new(BufReader::with_capacity(READ_BUFFER, f)),
-            gzip: false,
+        Kind::Live(file) => Ok(Opened::Live {
+            file,
             path: src.path,
             size: src.size,
         }),
@@ -734,22 +833,7 @@ pub(crate) fn stream_records<F: Fold>(
             lines: 0,
             stopped: false,
         };
-        match open(src) {
-            Err(p) => state.report.read.add_problem(p),
-            Ok(Opened::Map { file, path }) => {
-                stream_mapped(ctx, pool, &path, file, window, &mut state, emit);
-            }
-            Ok(Opened::Stream {
-                reader, gzip, path, ..
-            }) => {
-                let input = StreamInput {
-                    path: &path,
-                    reader,
-                    gzip,
-                };
-                stream_file(ctx, pool, input, window, &mut state, emit);
-            }
-        }
+        stream_source(ctx, pool, src, window, &mut state, emit);
         state.report.read.segments += 1;
         done(ctx);
         let stopped = state.stopped;
@@ -759,6 +843,43 @@ pub(crate) fn stream_records<F: Fold>(
         }
     }
     report
+}
+
+/// Streams one source's record chunks in order into `state` and `emit`.
+fn stream_source<F: Fold>(
+    ctx: &Ctx<'_, F>,
+    pool: &rayon::ThreadPool,
+    src: Source,
+    window: usize,
+    state: &mut StreamState,
+    emit: &mut dyn FnMut(F) -> ControlFlow<()>,
+) {
+    match open(src) {
+        Err(p) => state.report.read.add_problem(p),
+        Ok(Opened::Map { file, path }) => {
+            stream_mapped(ctx, pool, &path, file, window, state, emit);
+        }
+        // A record stream reads the live file in sequence: its window of
+        // parsed chunks already keeps the pool busy (decision 190).
+        Ok(Opened::Live { file, path, .. }) => {
+            let input = StreamInput {
+                path: &path,
+                reader: BufReader::with_capacity(READ_BUFFER, file),
+                gzip: false,
+            };
+            stream_file(ctx, pool, input, window, state, emit);
+        }
+        Ok(Opened::Stream {
+            reader, gzip, path, ..
+        }) => {
+            let input = StreamInput {
+                path: &path,
+                reader,
+                gzip,
+            };
+            stream_file(ctx, pool, input, window, state, emit);
+        }
+    }
 }
 
 /// Streams one plain file through a map, its chunks parsed on the pool
@@ -1005,5 +1126,49 @@ mod tests {
         assert_eq!(c, vec![0..5, 5..15, 15..16]);
         assert_eq!(chunks(b, 0, 100), vec![0..16]);
         assert_eq!(chunks(b"", 0, 3), Vec::<Range<usize>>::new());
+    }
+
+    /// A live file read in chunks of every size, with the newline search
+    /// bounded or not, gives the records, the located problems, the line
+    /// count and the bytes of one read in sequence (decision 190): a BOM,
+    /// garbage, a blank line, CRLF, a torn fragment, a torn tail.
+    #[test]
+    fn a_live_file_in_chunks_reads_as_in_sequence() {
+        use crate::fold::Collect;
+        use scout_audit_store_file::fs::Fs;
+        let pad = "x".repeat(40);
+        let text = format!(
+            "\u{feff}{{\"ts\":\"2026-01-01T00:00:01Z\",\"event\":\"nav\",\"cost\":0.5}}\n\
+             not json\n\n{{\"event\":\"llm_call\",\"cost\":1.25}}\r\n\
+             {{\"event\":\"nav\",\"pad\":\"{pad}\"}}\n{{\"ev{{\"ts\":\"2026-01-01T00:00:02Z\",\"event\":\"brief\"}}\n\
+             {{\"event\":\"nav\"}}\n{{\"event\":\"tor"
+        );
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("audit.jsonl");
+        std::fs::write(&path, &text).unwrap();
+        let filter = Filter::new();
+        let proto = Collect::default();
+        let ctx = Ctx {
+            filter: &filter,
+            want: proto.want(),
+            prefilter: None,
+            proto: &proto,
+            strict: false,
+            pruning: Pruning::Off,
+            progress: None,
+        };
+        let open = || RealFs.open_read(&path).unwrap();
+        let seq = scan_stream(&ctx, &path, BufReader::new(open()), false);
+        assert_eq!(seq.fold.0.len(), 5);
+        assert_eq!(seq.report.read.problems.len(), 3);
+        for chunk in 1..=text.len() as u64 {
+            for max_line in [8, 50, 1 << 20] {
+                let got = scan_live(&ctx, &path, open(), chunk, max_line);
+                let what = format!("chunk {chunk}, max_line {max_line}");
+                assert_eq!(got.fold.0, seq.fold.0, "{what}");
+                assert_eq!(got.report, seq.report, "{what}");
+                assert_eq!(got.lines, seq.lines, "{what}");
+            }
+        }
     }
 }

@@ -42,6 +42,7 @@ pub mod fields;
 mod floor;
 mod fold;
 mod index;
+mod live;
 mod mmap;
 mod order;
 mod out;

@@ -216,6 +216,10 @@ class AuditLog:
         )
         self._n: Optional[_Native] = _acquire(self._addr, opts)
         self._lock = threading.Lock()
+        if type(self).log is AuditLog.log:
+            # The native method itself, while open: no Python frame per
+            # event (decision 192). A subclass's own log() is left alone.
+            self.log = self._n.log  # type: ignore[method-assign]
 
     # ------------------------------------------------------------------ writing
     def _native(self) -> _Native:
@@ -239,14 +243,13 @@ class AuditLog:
         config: Optional[Dict[str, Any]] = None,
         **kwargs: Any,
     ) -> None:
-        """Logs one event (see docs/python.md, "log")."""
-        if kwargs:
-            ts = kwargs.get("ts")
-            if isinstance(ts, datetime):
-                kwargs["ts"] = _iso(ts, "ts")
+        """Logs one event (see docs/python.md, "log"). While the log is
+        open, the instance's ``log`` is the native method of the same
+        signature; this one runs for a subclass, and raises once closed."""
         self._native().log(
-            event_type, cost, model, input_t, output_t, files, reason, confidence,
-            duration_ms, config, kwargs or None,
+            event_type, cost=cost, model=model, input_t=input_t, output_t=output_t,
+            files=files, reason=reason, confidence=confidence, duration_ms=duration_ms,
+            config=config, **kwargs,
         )
 
     def flush(self) -> None:
@@ -257,6 +260,7 @@ class AuditLog:
         """Flushes and closes; a second close does nothing."""
         with self._lock:
             n, self._n = self._n, None
+            self.__dict__.pop("log", None)
         if n is not None:
             _release(self._addr, n)
 

@@ -38,6 +38,7 @@ class Native:
     def log(
         self,
         event_type: str,
+        *,
         cost: Any = None,
         model: Any = None,
         input_t: Any = None,
@@ -47,8 +48,8 @@ class Native:
         confidence: Any = None,
         duration_ms: Any = None,
         config: Any = None,
-        extra: Optional[Dict[str, Any]] = None,
-    ) -> int: ...
+        **kwargs: Any,
+    ) -> None: ...
     def flush(self) -> None: ...
     def close(self) -> None: ...
     @property
