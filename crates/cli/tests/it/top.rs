@@ -11,9 +11,11 @@ use std::time::{Duration, Instant};
 use crate::support::*;
 
 /// The bound on showing a logged event, and the slack a busy
-/// 2-core machine gets on top of it before the test fails.
+/// 2-core machine gets on top of it before the test fails (CI runs this
+/// beside the whole workspace's tests; the time taken is printed, and
+/// was about 0.2 s on an idle machine).
 const SHOWN_WITHIN: Duration = Duration::from_secs(2);
-const SLACK: Duration = Duration::from_secs(1);
+const SLACK: Duration = Duration::from_secs(3);
 
 /// A tmux server of our own (`-L`), killed on drop even when the test fails.
 struct Tmux {
