@@ -4,6 +4,8 @@
 //! embedded inline. Each chart takes the numbers its table shows.
 
 use anyhow::{Result, anyhow};
+use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use scout_audit_core::Timestamp;
 use scout_audit_core::agg::GroupBy;
@@ -77,6 +79,35 @@ fn day_range(first: i64, last: i64) -> std::ops::Range<f64> {
     (first as f64 - 0.5)..(last as f64 + 0.5)
 }
 
+/// A chart on `root` of the days `first..=last` (half a day either
+/// side) against `y`, its mesh drawn: days as `MM-DD` (with the year
+/// when `with_year`), values short, `y_desc` beside them.
+fn day_chart<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, Shift>,
+    (first, last): (i64, i64),
+    y: std::ops::Range<f64>,
+    y_desc: &str,
+    with_year: bool,
+) -> Result<ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>> {
+    let mut chart = ChartBuilder::on(root)
+        .margin(12)
+        .x_label_area_size(32)
+        .y_label_area_size(64)
+        .build_cartesian_2d(day_range(first, last), y)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(8)
+        .x_label_formatter(&|x| day_label(x.round() as i64, with_year))
+        .y_label_formatter(&|y| short(*y))
+        .y_desc(y_desc)
+        .label_style(("sans-serif", 12))
+        .draw()
+        .map_err(err)?;
+    Ok(chart)
+}
+
 /// Bars per day, stacked: `days[i]` is a day number and its values per
 /// series (drawn bottom up in series order). Empty days are gaps.
 pub fn stacked_days(days: &[(i64, Vec<f64>)], y_desc: &str) -> Result<String> {
@@ -93,22 +124,7 @@ pub fn stacked_days(days: &[(i64, Vec<f64>)], y_desc: &str) -> Result<String> {
     {
         let root = SVGBackend::with_string(&mut buf, SIZE).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
-        let mut chart = ChartBuilder::on(&root)
-            .margin(12)
-            .x_label_area_size(32)
-            .y_label_area_size(64)
-            .build_cartesian_2d(day_range(first.0, last.0), 0.0..top)
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(8)
-            .x_label_formatter(&|x| day_label(x.round() as i64, with_year))
-            .y_label_formatter(&|y| short(*y))
-            .y_desc(y_desc)
-            .label_style(("sans-serif", 12))
-            .draw()
-            .map_err(err)?;
+        let mut chart = day_chart(&root, (first.0, last.0), 0.0..top, y_desc, with_year)?;
         let half = 0.4;
         let mut rects = Vec::new();
         for (day, values) in days {
@@ -147,22 +163,7 @@ pub fn day_lines(
     {
         let root = SVGBackend::with_string(&mut buf, SIZE).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
-        let mut chart = ChartBuilder::on(&root)
-            .margin(12)
-            .x_label_area_size(32)
-            .y_label_area_size(64)
-            .build_cartesian_2d(day_range(first, last), y)
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(8)
-            .x_label_formatter(&|x| day_label(x.round() as i64, with_year))
-            .y_label_formatter(&|y| short(*y))
-            .y_desc(y_desc)
-            .label_style(("sans-serif", 12))
-            .draw()
-            .map_err(err)?;
+        let mut chart = day_chart(&root, (first, last), y, y_desc, with_year)?;
         for (i, points) in series.iter().enumerate() {
             let c = color(i);
             let pts: Vec<(f64, f64)> = points.iter().map(|(d, v)| (*d as f64, *v)).collect();
