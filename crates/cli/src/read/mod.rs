@@ -34,7 +34,7 @@ use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 use scout_audit_core::agg::{GroupBy, LastN, spend_cutoff};
 use scout_audit_core::{Filter, Record, Timestamp};
-use scout_audit_scan::IndexOutcome;
+use scout_audit_scan::{Answer, IndexOutcome};
 use scout_audit_store_file::Layout;
 use scout_audit_store_file::follow::{Follow, Followed};
 use scout_audit_store_file::fs::RealFs;
@@ -373,10 +373,19 @@ pub fn accuracy(cli: &Cli, a: &AccuracyArgs) -> Result<ExitCode> {
     let now = cli.now();
     let filter = Filter::new().with_since(a.since.map(|t| t.resolve(now)));
     let answer = open(cli, &a.inputs)?.accuracy(filter)?;
-    let mut out = io::stdout().lock();
-    print_accuracy(
-        &mut out,
-        Format::or_default(a.format, Format::Json),
+    print_answer(&answer, a.format, print_accuracy)
+}
+
+/// Prints a read's answer on stdout with `print`, as JSON unless
+/// `format` says otherwise, then notes on stderr what the read skipped.
+fn print_answer<T>(
+    answer: &Answer<T>,
+    format: Option<Format>,
+    print: fn(&mut dyn Write, Format, &T) -> Result<()>,
+) -> Result<ExitCode> {
+    print(
+        &mut io::stdout().lock(),
+        Format::or_default(format, Format::Json),
         &answer.value,
     )?;
     report_skips(&answer.report);

@@ -2,7 +2,7 @@
 //! exact cost, tokens, models and navigation accuracy, by cost (highest
 //! first, ties by session id), with a totals row.
 
-use std::io::{self, Write};
+use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -12,7 +12,7 @@ use scout_audit_core::Timestamp;
 use scout_audit_core::agg::{SessionGroup, Sessions};
 use serde_json::{Value, json};
 
-use super::print::{cost_value, fmt_cost, report_skips};
+use super::print::{cost_value, fmt_cost};
 use crate::Cli;
 use crate::args::TimeArg;
 use crate::output::{Format, print_rows};
@@ -39,14 +39,7 @@ pub fn sessions(cli: &Cli, a: &SessionsArgs) -> Result<ExitCode> {
         .with_since(a.since.map(|t| t.resolve(now)))
         .with_until(a.until.map(|t| t.resolve(now)));
     let answer = super::open(cli, &a.inputs)?.sessions(filter)?;
-    let mut out = io::stdout().lock();
-    print_sessions(
-        &mut out,
-        Format::or_default(a.format, Format::Json),
-        &answer.value,
-    )?;
-    report_skips(&answer.report);
-    Ok(ExitCode::SUCCESS)
+    super::print_answer(&answer, a.format, print_sessions)
 }
 
 /// A session's row, its cost checked (`None`: the totals).

@@ -45,12 +45,9 @@ pub fn wait(timeout: Duration) -> io::Result<Input> {
         Ok(_) => {}
         Err(e) => return Err(e.into()),
     }
+    // An error, a closed descriptor, or a hang-up with nothing to read.
     let got = fds[0].revents();
-    if got.intersects(PollFlags::ERR | PollFlags::NVAL) {
-        return Ok(Input::HungUp);
-    }
-    if !got.contains(PollFlags::IN) {
-        // HUP without data to read.
+    if got.intersects(PollFlags::ERR | PollFlags::NVAL) || !got.contains(PollFlags::IN) {
         return Ok(Input::HungUp);
     }
     let mut buf = [0u8; 256];
